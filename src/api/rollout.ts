@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { Duration } from './duration.js';
+import { Condition, IntOrPercent, LabelSelector, ObjectMeta } from './meta.js';
+
+export const GROUP = 'fledge.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The pod template is Kubernetes' own type; Fledge reads its labels and hashes the rest. */
+export const PodTemplate = z.object({
+  metadata: z
+    .looseObject({
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  spec: z.record(z.string(), z.unknown()),
+});
+export type PodTemplate = z.infer<typeof PodTemplate>;
+
+const Weight = z.number().int().min(0).max(100);
+
+export const SetWeightStep = z.strictObject({ setWeight: Weight });
+export const PauseStep = z.strictObject({
+  pause: z.strictObject({ duration: Duration.optional() }),
+});
+export const SetCanaryScaleStep = z.strictObject({
+  setCanaryScale: z.strictObject({
+    replicas: z.number().int().min(0).optional(),
+    weight: Weight.optional(),
+    matchTrafficWeight: z.boolean().optional(),
+  }),
+});
+/** Filled in by the analysis work: the templates to run and their arguments. */
+export const AnalysisStep = z.strictObject({
+  analysis: z.looseObject({
+    templates: z.array(z.object({ templateName: z.string(), clusterScope: z.boolean().optional() })).optional(),
+  }),
+});
+
+export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep]);
+export type CanaryStep = z.infer<typeof CanaryStep>;
+
+export const CanaryStrategy = z.object({
+  steps: z.array(CanaryStep).optional(),
+  maxSurge: IntOrPercent.optional(),
+  maxUnavailable: IntOrPercent.optional(),
+  stableService: z.string().optional(),
+  canaryService: z.string().optional(),
+  scaleDownDelaySeconds: z.number().int().min(0).optional(),
+  abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
+});
+export type CanaryStrategy = z.infer<typeof CanaryStrategy>;
+
+export const RolloutSpec = z.object({
+  replicas: z.number().int().min(0).optional(),
+  selector: LabelSelector,
+  template: PodTemplate,
+  minReadySeconds: z.number().int().min(0).optional(),
+  revisionHistoryLimit: z.number().int().min(0).optional(),
+  progressDeadlineSeconds: z.number().int().min(1).optional(),
+  progressDeadlineAbort: z.boolean().optional(),
+  paused: z.boolean().optional(),
+  strategy: z.object({ canary: CanaryStrategy }),
+});
+export type RolloutSpec = z.infer<typeof RolloutSpec>;
+
+export const RolloutPhase = z.enum(['Progressing', 'Paused', 'Healthy', 'Degraded']);
+export type RolloutPhase = z.infer<typeof RolloutPhase>;
+
+export const RolloutStatus = z.object({
+  observedGeneration: z.number().int().optional(),
+  phase: RolloutPhase.optional(),
+  message: z.string().optional(),
+  /** Pod-template hash of the last revision that fully rolled out. */
+  stableRevision: z.string().optional(),
+  /** Pod-template hash of the revision the spec declares now. */
+  currentRevision: z.string().optional(),
+  currentStepIndex: z.number().int().min(0).optional(),
+  /** `k/n` for the Step printer column. */
+  stepProgress: z.string().optional(),
+  /** Weight the current step asks for. */
+  canaryWeight: z.number().int().min(0).max(100).optional(),
+  /** Weight the canary actually receives (replica ratio without a traffic router). */
+  actualWeight: z.number().int().min(0).max(100).optional(),
+  pauseStartTime: z.string().optional(),
+  /** Set by a person (or by the controller) to abort; cleared by retry. Never touches spec. */
+  abort: z.boolean().optional(),
+  abortedAt: z.string().optional(),
+  /** A person's request to end the current pause (`step`) or skip every remaining step (`full`); consumed by the controller. */
+  promote: z.enum(['step', 'full']).optional(),
+  /** Time the latest template change was first observed, for the progress deadline and scale-down delays. */
+  progressStartTime: z.string().optional(),
+  replicas: z.number().int().optional(),
+  updatedReplicas: z.number().int().optional(),
+  readyReplicas: z.number().int().optional(),
+  availableReplicas: z.number().int().optional(),
+  selector: z.string().optional(),
+  conditions: z.array(Condition).optional(),
+});
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+
+export const Rollout = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('Rollout'),
+  metadata: ObjectMeta,
+  spec: RolloutSpec,
+  status: RolloutStatus.optional(),
+});
+export type Rollout = z.infer<typeof Rollout>;
