@@ -1,43 +1,55 @@
-// Command fledge-k8s is one binary holding the real Kubernetes control-plane components and etcd,
-// so they share a single (slow) compile. The first argument picks the component.
+// Command fledge-k8s is one binary holding the real Kubernetes control-plane components, etcd and kubectl,
+// so they share a single (slow) compile. The component is the first argument, or the name the binary is
+// invoked under (a symlink named kubectl works like kubectl).
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
 	kubectl "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fledge-k8s etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl [flags]")
-		os.Exit(2)
-	}
-	component, rest := os.Args[1], os.Args[2:]
-	switch component {
-	case "etcd":
-		etcdmain.Main(append([]string{"etcd"}, rest...))
-		return
-	case "kube-apiserver":
-		os.Args = append([]string{component}, rest...)
+var components = map[string]func(args []string){
+	"etcd": func(args []string) { etcdmain.Main(append([]string{"etcd"}, args...)) },
+	"kube-apiserver": func(args []string) {
+		os.Args = append([]string{"kube-apiserver"}, args...)
 		os.Exit(cli.Run(apiserver.NewAPIServerCommand()))
-	case "kube-controller-manager":
-		os.Args = append([]string{component}, rest...)
+	},
+	"kube-controller-manager": func(args []string) {
+		os.Args = append([]string{"kube-controller-manager"}, args...)
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
-	case "kube-scheduler":
-		os.Args = append([]string{component}, rest...)
+	},
+	"kube-scheduler": func(args []string) {
+		os.Args = append([]string{"kube-scheduler"}, args...)
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
-	case "kubectl":
-		os.Args = append([]string{component}, rest...)
-		os.Exit(cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()))
-	default:
-		fmt.Fprintf(os.Stderr, "fledge-k8s: unknown component %q\n", component)
-		os.Exit(2)
+	},
+	"kubectl": func(args []string) {
+		os.Args = append([]string{"kubectl"}, args...)
+		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
+			kubectlutil.CheckErr(err)
+		}
+	},
+}
+
+func main() {
+	if run, ok := components[filepath.Base(os.Args[0])]; ok {
+		run(os.Args[1:])
+		return
 	}
+	if len(os.Args) >= 2 {
+		if run, ok := components[os.Args[1]]; ok {
+			run(os.Args[2:])
+			return
+		}
+	}
+	fmt.Fprintln(os.Stderr, "usage: fledge-k8s etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl [flags]")
+	os.Exit(2)
 }

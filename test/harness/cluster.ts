@@ -1,0 +1,404 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ensureBinaries } from './build.js';
+import { NODE_COUNT, clusterDir, k8sBinary, kwokBinary, ports } from './config.js';
+import { HarnessError } from './errors.js';
+
+/** What `up` leaves behind for `down`, for tests, and for a person's shell. */
+export interface ClusterState {
+  kubeconfig: string;
+  prometheusUrl: string;
+  /** Prometheus reads scrape targets from JSON files here (file_sd), so a test can add a real endpoint. */
+  prometheusTargetsDir: string;
+  apiserverUrl: string;
+  adminToken: string;
+  caFile: string;
+  processes: Array<{ name: string; pid: number; log: string }>;
+}
+
+const stateFile = join(clusterDir, 'state.json');
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+function get(url: string, opts: { ca?: string; token?: string; method?: string; body?: string } = {}): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const send = u.protocol === 'https:' ? request : httpRequest;
+    const req = send(
+      u,
+      {
+        method: opts.method ?? 'GET',
+        ca: opts.ca,
+        timeout: 5000,
+        headers: {
+          ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body ? { 'Content-Type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
+    req.on('error', reject);
+    if (opts.body) req.write(opts.body);
+    req.end();
+  });
+}
+
+function openssl(args: string[], cwd: string): void {
+  const run = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+  if (run.error) throw new HarnessError('openssl is needed to generate the cluster certificates: apt-get install openssl');
+  if (run.status !== 0) throw new HarnessError(`openssl ${args[0]} failed: ${run.stderr}`);
+}
+
+/** A CA, a serving certificate for 127.0.0.1/localhost, and the service-account signing key pair. */
+function generatePki(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=fledge-test-ca'], dir);
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1\n' +
+      'extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n',
+  );
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver'], dir);
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '30', '-extfile', 'server.ext'], dir);
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+function kubeconfigYaml(server: string, caFile: string, token: string): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: fledge-test',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority: ${caFile}`,
+    'users:',
+    '- name: admin',
+    '  user:',
+    `    token: ${token}`,
+    'contexts:',
+    '- name: fledge-test',
+    '  context:',
+    '    cluster: fledge-test',
+    '    user: admin',
+    '    namespace: default',
+    'current-context: fledge-test',
+    '',
+  ].join('\n');
+}
+
+function prometheusConfig(targetsDir: string): string {
+  return [
+    'global:',
+    '  scrape_interval: 1s',
+    '  evaluation_interval: 1s',
+    'scrape_configs:',
+    '- job_name: prometheus',
+    '  static_configs:',
+    `  - targets: ['127.0.0.1:${ports.prometheus}']`,
+    '- job_name: fledge-test',
+    '  file_sd_configs:',
+    '  - files:',
+    `    - ${targetsDir}/*.json`,
+    '    refresh_interval: 1s',
+    '',
+  ].join('\n');
+}
+
+function tailOf(file: string, lines = 25): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+class Launcher {
+  readonly processes: ClusterState['processes'] = [];
+
+  constructor(private readonly logDir: string) {}
+
+  start(name: string, binary: string, args: string[]): number {
+    const log = join(this.logDir, `${name}.log`);
+    const fd = openSync(log, 'a');
+    // Detached in its own process group so the cluster outlives `npm run cluster:up`.
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    child.unref();
+    if (child.pid === undefined) throw new HarnessError(`could not start ${name} (${binary})`);
+    this.processes.push({ name, pid: child.pid, log });
+    return child.pid;
+  }
+
+  /** Polls until `check` passes; fails early, with the log, if the process died. */
+  async waitFor(name: string, what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+    const proc = this.processes.find((p) => p.name === name);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (proc && !isAlive(proc.pid)) {
+        throw new HarnessError(`${name} exited while waiting for ${what}; last lines of ${proc.log}:\n${tailOf(proc.log)}`);
+      }
+      if (await check().catch(() => false)) return;
+      await sleep(250);
+    }
+    throw new HarnessError(`timed out after ${timeoutMs / 1000} s waiting for ${what}${proc ? `; see ${proc.log}:\n${tailOf(proc.log)}` : ''}`);
+  }
+}
+
+async function stopProcesses(processes: ClusterState['processes']): Promise<void> {
+  for (const { pid } of [...processes].reverse()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && processes.some((p) => isAlive(p.pid))) await sleep(100);
+  for (const { pid } of processes) {
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+export function readState(): ClusterState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  try {
+    return JSON.parse(readFileSync(stateFile, 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isHealthy(state: ClusterState): Promise<boolean> {
+  if (!state.processes.every((p) => isAlive(p.pid))) return false;
+  const prom = await get(`${state.prometheusUrl}/-/ready`).catch(() => undefined);
+  if (prom?.status !== 200) return false;
+  if (state.apiserverUrl === '') return true;
+  const ca = readFileSync(state.caFile, 'utf8');
+  const ready = await get(`${state.apiserverUrl}/readyz`, { ca, token: state.adminToken }).catch(() => undefined);
+  return ready?.status === 200;
+}
+
+interface FakeNode {
+  spec?: { taints?: unknown[] };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+
+function nodeManifest(name: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      labels: { type: 'kwok', 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+    },
+    status: {
+      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+      nodeInfo: { architecture: 'amd64', operatingSystem: 'linux', kubeletVersion: 'fake', kubeProxyVersion: 'fake' },
+    },
+  });
+}
+
+async function startKubernetes(
+  launcher: Launcher,
+  pki: string,
+  log: (line: string) => void,
+): Promise<Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile'>> {
+  generatePki(pki);
+  const adminToken = `fledge-admin-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  writeFileSync(join(pki, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+  const caFile = join(pki, 'ca.crt');
+  const ca = readFileSync(caFile, 'utf8');
+  const apiserverUrl = `https://127.0.0.1:${ports.apiserver}`;
+  const kubeconfig = join(clusterDir, 'kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml(apiserverUrl, caFile, adminToken), { mode: 0o600 });
+
+  log('starting etcd');
+  const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
+  launcher.start('etcd', k8sBinary, [
+    'etcd',
+    '--name=fledge',
+    `--data-dir=${join(clusterDir, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-cluster=fledge=http://127.0.0.1:${ports.etcdPeer}`,
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ]);
+  await launcher.waitFor('etcd', 'etcd health', async () => (await get(`${etcdUrl}/health`)).status === 200, 30_000);
+
+  log('starting kube-apiserver');
+  launcher.start('kube-apiserver', k8sBinary, [
+    'kube-apiserver',
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${ports.apiserver}`,
+    `--tls-cert-file=${join(pki, 'server.crt')}`,
+    `--tls-private-key-file=${join(pki, 'server.key')}`,
+    `--client-ca-file=${caFile}`,
+    `--token-auth-file=${join(pki, 'tokens.csv')}`,
+    '--authorization-mode=Node,RBAC',
+    '--service-cluster-ip-range=10.96.0.0/16',
+    '--allow-privileged=true',
+    `--service-account-issuer=${apiserverUrl}`,
+    `--service-account-key-file=${join(pki, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+    '--enable-priority-and-fairness=false',
+    '--v=0',
+  ]);
+  await launcher.waitFor('kube-apiserver', 'kube-apiserver /readyz', async () => (await get(`${apiserverUrl}/readyz`, { ca, token: adminToken })).status === 200);
+
+  log('starting kube-controller-manager and kube-scheduler');
+  launcher.start('kube-controller-manager', k8sBinary, [
+    'kube-controller-manager',
+    `--kubeconfig=${kubeconfig}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+    `--root-ca-file=${caFile}`,
+    '--use-service-account-credentials=false',
+    // No cloud, no real nodes: the node IPAM and lifecycle controllers would only fight kwok.
+    '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
+    '--concurrent-replicaset-syncs=10',
+  ]);
+  launcher.start('kube-scheduler', k8sBinary, ['kube-scheduler', `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
+
+  log('starting kwok and registering fake nodes');
+  launcher.start('kwok', kwokBinary, [
+    `--kubeconfig=${kubeconfig}`,
+    '--manage-all-nodes=true',
+    `--server-address=127.0.0.1:${ports.kwok}`,
+    '--node-ip=127.0.0.1',
+    '--cidr=10.244.0.0/16',
+  ]);
+  for (let i = 0; i < NODE_COUNT; i++) {
+    const created = await get(`${apiserverUrl}/api/v1/nodes`, { ca, token: adminToken, method: 'POST', body: nodeManifest(`kwok-node-${i}`) });
+    if (created.status !== 201 && created.status !== 409) throw new HarnessError(`creating node kwok-node-${i} failed: ${created.status} ${created.body}`);
+  }
+  await launcher.waitFor('kwok', `${NODE_COUNT} Ready nodes`, async () => {
+    const list = await get(`${apiserverUrl}/api/v1/nodes`, { ca, token: adminToken });
+    const nodes = (JSON.parse(list.body) as { items: FakeNode[] }).items;
+    // Ready, and the node-lifecycle controller has lifted the not-ready taint, so Pods can schedule.
+    const schedulable = nodes.filter(
+      (n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !(n.spec?.taints ?? []).length,
+    );
+    return schedulable.length >= NODE_COUNT;
+  });
+
+  return { kubeconfig, apiserverUrl, adminToken, caFile };
+}
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes) and Prometheus on
+ * loopback. Reuses a healthy running cluster; on any failure stops whatever it started and removes its data.
+ */
+export async function up(
+  log: (line: string) => void,
+  { withKubernetes = true }: { withKubernetes?: boolean } = {},
+): Promise<ClusterState & { reused: boolean }> {
+  const existing = readState();
+  if (existing) {
+    if ((existing.apiserverUrl !== '') === withKubernetes && (await isHealthy(existing))) {
+      log(`reusing the running cluster in ${clusterDir}`);
+      return { ...existing, reused: true };
+    }
+    log('a previous cluster is only partly running; stopping it and starting afresh');
+    await down(() => {});
+  }
+
+  const needed = withKubernetes ? Object.entries(ports) : [['prometheus', ports.prometheus] as const];
+  for (const [name, port] of needed) {
+    if (!(await portFree(port))) {
+      throw new HarnessError(
+        `port ${port} on 127.0.0.1 (for ${name}) is in use. Stop what holds it (\`ss -ltnp 'sport = :${port}'\` shows it), ` +
+          'or choose another range with FLEDGE_CLUSTER_PORT_BASE=<port> (it uses that port and the next ten).',
+      );
+    }
+  }
+  if (spawnSync('prometheus', ['--version']).error) {
+    throw new HarnessError('prometheus is not installed: apt-get install prometheus (Debian package)');
+  }
+
+  if (withKubernetes) await ensureBinaries(log);
+
+  rmSync(clusterDir, { recursive: true, force: true });
+  const pki = join(clusterDir, 'pki');
+  const logs = join(clusterDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const launcher = new Launcher(logs);
+  try {
+    let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '' };
+    if (withKubernetes) kube = await startKubernetes(launcher, pki, log);
+    log('starting prometheus');
+    const promDir = join(clusterDir, 'prometheus');
+    const prometheusTargetsDir = join(promDir, 'targets');
+    mkdirSync(prometheusTargetsDir, { recursive: true });
+    writeFileSync(join(promDir, 'prometheus.yml'), prometheusConfig(prometheusTargetsDir));
+    const prometheusUrl = `http://127.0.0.1:${ports.prometheus}`;
+    launcher.start('prometheus', 'prometheus', [
+      `--config.file=${join(promDir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${ports.prometheus}`,
+      '--storage.tsdb.retention.time=2h',
+      '--web.enable-lifecycle',
+    ]);
+    await launcher.waitFor('prometheus', 'Prometheus /-/ready', async () => (await get(`${prometheusUrl}/-/ready`)).status === 200, 60_000);
+
+    const state: ClusterState = { ...kube, prometheusUrl, prometheusTargetsDir, processes: launcher.processes };
+    writeFileSync(stateFile, JSON.stringify(state, null, 2));
+    return { ...state, reused: false };
+  } catch (err) {
+    await stopProcesses(launcher.processes);
+    rmSync(clusterDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Stops every process `up` started (by pid) and removes the cluster's data. */
+export async function down(log: (line: string) => void): Promise<void> {
+  const state = readState();
+  if (state) {
+    await stopProcesses(state.processes);
+    log(`stopped ${state.processes.map((p) => p.name).join(', ')}`);
+  } else {
+    log('no cluster is running');
+  }
+  rmSync(clusterDir, { recursive: true, force: true });
+}

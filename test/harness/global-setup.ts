@@ -1,0 +1,43 @@
+import type {} from 'vitest';
+import type { TestProject } from 'vitest/node';
+import { down, up } from './cluster.js';
+import { existsSync } from 'node:fs';
+import { kubectlBinary, kubectlDir } from './config.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    prometheusUrl: string;
+    prometheusTargetsDir: string;
+    kubectlDir: string;
+  }
+}
+
+const log = (line: string): void => void process.stderr.write(`cluster: ${line}\n`);
+
+/**
+ * Starts the loopback cluster once for the whole e2e run, or uses FLEDGE_TEST_KUBECONFIG's cluster instead.
+ * A cluster that was already running (from `npm run cluster:up`) is reused and left running.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const external = process.env.FLEDGE_TEST_KUBECONFIG;
+  if (external) {
+    const state = await up(log, { withKubernetes: false });
+    project.provide('kubeconfig', external);
+    project.provide('prometheusUrl', state.prometheusUrl);
+    project.provide('prometheusTargetsDir', state.prometheusTargetsDir);
+    // The harness's kubectl if it was ever built, otherwise the one on PATH.
+    project.provide('kubectlDir', existsSync(kubectlBinary) ? kubectlDir : '');
+    return async () => {
+      if (!state.reused) await down(log);
+    };
+  }
+  const state = await up(log);
+  project.provide('kubeconfig', state.kubeconfig);
+  project.provide('prometheusUrl', state.prometheusUrl);
+  project.provide('prometheusTargetsDir', state.prometheusTargetsDir);
+  project.provide('kubectlDir', kubectlDir);
+  return async () => {
+    if (!state.reused) await down(log);
+  };
+}
