@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,4 +78,40 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
+
+/** Applies every CRD in crds/ (server-side, so re-applying is a no-op) and waits until they are served. */
+export async function installCrds(): Promise<void> {
+  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds')]);
+  if (applied.code !== 0) throw new Error(`applying crds/ failed: ${applied.stderr}`);
+  const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(repoRoot, 'crds')]);
+  if (established.code !== 0) throw new Error(`crds/ not established: ${established.stderr}`);
+}
+
+export interface ControllerProcess {
+  readonly pid: number;
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs the real controller (`src/main.ts`) as its own process, watching one namespace. */
+export function startController(namespace: string, extraArgs: string[] = []): ControllerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), '--kubeconfig', inject('kubeconfig'), '--namespaces', namespace, ...extraArgs], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid: child.pid ?? -1,
+    output: () => output,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
 }

@@ -1,0 +1,126 @@
+/**
+ * A keyed work queue with controller-runtime's contract: a key is processed by at most one worker at a time,
+ * adding a key that is already waiting does nothing, a key added while it is being processed runs once more
+ * afterwards, and failures are retried with per-key exponential backoff capped at `maxBackoffMs`.
+ */
+export interface WorkQueueOptions {
+  concurrency: number;
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Injected for tests; defaults to setTimeout. */
+  schedule?: (fn: () => void, ms: number) => { cancel: () => void };
+}
+
+export type WorkResult = { requeueAfterMs?: number } | void;
+
+export class WorkQueue {
+  private readonly waiting: string[] = [];
+  private readonly waitingSet = new Set<string>();
+  private readonly active = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; cancel: () => void }>();
+  private readonly addedAt = new Map<string, number>();
+  private running = 0;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly handler: (key: string) => Promise<WorkResult>,
+    private readonly options: WorkQueueOptions,
+    private readonly hooks: { onLatency?: (ms: number) => void; onDepth?: (depth: number) => void } = {},
+  ) {}
+
+  get depth(): number {
+    return this.waiting.length;
+  }
+
+  add(key: string): void {
+    if (this.stopped) return;
+    if (this.active.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.waitingSet.has(key)) return;
+    this.waitingSet.add(key);
+    this.waiting.push(key);
+    this.addedAt.set(key, Date.now());
+    this.hooks.onDepth?.(this.waiting.length);
+    this.pump();
+  }
+
+  /** Adds the key after `ms`; an earlier pending timer for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.stopped) return;
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    existing?.cancel();
+    const schedule = this.options.schedule ?? defaultSchedule;
+    const timer = schedule(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    this.timers.set(key, { at, cancel: timer.cancel });
+  }
+
+  /** Stops taking work; resolves once every in-flight handler has finished. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+    this.waiting.length = 0;
+    this.waitingSet.clear();
+    if (this.running === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  backoffFor(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    const base = this.options.baseBackoffMs ?? 200;
+    const max = this.options.maxBackoffMs ?? 10_000;
+    return Math.min(max, base * 2 ** Math.max(0, n - 1));
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running < this.options.concurrency) {
+      const index = this.waiting.findIndex((k) => !this.active.has(k));
+      if (index < 0) return;
+      const [key] = this.waiting.splice(index, 1) as [string];
+      this.waitingSet.delete(key);
+      this.hooks.onDepth?.(this.waiting.length);
+      const added = this.addedAt.get(key);
+      if (added !== undefined) this.hooks.onLatency?.(Date.now() - added);
+      this.addedAt.delete(key);
+      this.active.add(key);
+      this.running++;
+      void this.process(key);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    try {
+      const result = await this.handler(key);
+      this.failures.delete(key);
+      if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+    } catch {
+      this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+      this.addAfter(key, this.backoffFor(key));
+    } finally {
+      this.active.delete(key);
+      this.running--;
+      if (this.dirty.delete(key)) this.add(key);
+      this.pump();
+      if (this.running === 0 && this.stopped) {
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
+      }
+    }
+  }
+}
+
+function defaultSchedule(fn: () => void, ms: number): { cancel: () => void } {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { WorkQueue } from '../../../src/kube/work-queue.js';
+import { statusDiff } from '../../../src/kube/patch.js';
+
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('WorkQueue', () => {
+  it('never runs one key twice at once, and runs it again when it was added meanwhile', async () => {
+    const running = new Set<string>();
+    const runs: string[] = [];
+    let overlap = false;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const queue = new WorkQueue(
+      async (key) => {
+        if (running.has(key)) overlap = true;
+        running.add(key);
+        runs.push(key);
+        if (runs.length === 1) await gate;
+        running.delete(key);
+      },
+      { concurrency: 4 },
+    );
+    queue.add('ns/a');
+    await tick();
+    queue.add('ns/a');
+    queue.add('ns/a');
+    await tick();
+    expect(runs).toEqual(['ns/a']);
+    release();
+    await tick(5);
+    expect(runs).toEqual(['ns/a', 'ns/a']);
+    expect(overlap).toBe(false);
+  });
+
+  it('deduplicates waiting keys and respects the concurrency limit', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const seen: string[] = [];
+    const queue = new WorkQueue(
+      async (key) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        seen.push(key);
+        await tick(2);
+        inFlight--;
+      },
+      { concurrency: 2 },
+    );
+    // a and b start at once; c and d wait, so adding them again must not queue them twice.
+    for (const key of ['a', 'b', 'c', 'd', 'c', 'd']) queue.add(key);
+    await tick(30);
+    expect(peak).toBe(2);
+    expect(seen.sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('backs off exponentially per key on failure, capped', () => {
+    const queue = new WorkQueue(async () => {}, { concurrency: 1, baseBackoffMs: 100, maxBackoffMs: 1000 });
+    const failures = (queue as unknown as { failures: Map<string, number> }).failures;
+    const delays = [1, 2, 3, 4, 5, 6].map((n) => {
+      failures.set('k', n);
+      return queue.backoffFor('k');
+    });
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000]);
+  });
+
+  it('retries a failing key after its backoff and requeues after the asked delay', async () => {
+    const scheduled: number[] = [];
+    let calls = 0;
+    const queue = new WorkQueue(
+      async () => {
+        calls++;
+        if (calls === 1) throw new Error('boom');
+        return { requeueAfterMs: 5000 };
+      },
+      {
+        concurrency: 1,
+        baseBackoffMs: 100,
+        schedule: (fn, ms) => {
+          scheduled.push(ms);
+          if (ms < 1000) setTimeout(fn, 0);
+          return { cancel: () => {} };
+        },
+      },
+    );
+    queue.add('k');
+    await tick(10);
+    expect(calls).toBe(2);
+    expect(scheduled).toEqual([100, 5000]);
+  });
+
+  it('shutdown waits for in-flight work and refuses new keys', async () => {
+    let finished = false;
+    const queue = new WorkQueue(
+      async () => {
+        await tick(10);
+        finished = true;
+      },
+      { concurrency: 1 },
+    );
+    queue.add('k');
+    await tick();
+    await queue.shutdown();
+    expect(finished).toBe(true);
+    queue.add('other');
+    expect(queue.depth).toBe(0);
+  });
+});
+
+describe('statusDiff', () => {
+  it('is undefined when nothing changed, whatever the key order', () => {
+    expect(statusDiff({ a: 1, b: { x: [1, 2] } }, { b: { x: [1, 2] }, a: 1 })).toBeUndefined();
+  });
+  it('sends changed keys and nulls removed ones', () => {
+    expect(statusDiff({ a: 1, promote: 'step', c: 3 }, { a: 2, c: 3 })).toEqual({ a: 2, promote: null });
+  });
+});
