@@ -1,8 +1,13 @@
 import { z } from 'zod';
 
 /** Kubernetes' metav1.LabelSelector. */
+/** Label values are at most 63 characters; the bound also keeps CEL rules over labels within cost. */
+export const LabelValue = z.string().max(63);
+/** maxProperties keeps CEL rules that iterate labels within the apiserver's cost budget. */
+export const Labels = z.record(z.string(), LabelValue).meta({ maxProperties: 64 });
+
 export const LabelSelector = z.object({
-  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchLabels: Labels.optional(),
   matchExpressions: z
     .array(
       z.object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
-import { Condition, IntOrPercent, LabelSelector, ObjectMeta } from './meta.js';
+import { Condition, IntOrPercent, LabelSelector, Labels, ObjectMeta } from './meta.js';
 
 export const GROUP = 'fledge.dev';
 export const VERSION = 'v1alpha1';
@@ -10,7 +10,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const PodTemplate = z.object({
   metadata: z
     .looseObject({
-      labels: z.record(z.string(), z.string()).optional(),
+      labels: Labels.optional(),
       annotations: z.record(z.string(), z.string()).optional(),
     })
     .optional(),
@@ -42,7 +42,7 @@ export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep,
 export type CanaryStep = z.infer<typeof CanaryStep>;
 
 export const CanaryStrategy = z.object({
-  steps: z.array(CanaryStep).optional(),
+  steps: z.array(CanaryStep).max(100).optional(),
   maxSurge: IntOrPercent.optional(),
   maxUnavailable: IntOrPercent.optional(),
   stableService: z.string().optional(),
@@ -52,17 +52,28 @@ export const CanaryStrategy = z.object({
 });
 export type CanaryStrategy = z.infer<typeof CanaryStrategy>;
 
-export const RolloutSpec = z.object({
-  replicas: z.number().int().min(0).optional(),
-  selector: LabelSelector,
-  template: PodTemplate,
-  minReadySeconds: z.number().int().min(0).optional(),
-  revisionHistoryLimit: z.number().int().min(0).optional(),
-  progressDeadlineSeconds: z.number().int().min(1).optional(),
-  progressDeadlineAbort: z.boolean().optional(),
-  paused: z.boolean().optional(),
-  strategy: z.object({ canary: CanaryStrategy }),
-});
+export const RolloutSpec = z
+  .object({
+    replicas: z.number().int().min(0).optional(),
+    selector: LabelSelector.meta({
+      'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'spec.selector is immutable' }],
+    }),
+    template: PodTemplate,
+    minReadySeconds: z.number().int().min(0).optional(),
+    revisionHistoryLimit: z.number().int().min(0).optional(),
+    progressDeadlineSeconds: z.number().int().min(1).optional(),
+    progressDeadlineAbort: z.boolean().optional(),
+    paused: z.boolean().optional(),
+    strategy: z.object({ canary: CanaryStrategy }),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k, has(self.template.metadata) && has(self.template.metadata.labels) && k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+        message: 'spec.selector.matchLabels must match spec.template.metadata.labels',
+      },
+    ],
+  });
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 
 export const RolloutPhase = z.enum(['Progressing', 'Paused', 'Healthy', 'Degraded']);

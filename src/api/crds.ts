@@ -1,0 +1,35 @@
+import { customResourceDefinition, type CrdDefinition } from './crd.js';
+import { RolloutSpec, RolloutStatus } from './rollout.js';
+
+export const ROLLOUT_CRD: CrdDefinition = {
+  kind: 'Rollout',
+  plural: 'rollouts',
+  singular: 'rollout',
+  // Argo Rollouts owns `ro`; `fro` reads as "Fledge rollout" and collides with nothing built in.
+  shortNames: ['fro'],
+  scope: 'Namespaced',
+  categories: ['fledge'],
+  spec: RolloutSpec,
+  status: RolloutStatus,
+  scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+  printerColumns: [
+    { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas', description: 'Pods the Rollout asks for' },
+    { name: 'Current', type: 'integer', jsonPath: '.status.replicas', description: 'Pods of every revision' },
+    { name: 'Up-to-date', type: 'integer', jsonPath: '.status.updatedReplicas', description: 'Pods of the current revision' },
+    { name: 'Available', type: 'integer', jsonPath: '.status.availableReplicas', description: 'Available pods' },
+    { name: 'Step', type: 'string', jsonPath: '.status.stepProgress', description: 'Canary steps completed' },
+    { name: 'Weight', type: 'integer', jsonPath: '.status.actualWeight', description: 'Percent of traffic on the canary' },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+  ],
+};
+
+/** Every CRD Fledge serves, keyed by the file name under crds/. */
+export const CRD_FILES: Record<string, CrdDefinition> = {
+  'fledge.dev_rollouts.yaml': ROLLOUT_CRD,
+};
+
+export function renderCrds(): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(CRD_FILES).map(([file, definition]) => [file, customResourceDefinition(definition)]));
+}
