@@ -1,0 +1,48 @@
+import type { CanaryStep, RolloutSpec } from '../api/rollout.js';
+import type { IntOrPercent } from '../api/meta.js';
+
+/**
+ * maxUnavailable defaults to 0, not Argo's 25%: a canary should never cost availability unless
+ * the user says so. Everything else matches Argo Rollouts.
+ */
+export const ROLLOUT_DEFAULTS = {
+  replicas: 1,
+  maxSurge: '25%',
+  maxUnavailable: 0,
+  scaleDownDelaySeconds: 30,
+  abortScaleDownDelaySeconds: 30,
+  revisionHistoryLimit: 10,
+  progressDeadlineSeconds: 600,
+} as const satisfies Record<string, IntOrPercent>;
+
+/** The spec with every default applied and durations in ms. */
+export interface RolloutSettings {
+  replicas: number;
+  maxSurge: IntOrPercent;
+  maxUnavailable: IntOrPercent;
+  steps: CanaryStep[];
+  stableService: string | undefined;
+  scaleDownDelayMs: number;
+  abortScaleDownDelayMs: number;
+  revisionHistoryLimit: number;
+  progressDeadlineMs: number;
+  progressDeadlineAbort: boolean;
+  paused: boolean;
+}
+
+export function resolveSettings(spec: RolloutSpec): RolloutSettings {
+  const canary = spec.strategy.canary;
+  return {
+    replicas: spec.replicas ?? ROLLOUT_DEFAULTS.replicas,
+    maxSurge: canary.maxSurge ?? ROLLOUT_DEFAULTS.maxSurge,
+    maxUnavailable: canary.maxUnavailable ?? ROLLOUT_DEFAULTS.maxUnavailable,
+    steps: canary.steps ?? [],
+    stableService: canary.stableService,
+    scaleDownDelayMs: (canary.scaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.scaleDownDelaySeconds) * 1000,
+    abortScaleDownDelayMs: (canary.abortScaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.abortScaleDownDelaySeconds) * 1000,
+    revisionHistoryLimit: spec.revisionHistoryLimit ?? ROLLOUT_DEFAULTS.revisionHistoryLimit,
+    progressDeadlineMs: (spec.progressDeadlineSeconds ?? ROLLOUT_DEFAULTS.progressDeadlineSeconds) * 1000,
+    progressDeadlineAbort: spec.progressDeadlineAbort ?? false,
+    paused: spec.paused ?? false,
+  };
+}

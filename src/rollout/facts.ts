@@ -1,0 +1,40 @@
+import type { Rollout } from '../api/rollout.js';
+
+/** What the shell observed about one ReplicaSet this Rollout owns. */
+export interface ReplicaSetFacts {
+  name: string;
+  /** Pod-template hash (label fledge.dev/pod-template-hash). */
+  revision: string;
+  /** Annotation fledge.dev/revision; increases with every new template. */
+  revisionNumber: number;
+  /** spec.replicas */
+  replicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms from annotation fledge.dev/scale-down-at, if a scale-down is scheduled. */
+  scaleDownAt?: number;
+}
+
+export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Error' | 'Inconclusive';
+
+/** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */
+export interface RolloutFacts {
+  /** Epoch ms. */
+  now: number;
+  /** Parsed; status may be absent on first sight. */
+  rollout: Rollout;
+  /** Pod-template hash of spec.template, computed by the shell with podTemplateHash. */
+  currentRevision: string;
+  /** Only the ReplicaSets this Rollout owns. */
+  replicaSets: ReplicaSetFacts[];
+  /**
+   * Result of the analysis run for the `analysis` step at status.currentStepIndex of
+   * status.currentRevision, if any (undefined = none yet). The shell must key runs by revision,
+   * step index and abortedAt so a retried step never sees the verdict of an earlier run.
+   */
+  stepAnalysisPhase?: AnalysisPhase;
+  /** False in this milestone: the canary's share of traffic is its share of available pods. */
+  hasTrafficRouter: boolean;
+}

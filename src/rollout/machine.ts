@@ -1,0 +1,309 @@
+import { assign, setup } from 'xstate';
+import type { CanaryStep } from '../api/rollout.js';
+import { describeStep, isAnalysis, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
+
+/**
+ * Everything the machine knows. It is rebuilt from status and spec on every reconcile
+ * (see restore.ts), so nothing here may exist only in memory.
+ */
+export interface RolloutContext {
+  /** The reconcile's clock; the machine stamps times with it and never reads a real clock. */
+  now: number;
+  steps: CanaryStep[];
+  specPaused: boolean;
+  progressDeadlineAbort: boolean;
+  stableRevision: string | undefined;
+  /** The revision being rolled out; equal to stableRevision when no canary is in flight. */
+  currentRevision: string | undefined;
+  /** Steps completed for currentRevision. */
+  stepIndex: number;
+  pauseStartTime: number | undefined;
+  abortedAt: number | undefined;
+  abortReason: string | undefined;
+}
+
+export type RolloutEvent =
+  /** Resolves a restored transient state; otherwise does nothing. */
+  | { type: 'SYNC' }
+  | { type: 'REVISION_OBSERVED'; revision: string }
+  | { type: 'STEP_COMPLETED' }
+  | { type: 'PAUSE_ELAPSED' }
+  | { type: 'PROMOTE_STEP' }
+  | { type: 'PROMOTE_FULL' }
+  | { type: 'ABORT'; reason: string }
+  | { type: 'RETRY' }
+  | { type: 'ANALYSIS_SUCCESSFUL' }
+  | { type: 'ANALYSIS_FAILED'; phase: 'Failed' | 'Error' }
+  | { type: 'ANALYSIS_INCONCLUSIVE' }
+  | { type: 'DEADLINE_EXCEEDED' };
+
+/** A Kubernetes Event the shell should record; emitted only by transitions, so never repeated. */
+export interface Announcement {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+const where = (context: RolloutContext): string =>
+  `${stepOrdinal(context.stepIndex, context.steps.length)} (${describeStep(context.steps[context.stepIndex])})`;
+const completed = (context: RolloutContext): string =>
+  `${stepOrdinal(context.stepIndex - 1, context.steps.length)} (${describeStep(context.steps[context.stepIndex - 1])})`;
+const weight = (context: RolloutContext): number => setWeightAt(context.steps, context.stepIndex);
+const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined };
+
+/** An `announce` action whose Event text is built from the context after the preceding assigns. */
+function announce(build: (context: RolloutContext, event: RolloutEvent) => Announcement) {
+  return {
+    type: 'announce' as const,
+    params: ({ context, event }: { context: RolloutContext; event: RolloutEvent }) => build(context, event),
+  };
+}
+
+const announceAborted = announce((context) => ({
+  type: 'Warning',
+  reason: 'RolloutAborted',
+  message: `${context.abortReason ?? 'aborted'}; canary revision ${context.currentRevision} scaled down, stable revision ${context.stableRevision} restored`,
+}));
+const announceStepCompleted = announce((context) => ({
+  type: 'Normal',
+  reason: 'RolloutStepCompleted',
+  message: `completed ${completed(context)}`,
+}));
+
+export const rolloutMachine = setup({
+  types: {
+    context: {} as RolloutContext,
+    events: {} as RolloutEvent,
+    input: {} as RolloutContext,
+  },
+  actions: {
+    // Executed by decide(), which turns it into a Kubernetes Event.
+    announce: (_args, _announcement: Announcement) => {},
+    adoptFirstRevision: assign(({ context, event }) => {
+      if (event.type !== 'REVISION_OBSERVED') return {};
+      return { ...clearProgress, stableRevision: event.revision, currentRevision: event.revision, stepIndex: context.steps.length };
+    }),
+    revert: assign(({ context, event }) => {
+      if (event.type !== 'REVISION_OBSERVED') return {};
+      return { ...clearProgress, currentRevision: event.revision, stepIndex: context.steps.length };
+    }),
+    startCanary: assign(({ event }) => {
+      if (event.type !== 'REVISION_OBSERVED') return {};
+      return { ...clearProgress, currentRevision: event.revision, stepIndex: 0 };
+    }),
+    advanceStep: assign(({ context }) => ({ stepIndex: context.stepIndex + 1, pauseStartTime: undefined })),
+    skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined })),
+    startPause: assign(({ context }) => ({ pauseStartTime: context.now })),
+    markAborted: assign(({ context, event }) => {
+      let reason = `aborted at ${where(context)}`;
+      if (event.type === 'ABORT') reason = `${event.reason} at ${where(context)}`;
+      if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}`;
+      if (event.type === 'DEADLINE_EXCEEDED') reason = `progress deadline exceeded at ${where(context)}`;
+      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined };
+    }),
+    restartSteps: assign(() => ({ ...clearProgress, stepIndex: 0 })),
+    promoteToStable: assign(({ context }) => ({
+      stableRevision: context.currentRevision,
+      stepIndex: context.steps.length,
+      pauseStartTime: undefined,
+    })),
+  },
+  guards: {
+    isCurrentRevision: ({ context, event }) => event.type === 'REVISION_OBSERVED' && event.revision === context.currentRevision,
+    isFirstRevision: ({ context }) => context.stableRevision === undefined,
+    isStableRevision: ({ context, event }) => event.type === 'REVISION_OBSERVED' && event.revision === context.stableRevision,
+    hasCanaryInFlight: ({ context }) => context.currentRevision !== context.stableRevision,
+    stepsDone: ({ context }) => context.stepIndex >= context.steps.length,
+    atTimedPause: ({ context }) => isTimedPause(context.steps[context.stepIndex]),
+    atIndefinitePause: ({ context }) => isIndefinitePause(context.steps[context.stepIndex]),
+    atAnalysis: ({ context }) => isAnalysis(context.steps[context.stepIndex]),
+    // spec.paused freezes progression; aborts and template changes still go through.
+    mayProgress: ({ context }) => !context.specPaused,
+    abortsOnDeadline: ({ context }) => context.progressDeadlineAbort,
+  },
+}).createMachine({
+  id: 'rollout',
+  context: ({ input }) => input,
+  initial: 'new',
+  on: {
+    REVISION_OBSERVED: [
+      { guard: 'isCurrentRevision' },
+      {
+        guard: 'isFirstRevision',
+        target: '.stable',
+        actions: [
+          'adoptFirstRevision',
+          announce((context) => ({
+            type: 'Normal',
+            reason: 'RolloutInitialized',
+            message: `revision ${context.stableRevision} is the first revision: it becomes stable without steps`,
+          })),
+        ],
+      },
+      {
+        guard: 'isStableRevision',
+        target: '.stable',
+        actions: [
+          announce((context) => ({
+            type: 'Normal',
+            reason: 'RolloutReverted',
+            message: `template reverted to stable revision ${context.stableRevision}: skipping the remaining steps and scaling down canary revision ${context.currentRevision}`,
+          })),
+          'revert',
+        ],
+      },
+      {
+        guard: 'hasCanaryInFlight',
+        target: '.canary.route',
+        actions: [
+          announce((context, event) => ({
+            type: 'Normal',
+            reason: 'RolloutSuperseded',
+            message: `canary revision ${context.currentRevision} superseded by revision ${event.type === 'REVISION_OBSERVED' ? event.revision : ''}: scaling it down and starting again from step 1`,
+          })),
+          'startCanary',
+        ],
+      },
+      {
+        target: '.canary.route',
+        actions: [
+          'startCanary',
+          announce((context) => ({
+            type: 'Normal',
+            reason: 'RolloutStarted',
+            message: `new revision ${context.currentRevision}: starting a canary against stable revision ${context.stableRevision} (${context.steps.length} steps)`,
+          })),
+        ],
+      },
+    ],
+  },
+  states: {
+    /** Nothing observed yet; the first REVISION_OBSERVED leaves it. */
+    new: {},
+    /** No canary in flight: the current revision is the stable one. */
+    stable: {},
+    canary: {
+      initial: 'route',
+      on: {
+        ABORT: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+        PROMOTE_FULL: {
+          guard: 'mayProgress',
+          target: '.route',
+          actions: [
+            announce((context) => ({
+              type: 'Normal',
+              reason: 'RolloutPromoted',
+              message: `fully promoted at ${where(context)}: skipping the remaining steps`,
+            })),
+            'skipAllSteps',
+          ],
+        },
+        // Argo's promote: ends a pause or an inconclusive analysis, or skips the step being waited on.
+        PROMOTE_STEP: {
+          guard: 'mayProgress',
+          target: '.route',
+          actions: [
+            announce((context) => ({ type: 'Normal', reason: 'RolloutPromoted', message: `promoted past ${where(context)}` })),
+            'advanceStep',
+          ],
+        },
+      },
+      states: {
+        /** Transient: picks the substate for the step at stepIndex, or completes the rollout. */
+        route: {
+          always: [
+            {
+              guard: 'stepsDone',
+              target: '#rollout.stable',
+              actions: [
+                'promoteToStable',
+                announce((context) => ({
+                  type: 'Normal',
+                  reason: 'RolloutCompleted',
+                  message: `revision ${context.currentRevision} is now stable; scaling down older revisions`,
+                })),
+              ],
+            },
+            {
+              guard: 'atTimedPause',
+              target: 'timedPause',
+              actions: [
+                'startPause',
+                announce((context) => ({
+                  type: 'Normal',
+                  reason: 'RolloutPaused',
+                  message: `canary at ${weight(context)}%: pausing at ${where(context)}`,
+                })),
+              ],
+            },
+            {
+              guard: 'atIndefinitePause',
+              target: 'indefinitePause',
+              actions: [
+                'startPause',
+                announce((context) => ({
+                  type: 'Normal',
+                  reason: 'RolloutPaused',
+                  message: `canary at ${weight(context)}%: paused at ${where(context)} until promoted`,
+                })),
+              ],
+            },
+            { guard: 'atAnalysis', target: 'analyzing' },
+            { target: 'weighting' },
+          ],
+        },
+        /** setWeight or setCanaryScale: waiting until every ReplicaSet has its count for this step. */
+        weighting: {
+          on: {
+            STEP_COMPLETED: { guard: 'mayProgress', target: 'route', actions: ['advanceStep', announceStepCompleted] },
+            DEADLINE_EXCEEDED: { guard: 'abortsOnDeadline', target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+          },
+        },
+        timedPause: {
+          on: {
+            PAUSE_ELAPSED: { guard: 'mayProgress', target: 'route', actions: ['advanceStep', announceStepCompleted] },
+          },
+        },
+        indefinitePause: {},
+        analyzing: {
+          on: {
+            ANALYSIS_SUCCESSFUL: { guard: 'mayProgress', target: 'route', actions: ['advanceStep', announceStepCompleted] },
+            ANALYSIS_FAILED: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+            ANALYSIS_INCONCLUSIVE: {
+              target: 'inconclusive',
+              actions: [
+                'startPause',
+                announce((context) => ({
+                  type: 'Warning',
+                  reason: 'AnalysisInconclusive',
+                  message: `analysis inconclusive at ${where(context)}: paused until promoted or aborted`,
+                })),
+              ],
+            },
+          },
+        },
+        /** Paused on an inconclusive analysis until a person promotes or aborts. */
+        inconclusive: {},
+      },
+    },
+    /** The canary lost its pods and its weight; only a retry or a new template leaves. */
+    aborted: {
+      on: {
+        RETRY: {
+          target: '#rollout.canary.route',
+          actions: [
+            'restartSteps',
+            announce((context) => ({
+              type: 'Normal',
+              reason: 'RolloutRetried',
+              message: `retrying canary revision ${context.currentRevision} from step 1`,
+            })),
+          ],
+        },
+      },
+    },
+  },
+});
+
+export type RolloutMachine = typeof rolloutMachine;
+export type RolloutSnapshot = ReturnType<typeof rolloutMachine.resolveState>;

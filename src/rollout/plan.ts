@@ -1,0 +1,221 @@
+import { transition } from 'xstate';
+import type { RolloutStatus } from '../api/rollout.js';
+import { findCondition } from './conditions.js';
+import { resolveSettings, type RolloutSettings } from './defaults.js';
+import type { RolloutFacts } from './facts.js';
+import { replicaSetsToPrune } from './history.js';
+import { rolloutMachine, type Announcement, type RolloutEvent, type RolloutSnapshot } from './machine.js';
+import {
+  canaryStepCounts,
+  idealCounts,
+  isAtCounts,
+  planReplicaSets,
+  scalingLimits,
+  type ReplicaMode,
+  type ReplicaSetTarget,
+} from './replicas.js';
+import { restoreSnapshot } from './restore.js';
+import { isPauseStage, stageOf, type Stage } from './stage.js';
+import { composeStatus, DEADLINE_REASON, observedCounts, type ObservedCounts } from './status.js';
+import { pauseDeadline } from './steps.js';
+
+export interface RolloutPlan {
+  /** The complete desired status (the shell merge-patches it, and only writes when it differs). */
+  status: RolloutStatus;
+  replicaSets: ReplicaSetTarget[];
+  /** Names, history pruning. */
+  deleteReplicaSets: string[];
+  events: Announcement[];
+  /** For pause deadlines, scale-down delays, the progress deadline. */
+  requeueAfterMs?: number;
+}
+
+/** Which revision gets how many pods, by stage. */
+export function replicaModeOf(
+  stage: Stage,
+  context: { stableRevision: string | undefined; currentRevision: string | undefined; steps: RolloutSettings['steps']; stepIndex: number },
+  replicas: number,
+  hasTrafficRouter: boolean,
+  fallbackRevision: string,
+): ReplicaMode {
+  const stableRevision = context.stableRevision ?? fallbackRevision;
+  const canaryRevision = context.currentRevision ?? fallbackRevision;
+  if (stage === 'stable' || canaryRevision === stableRevision) return { kind: 'stable', revision: stableRevision };
+  if (stage === 'aborted') return { kind: 'aborted', stableRevision, canaryRevision };
+  const counts = canaryStepCounts(context.steps, context.stepIndex, replicas, hasTrafficRouter);
+  return { kind: 'canary', stableRevision, canaryRevision, ...counts };
+}
+
+function positionKey(snapshot: RolloutSnapshot): string {
+  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime } = snapshot.context;
+  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime]);
+}
+
+function countsChanged(previous: RolloutStatus, counts: ObservedCounts): boolean {
+  return (
+    previous.replicas !== counts.replicas ||
+    previous.updatedReplicas !== counts.updatedReplicas ||
+    previous.readyReplicas !== counts.readyReplicas ||
+    previous.availableReplicas !== counts.availableReplicas
+  );
+}
+
+/**
+ * The pure decision for one reconcile: restore the machine from status, feed it what the facts
+ * say happened, then let the planners size ReplicaSets and write status. Same facts, same plan.
+ */
+export function decide(facts: RolloutFacts): RolloutPlan {
+  const settings = resolveSettings(facts.rollout.spec);
+  const limits = scalingLimits(settings.replicas, settings.maxSurge, settings.maxUnavailable);
+  const previous = facts.rollout.status ?? {};
+  const counts = observedCounts(facts);
+  const events: Announcement[] = [];
+
+  const restored = restoreSnapshot(facts, settings);
+  let snapshot = restored;
+  const send = (event: RolloutEvent): boolean => {
+    const [next, actions] = transition(rolloutMachine, snapshot, event);
+    for (const action of actions) {
+      if (action.type === 'announce') events.push(action.params as Announcement);
+    }
+    const changed = next !== snapshot && positionKey(next) !== positionKey(snapshot);
+    snapshot = next;
+    return changed;
+  };
+
+  send({ type: 'SYNC' });
+  const origin = positionKey(snapshot);
+  let retried = false;
+  if (facts.currentRevision !== snapshot.context.currentRevision) {
+    // A new template makes pending abort and promote requests moot: they were about the old canary.
+    send({ type: 'REVISION_OBSERVED', revision: facts.currentRevision });
+  } else {
+    if (previous.abort === true && previous.abortedAt === undefined) {
+      if (!send({ type: 'ABORT', reason: 'aborted by request (status.abort)' })) {
+        events.push({ type: 'Normal', reason: 'AbortIgnored', message: `nothing to abort: revision ${snapshot.context.stableRevision} is stable` });
+      }
+    } else if (previous.abort !== true && snapshot.matches('aborted')) {
+      retried = send({ type: 'RETRY' });
+    }
+    if (previous.promote !== undefined) {
+      const stageBefore = stageOf(snapshot);
+      const promoted = send({ type: previous.promote === 'full' ? 'PROMOTE_FULL' : 'PROMOTE_STEP' });
+      if (!promoted && stageBefore !== 'stable') {
+        const why = stageBefore === 'aborted' ? 'the rollout is aborted; retry or change the template' : 'spec.paused is true';
+        events.push({ type: 'Warning', reason: 'PromoteIgnored', message: `promote ${previous.promote} ignored: ${why}` });
+      }
+    }
+  }
+
+  const stepCountsFor = (current: RolloutSnapshot): ReplicaMode =>
+    replicaModeOf(stageOf(current), current.context, settings.replicas, facts.hasTrafficRouter, facts.currentRevision);
+  const progressedThisReconcile = (): boolean => countsChanged(previous, counts) || positionKey(snapshot) !== origin;
+  const previousProgressStart = Date.parse(previous.progressStartTime ?? '');
+
+  // Level-triggered events: whatever the facts say now, until the machine stops moving.
+  for (let guard = 0; guard < 2 * settings.steps.length + 4; guard++) {
+    const event = observedEvent(snapshot);
+    if (event === undefined || !send(event)) break;
+  }
+
+  function observedEvent(current: RolloutSnapshot): RolloutEvent | undefined {
+    const stage = stageOf(current);
+    const { context } = current;
+    if (stage === 'weighting') {
+      const mode = stepCountsFor(current);
+      if (isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
+      const stalled = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
+      return stalled && !context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
+    }
+    if (stage === 'timedPause' && context.pauseStartTime !== undefined) {
+      const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime);
+      return deadline !== undefined && facts.now >= deadline ? { type: 'PAUSE_ELAPSED' } : undefined;
+    }
+    // The verdict belongs to the step the shell looked at; once the machine moved, it says nothing.
+    if (stage === 'analyzing' && !retried && positionKey(current) === origin) {
+      switch (facts.stepAnalysisPhase) {
+        case 'Successful':
+          return { type: 'ANALYSIS_SUCCESSFUL' };
+        case 'Failed':
+        case 'Error':
+          return { type: 'ANALYSIS_FAILED', phase: facts.stepAnalysisPhase };
+        case 'Inconclusive':
+          return { type: 'ANALYSIS_INCONCLUSIVE' };
+        default:
+          return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  const stage = stageOf(snapshot);
+  const { context } = snapshot;
+  const mode = stepCountsFor(snapshot);
+  const replicaSets = planReplicaSets({
+    mode,
+    now: facts.now,
+    replicas: settings.replicas,
+    limits,
+    currentRevision: facts.currentRevision,
+    replicaSets: facts.replicaSets,
+    stableService: settings.stableService !== undefined,
+    hasTrafficRouter: facts.hasTrafficRouter,
+    scaleDownDelayMs: settings.scaleDownDelayMs,
+    abortScaleDownDelayMs: settings.abortScaleDownDelayMs,
+  });
+  const converged = stage === 'stable' && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas));
+
+  // The progress deadline runs only while pods should be moving: not in pauses, analysis, or spec.paused.
+  const tracked = !context.specPaused && (stage === 'weighting' || (stage === 'stable' && !converged));
+  let progressStartTime: number | undefined;
+  if (tracked) {
+    progressStartTime = progressedThisReconcile() || Number.isNaN(previousProgressStart) ? facts.now : previousProgressStart;
+  } else if (stage === 'stable' || stage === 'aborted') {
+    progressStartTime = Number.isNaN(previousProgressStart) ? undefined : previousProgressStart;
+  }
+  const deadlineExceeded =
+    tracked && progressStartTime !== undefined && facts.now - progressStartTime >= settings.progressDeadlineMs;
+
+  const status = composeStatus({
+    facts,
+    settings,
+    limits,
+    context,
+    stage,
+    converged,
+    creating: replicaSets.some((target) => target.create === true),
+    stepCounts: mode.kind === 'canary' ? { canary: mode.canary, stable: mode.stable } : undefined,
+    progressStartTime,
+    deadlineExceeded,
+  });
+  if (deadlineExceeded && findCondition(previous.conditions, 'Progressing')?.reason !== DEADLINE_REASON) {
+    events.push({ type: 'Warning', reason: DEADLINE_REASON, message: status.message ?? 'progress deadline exceeded' });
+  }
+
+  const keep = new Set([context.stableRevision, context.currentRevision, facts.currentRevision].filter((r): r is string => r !== undefined));
+  const deleteReplicaSets = replicaSetsToPrune(facts.replicaSets, replicaSets, keep, settings.revisionHistoryLimit);
+
+  const wakeups: number[] = [];
+  if (isPauseStage(stage) && stage === 'timedPause' && context.pauseStartTime !== undefined && !context.specPaused) {
+    const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime);
+    if (deadline !== undefined) wakeups.push(deadline);
+  }
+  for (const target of replicaSets) {
+    if (typeof target.scaleDownAt === 'number') wakeups.push(target.scaleDownAt);
+  }
+  for (const rs of facts.replicaSets) {
+    const target = replicaSets.find((candidate) => candidate.revision === rs.revision);
+    if (rs.scaleDownAt !== undefined && target?.scaleDownAt !== null && target?.replicas !== 0) wakeups.push(rs.scaleDownAt);
+  }
+  if (tracked && !deadlineExceeded && progressStartTime !== undefined) wakeups.push(progressStartTime + settings.progressDeadlineMs);
+  const future = wakeups.filter((at) => at > facts.now);
+  const requeueAfterMs = future.length > 0 ? Math.min(...future) - facts.now : undefined;
+
+  return {
+    status,
+    replicaSets,
+    deleteReplicaSets,
+    events,
+    ...(requeueAfterMs !== undefined && { requeueAfterMs }),
+  };
+}

@@ -1,0 +1,226 @@
+import type { IntOrPercent } from '../api/meta.js';
+import type { CanaryStep } from '../api/rollout.js';
+import type { ReplicaSetFacts } from './facts.js';
+import { canaryScaleAt, setWeightAt } from './steps.js';
+
+export interface ScalingLimits {
+  /** Pods allowed above spec.replicas. */
+  maxSurge: number;
+  /** Pods allowed below spec.replicas, counting only available pods. */
+  maxUnavailable: number;
+}
+
+/** Kubernetes' intstr scaling: percentages of `total`, rounded as the caller says. */
+export function resolveIntOrPercent(value: IntOrPercent, total: number, rounding: 'up' | 'down'): number {
+  if (typeof value === 'number') return value;
+  const exact = (Number(value.slice(0, -1)) * total) / 100;
+  return rounding === 'up' ? Math.ceil(exact) : Math.floor(exact);
+}
+
+/** Surge rounds up, unavailable rounds down; both 0 would deadlock, so unavailable becomes 1 (Kubernetes' ResolveFenceposts). */
+export function scalingLimits(replicas: number, maxSurge: IntOrPercent, maxUnavailable: IntOrPercent): ScalingLimits {
+  const surge = resolveIntOrPercent(maxSurge, replicas, 'up');
+  const unavailable = resolveIntOrPercent(maxUnavailable, replicas, 'down');
+  return { maxSurge: surge, maxUnavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };
+}
+
+/** Without a traffic router the pod ratio is the traffic split: the canary gets ceil(weight%) of the pods. */
+export function weightedCounts(replicas: number, weight: number): { canary: number; stable: number } {
+  const canary = Math.min(replicas, Math.max(0, Math.ceil((weight * replicas) / 100)));
+  return { canary, stable: replicas - canary };
+}
+
+/** Pod counts the step at `stepIndex` asks for, setCanaryScale included. */
+export function canaryStepCounts(
+  steps: readonly CanaryStep[],
+  stepIndex: number,
+  replicas: number,
+  hasTrafficRouter: boolean,
+): { canary: number; stable: number } {
+  const weighted = weightedCounts(replicas, setWeightAt(steps, stepIndex));
+  const scale = canaryScaleAt(steps, stepIndex);
+  let canary = weighted.canary;
+  if (scale?.replicas !== undefined) canary = scale.replicas;
+  else if (scale?.weight !== undefined) canary = weightedCounts(replicas, scale.weight).canary;
+  // A router splits traffic by itself, so the stable keeps every pod; without one the pods are the split.
+  return { canary, stable: hasTrafficRouter ? replicas : Math.max(0, replicas - canary) };
+}
+
+export interface RollingSet {
+  revision: string;
+  replicas: number;
+  availableReplicas: number;
+  desired: number;
+}
+
+/**
+ * One step of a rolling move towards each set's `desired` count. `sets` is ordered by who gives
+ * up pods first (old first); scale-up goes the other way (most wanted first). Scale-up stays within
+ * replicas + maxSurge; scale-down never takes available pods below replicas - maxUnavailable, though
+ * pods that are not available can always go (the ReplicaSet controller deletes those first).
+ */
+export function rollTowards(sets: readonly RollingSet[], replicas: number, limits: ScalingLimits): Map<string, number> {
+  const targets = new Map(sets.map((set) => [set.revision, set.replicas]));
+  let room = replicas + limits.maxSurge - sets.reduce((sum, set) => sum + set.replicas, 0);
+  for (const set of [...sets].reverse()) {
+    if (room <= 0) break;
+    if (set.desired > set.replicas) {
+      const add = Math.min(room, set.desired - set.replicas);
+      targets.set(set.revision, set.replicas + add);
+      room -= add;
+    }
+  }
+  const minAvailable = Math.max(0, replicas - limits.maxUnavailable);
+  let budget = sets.reduce((sum, set) => sum + set.availableReplicas, 0) - minAvailable;
+  for (const set of sets) {
+    if (set.desired >= set.replicas) continue;
+    const excess = set.replicas - set.desired;
+    const free = Math.min(excess, Math.max(0, set.replicas - set.availableReplicas));
+    const paid = Math.min(excess - free, Math.max(0, budget));
+    budget -= paid;
+    targets.set(set.revision, set.replicas - free - paid);
+  }
+  return targets;
+}
+
+/** Which revision should end up with how many pods, by the machine's state. */
+export type ReplicaMode =
+  | { kind: 'stable'; revision: string }
+  | { kind: 'canary'; stableRevision: string; canaryRevision: string; canary: number; stable: number }
+  | { kind: 'aborted'; stableRevision: string; canaryRevision: string };
+
+/** Final pod counts per revision; revisions not listed end at 0. */
+export function idealCounts(mode: ReplicaMode, replicas: number): Map<string, number> {
+  switch (mode.kind) {
+    case 'stable':
+      return new Map([[mode.revision, replicas]]);
+    case 'canary':
+      return new Map([
+        [mode.stableRevision, mode.stable],
+        [mode.canaryRevision, mode.canary],
+      ]);
+    case 'aborted':
+      return new Map([[mode.stableRevision, replicas]]);
+  }
+}
+
+/**
+ * True when every owned ReplicaSet has exactly its ideal count, all of it available, and
+ * everything else is at 0. A missing ReplicaSet counts as 0; a missing stable ReplicaSet cannot be
+ * recreated (only the current template is known), so it is not waited for.
+ */
+export function isAtCounts(replicaSets: readonly ReplicaSetFacts[], ideal: ReadonlyMap<string, number>, stableRevision?: string): boolean {
+  for (const [revision, count] of ideal) {
+    const replicaSet = replicaSets.find((rs) => rs.revision === revision);
+    if (replicaSet === undefined) {
+      if (count > 0 && revision !== stableRevision) return false;
+      continue;
+    }
+    if (replicaSet.replicas !== count || replicaSet.availableReplicas !== count) return false;
+  }
+  return replicaSets.every((rs) => ideal.has(rs.revision) || (rs.replicas === 0 && rs.availableReplicas === 0));
+}
+
+export interface ReplicaSetTarget {
+  revision: string;
+  replicas: number;
+  /** Epoch ms to scale down at; null clears the annotation; undefined leaves it alone. */
+  scaleDownAt?: number | null;
+  /** The ReplicaSet for the current revision does not exist yet. */
+  create?: boolean;
+}
+
+export interface ReplicaPlanInput {
+  mode: ReplicaMode;
+  now: number;
+  replicas: number;
+  limits: ScalingLimits;
+  currentRevision: string;
+  replicaSets: readonly ReplicaSetFacts[];
+  /** With a stable Service, old pods already left its endpoints: delay their removal instead of rolling. */
+  stableService: boolean;
+  hasTrafficRouter: boolean;
+  scaleDownDelayMs: number;
+  abortScaleDownDelayMs: number;
+}
+
+/** Desired spec.replicas and scale-down annotations for every ReplicaSet, this reconcile. */
+export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
+  const { mode, now, replicas } = input;
+  const ideal = idealCounts(mode, replicas);
+  const existing = [...input.replicaSets].sort((a, b) => a.revisionNumber - b.revisionNumber || a.createdAt - b.createdAt);
+  const creates = mode.kind !== 'aborted' && !existing.some((rs) => rs.revision === input.currentRevision);
+  const sets: ReplicaSetFacts[] = creates
+    ? [...existing, { name: '', revision: input.currentRevision, revisionNumber: Infinity, replicas: 0, readyReplicas: 0, availableReplicas: 0, createdAt: now }]
+    : existing;
+
+  const targets = new Map<string, ReplicaSetTarget>();
+  const rolling: RollingSet[] = [];
+  const fix = (rs: ReplicaSetFacts, count: number, scaleDownAt?: number | null): void => {
+    targets.set(rs.revision, { revision: rs.revision, replicas: count, ...(scaleDownAt !== undefined && { scaleDownAt }) });
+  };
+
+  const currentFullyAvailable = sets.some(
+    (rs) => rs.revision === input.currentRevision && rs.replicas === replicas && rs.availableReplicas >= replicas,
+  );
+  for (const rs of sets) {
+    const desired = ideal.get(rs.revision) ?? 0;
+    if (desired > 0) {
+      // Wanted again (retry, revert): a pending scale-down no longer applies.
+      const clear = rs.scaleDownAt !== undefined ? null : undefined;
+      if (mode.kind === 'aborted' || (mode.kind === 'stable' && input.stableService)) fix(rs, desired, clear);
+      else {
+        rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired });
+        if (clear === null) targets.set(rs.revision, { revision: rs.revision, replicas: rs.replicas, scaleDownAt: null });
+      }
+      continue;
+    }
+    if (rs.replicas === 0) {
+      fix(rs, 0, rs.scaleDownAt !== undefined ? null : undefined);
+      continue;
+    }
+    if (rs.scaleDownAt !== undefined) {
+      if (rs.scaleDownAt <= now) fix(rs, 0, null);
+      else rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired: rs.replicas });
+      continue;
+    }
+    if (mode.kind === 'aborted') {
+      // Without a router the pods are the traffic: an aborted canary loses them at once.
+      if (input.hasTrafficRouter && rs.revision === mode.canaryRevision) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
+      else fix(rs, 0);
+      continue;
+    }
+    if (mode.kind === 'stable' && input.stableService) {
+      // Start the delay once the Service has a full set of pods to point at.
+      if (currentFullyAvailable) fix(rs, rs.replicas, now + input.scaleDownDelayMs);
+      else fix(rs, rs.replicas);
+      continue;
+    }
+    rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired: 0 });
+  }
+
+  // Old first, then stable, then canary: that order gives up pods first and gets them last.
+  const rank = (revision: string): number =>
+    revision === input.currentRevision ? 2 : mode.kind === 'canary' && revision === mode.stableRevision ? 1 : 0;
+  const ordered = rolling
+    .map((set, position) => ({ set, position }))
+    .sort((a, b) => rank(a.set.revision) - rank(b.set.revision) || a.position - b.position)
+    .map(({ set }) => set);
+  const fixedTotals = [...targets.entries()].filter(([revision]) => !rolling.some((set) => set.revision === revision));
+  // Pods already fixed this reconcile still occupy surge room and still serve.
+  const pinned: RollingSet[] = fixedTotals.map(([revision, target]) => {
+    const rs = sets.find((candidate) => candidate.revision === revision);
+    const available = Math.min(rs?.availableReplicas ?? 0, target.replicas);
+    return { revision, replicas: target.replicas, availableReplicas: available, desired: target.replicas };
+  });
+  const rolled = rollTowards([...pinned, ...ordered], replicas, input.limits);
+  for (const set of ordered) {
+    const previous = targets.get(set.revision);
+    targets.set(set.revision, { ...previous, revision: set.revision, replicas: rolled.get(set.revision) ?? set.replicas });
+  }
+
+  return sets.map((rs) => {
+    const target = targets.get(rs.revision) ?? { revision: rs.revision, replicas: rs.replicas };
+    return creates && rs.revision === input.currentRevision ? { ...target, create: true } : target;
+  });
+}

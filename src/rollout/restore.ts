@@ -1,0 +1,66 @@
+import type { StateValue } from 'xstate';
+import type { RolloutSettings } from './defaults.js';
+import type { RolloutFacts } from './facts.js';
+import { findCondition } from './conditions.js';
+import { rolloutMachine, type RolloutContext, type RolloutSnapshot } from './machine.js';
+import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
+import { parseTimestamp } from './time.js';
+
+export const ABORTED_REASON = 'RolloutAborted';
+
+/**
+ * When status names no stable revision but the Rollout owns ReplicaSets of other revisions (status
+ * lost, or adopted), the newest one still running is what serves traffic: treat it as stable
+ * rather than cutting over to the new template without steps.
+ */
+export function inferStableRevision(facts: RolloutFacts): string | undefined {
+  const running = facts.replicaSets
+    .filter((rs) => rs.revision !== facts.currentRevision && rs.replicas > 0)
+    .sort((a, b) => b.revisionNumber - a.revisionNumber || b.createdAt - a.createdAt);
+  return running[0]?.revision;
+}
+
+/** The machine's context as status, spec and the clock describe it. */
+export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): RolloutContext {
+  const status = facts.rollout.status ?? {};
+  const stableRevision = status.stableRevision ?? inferStableRevision(facts);
+  const currentRevision = status.currentRevision ?? stableRevision;
+  const stepIndex = Math.min(Math.max(status.currentStepIndex ?? 0, 0), settings.steps.length);
+  const aborted = findCondition(status.conditions, 'Progressing');
+  return {
+    now: facts.now,
+    steps: settings.steps,
+    specPaused: settings.paused,
+    progressDeadlineAbort: settings.progressDeadlineAbort,
+    stableRevision,
+    currentRevision,
+    stepIndex: currentRevision === stableRevision ? settings.steps.length : stepIndex,
+    pauseStartTime: parseTimestamp(status.pauseStartTime),
+    abortedAt: parseTimestamp(status.abortedAt),
+    abortReason: aborted?.reason === ABORTED_REASON ? aborted.message : undefined,
+  };
+}
+
+/**
+ * The state the status describes. An abort counts only once acknowledged (abortedAt set), so a
+ * fresh `status.abort: true` is still a request the machine has to see as an event; likewise a
+ * missing pauseStartTime on a pause step means the pause was never entered, which the transient
+ * `route` state does on the first event.
+ */
+export function restoreStateValue(context: RolloutContext): StateValue {
+  if (context.stableRevision === undefined) return 'new';
+  if (context.currentRevision === context.stableRevision) return 'stable';
+  if (context.abortedAt !== undefined) return 'aborted';
+  const step = context.steps[context.stepIndex];
+  const paused = context.pauseStartTime !== undefined;
+  if (step === undefined) return { canary: 'route' };
+  if (isTimedPause(step)) return { canary: paused ? 'timedPause' : 'route' };
+  if (isIndefinitePause(step)) return { canary: paused ? 'indefinitePause' : 'route' };
+  if (isAnalysis(step)) return { canary: paused ? 'inconclusive' : 'analyzing' };
+  return { canary: 'weighting' };
+}
+
+export function restoreSnapshot(facts: RolloutFacts, settings: RolloutSettings): RolloutSnapshot {
+  const context = restoreContext(facts, settings);
+  return rolloutMachine.resolveState({ value: restoreStateValue(context), context });
+}

@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import type { PodTemplate } from '../api/rollout.js';
+
+/** Kubernetes' SafeEncodeString alphabet: no vowels (no accidental words), no look-alike characters. */
+const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+const HASH_LENGTH = 10;
+
+/** JSON with object keys sorted at every depth, so equal templates hash equally however they were built. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const child = (value as Record<string, unknown>)[key];
+      if (child !== undefined) sorted[key] = sortKeys(child);
+    }
+    return sorted;
+  }
+  return value;
+}
+
+/** The revision identity of a pod template: stable across processes and restarts (no maps, no randomness). */
+export function podTemplateHash(template: PodTemplate): string {
+  const digest = createHash('sha256').update(canonicalJson(template)).digest();
+  let encoded = '';
+  for (let i = 0; i < HASH_LENGTH; i++) {
+    encoded += SAFE_ALPHABET[(digest[i] as number) % SAFE_ALPHABET.length];
+  }
+  return encoded;
+}

@@ -1,0 +1,194 @@
+import type { Condition } from '../api/meta.js';
+import type { RolloutPhase, RolloutStatus } from '../api/rollout.js';
+import { setConditions, type DesiredCondition } from './conditions.js';
+import type { RolloutSettings } from './defaults.js';
+import type { RolloutFacts } from './facts.js';
+import type { RolloutContext } from './machine.js';
+import type { ScalingLimits } from './replicas.js';
+import { ABORTED_REASON } from './restore.js';
+import { formatLabelSelector } from './selector.js';
+import { isPauseStage, type Stage } from './stage.js';
+import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
+import { toTimestamp } from './time.js';
+
+export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
+
+/** Pod counts summed over owned ReplicaSets, as the scale subresource and kubectl show them. */
+export interface ObservedCounts {
+  replicas: number;
+  updatedReplicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+}
+
+export function observedCounts(facts: RolloutFacts): ObservedCounts {
+  const sum = (pick: (rs: RolloutFacts['replicaSets'][number]) => number): number =>
+    facts.replicaSets.reduce((total, rs) => total + pick(rs), 0);
+  return {
+    replicas: sum((rs) => rs.replicas),
+    updatedReplicas: sum((rs) => (rs.revision === facts.currentRevision ? rs.replicas : 0)),
+    readyReplicas: sum((rs) => rs.readyReplicas),
+    availableReplicas: sum((rs) => rs.availableReplicas),
+  };
+}
+
+/** The current revision's share of available pods: without a router, its share of traffic. */
+export function actualWeight(facts: RolloutFacts, currentRevision: string): number {
+  const total = facts.replicaSets.reduce((sum, rs) => sum + rs.availableReplicas, 0);
+  if (total === 0) return 0;
+  const current = facts.replicaSets.find((rs) => rs.revision === currentRevision)?.availableReplicas ?? 0;
+  return Math.round((100 * current) / total);
+}
+
+export interface StatusInput {
+  facts: RolloutFacts;
+  settings: RolloutSettings;
+  limits: ScalingLimits;
+  context: RolloutContext;
+  stage: Stage;
+  /** Stable stage with every pod of the stable revision available and nothing else left. */
+  converged: boolean;
+  /** The current revision's ReplicaSet is created this reconcile. */
+  creating: boolean;
+  /** Pods the step wants: canary and stable, for the message. */
+  stepCounts: { canary: number; stable: number } | undefined;
+  progressStartTime: number | undefined;
+  deadlineExceeded: boolean;
+}
+
+export function rolloutPhase(input: StatusInput): RolloutPhase {
+  const { stage, context } = input;
+  if (stage === 'aborted' || input.deadlineExceeded) return 'Degraded';
+  if (context.specPaused || isPauseStage(stage)) return 'Paused';
+  if (stage === 'stable' && input.converged) return 'Healthy';
+  return 'Progressing';
+}
+
+function availableOf(facts: RolloutFacts, revision: string | undefined): number {
+  return facts.replicaSets.find((rs) => rs.revision === revision)?.availableReplicas ?? 0;
+}
+
+/** One sentence a person reads in `kubectl get`: where the rollout is and what it waits for. */
+export function rolloutMessage(input: StatusInput): string {
+  const { facts, settings, context, stage } = input;
+  const weight = setWeightAt(context.steps, context.stepIndex);
+  const at = stepOrdinal(context.stepIndex, context.steps.length);
+  if (stage === 'aborted') return `aborted: ${context.abortReason ?? 'by request'}`;
+  if (input.deadlineExceeded) {
+    const what = stage === 'stable' ? `rolling out revision ${context.currentRevision}` : `canary at ${at}`;
+    return `progress deadline exceeded: ${what} made no progress for ${settings.progressDeadlineMs / 1000}s`;
+  }
+  if (context.specPaused) {
+    return stage === 'stable' ? 'paused by spec.paused' : `paused by spec.paused at ${at}, canary at ${weight}%`;
+  }
+  switch (stage) {
+    case 'timedPause': {
+      const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime ?? facts.now) ?? facts.now;
+      return `canary at ${weight}%, pausing until ${toTimestamp(deadline)}`;
+    }
+    case 'indefinitePause':
+      return `canary at ${weight}%, paused at ${at} until promoted`;
+    case 'inconclusive':
+      return `analysis inconclusive at ${at}: promote to continue or abort`;
+    case 'analyzing':
+      return `canary at ${weight}%, waiting for analysis at ${at}`;
+    case 'weighting': {
+      const counts = input.stepCounts ?? { canary: 0, stable: 0 };
+      const canary = availableOf(facts, context.currentRevision);
+      const stable = availableOf(facts, context.stableRevision);
+      return `moving canary to ${weight}% at ${at}: ${canary}/${counts.canary} canary and ${stable}/${counts.stable} stable pods available`;
+    }
+    case 'stable': {
+      const available = availableOf(facts, context.stableRevision);
+      if (input.converged) return `revision ${context.stableRevision} is healthy: ${available}/${settings.replicas} pods available`;
+      if (available >= settings.replicas) return `revision ${context.stableRevision} is available; scaling down older revisions`;
+      return `rolling out revision ${context.stableRevision}: ${available}/${settings.replicas} pods available`;
+    }
+  }
+}
+
+function pausedCondition(input: StatusInput): DesiredCondition {
+  const { stage, context } = input;
+  const at = stepOrdinal(context.stepIndex, context.steps.length);
+  if (context.specPaused) return { type: 'Paused', status: 'True', reason: 'SpecPaused', message: 'spec.paused is true' };
+  if (stage === 'inconclusive') return { type: 'Paused', status: 'True', reason: 'InconclusiveAnalysis', message: `analysis inconclusive at ${at}` };
+  if (stage === 'timedPause' || stage === 'indefinitePause') return { type: 'Paused', status: 'True', reason: 'PauseStep', message: `pause at ${at}` };
+  return { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'not paused' };
+}
+
+function progressingCondition(input: StatusInput, phase: RolloutPhase, message: string): DesiredCondition {
+  const { stage, context } = input;
+  if (stage === 'aborted') return { type: 'Progressing', status: 'False', reason: ABORTED_REASON, message: context.abortReason ?? 'aborted' };
+  if (input.deadlineExceeded) return { type: 'Progressing', status: 'False', reason: DEADLINE_REASON, message };
+  // Unknown, as Deployments and Argo report a paused rollout: neither moving nor failed.
+  if (phase === 'Paused') return { type: 'Progressing', status: 'Unknown', reason: 'RolloutPaused', message };
+  if (phase === 'Healthy') return { type: 'Progressing', status: 'True', reason: 'RolloutCompleted', message: `revision ${context.stableRevision} is fully rolled out` };
+  if (input.creating) return { type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `creating a ReplicaSet for revision ${context.currentRevision}` };
+  return { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message };
+}
+
+/**
+ * Available counts every owned pod, canary included, against replicas - maxUnavailable: mid-canary
+ * the stable ReplicaSet alone is smaller by design, and the service is still whole.
+ */
+function availableCondition(input: StatusInput, available: number): DesiredCondition {
+  const minimum = Math.max(0, input.settings.replicas - input.limits.maxUnavailable);
+  return available >= minimum
+    ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: `${available} pods available, minimum ${minimum}` }
+    : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: `${available} pods available, minimum ${minimum}` };
+}
+
+function readyCondition(phase: RolloutPhase, message: string): DesiredCondition {
+  return phase === 'Healthy'
+    ? { type: 'Ready', status: 'True', reason: 'RolloutHealthy', message }
+    : { type: 'Ready', status: 'False', reason: `Rollout${phase}`, message };
+}
+
+/** Conditions this controller replaced or no longer sets; others' conditions pass through. */
+const RETIRED_CONDITIONS = new Set(['InvalidSpec']);
+
+/** The complete status this reconcile wants; keys it leaves out are to be removed. */
+export function composeStatus(input: StatusInput): RolloutStatus {
+  const { facts, settings, context, stage } = input;
+  const generation = facts.rollout.metadata.generation;
+  const counts = observedCounts(facts);
+  const phase = rolloutPhase(input);
+  const message = rolloutMessage(input);
+  const previous: Condition[] = (facts.rollout.status?.conditions ?? []).filter((c) => !RETIRED_CONDITIONS.has(c.type));
+  const conditions = setConditions(
+    previous,
+    [
+      progressingCondition(input, phase, message),
+      availableCondition(input, counts.availableReplicas),
+      pausedCondition(input),
+      readyCondition(phase, message),
+    ],
+    facts.now,
+    generation,
+  );
+  const completedSteps = stage === 'stable' ? settings.steps.length : context.stepIndex;
+  const currentRevision = context.currentRevision ?? facts.currentRevision;
+  const status: RolloutStatus = {
+    observedGeneration: generation,
+    phase,
+    message,
+    stableRevision: context.stableRevision,
+    currentRevision,
+    currentStepIndex: completedSteps,
+    stepProgress: stepProgress(completedSteps, settings.steps.length),
+    canaryWeight: stage === 'aborted' ? 0 : stage === 'stable' ? 100 : setWeightAt(context.steps, context.stepIndex),
+    actualWeight: actualWeight(facts, currentRevision),
+    pauseStartTime: isPauseStage(stage) && context.pauseStartTime !== undefined ? toTimestamp(context.pauseStartTime) : undefined,
+    abort: stage === 'aborted' ? true : undefined,
+    abortedAt: stage === 'aborted' && context.abortedAt !== undefined ? toTimestamp(context.abortedAt) : undefined,
+    progressStartTime: input.progressStartTime !== undefined ? toTimestamp(input.progressStartTime) : undefined,
+    ...counts,
+    selector: formatLabelSelector(facts.rollout.spec.selector),
+    conditions,
+  };
+  return withoutUndefined(status);
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}

@@ -1,0 +1,211 @@
+import { transition } from 'xstate';
+import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
+import { describe, expect, it } from 'vitest';
+import type { CanaryStep } from '../../../src/api/rollout.js';
+import { rolloutMachine, type RolloutContext, type RolloutEvent, type RolloutSnapshot } from '../../../src/rollout/machine.js';
+import { replicaModeOf } from '../../../src/rollout/plan.js';
+import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rollout/replicas.js';
+import { restoreStateValue } from '../../../src/rollout/restore.js';
+import { stageOf } from '../../../src/rollout/stage.js';
+import { setWeightAt } from '../../../src/rollout/steps.js';
+
+const REPLICAS = 10;
+
+const FULL_STEPS: CanaryStep[] = [
+  { setWeight: 20 },
+  { pause: { duration: '1m' } },
+  { setCanaryScale: { replicas: 3 } },
+  { analysis: {} },
+  { setWeight: 50 },
+  { pause: {} },
+  { setCanaryScale: { matchTrafficWeight: true } },
+  { setWeight: 100 },
+];
+
+const EVENTS: RolloutEvent[] = [
+  { type: 'SYNC' },
+  { type: 'REVISION_OBSERVED', revision: 'r1' },
+  { type: 'REVISION_OBSERVED', revision: 'r2' },
+  { type: 'REVISION_OBSERVED', revision: 'r3' },
+  { type: 'STEP_COMPLETED' },
+  { type: 'PAUSE_ELAPSED' },
+  { type: 'PROMOTE_STEP' },
+  { type: 'PROMOTE_FULL' },
+  { type: 'ABORT', reason: 'aborted by test' },
+  { type: 'RETRY' },
+  { type: 'ANALYSIS_SUCCESSFUL' },
+  { type: 'ANALYSIS_FAILED', phase: 'Failed' },
+  { type: 'ANALYSIS_INCONCLUSIVE' },
+  { type: 'DEADLINE_EXCEEDED' },
+];
+
+function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: boolean): RolloutContext {
+  return {
+    now: 1_000,
+    steps,
+    specPaused,
+    progressDeadlineAbort,
+    stableRevision: undefined,
+    currentRevision: undefined,
+    stepIndex: 0,
+    pauseStartTime: undefined,
+    abortedAt: undefined,
+    abortReason: undefined,
+  };
+}
+
+/** Events whose transition completes the step being worked on. */
+const COMPLETES_STEP = new Set(['STEP_COMPLETED', 'PAUSE_ELAPSED', 'ANALYSIS_SUCCESSFUL', 'PROMOTE_STEP']);
+
+function checkState(snapshot: RolloutSnapshot): void {
+  const { context } = snapshot;
+  const steps = context.steps;
+  const stage = stageOf(snapshot);
+  expect(snapshot.matches({ canary: 'route' }), 'the transient route state never rests').toBe(false);
+  expect(context.stepIndex).toBeGreaterThanOrEqual(0);
+  expect(context.stepIndex).toBeLessThanOrEqual(steps.length);
+  if (snapshot.matches('new')) return;
+
+  // What was persisted restores to exactly this state.
+  expect(restoreStateValue(context)).toEqual(snapshot.value);
+  expect(context.abortedAt !== undefined).toBe(stage === 'aborted');
+  expect(context.pauseStartTime !== undefined).toBe(stage === 'timedPause' || stage === 'indefinitePause' || stage === 'inconclusive');
+  if (stage === 'stable') expect(context.currentRevision).toBe(context.stableRevision);
+  else {
+    expect(context.currentRevision).not.toBe(context.stableRevision);
+    if (stage !== 'aborted') expect(context.stepIndex).toBeLessThan(steps.length);
+  }
+
+  const mode = replicaModeOf(stage, context, REPLICAS, false, 'unused');
+  const ideal = idealCounts(mode, REPLICAS);
+  const canaryRevision = context.currentRevision as string;
+  const stableRevision = context.stableRevision as string;
+  // Whatever the pods look like, the plan never grows the canary past what this state allows.
+  const pods = [
+    [10, 0],
+    [8, 2],
+    [5, 5],
+    [0, 10],
+    [2, 2],
+  ] as const;
+  for (const [stablePods, canaryPods] of pods) {
+    const replicaSets = [
+      { name: 's', revision: stableRevision, revisionNumber: 1, replicas: stablePods, readyReplicas: stablePods, availableReplicas: stablePods, createdAt: 0 },
+      ...(stage === 'stable'
+        ? []
+        : [{ name: 'c', revision: canaryRevision, revisionNumber: 2, replicas: canaryPods, readyReplicas: canaryPods, availableReplicas: canaryPods, createdAt: 0 }]),
+    ];
+    const plan = planReplicaSets({
+      mode,
+      now: context.now,
+      replicas: REPLICAS,
+      limits: { maxSurge: 3, maxUnavailable: 0 },
+      currentRevision: canaryRevision,
+      replicaSets,
+      stableService: false,
+      hasTrafficRouter: false,
+      scaleDownDelayMs: 0,
+      abortScaleDownDelayMs: 0,
+    });
+    const canaryTarget = plan.find((target) => target.revision === canaryRevision)?.replicas ?? 0;
+    if (stage === 'aborted') {
+      // After an abort the canary gets no pods, hence no traffic, and asks for no weight.
+      expect(canaryTarget).toBe(0);
+      expect(ideal.get(canaryRevision) ?? 0).toBe(0);
+    } else if (stage !== 'stable') {
+      const stepCanary = canaryStepCounts(steps, context.stepIndex, REPLICAS, false).canary;
+      expect(canaryTarget).toBeLessThanOrEqual(Math.max(stepCanary, canaryPods));
+      if (canaryPods <= stepCanary) expect(canaryTarget).toBeLessThanOrEqual(stepCanary);
+    }
+  }
+
+  if (stage !== 'stable' && stage !== 'aborted') {
+    // The desired weight is the current step's: the latest setWeight at or before it, never a later one.
+    const earlier = steps.slice(0, context.stepIndex + 1).filter((step): step is { setWeight: number } => 'setWeight' in step);
+    expect(setWeightAt(steps, context.stepIndex)).toBe(earlier.at(-1)?.setWeight ?? 0);
+  }
+}
+
+function checkTransition(previous: RolloutSnapshot, event: RolloutEvent, next: RolloutSnapshot): void {
+  const before = previous.context;
+  const after = next.context;
+  if (after.stableRevision !== before.stableRevision) {
+    // Stable moves only to the canary, only when its last step completes or on a full promote (or on first sight).
+    const firstSight = before.stableRevision === undefined && event.type === 'REVISION_OBSERVED';
+    const noSteps = before.steps.length === 0 && event.type === 'REVISION_OBSERVED';
+    const lastStep = COMPLETES_STEP.has(event.type) && before.stepIndex === before.steps.length - 1;
+    expect(firstSight || noSteps || lastStep || event.type === 'PROMOTE_FULL', `${event.type} moved stable at step ${before.stepIndex}`).toBe(true);
+    if (!firstSight) {
+      expect(after.stableRevision).toBe(before.currentRevision);
+      expect(before.specPaused).toBe(false);
+      expect(previous.matches('canary')).toBe(true);
+    }
+  }
+  if (before.specPaused && previous.matches('canary') && next.matches('canary') && after.currentRevision === before.currentRevision) {
+    expect(after.stepIndex, 'spec.paused freezes the step').toBe(before.stepIndex);
+  }
+  if (previous.matches('aborted') && next.matches('canary')) {
+    expect(event.type === 'RETRY' || event.type === 'REVISION_OBSERVED').toBe(true);
+    expect(after.stepIndex).toBe(0);
+  }
+}
+
+function checkPaths(paths: Array<StatePath<RolloutSnapshot, RolloutEvent>>): Set<string> {
+  const reached = new Set<string>();
+  for (const path of paths) {
+    for (let i = 0; i < path.steps.length; i++) {
+      const step = path.steps[i];
+      if (step === undefined) continue;
+      checkState(step.state);
+      reached.add(JSON.stringify(step.state.value));
+      const previous = path.steps[i - 1];
+      if (previous !== undefined) checkTransition(previous.state, step.event, step.state);
+    }
+  }
+  return reached;
+}
+
+const ALL_STATES = ['"new"', '"stable"', '"aborted"', ...['weighting', 'timedPause', 'indefinitePause', 'analyzing', 'inconclusive'].map((s) => JSON.stringify({ canary: s }))];
+
+describe('rollout machine (model-based)', () => {
+  it.each([
+    [false, false],
+    [false, true],
+    [true, false],
+  ])('holds the invariants on every shortest path (spec.paused %s, progressDeadlineAbort %s)', (specPaused, deadlineAbort) => {
+    const paths = getShortestPaths(rolloutMachine, { input: input(FULL_STEPS, specPaused, deadlineAbort), events: EVENTS });
+    const reached = checkPaths(paths);
+    // spec.paused freezes progression at the first step, but a template change and an abort still go through.
+    const expected = specPaused ? ['"new"', '"stable"', '"aborted"', JSON.stringify({ canary: 'weighting' })] : ALL_STATES;
+    expect([...reached].sort()).toEqual([...expected].sort());
+    expect(paths.length).toBeGreaterThan(specPaused ? 10 : 50);
+  });
+
+  it('holds the invariants on every simple path of a small rollout', () => {
+    const steps: CanaryStep[] = [{ setWeight: 50 }, { analysis: {} }, { pause: {} }];
+    const events = EVENTS.filter((event) => !(event.type === 'REVISION_OBSERVED' && event.revision === 'r3'));
+    const paths = getSimplePaths(rolloutMachine, { input: input(steps, false, true), events });
+    expect(paths.length).toBeGreaterThan(100);
+    checkPaths(paths);
+  });
+
+  it('holds the invariants with no steps at all', () => {
+    checkPaths(getShortestPaths(rolloutMachine, { input: input([], false, false), events: EVENTS }));
+  });
+
+  it('is advanced with the pure transition() and leaves the input snapshot untouched', () => {
+    const start = rolloutMachine.resolveState({
+      value: { canary: 'weighting' },
+      context: { ...input(FULL_STEPS, false, false), stableRevision: 'r1', currentRevision: 'r2' },
+    });
+    const frozen = JSON.stringify(start.context);
+    const [next, actions] = transition(rolloutMachine, start, { type: 'STEP_COMPLETED' });
+    expect(next.value).toEqual({ canary: 'timedPause' });
+    expect(next.context).toMatchObject({ stepIndex: 1, pauseStartTime: 1_000 });
+    expect(actions.map((action) => [action.type, (action.params as { reason: string }).reason])).toEqual([
+      ['announce', 'RolloutStepCompleted'],
+      ['announce', 'RolloutPaused'],
+    ]);
+    expect(JSON.stringify(start.context)).toBe(frozen);
+  });
+});
