@@ -1,0 +1,136 @@
+import * as k8s from '@kubernetes/client-node';
+import { GROUP, VERSION } from './api/rollout.js';
+import { loadConfig, USAGE } from './config.js';
+import { resilientInformer, type ResilientInformer } from './kube/informer.js';
+import { WorkQueue } from './kube/work-queue.js';
+import { createEventRecorder } from './observability/events.js';
+import { createLogger } from './observability/logger.js';
+import { LABEL_ROLLOUT, RolloutReconciler } from './rollout/reconciler.js';
+
+/** One informer per watched namespace (or one cluster-wide), merged behind the same interface. */
+function multiNamespace<T extends k8s.KubernetesObject>(
+  namespaces: string[],
+  make: (namespace: string | undefined) => ResilientInformer<T>,
+): ResilientInformer<T> {
+  const parts = namespaces.length ? namespaces.map((ns) => ({ ns, informer: make(ns) })) : [{ ns: undefined, informer: make(undefined) }];
+  const pick = (namespace?: string): Array<ResilientInformer<T>> =>
+    parts.filter((p) => p.ns === undefined || namespace === undefined || p.ns === namespace).map((p) => p.informer);
+  return {
+    get: (name, namespace) => pick(namespace).map((i) => i.get(name, namespace)).find(Boolean),
+    list: (namespace) => pick(namespace).flatMap((i) => i.list(namespace)),
+    get synced() {
+      return parts.every((p) => p.informer.synced);
+    },
+    onChange: (cb) => parts.forEach((p) => p.informer.onChange(cb)),
+    start: async () => void (await Promise.all(parts.map((p) => p.informer.start()))),
+    stop: async () => void (await Promise.all(parts.map((p) => p.informer.stop()))),
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const logger = createLogger(config.logLevel, { component: 'fledge-controller' });
+  const kc = new k8s.KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+
+  const rollouts = multiNamespace(config.namespaces, (ns) =>
+    resilientInformer<k8s.KubernetesObject>(
+      kc,
+      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/rollouts` : `/apis/${GROUP}/${VERSION}/rollouts`,
+      () =>
+        (ns
+          ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'rollouts' })
+          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'rollouts' })) as Promise<
+          k8s.KubernetesListObject<k8s.KubernetesObject>
+        >,
+      { logger, name: 'rollouts' },
+    ),
+  );
+  // Only the ReplicaSets Fledge created, never every ReplicaSet in the cluster.
+  const replicaSets = multiNamespace(config.namespaces, (ns) =>
+    resilientInformer<k8s.V1ReplicaSet>(
+      kc,
+      ns ? `/apis/apps/v1/namespaces/${ns}/replicasets` : '/apis/apps/v1/replicasets',
+      () =>
+        ns
+          ? apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: LABEL_ROLLOUT })
+          : apps.listReplicaSetForAllNamespaces({ labelSelector: LABEL_ROLLOUT }),
+      { logger, name: 'replicasets', labelSelector: LABEL_ROLLOUT },
+    ),
+  );
+  const services = multiNamespace(config.namespaces, (ns) =>
+    resilientInformer<k8s.V1Service>(
+      kc,
+      ns ? `/api/v1/namespaces/${ns}/services` : '/api/v1/services',
+      () => (ns ? core.listNamespacedService({ namespace: ns }) : core.listServiceForAllNamespaces()),
+      { logger, name: 'services' },
+    ),
+  );
+
+  const reconciler = new RolloutReconciler({
+    rollouts,
+    replicaSets,
+    services,
+    apps,
+    core,
+    custom,
+    events: createEventRecorder(core, 'fledge-controller', logger),
+    logger,
+    now: () => Date.now(),
+  });
+  const queue = new WorkQueue(
+    async (key) => {
+      try {
+        return await reconciler.reconcile(key);
+      } catch (err) {
+        const [namespace, name] = key.split('/');
+        logger.error('reconcile failed', { namespace, name, error: err instanceof Error ? err.message : String(err) });
+        throw err;
+      }
+    },
+    { concurrency: config.concurrency, baseBackoffMs: 200, maxBackoffMs: 10_000 },
+  );
+
+  const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+  rollouts.onChange((r) => queue.add(keyOf(r)));
+  replicaSets.onChange((rs) => {
+    const owner = rs.metadata?.labels?.[LABEL_ROLLOUT];
+    if (owner) queue.add(`${rs.metadata?.namespace}/${owner}`);
+  });
+  services.onChange((svc) => {
+    for (const r of rollouts.list(svc.metadata?.namespace)) {
+      const canary = (r as { spec?: { strategy?: { canary?: { stableService?: string; canaryService?: string } } } }).spec?.strategy?.canary;
+      if (canary?.stableService === svc.metadata?.name || canary?.canaryService === svc.metadata?.name) queue.add(keyOf(r));
+    }
+  });
+
+  await Promise.all([replicaSets.start(), services.start()]);
+  await rollouts.start();
+  logger.info('controller started', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down; finishing in-flight reconciles', { signal });
+    await queue.shutdown();
+    await Promise.all([rollouts.stop(), replicaSets.stop(), services.stop()]);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

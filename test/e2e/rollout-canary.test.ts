@@ -1,0 +1,263 @@
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RolloutStatus } from '../../src/api/rollout.js';
+import {
+  createTestNamespace,
+  eventually,
+  installCrds,
+  kubectl,
+  startController,
+  testKubeConfig,
+  type ControllerProcess,
+} from '../harness/e2e.js';
+
+const V1 = 'registry.k8s.io/pause:3.9';
+const V2 = 'registry.k8s.io/pause:3.10';
+const V3 = 'registry.k8s.io/pause:3.10.1';
+
+interface Steps {
+  steps: Array<Record<string, unknown>>;
+}
+
+function rolloutManifest(name: string, image: string, canary: Steps, replicas = 10): string {
+  return JSON.stringify({
+    apiVersion: 'fledge.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+      strategy: { canary },
+    },
+  });
+}
+
+/** The seed example's steps, with the 5m pause kept: tests promote through it rather than wait. */
+const SEED_STEPS: Steps = {
+  steps: [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }, { pause: {} }, { setWeight: 100 }],
+};
+
+describe('Rollout canary on the real control plane', () => {
+  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
+  let controller: ControllerProcess;
+  let custom: k8s.CustomObjectsApi;
+  let apps: k8s.AppsV1Api;
+  let core: k8s.CoreV1Api;
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await createTestNamespace('canary');
+    const kc = testKubeConfig();
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    apps = kc.makeApiClient(k8s.AppsV1Api);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    controller = startController(ns.name);
+  });
+  afterAll(async (ctx) => {
+    await controller.kill();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller.output().slice(-20_000)}\n`);
+    await ns.remove();
+  });
+
+  const status = async (name: string): Promise<RolloutStatus> => {
+    const obj = (await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name })) as {
+      status?: RolloutStatus;
+    };
+    return obj.status ?? {};
+  };
+
+  /** Spec and available replicas per pod-template hash. */
+  const replicaSets = async (name: string): Promise<Map<string, { replicas: number; available: number }>> => {
+    const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${name}` });
+    return new Map(
+      list.items.map((rs) => [
+        rs.metadata?.labels?.['fledge.dev/pod-template-hash'] ?? '',
+        { replicas: rs.spec?.replicas ?? 0, available: rs.status?.availableReplicas ?? 0 },
+      ]),
+    );
+  };
+
+  const apply = async (manifest: string): Promise<void> => {
+    const res = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: manifest });
+    expect(res.code, res.stderr).toBe(0);
+  };
+
+  const patchStatus = async (name: string, patch: object): Promise<void> => {
+    const res = await kubectl(['patch', 'rollout', name, '-n', ns.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: patch })]);
+    expect(res.code, res.stderr).toBe(0);
+  };
+
+  const setImage = async (name: string, image: string): Promise<void> => {
+    const patch = { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } };
+    const res = await kubectl(['patch', 'rollout', name, '-n', ns.name, '--type=merge', '-p', JSON.stringify(patch)]);
+    expect(res.code, res.stderr).toBe(0);
+  };
+
+  const waitFor = (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
+    eventually(
+      `${name}: ${what}`,
+      async () => {
+        const s = await status(name);
+        return check(s) ? s : undefined;
+      },
+      { timeoutMs },
+    );
+
+  const healthyOn = async (name: string): Promise<RolloutStatus> =>
+    waitFor(name, 'Healthy', (s) => s.phase === 'Healthy' && s.stableRevision !== undefined && s.stableRevision === s.currentRevision);
+
+  /** Waits until the canary RS and the stable RS have exactly these sizes, all available. */
+  const sizes = async (name: string, stable: string, canary: string | undefined, want: { stable: number; canary: number }): Promise<void> => {
+    await eventually(
+      `${name}: stable=${want.stable} canary=${want.canary}`,
+      async () => {
+        const rs = await replicaSets(name);
+        const s = rs.get(stable);
+        const c = canary ? rs.get(canary) : undefined;
+        const ok =
+          s?.replicas === want.stable && s.available === want.stable && (canary === undefined || (c?.replicas === want.canary && c.available === want.canary));
+        return ok ? true : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
+  };
+
+  it('runs the seed example: 20% → pause → 50% → promote → 100% → Healthy, with the right ReplicaSet sizes', async () => {
+    await apply(rolloutManifest('seed', V1, SEED_STEPS));
+    const first = await healthyOn('seed');
+    const stable = first.stableRevision as string;
+    expect(first.stepProgress).toBe('5/5');
+    await sizes('seed', stable, undefined, { stable: 10, canary: 0 });
+
+    await setImage('seed', V2);
+    const atPause = await waitFor('seed', 'paused at step 1', (s) => s.currentRevision !== stable && s.currentStepIndex === 1 && s.phase === 'Paused');
+    const canary = atPause.currentRevision as string;
+    expect(atPause.stableRevision).toBe(stable);
+    expect(atPause.pauseStartTime).toBeDefined();
+    await sizes('seed', stable, canary, { stable: 8, canary: 2 });
+    expect((await status('seed')).actualWeight).toBe(20);
+
+    await patchStatus('seed', { promote: 'step' });
+    const atIndefinite = await waitFor('seed', 'paused at step 3', (s) => s.currentStepIndex === 3 && s.phase === 'Paused');
+    expect(atIndefinite.stableRevision).toBe(stable);
+    expect(atIndefinite.canaryWeight).toBe(50);
+    await sizes('seed', stable, canary, { stable: 5, canary: 5 });
+    // An indefinite pause stays put.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await status('seed')).currentStepIndex).toBe(3);
+
+    await patchStatus('seed', { promote: 'step' });
+    const done = await healthyOn('seed');
+    expect(done.stableRevision).toBe(canary);
+    await sizes('seed', canary, stable, { stable: 10, canary: 0 });
+    const ready = done.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(done.observedGeneration).toBeGreaterThanOrEqual(2);
+  });
+
+  it('aborts at 50% back to 100% stable, Degraded, and stays there', async () => {
+    await apply(rolloutManifest('abort', V1, SEED_STEPS));
+    const stable = (await healthyOn('abort')).stableRevision as string;
+    await setImage('abort', V2);
+    await waitFor('abort', 'paused at step 1', (s) => s.currentStepIndex === 1 && s.phase === 'Paused');
+    await patchStatus('abort', { promote: 'step' });
+    const at50 = await waitFor('abort', 'paused at 50%', (s) => s.currentStepIndex === 3 && s.phase === 'Paused');
+    const canary = at50.currentRevision as string;
+    await sizes('abort', stable, canary, { stable: 5, canary: 5 });
+
+    await patchStatus('abort', { abort: true });
+    const aborted = await waitFor('abort', 'Degraded', (s) => s.phase === 'Degraded');
+    expect(aborted.stableRevision).toBe(stable);
+    expect(aborted.conditions?.some((c) => c.reason === 'RolloutAborted')).toBe(true);
+    expect(aborted.abortedAt).toBeDefined();
+    await sizes('abort', stable, canary, { stable: 10, canary: 0 });
+    // No retry loop: a few seconds later it is still aborted, with no canary Pods.
+    await new Promise((r) => setTimeout(r, 4000));
+    const later = await status('abort');
+    expect(later.phase).toBe('Degraded');
+    expect(later.abort).toBe(true);
+    expect((await replicaSets('abort')).get(canary)?.replicas).toBe(0);
+    // The spec is left as Git declared it.
+    const obj = (await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name: 'abort' })) as {
+      spec: { template: { spec: { containers: Array<{ image: string }> } } };
+    };
+    expect(obj.spec.template.spec.containers[0]?.image).toBe(V2);
+    const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=abort' });
+    expect(events.items.some((e) => e.reason === 'RolloutAborted' && e.type === 'Warning')).toBe(true);
+  });
+
+  it('returns straight to stable when the template is reverted mid-canary', async () => {
+    await apply(rolloutManifest('revert', V1, SEED_STEPS));
+    const stable = (await healthyOn('revert')).stableRevision as string;
+    await setImage('revert', V2);
+    const paused = await waitFor('revert', 'paused at 20%', (s) => s.currentStepIndex === 1 && s.phase === 'Paused');
+    const canary = paused.currentRevision as string;
+    await setImage('revert', V1);
+    const back = await healthyOn('revert');
+    expect(back.stableRevision).toBe(stable);
+    await sizes('revert', stable, canary, { stable: 10, canary: 0 });
+    const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=revert' });
+    expect(events.items.some((e) => /revert|stable/i.test(`${e.reason} ${e.message}`) && e.reason !== 'RolloutAborted')).toBe(true);
+  });
+
+  it('supersedes a canary when the template changes again mid-canary', async () => {
+    await apply(rolloutManifest('supersede', V1, SEED_STEPS));
+    const stable = (await healthyOn('supersede')).stableRevision as string;
+    await setImage('supersede', V2);
+    const first = await waitFor('supersede', 'v2 paused at 20%', (s) => s.currentStepIndex === 1 && s.phase === 'Paused');
+    const v2 = first.currentRevision as string;
+    await setImage('supersede', V3);
+    const second = await waitFor('supersede', 'v3 paused at 20%', (s) => s.currentRevision !== v2 && s.currentStepIndex === 1 && s.phase === 'Paused');
+    const v3 = second.currentRevision as string;
+    expect(v3).not.toBe(stable);
+    expect(second.stableRevision).toBe(stable);
+    await sizes('supersede', stable, v3, { stable: 8, canary: 2 });
+    expect((await replicaSets('supersede')).get(v2)?.replicas).toBe(0);
+  });
+
+  it('keeps a timed pause deadline across a SIGKILL of the controller (±2 s)', async () => {
+    const steps: Steps = { steps: [{ setWeight: 20 }, { pause: { duration: '20s' } }, { setWeight: 60 }, { pause: {} }] };
+    await apply(rolloutManifest('restart', V1, steps, 5));
+    await healthyOn('restart');
+    await setImage('restart', V2);
+    const paused = await waitFor('restart', 'paused at step 1', (s) => s.currentStepIndex === 1 && s.pauseStartTime !== undefined);
+    const deadline = new Date(paused.pauseStartTime as string).getTime() + 20_000;
+
+    await new Promise((r) => setTimeout(r, 3000));
+    await controller.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 2000));
+    controller = startController(ns.name);
+
+    const advanced = await eventually(
+      'restart: step 2 reached',
+      async () => ((await status('restart')).currentStepIndex ?? 0) >= 2 ? Date.now() : undefined,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(Math.abs(advanced - deadline)).toBeLessThanOrEqual(2000);
+  });
+
+  it('refuses an invalid Rollout at apply time with a clear message', async () => {
+    const badWeight = rolloutManifest('bad-weight', V1, { steps: [{ setWeight: 150 }] });
+    const weight = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: badWeight });
+    expect(weight.code).not.toBe(0);
+    expect(weight.stderr).toMatch(/setWeight/);
+    expect(weight.stderr).toMatch(/100/);
+
+    const badSelector = JSON.parse(rolloutManifest('bad-selector', V1, SEED_STEPS)) as { spec: { selector: { matchLabels: Record<string, string> } } };
+    badSelector.spec.selector.matchLabels = { app: 'other' };
+    const selector = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify(badSelector) });
+    expect(selector.code).not.toBe(0);
+    expect(selector.stderr).toMatch(/selector/i);
+
+    const twoActions = rolloutManifest('bad-step', V1, { steps: [{ setWeight: 20, pause: {} }] });
+    const step = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: twoActions });
+    expect(step.code).not.toBe(0);
+    expect(step.stderr).toMatch(/exactly one/i);
+
+    const badDuration = rolloutManifest('bad-duration', V1, { steps: [{ pause: { duration: '5 minutes' } }] });
+    const duration = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: badDuration });
+    expect(duration.code).not.toBe(0);
+    expect(duration.stderr).toMatch(/duration/);
+  });
+});
