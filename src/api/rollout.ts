@@ -64,6 +64,8 @@ export const RolloutSpec = z
     progressDeadlineSeconds: z.number().int().min(1).optional(),
     progressDeadlineAbort: z.boolean().optional(),
     paused: z.boolean().optional(),
+    /** Recreate every Pod created before this time, maxUnavailable at a time (`kubectl fledge restart`). */
+    restartAt: z.string().meta({ format: 'date-time' }).optional(),
     strategy: z.object({ canary: CanaryStrategy }),
   })
   .meta({
@@ -102,6 +104,8 @@ export const RolloutStatus = z.object({
   promote: z.enum(['step', 'full']).optional(),
   /** Time the latest template change was first observed, for the progress deadline and scale-down delays. */
   progressStartTime: z.string().optional(),
+  /** The spec.restartAt whose restart completed. */
+  restartedAt: z.string().optional(),
   replicas: z.number().int().optional(),
   updatedReplicas: z.number().int().optional(),
   readyReplicas: z.number().int().optional(),

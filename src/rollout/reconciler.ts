@@ -7,12 +7,17 @@ import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
+import { resolveSettings } from './defaults.js';
+import { scalingLimits } from './replicas.js';
+import { pendingRestart, planRestart, type PodFacts } from './restart.js';
 import { podTemplateHash } from './revision.js';
 
 export const LABEL_POD_TEMPLATE_HASH = 'fledge.dev/pod-template-hash';
 export const LABEL_ROLLOUT = 'fledge.dev/rollout';
 export const ANNOTATION_REVISION = 'fledge.dev/revision';
 export const ANNOTATION_SCALE_DOWN_AT = 'fledge.dev/scale-down-at';
+/** Pods are not watched, so a restart in progress checks back this often. */
+const RESTART_POLL_MS = 1000;
 
 export interface RolloutReconcilerDeps {
   rollouts: ResilientInformer<k8s.KubernetesObject>;
@@ -44,6 +49,7 @@ export class RolloutReconciler {
     const facts = this.observe(rollout);
     const plan = decide(facts);
     try {
+      await this.restartPods(rollout, facts, plan, log);
       await this.act(rollout, facts, plan, log);
     } catch (err) {
       if (isConflict(err)) {
@@ -133,6 +139,53 @@ export class RolloutReconciler {
           event.message,
         );
       }
+    }
+  }
+
+  /**
+   * spec.restartAt: deletes Pods older than it within maxUnavailable, and records status.restartedAt
+   * once all are replaced. Pods are listed only while a restart is pending, by each owned ReplicaSet's
+   * selector, so the controller never caches Pods.
+   */
+  private async restartPods(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {
+    const restartAt = rollout.spec.restartAt;
+    const at = pendingRestart(restartAt, rollout.status?.restartedAt);
+    if (restartAt === undefined || at === undefined) return;
+    if (at > facts.now) {
+      plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, at - facts.now);
+      return;
+    }
+    const namespace = rollout.metadata.namespace ?? 'default';
+    const pods: PodFacts[] = [];
+    for (const rs of this.ownedReplicaSets(rollout)) {
+      if ((rs.spec?.replicas ?? 0) === 0) continue;
+      const labelSelector = Object.entries(rs.spec?.selector.matchLabels ?? {})
+        .map(([key, value]) => `${key}=${value}`)
+        .join(',');
+      const list = await this.deps.core.listNamespacedPod({ namespace, labelSelector });
+      for (const pod of list.items) {
+        pods.push({
+          name: pod.metadata?.name ?? '',
+          createdAt: new Date(pod.metadata?.creationTimestamp ?? 0).getTime(),
+          ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+          terminating: pod.metadata?.deletionTimestamp !== undefined,
+        });
+      }
+    }
+    const settings = resolveSettings(rollout.spec);
+    const limits = scalingLimits(settings.replicas, settings.maxSurge, settings.maxUnavailable);
+    const restart = planRestart(at, pods, limits.maxUnavailable);
+    for (const pod of restart.deletePods) {
+      log.info('restarting pod', { pod, restartAt });
+      await this.deps.core.deleteNamespacedPod({ name: pod, namespace }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    if (restart.done) {
+      plan.status.restartedAt = restartAt;
+      plan.events.push({ type: 'Normal', reason: 'RolloutRestarted', message: `every pod created before ${restartAt} was recreated` });
+    } else {
+      plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, RESTART_POLL_MS);
     }
   }
 

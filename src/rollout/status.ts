@@ -182,6 +182,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     abort: stage === 'aborted' ? true : undefined,
     abortedAt: stage === 'aborted' && context.abortedAt !== undefined ? toTimestamp(context.abortedAt) : undefined,
     progressStartTime: input.progressStartTime !== undefined ? toTimestamp(input.progressStartTime) : undefined,
+    restartedAt: facts.rollout.status?.restartedAt,
     ...counts,
     selector: formatLabelSelector(facts.rollout.spec.selector),
     conditions,

@@ -185,6 +185,13 @@ describe('Rollout canary on the real control plane', () => {
     expect(obj.spec.template.spec.containers[0]?.image).toBe(V2);
     const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=abort' });
     expect(events.items.some((e) => e.reason === 'RolloutAborted' && e.type === 'Warning')).toBe(true);
+
+    // Retry: clearing the abort request starts the same canary again from step 1.
+    await patchStatus('abort', { abort: false });
+    const retried = await waitFor('abort', 'retried to step 1', (s) => s.phase === 'Paused' && s.currentStepIndex === 1 && s.abortedAt === undefined);
+    expect(retried.currentRevision).toBe(canary);
+    expect(retried.stableRevision).toBe(stable);
+    await sizes('abort', stable, canary, { stable: 8, canary: 2 });
   });
 
   it('returns straight to stable when the template is reverted mid-canary', async () => {
@@ -237,6 +244,31 @@ describe('Rollout canary on the real control plane', () => {
     expect(Math.abs(advanced - deadline)).toBeLessThanOrEqual(2000);
   });
 
+  it('restarts every pod through spec.restartAt without starting a canary', async () => {
+    await apply(rolloutManifest('restart-pods', V1, SEED_STEPS, 3));
+    const stable = (await healthyOn('restart-pods')).stableRevision as string;
+    const podNames = async (): Promise<string[]> =>
+      (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `app=restart-pods` })).items
+        .filter((p) => p.metadata?.deletionTimestamp === undefined)
+        .map((p) => p.metadata?.name ?? '')
+        .sort();
+    const before = await podNames();
+    expect(before).toHaveLength(3);
+
+    // Creation timestamps have second precision: ask for a restart at least a second after the pods started.
+    await new Promise((r) => setTimeout(r, 1100));
+    const restartAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const res = await kubectl(['patch', 'rollout', 'restart-pods', '-n', ns.name, '--type=merge', '-p', JSON.stringify({ spec: { restartAt } })]);
+    expect(res.code, res.stderr).toBe(0);
+    const done = await waitFor('restart-pods', 'restartedAt recorded', (s) => s.restartedAt === restartAt);
+    expect(done.stableRevision).toBe(stable);
+    expect(done.currentRevision).toBe(stable);
+    const after = await podNames();
+    expect(after).toHaveLength(3);
+    expect(after.filter((name) => before.includes(name))).toEqual([]);
+    await healthyOn('restart-pods');
+  });
+
   it('refuses an invalid Rollout at apply time with a clear message', async () => {
     const badWeight = rolloutManifest('bad-weight', V1, { steps: [{ setWeight: 150 }] });
     const weight = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: badWeight });
@@ -259,5 +291,11 @@ describe('Rollout canary on the real control plane', () => {
     const duration = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: badDuration });
     expect(duration.code).not.toBe(0);
     expect(duration.stderr).toMatch(/duration/);
+
+    await apply(rolloutManifest('immutable', V1, SEED_STEPS, 1));
+    const moved = { spec: { selector: { matchLabels: { app: 'immutable', tier: 'web' } }, template: { metadata: { labels: { app: 'immutable', tier: 'web' } } } } };
+    const immutable = await kubectl(['patch', 'rollout', 'immutable', '-n', ns.name, '--type=merge', '-p', JSON.stringify(moved)]);
+    expect(immutable.code).not.toBe(0);
+    expect(immutable.stderr).toMatch(/selector is immutable/);
   });
 });
