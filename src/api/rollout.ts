@@ -31,18 +31,43 @@ export const SetCanaryScaleStep = z.strictObject({
     matchTrafficWeight: z.boolean().optional(),
   }),
 });
-/** Filled in by the analysis work: the templates to run and their arguments. */
-export const AnalysisStep = z.strictObject({
-  analysis: z.looseObject({
-    templates: z.array(z.object({ templateName: z.string(), clusterScope: z.boolean().optional() })).optional(),
-  }),
+/** An argument for the analysis templates: a literal, or a value the Rollout knows. */
+export const RolloutAnalysisArg = z.object({
+  name: z.string().min(1),
+  value: z.string().optional(),
+  valueFrom: z
+    .object({
+      /** `Stable` or `Latest` (the canary): the pod-template hash, as the pods' `fledge.dev/pod-template-hash` label. */
+      podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
+      /** A field of the Rollout: metadata.name, metadata.namespace, spec.strategy.canary.stableService or canaryService. */
+      fieldRef: z.object({ fieldPath: z.string().min(1) }).optional(),
+    })
+    .optional(),
 });
+export type RolloutAnalysisArg = z.infer<typeof RolloutAnalysisArg>;
+
+export const RolloutAnalysis = z.object({
+  templates: z.array(z.object({ templateName: z.string().min(1), clusterScope: z.boolean().optional() })).min(1),
+  args: z.array(RolloutAnalysisArg).optional(),
+  /** `Abort` (default): a failed or errored run aborts. `Pause`: it holds the rollout for a person to promote or abort. */
+  onFailure: z.enum(['Abort', 'Pause']).optional(),
+});
+export type RolloutAnalysis = z.infer<typeof RolloutAnalysis>;
+
+export const AnalysisStep = z.strictObject({ analysis: RolloutAnalysis });
+
+/** Analysis that runs in the background from `startingStep` until the canary is promoted; a failure acts at any step. */
+export const BackgroundAnalysis = RolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
+export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
 
 export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep]);
 export type CanaryStep = z.infer<typeof CanaryStep>;
 
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
+  analysis: BackgroundAnalysis.optional(),
+  /** AnalysisRuns kept per Rollout once finished (default 5). */
+  analysisRunHistoryLimit: z.number().int().min(0).optional(),
   maxSurge: IntOrPercent.optional(),
   maxUnavailable: IntOrPercent.optional(),
   stableService: z.string().optional(),
@@ -104,6 +129,11 @@ export const RolloutStatus = z.object({
   promote: z.enum(['step', 'full']).optional(),
   /** Time the latest template change was first observed, for the progress deadline and scale-down delays. */
   progressStartTime: z.string().optional(),
+  /** Bumped by a retry and by promoting past an analysis hold, so that analysis starts afresh with new AnalysisRuns. */
+  attempt: z.number().int().min(0).optional(),
+  /** AnalysisRuns working for the current step and in the background. */
+  stepAnalysisRun: z.string().optional(),
+  backgroundAnalysisRun: z.string().optional(),
   /** The spec.restartAt whose restart completed. */
   restartedAt: z.string().optional(),
   replicas: z.number().int().optional(),

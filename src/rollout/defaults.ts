@@ -1,4 +1,4 @@
-import type { CanaryStep, RolloutSpec } from '../api/rollout.js';
+import type { BackgroundAnalysis, CanaryStep, RolloutSpec } from '../api/rollout.js';
 import type { IntOrPercent } from '../api/meta.js';
 
 /**
@@ -13,6 +13,7 @@ export const ROLLOUT_DEFAULTS = {
   abortScaleDownDelaySeconds: 30,
   revisionHistoryLimit: 10,
   progressDeadlineSeconds: 600,
+  analysisRunHistoryLimit: 5,
 } as const satisfies Record<string, IntOrPercent>;
 
 /** The spec with every default applied and durations in ms. */
@@ -28,6 +29,8 @@ export interface RolloutSettings {
   progressDeadlineMs: number;
   progressDeadlineAbort: boolean;
   paused: boolean;
+  backgroundAnalysis: BackgroundAnalysis | undefined;
+  analysisRunHistoryLimit: number;
 }
 
 export function resolveSettings(spec: RolloutSpec): RolloutSettings {
@@ -44,5 +47,7 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     progressDeadlineMs: (spec.progressDeadlineSeconds ?? ROLLOUT_DEFAULTS.progressDeadlineSeconds) * 1000,
     progressDeadlineAbort: spec.progressDeadlineAbort ?? false,
     paused: spec.paused ?? false,
+    backgroundAnalysis: canary.analysis,
+    analysisRunHistoryLimit: canary.analysisRunHistoryLimit ?? ROLLOUT_DEFAULTS.analysisRunHistoryLimit,
   };
 }

@@ -19,6 +19,14 @@ export interface ReplicaSetFacts {
 
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Error' | 'Inconclusive';
 
+export interface AnalysisRunFacts {
+  name: string;
+  /** Undefined until the run's controller first writes status. */
+  phase: AnalysisPhase | undefined;
+  /** The run's own account of its verdict, e.g. which metric failed with which value. */
+  message?: string;
+}
+
 /** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */
 export interface RolloutFacts {
   /** Epoch ms. */
@@ -30,11 +38,10 @@ export interface RolloutFacts {
   /** Only the ReplicaSets this Rollout owns. */
   replicaSets: ReplicaSetFacts[];
   /**
-   * Result of the analysis run for the `analysis` step at status.currentStepIndex of
-   * status.currentRevision, if any (undefined = none yet). The shell must key runs by revision,
-   * step index and abortedAt so a retried step never sees the verdict of an earlier run.
+   * The AnalysisRuns this Rollout owns, as their status says. decide() looks runs up by the names it
+   * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.
    */
-  stepAnalysisPhase?: AnalysisPhase;
+  analysisRuns: AnalysisRunFacts[];
   /** False in this milestone: the canary's share of traffic is its share of available pods. */
   hasTrafficRouter: boolean;
 }

@@ -1,4 +1,4 @@
-import { assign, setup } from 'xstate';
+import { assign, or, setup } from 'xstate';
 import type { CanaryStep } from '../api/rollout.js';
 import { describeStep, isAnalysis, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
 
@@ -20,6 +20,10 @@ export interface RolloutContext {
   pauseStartTime: number | undefined;
   abortedAt: number | undefined;
   abortReason: string | undefined;
+  /** Why analysis holds the rollout (inconclusive, or failed with onFailure: Pause). */
+  holdReason: string | undefined;
+  /** Bumped by a retry and by promoting past an analysis hold: analysis runs are keyed by it, so they start afresh. */
+  attempt: number;
 }
 
 export type RolloutEvent =
@@ -33,8 +37,11 @@ export type RolloutEvent =
   | { type: 'ABORT'; reason: string }
   | { type: 'RETRY' }
   | { type: 'ANALYSIS_SUCCESSFUL' }
-  | { type: 'ANALYSIS_FAILED'; phase: 'Failed' | 'Error' }
-  | { type: 'ANALYSIS_INCONCLUSIVE' }
+  /** The step's run failed or errored; `hold` is onFailure: Pause. */
+  | { type: 'ANALYSIS_FAILED'; phase: 'Failed' | 'Error'; reason: string; hold: boolean }
+  | { type: 'ANALYSIS_INCONCLUSIVE'; reason: string }
+  /** The background run failed, errored or was inconclusive, at whatever step the canary is. */
+  | { type: 'BACKGROUND_ANALYSIS_FAILED'; phase: 'Failed' | 'Error' | 'Inconclusive'; reason: string; hold: boolean }
   | { type: 'DEADLINE_EXCEEDED' };
 
 /** A Kubernetes Event the shell should record; emitted only by transitions, so never repeated. */
@@ -49,7 +56,7 @@ const where = (context: RolloutContext): string =>
 const completed = (context: RolloutContext): string =>
   `${stepOrdinal(context.stepIndex - 1, context.steps.length)} (${describeStep(context.steps[context.stepIndex - 1])})`;
 const weight = (context: RolloutContext): number => setWeightAt(context.steps, context.stepIndex);
-const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined };
+const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined, holdReason: undefined };
 
 /** An `announce` action whose Event text is built from the context after the preceding assigns. */
 function announce(build: (context: RolloutContext, event: RolloutEvent) => Announcement) {
@@ -58,6 +65,15 @@ function announce(build: (context: RolloutContext, event: RolloutEvent) => Annou
     params: ({ context, event }: { context: RolloutContext; event: RolloutEvent }) => build(context, event),
   };
 }
+
+const verdictWord = (phase: 'Failed' | 'Error' | 'Inconclusive'): string =>
+  phase === 'Error' ? 'errored' : phase === 'Failed' ? 'failed' : 'was inconclusive';
+
+const announceHold = announce((context) => ({
+  type: 'Warning',
+  reason: 'AnalysisHold',
+  message: `${context.holdReason ?? 'analysis hold'}; paused until promoted or aborted`,
+}));
 
 const announceAborted = announce((context) => ({
   type: 'Warning',
@@ -89,7 +105,7 @@ export const rolloutMachine = setup({
     }),
     startCanary: assign(({ event }) => {
       if (event.type !== 'REVISION_OBSERVED') return {};
-      return { ...clearProgress, currentRevision: event.revision, stepIndex: 0 };
+      return { ...clearProgress, currentRevision: event.revision, stepIndex: 0, attempt: 0 };
     }),
     advanceStep: assign(({ context }) => ({ stepIndex: context.stepIndex + 1, pauseStartTime: undefined })),
     skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined })),
@@ -97,11 +113,20 @@ export const rolloutMachine = setup({
     markAborted: assign(({ context, event }) => {
       let reason = `aborted at ${where(context)}`;
       if (event.type === 'ABORT') reason = `${event.reason} at ${where(context)}`;
-      if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}`;
+      if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}: ${event.reason}`;
+      if (event.type === 'BACKGROUND_ANALYSIS_FAILED') reason = `background analysis ${verdictWord(event.phase)} at ${where(context)}: ${event.reason}`;
       if (event.type === 'DEADLINE_EXCEEDED') reason = `progress deadline exceeded at ${where(context)}`;
-      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined };
+      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined, holdReason: undefined };
     }),
-    restartSteps: assign(() => ({ ...clearProgress, stepIndex: 0 })),
+    restartSteps: assign(({ context }) => ({ ...clearProgress, stepIndex: 0, attempt: context.attempt + 1 })),
+    startHold: assign(({ context, event }) => {
+      let reason = 'analysis hold';
+      if (event.type === 'ANALYSIS_INCONCLUSIVE') reason = `analysis inconclusive at ${where(context)}: ${event.reason}`;
+      if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}: ${event.reason}`;
+      if (event.type === 'BACKGROUND_ANALYSIS_FAILED') reason = `background analysis ${verdictWord(event.phase)} at ${where(context)}: ${event.reason}`;
+      return { pauseStartTime: context.now, holdReason: reason };
+    }),
+    leaveHold: assign(({ context }) => ({ holdReason: undefined, attempt: context.attempt + 1 })),
     promoteToStable: assign(({ context }) => ({
       stableRevision: context.currentRevision,
       stepIndex: context.steps.length,
@@ -120,6 +145,8 @@ export const rolloutMachine = setup({
     // spec.paused freezes progression; aborts and template changes still go through.
     mayProgress: ({ context }) => !context.specPaused,
     abortsOnDeadline: ({ context }) => context.progressDeadlineAbort,
+    holdsOnFailure: ({ event }) => (event.type === 'ANALYSIS_FAILED' || event.type === 'BACKGROUND_ANALYSIS_FAILED') && event.hold,
+    isInconclusive: ({ event }) => event.type === 'BACKGROUND_ANALYSIS_FAILED' && event.phase === 'Inconclusive',
   },
 }).createMachine({
   id: 'rollout',
@@ -186,6 +213,10 @@ export const rolloutMachine = setup({
       initial: 'route',
       on: {
         ABORT: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+        BACKGROUND_ANALYSIS_FAILED: [
+          { guard: or(['holdsOnFailure', 'isInconclusive']), target: '.inconclusive', actions: ['startHold', announceHold] },
+          { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+        ],
         PROMOTE_FULL: {
           guard: 'mayProgress',
           target: '.route',
@@ -268,22 +299,43 @@ export const rolloutMachine = setup({
         analyzing: {
           on: {
             ANALYSIS_SUCCESSFUL: { guard: 'mayProgress', target: 'route', actions: ['advanceStep', announceStepCompleted] },
-            ANALYSIS_FAILED: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
-            ANALYSIS_INCONCLUSIVE: {
-              target: 'inconclusive',
+            ANALYSIS_FAILED: [
+              { guard: 'holdsOnFailure', target: 'inconclusive', actions: ['startHold', announceHold] },
+              { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+            ],
+            ANALYSIS_INCONCLUSIVE: { target: 'inconclusive', actions: ['startHold', announceHold] },
+          },
+        },
+        /**
+         * Held by analysis (inconclusive, or failed under onFailure: Pause) until a person promotes or
+         * aborts. Promoting starts analysis afresh (a new attempt), so the old verdict cannot hold it again.
+         */
+        inconclusive: {
+          on: {
+            PROMOTE_STEP: {
+              guard: 'mayProgress',
+              target: 'route',
               actions: [
-                'startPause',
+                announce((context) => ({ type: 'Normal', reason: 'RolloutPromoted', message: `promoted past ${where(context)}` })),
+                'leaveHold',
+                'advanceStep',
+              ],
+            },
+            PROMOTE_FULL: {
+              guard: 'mayProgress',
+              target: 'route',
+              actions: [
                 announce((context) => ({
-                  type: 'Warning',
-                  reason: 'AnalysisInconclusive',
-                  message: `analysis inconclusive at ${where(context)}: paused until promoted or aborted`,
+                  type: 'Normal',
+                  reason: 'RolloutPromoted',
+                  message: `fully promoted at ${where(context)}: skipping the remaining steps`,
                 })),
+                'leaveHold',
+                'skipAllSteps',
               ],
             },
           },
         },
-        /** Paused on an inconclusive analysis until a person promotes or aborts. */
-        inconclusive: {},
       },
     },
     /** The canary lost its pods and its weight; only a retry or a new template leaves. */

@@ -2,7 +2,8 @@ import { transition } from 'xstate';
 import type { RolloutStatus } from '../api/rollout.js';
 import { findCondition } from './conditions.js';
 import { resolveSettings, type RolloutSettings } from './defaults.js';
-import type { RolloutFacts } from './facts.js';
+import { desiredAnalysisRuns, type DesiredAnalysisRun } from './analysis-runs.js';
+import type { AnalysisRunFacts, RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
 import { rolloutMachine, type Announcement, type RolloutEvent, type RolloutSnapshot } from './machine.js';
 import {
@@ -28,6 +29,8 @@ export interface RolloutPlan {
   events: Announcement[];
   /** For pause deadlines, scale-down delays, the progress deadline. */
   requeueAfterMs?: number;
+  /** AnalysisRuns that should exist now; runs of this Rollout not listed here are to be terminated. */
+  analysisRuns: DesiredAnalysisRun[];
 }
 
 /** Which revision gets how many pods, by stage. */
@@ -60,6 +63,11 @@ function countsChanged(previous: RolloutStatus, counts: ObservedCounts): boolean
   );
 }
 
+/** What a run says about its verdict, for reasons and events. */
+function verdictOf(run: AnalysisRunFacts): string {
+  return run.message ?? `AnalysisRun ${run.name} is ${run.phase ?? 'Pending'}`;
+}
+
 /**
  * The pure decision for one reconcile: restore the machine from status, feed it what the facts
  * say happened, then let the planners size ReplicaSets and write status. Same facts, same plan.
@@ -85,7 +93,8 @@ export function decide(facts: RolloutFacts): RolloutPlan {
 
   send({ type: 'SYNC' });
   const origin = positionKey(snapshot);
-  let retried = false;
+  const rolloutName = facts.rollout.metadata.name ?? '';
+  const runByName = new Map(facts.analysisRuns.map((run) => [run.name, run]));
   if (facts.currentRevision !== snapshot.context.currentRevision) {
     // A new template makes pending abort and promote requests moot: they were about the old canary.
     send({ type: 'REVISION_OBSERVED', revision: facts.currentRevision });
@@ -95,7 +104,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
         events.push({ type: 'Normal', reason: 'AbortIgnored', message: `nothing to abort: revision ${snapshot.context.stableRevision} is stable` });
       }
     } else if (previous.abort !== true && snapshot.matches('aborted')) {
-      retried = send({ type: 'RETRY' });
+      send({ type: 'RETRY' });
     }
     if (previous.promote !== undefined) {
       const stageBefore = stageOf(snapshot);
@@ -121,6 +130,16 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   function observedEvent(current: RolloutSnapshot): RolloutEvent | undefined {
     const stage = stageOf(current);
     const { context } = current;
+    // Runs are looked up by the name this position gives them, so a verdict never reaches another step, revision or attempt.
+    const runs = desiredAnalysisRuns(rolloutName, stage, context, settings);
+    const background = runs.find((run) => run.kind === 'background');
+    const backgroundRun = background && runByName.get(background.name);
+    if (stage !== 'inconclusive' && backgroundRun !== undefined) {
+      const phase = backgroundRun.phase;
+      if (phase === 'Failed' || phase === 'Error' || phase === 'Inconclusive') {
+        return { type: 'BACKGROUND_ANALYSIS_FAILED', phase, reason: verdictOf(backgroundRun), hold: background?.analysis.onFailure === 'Pause' };
+      }
+    }
     if (stage === 'weighting') {
       const mode = stepCountsFor(current);
       if (isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
@@ -131,16 +150,17 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime);
       return deadline !== undefined && facts.now >= deadline ? { type: 'PAUSE_ELAPSED' } : undefined;
     }
-    // The verdict belongs to the step the shell looked at; once the machine moved, it says nothing.
-    if (stage === 'analyzing' && !retried && positionKey(current) === origin) {
-      switch (facts.stepAnalysisPhase) {
+    const step = runs.find((run) => run.kind === 'step');
+    const stepRun = step && runByName.get(step.name);
+    if (stage === 'analyzing' && stepRun !== undefined) {
+      switch (stepRun.phase) {
         case 'Successful':
           return { type: 'ANALYSIS_SUCCESSFUL' };
         case 'Failed':
         case 'Error':
-          return { type: 'ANALYSIS_FAILED', phase: facts.stepAnalysisPhase };
+          return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: verdictOf(stepRun), hold: step?.analysis.onFailure === 'Pause' };
         case 'Inconclusive':
-          return { type: 'ANALYSIS_INCONCLUSIVE' };
+          return { type: 'ANALYSIS_INCONCLUSIVE', reason: verdictOf(stepRun) };
         default:
           return undefined;
       }
@@ -176,7 +196,9 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const deadlineExceeded =
     tracked && progressStartTime !== undefined && facts.now - progressStartTime >= settings.progressDeadlineMs;
 
+  const analysisRuns = desiredAnalysisRuns(rolloutName, stage, context, settings);
   const status = composeStatus({
+    analysisRuns,
     facts,
     settings,
     limits,
@@ -216,6 +238,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     replicaSets,
     deleteReplicaSets,
     events,
+    analysisRuns,
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
   };
 }

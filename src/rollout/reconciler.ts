@@ -89,6 +89,7 @@ export class RolloutReconciler {
       rollout,
       currentRevision: podTemplateHash(rollout.spec.template),
       replicaSets,
+      analysisRuns: [],
       hasTrafficRouter: false,
     };
   }

@@ -7,6 +7,8 @@ import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
 import { parseTimestamp } from './time.js';
 
 export const ABORTED_REASON = 'RolloutAborted';
+/** Paused condition reason while analysis holds the rollout; its message is the hold reason. */
+export const HOLD_REASON = 'AnalysisHold';
 
 /**
  * When status names no stable revision but the Rollout owns ReplicaSets of other revisions (status
@@ -27,6 +29,7 @@ export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): 
   const currentRevision = status.currentRevision ?? stableRevision;
   const stepIndex = Math.min(Math.max(status.currentStepIndex ?? 0, 0), settings.steps.length);
   const aborted = findCondition(status.conditions, 'Progressing');
+  const held = findCondition(status.conditions, 'Paused');
   return {
     now: facts.now,
     steps: settings.steps,
@@ -38,6 +41,8 @@ export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): 
     pauseStartTime: parseTimestamp(status.pauseStartTime),
     abortedAt: parseTimestamp(status.abortedAt),
     abortReason: aborted?.reason === ABORTED_REASON ? aborted.message : undefined,
+    holdReason: held?.reason === HOLD_REASON && held.status === 'True' ? held.message : undefined,
+    attempt: status.attempt ?? 0,
   };
 }
 
@@ -53,6 +58,8 @@ export function restoreStateValue(context: RolloutContext): StateValue {
   if (context.abortedAt !== undefined) return 'aborted';
   const step = context.steps[context.stepIndex];
   const paused = context.pauseStartTime !== undefined;
+  // An analysis hold can happen at any step (background analysis), so it is checked before the step's kind.
+  if (paused && context.holdReason !== undefined) return { canary: 'inconclusive' };
   if (step === undefined) return { canary: 'route' };
   if (isTimedPause(step)) return { canary: paused ? 'timedPause' : 'route' };
   if (isIndefinitePause(step)) return { canary: paused ? 'indefinitePause' : 'route' };

@@ -1,11 +1,12 @@
 import type { Condition } from '../api/meta.js';
+import type { DesiredAnalysisRun } from './analysis-runs.js';
 import type { RolloutPhase, RolloutStatus } from '../api/rollout.js';
 import { setConditions, type DesiredCondition } from './conditions.js';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import type { RolloutContext } from './machine.js';
 import type { ScalingLimits } from './replicas.js';
-import { ABORTED_REASON } from './restore.js';
+import { ABORTED_REASON, HOLD_REASON } from './restore.js';
 import { formatLabelSelector } from './selector.js';
 import { isPauseStage, type Stage } from './stage.js';
 import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
@@ -54,6 +55,7 @@ export interface StatusInput {
   stepCounts: { canary: number; stable: number } | undefined;
   progressStartTime: number | undefined;
   deadlineExceeded: boolean;
+  analysisRuns: DesiredAnalysisRun[];
 }
 
 export function rolloutPhase(input: StatusInput): RolloutPhase {
@@ -89,7 +91,7 @@ export function rolloutMessage(input: StatusInput): string {
     case 'indefinitePause':
       return `canary at ${weight}%, paused at ${at} until promoted`;
     case 'inconclusive':
-      return `analysis inconclusive at ${at}: promote to continue or abort`;
+      return `${context.holdReason ?? `analysis hold at ${at}`}: promote to continue or abort`;
     case 'analyzing':
       return `canary at ${weight}%, waiting for analysis at ${at}`;
     case 'weighting': {
@@ -110,8 +112,8 @@ export function rolloutMessage(input: StatusInput): string {
 function pausedCondition(input: StatusInput): DesiredCondition {
   const { stage, context } = input;
   const at = stepOrdinal(context.stepIndex, context.steps.length);
+  if (stage === 'inconclusive') return { type: 'Paused', status: 'True', reason: HOLD_REASON, message: context.holdReason ?? `analysis hold at ${at}` };
   if (context.specPaused) return { type: 'Paused', status: 'True', reason: 'SpecPaused', message: 'spec.paused is true' };
-  if (stage === 'inconclusive') return { type: 'Paused', status: 'True', reason: 'InconclusiveAnalysis', message: `analysis inconclusive at ${at}` };
   if (stage === 'timedPause' || stage === 'indefinitePause') return { type: 'Paused', status: 'True', reason: 'PauseStep', message: `pause at ${at}` };
   return { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'not paused' };
 }
@@ -183,6 +185,9 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     abortedAt: stage === 'aborted' && context.abortedAt !== undefined ? toTimestamp(context.abortedAt) : undefined,
     progressStartTime: input.progressStartTime !== undefined ? toTimestamp(input.progressStartTime) : undefined,
     restartedAt: facts.rollout.status?.restartedAt,
+    attempt: context.attempt > 0 ? context.attempt : undefined,
+    stepAnalysisRun: input.analysisRuns.find((run) => run.kind === 'step')?.name,
+    backgroundAnalysisRun: input.analysisRuns.find((run) => run.kind === 'background')?.name,
     ...counts,
     selector: formatLabelSelector(facts.rollout.spec.selector),
     conditions,

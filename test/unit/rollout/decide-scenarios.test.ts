@@ -109,7 +109,7 @@ describe('decide: abort', () => {
   });
 
   it('aborts on a failed analysis step, and pauses on an inconclusive one until promoted', () => {
-    const steps: CanaryStep[] = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 60 }, { analysis: {} }];
+    const steps: CanaryStep[] = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 60 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }];
     const cluster = new FakeCluster(makeRollout({ replicas: 5, steps }));
     cluster.converge();
     cluster.setImage('api:2');
@@ -122,9 +122,10 @@ describe('decide: abort', () => {
 
     cluster.stepAnalysisPhase = 'Inconclusive';
     const inconclusive = cluster.tick();
-    expect(inconclusive.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'AnalysisInconclusive' })]);
+    expect(inconclusive.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'AnalysisHold' })]);
+    expect(inconclusive.events[0]?.message).toMatch(/^analysis inconclusive at step 2 of 4 \(analysis\): success-rate: 0.8/);
     expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
-    expect(cluster.condition('Paused')).toEqual({ status: 'True', reason: 'InconclusiveAnalysis' });
+    expect(cluster.condition('Paused')).toEqual({ status: 'True', reason: 'AnalysisHold' });
     cluster.converge();
     cluster.patchStatus({ promote: 'step' });
     // The shell now reports on the run for the next step; until it does, the old verdict must not leak.
@@ -139,12 +140,12 @@ describe('decide: abort', () => {
     const failed = cluster.tick();
     expect(failed.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
     expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, canaryWeight: 0 });
-    expect(cluster.status.message).toBe('aborted: analysis failed at step 4 of 4 (analysis)');
+    expect(cluster.status.message).toBe('aborted: analysis failed at step 4 of 4 (analysis): success-rate: 0.8 failed result >= 0.95');
     expect(cluster.countOf('api:2')?.replicas).toBe(0);
   });
 
   it('a successful analysis moves to the next step', () => {
-    const steps: CanaryStep[] = [{ setWeight: 50 }, { analysis: {} }];
+    const steps: CanaryStep[] = [{ setWeight: 50 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }];
     const cluster = new FakeCluster(makeRollout({ replicas: 2, steps }));
     cluster.converge();
     cluster.setImage('api:2');

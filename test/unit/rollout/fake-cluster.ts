@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { API_VERSION, type CanaryStep, type CanaryStrategy, type Rollout, type RolloutStatus } from '../../../src/api/rollout.js';
-import type { AnalysisPhase, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/facts.js';
+import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/facts.js';
 import type { Announcement } from '../../../src/rollout/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/plan.js';
 import { podTemplateHash } from '../../../src/rollout/revision.js';
@@ -51,7 +51,11 @@ export const revisionOf = (image: string): string => podTemplateHash(templateFor
 export class FakeCluster {
   now = T0;
   replicaSets: ReplicaSetFacts[] = [];
+  /** What the run named by status.stepAnalysisRun says, as the shell would read it from the cache. */
   stepAnalysisPhase: AnalysisPhase | undefined;
+  /** Likewise for status.backgroundAnalysisRun. */
+  backgroundAnalysisPhase: AnalysisPhase | undefined;
+  analysisMessage = 'success-rate: 0.8 failed result >= 0.95';
   hasTrafficRouter = false;
   readonly events: Announcement[] = [];
   readonly plans: RolloutPlan[] = [];
@@ -70,9 +74,21 @@ export class FakeCluster {
       rollout: structuredClone(this.rollout),
       currentRevision: podTemplateHash(this.rollout.spec.template),
       replicaSets: structuredClone(this.replicaSets),
-      ...(this.stepAnalysisPhase !== undefined && { stepAnalysisPhase: this.stepAnalysisPhase }),
+      analysisRuns: this.analysisRuns(),
       hasTrafficRouter: this.hasTrafficRouter,
     };
+  }
+
+  private analysisRuns(): AnalysisRunFacts[] {
+    const runs: AnalysisRunFacts[] = [];
+    const { stepAnalysisRun, backgroundAnalysisRun } = this.status;
+    if (stepAnalysisRun !== undefined && this.stepAnalysisPhase !== undefined) {
+      runs.push({ name: stepAnalysisRun, phase: this.stepAnalysisPhase, message: this.analysisMessage });
+    }
+    if (backgroundAnalysisRun !== undefined && this.backgroundAnalysisPhase !== undefined) {
+      runs.push({ name: backgroundAnalysisRun, phase: this.backgroundAnalysisPhase, message: this.analysisMessage });
+    }
+    return runs;
   }
 
   /** decide() once, assert it is idempotent, and record the plan (not applied). */

@@ -7,7 +7,7 @@ const steps: CanaryStep[] = [
   { setWeight: 20 },
   { pause: { duration: '5m' } },
   { setCanaryScale: { replicas: 2 } },
-  { analysis: {} },
+  { analysis: { templates: [{ templateName: 'success-rate' }] } },
   { pause: {} },
 ];
 

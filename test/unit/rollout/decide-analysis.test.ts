@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import type { CanaryStep } from '../../../src/api/rollout.js';
+import { analysisRunName } from '../../../src/rollout/analysis-runs.js';
+import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js';
+
+const SUCCESS_RATE = { templates: [{ templateName: 'success-rate' }] };
+const STEPS: CanaryStep[] = [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }, { analysis: SUCCESS_RATE }, { setWeight: 100 }];
+
+function canaryCluster(canary: Parameters<typeof makeRollout>[0]['canary'] = {}, steps: CanaryStep[] = STEPS): FakeCluster {
+  const cluster = new FakeCluster(makeRollout({ replicas: 10, steps, canary }));
+  cluster.converge();
+  cluster.setImage('api:2');
+  cluster.converge();
+  return cluster;
+}
+
+describe('decide: analysis runs', () => {
+  it('names the step run by revision, attempt and step, and asks for it only at the analysis step', () => {
+    const cluster = canaryCluster();
+    expect(cluster.plans.at(-1)?.analysisRuns).toEqual([]);
+    expect(cluster.status.stepAnalysisRun).toBeUndefined();
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    const name = analysisRunName('api', revisionOf('api:2'), 0, 3);
+    expect(cluster.status).toMatchObject({ currentStepIndex: 3, stepAnalysisRun: name, phase: 'Progressing' });
+    expect(cluster.plans.at(-1)?.analysisRuns).toEqual([
+      { name, kind: 'step', analysis: SUCCESS_RATE, revision: revisionOf('api:2'), stepIndex: 3 },
+    ]);
+    cluster.stepAnalysisPhase = 'Successful';
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Healthy', stableRevision: revisionOf('api:2') });
+    expect(cluster.status.stepAnalysisRun).toBeUndefined();
+    expect(cluster.plans.at(-1)?.analysisRuns).toEqual([]);
+  });
+
+  it('a retried canary gets new runs, so the failed run cannot abort it again', () => {
+    const cluster = canaryCluster();
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    const first = cluster.status.stepAnalysisRun;
+    cluster.checkBudgets = false;
+    cluster.stepAnalysisPhase = 'Failed';
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true });
+    expect(cluster.status.stepAnalysisRun).toBeUndefined();
+
+    // The failed run keeps its verdict; the shell finds no run yet under the retry's new name.
+    cluster.stepAnalysisPhase = undefined;
+    cluster.patchStatus({ abort: false });
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ attempt: 1, currentStepIndex: 1, phase: 'Paused' });
+    cluster.advance(5 * MINUTE);
+    cluster.converge();
+    expect(cluster.status.stepAnalysisRun).toBe(analysisRunName('api', revisionOf('api:2'), 1, 3));
+    expect(cluster.status.stepAnalysisRun).not.toBe(first);
+    expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 3 });
+  });
+
+  it('background analysis runs from startingStep and aborts mid-pause when it fails', () => {
+    const cluster = canaryCluster({ analysis: { ...SUCCESS_RATE, startingStep: 1 } });
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    const background = analysisRunName('api', revisionOf('api:2'), 0, 'background');
+    expect(cluster.status.backgroundAnalysisRun).toBe(background);
+    cluster.checkBudgets = false;
+    cluster.backgroundAnalysisPhase = 'Failed';
+    const plan = cluster.tick();
+    expect(plan.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
+    expect(cluster.status.message).toBe(
+      'aborted: background analysis failed at step 2 of 5 (pause 5m): success-rate: 0.8 failed result >= 0.95',
+    );
+    cluster.converge();
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 0, available: 0 });
+    expect(cluster.countOf('api:1')).toEqual({ replicas: 10, available: 10 });
+    expect(cluster.status.backgroundAnalysisRun).toBeUndefined();
+  });
+
+  it('background analysis before its startingStep is not asked for', () => {
+    const cluster = canaryCluster({ analysis: { ...SUCCESS_RATE, startingStep: 2 } });
+    expect(cluster.status.currentStepIndex).toBe(1);
+    expect(cluster.status.backgroundAnalysisRun).toBeUndefined();
+  });
+
+  it('onFailure: Pause holds the canary on a failed step instead of aborting; promote continues with a fresh attempt', () => {
+    const steps: CanaryStep[] = [{ setWeight: 20 }, { analysis: { ...SUCCESS_RATE, onFailure: 'Pause' } }, { setWeight: 50 }, { pause: {} }];
+    const cluster = canaryCluster({}, steps);
+    expect(cluster.status.currentStepIndex).toBe(1);
+    cluster.stepAnalysisPhase = 'Failed';
+    const held = cluster.tick();
+    expect(held.events.map((event) => event.reason)).toEqual(['AnalysisHold']);
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    expect(cluster.status.abort).toBeUndefined();
+    expect(cluster.condition('Paused')).toEqual({ status: 'True', reason: 'AnalysisHold' });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 2, available: 2 });
+    // It stays held across reconciles (the hold is restored from status).
+    cluster.advance(10 * MINUTE);
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+
+    cluster.stepAnalysisPhase = undefined;
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 3, attempt: 1 });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 5, available: 5 });
+  });
+
+  it('an inconclusive background run holds the canary at any step', () => {
+    const cluster = canaryCluster({ analysis: SUCCESS_RATE });
+    cluster.backgroundAnalysisPhase = 'Inconclusive';
+    cluster.advance(5 * MINUTE);
+    const plan = cluster.tick();
+    expect(plan.events.map((event) => event.reason)).toEqual(['AnalysisHold']);
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    expect(cluster.status.message).toMatch(/^background analysis was inconclusive at step 2 of 5/);
+  });
+});
