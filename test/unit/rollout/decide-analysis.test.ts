@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep } from '../../../src/api/rollout.js';
 import { analysisRunName } from '../../../src/rollout/analysis-runs.js';
-import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js';
+import { FakeCluster, MINUTE, makeRollout, revisionOf, type RolloutOptions } from './fake-cluster.js';
 
 const SUCCESS_RATE = { templates: [{ templateName: 'success-rate' }] };
 const STEPS: CanaryStep[] = [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }, { analysis: SUCCESS_RATE }, { setWeight: 100 }];
 
-function canaryCluster(canary: Parameters<typeof makeRollout>[0]['canary'] = {}, steps: CanaryStep[] = STEPS): FakeCluster {
+function canaryCluster(canary: RolloutOptions['canary'] = {}, steps: CanaryStep[] = STEPS): FakeCluster {
   const cluster = new FakeCluster(makeRollout({ replicas: 10, steps, canary }));
   cluster.converge();
   cluster.setImage('api:2');
