@@ -1,0 +1,174 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+import { isConflict, isNotFound } from './patch.js';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  /** How long a Lease stays valid without renewal; a follower takes over at most this long (plus one retry) after the leader dies. */
+  leaseDurationMs: number;
+  /** The leader gives up leadership when it could not renew for this long (it must be shorter than leaseDurationMs). */
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+export const LEADER_ELECTION_DEFAULTS = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 } as const;
+
+type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: every write carries the
+ * Lease's resourceVersion, so two candidates can never both win, and expiry is judged by when this
+ * process last saw the Lease change, not by the holder's clock, so clock skew cannot steal leadership.
+ * client-node has no elector of its own; this is the small one the controller needs.
+ */
+export class LeaderElector {
+  private readonly now: () => number;
+  /** The last Lease seen and when this process saw it change. */
+  private observed: { lease: k8s.V1Lease; at: number } | undefined;
+  private readonly stopping = new AbortController();
+  private leading = false;
+
+  constructor(
+    private readonly api: LeaseApi,
+    private readonly opts: LeaderElectionOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Resolves once this process holds the Lease; then renews it in the background and calls
+   * `onLost` if a renewal deadline passes. Resolves false if stop() was called first.
+   */
+  async acquire(onLost: () => void): Promise<boolean> {
+    const log = this.opts.logger;
+    while (!this.stopping.signal.aborted) {
+      if (await this.tryAcquireOrRenew()) {
+        this.leading = true;
+        log.info('became leader', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity });
+        void this.renewLoop(onLost);
+        return true;
+      }
+      await sleep(this.opts.retryPeriodMs, this.stopping.signal);
+    }
+    return false;
+  }
+
+  private async renewLoop(onLost: () => void): Promise<void> {
+    let lastRenewal = this.now();
+    while (!this.stopping.signal.aborted) {
+      await sleep(this.opts.retryPeriodMs, this.stopping.signal);
+      if (this.stopping.signal.aborted) return;
+      if (await this.tryAcquireOrRenew()) {
+        lastRenewal = this.now();
+      } else if (this.now() - lastRenewal >= this.opts.renewDeadlineMs) {
+        this.leading = false;
+        this.opts.logger.error('lost leadership: could not renew the lease in time', { identity: this.opts.identity });
+        onLost();
+        return;
+      }
+    }
+  }
+
+  /** One attempt: create the Lease, take it over when expired, or renew it when held. */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.opts;
+    const now = this.now();
+    const stamp = new Date(now);
+    let current: k8s.V1Lease;
+    try {
+      current = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (!isNotFound(err)) return this.failed('reading the lease', err);
+      return this.write(() =>
+        this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: this.leaseSeconds(), acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+          },
+        }),
+      );
+    }
+    if (this.observed?.lease.metadata?.resourceVersion !== current.metadata?.resourceVersion) this.observed = { lease: current, at: now };
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const durationMs = (spec.leaseDurationSeconds ?? this.leaseSeconds()) * 1000;
+    const expired = holder === '' || (this.observed?.at ?? now) + durationMs <= now;
+    if (holder !== identity && !expired) return false;
+    const takeover = holder !== identity;
+    return this.write(() =>
+      this.api.replaceNamespacedLease({
+        name,
+        namespace,
+        body: {
+          ...current,
+          spec: {
+            ...spec,
+            holderIdentity: identity,
+            leaseDurationSeconds: this.leaseSeconds(),
+            renewTime: stamp,
+            ...(takeover && { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
+          },
+        },
+      }),
+    );
+  }
+
+  /** Stops renewing and, when leading, hands the Lease back so a follower takes over at once. */
+  async release(): Promise<void> {
+    this.stopping.abort();
+    if (!this.leading) return;
+    this.leading = false;
+    const { namespace, name, identity } = this.opts;
+    try {
+      const current = await this.api.readNamespacedLease({ name, namespace });
+      if (current.spec?.holderIdentity !== identity) return;
+      await this.api.replaceNamespacedLease({
+        name,
+        namespace,
+        body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(this.now()) } },
+      });
+      this.opts.logger.info('released leadership', { identity });
+    } catch (err) {
+      this.opts.logger.warn('could not release the lease; it expires on its own', { error: String(err) });
+    }
+  }
+
+  private leaseSeconds(): number {
+    return Math.max(1, Math.round(this.opts.leaseDurationMs / 1000));
+  }
+
+  private async write(call: () => Promise<k8s.V1Lease>): Promise<boolean> {
+    try {
+      const lease = await call();
+      this.observed = { lease, at: this.now() };
+      return true;
+    } catch (err) {
+      // 409: another candidate wrote first; the resourceVersion precondition did its job.
+      if (isConflict(err)) return false;
+      return this.failed('writing the lease', err);
+    }
+  }
+
+  private failed(what: string, err: unknown): false {
+    this.opts.logger.warn(`leader election: ${what} failed`, { error: err instanceof Error ? err.message : String(err) });
+    return false;
+  }
+}

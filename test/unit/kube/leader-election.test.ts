@@ -1,0 +1,111 @@
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { LeaderElector } from '../../../src/kube/leader-election.js';
+import { createLogger } from '../../../src/observability/logger.js';
+
+class ApiError extends Error {
+  constructor(readonly code: number) {
+    super(`HTTP ${code}`);
+  }
+}
+
+/** One Lease with the apiserver's optimistic concurrency: a write must carry the current resourceVersion. */
+class FakeLeases {
+  lease: k8s.V1Lease | undefined;
+  private version = 0;
+
+  readNamespacedLease = async (): Promise<k8s.V1Lease> => {
+    if (!this.lease) throw new ApiError(404);
+    return structuredClone(this.lease);
+  };
+  createNamespacedLease = async ({ body }: { body: k8s.V1Lease }): Promise<k8s.V1Lease> => {
+    if (this.lease) throw new ApiError(409);
+    return this.store(body);
+  };
+  replaceNamespacedLease = async ({ body }: { body: k8s.V1Lease }): Promise<k8s.V1Lease> => {
+    if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion) throw new ApiError(409);
+    return this.store(body);
+  };
+  private store(body: k8s.V1Lease): k8s.V1Lease {
+    this.version += 1;
+    this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(this.version) } };
+    return structuredClone(this.lease);
+  }
+}
+
+const logger = createLogger('error', {});
+
+function elector(api: FakeLeases, identity: string, clock: { now: number }): LeaderElector {
+  return new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+    namespace: 'fledge-system',
+    name: 'fledge-controller',
+    identity,
+    leaseDurationMs: 10_000,
+    renewDeadlineMs: 7_000,
+    retryPeriodMs: 2_000,
+    logger,
+    now: () => clock.now,
+  });
+}
+
+describe('LeaderElector', () => {
+  it('creates the lease for the first candidate and keeps others out while it renews', async () => {
+    const api = new FakeLeases();
+    const clock = { now: 0 };
+    const a = elector(api, 'a', clock);
+    const b = elector(api, 'b', clock);
+    expect(await a.tryAcquireOrRenew()).toBe(true);
+    expect(api.lease?.spec?.holderIdentity).toBe('a');
+    for (let t = 2_000; t <= 30_000; t += 2_000) {
+      clock.now = t;
+      expect(await a.tryAcquireOrRenew()).toBe(true);
+      expect(await b.tryAcquireOrRenew()).toBe(false);
+    }
+    expect(api.lease?.spec?.leaseTransitions).toBe(0);
+  });
+
+  it('lets a follower take over once the lease has not changed for its duration, judged by the follower’s own clock', async () => {
+    const api = new FakeLeases();
+    const clock = { now: 0 };
+    const a = elector(api, 'a', clock);
+    const b = elector(api, 'b', clock);
+    await a.tryAcquireOrRenew();
+    clock.now = 1_000;
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    // a dies. The lease's own renewTime is ignored: b counts from when it first saw this version.
+    clock.now = 10_999;
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    clock.now = 11_000;
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+    expect(api.lease?.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    // a comes back: it sees b's fresh lease and stays a follower.
+    expect(await a.tryAcquireOrRenew()).toBe(false);
+  });
+
+  it('lets only one of two racing candidates win (resourceVersion precondition)', async () => {
+    const api = new FakeLeases();
+    const clock = { now: 0 };
+    const a = elector(api, 'a', clock);
+    await a.tryAcquireOrRenew();
+    const b = elector(api, 'b', clock);
+    const c = elector(api, 'c', clock);
+    await Promise.all([b.tryAcquireOrRenew(), c.tryAcquireOrRenew()]);
+    clock.now = 20_000;
+    const results = await Promise.all([b.tryAcquireOrRenew(), c.tryAcquireOrRenew()]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(['b', 'c']).toContain(api.lease?.spec?.holderIdentity);
+  });
+
+  it('hands the lease over at once on release', async () => {
+    const api = new FakeLeases();
+    const clock = { now: 0 };
+    const a = elector(api, 'a', clock);
+    const b = elector(api, 'b', clock);
+    expect(await a.acquire(() => undefined)).toBe(true);
+    expect(a.isLeader).toBe(true);
+    await a.release();
+    expect(a.isLeader).toBe(false);
+    expect(api.lease?.spec?.holderIdentity).toBe('');
+    expect(await b.tryAcquireOrRenew()).toBe(true);
+  });
+});
