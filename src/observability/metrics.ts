@@ -1,0 +1,167 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const PHASES = ['Progressing', 'Paused', 'Healthy', 'Degraded'] as const;
+
+/**
+ * The controller's own metrics. Labels are bounded by design: Rollouts by namespace and name only,
+ * API requests by verb, resource kind and status code (never by object name), reasons and phases from
+ * fixed sets. Argo Rollouts' per-object request counter is the cautionary tale.
+ */
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly rolloutInfo = new Gauge({
+    name: 'fledge_rollout_info',
+    help: 'One per Rollout, with its current phase as a label value of 1.',
+    labelNames: ['namespace', 'name', 'phase'] as const,
+    registers: [this.registry],
+  });
+  readonly rolloutPhase = new Gauge({
+    name: 'fledge_rollout_phase',
+    help: '1 for the phase the Rollout is in, 0 for the others.',
+    labelNames: ['namespace', 'name', 'phase'] as const,
+    registers: [this.registry],
+  });
+  readonly canaryWeight = new Gauge({
+    name: 'fledge_rollout_canary_weight',
+    help: 'Percent of traffic (without a router: of available pods) on the canary.',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileDuration = new Histogram({
+    name: 'fledge_reconcile_duration_seconds',
+    help: 'Time to reconcile one object.',
+    labelNames: ['controller'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'fledge_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried with backoff.',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  readonly analysisMeasurements = new Counter({
+    name: 'fledge_analysis_measurements_total',
+    help: 'Analysis measurements taken, by metric name and outcome.',
+    labelNames: ['namespace', 'metric', 'phase'] as const,
+    registers: [this.registry],
+  });
+  readonly aborts = new Counter({
+    name: 'fledge_rollout_aborts_total',
+    help: 'Rollouts aborted, by what aborted them.',
+    labelNames: ['namespace', 'name', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'fledge_workqueue_depth',
+    help: 'Keys waiting in the work queue.',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  readonly queueLatency = new Histogram({
+    name: 'fledge_workqueue_latency_seconds',
+    help: 'Time a key waited in the work queue before a worker took it.',
+    labelNames: ['controller'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly apiRequests = new Counter({
+    name: 'fledge_api_requests_total',
+    help: 'Kubernetes API requests by verb, resource kind and HTTP status code.',
+    labelNames: ['verb', 'resource', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'fledge_leader',
+    help: '1 while this process holds the leader Lease.',
+    registers: [this.registry],
+  });
+
+  /** The phase label each Rollout's info series carries, so the old series can be removed exactly. */
+  private readonly infoPhase = new Map<string, string>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'fledge_' });
+  }
+
+  /** Sets the phase gauges of one Rollout: exactly one phase is 1. */
+  observeRollout(namespace: string, name: string, phase: string | undefined, weight: number | undefined): void {
+    for (const candidate of PHASES) this.rolloutPhase.set({ namespace, name, phase: candidate }, candidate === phase ? 1 : 0);
+    const key = `${namespace}/${name}`;
+    const previous = this.infoPhase.get(key);
+    if (previous !== undefined && previous !== phase) this.rolloutInfo.remove({ namespace, name, phase: previous });
+    if (phase !== undefined) {
+      this.rolloutInfo.set({ namespace, name, phase }, 1);
+      this.infoPhase.set(key, phase);
+    }
+    if (weight !== undefined) this.canaryWeight.set({ namespace, name }, weight);
+  }
+
+  /** Drops every series of a deleted Rollout, so label sets do not outlive their objects. */
+  forgetRollout(namespace: string, name: string): void {
+    for (const phase of PHASES) this.rolloutPhase.remove({ namespace, name, phase });
+    const phase = this.infoPhase.get(`${namespace}/${name}`);
+    if (phase !== undefined) this.rolloutInfo.remove({ namespace, name, phase });
+    this.infoPhase.delete(`${namespace}/${name}`);
+    this.canaryWeight.remove({ namespace, name });
+  }
+}
+
+export interface HttpEndpoint {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface HttpReply {
+  status: number;
+  body: string;
+  contentType?: string;
+}
+
+/** A tiny HTTP server for a fixed set of GET paths (metrics, probes). */
+export async function serveHttp(host: string, port: number, routes: Record<string, () => Promise<HttpReply>>): Promise<HttpEndpoint> {
+  const server: Server = createServer((req, res) => {
+    const route = routes[(req.url ?? '/').split('?')[0] ?? '/'];
+    if (route === undefined) {
+      res.statusCode = 404;
+      res.end('not found\n');
+      return;
+    }
+    route()
+      .then((reply) => {
+        res.statusCode = reply.status;
+        res.setHeader('Content-Type', reply.contentType ?? 'text/plain; charset=utf-8');
+        res.end(reply.body);
+      })
+      .catch((err: unknown) => {
+        res.statusCode = 500;
+        res.end(`${err instanceof Error ? err.message : String(err)}\n`);
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${address.port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+export function metricsRoutes(metrics: ControllerMetrics): Record<string, () => Promise<HttpReply>> {
+  return {
+    '/metrics': async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+  };
+}
+
+/** /healthz: the process serves requests. /readyz: its caches have synced (and, with leader election, it runs). */
+export function healthRoutes(ready: () => boolean): Record<string, () => Promise<HttpReply>> {
+  return {
+    '/healthz': async () => ({ status: 200, body: 'ok\n' }),
+    '/readyz': async () => (ready() ? { status: 200, body: 'ok\n' } : { status: 503, body: 'caches not synced\n' }),
+  };
+}
