@@ -8,6 +8,15 @@ export const ControllerConfig = z.object({
   namespaces: z.array(z.string().min(1)),
   concurrency: z.coerce.number().int().min(1).max(64),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
+  /** 0 picks a free port (tests); the bound address is logged. */
+  metricsPort: z.coerce.number().int().min(0).max(65535),
+  healthPort: z.coerce.number().int().min(0).max(65535),
+  bindAddress: z.string().min(1),
+  leaderElect: z.boolean(),
+  leaderElectionNamespace: z.string().min(1),
+  leaderElectionId: z.string().min(1),
+  /** Used when a Prometheus metric names no address. */
+  prometheusAddress: z.url().optional(),
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -15,7 +24,14 @@ export const USAGE = `usage: fledge-controller [flags]
   --kubeconfig PATH     kubeconfig to use (default: KUBECONFIG, then in-cluster)        env FLEDGE_KUBECONFIG
   --namespaces A,B      namespaces to watch (default: all)                             env FLEDGE_NAMESPACES
   --concurrency N       Rollouts reconciled in parallel (default 4)                    env FLEDGE_CONCURRENCY
-  --log-level LEVEL     debug|info|warn|error (default info)                           env FLEDGE_LOG_LEVEL`;
+  --log-level LEVEL     debug|info|warn|error (default info)                           env FLEDGE_LOG_LEVEL
+  --metrics-port N      port for /metrics (default 8080; 0 picks one)                  env FLEDGE_METRICS_PORT
+  --health-port N       port for /healthz and /readyz (default 8081; 0 picks one)      env FLEDGE_HEALTH_PORT
+  --bind-address ADDR   address the two ports listen on (default 0.0.0.0)              env FLEDGE_BIND_ADDRESS
+  --leader-elect        only the holder of a Lease reconciles (run 2+ replicas)        env FLEDGE_LEADER_ELECT=true
+  --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE, else default)
+  --leader-election-id NAME       the Lease's name (default fledge-controller)
+  --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS`;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -25,6 +41,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       namespaces: { type: 'string' },
       concurrency: { type: 'string' },
       'log-level': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'health-port': { type: 'string' },
+      'bind-address': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
+      'prometheus-address': { type: 'string' },
     },
     strict: true,
   });
@@ -34,6 +57,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     namespaces: namespaces.split(',').map((n) => n.trim()).filter(Boolean),
     concurrency: values.concurrency ?? env.FLEDGE_CONCURRENCY ?? 4,
     logLevel: values['log-level'] ?? env.FLEDGE_LOG_LEVEL ?? 'info',
+    metricsPort: values['metrics-port'] ?? env.FLEDGE_METRICS_PORT ?? 8080,
+    healthPort: values['health-port'] ?? env.FLEDGE_HEALTH_PORT ?? 8081,
+    bindAddress: values['bind-address'] ?? env.FLEDGE_BIND_ADDRESS ?? '0.0.0.0',
+    leaderElect: values['leader-elect'] ?? env.FLEDGE_LEADER_ELECT === 'true',
+    leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
+    leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
+    prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

@@ -2,7 +2,11 @@ import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
 import { resilientInformer, type ResilientInformer } from './kube/informer.js';
+import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.js';
 import { WorkQueue } from './kube/work-queue.js';
+import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './observability/metrics.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { createEventRecorder } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT, RolloutReconciler } from './rollout/reconciler.js';
@@ -76,7 +80,9 @@ async function main(): Promise<void> {
     ),
   );
 
+  const metrics = new ControllerMetrics();
   const reconciler = new RolloutReconciler({
+    metrics,
     rollouts,
     replicaSets,
     services,
@@ -89,45 +95,92 @@ async function main(): Promise<void> {
   });
   const queue = new WorkQueue(
     async (key) => {
+      const timer = metrics.reconcileDuration.startTimer({ controller: 'rollout' });
       try {
         return await reconciler.reconcile(key);
       } catch (err) {
         const [namespace, name] = key.split('/');
+        metrics.reconcileErrors.inc({ controller: 'rollout' });
         logger.error('reconcile failed', { namespace, name, error: err instanceof Error ? err.message : String(err) });
         throw err;
+      } finally {
+        timer();
       }
     },
     { concurrency: config.concurrency, baseBackoffMs: 200, maxBackoffMs: 10_000 },
+    {
+      onDepth: (depth) => metrics.queueDepth.set({ controller: 'rollout' }, depth),
+      onLatency: (ms) => metrics.queueLatency.observe({ controller: 'rollout' }, ms / 1000),
+    },
   );
 
+  // Followers keep warm caches but reconcile nothing until they lead.
+  let leading = !config.leaderElect;
+  const enqueue = (key: string): void => {
+    if (leading) queue.add(key);
+  };
   const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
-  rollouts.onChange((r) => queue.add(keyOf(r)));
+  rollouts.onChange((r) => {
+    if (rollouts.get(r.metadata?.name ?? '', r.metadata?.namespace) === undefined) metrics.forgetRollout(r.metadata?.namespace ?? '', r.metadata?.name ?? '');
+    enqueue(keyOf(r));
+  });
   replicaSets.onChange((rs) => {
     const owner = rs.metadata?.labels?.[LABEL_ROLLOUT];
-    if (owner) queue.add(`${rs.metadata?.namespace}/${owner}`);
+    if (owner) enqueue(`${rs.metadata?.namespace}/${owner}`);
   });
   services.onChange((svc) => {
     for (const r of rollouts.list(svc.metadata?.namespace)) {
       const canary = (r as { spec?: { strategy?: { canary?: { stableService?: string; canaryService?: string } } } }).spec?.strategy?.canary;
-      if (canary?.stableService === svc.metadata?.name || canary?.canaryService === svc.metadata?.name) queue.add(keyOf(r));
+      if (canary?.stableService === svc.metadata?.name || canary?.canaryService === svc.metadata?.name) enqueue(keyOf(r));
     }
   });
 
+  const informers = [rollouts, replicaSets, services];
+  const synced = (): boolean => informers.every((informer) => informer.synced);
+  const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));
+  const healthEndpoint = await serveHttp(config.bindAddress, config.healthPort, healthRoutes(synced));
+  logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });
+
   await Promise.all([replicaSets.start(), services.start()]);
   await rollouts.start();
-  logger.info('controller started', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
+  logger.info('caches synced', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
 
   let stopping = false;
+  const elector = config.leaderElect
+    ? new LeaderElector(kc.makeApiClient(k8s.CoordinationV1Api), {
+        namespace: config.leaderElectionNamespace,
+        name: config.leaderElectionId,
+        identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+        ...LEADER_ELECTION_DEFAULTS,
+        logger,
+      })
+    : undefined;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down; finishing in-flight reconciles', { signal });
     await queue.shutdown();
-    await Promise.all([rollouts.stop(), replicaSets.stop(), services.stop()]);
+    await elector?.release();
+    await Promise.all(informers.map((informer) => informer.stop()));
+    await Promise.all([metricsEndpoint.close(), healthEndpoint.close()]);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  if (elector !== undefined) {
+    logger.info('waiting for leadership', { lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}` });
+    const won = await elector.acquire(() => {
+      // Another process may already be reconciling: stop at once rather than race it; the Deployment restarts us.
+      metrics.leader.set(0);
+      process.exit(1);
+    });
+    if (!won) return;
+  }
+  leading = true;
+  metrics.leader.set(1);
+  for (const rollout of rollouts.list()) queue.add(keyOf(rollout));
+  logger.info('reconciling', { leader: elector !== undefined });
 }
 
 main().catch((err: unknown) => {

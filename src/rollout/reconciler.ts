@@ -4,6 +4,7 @@ import type { ResilientInformer } from '../kube/informer.js';
 import { isConflict, isNotFound, mergePatchOptions, statusDiff } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { EventRecorder } from '../observability/events.js';
+import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
@@ -27,6 +28,7 @@ export interface RolloutReconcilerDeps {
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
   events: EventRecorder;
+  metrics?: ControllerMetrics;
   logger: Logger;
   now: () => number;
 }
@@ -130,9 +132,11 @@ export class RolloutReconciler {
       });
     }
     const statusChanged = await this.writeStatus(rollout, plan.status);
+    this.deps.metrics?.observeRollout(namespace, rollout.metadata.name ?? '', plan.status.phase, plan.status.actualWeight);
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     if (statusChanged) {
       for (const event of plan.events) {
+        if (event.reason === 'RolloutAborted') this.deps.metrics?.aborts.inc({ namespace, name: rollout.metadata.name ?? '', reason: abortCause(event.message) });
         await this.deps.events.record(
           { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', namespace, uid: rollout.metadata.uid },
           event.type,
@@ -297,4 +301,12 @@ export class RolloutReconciler {
       message,
     );
   }
+}
+
+/** A bounded label for what aborted a rollout, from the abort message the machine wrote. */
+function abortCause(message: string): string {
+  if (message.startsWith('background analysis')) return 'BackgroundAnalysis';
+  if (message.startsWith('analysis')) return 'Analysis';
+  if (message.startsWith('progress deadline')) return 'ProgressDeadline';
+  return 'Manual';
 }

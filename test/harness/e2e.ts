@@ -93,12 +93,17 @@ export async function installCrds(): Promise<void> {
 export interface ControllerProcess {
   readonly pid: number;
   output(): string;
+  /** The /metrics URL the controller logged, once it has. */
+  metricsUrl(): string | undefined;
+  exited(): boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Runs the real controller (`src/main.ts`) as its own process, watching one namespace. */
 export function startController(namespace: string, extraArgs: string[] = []): ControllerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), '--kubeconfig', inject('kubeconfig'), '--namespaces', namespace, ...extraArgs], {
+  // Free ports on loopback, so parallel and restarted controllers never collide.
+  const args = ['--kubeconfig', inject('kubeconfig'), '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), ...args, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -109,6 +114,8 @@ export function startController(namespace: string, extraArgs: string[] = []): Co
   return {
     pid: child.pid ?? -1,
     output: () => output,
+    metricsUrl: () => /"metrics":"(http:\/\/[^"]+)"/.exec(output)?.[1],
+    exited: () => child.exitCode !== null || child.signalCode !== null,
     kill: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
