@@ -9,7 +9,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEventRecorder } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
-import { LABEL_ROLLOUT, RolloutReconciler } from './rollout/reconciler.js';
+import { LABEL_ROLLOUT } from './rollout/labels.js';
+import { RolloutReconciler } from './rollout/reconciler.js';
 
 /** One informer per watched namespace (or one cluster-wide), merged behind the same interface. */
 function multiNamespace<T extends k8s.KubernetesObject>(

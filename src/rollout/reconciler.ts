@@ -11,12 +11,9 @@ import { decide, type RolloutPlan } from './plan.js';
 import { resolveSettings } from './defaults.js';
 import { scalingLimits } from './replicas.js';
 import { pendingRestart, planRestart, type PodFacts } from './restart.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
 import { podTemplateHash } from './revision.js';
 
-export const LABEL_POD_TEMPLATE_HASH = 'fledge.dev/pod-template-hash';
-export const LABEL_ROLLOUT = 'fledge.dev/rollout';
-export const ANNOTATION_REVISION = 'fledge.dev/revision';
-export const ANNOTATION_SCALE_DOWN_AT = 'fledge.dev/scale-down-at';
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
 
