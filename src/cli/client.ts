@@ -1,0 +1,105 @@
+import * as k8s from '@kubernetes/client-node';
+import { GROUP, Rollout, VERSION } from '../api/rollout.js';
+import { isNotFound, mergePatchOptions } from '../kube/patch.js';
+import { LABEL_ROLLOUT } from '../rollout/labels.js';
+import type { AnalysisRunObject } from './view.js';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface Target {
+  kc: k8s.KubeConfig;
+  /** The namespace to use: -n, else the context's, else default. */
+  namespace: string;
+}
+
+/** kubectl's rules: --kubeconfig, else KUBECONFIG (a path list), else ~/.kube/config; --context picks a context. */
+export function loadTarget(opts: { kubeconfig?: string; context?: string; namespace?: string }): Target {
+  const kc = new k8s.KubeConfig();
+  if (opts.kubeconfig !== undefined) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  if (opts.context !== undefined) {
+    if (kc.getContextObject(opts.context) === null) throw new CliError(`context "${opts.context}" does not exist in the kubeconfig`);
+    kc.setCurrentContext(opts.context);
+  }
+  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  return { kc, namespace: opts.namespace ?? contextNamespace ?? 'default' };
+}
+
+export interface RolloutObjects {
+  rollout: Rollout;
+  replicaSets: k8s.V1ReplicaSet[];
+  pods: k8s.V1Pod[];
+  analysisRuns: AnalysisRunObject[];
+}
+
+export class FledgeClient {
+  readonly custom: k8s.CustomObjectsApi;
+  readonly apps: k8s.AppsV1Api;
+  readonly core: k8s.CoreV1Api;
+
+  constructor(readonly target: Target) {
+    this.custom = target.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.apps = target.kc.makeApiClient(k8s.AppsV1Api);
+    this.core = target.kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  async getRollout(name: string, namespace = this.target.namespace): Promise<Rollout> {
+    let raw: unknown;
+    try {
+      raw = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'rollouts', name });
+    } catch (err) {
+      if (isNotFound(err)) throw new CliError(`rollout "${name}" not found in namespace "${namespace}"`);
+      throw err;
+    }
+    const parsed = Rollout.safeParse(raw);
+    if (!parsed.success) throw new CliError(`rollout "${name}" does not parse: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return parsed.data;
+  }
+
+  async listRollouts(namespace: string | undefined): Promise<Rollout[]> {
+    const list = (await (namespace === undefined
+      ? this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'rollouts' })
+      : this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'rollouts' }))) as { items: unknown[] };
+    return list.items.flatMap((item) => {
+      const parsed = Rollout.safeParse(item);
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
+  /** The Rollout with its ReplicaSets, their Pods and its AnalysisRuns, for `get rollout`. */
+  async rolloutObjects(name: string, namespace = this.target.namespace): Promise<RolloutObjects> {
+    const rollout = await this.getRollout(name, namespace);
+    const labelSelector = `${LABEL_ROLLOUT}=${name}`;
+    const podSelector = Object.entries(rollout.spec.selector.matchLabels ?? {})
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
+    const [replicaSets, pods, runs] = await Promise.all([
+      this.apps.listNamespacedReplicaSet({ namespace, labelSelector }),
+      this.core.listNamespacedPod({ namespace, labelSelector: podSelector }),
+      (this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'analysisruns', labelSelector }) as Promise<{
+        items: AnalysisRunObject[];
+      }>).catch(() => ({ items: [] as AnalysisRunObject[] })),
+    ]);
+    const uid = rollout.metadata.uid;
+    return {
+      rollout,
+      replicaSets: replicaSets.items.filter((rs) => rs.metadata?.ownerReferences?.some((owner) => owner.uid === uid)),
+      pods: pods.items,
+      analysisRuns: runs.items,
+    };
+  }
+
+  async patchRollout(name: string, subresource: 'status' | 'spec', patch: Record<string, unknown>, namespace = this.target.namespace): Promise<void> {
+    const request = { group: GROUP, version: VERSION, namespace, plural: 'rollouts', name, body: patch };
+    if (subresource === 'status') await this.custom.patchNamespacedCustomObjectStatus(request, mergePatchOptions());
+    else await this.custom.patchNamespacedCustomObject(request, mergePatchOptions());
+  }
+}

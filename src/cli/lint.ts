@@ -1,0 +1,120 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { Rollout } from '../api/rollout.js';
+import type { Colors } from './render.js';
+
+export interface LintProblem {
+  file: string;
+  line: number;
+  kind: string;
+  name: string;
+  message: string;
+}
+
+export interface LintReport {
+  files: number;
+  objects: number;
+  problems: LintProblem[];
+}
+
+/** Checks beyond the schema (CEL type-checking for analysis templates); each returns [path, message] pairs. */
+export type ExtraCheck = (object: unknown) => Array<[Array<string | number>, string]>;
+
+export interface KindValidator {
+  schema: z.ZodType;
+  extra?: ExtraCheck;
+}
+
+const FLEDGE_API = 'fledge.dev/v1alpha1';
+
+/** The kinds lint knows, with the schemas the controller itself parses them with. */
+const KINDS = new Map<string, KindValidator>([['Rollout', { schema: Rollout }]]);
+
+function yamlFiles(path: string): string[] {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return [path];
+  return readdirSync(path)
+    .sort()
+    .flatMap((entry) => {
+      const child = join(path, entry);
+      if (statSync(child).isDirectory()) return yamlFiles(child);
+      return /\.(ya?ml|json)$/.test(entry) ? [child] : [];
+    });
+}
+
+/** The line of the deepest node on `path` that exists in the document, so a message points as near as it can. */
+function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return doc.contents?.range ? counter.linePos(doc.contents.range[0]).line : 1;
+}
+
+export function lintText(file: string, text: string): { objects: number; problems: LintProblem[] } {
+  const counter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: counter });
+  const problems: LintProblem[] = [];
+  let objects = 0;
+  if (!Array.isArray(docs)) return { objects, problems };
+  for (const doc of docs) {
+    for (const error of doc.errors) {
+      problems.push({ file, line: counter.linePos(error.pos[0]).line, kind: '-', name: '-', message: `YAML: ${error.message.split('\n')[0]}` });
+    }
+    if (doc.errors.length > 0) continue;
+    const object = doc.toJS() as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } } | null;
+    if (object === null || typeof object !== 'object') continue;
+    if (object.apiVersion !== FLEDGE_API) continue;
+    const kind = String(object.kind);
+    const name = typeof object.metadata?.name === 'string' ? object.metadata.name : '<unnamed>';
+    objects++;
+    const validator = KINDS.get(kind);
+    if (validator === undefined) {
+      problems.push({ file, line: lineOf(doc, counter, ['kind']), kind, name, message: `unknown kind ${kind} for ${FLEDGE_API} (known: ${[...KINDS.keys()].join(', ')})` });
+      continue;
+    }
+    const parsed = validator.schema.safeParse(object);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const path = issue.path.filter((part): part is string | number => typeof part !== 'symbol');
+        problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.') || '<root>'}: ${issue.message}` });
+      }
+      continue;
+    }
+    for (const [path, message] of validator.extra?.(object) ?? []) {
+      problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.')}: ${message}` });
+    }
+  }
+  return { objects, problems };
+}
+
+export function lintPaths(paths: string[]): LintReport {
+  const report: LintReport = { files: 0, objects: 0, problems: [] };
+  for (const path of paths) {
+    let files: string[];
+    try {
+      files = yamlFiles(path);
+    } catch {
+      report.problems.push({ file: path, line: 0, kind: '-', name: '-', message: 'no such file or directory' });
+      continue;
+    }
+    for (const file of files) {
+      report.files++;
+      const result = lintText(file, readFileSync(file, 'utf8'));
+      report.objects += result.objects;
+      report.problems.push(...result.problems);
+    }
+  }
+  return report;
+}
+
+export function renderLintReport(report: LintReport, c: Colors): string {
+  const lines = report.problems.map((p) => `${c.bold(`${p.file}:${p.line}`)}: ${c.red('error')}: ${p.kind}/${p.name}: ${p.message}`);
+  const summary =
+    report.problems.length === 0
+      ? c.green(`✔ ${report.objects} objects in ${report.files} files are valid`)
+      : c.red(`✖ ${report.problems.length} problems in ${report.objects} objects (${report.files} files)`);
+  return [...lines, summary].join('\n') + '\n';
+}

@@ -1,0 +1,375 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import yaml from 'js-yaml';
+import { parseDuration } from '../api/duration.js';
+import type { Rollout } from '../api/rollout.js';
+import { planAbort, planPause, planPromote, planRestart, planResume, planRetry, planSetImage, planUndo, type ActionPlan } from './actions.js';
+import { CliError, FledgeClient, loadTarget } from './client.js';
+import { colors, renderRollout, renderRolloutList, type Colors } from './render.js';
+import { STATUS_EXIT, statusLine, verdictOf } from './status.js';
+import { buildRolloutView } from './view.js';
+import { FrameThrottle, Screen, watchRolloutObjects } from './watch.js';
+import { watchRolloutList } from './watch-list.js';
+import { lintPaths, renderLintReport } from './lint.js';
+
+const GLOBAL_OPTIONS = {
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  'no-color': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const GLOBAL_HELP = `Global flags (as kubectl): --kubeconfig PATH, --context NAME, -n/--namespace NS (default: the context's), --no-color, -h/--help`;
+
+interface Command {
+  usage: string;
+  summary: string;
+  example: string;
+  options?: ParseArgsConfig['options'];
+  run(ctx: CommandContext): Promise<number>;
+}
+
+interface CommandContext {
+  args: string[];
+  values: Record<string, string | boolean | undefined>;
+  c: Colors;
+  out: NodeJS.WriteStream;
+  client(): FledgeClient;
+}
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+function needName(ctx: CommandContext, what = 'NAME'): string {
+  const name = ctx.args[0];
+  if (name === undefined) throw new CliError(`missing ${what}`, 2);
+  return name;
+}
+
+async function applyPlan(ctx: CommandContext, name: string, plan: ActionPlan): Promise<number> {
+  if (plan.kind === 'refuse') {
+    process.stderr.write(`${ctx.c.red('refused:')} ${plan.message}\n`);
+    return 1;
+  }
+  await ctx.client().patchRollout(name, plan.subresource, plan.patch);
+  ctx.out.write(`${ctx.c.green('✔')} ${plan.done}\n`);
+  return 0;
+}
+
+function steer(plan: (rollout: Rollout, ctx: CommandContext) => ActionPlan | Promise<ActionPlan>): Command['run'] {
+  return async (ctx) => {
+    const name = needName(ctx);
+    const rollout = await ctx.client().getRollout(name);
+    return applyPlan(ctx, name, await plan(rollout, ctx));
+  };
+}
+
+/** Keeps a --watch view up until Ctrl-C (or SIGTERM), then stops its watches and exits 0. */
+async function untilInterrupted(throttle: FrameThrottle, stop: () => Promise<void>): Promise<number> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  throttle.cancel();
+  await stop();
+  return 0;
+}
+
+function printStructured(ctx: CommandContext, value: unknown): void {
+  const format = ctx.values.output;
+  ctx.out.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : yaml.dump(value, { noRefs: true, lineWidth: -1 }));
+}
+
+function checkOutput(ctx: CommandContext): void {
+  const format = ctx.values.output;
+  if (format !== undefined && format !== 'json' && format !== 'yaml') throw new CliError(`--output must be json or yaml, not ${String(format)}`, 2);
+}
+
+const GITOPS_NOTE = 'This changes spec: under GitOps (Argo CD, Flux) make the same change in Git, or it is reverted at the next sync.';
+
+const COMMANDS: Record<string, Command> = {
+  'get rollout': {
+    usage: 'kubectl fledge get rollout NAME [--watch] [-o json|yaml]',
+    summary: 'Show a rollout: phase, step, weight, images, and revisions with their ReplicaSets, pods and analysis.',
+    example: 'kubectl fledge get rollout api -n shop --watch',
+    options: { watch: { type: 'boolean', short: 'w' }, output: { type: 'string', short: 'o' } },
+    async run(ctx) {
+      checkOutput(ctx);
+      const name = needName(ctx);
+      const client = ctx.client();
+      const namespace = client.target.namespace;
+      if (ctx.values.watch !== true) {
+        const objects = await client.rolloutObjects(name, namespace);
+        if (ctx.values.output !== undefined) printStructured(ctx, objects.rollout);
+        else ctx.out.write(renderRollout(buildRolloutView(objects.rollout, objects.replicaSets, objects.pods, objects.analysisRuns), ctx.c));
+        return 0;
+      }
+      const screen = new Screen(ctx.out);
+      let latest: Parameters<Parameters<typeof watchRolloutObjects>[3]>[0];
+      const throttle = new FrameThrottle(() => {
+        if (latest === undefined) screen.draw(`rollout ${name} is gone\n`);
+        else screen.draw(renderRollout(buildRolloutView(latest.rollout, latest.replicaSets, latest.pods, latest.analysisRuns), ctx.c));
+      });
+      const stop = await watchRolloutObjects(client, name, namespace, (objects) => {
+        latest = objects;
+        throttle.changed();
+      });
+      return untilInterrupted(throttle, stop);
+    },
+  },
+  'list rollouts': {
+    usage: 'kubectl fledge list rollouts [-A] [--watch] [-o json|yaml]',
+    summary: 'One line per rollout.',
+    example: 'kubectl fledge list rollouts -A',
+    options: { 'all-namespaces': { type: 'boolean', short: 'A' }, watch: { type: 'boolean', short: 'w' }, output: { type: 'string', short: 'o' } },
+    async run(ctx) {
+      checkOutput(ctx);
+      const client = ctx.client();
+      const all = ctx.values['all-namespaces'] === true;
+      const show = async (): Promise<string> => {
+        const rollouts = await client.listRollouts(all ? undefined : client.target.namespace);
+        return renderRolloutList(
+          rollouts.map((rollout) => ({
+            namespace: rollout.metadata.namespace ?? '',
+            name: rollout.metadata.name ?? '',
+            phase: rollout.status?.phase ?? 'Progressing',
+            aborted: rollout.status?.abort === true,
+            step: `${rollout.status?.currentStepIndex ?? 0}/${rollout.spec.strategy.canary.steps?.length ?? 0}`,
+            weight: rollout.status?.actualWeight ?? 0,
+            available: `${rollout.status?.availableReplicas ?? 0}/${rollout.spec.replicas ?? 1}`,
+            message: rollout.status?.message ?? '',
+          })),
+          ctx.c,
+          all,
+        );
+      };
+      if (ctx.values.output !== undefined) {
+        printStructured(ctx, await client.listRollouts(all ? undefined : client.target.namespace));
+        return 0;
+      }
+      if (ctx.values.watch !== true) {
+        ctx.out.write(await show());
+        return 0;
+      }
+      const screen = new Screen(ctx.out);
+      const throttle = new FrameThrottle(() => void show().then((frame) => screen.draw(frame)));
+      const stop = await watchRolloutList(client, all ? undefined : client.target.namespace, () => throttle.changed());
+      throttle.changed();
+      return untilInterrupted(throttle, stop);
+    },
+  },
+  status: {
+    usage: 'kubectl fledge status NAME [--timeout 10m]',
+    summary: 'Wait until the rollout is Healthy (exit 0), Degraded or aborted (exit 1), or the timeout passes (exit 2).',
+    example: 'kubectl fledge status api --timeout 15m && echo deployed',
+    options: { timeout: { type: 'string' } },
+    async run(ctx) {
+      const name = needName(ctx);
+      const client = ctx.client();
+      let timeoutMs: number;
+      try {
+        timeoutMs = parseDuration(String(ctx.values.timeout ?? '10m'));
+      } catch (err) {
+        throw new CliError(err instanceof Error ? err.message : String(err), 2);
+      }
+      await client.getRollout(name);
+      let lastLine = '';
+      let settle: (code: number) => void = () => undefined;
+      const finished = new Promise<number>((resolve) => (settle = resolve));
+      const stop = await watchRolloutObjects(client, name, client.target.namespace, (objects) => {
+        if (objects === undefined) {
+          process.stderr.write(`rollout ${name} was deleted\n`);
+          settle(STATUS_EXIT.degraded);
+          return;
+        }
+        const line = statusLine(objects.rollout);
+        if (line !== lastLine) ctx.out.write(`${line}\n`);
+        lastLine = line;
+        const verdict = verdictOf(objects.rollout);
+        if (verdict === 'healthy') settle(STATUS_EXIT.healthy);
+        if (verdict === 'degraded') settle(STATUS_EXIT.degraded);
+      });
+      const timer = setTimeout(() => {
+        process.stderr.write(`timed out after ${String(ctx.values.timeout ?? '10m')} waiting for rollout ${name} to become Healthy\n`);
+        settle(STATUS_EXIT.timeout);
+      }, timeoutMs);
+      const code = await finished;
+      clearTimeout(timer);
+      await stop();
+      if (code === STATUS_EXIT.healthy) ctx.out.write(`${ctx.c.green('✔')} rollout ${name} is Healthy\n`);
+      if (code === STATUS_EXIT.degraded) ctx.out.write(`${ctx.c.red('✖')} rollout ${name} is Degraded\n`);
+      return code;
+    },
+  },
+  promote: {
+    usage: 'kubectl fledge promote NAME [--full]',
+    summary: 'End the current pause (or analysis hold); with --full, skip every remaining step. Writes status, not spec.',
+    example: 'kubectl fledge promote api --full',
+    options: { full: { type: 'boolean' } },
+    run: steer((rollout, ctx) => planPromote(rollout, ctx.values.full === true)),
+  },
+  abort: {
+    usage: 'kubectl fledge abort NAME',
+    summary: 'Abort the canary: back to 100% stable, Degraded, until retried or the template changes. Writes status, not spec.',
+    example: 'kubectl fledge abort api',
+    run: steer((rollout) => planAbort(rollout)),
+  },
+  retry: {
+    usage: 'kubectl fledge retry NAME',
+    summary: 'Start an aborted canary again from step 1. Writes status, not spec.',
+    example: 'kubectl fledge retry api',
+    run: steer((rollout) => planRetry(rollout)),
+  },
+  pause: {
+    usage: 'kubectl fledge pause NAME',
+    summary: `Freeze progression (spec.paused: true). ${GITOPS_NOTE}`,
+    example: 'kubectl fledge pause api',
+    run: steer((rollout) => planPause(rollout)),
+  },
+  resume: {
+    usage: 'kubectl fledge resume NAME',
+    summary: `Undo pause (spec.paused: false). ${GITOPS_NOTE}`,
+    example: 'kubectl fledge resume api',
+    run: steer((rollout) => planResume(rollout)),
+  },
+  restart: {
+    usage: 'kubectl fledge restart NAME',
+    summary: 'Recreate every pod, maxUnavailable (at least one) at a time, through spec.restartAt. No new revision, no canary.',
+    example: 'kubectl fledge restart api',
+    run: steer((rollout) => planRestart(rollout, new Date())),
+  },
+  undo: {
+    usage: 'kubectl fledge undo NAME [--to-revision N]',
+    summary: `Set the template back to an earlier revision's (default: the previous one). ${GITOPS_NOTE}`,
+    example: 'kubectl fledge undo api --to-revision 3',
+    options: { 'to-revision': { type: 'string' } },
+    run: steer(async (rollout, ctx) => {
+      const raw = ctx.values['to-revision'];
+      const toRevision = raw === undefined ? undefined : Number(raw);
+      if (toRevision !== undefined && (!Number.isInteger(toRevision) || toRevision < 1)) throw new CliError(`--to-revision must be a positive integer, not ${String(raw)}`, 2);
+      const { replicaSets } = await ctx.client().rolloutObjects(rollout.metadata.name ?? '');
+      return planUndo(rollout, replicaSets, toRevision);
+    }),
+  },
+  'set image': {
+    usage: 'kubectl fledge set image NAME CONTAINER=IMAGE [CONTAINER=IMAGE ...]',
+    summary: `Change container images, which starts a canary. ${GITOPS_NOTE}`,
+    example: 'kubectl fledge set image api api=registry.example.com/api:v1.2.4',
+    run: async (ctx) => {
+      const name = needName(ctx);
+      const rollout = await ctx.client().getRollout(name);
+      return applyPlan(ctx, name, planSetImage(rollout, ctx.args.slice(1)));
+    },
+  },
+  lint: {
+    usage: 'kubectl fledge lint -f FILE|DIR [-f ...]',
+    summary: 'Validate Rollouts, AnalysisTemplates and ClusterAnalysisTemplates offline, with the controller’s own schemas and CEL checks. Exits 1 on any error.',
+    example: 'kubectl fledge lint -f deploy/rollouts/',
+    options: { filename: { type: 'string', short: 'f', multiple: true } },
+    async run(ctx) {
+      const paths = (ctx.values.filename as unknown as string[] | undefined) ?? [];
+      if (paths.length === 0) throw new CliError('name at least one file or directory with -f', 2);
+      const report = lintPaths(paths);
+      ctx.out.write(renderLintReport(report, ctx.c));
+      return report.problems.length > 0 ? 1 : 0;
+    },
+  },
+  version: {
+    usage: 'kubectl fledge version',
+    summary: 'Print the plugin version.',
+    example: 'kubectl fledge version',
+    async run(ctx) {
+      ctx.out.write(`kubectl-fledge ${packageVersion()}\n`);
+      return 0;
+    },
+  },
+};
+
+function commandHelp(key: string, command: Command): string {
+  return `${command.summary}\n\nUsage:\n  ${command.usage}\n\nExample:\n  ${command.example}\n\n${GLOBAL_HELP}\n`;
+}
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((key) => key.length));
+  const lines = Object.entries(COMMANDS).map(([key, command]) => `  ${key.padEnd(width)}  ${command.summary.split('. ')[0]?.replace(/\.$/, '')}`);
+  return `kubectl fledge: watch and steer Fledge rollouts.\n\nCommands:\n${lines.join('\n')}\n\nExample:\n  kubectl fledge get rollout api --watch\n\nRun \`kubectl fledge COMMAND --help\` for a command's flags.\n${GLOBAL_HELP}\n`;
+}
+
+/** Finds the command: two-word commands (`get rollout`) first, with kubectl's usual aliases. */
+function resolveCommand(argv: string[]): { key: string; rest: string[] } | undefined {
+  const words = argv.filter((arg) => !arg.startsWith('-'));
+  const [first, second] = words;
+  const alias: Record<string, string> = { ro: 'rollout', rollouts: 'rollout', fro: 'rollout', rollout: 'rollouts' };
+  if (first !== undefined && second !== undefined) {
+    for (const candidate of [`${first} ${second}`, `${first} ${alias[second] ?? second}`]) {
+      if (COMMANDS[candidate] !== undefined) {
+        const rest = [...argv];
+        rest.splice(rest.indexOf(first), 1);
+        rest.splice(rest.indexOf(second), 1);
+        return { key: candidate, rest };
+      }
+    }
+  }
+  if (first !== undefined && COMMANDS[first] !== undefined) {
+    const rest = [...argv];
+    rest.splice(rest.indexOf(first), 1);
+    return { key: first, rest };
+  }
+  return undefined;
+}
+
+export async function run(argv: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
+  const resolved = resolveCommand(argv);
+  if (resolved === undefined) {
+    const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h') || argv[0] === 'help';
+    (asked ? out : process.stderr).write(asked ? topHelp() : `unknown command: ${argv.join(' ')}\n\n${topHelp()}`);
+    return asked ? 0 : 2;
+  }
+  const command = COMMANDS[resolved.key] as Command;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: resolved.rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${commandHelp(resolved.key, command)}`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help === true) {
+    out.write(commandHelp(resolved.key, command));
+    return 0;
+  }
+  const useColor = values['no-color'] !== true && out.isTTY === true && process.env.NO_COLOR === undefined;
+  let client: FledgeClient | undefined;
+  const ctx: CommandContext = {
+    args: parsed.positionals,
+    values,
+    c: colors(useColor),
+    out,
+    client: () => {
+      client ??= new FledgeClient(
+        loadTarget({
+          ...(typeof values.kubeconfig === 'string' && { kubeconfig: values.kubeconfig }),
+          ...(typeof values.context === 'string' && { context: values.context }),
+          ...(typeof values.namespace === 'string' && { namespace: values.namespace }),
+        }),
+      );
+      return client;
+    },
+  };
+  try {
+    return await command.run(ctx);
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.exitCode === 2) process.stderr.write(`\n${commandHelp(resolved.key, command)}`);
+      return err.exitCode;
+    }
+    const body = (err as { body?: unknown }).body;
+    const detail = typeof body === 'string' ? body : body !== undefined ? JSON.stringify(body) : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${detail}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,132 @@
+import pc from 'picocolors';
+import type { AnalysisRunView, MeasurementMark, RevisionView, RolloutView } from './view.js';
+
+export type Colors = ReturnType<typeof pc.createColors>;
+
+export function colors(enabled: boolean): Colors {
+  return pc.createColors(enabled);
+}
+
+const PHASE_ICONS: Record<string, string> = { Healthy: '✔', Progressing: '◌', Paused: '॥', Degraded: '✖' };
+const MARK_ICONS: Record<MeasurementMark, string> = { Successful: '✔', Failed: '✖', Inconclusive: '?', Error: '⚠', Running: '◌', Pending: '·' };
+/** Measurements shown per metric: the newest, so a long run stays on one line. */
+const MARKS_SHOWN = 20;
+
+function paint(c: Colors, phase: string, text: string): string {
+  if (phase === 'Healthy' || phase === 'Successful') return c.green(text);
+  if (phase === 'Degraded' || phase === 'Failed' || phase === 'Error') return c.red(text);
+  if (phase === 'Paused' || phase === 'Inconclusive') return c.yellow(text);
+  return c.cyan(text);
+}
+
+export function phaseLabel(view: Pick<RolloutView, 'phase' | 'aborted'>, c: Colors): string {
+  const text = `${PHASE_ICONS[view.phase] ?? '?'} ${view.phase}${view.aborted ? ' (aborted)' : ''}`;
+  return paint(c, view.phase, text);
+}
+
+/** A bar of `width` cells: the canary's share in its colour, the stable share dim. */
+export function weightBar(weight: number, width: number, c: Colors): string {
+  const filled = Math.round((Math.max(0, Math.min(100, weight)) / 100) * width);
+  return `${c.yellow('█'.repeat(filled))}${c.dim('░'.repeat(width - filled))}`;
+}
+
+function revisionLine(revision: RevisionView, c: Colors): string {
+  const role =
+    revision.role === 'stable' ? c.green(revision.current ? 'stable,current' : 'stable') : revision.role === 'canary' ? c.yellow('canary') : c.dim('old');
+  const health = revision.available >= revision.desired ? '✔' : '◌';
+  const delay = revision.scaleDownAt !== undefined && revision.desired > 0 ? c.dim(`  scale-down at ${revision.scaleDownAt}`) : '';
+  return `${c.bold(`revision ${revision.number}`)}  ${role}  ${revision.replicaSet}  ${health} ${revision.available}/${revision.desired} available  pods ${revision.pods.ready}/${revision.pods.total} ready${delay}`;
+}
+
+function marks(run: AnalysisRunView, c: Colors): string[] {
+  return run.metrics.map((metric) => {
+    const shown = metric.marks.slice(-MARKS_SHOWN).map((mark) => paint(c, mark, MARK_ICONS[mark])).join('');
+    const hidden = metric.marks.length > MARKS_SHOWN ? c.dim(`+${metric.marks.length - MARKS_SHOWN} `) : '';
+    const value = metric.lastValue !== undefined ? `  last ${metric.lastValue}` : '';
+    return `${metric.name}  ${hidden}${shown}${value}`;
+  });
+}
+
+function runLines(run: AnalysisRunView, c: Colors): string[] {
+  const kind = run.kind === 'other' ? '' : ` (${run.kind})`;
+  const lines = [`analysis ${run.name}${kind}  ${paint(c, run.phase, `${MARK_ICONS[run.phase as MeasurementMark] ?? '·'} ${run.phase}`)}`];
+  for (const line of marks(run, c)) lines.push(`  ${line}`);
+  if (run.message !== undefined && run.phase !== 'Running') lines.push(`  ${c.dim(run.message)}`);
+  return lines;
+}
+
+/** The `get rollout` view: a header, then revisions (newest first) with their ReplicaSets, pods and analysis. */
+export function renderRollout(view: RolloutView, c: Colors): string {
+  const stableImages = view.revisions.find((r) => r.role === 'stable')?.images ?? [];
+  const canaryImages = view.revisions.find((r) => r.role === 'canary')?.images ?? [];
+  const images = [...stableImages.map((i) => `${i} ${c.green('(stable)')}`), ...canaryImages.map((i) => `${i} ${c.yellow('(canary)')}`)];
+  const r = view.replicas;
+  const lines = [
+    `${c.bold('Name:')}       ${view.name}`,
+    `${c.bold('Namespace:')}  ${view.namespace}`,
+    `${c.bold('Status:')}     ${phaseLabel(view, c)}`,
+    `${c.bold('Message:')}    ${view.message}`,
+    `${c.bold('Step:')}       ${view.stepsCompleted}/${view.stepCount}`,
+    `${c.bold('Weight:')}     ${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (desired ${view.desiredWeight}%)`,
+    `${c.bold('Images:')}     ${images.join('\n            ') || '-'}`,
+    `${c.bold('Replicas:')}   desired ${r.desired}  current ${r.current}  updated ${r.updated}  ready ${r.ready}  available ${r.available}`,
+    '',
+  ];
+  const runsByRevision = new Map<string, AnalysisRunView[]>();
+  for (const run of view.analysisRuns) {
+    const revision = view.revisions.find((candidate) => run.name.includes(`-${candidate.hash}-`));
+    const key = revision?.hash ?? '';
+    runsByRevision.set(key, [...(runsByRevision.get(key) ?? []), run]);
+  }
+  for (const revision of view.revisions) {
+    lines.push(revisionLine(revision, c));
+    const runs = runsByRevision.get(revision.hash) ?? [];
+    runs.forEach((run, index) => {
+      const last = index === runs.length - 1;
+      runLines(run, c).forEach((line, lineIndex) => lines.push(`${lineIndex === 0 ? (last ? '└─ ' : '├─ ') : last ? '   ' : '│  '}${line}`));
+    });
+  }
+  return lines.join('\n') + '\n';
+}
+
+export interface RolloutRow {
+  namespace: string;
+  name: string;
+  phase: string;
+  aborted: boolean;
+  step: string;
+  weight: number;
+  available: string;
+  message: string;
+}
+
+/** One line per Rollout for `list rollouts`. */
+export function renderRolloutList(rows: RolloutRow[], c: Colors, allNamespaces: boolean): string {
+  const header = [...(allNamespaces ? ['NAMESPACE'] : []), 'NAME', 'STATUS', 'STEP', 'WEIGHT', 'AVAILABLE', 'MESSAGE'];
+  const cells = rows.map((row) => [
+    ...(allNamespaces ? [row.namespace] : []),
+    row.name,
+    `${PHASE_ICONS[row.phase] ?? '?'} ${row.phase}${row.aborted ? ' (aborted)' : ''}`,
+    row.step,
+    `${row.weight}%`,
+    row.available,
+    row.message,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((line) => (line[i] ?? '').length)));
+  const pad = (line: string[]): string =>
+    line
+      .map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const statusColumn = allNamespaces ? 2 : 1;
+  return [
+    c.bold(pad(header)),
+    ...cells.map((line, index) => {
+      const text = pad(line);
+      const row = rows[index];
+      if (row === undefined) return text;
+      const status = line[statusColumn] ?? '';
+      return text.replace(status, paint(c, row.phase, status));
+    }),
+  ].join('\n') + '\n';
+}

@@ -1,0 +1,169 @@
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it, vi } from 'vitest';
+import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
+import { colors, renderRollout, weightBar } from '../../../src/cli/render.js';
+import { buildRolloutView, type AnalysisRunObject } from '../../../src/cli/view.js';
+import { FrameThrottle, Screen } from '../../../src/cli/watch.js';
+
+const plain = colors(false);
+
+function rs(hash: string, revision: number, image: string, replicas: number): k8s.V1ReplicaSet {
+  return {
+    metadata: { name: `api-${hash}`, labels: { 'fledge.dev/pod-template-hash': hash }, annotations: { 'fledge.dev/revision': String(revision) } },
+    spec: { replicas, selector: {}, template: { spec: { containers: [{ name: 'api', image }] } } },
+    status: { replicas, readyReplicas: replicas, availableReplicas: replicas },
+  };
+}
+
+function pod(hash: string, index: number, ready: boolean): k8s.V1Pod {
+  return {
+    metadata: { name: `api-${hash}-${index}`, labels: { 'fledge.dev/pod-template-hash': hash } },
+    status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  };
+}
+
+function rollout(status: RolloutStatus): Rollout {
+  return {
+    apiVersion: 'fledge.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: 'api', namespace: 'shop' },
+    spec: {
+      replicas: 10,
+      selector: { matchLabels: { app: 'api' } },
+      template: { spec: {} },
+      strategy: { canary: { steps: [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 100 }] } },
+    },
+    status,
+  };
+}
+
+/** Three observed states of one canary: starting, at 20% with analysis running, aborted. */
+const STATES: Array<{ status: RolloutStatus; sets: k8s.V1ReplicaSet[]; pods: k8s.V1Pod[]; runs: AnalysisRunObject[] }> = [
+  {
+    status: { phase: 'Progressing', message: 'moving canary to 20%', stableRevision: 's1', currentRevision: 'c2', currentStepIndex: 0, canaryWeight: 20, actualWeight: 0 },
+    sets: [rs('s1', 1, 'api:1', 10), rs('c2', 2, 'api:2', 0)],
+    pods: Array.from({ length: 10 }, (_, i) => pod('s1', i, true)),
+    runs: [],
+  },
+  {
+    status: {
+      phase: 'Progressing',
+      message: 'canary at 20%, waiting for analysis at step 2 of 3',
+      stableRevision: 's1',
+      currentRevision: 'c2',
+      currentStepIndex: 1,
+      canaryWeight: 20,
+      actualWeight: 20,
+      stepAnalysisRun: 'api-c2-0-s1',
+    },
+    sets: [rs('s1', 1, 'api:1', 8), rs('c2', 2, 'api:2', 2)],
+    pods: [...Array.from({ length: 8 }, (_, i) => pod('s1', i, true)), pod('c2', 0, true), pod('c2', 1, false)],
+    runs: [
+      {
+        metadata: { name: 'api-c2-0-s1', creationTimestamp: '2026-01-01T00:00:00Z' },
+        status: { phase: 'Running', metricResults: [{ name: 'success-rate', phase: 'Running', measurements: [{ phase: 'Successful', value: '0.99' }, { phase: 'Successful', value: '0.98' }] }] },
+      },
+    ],
+  },
+  {
+    status: { phase: 'Degraded', message: 'aborted: analysis failed', stableRevision: 's1', currentRevision: 'c2', currentStepIndex: 1, canaryWeight: 0, actualWeight: 0, abort: true },
+    sets: [rs('s1', 1, 'api:1', 10), rs('c2', 2, 'api:2', 0)],
+    pods: Array.from({ length: 10 }, (_, i) => pod('s1', i, true)),
+    runs: [
+      {
+        metadata: { name: 'api-c2-0-s1', creationTimestamp: '2026-01-01T00:00:00Z' },
+        status: {
+          phase: 'Failed',
+          message: 'metric success-rate failed: 0.71',
+          metricResults: [{ name: 'success-rate', phase: 'Failed', measurements: [{ phase: 'Successful', value: '0.99' }, { phase: 'Failed', value: '0.71' }, { phase: 'Error' }, { phase: 'Inconclusive' }] }],
+        },
+      },
+    ],
+  },
+];
+
+const frames = STATES.map((state) => renderRollout(buildRolloutView(rollout(state.status), state.sets, state.pods, state.runs), plain));
+
+describe('get rollout frames', () => {
+  it('shows the header, the weight bar and both images tagged', () => {
+    const frame = frames[1] ?? '';
+    expect(frame).toContain('Status:     ◌ Progressing');
+    expect(frame).toContain('Step:       1/3');
+    expect(frame).toContain(`Weight:     ${'█'.repeat(4)}${'░'.repeat(16)} 20% canary (desired 20%)`);
+    expect(frame).toContain('api:1 (stable)');
+    expect(frame).toContain('api:2 (canary)');
+    expect(frame).toContain('Replicas:   desired 10');
+  });
+
+  it('draws the tree: revisions newest first, pods readiness, the analysis run under its revision with marks', () => {
+    const lines = (frames[1] ?? '').split('\n');
+    const revision2 = lines.findIndex((line) => line.startsWith('revision 2'));
+    const revision1 = lines.findIndex((line) => line.startsWith('revision 1'));
+    expect(revision2).toBeGreaterThan(0);
+    expect(revision1).toBeGreaterThan(revision2);
+    expect(lines[revision2]).toBe('revision 2  canary  api-c2  ✔ 2/2 available  pods 1/2 ready');
+    expect(lines[revision2 + 1]).toBe('└─ analysis api-c2-0-s1 (step)  ◌ Running');
+    expect(lines[revision2 + 2]).toBe('     success-rate  ✔✔  last 0.98');
+    expect(lines[revision1]).toBe('revision 1  stable  api-s1  ✔ 8/8 available  pods 8/8 ready');
+  });
+
+  it('marks every measurement outcome and shows the abort', () => {
+    const frame = frames[2] ?? '';
+    expect(frame).toContain('Status:     ✖ Degraded (aborted)');
+    expect(frame).toContain('success-rate  ✔✖⚠?  last 0.71');
+    expect(frame).toContain('metric success-rate failed: 0.71');
+    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary`);
+  });
+
+  it('differs from frame to frame as the rollout moves', () => {
+    expect(new Set(frames).size).toBe(3);
+    expect(frames[0]).not.toContain('analysis');
+  });
+
+  it('colours only on request', () => {
+    expect(weightBar(50, 4, colors(true))).toContain('\x1b[');
+    expect(weightBar(50, 4, plain)).toBe('██░░');
+  });
+});
+
+describe('Screen', () => {
+  it('redraws in place on a terminal: clear once, then cursor home and clear-to-end every frame', () => {
+    const written: string[] = [];
+    const screen = new Screen({ isTTY: true, write: (text: string) => written.push(text) > 0 });
+    screen.draw('a\nb\n');
+    screen.draw('c\n');
+    expect(written[0]).toBe('\x1b[2J\x1b[Ha\x1b[K\nb\x1b[K\n\x1b[J');
+    expect(written[1]).toBe('\x1b[Hc\x1b[K\n\x1b[J');
+  });
+
+  it('appends plain frames when piped', () => {
+    const written: string[] = [];
+    const screen = new Screen({ isTTY: false, write: (text: string) => written.push(text) > 0 });
+    screen.draw('a\n');
+    expect(written).toEqual(['a\n\n']);
+  });
+});
+
+describe('FrameThrottle', () => {
+  it('draws at once, then at most every 200 ms however many changes arrive', () => {
+    vi.useFakeTimers();
+    try {
+      let draws = 0;
+      const throttle = new FrameThrottle(() => draws++, 200, () => Date.now());
+      throttle.changed();
+      expect(draws).toBe(1);
+      for (let i = 0; i < 50; i++) throttle.changed();
+      expect(draws).toBe(1);
+      vi.advanceTimersByTime(199);
+      expect(draws).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(draws).toBe(2);
+      vi.advanceTimersByTime(1000);
+      expect(draws).toBe(2);
+      throttle.changed();
+      expect(draws).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
