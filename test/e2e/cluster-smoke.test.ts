@@ -89,6 +89,18 @@ describe('the loopback test cluster', () => {
     });
   });
 
+  it('keeps the fake nodes heartbeating through node Leases, so the node lifecycle controller never marks them NotReady', async () => {
+    if (process.env.FLEDGE_TEST_KUBECONFIG) return;
+    const coordination = testKubeConfig().makeApiClient(k8s.CoordinationV1Api);
+    const leases = await coordination.listNamespacedLease({ namespace: 'kube-node-lease' });
+    const kwok = leases.items.filter((lease) => lease.metadata?.name?.startsWith('kwok-node-'));
+    expect(kwok.length).toBeGreaterThanOrEqual(2);
+    for (const lease of kwok) {
+      const renewed = new Date(lease.spec?.renewTime ?? 0).getTime();
+      expect(Date.now() - renewed, `lease ${lease.metadata?.name} renewed recently`).toBeLessThan(40_000);
+    }
+  });
+
   it("answers `kubectl auth can-i` for a ServiceAccount with RBAC's real decision", async () => {
     const manifest = [
       'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader}',

@@ -307,6 +307,9 @@ async function startKubernetes(
     `--server-address=127.0.0.1:${ports.kwok}`,
     '--node-ip=127.0.0.1',
     '--cidr=10.244.0.0/16',
+    // Renew node Leases: without them the node lifecycle controller sees kwok's nodes go NotReady every ~50 s
+    // and marks every Pod unready, which kwok never undoes, so ReplicaSets lose their ready Pods for good.
+    '--node-lease-duration-seconds=40',
   ]);
   for (let i = 0; i < NODE_COUNT; i++) {
     const created = await get(`${apiserverUrl}/api/v1/nodes`, { ca, token: adminToken, method: 'POST', body: nodeManifest(`kwok-node-${i}`) });
