@@ -12,4 +12,5 @@ if (existsSync(built)) {
   register();
   cli = await import(new URL('../src/cli/main.ts', import.meta.url).href);
 }
-process.exitCode = await cli.run(process.argv.slice(2));
+// Exit explicitly: closed watches can leave keep-alive sockets that would hold the process open.
+process.exit(await cli.run(process.argv.slice(2)));
