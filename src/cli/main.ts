@@ -298,26 +298,23 @@ function topHelp(): string {
   return `kubectl fledge: watch and steer Fledge rollouts.\n\nCommands:\n${lines.join('\n')}\n\nExample:\n  kubectl fledge get rollout api --watch\n\nRun \`kubectl fledge COMMAND --help\` for a command's flags.\n${GLOBAL_HELP}\n`;
 }
 
-/** Finds the command: two-word commands (`get rollout`) first, with kubectl's usual aliases. */
+/** Finds the command (two-word commands such as `get rollout` first, with the usual aliases) among the positionals. */
 function resolveCommand(argv: string[]): { key: string; rest: string[] } | undefined {
-  const words = argv.filter((arg) => !arg.startsWith('-'));
+  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((command) => command.options ?? {})) as ParseArgsConfig['options'];
+  const words = parseArgs({ args: argv, options: allOptions, allowPositionals: true, strict: false }).positionals;
   const [first, second] = words;
   const alias: Record<string, string> = { ro: 'rollout', rollouts: 'rollout', fro: 'rollout', rollout: 'rollouts' };
+  const without = (...remove: string[]): string[] => {
+    const rest = [...argv];
+    for (const word of remove) rest.splice(rest.indexOf(word), 1);
+    return rest;
+  };
   if (first !== undefined && second !== undefined) {
     for (const candidate of [`${first} ${second}`, `${first} ${alias[second] ?? second}`]) {
-      if (COMMANDS[candidate] !== undefined) {
-        const rest = [...argv];
-        rest.splice(rest.indexOf(first), 1);
-        rest.splice(rest.indexOf(second), 1);
-        return { key: candidate, rest };
-      }
+      if (COMMANDS[candidate] !== undefined) return { key: candidate, rest: without(first, second) };
     }
   }
-  if (first !== undefined && COMMANDS[first] !== undefined) {
-    const rest = [...argv];
-    rest.splice(rest.indexOf(first), 1);
-    return { key: first, rest };
-  }
+  if (first !== undefined && COMMANDS[first] !== undefined) return { key: first, rest: without(first) };
   return undefined;
 }
 
