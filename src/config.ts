@@ -15,6 +15,8 @@ export const ControllerConfig = z.object({
   leaderElect: z.boolean(),
   leaderElectionNamespace: z.string().min(1),
   leaderElectionId: z.string().min(1),
+  /** False where the controller may not read cluster-scoped ClusterAnalysisTemplates (namespaced installs). */
+  clusterTemplates: z.boolean(),
   /** Used when a Prometheus metric names no address. */
   prometheusAddress: z.url().optional(),
 });
@@ -31,7 +33,8 @@ export const USAGE = `usage: fledge-controller [flags]
   --leader-elect        only the holder of a Lease reconciles (run 2+ replicas)        env FLEDGE_LEADER_ELECT=true
   --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE, else default)
   --leader-election-id NAME       the Lease's name (default fledge-controller)
-  --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS`;
+  --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
+  --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)`;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -48,6 +51,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string' },
       'prometheus-address': { type: 'string' },
+      'no-cluster-templates': { type: 'boolean' },
     },
     strict: true,
   });
@@ -64,6 +68,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
     leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
+    clusterTemplates: values['no-cluster-templates'] !== true,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

@@ -54,7 +54,7 @@ describe('kubectl fledge against the real control plane', () => {
   beforeAll(async () => {
     await installCrds();
     ns = await createTestNamespace('cli');
-    controller = startController(ns.name);
+    controller = await startController(ns.name);
   });
   afterAll(async (ctx) => {
     await controller.kill();

@@ -13,7 +13,7 @@ describe('examples/', () => {
   beforeAll(async () => {
     await installCrds();
     ns = await createTestNamespace('examples');
-    controller = startController(ns.name);
+    controller = await startController(ns.name);
   });
   afterAll(async () => {
     await controller.kill();

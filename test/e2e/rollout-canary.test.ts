@@ -52,7 +52,7 @@ describe('Rollout canary on the real control plane', () => {
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
     apps = kc.makeApiClient(k8s.AppsV1Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
-    controller = startController(ns.name);
+    controller = await startController(ns.name);
   });
   afterAll(async (ctx) => {
     await controller.kill();
@@ -234,7 +234,7 @@ describe('Rollout canary on the real control plane', () => {
     await new Promise((r) => setTimeout(r, 3000));
     await controller.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 2000));
-    controller = startController(ns.name);
+    controller = await startController(ns.name);
 
     const advanced = await eventually(
       'restart: step 2 reached',

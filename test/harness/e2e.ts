@@ -1,5 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -84,9 +86,9 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 
 /** Applies every CRD in crds/ (server-side, so re-applying is a no-op) and waits until they are served. */
 export async function installCrds(): Promise<void> {
-  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds')]);
+  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-k', join(repoRoot, 'crds')]);
   if (applied.code !== 0) throw new Error(`applying crds/ failed: ${applied.stderr}`);
-  const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(repoRoot, 'crds')]);
+  const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '--all', 'crd']);
   if (established.code !== 0) throw new Error(`crds/ not established: ${established.stderr}`);
 }
 
@@ -99,10 +101,45 @@ export interface ControllerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs the real controller (`src/main.ts`) as its own process, watching one namespace. */
-export function startController(namespace: string, extraArgs: string[] = []): ControllerProcess {
+export const CONTROLLER_NAMESPACE = 'fledge-system';
+const CONTROLLER_ACCOUNT = 'fledge-controller';
+let controllerKubeconfigPath: Promise<string> | undefined;
+
+/**
+ * A kubeconfig that authenticates as the ServiceAccount deploy/ creates, bound to deploy/'s ClusterRole and
+ * leader-election Role, with a real token from the apiserver. Every e2e controller runs with it, so the
+ * suite proves that the RBAC in deploy/ is enough (and the can-i tests that it is not more).
+ */
+export function controllerKubeconfig(): Promise<string> {
+  controllerKubeconfigPath ??= (async () => {
+    await kubectl(['create', 'namespace', CONTROLLER_NAMESPACE]);
+    for (const file of ['service-account.yaml', 'cluster-role.yaml', 'leader-election-role.yaml']) {
+      const applied = await kubectl(['apply', '-n', CONTROLLER_NAMESPACE, '-f', join(repoRoot, 'deploy', 'base', file)]);
+      if (applied.code !== 0) throw new Error(`applying deploy/base/${file} failed: ${applied.stderr}`);
+    }
+    const token = await kubectl(['create', 'token', CONTROLLER_ACCOUNT, '-n', CONTROLLER_NAMESPACE, '--duration=24h']);
+    if (token.code !== 0) throw new Error(`creating a token for ${CONTROLLER_ACCOUNT} failed: ${token.stderr}`);
+    const admin = testKubeConfig();
+    const cluster = admin.getCurrentCluster();
+    if (!cluster) throw new Error('the test kubeconfig has no current cluster');
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: CONTROLLER_ACCOUNT, token: token.stdout.trim() }],
+      contexts: [{ name: CONTROLLER_ACCOUNT, cluster: cluster.name, user: CONTROLLER_ACCOUNT }],
+      currentContext: CONTROLLER_ACCOUNT,
+    });
+    const path = join(mkdtempSync(join(tmpdir(), 'fledge-sa-')), 'kubeconfig');
+    writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+    return path;
+  })();
+  return controllerKubeconfigPath;
+}
+
+/** Runs the real controller (`src/main.ts`) as its own process, as the deploy/ ServiceAccount, watching one namespace. */
+export async function startController(namespace: string, extraArgs: string[] = []): Promise<ControllerProcess> {
   // Free ports on loopback, so parallel and restarted controllers never collide.
-  const args = ['--kubeconfig', inject('kubeconfig'), '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
+  const args = ['--kubeconfig', await controllerKubeconfig(), '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), ...args, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
