@@ -1,0 +1,50 @@
+import type { MeasurementPhase, NoDataPolicy } from '../api/analysis.js';
+import { ConditionError, type MetricConditions } from './condition.js';
+import { formatValue, type ProviderResult } from './providers/result.js';
+
+export interface MeasurementVerdict {
+  phase: MeasurementPhase;
+  value?: string;
+  message?: string;
+}
+
+const NO_DATA: Record<NoDataPolicy, MeasurementPhase> = { Inconclusive: 'Inconclusive', Fail: 'Failed', Pass: 'Successful' };
+
+function isNoData(result: ProviderResult): boolean {
+  if (result.kind === 'noData') return true;
+  // NaN is what a ratio over no traffic gives (0/0): treat it as no data, never as a number a condition can pass.
+  if (result.kind === 'value') return Number.isNaN(result.value);
+  if (result.kind === 'values') return result.values.every((value) => Number.isNaN(value));
+  return false;
+}
+
+/**
+ * One measurement's verdict, with Argo Rollouts' semantics for the conditions: failureCondition is
+ * checked first and true means Failed; then successCondition, true means Successful. When neither is
+ * true: with both conditions given it is Inconclusive, with only successCondition it is Failed, with
+ * only failureCondition it is Successful. No data follows the metric's noDataPolicy (Inconclusive by
+ * default), and a provider error is an Error measurement, counted against consecutiveErrorLimit.
+ */
+export function judge(result: ProviderResult, conditions: MetricConditions, noDataPolicy: NoDataPolicy = 'Inconclusive'): MeasurementVerdict {
+  const value = formatValue(result);
+  const withValue = value !== undefined ? { value } : {};
+  if (result.kind === 'error') return { phase: 'Error', message: result.message };
+  if (isNoData(result)) {
+    const why = result.kind === 'noData' ? result.message : 'the query returned NaN (no traffic?)';
+    return { phase: NO_DATA[noDataPolicy], ...withValue, message: `no data: ${why}; noDataPolicy ${noDataPolicy}` };
+  }
+  const input = result.kind === 'value' ? result.value : (result as { values: number[] }).values;
+  try {
+    if (conditions.failure?.evaluate(input) === true) return { phase: 'Failed', ...withValue, message: `failureCondition ${conditions.failure.expression} is true` };
+    if (conditions.success !== undefined) {
+      if (conditions.success.evaluate(input)) return { phase: 'Successful', ...withValue };
+      return conditions.failure !== undefined
+        ? { phase: 'Inconclusive', ...withValue, message: 'neither condition is true' }
+        : { phase: 'Failed', ...withValue, message: `successCondition ${conditions.success.expression} is false` };
+    }
+    return { phase: 'Successful', ...withValue };
+  } catch (err) {
+    if (err instanceof ConditionError) return { phase: 'Error', ...withValue, message: err.message };
+    throw err;
+  }
+}

@@ -1,0 +1,192 @@
+import { transition } from 'xstate';
+import type { AnalysisPhase, AnalysisRun, AnalysisRunStatus, Metric, MetricResult } from '../api/analysis.js';
+import { parseDuration } from '../api/duration.js';
+import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
+import type { MeasurementVerdict } from './measure.js';
+import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
+
+export const RUN_DEFAULTS = { consecutiveErrorLimit: 4, failureLimit: 0, inconclusiveLimit: 0, measurementRetention: 10 } as const;
+
+export interface RunEvaluation {
+  /** The complete status to write. */
+  status: AnalysisRunStatus;
+  /** Metrics whose next measurement is due now. */
+  due: Metric[];
+  /** When the next measurement falls due. */
+  requeueAfterMs?: number;
+  /** Compiled conditions per metric, for the measurements the shell takes. */
+  conditions: Map<string, MetricConditions>;
+}
+
+const toTime = (ms: number): string => new Date(ms).toISOString();
+const durationMs = (value: string | number | undefined): number => (value === undefined ? 0 : parseDuration(value));
+
+function emptyResult(metric: Metric): MetricResult {
+  return {
+    name: metric.name,
+    phase: 'Pending',
+    count: 0,
+    successful: 0,
+    failed: 0,
+    inconclusive: 0,
+    error: 0,
+    consecutiveError: 0,
+    measurements: [],
+    ...(metric.dryRun === true && { dryRun: true }),
+  };
+}
+
+/** How many measurements a metric takes: count, or one without an interval, or unbounded with one. */
+function plannedCount(metric: Metric): number {
+  if (metric.count !== undefined) return metric.count;
+  return metric.interval === undefined ? 1 : Number.POSITIVE_INFINITY;
+}
+
+/** Argo's limits: one failure more than failureLimit fails the metric, and so on; reaching count succeeds. */
+export function metricPhase(metric: Metric, result: MetricResult, terminated: boolean): AnalysisPhase {
+  if (result.failed > (metric.failureLimit ?? RUN_DEFAULTS.failureLimit)) return 'Failed';
+  if (result.consecutiveError > (metric.consecutiveErrorLimit ?? RUN_DEFAULTS.consecutiveErrorLimit)) return 'Error';
+  if (result.inconclusive > (metric.inconclusiveLimit ?? RUN_DEFAULTS.inconclusiveLimit)) return 'Inconclusive';
+  if (result.count >= plannedCount(metric)) return 'Successful';
+  if (terminated) return result.count > 0 ? 'Successful' : 'Inconclusive';
+  return result.count > 0 ? 'Running' : 'Pending';
+}
+
+/** The run's verdict from its metrics' phases; dry-run metrics are shown but never decide it. */
+export function runPhase(results: MetricResult[]): AnalysisPhase {
+  const deciding = results.filter((result) => result.dryRun !== true);
+  const judged = deciding.length > 0 ? deciding : results;
+  for (const phase of ['Failed', 'Error', 'Inconclusive'] as const) {
+    if (deciding.some((result) => result.phase === phase)) return phase;
+  }
+  if (judged.every((result) => result.phase === 'Successful')) return 'Successful';
+  return judged.some((result) => result.phase !== 'Pending') ? 'Running' : 'Pending';
+}
+
+function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricConditions>; problem?: string } {
+  const conditions = new Map<string, MetricConditions>();
+  if (run.spec.invalidReason !== undefined) return { conditions, problem: run.spec.invalidReason };
+  if (run.spec.metrics.length === 0) return { conditions, problem: 'the run has no metrics' };
+  for (const metric of run.spec.metrics) {
+    if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
+    try {
+      conditions.set(metric.name, compileMetricConditions(metric));
+    } catch (err) {
+      if (err instanceof ConditionError) return { conditions, problem: `invalid condition ${err.message}` };
+      throw err;
+    }
+  }
+  return { conditions };
+}
+
+function summarize(results: MetricResult[]): string {
+  const sum = (pick: (result: MetricResult) => number): number => results.reduce((total, result) => total + pick(result), 0);
+  return `✔ ${sum((r) => r.successful)} ✖ ${sum((r) => r.failed)} ? ${sum((r) => r.inconclusive)} ⚠ ${sum((r) => r.error)}`;
+}
+
+function verdictMessage(phase: AnalysisPhase, results: MetricResult[]): string | undefined {
+  if (phase === 'Successful') return `all metrics passed (${results.map((r) => `${r.name} ${r.successful}/${r.count}`).join(', ')})`;
+  const culprit = results.find((result) => result.phase === phase && result.dryRun !== true);
+  if (culprit === undefined) return undefined;
+  const last = [...culprit.measurements].reverse().find((m) => m.phase === (phase === 'Failed' ? 'Failed' : phase === 'Error' ? 'Error' : 'Inconclusive'));
+  const detail = last ? `${last.value !== undefined ? `value ${last.value}` : 'no value'}${last.message ? `: ${last.message}` : ''}` : '';
+  const word = phase === 'Failed' ? 'failed' : phase === 'Error' ? 'errored' : 'was inconclusive';
+  return `metric ${culprit.name} ${word} (${culprit.failed} failed, ${culprit.inconclusive} inconclusive, ${culprit.error} errors of ${culprit.count})${detail ? `, last ${detail}` : ''}`;
+}
+
+/**
+ * Where a run stands at `now`: metric and run phases from the recorded measurements, which metrics are
+ * due (first at startedAt + initialDelay, then every interval after the last measurement's start, so
+ * timing neither drifts nor resets on a restart), and when to look again. Pure.
+ */
+export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number): RunEvaluation {
+  const current = status ?? {};
+  const previousPhase = current.phase ?? 'Pending';
+  const terminated = run.spec.terminate === true;
+  const { conditions, problem } = problemsOf(run);
+  const byName = new Map((current.metricResults ?? []).map((result) => [result.name, result]));
+  let results = run.spec.metrics.map((metric) => {
+    const result = byName.get(metric.name) ?? emptyResult(metric);
+    return { ...result, phase: problem !== undefined ? ('Error' as const) : metricPhase(metric, result, terminated) };
+  });
+
+  let snapshot = runMachine.resolveState({ value: previousPhase, context: undefined });
+  const send = (event: Parameters<typeof transition<typeof runMachine>>[2]): void => {
+    [snapshot] = transition(runMachine, snapshot, event);
+  };
+  if (problem !== undefined) send({ type: 'INVALID' });
+  else {
+    const computed = runPhase(results);
+    if (computed !== 'Pending') send({ type: 'START' });
+    send({ type: 'EVALUATED', phase: computed });
+    if (terminated) send({ type: 'TERMINATE', phase: (isTerminal(computed) ? computed : 'Successful') as TerminalPhase });
+  }
+  const phase = snapshot.value as AnalysisPhase;
+  const done = isTerminal(phase);
+  if (done && problem === undefined) {
+    // A verdict stops every metric still measuring; their phase says they did not finish.
+    results = results.map((result) => (isTerminal(result.phase) ? result : { ...result, phase: result.count > 0 ? 'Successful' : 'Inconclusive' }));
+  }
+
+  const startedAt = Date.parse(current.startedAt ?? '') || now;
+  const due: Metric[] = [];
+  const wakeups: number[] = [];
+  if (!done) {
+    for (const metric of run.spec.metrics) {
+      const result = results.find((candidate) => candidate.name === metric.name);
+      if (result === undefined || isTerminal(result.phase)) continue;
+      const last = result.measurements.at(-1);
+      const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + durationMs(metric.interval);
+      if (dueAt <= now) due.push(metric);
+      else wakeups.push(dueAt);
+    }
+  }
+
+  const message = problem ?? (done ? verdictMessage(phase, results) : undefined);
+  const next: AnalysisRunStatus = {
+    phase,
+    ...(message !== undefined && { message }),
+    startedAt: toTime(startedAt),
+    ...(done && { completedAt: current.completedAt ?? toTime(now) }),
+    summary: summarize(results),
+    metricResults: results,
+  };
+  return {
+    status: next,
+    due,
+    conditions,
+    ...(wakeups.length > 0 && { requeueAfterMs: Math.max(0, Math.min(...wakeups) - now) }),
+  };
+}
+
+/** Appends one measurement, keeping the newest `retention`, and updates the counts (which include every one ever taken). */
+export function recordMeasurement(
+  status: AnalysisRunStatus,
+  metric: Metric,
+  verdict: MeasurementVerdict,
+  startedAt: number,
+  finishedAt: number,
+  retention: number,
+): AnalysisRunStatus {
+  const results = status.metricResults ?? [];
+  const result = results.find((candidate) => candidate.name === metric.name) ?? emptyResult(metric);
+  const measurement = {
+    phase: verdict.phase,
+    ...(verdict.value !== undefined && { value: verdict.value }),
+    startedAt: toTime(startedAt),
+    finishedAt: toTime(finishedAt),
+    ...(verdict.message !== undefined && { message: verdict.message }),
+  };
+  const updated: MetricResult = {
+    ...result,
+    count: result.count + 1,
+    successful: result.successful + (verdict.phase === 'Successful' ? 1 : 0),
+    failed: result.failed + (verdict.phase === 'Failed' ? 1 : 0),
+    inconclusive: result.inconclusive + (verdict.phase === 'Inconclusive' ? 1 : 0),
+    error: result.error + (verdict.phase === 'Error' ? 1 : 0),
+    consecutiveError: verdict.phase === 'Error' ? result.consecutiveError + 1 : 0,
+    measurements: [...result.measurements, measurement].slice(-retention),
+  };
+  const others = results.filter((candidate) => candidate.name !== metric.name);
+  return { ...status, metricResults: [...others, updated] };
+}

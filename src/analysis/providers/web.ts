@@ -1,0 +1,70 @@
+import axios from 'axios';
+import { describeError, parseSampleValue, type ProviderResult } from './result.js';
+
+export interface WebRequest {
+  url: string;
+  method: 'GET' | 'POST' | 'PUT';
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+  jsonPath: string;
+}
+
+/** Follows `$.a.b[0]` (the only forms the schema admits) through parsed JSON; undefined when a step is missing. */
+export function selectJsonPath(document: unknown, path: string): unknown {
+  let current: unknown = document;
+  for (const [, key, index] of path.slice(1).matchAll(/\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]/g)) {
+    if (current === null || typeof current !== 'object') return undefined;
+    if (key !== undefined) {
+      if (Array.isArray(current) || !Object.hasOwn(current, key)) return undefined;
+      current = (current as Record<string, unknown>)[key];
+    } else {
+      if (!Array.isArray(current)) return undefined;
+      current = current[Number(index)];
+    }
+  }
+  return current;
+}
+
+/** A number, a numeric string, or an array of them; null or a missing path is no data; anything else an error. */
+export function interpretWebValue(selected: unknown, path: string): ProviderResult {
+  const toNumber = (value: unknown): number | undefined => {
+    if (typeof value === 'number') return value;
+    if (typeof value === 'string') return parseSampleValue(value);
+    return undefined;
+  };
+  if (selected === undefined || selected === null) return { kind: 'noData', message: `${path} is absent from the answer` };
+  if (Array.isArray(selected)) {
+    if (selected.length === 0) return { kind: 'noData', message: `${path} is an empty list` };
+    const values = selected.map(toNumber);
+    if (values.some((value) => value === undefined)) return { kind: 'error', message: `${path} holds a non-numeric element` };
+    return values.length === 1 ? { kind: 'value', value: values[0] as number } : { kind: 'values', values: values as number[] };
+  }
+  const value = toNumber(selected);
+  return value === undefined ? { kind: 'error', message: `${path} is ${JSON.stringify(selected).slice(0, 80)}, not a number` } : { kind: 'value', value };
+}
+
+export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
+  try {
+    const response = await axios.request<string>({
+      url: request.url,
+      method: request.method,
+      headers: { Accept: 'application/json', ...request.headers },
+      ...(request.body !== undefined && { data: request.body }),
+      timeout: request.timeoutMs,
+      responseType: 'text',
+      transformResponse: (text: unknown) => text,
+      validateStatus: () => true,
+    });
+    if (response.status < 200 || response.status > 299) return { kind: 'error', message: `HTTP ${response.status}: ${String(response.data).slice(0, 120)}` };
+    let document: unknown;
+    try {
+      document = JSON.parse(response.data);
+    } catch {
+      return { kind: 'error', message: `the answer is not JSON: ${String(response.data).slice(0, 120)}` };
+    }
+    return interpretWebValue(selectJsonPath(document, request.jsonPath), request.jsonPath);
+  } catch (err) {
+    return { kind: 'error', message: describeError(err) };
+  }
+}

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { Duration } from './duration.js';
+import { ObjectMeta } from './meta.js';
+import { API_VERSION } from './rollout.js';
+
+export const SecretKeyRef = z.object({ name: z.string().min(1), key: z.string().min(1) });
+export type SecretKeyRef = z.infer<typeof SecretKeyRef>;
+
+/** A template argument: a default value, a Secret key, or nothing (the Rollout must supply it). */
+export const AnalysisArg = z.object({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/),
+  value: z.string().optional(),
+  valueFrom: z.object({ secretKeyRef: SecretKeyRef }).optional(),
+});
+export type AnalysisArg = z.infer<typeof AnalysisArg>;
+
+const Header = z.object({ key: z.string().min(1), value: z.string() });
+
+export const PrometheusProvider = z.strictObject({
+  prometheus: z.object({
+    /** Defaults to the controller's --prometheus-address. */
+    address: z.string().optional(),
+    /** PromQL; `{{args.name}}` is substituted (see src/analysis/query.ts for why that is safe). */
+    query: z.string().min(1),
+    timeout: Duration.optional(),
+    headers: z.array(Header).optional(),
+    authentication: z
+      .object({
+        bearerTokenSecretRef: SecretKeyRef.optional(),
+        basic: z.object({ usernameSecretRef: SecretKeyRef, passwordSecretRef: SecretKeyRef }).optional(),
+      })
+      .optional(),
+  }),
+});
+
+export const WebProvider = z.strictObject({
+  web: z.object({
+    url: z.string().min(1),
+    method: z.enum(['GET', 'POST', 'PUT']).optional(),
+    headers: z.array(Header).optional(),
+    body: z.string().optional(),
+    timeout: Duration.optional(),
+    /** Where the number is in the JSON answer, e.g. `$.data.successRate` or `$.values[0]`. */
+    jsonPath: z.string().regex(/^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*$/),
+  }),
+});
+
+export const MetricProvider = z.union([PrometheusProvider, WebProvider]);
+export type MetricProvider = z.infer<typeof MetricProvider>;
+
+/** What an empty answer means: Inconclusive by default, never Successful unless a team says so. */
+export const NoDataPolicy = z.enum(['Inconclusive', 'Fail', 'Pass']);
+export type NoDataPolicy = z.infer<typeof NoDataPolicy>;
+
+/** One metric, with Argo Rollouts' names and meanings. */
+export const Metric = z.object({
+  name: z.string().min(1).max(63),
+  provider: MetricProvider,
+  /** Time between measurements; without it one measurement is taken (count defaults to 1). */
+  interval: Duration.optional(),
+  /** Measurements to take. With an interval and no count, measuring goes on until the run is terminated. */
+  count: z.number().int().min(1).optional(),
+  initialDelay: Duration.optional(),
+  /** CEL over `result` (double, or list(double) for several series); true means the measurement passed. */
+  successCondition: z.string().optional(),
+  /** CEL over `result`; true means the measurement failed. Checked before successCondition. */
+  failureCondition: z.string().optional(),
+  /** Failed measurements tolerated; one more fails the metric. Default 0. */
+  failureLimit: z.number().int().min(0).optional(),
+  inconclusiveLimit: z.number().int().min(0).optional(),
+  /** Consecutive Error measurements tolerated; one more errors the metric. Default 4. */
+  consecutiveErrorLimit: z.number().int().min(0).optional(),
+  /** Measured and shown, but never fails the run. */
+  dryRun: z.boolean().optional(),
+  noDataPolicy: NoDataPolicy.optional(),
+}).meta({
+  'x-kubernetes-validations': [
+    { rule: 'has(self.successCondition) || has(self.failureCondition)', message: 'a metric needs a successCondition or a failureCondition' },
+  ],
+});
+export type Metric = z.infer<typeof Metric>;
+
+export const AnalysisTemplateSpec = z.object({
+  args: z.array(AnalysisArg).optional(),
+  metrics: z.array(Metric).min(1).max(20),
+  /** Measurements kept per metric in the run's status (default 10); counts still include every one. */
+  measurementRetention: z.number().int().min(1).max(1000).optional(),
+});
+export type AnalysisTemplateSpec = z.infer<typeof AnalysisTemplateSpec>;
+
+export const AnalysisTemplate = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('AnalysisTemplate'),
+  metadata: ObjectMeta,
+  spec: AnalysisTemplateSpec,
+});
+export type AnalysisTemplate = z.infer<typeof AnalysisTemplate>;
+
+export const ClusterAnalysisTemplate = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('ClusterAnalysisTemplate'),
+  metadata: ObjectMeta,
+  spec: AnalysisTemplateSpec,
+});
+export type ClusterAnalysisTemplate = z.infer<typeof ClusterAnalysisTemplate>;
+
+export const AnalysisPhase = z.enum(['Pending', 'Running', 'Successful', 'Failed', 'Error', 'Inconclusive']);
+export type AnalysisPhase = z.infer<typeof AnalysisPhase>;
+
+export const MeasurementPhase = z.enum(['Successful', 'Failed', 'Inconclusive', 'Error']);
+export type MeasurementPhase = z.infer<typeof MeasurementPhase>;
+
+export const Measurement = z.object({
+  phase: MeasurementPhase,
+  /** As Prometheus or the web endpoint gave it: a number, `[n1, n2]` for several series, or absent. */
+  value: z.string().optional(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  message: z.string().optional(),
+});
+export type Measurement = z.infer<typeof Measurement>;
+
+export const MetricResult = z.object({
+  name: z.string(),
+  phase: AnalysisPhase,
+  count: z.number().int().min(0),
+  successful: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  inconclusive: z.number().int().min(0),
+  error: z.number().int().min(0),
+  consecutiveError: z.number().int().min(0),
+  /** The newest measurements only (measurementRetention). */
+  measurements: z.array(Measurement),
+  message: z.string().optional(),
+  dryRun: z.boolean().optional(),
+});
+export type MetricResult = z.infer<typeof MetricResult>;
+
+export const AnalysisRunSpec = z.object({
+  metrics: z.array(Metric),
+  /** Resolved arguments: a value, or a Secret key read when measuring (secrets never land in the run). */
+  args: z.array(AnalysisArg).optional(),
+  measurementRetention: z.number().int().min(1).max(1000).optional(),
+  /** Set by the controller when the Rollout no longer needs the run: measuring stops, the verdict so far stands. */
+  terminate: z.boolean().optional(),
+  /** Set when the run could not be built (missing template or argument): the run errors without measuring. */
+  invalidReason: z.string().optional(),
+});
+export type AnalysisRunSpec = z.infer<typeof AnalysisRunSpec>;
+
+export const AnalysisRunStatus = z.object({
+  phase: AnalysisPhase.optional(),
+  message: z.string().optional(),
+  startedAt: z.string().optional(),
+  completedAt: z.string().optional(),
+  /** For the printer column: counts of measurement outcomes over all metrics. */
+  summary: z.string().optional(),
+  metricResults: z.array(MetricResult).optional(),
+});
+export type AnalysisRunStatus = z.infer<typeof AnalysisRunStatus>;
+
+export const AnalysisRun = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('AnalysisRun'),
+  metadata: ObjectMeta,
+  spec: AnalysisRunSpec,
+  status: AnalysisRunStatus.optional(),
+});
+export type AnalysisRun = z.infer<typeof AnalysisRun>;

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { compileMetricConditions } from '../../../src/analysis/condition.js';
+import { judge } from '../../../src/analysis/measure.js';
+
+const successOnly = compileMetricConditions({ name: 'm', successCondition: 'result >= 0.95' });
+const failureOnly = compileMetricConditions({ name: 'm', failureCondition: 'result < 0.95' });
+const both = compileMetricConditions({ name: 'm', successCondition: 'result >= 0.95', failureCondition: 'result < 0.5' });
+
+describe('judging a measurement', () => {
+  it('follows Argo: failureCondition first, then successCondition', () => {
+    expect(judge({ kind: 'value', value: 0.99 }, successOnly)).toEqual({ phase: 'Successful', value: '0.99' });
+    expect(judge({ kind: 'value', value: 0.9 }, successOnly)).toMatchObject({ phase: 'Failed', value: '0.9' });
+    expect(judge({ kind: 'value', value: 0.9 }, failureOnly)).toMatchObject({ phase: 'Failed' });
+    expect(judge({ kind: 'value', value: 0.99 }, failureOnly)).toMatchObject({ phase: 'Successful' });
+    expect(judge({ kind: 'value', value: 0.3 }, both)).toMatchObject({ phase: 'Failed' });
+    expect(judge({ kind: 'value', value: 0.7 }, both)).toMatchObject({ phase: 'Inconclusive', message: 'neither condition is true' });
+  });
+
+  it('never passes on no data by default; a per-metric policy can fail or pass it', () => {
+    expect(judge({ kind: 'noData', message: 'the query returned no series' }, failureOnly)).toMatchObject({ phase: 'Inconclusive' });
+    expect(judge({ kind: 'noData', message: 'x' }, successOnly, 'Fail')).toMatchObject({ phase: 'Failed' });
+    expect(judge({ kind: 'noData', message: 'x' }, successOnly, 'Pass')).toMatchObject({ phase: 'Successful' });
+  });
+
+  it('treats NaN (0/0 over no traffic) as no data, so a failure-only condition cannot pass it', () => {
+    expect(judge({ kind: 'value', value: Number.NaN }, failureOnly)).toMatchObject({ phase: 'Inconclusive', value: 'NaN' });
+    expect(judge({ kind: 'values', values: [Number.NaN, Number.NaN] }, failureOnly)).toMatchObject({ phase: 'Inconclusive' });
+  });
+
+  it('evaluates infinities', () => {
+    expect(judge({ kind: 'value', value: Number.POSITIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Successful', value: '+Inf' });
+    expect(judge({ kind: 'value', value: Number.NEGATIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Failed', value: '-Inf' });
+  });
+
+  it('makes provider errors and shape mismatches Error measurements', () => {
+    expect(judge({ kind: 'error', message: 'timed out' }, successOnly)).toEqual({ phase: 'Error', message: 'timed out' });
+    expect(judge({ kind: 'values', values: [1, 2] }, successOnly)).toMatchObject({ phase: 'Error', value: '[1, 2]', message: expect.stringContaining('several series') });
+  });
+});

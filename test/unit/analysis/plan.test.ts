@@ -1,0 +1,167 @@
+import { transition } from 'xstate';
+import { getShortestPaths } from 'xstate/graph';
+import { describe, expect, it } from 'vitest';
+import type { AnalysisRun, Metric } from '../../../src/api/analysis.js';
+import type { MeasurementVerdict } from '../../../src/analysis/measure.js';
+import { evaluateRun, recordMeasurement } from '../../../src/analysis/plan.js';
+import { runMachine, type RunEvent } from '../../../src/analysis/run-machine.js';
+
+const T0 = Date.parse('2026-04-01T10:00:00Z');
+const S = 1000;
+
+const metric = (overrides: Partial<Metric> = {}): Metric => ({
+  name: 'success-rate',
+  provider: { prometheus: { query: 'up' } },
+  successCondition: 'result >= 0.95',
+  interval: '10s',
+  count: 3,
+  ...overrides,
+});
+
+function run(metrics: Metric[], spec: Partial<AnalysisRun['spec']> = {}): AnalysisRun {
+  return { apiVersion: 'fledge.dev/v1alpha1', kind: 'AnalysisRun', metadata: { name: 'r' }, spec: { metrics, ...spec } };
+}
+
+/** Drives a run through time, answering every due measurement with the next verdict for its metric. */
+function drive(subject: AnalysisRun, verdicts: Record<string, MeasurementVerdict[]>, until: number, retention = 10) {
+  let status = subject.status;
+  let now = T0;
+  const taken: Array<[string, number]> = [];
+  while (now <= until) {
+    const evaluation = evaluateRun(subject, status, now);
+    status = evaluation.status;
+    for (const due of evaluation.due) {
+      const verdict = verdicts[due.name]?.shift() ?? { phase: 'Successful', value: '1' };
+      status = recordMeasurement(status, due, verdict, now, now + 100, retention);
+      taken.push([due.name, (now - T0) / S]);
+    }
+    const after = evaluateRun(subject, status, now);
+    status = after.status;
+    if (after.requeueAfterMs === undefined) break;
+    now += after.requeueAfterMs;
+  }
+  return { status, taken };
+}
+
+describe('analysis run planning', () => {
+  it('measures at start + initialDelay, then every interval after the previous start, count times', () => {
+    const { status, taken } = drive(run([metric({ initialDelay: '5s' })]), {}, T0 + 120 * S);
+    expect(taken).toEqual([
+      ['success-rate', 5],
+      ['success-rate', 15],
+      ['success-rate', 25],
+    ]);
+    expect(status?.phase).toBe('Successful');
+    expect(status?.metricResults?.[0]).toMatchObject({ phase: 'Successful', count: 3, successful: 3 });
+    expect(status?.summary).toBe('✔ 3 ✖ 0 ? 0 ⚠ 0');
+  });
+
+  it('fails once failures exceed failureLimit, naming the metric and value', () => {
+    const failed: MeasurementVerdict = { phase: 'Failed', value: '0.8', message: 'successCondition result >= 0.95 is false' };
+    const { status } = drive(run([metric({ failureLimit: 1, count: 5 })]), { 'success-rate': [failed, { phase: 'Successful', value: '1' }, failed] }, T0 + 120 * S);
+    expect(status?.phase).toBe('Failed');
+    expect(status?.metricResults?.[0]).toMatchObject({ count: 3, failed: 2 });
+    expect(status?.message).toBe('metric success-rate failed (2 failed, 0 inconclusive, 0 errors of 3), last value 0.8: successCondition result >= 0.95 is false');
+  });
+
+  it('is Inconclusive when inconclusive measurements exceed inconclusiveLimit', () => {
+    const none: MeasurementVerdict = { phase: 'Inconclusive', message: 'no data' };
+    const { status } = drive(run([metric({ inconclusiveLimit: 1 })]), { 'success-rate': [none, none] }, T0 + 120 * S);
+    expect(status?.phase).toBe('Inconclusive');
+  });
+
+  it('errors after more consecutive errors than consecutiveErrorLimit; a success resets the streak', () => {
+    const error: MeasurementVerdict = { phase: 'Error', message: 'connection refused' };
+    const flaky = drive(run([metric({ count: 6, consecutiveErrorLimit: 2 })]), { 'success-rate': [error, error, { phase: 'Successful', value: '1' }, error, error] }, T0 + 300 * S);
+    expect(flaky.status?.phase).toBe('Successful');
+    const down = drive(run([metric({ count: 6, consecutiveErrorLimit: 2 })]), { 'success-rate': [error, error, error] }, T0 + 300 * S);
+    expect(down.status?.phase).toBe('Error');
+    expect(down.status?.metricResults?.[0]).toMatchObject({ error: 3, consecutiveError: 3, successful: 0 });
+  });
+
+  it('never fails the run for a dry-run metric', () => {
+    const failed: MeasurementVerdict = { phase: 'Failed', value: '0.1' };
+    const { status } = drive(run([metric({ count: 1 }), metric({ name: 'latency', dryRun: true, count: 1 })]), { latency: [failed] }, T0 + 60 * S);
+    expect(status?.phase).toBe('Successful');
+    expect(status?.metricResults?.find((r) => r.name === 'latency')).toMatchObject({ phase: 'Failed', dryRun: true });
+  });
+
+  it('keeps only the newest measurements, but counts all of them', () => {
+    const { status } = drive(run([metric({ count: 7 })]), {}, T0 + 300 * S, 3);
+    expect(status?.metricResults?.[0]?.count).toBe(7);
+    expect(status?.metricResults?.[0]?.measurements).toHaveLength(3);
+    expect(status?.metricResults?.[0]?.measurements[2]?.startedAt).toBe(new Date(T0 + 60 * S).toISOString());
+  });
+
+  it('resumes on the same schedule after a restart: the next measurement is due from status alone', () => {
+    const subject = run([metric({ count: 3 })]);
+    const first = evaluateRun(subject, undefined, T0);
+    const afterOne = recordMeasurement(first.status, metric(), { phase: 'Successful', value: '1' }, T0, T0 + 100, 10);
+    // A controller that restarted 4 s later knows from status alone that 6 s remain.
+    expect(evaluateRun(subject, afterOne, T0 + 4 * S)).toMatchObject({ due: [], requeueAfterMs: 6 * S });
+    expect(evaluateRun(subject, afterOne, T0 + 10 * S).due.map((m) => m.name)).toEqual(['success-rate']);
+  });
+
+  it('errors at once, without measuring, when a condition does not type-check', () => {
+    const evaluation = evaluateRun(run([metric({ successCondition: 'result >= "high"' })]), undefined, T0);
+    expect(evaluation.due).toEqual([]);
+    expect(evaluation.status.phase).toBe('Error');
+    expect(evaluation.status.message).toMatch(/^invalid condition "result >= \\"high\\"": metric success-rate successCondition: does not type-check to bool/);
+    expect(evaluation.status.metricResults?.[0]).toMatchObject({ phase: 'Error', count: 0 });
+  });
+
+  it('errors with the reason when the run could not be built', () => {
+    const evaluation = evaluateRun(run([], { invalidReason: 'AnalysisTemplate success-rate not found' }), undefined, T0);
+    expect(evaluation.status).toMatchObject({ phase: 'Error', message: 'AnalysisTemplate success-rate not found' });
+  });
+
+  it('measures until terminated when there is an interval and no count, then keeps the verdict so far', () => {
+    const subject = run([metric({ count: undefined })]);
+    const { status, taken } = drive(subject, {}, T0 + 45 * S);
+    expect(taken).toHaveLength(5);
+    expect(status?.phase).toBe('Running');
+    const terminated = evaluateRun({ ...subject, spec: { ...subject.spec, terminate: true } }, status, T0 + 46 * S);
+    expect(terminated.status.phase).toBe('Successful');
+    expect(terminated.due).toEqual([]);
+  });
+
+  it('never changes a verdict once reached, whatever comes later', () => {
+    const subject = run([metric({ count: 1 })]);
+    const failed = recordMeasurement(evaluateRun(subject, undefined, T0).status, metric(), { phase: 'Failed', value: '0' }, T0, T0, 10);
+    const verdict = evaluateRun(subject, failed, T0).status;
+    expect(verdict.phase).toBe('Failed');
+    // Even if status were edited to look successful, the Failed phase stands.
+    const edited = { ...verdict, metricResults: verdict.metricResults?.map((r) => ({ ...r, failed: 0, successful: 1 })) };
+    expect(evaluateRun(subject, edited, T0 + S).status.phase).toBe('Failed');
+  });
+});
+
+describe('analysis run machine (model-based)', () => {
+  const events: RunEvent[] = [
+    { type: 'START' },
+    { type: 'INVALID' },
+    ...(['Pending', 'Running', 'Successful', 'Failed', 'Error', 'Inconclusive'] as const).map((phase) => ({ type: 'EVALUATED', phase }) as RunEvent),
+    ...(['Successful', 'Failed', 'Error', 'Inconclusive'] as const).map((phase) => ({ type: 'TERMINATE', phase }) as RunEvent),
+  ];
+
+  it('reaches every phase, and terminal phases are final on every path', () => {
+    const paths = getShortestPaths(runMachine, { events });
+    const reached = new Set(paths.map((path) => String(path.state.value)));
+    expect([...reached].sort()).toEqual(['Error', 'Failed', 'Inconclusive', 'Pending', 'Running', 'Successful']);
+    for (const path of paths) {
+      if (path.state.status !== 'done') continue;
+      for (const event of events) {
+        const [next] = transition(runMachine, path.state, event);
+        expect(next.value, `${String(path.state.value)} stays after ${JSON.stringify(event)}`).toBe(path.state.value);
+      }
+    }
+  });
+
+  it('only reaches Successful through an evaluation or a termination, never from INVALID', () => {
+    for (const path of getShortestPaths(runMachine, { events })) {
+      if (path.state.value !== 'Successful') continue;
+      const last = path.steps.at(-1)?.event;
+      expect(last?.type === 'EVALUATED' || last?.type === 'TERMINATE').toBe(true);
+    }
+  });
+});
