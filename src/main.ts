@@ -3,7 +3,8 @@ import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
 import { resilientInformer, type ResilientInformer } from './kube/informer.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.js';
-import { WorkQueue } from './kube/work-queue.js';
+import { WorkQueue, type WorkResult } from './kube/work-queue.js';
+import { AnalysisRunReconciler } from './analysis/reconciler.js';
 import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './observability/metrics.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -47,19 +48,24 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
-  const rollouts = multiNamespace(config.namespaces, (ns) =>
-    resilientInformer<k8s.KubernetesObject>(
-      kc,
-      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/rollouts` : `/apis/${GROUP}/${VERSION}/rollouts`,
-      () =>
-        (ns
-          ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'rollouts' })
-          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'rollouts' })) as Promise<
-          k8s.KubernetesListObject<k8s.KubernetesObject>
-        >,
-      { logger, name: 'rollouts' },
-    ),
-  );
+  /** An informer for one of our custom resources, in the watched namespaces (or cluster-wide). */
+  const customInformer = (plural: string, clusterScoped = false): ResilientInformer<k8s.KubernetesObject> => {
+    const make = (ns: string | undefined): ResilientInformer<k8s.KubernetesObject> =>
+      resilientInformer<k8s.KubernetesObject>(
+        kc,
+        ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`,
+        () =>
+          (ns
+            ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
+            : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
+        { logger, name: plural },
+      );
+    return clusterScoped ? make(undefined) : multiNamespace(config.namespaces, make);
+  };
+  const rollouts = customInformer('rollouts');
+  const analysisRuns = customInformer('analysisruns');
+  const analysisTemplates = customInformer('analysistemplates');
+  const clusterAnalysisTemplates = config.clusterTemplates ? customInformer('clusteranalysistemplates', true) : undefined;
   // Only the ReplicaSets Fledge created, never every ReplicaSet in the cluster.
   const replicaSets = multiNamespace(config.namespaces, (ns) =>
     resilientInformer<k8s.V1ReplicaSet>(
@@ -82,43 +88,65 @@ async function main(): Promise<void> {
   );
 
   const metrics = new ControllerMetrics();
+  const events = createEventRecorder(core, 'fledge-controller', logger);
   const reconciler = new RolloutReconciler({
     metrics,
     rollouts,
     replicaSets,
     services,
+    analysisRuns,
+    analysisTemplates,
+    ...(clusterAnalysisTemplates !== undefined && { clusterAnalysisTemplates }),
     apps,
     core,
     custom,
-    events: createEventRecorder(core, 'fledge-controller', logger),
+    events,
     logger,
     now: () => Date.now(),
   });
-  const queue = new WorkQueue(
-    async (key) => {
-      const timer = metrics.reconcileDuration.startTimer({ controller: 'rollout' });
-      try {
-        return await reconciler.reconcile(key);
-      } catch (err) {
-        const [namespace, name] = key.split('/');
-        metrics.reconcileErrors.inc({ controller: 'rollout' });
-        logger.error('reconcile failed', { namespace, name, error: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        timer();
-      }
-    },
-    { concurrency: config.concurrency, baseBackoffMs: 200, maxBackoffMs: 10_000 },
-    {
-      onDepth: (depth) => metrics.queueDepth.set({ controller: 'rollout' }, depth),
-      onLatency: (ms) => metrics.queueLatency.observe({ controller: 'rollout' }, ms / 1000),
-    },
-  );
+  const runReconciler = new AnalysisRunReconciler({
+    runs: analysisRuns,
+    custom,
+    core,
+    events,
+    logger,
+    metrics,
+    prometheusAddress: config.prometheusAddress,
+    now: () => Date.now(),
+  });
+
+  /** One keyed queue per controller, with its duration, error and queue metrics. */
+  const makeQueue = (controller: string, reconcile: (key: string) => Promise<WorkResult>): WorkQueue =>
+    new WorkQueue(
+      async (key) => {
+        const timer = metrics.reconcileDuration.startTimer({ controller });
+        try {
+          return await reconcile(key);
+        } catch (err) {
+          const [namespace, name] = key.split('/');
+          metrics.reconcileErrors.inc({ controller });
+          logger.error('reconcile failed', { controller, namespace, name, error: err instanceof Error ? err.message : String(err) });
+          throw err;
+        } finally {
+          timer();
+        }
+      },
+      { concurrency: config.concurrency, baseBackoffMs: 200, maxBackoffMs: 10_000 },
+      {
+        onDepth: (depth) => metrics.queueDepth.set({ controller }, depth),
+        onLatency: (ms) => metrics.queueLatency.observe({ controller }, ms / 1000),
+      },
+    );
+  const queue = makeQueue('rollout', (key) => reconciler.reconcile(key));
+  const runQueue = makeQueue('analysisrun', (key) => runReconciler.reconcile(key));
 
   // Followers keep warm caches but reconcile nothing until they lead.
   let leading = !config.leaderElect;
   const enqueue = (key: string): void => {
     if (leading) queue.add(key);
+  };
+  const enqueueRun = (key: string): void => {
+    if (leading) runQueue.add(key);
   };
   const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
   rollouts.onChange((r) => {
@@ -136,13 +164,24 @@ async function main(): Promise<void> {
     }
   });
 
-  const informers = [rollouts, replicaSets, services];
+  analysisRuns.onChange((run) => {
+    enqueueRun(keyOf(run));
+    const owner = run.metadata?.labels?.[LABEL_ROLLOUT];
+    if (owner) enqueue(`${run.metadata?.namespace}/${owner}`);
+  });
+  // A template that appears or changes may unblock Rollouts waiting to create a run; they are cheap to look at.
+  const enqueueNamespace = (namespace: string | undefined): void => rollouts.list(namespace).forEach((r) => enqueue(keyOf(r)));
+  analysisTemplates.onChange((template) => enqueueNamespace(template.metadata?.namespace));
+  clusterAnalysisTemplates?.onChange(() => enqueueNamespace(undefined));
+
+  const informers = [rollouts, replicaSets, services, analysisRuns, analysisTemplates, ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
   const synced = (): boolean => informers.every((informer) => informer.synced);
   const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));
   const healthEndpoint = await serveHttp(config.bindAddress, config.healthPort, healthRoutes(synced));
   logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });
 
-  await Promise.all([replicaSets.start(), services.start()]);
+  // Rollouts last: their first reconciles should find every object they own already cached.
+  await Promise.all(informers.filter((informer) => informer !== rollouts).map((informer) => informer.start()));
   await rollouts.start();
   logger.info('caches synced', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
 
@@ -160,7 +199,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down; finishing in-flight reconciles', { signal });
-    await queue.shutdown();
+    await Promise.all([queue.shutdown(), runQueue.shutdown()]);
     await elector?.release();
     await Promise.all(informers.map((informer) => informer.stop()));
     await Promise.all([metricsEndpoint.close(), healthEndpoint.close()]);
@@ -181,6 +220,7 @@ async function main(): Promise<void> {
   leading = true;
   metrics.leader.set(1);
   for (const rollout of rollouts.list()) queue.add(keyOf(rollout));
+  for (const run of analysisRuns.list()) runQueue.add(keyOf(run));
   logger.info('reconciling', { leader: elector !== undefined });
 }
 

@@ -1,4 +1,5 @@
 import { customResourceDefinition, type CrdDefinition } from './crd.js';
+import { AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec } from './analysis.js';
 import { RolloutSpec, RolloutStatus } from './rollout.js';
 
 export const ROLLOUT_CRD: CrdDefinition = {
@@ -25,9 +26,55 @@ export const ROLLOUT_CRD: CrdDefinition = {
   ],
 };
 
+const TEMPLATE_COLUMNS: CrdDefinition['printerColumns'] = [
+  { name: 'Metrics', type: 'string', jsonPath: '.spec.metrics[*].name', description: 'Metric names' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
+export const ANALYSIS_TEMPLATE_CRD: CrdDefinition = {
+  kind: 'AnalysisTemplate',
+  plural: 'analysistemplates',
+  singular: 'analysistemplate',
+  // Argo Rollouts has at, cat and ar; an f in front keeps both installable side by side.
+  shortNames: ['fat'],
+  scope: 'Namespaced',
+  categories: ['fledge'],
+  spec: AnalysisTemplateSpec,
+  printerColumns: TEMPLATE_COLUMNS,
+};
+
+export const CLUSTER_ANALYSIS_TEMPLATE_CRD: CrdDefinition = {
+  ...ANALYSIS_TEMPLATE_CRD,
+  kind: 'ClusterAnalysisTemplate',
+  plural: 'clusteranalysistemplates',
+  singular: 'clusteranalysistemplate',
+  shortNames: ['fcat'],
+  scope: 'Cluster',
+};
+
+export const ANALYSIS_RUN_CRD: CrdDefinition = {
+  kind: 'AnalysisRun',
+  plural: 'analysisruns',
+  singular: 'analysisrun',
+  shortNames: ['far'],
+  scope: 'Namespaced',
+  categories: ['fledge'],
+  spec: AnalysisRunSpec,
+  status: AnalysisRunStatus,
+  printerColumns: [
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Metrics', type: 'string', jsonPath: '.status.summary', description: 'Measurements: successful, failed, inconclusive, errors' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+  ],
+};
+
 /** Every CRD Fledge serves, keyed by the file name under crds/. */
 export const CRD_FILES: Record<string, CrdDefinition> = {
   'fledge.dev_rollouts.yaml': ROLLOUT_CRD,
+  'fledge.dev_analysistemplates.yaml': ANALYSIS_TEMPLATE_CRD,
+  'fledge.dev_clusteranalysistemplates.yaml': CLUSTER_ANALYSIS_TEMPLATE_CRD,
+  'fledge.dev_analysisruns.yaml': ANALYSIS_RUN_CRD,
 };
 
 export function renderCrds(): Record<string, Record<string, unknown>> {

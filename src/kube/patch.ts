@@ -33,3 +33,31 @@ export function statusDiff(current: object, desired: object): Record<string, unk
   }
   return Object.keys(patch).length > 0 ? patch : undefined;
 }
+
+/** What writeStatus needs of one of our custom resources. */
+export interface StatusOwner {
+  metadata: { name?: string; namespace?: string; resourceVersion?: string };
+  status?: object;
+}
+
+/**
+ * Merge-patches the status subresource to `desired`, with the object's resourceVersion as a
+ * precondition, so a decision made on a stale cache fails with 409 instead of overwriting newer state.
+ * Returns whether anything was written.
+ */
+export async function writeStatus(custom: k8s.CustomObjectsApi, group: string, version: string, plural: string, object: StatusOwner, desired: object): Promise<boolean> {
+  const diff = statusDiff(object.status ?? {}, desired);
+  if (!diff) return false;
+  await custom.patchNamespacedCustomObjectStatus(
+    {
+      group,
+      version,
+      namespace: object.metadata.namespace ?? 'default',
+      plural,
+      name: object.metadata.name ?? '',
+      body: { metadata: { resourceVersion: object.metadata.resourceVersion }, status: diff },
+    },
+    mergePatchOptions(),
+  );
+  return true;
+}

@@ -1,17 +1,23 @@
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Rollout, VERSION, type RolloutStatus } from '../api/rollout.js';
 import type { ResilientInformer } from '../kube/informer.js';
-import { isConflict, isNotFound, mergePatchOptions, statusDiff } from '../kube/patch.js';
+import { isConflict, isNotFound, mergePatchOptions, writeStatus } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
-import { resolveSettings } from './defaults.js';
+import { resolveSettings, ROLLOUT_DEFAULTS } from './defaults.js';
 import { scalingLimits } from './replicas.js';
 import { pendingRestart, planRestart, type PodFacts } from './restart.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
+import { buildRunSpec } from '../analysis/templates.js';
+import { isTerminal } from '../analysis/run-machine.js';
+import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
+
+/** An AnalysisRun as the rollout reconciler reads it from the cache. */
+type OwnedRun = k8s.KubernetesObject & { spec?: { terminate?: boolean }; status?: { phase?: AnalysisPhase; message?: string } };
 import { podTemplateHash } from './revision.js';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
@@ -21,6 +27,10 @@ export interface RolloutReconcilerDeps {
   rollouts: ResilientInformer<k8s.KubernetesObject>;
   replicaSets: ResilientInformer<k8s.V1ReplicaSet>;
   services: ResilientInformer<k8s.V1Service>;
+  analysisRuns: ResilientInformer<k8s.KubernetesObject>;
+  analysisTemplates: ResilientInformer<k8s.KubernetesObject>;
+  /** Absent when the controller may not read cluster-scoped templates (--no-cluster-templates). */
+  clusterAnalysisTemplates?: ResilientInformer<k8s.KubernetesObject>;
   apps: k8s.AppsV1Api;
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
@@ -67,6 +77,13 @@ export class RolloutReconciler {
       .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === uid && o.controller));
   }
 
+  private ownedAnalysisRuns(rollout: Rollout): OwnedRun[] {
+    const uid = rollout.metadata.uid;
+    return (this.deps.analysisRuns.list(rollout.metadata.namespace) as OwnedRun[]).filter((run) =>
+      run.metadata?.ownerReferences?.some((owner) => owner.uid === uid && owner.controller),
+    );
+  }
+
   private observe(rollout: Rollout): RolloutFacts {
     const replicaSets: ReplicaSetFacts[] = this.ownedReplicaSets(rollout).map((rs) => {
       const specReplicas = rs.spec?.replicas ?? 0;
@@ -88,7 +105,11 @@ export class RolloutReconciler {
       rollout,
       currentRevision: podTemplateHash(rollout.spec.template),
       replicaSets,
-      analysisRuns: [],
+      analysisRuns: this.ownedAnalysisRuns(rollout).map((run) => ({
+        name: run.metadata?.name ?? '',
+        phase: run.status?.phase,
+        ...(run.status?.message !== undefined && { message: run.status.message }),
+      })),
       hasTrafficRouter: false,
     };
   }
@@ -122,13 +143,14 @@ export class RolloutReconciler {
       }
     }
     await this.syncServices(rollout, facts, plan, log);
+    await this.syncAnalysisRuns(rollout, plan, log);
     for (const name of plan.deleteReplicaSets) {
       log.info('deleting old replicaset beyond revisionHistoryLimit', { replicaSet: name });
       await this.deps.apps.deleteNamespacedReplicaSet({ name, namespace }).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });
     }
-    const statusChanged = await this.writeStatus(rollout, plan.status);
+    const statusChanged = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
     this.deps.metrics?.observeRollout(namespace, rollout.metadata.name ?? '', plan.status.phase, plan.status.actualWeight);
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     if (statusChanged) {
@@ -221,6 +243,79 @@ export class RolloutReconciler {
     await this.deps.apps.createNamespacedReplicaSet({ namespace, body });
   }
 
+  /**
+   * Creates the AnalysisRuns the plan wants, terminates the ones it no longer wants (their verdict
+   * stands), and deletes finished runs beyond analysisRunHistoryLimit.
+   */
+  private async syncAnalysisRuns(rollout: Rollout, plan: RolloutPlan, log: Logger): Promise<void> {
+    const namespace = rollout.metadata.namespace ?? 'default';
+    const name = rollout.metadata.name ?? '';
+    const owned = this.ownedAnalysisRuns(rollout);
+    const wanted = new Set(plan.analysisRuns.map((run) => run.name));
+    for (const desired of plan.analysisRuns) {
+      if (owned.some((run) => run.metadata?.name === desired.name)) continue;
+      const spec = buildRunSpec(desired.analysis, (template, clusterScope) => this.templateSpec(template, clusterScope, namespace), {
+        name,
+        namespace,
+        stableHash: plan.status.stableRevision,
+        canaryHash: desired.revision,
+        stableService: rollout.spec.strategy.canary.stableService,
+        canaryService: rollout.spec.strategy.canary.canaryService,
+      });
+      log.info('creating analysis run', { analysisRun: desired.name, kind: desired.kind, invalid: spec.invalidReason });
+      await this.deps.custom
+        .createNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: 'analysisruns',
+          body: {
+            apiVersion: API_VERSION,
+            kind: 'AnalysisRun',
+            metadata: {
+              name: desired.name,
+              namespace,
+              labels: { [LABEL_ROLLOUT]: name, [LABEL_POD_TEMPLATE_HASH]: desired.revision, [LABEL_ANALYSIS_KIND]: desired.kind },
+              ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name, uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+            },
+            spec,
+          },
+        })
+        .catch((err: unknown) => {
+          // Already created by a reconcile whose cache had not caught up: fine.
+          if ((err as { code?: number }).code !== 409) throw err;
+        });
+    }
+    for (const run of owned) {
+      const runName = run.metadata?.name ?? '';
+      if (wanted.has(runName) || run.spec?.terminate === true || isTerminal(run.status?.phase ?? 'Pending')) continue;
+      log.info('terminating analysis run the rollout no longer needs', { analysisRun: runName });
+      await this.deps.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: 'analysisruns', name: runName, body: { spec: { terminate: true } } },
+        mergePatchOptions(),
+      );
+    }
+    const finished = owned
+      .filter((run) => !wanted.has(run.metadata?.name ?? '') && isTerminal(run.status?.phase ?? 'Pending'))
+      .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
+    const limit = rollout.spec.strategy.canary.analysisRunHistoryLimit ?? ROLLOUT_DEFAULTS.analysisRunHistoryLimit;
+    for (const run of finished.slice(limit)) {
+      log.info('deleting analysis run beyond analysisRunHistoryLimit', { analysisRun: run.metadata?.name });
+      await this.deps.custom
+        .deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'analysisruns', name: run.metadata?.name ?? '' })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+    }
+  }
+
+  private templateSpec(name: string, clusterScope: boolean, namespace: string): AnalysisTemplateSpec | undefined {
+    const raw = clusterScope ? this.deps.clusterAnalysisTemplates?.get(name) : this.deps.analysisTemplates.get(name, namespace);
+    if (raw === undefined) return undefined;
+    const parsed = AnalysisTemplateSpec.safeParse((raw as { spec?: unknown }).spec);
+    return parsed.success ? parsed.data : undefined;
+  }
+
   /** Keeps the stable and canary Services' selectors pinned to their revisions' pod-template hash. */
   private async syncServices(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
@@ -245,24 +340,6 @@ export class RolloutReconciler {
         mergePatchOptions(),
       );
     }
-  }
-
-  /** Merge-patches status with the Rollout's resourceVersion as a precondition; returns whether anything changed. */
-  private async writeStatus(rollout: Rollout, desired: RolloutStatus): Promise<boolean> {
-    const diff = statusDiff(rollout.status ?? {}, desired);
-    if (!diff) return false;
-    await this.deps.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: rollout.metadata.namespace ?? 'default',
-        plural: 'rollouts',
-        name: rollout.metadata.name ?? '',
-        body: { metadata: { resourceVersion: rollout.metadata.resourceVersion }, status: diff },
-      },
-      mergePatchOptions(),
-    );
-    return true;
   }
 
   /** A Rollout the schema let through but the controller cannot use: say so in status and an Event, touch nothing else. */
