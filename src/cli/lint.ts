@@ -2,7 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
+import { AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { Rollout } from '../api/rollout.js';
+import { compileCondition, ConditionError } from '../analysis/condition.js';
 import type { Colors } from './render.js';
 
 export interface LintProblem {
@@ -29,8 +31,36 @@ export interface KindValidator {
 
 const FLEDGE_API = 'fledge.dev/v1alpha1';
 
-/** The kinds lint knows, with the schemas the controller itself parses them with. */
-const KINDS = new Map<string, KindValidator>([['Rollout', { schema: Rollout }]]);
+/** The CEL type-check the controller does before measuring, and arguments that templates use but never declare. */
+const checkTemplate: ExtraCheck = (object) => {
+  const spec = (object as { spec: AnalysisTemplateSpec }).spec;
+  const problems: Array<[Array<string | number>, string]> = [];
+  const declared = new Set((spec.args ?? []).map((arg) => arg.name));
+  spec.metrics.forEach((metric, index) => {
+    for (const field of ['successCondition', 'failureCondition'] as const) {
+      const expression = metric[field];
+      if (expression === undefined) continue;
+      try {
+        compileCondition(expression);
+      } catch (err) {
+        if (!(err instanceof ConditionError)) throw err;
+        problems.push([['spec', 'metrics', index, field], err.reason]);
+      }
+    }
+    const text = JSON.stringify(metric.provider);
+    for (const [, name] of text.matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
+      if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, 'provider'], `uses {{args.${name}}} but the template declares no argument ${name}`]);
+    }
+  });
+  return problems;
+};
+
+/** The kinds lint knows, with the schemas and checks the controller itself applies. */
+const KINDS = new Map<string, KindValidator>([
+  ['Rollout', { schema: Rollout }],
+  ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkTemplate }],
+  ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkTemplate }],
+]);
 
 function yamlFiles(path: string): string[] {
   const stat = statSync(path);

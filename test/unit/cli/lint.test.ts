@@ -19,6 +19,8 @@ describe('lint', () => {
       expect.stringMatching(/^11 Rollout\/too-heavy: spec\.strategy\.canary\.steps\.0\.setWeight: .*<=100/),
       expect.stringMatching(/^22 Rollout\/bad-pause: spec\.strategy\.canary\.steps\.0\.pause\.duration: /),
       expect.stringMatching(/^25 Rolout\/typo: unknown kind Rolout/),
+      expect.stringMatching(/^36 AnalysisTemplate\/bad-cel: spec\.metrics\.0\.successCondition: does not type-check to bool/),
+      expect.stringMatching(/^38 AnalysisTemplate\/bad-cel: spec\.metrics\.0\.provider: uses \{\{args\.hash\}\} but the template declares no argument hash/),
     ]);
   });
 
