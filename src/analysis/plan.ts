@@ -142,7 +142,9 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
     }
   }
 
-  const message = problem ?? (done ? verdictMessage(phase, results) : undefined);
+  const untouched = results.every((result) => result.count === 0);
+  const verdict = terminated && untouched ? 'terminated by its Rollout before the first measurement' : done ? verdictMessage(phase, results) : undefined;
+  const message = problem ?? (terminated && verdict !== undefined && !untouched ? `terminated by its Rollout: ${verdict}` : verdict);
   const next: AnalysisRunStatus = {
     phase,
     ...(message !== undefined && { message }),

@@ -34,6 +34,9 @@ class SecretError extends Error {}
 
 /** Measures AnalysisRuns: observe the run, decide what is due (pure), measure, record, report. */
 export class AnalysisRunReconciler {
+  /** Per run, the resourceVersion our last status write replaced. */
+  private readonly overwritten = new Map<string, string | undefined>();
+
   constructor(private readonly deps: AnalysisRunReconcilerDeps) {}
 
   async reconcile(key: string): Promise<WorkResult> {
@@ -48,6 +51,10 @@ export class AnalysisRunReconciler {
     }
     const run = parsed.data;
     if (isTerminal(run.status?.phase ?? 'Pending')) return;
+    // The cache can lag behind our own last write; measuring from it would repeat a query whose result
+    // the resourceVersion precondition then throws away. Wait for the cache instead.
+    if (this.overwritten.get(key) === run.metadata.resourceVersion) return { requeueAfterMs: 100 };
+    this.overwritten.delete(key);
 
     const first = evaluateRun(run, run.status, this.deps.now());
     let status = first.status;
@@ -65,7 +72,7 @@ export class AnalysisRunReconciler {
     }
     const settled = evaluateRun(run, status, this.deps.now());
     try {
-      await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status);
+      if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.overwritten.set(key, run.metadata.resourceVersion);
     } catch (err) {
       if (isConflict(err)) return { requeueAfterMs: 50 };
       throw err;

@@ -38,11 +38,17 @@ function revisionLine(revision: RevisionView, c: Colors): string {
   return `${c.bold(`revision ${revision.number}`)}  ${role}  ${revision.replicaSet}  ${health} ${revision.available}/${revision.desired} available  pods ${revision.pods.ready}/${revision.pods.total} ready${delay}`;
 }
 
+/** Four significant digits are plenty on screen (0.09874999999999999 reads as 0.09875); status keeps the exact value. */
+function shortValue(value: string): string {
+  const number = Number(value);
+  return value.trim() !== '' && Number.isFinite(number) ? String(Number(number.toPrecision(4))) : value;
+}
+
 function marks(run: AnalysisRunView, c: Colors): string[] {
   return run.metrics.map((metric) => {
     const shown = metric.marks.slice(-MARKS_SHOWN).map((mark) => paint(c, mark, MARK_ICONS[mark])).join('');
     const hidden = metric.marks.length > MARKS_SHOWN ? c.dim(`+${metric.marks.length - MARKS_SHOWN} `) : '';
-    const value = metric.lastValue !== undefined ? `  last ${metric.lastValue}` : '';
+    const value = metric.lastValue !== undefined ? `  last ${shortValue(metric.lastValue)}` : '';
     return `${metric.name}  ${hidden}${shown}${value}`;
   });
 }

@@ -122,7 +122,10 @@ describe('analysis run planning', () => {
     expect(status?.phase).toBe('Running');
     const terminated = evaluateRun({ ...subject, spec: { ...subject.spec, terminate: true } }, status, T0 + 46 * S);
     expect(terminated.status.phase).toBe('Successful');
+    expect(terminated.status.message).toBe('terminated by its Rollout: all metrics passed (success-rate 5/5)');
     expect(terminated.due).toEqual([]);
+    const early = evaluateRun({ ...subject, spec: { ...subject.spec, terminate: true } }, undefined, T0);
+    expect(early.status).toMatchObject({ phase: 'Inconclusive', message: 'terminated by its Rollout before the first measurement' });
   });
 
   it('never changes a verdict once reached, whatever comes later', () => {
