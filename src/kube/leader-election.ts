@@ -19,6 +19,11 @@ export const LEADER_ELECTION_DEFAULTS = { leaseDurationMs: 10_000, renewDeadline
 
 type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 
+/** client-node reads MicroTime fields back as strings, whatever its types say; normalize for writing. */
+function microTime(value: Date | string): k8s.V1MicroTime {
+  return new k8s.V1MicroTime(new Date(value).getTime());
+}
+
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -90,7 +95,8 @@ export class LeaderElector {
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
     const now = this.now();
-    const stamp = new Date(now);
+    // Lease times are MicroTime: the apiserver rejects the millisecond form a plain Date serializes to.
+    const stamp = new k8s.V1MicroTime(now);
     let current: k8s.V1Lease;
     try {
       current = await this.api.readNamespacedLease({ name, namespace });
@@ -121,6 +127,7 @@ export class LeaderElector {
           ...current,
           spec: {
             ...spec,
+            ...(spec.acquireTime !== undefined && { acquireTime: microTime(spec.acquireTime) }),
             holderIdentity: identity,
             leaseDurationSeconds: this.leaseSeconds(),
             renewTime: stamp,
@@ -143,7 +150,16 @@ export class LeaderElector {
       await this.api.replaceNamespacedLease({
         name,
         namespace,
-        body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(this.now()) } },
+        body: {
+          ...current,
+          spec: {
+            ...current.spec,
+            ...(current.spec?.acquireTime !== undefined && { acquireTime: microTime(current.spec.acquireTime) }),
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            renewTime: new k8s.V1MicroTime(this.now()),
+          },
+        },
       });
       this.opts.logger.info('released leadership', { identity });
     } catch (err) {

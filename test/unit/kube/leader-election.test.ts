@@ -16,7 +16,8 @@ class FakeLeases {
 
   readNamespacedLease = async (): Promise<k8s.V1Lease> => {
     if (!this.lease) throw new ApiError(404);
-    return structuredClone(this.lease);
+    // Like client-node against a real apiserver, MicroTime fields come back as strings.
+    return JSON.parse(JSON.stringify(this.lease)) as k8s.V1Lease;
   };
   createNamespacedLease = async ({ body }: { body: k8s.V1Lease }): Promise<k8s.V1Lease> => {
     if (this.lease) throw new ApiError(409);
@@ -27,6 +28,11 @@ class FakeLeases {
     return this.store(body);
   };
   private store(body: k8s.V1Lease): k8s.V1Lease {
+    for (const field of ['acquireTime', 'renewTime'] as const) {
+      const value = body.spec?.[field];
+      // The apiserver rejects MicroTime without microseconds; V1MicroTime serializes them.
+      if (value !== undefined && !JSON.stringify(value).match(/\.\d{6}Z"$/)) throw new ApiError(400);
+    }
     this.version += 1;
     this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(this.version) } };
     return structuredClone(this.lease);
