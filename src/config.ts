@@ -17,6 +17,8 @@ export const ControllerConfig = z.object({
   leaderElectionId: z.string().min(1),
   /** False where the controller may not read cluster-scoped ClusterAnalysisTemplates (namespaced installs). */
   clusterTemplates: z.boolean(),
+  /** Slack-compatible webhook for aborted, promoted and paused rollouts. */
+  notifyWebhook: z.url().optional(),
   /** Used when a Prometheus metric names no address. */
   prometheusAddress: z.url().optional(),
 });
@@ -34,7 +36,8 @@ export const USAGE = `usage: fledge-controller [flags]
   --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE, else default)
   --leader-election-id NAME       the Lease's name (default fledge-controller)
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
-  --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)`;
+  --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)
+  --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK`;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -52,6 +55,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'leader-election-id': { type: 'string' },
       'prometheus-address': { type: 'string' },
       'no-cluster-templates': { type: 'boolean' },
+      'notify-webhook': { type: 'string' },
     },
     strict: true,
   });
@@ -69,6 +73,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
     clusterTemplates: values['no-cluster-templates'] !== true,
+    notifyWebhook: values['notify-webhook'] ?? env.FLEDGE_NOTIFY_WEBHOOK,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

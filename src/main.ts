@@ -6,6 +6,7 @@ import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.
 import { WorkQueue, type WorkResult } from './kube/work-queue.js';
 import { AnalysisRunReconciler } from './analysis/reconciler.js';
 import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './observability/metrics.js';
+import { WebhookNotifier } from './observability/notifier.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEventRecorder } from './observability/events.js';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   const events = createEventRecorder(core, 'fledge-controller', logger);
   const reconciler = new RolloutReconciler({
     metrics,
+    ...(config.notifyWebhook !== undefined && { notifier: new WebhookNotifier(config.notifyWebhook, logger) }),
     rollouts,
     replicaSets,
     services,

@@ -5,6 +5,7 @@ import { isConflict, isNotFound, mergePatchOptions, writeStatus } from '../kube/
 import type { WorkResult } from '../kube/work-queue.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
+import type { WebhookNotifier } from '../observability/notifier.js';
 import type { Logger } from '../observability/logger.js';
 import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
@@ -36,6 +37,7 @@ export interface RolloutReconcilerDeps {
   custom: k8s.CustomObjectsApi;
   events: EventRecorder;
   metrics?: ControllerMetrics;
+  notifier?: WebhookNotifier;
   logger: Logger;
   now: () => number;
 }
@@ -156,6 +158,7 @@ export class RolloutReconciler {
     if (statusChanged) {
       for (const event of plan.events) {
         if (event.reason === 'RolloutAborted') this.deps.metrics?.aborts.inc({ namespace, name: rollout.metadata.name ?? '', reason: abortCause(event.message) });
+        await this.deps.notifier?.notify({ namespace, name: rollout.metadata.name ?? '', reason: event.reason, message: event.message });
         await this.deps.events.record(
           { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', namespace, uid: rollout.metadata.uid },
           event.type,
