@@ -7,6 +7,9 @@ export const ControllerConfig = z.object({
   /** Empty: every namespace. */
   namespaces: z.array(z.string().min(1)),
   concurrency: z.coerce.number().int().min(1).max(64),
+  /** Client-side rate limit on API requests (watches excluded), as client-go's QPS and burst. */
+  kubeApiQps: z.coerce.number().positive(),
+  kubeApiBurst: z.coerce.number().int().min(1),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   /** 0 picks a free port (tests); the bound address is logged. */
   metricsPort: z.coerce.number().int().min(0).max(65535),
@@ -28,6 +31,8 @@ export const USAGE = `usage: fledge-controller [flags]
   --kubeconfig PATH     kubeconfig to use (default: KUBECONFIG, then in-cluster)        env FLEDGE_KUBECONFIG
   --namespaces A,B      namespaces to watch (default: all)                             env FLEDGE_NAMESPACES
   --concurrency N       Rollouts reconciled in parallel (default 4)                    env FLEDGE_CONCURRENCY
+  --kube-api-qps N      API requests per second, client side (default 20)            env FLEDGE_KUBE_API_QPS
+  --kube-api-burst N    requests allowed in a burst (default 30)                       env FLEDGE_KUBE_API_BURST
   --log-level LEVEL     debug|info|warn|error (default info)                           env FLEDGE_LOG_LEVEL
   --metrics-port N      port for /metrics (default 8080; 0 picks one)                  env FLEDGE_METRICS_PORT
   --health-port N       port for /healthz and /readyz (default 8081; 0 picks one)      env FLEDGE_HEALTH_PORT
@@ -46,6 +51,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       kubeconfig: { type: 'string' },
       namespaces: { type: 'string' },
       concurrency: { type: 'string' },
+      'kube-api-qps': { type: 'string' },
+      'kube-api-burst': { type: 'string' },
       'log-level': { type: 'string' },
       'metrics-port': { type: 'string' },
       'health-port': { type: 'string' },
@@ -64,6 +71,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     kubeconfig: values.kubeconfig ?? env.FLEDGE_KUBECONFIG,
     namespaces: namespaces.split(',').map((n) => n.trim()).filter(Boolean),
     concurrency: values.concurrency ?? env.FLEDGE_CONCURRENCY ?? 4,
+    kubeApiQps: values['kube-api-qps'] ?? env.FLEDGE_KUBE_API_QPS ?? 20,
+    kubeApiBurst: values['kube-api-burst'] ?? env.FLEDGE_KUBE_API_BURST ?? 30,
     logLevel: values['log-level'] ?? env.FLEDGE_LOG_LEVEL ?? 'info',
     metricsPort: values['metrics-port'] ?? env.FLEDGE_METRICS_PORT ?? 8080,
     healthPort: values['health-port'] ?? env.FLEDGE_HEALTH_PORT ?? 8081,

@@ -3,6 +3,7 @@ import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
 import { resilientInformer, type ResilientInformer } from './kube/informer.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.js';
+import { makeApiClient, TokenBucket, type ClientInstrumentation } from './kube/client.js';
 import { WorkQueue, type WorkResult } from './kube/work-queue.js';
 import { AnalysisRunReconciler } from './analysis/reconciler.js';
 import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './observability/metrics.js';
@@ -45,9 +46,15 @@ async function main(): Promise<void> {
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
 
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const metrics = new ControllerMetrics();
+  // One limiter for every client, so their sum stays within --kube-api-qps.
+  const instrumentation: ClientInstrumentation = {
+    limiter: new TokenBucket(config.kubeApiQps, config.kubeApiBurst),
+    onResponse: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+  };
+  const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation);
+  const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation);
+  const custom = makeApiClient(kc, k8s.CustomObjectsApi, instrumentation);
 
   /** An informer for one of our custom resources, in the watched namespaces (or cluster-wide). */
   const customInformer = (plural: string, clusterScoped = false): ResilientInformer<k8s.KubernetesObject> => {
@@ -88,7 +95,6 @@ async function main(): Promise<void> {
     ),
   );
 
-  const metrics = new ControllerMetrics();
   const events = createEventRecorder(core, 'fledge-controller', logger);
   const reconciler = new RolloutReconciler({
     metrics,
@@ -189,7 +195,7 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const elector = config.leaderElect
-    ? new LeaderElector(kc.makeApiClient(k8s.CoordinationV1Api), {
+    ? new LeaderElector(makeApiClient(kc, k8s.CoordinationV1Api, instrumentation), {
         namespace: config.leaderElectionNamespace,
         name: config.leaderElectionId,
         identity: `${hostname()}_${randomBytes(4).toString('hex')}`,

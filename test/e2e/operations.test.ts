@@ -96,6 +96,9 @@ describe('running it in production: leader election and /metrics', () => {
     expect(done.stableRevision).toBe(done.currentRevision);
     const healthyQuery = `max(fledge_rollout_phase{namespace="${ns.name}",name="ha",phase="Healthy"})`;
     expect(await eventually('Healthy gauge scraped', async () => ((await scraped(healthyQuery)) === 1 ? true : undefined))).toBe(true);
+    // API requests are counted by verb, resource and code, never by object name.
+    const patches = `sum(fledge_api_requests_total{job="fledge-controller",verb="patch",resource="rollouts/status",code="200"})`;
+    expect(await eventually('API request counter scraped', async () => (((await scraped(patches)) ?? 0) > 0 ? true : undefined))).toBe(true);
   });
 
   it('posts aborted, promoted and paused rollouts to a Slack-compatible webhook', async () => {

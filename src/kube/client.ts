@@ -1,0 +1,97 @@
+import * as k8s from '@kubernetes/client-node';
+
+/**
+ * A token bucket: `qps` tokens a second, at most `burst` saved up. Requests wait for a token rather than
+ * fail, so a busy controller slows itself down instead of overloading the apiserver.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly qps: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  ) {
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  /** Milliseconds until a token is free, having taken it (the caller waits that long). */
+  reserve(): number {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
+  }
+
+  async take(): Promise<void> {
+    const wait = this.reserve();
+    if (wait > 0) await this.sleep(wait);
+  }
+}
+
+/** The resource a request is about, `pods` or `rollouts/status`: bounded by the API, never an object name. */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
+  // /api/v1/... or /apis/group/version/...
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  const [resource, , subresource] = rest;
+  if (resource === undefined) return 'namespaces';
+  return subresource !== undefined ? `${resource}/${subresource}` : resource;
+}
+
+/** Kubernetes' verb for an HTTP request: GET on a collection is list, on one object get. */
+export function verbOf(method: string, path: string): string {
+  const parts = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  switch (method.toUpperCase()) {
+    case 'GET':
+      return rest.length >= 2 ? 'get' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return rest.length >= 2 ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
+  }
+}
+
+export interface ClientInstrumentation {
+  limiter: TokenBucket;
+  onResponse(verb: string, resource: string, code: string): void;
+}
+
+/** Like KubeConfig.makeApiClient, with client-side rate limiting and a count of every request by verb, resource and code. */
+export function makeApiClient<T>(kc: k8s.KubeConfig, apiClass: new (config: k8s.Configuration) => T, instrumentation: ClientInstrumentation): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const inner = new k8s.IsomorphicFetchHttpLibrary();
+  const httpApi = k8s.wrapHttpLibrary({
+    async send(request) {
+      await instrumentation.limiter.take();
+      const url = new URL(request.getUrl());
+      const verb = verbOf(request.getHttpMethod(), url.pathname);
+      const resource = resourceOf(url.pathname);
+      try {
+        const response = await inner.send(request).toPromise();
+        instrumentation.onResponse(verb, resource, String(response.httpStatusCode));
+        return response;
+      } catch (err) {
+        instrumentation.onResponse(verb, resource, 'error');
+        throw err;
+      }
+    },
+  });
+  return new apiClass(
+    k8s.createConfiguration({ baseServer: new k8s.ServerConfiguration(cluster.server, {}), authMethods: { default: kc }, httpApi }),
+  );
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { resourceOf, TokenBucket, verbOf } from '../../../src/kube/client.js';
+
+describe('API request labels', () => {
+  it('names the resource without object names, subresources included', () => {
+    expect(resourceOf('/api/v1/namespaces/shop/pods/api-1')).toBe('pods');
+    expect(resourceOf('/api/v1/namespaces/shop/pods')).toBe('pods');
+    expect(resourceOf('/apis/fledge.dev/v1alpha1/namespaces/shop/rollouts/api/status')).toBe('rollouts/status');
+    expect(resourceOf('/apis/fledge.dev/v1alpha1/rollouts')).toBe('rollouts');
+    expect(resourceOf('/api/v1/namespaces/shop')).toBe('namespaces');
+    expect(resourceOf('/apis/coordination.k8s.io/v1/namespaces/fledge-system/leases/fledge-controller?timeout=5s')).toBe('leases');
+  });
+
+  it('maps HTTP methods to Kubernetes verbs', () => {
+    expect(verbOf('GET', '/api/v1/namespaces/shop/pods')).toBe('list');
+    expect(verbOf('GET', '/api/v1/namespaces/shop/pods/a')).toBe('get');
+    expect(verbOf('PATCH', '/apis/fledge.dev/v1alpha1/namespaces/shop/rollouts/api/status')).toBe('patch');
+    expect(verbOf('POST', '/apis/apps/v1/namespaces/shop/replicasets')).toBe('create');
+    expect(verbOf('PUT', '/apis/coordination.k8s.io/v1/namespaces/x/leases/l')).toBe('update');
+    expect(verbOf('DELETE', '/apis/apps/v1/namespaces/shop/replicasets/r')).toBe('delete');
+  });
+});
+
+describe('TokenBucket', () => {
+  it('lets a burst through, then spaces requests at the QPS', () => {
+    let now = 0;
+    const bucket = new TokenBucket(10, 3, () => now);
+    expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 0]);
+    expect(bucket.reserve()).toBe(100);
+    expect(bucket.reserve()).toBe(200);
+    now = 1000;
+    // A second later 10 tokens have accrued, but no more than the burst is kept.
+    expect([bucket.reserve(), bucket.reserve()]).toEqual([0, 0]);
+  });
+
+  it('makes take() wait for the reserved time', async () => {
+    const waits: number[] = [];
+    const bucket = new TokenBucket(5, 1, () => 0, async (ms) => void waits.push(ms));
+    await bucket.take();
+    await bucket.take();
+    expect(waits).toEqual([200]);
+  });
+});
