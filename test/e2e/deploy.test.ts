@@ -1,8 +1,13 @@
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import yaml from 'js-yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { helmBinary } from '../harness/config.js';
 import { CONTROLLER_NAMESPACE, controllerKubeconfig, kubectl } from '../harness/e2e.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
 
 describe('deploy/', () => {
   beforeAll(async () => {
@@ -33,6 +38,36 @@ describe('deploy/', () => {
     expect(text).toMatch(/seccompProfile:\n\s+type: RuntimeDefault/);
     expect(text).toMatch(/capabilities:\n\s+drop:\n\s+- ALL/);
     expect(text).not.toMatch(/verbs:[^\n]*\*|resources:[^\n]*\*|apiGroups:[^\n]*\*/);
+  });
+
+  it('the Helm chart renders (with the real helm) to objects the apiserver accepts, the same ones kustomize installs', async () => {
+    const rendered = await run(helmBinary, ['template', 'fledge', join(repoRoot, 'deploy/helm/fledge'), '--namespace', CONTROLLER_NAMESPACE, '--include-crds']);
+    const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-n', CONTROLLER_NAMESPACE, '-f', '-'], { input: rendered.stdout });
+    expect(applied.code, applied.stderr).toBe(0);
+    const kustomized = await kubectl(['kustomize', join(repoRoot, 'deploy')]);
+    const objects = (text: string): Map<string, Record<string, unknown>> =>
+      new Map(
+        yaml
+          .loadAll(text)
+          .filter((doc): doc is { kind: string; metadata: { name: string } } => typeof doc === 'object' && doc !== null && (doc as { kind?: string }).kind !== 'Namespace')
+          .map((doc) => [`${doc.kind}/${doc.metadata.name}`, doc as unknown as Record<string, unknown>]),
+      );
+    const fromHelm = objects(rendered.stdout);
+    const fromKustomize = objects(kustomized.stdout);
+    expect([...fromHelm.keys()].sort()).toEqual([...fromKustomize.keys()].sort());
+    expect(fromHelm.get('ClusterRole/fledge-controller')?.rules).toEqual(fromKustomize.get('ClusterRole/fledge-controller')?.rules);
+    const specOf = (doc: Record<string, unknown> | undefined): unknown => (doc as { spec?: unknown } | undefined)?.spec;
+    expect(specOf(fromHelm.get('CustomResourceDefinition/rollouts.fledge.dev'))).toEqual(specOf(fromKustomize.get('CustomResourceDefinition/rollouts.fledge.dev')));
+    const containerOf = (doc: Record<string, unknown> | undefined): { args?: string[]; securityContext?: unknown } =>
+      (doc as { spec: { template: { spec: { containers: Array<{ args?: string[]; securityContext?: unknown }> } } } }).spec.template.spec.containers[0] ?? {};
+    expect(containerOf(fromHelm.get('Deployment/fledge-controller')).securityContext).toEqual(containerOf(fromKustomize.get('Deployment/fledge-controller')).securityContext);
+    expect(containerOf(fromHelm.get('Deployment/fledge-controller')).args).toContain('--leader-elect');
+
+    const namespaced = await run(helmBinary, ['template', 'fledge', join(repoRoot, 'deploy/helm/fledge'), '--namespace', CONTROLLER_NAMESPACE, '--set', `watchNamespaces={${CONTROLLER_NAMESPACE}}`]);
+    expect(namespaced.stdout).not.toContain('kind: ClusterRole');
+    expect(namespaced.stdout).toContain(`--namespaces=${CONTROLLER_NAMESPACE}`);
+    const namespacedApplied = await kubectl(['apply', '--dry-run=server', '-n', CONTROLLER_NAMESPACE, '-f', '-'], { input: namespaced.stdout });
+    expect(namespacedApplied.code, namespacedApplied.stderr).toBe(0);
   });
 
   it('the ServiceAccount can do what the controller needs and nothing else (kubectl auth can-i with its token)', async () => {

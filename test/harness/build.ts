@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, symlinkSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KUBERNETES_VERSION, KWOK_VERSION, k8sBinary, kubectlBinary, kubectlDir, kwokBinary } from './config.js';
+import { HELM_VERSION, KUBERNETES_VERSION, KWOK_VERSION, helmBinary, k8sBinary, kubectlBinary, kubectlDir, kwokBinary } from './config.js';
 import { HarnessError } from './errors.js';
 
 const goModuleDir = join(dirname(fileURLToPath(import.meta.url)), 'k8s');
@@ -89,5 +89,14 @@ export async function ensureBinaries(log: (line: string) => void): Promise<void>
       GOBIN: dirname(kwokBinary),
     });
     log(`kwok build done in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+  if (!existsSync(helmBinary)) {
+    requireGo();
+    // Debian has no helm package; the chart in deploy/helm is rendered with the real helm in the tests.
+    log(`building helm ${HELM_VERSION} into ${helmBinary}`);
+    const started = Date.now();
+    mkdirSync(dirname(helmBinary), { recursive: true });
+    await runGo(['install', '-v', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], dirname(helmBinary), 'helm build', log, { GOBIN: dirname(helmBinary) });
+    log(`helm build done in ${Math.round((Date.now() - started) / 1000)} s`);
   }
 }

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 /** Pinned versions: the binary cache is keyed by them, so bumping one triggers exactly one rebuild. */
 export const KUBERNETES_VERSION = 'v1.35.4';
 export const KWOK_VERSION = 'v0.7.0';
+export const HELM_VERSION = 'v3.19.0';
 
 export const cacheDir = process.env.FLEDGE_CACHE_DIR ?? join(homedir(), '.cache', 'fledge');
 export const k8sBinary = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'fledge-k8s');
 export const kwokBinary = join(cacheDir, `kwok-${KWOK_VERSION}`, 'kwok');
+export const helmBinary = join(cacheDir, `helm-${HELM_VERSION}`, 'helm');
 /** A directory with a `kubectl` that matches the apiserver's version (a symlink into the multi-call binary). */
 export const kubectlDir = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'bin');
 export const kubectlBinary = join(kubectlDir, 'kubectl');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { SchemaConversionError, structuralSchemaOf, type SchemaProps } from '../../../src/api/crd.js';
-import { crdFileContents } from '../../../src/api/crd-yaml.js';
+import { CRD_OUTPUT_DIRS, crdFileContents } from '../../../src/api/crd-yaml.js';
 import { renderCrds } from '../../../src/api/crds.js';
 
 const crdsDir = join(import.meta.dirname, '..', '..', '..', 'crds');
@@ -23,9 +23,13 @@ function rolloutSchema(): SchemaProps {
 }
 
 describe('CRDs generated from the zod schemas', () => {
-  it('match the files in crds/ (run `npm run gen:crds` after changing src/api)', () => {
-    for (const [file, text] of Object.entries(crdFileContents())) {
-      expect(readFileSync(join(crdsDir, file), 'utf8'), `crds/${file} is stale`).toBe(text);
+  it('match the files in crds/ and the Helm chart (run `npm run gen:crds` after changing src/api)', () => {
+    for (const dir of CRD_OUTPUT_DIRS) {
+      const files = Object.entries(crdFileContents(dir));
+      expect(files.length).toBeGreaterThanOrEqual(4);
+      for (const [file, text] of files) {
+        expect(readFileSync(join(crdsDir, '..', dir, file), 'utf8'), `${dir}/${file} is stale`).toBe(text);
+      }
     }
   });
 
