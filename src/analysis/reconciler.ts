@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { AnalysisRun, type Metric, type SecretKeyRef } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
@@ -43,7 +44,7 @@ export class AnalysisRunReconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.runs.get(name, namespace);
     if (!raw) return;
-    const log = this.deps.logger.with({ namespace, analysisRun: name });
+    const log = this.deps.logger.with({ namespace, analysisRun: name, reconcileId: randomBytes(4).toString('hex') });
     const parsed = AnalysisRun.safeParse(raw);
     if (!parsed.success) {
       log.warn('invalid AnalysisRun', { problem: parsed.error.issues[0]?.message });

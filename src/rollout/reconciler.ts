@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Rollout, VERSION, type RolloutStatus } from '../api/rollout.js';
 import type { ResilientInformer } from '../kube/informer.js';
@@ -48,7 +49,8 @@ export class RolloutReconciler {
 
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const log = this.deps.logger.with({ namespace, name });
+    // A reconcile id ties together every log line of one pass.
+    const log = this.deps.logger.with({ namespace, name, reconcileId: randomBytes(4).toString('hex') });
     const raw = this.deps.rollouts.get(name, namespace);
     if (!raw) return;
     const parsed = Rollout.safeParse(raw);
