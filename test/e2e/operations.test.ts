@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -99,6 +99,20 @@ describe('running it in production: leader election and /metrics', () => {
     // API requests are counted by verb, resource and code, never by object name.
     const patches = `sum(fledge_api_requests_total{job="fledge-controller",verb="patch",resource="rollouts/status",code="200"})`;
     expect(await eventually('API request counter scraped', async () => (((await scraped(patches)) ?? 0) > 0 ? true : undefined))).toBe(true);
+
+    // Every query of the Grafana dashboard is valid PromQL and finds data in a real Prometheus scraping the controllers.
+    const dashboard = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'grafana', 'fledge-dashboard.json'), 'utf8')) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    };
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) {
+        const query = target.expr.replaceAll('$__rate_interval', '1m').replaceAll('$namespace', '.*');
+        const res = await axios.get(`${prometheusUrl()}/api/v1/query`, { params: { query }, validateStatus: () => true });
+        expect(res.status, `${panel.title}: ${query}: ${JSON.stringify(res.data)}`).toBe(200);
+      }
+    }
+    const phases = await axios.get(`${prometheusUrl()}/api/v1/query`, { params: { query: 'sum by (phase) (fledge_rollout_phase)' } });
+    expect((phases.data as { data: { result: unknown[] } }).data.result.length).toBe(4);
   });
 
   it('posts aborted, promoted and paused rollouts to a Slack-compatible webhook', async () => {
