@@ -146,6 +146,26 @@ function readyCondition(phase: RolloutPhase, message: string): DesiredCondition 
     : { type: 'Ready', status: 'False', reason: `Rollout${phase}`, message };
 }
 
+function progressingReason(input: StatusInput): string {
+  if (input.stage === 'aborted') return ABORTED_REASON;
+  return input.deadlineExceeded ? DEADLINE_REASON : 'RolloutProgressing';
+}
+
+/**
+ * The abnormal-true pair kstatus (Flux, kubectl wait) reads: Reconciling while pods move, Stalled once
+ * aborted or past the progress deadline, which kstatus reports as Failed instead of waiting forever.
+ */
+function kstatusConditions(phase: RolloutPhase, message: string, reason: string): DesiredCondition[] {
+  return [
+    phase === 'Progressing'
+      ? { type: 'Reconciling', status: 'True', reason, message }
+      : { type: 'Reconciling', status: 'False', reason: `Rollout${phase}`, message },
+    phase === 'Degraded'
+      ? { type: 'Stalled', status: 'True', reason, message }
+      : { type: 'Stalled', status: 'False', reason: `Rollout${phase}`, message },
+  ];
+}
+
 /** Conditions this controller replaced or no longer sets; others' conditions pass through. */
 const RETIRED_CONDITIONS = new Set(['InvalidSpec']);
 
@@ -164,6 +184,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
       availableCondition(input, counts.availableReplicas),
       pausedCondition(input),
       readyCondition(phase, message),
+      ...kstatusConditions(phase, message, progressingReason(input)),
     ],
     facts.now,
     generation,

@@ -170,6 +170,7 @@ describe('Rollout canary on the real control plane', () => {
     const aborted = await waitFor('abort', 'Degraded', (s) => s.phase === 'Degraded');
     expect(aborted.stableRevision).toBe(stable);
     expect(aborted.conditions?.some((c) => c.reason === 'RolloutAborted')).toBe(true);
+    expect(aborted.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutAborted' });
     expect(aborted.abortedAt).toBeDefined();
     await sizes('abort', stable, canary, { stable: 10, canary: 0 });
     // No retry loop: a few seconds later it is still aborted, with no canary Pods.

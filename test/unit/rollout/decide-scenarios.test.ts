@@ -48,6 +48,9 @@ describe('decide: abort', () => {
     cluster.settle();
     expect(cluster.condition('Progressing')).toEqual({ status: 'False', reason: 'RolloutAborted' });
     expect(cluster.condition('Ready')).toEqual({ status: 'False', reason: 'RolloutDegraded' });
+    // kstatus (Flux) reads Stalled=True as Failed, rather than waiting for a Ready that will not come.
+    expect(cluster.condition('Stalled')).toEqual({ status: 'True', reason: 'RolloutAborted' });
+    expect(cluster.condition('Reconciling')).toEqual({ status: 'False', reason: 'RolloutDegraded' });
     expect(cluster.rollout.spec).toEqual(spec);
 
     // It stays aborted: later reconciles change nothing, abortedAt is set once.

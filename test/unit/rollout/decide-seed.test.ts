@@ -40,9 +40,12 @@ describe('decide: first sight', () => {
     expect(healthy.status).toMatchObject({ phase: 'Healthy', replicas: 3, availableReplicas: 3, updatedReplicas: 3, canaryWeight: 100, actualWeight: 100 });
     expect(healthy.events).toEqual([]);
     expect(cluster.condition('Ready')).toEqual({ status: 'False', reason: 'RolloutProgressing' });
+    expect(cluster.condition('Reconciling')).toEqual({ status: 'True', reason: 'RolloutProgressing' });
     cluster.apply(healthy);
     expect(cluster.condition('Ready')).toEqual({ status: 'True', reason: 'RolloutHealthy' });
     expect(cluster.condition('Progressing')).toEqual({ status: 'True', reason: 'RolloutCompleted' });
+    expect(cluster.condition('Reconciling')).toEqual({ status: 'False', reason: 'RolloutHealthy' });
+    expect(cluster.condition('Stalled')).toEqual({ status: 'False', reason: 'RolloutHealthy' });
     expect(cluster.condition('Available')).toEqual({ status: 'True', reason: 'MinimumReplicasAvailable' });
     expect(cluster.condition('Paused')).toEqual({ status: 'False', reason: 'NotPaused' });
   });
