@@ -117,7 +117,10 @@ export async function watchRolloutObjects(
     owned,
   );
   const informers = [rolloutInformer, rsInformer, podInformer, runInformer] as Array<Informer<k8s.KubernetesObject>>;
+  // Until every informer has listed, a missing object means "not listed yet", not "deleted".
+  let listed = false;
   const emit = (): void => {
+    if (!listed) return;
     const raw = rolloutInformer.get(name, namespace);
     const parsed = raw === undefined ? undefined : Rollout.safeParse(raw);
     if (parsed === undefined || !parsed.success) {
@@ -142,6 +145,7 @@ export async function watchRolloutObjects(
     informer.on(k8s.ERROR, () => setTimeout(() => void informer.start().catch(() => undefined), 1000));
   }
   await Promise.all(informers.map((informer) => informer.start()));
+  listed = true;
   emit();
   return async () => {
     await Promise.all(informers.map((informer) => informer.stop()));
