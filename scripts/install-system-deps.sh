@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages the test harness and the demo need: Prometheus, openssl (certificates), tmux (a
-# terminal test of the plugin). Installs only what is missing; needs root (or sudo) when it installs.
+# terminal test of the plugin), Lua 5.1 with cjson (the Argo CD health scripts' tests). Installs only
+# what is missing; needs root (or sudo) when it installs.
 set -euo pipefail
 missing=()
-for pair in prometheus:prometheus openssl:openssl tmux:tmux; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
+has() { "$@" >/dev/null 2>&1; }
+has command -v prometheus || missing+=(prometheus)
+has command -v openssl || missing+=(openssl)
+has command -v tmux || missing+=(tmux)
+has command -v lua5.1 || missing+=(lua5.1)
+has lua5.1 -e 'require "cjson"' || missing+=(lua-cjson)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
