@@ -253,22 +253,35 @@ spec:
     let score = 0.99;
     const server: Server = createServer((req, res) => {
       res.setHeader('Content-Type', 'application/json');
+      // The token comes from a Secret through a template argument; without it the endpoint refuses.
+      if (req.headers.authorization !== 'Bearer s3cret-token') {
+        res.statusCode = 401;
+        res.end(JSON.stringify({ error: 'unauthorized' }));
+        return;
+      }
       res.end(JSON.stringify({ service: req.url, result: { score: String(score) } }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/score/{{args.service}}`;
     try {
-      await apply(`apiVersion: fledge.dev/v1alpha1
+      await apply(`apiVersion: v1
+kind: Secret
+metadata: {name: score-api}
+stringData: {token: s3cret-token}
+---
+apiVersion: fledge.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: web-score}
 spec:
-  args: [{name: service, value: checkout}]
+  args:
+  - {name: service, value: checkout}
+  - {name: token, valueFrom: {secretKeyRef: {name: score-api, key: token}}}
   metrics:
   - name: score
     interval: 1s
     count: 2
     successCondition: result > 0.9
-    provider: {web: {url: "${url}", jsonPath: $.result.score, timeout: 2s}}
+    provider: {web: {url: "${url}", jsonPath: $.result.score, timeout: 2s, headers: [{key: Authorization, value: "Bearer {{args.token}}"}]}}
 ---
 apiVersion: fledge.dev/v1alpha1
 kind: Rollout
@@ -288,6 +301,9 @@ spec:
       const promoted = await waitFor('web', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== initial.stableRevision && s.stableRevision === s.currentRevision);
       const good = (await runs('web')).find((run) => run.metadata.labels?.['fledge.dev/pod-template-hash'] === promoted.stableRevision);
       expect(good?.status?.metricResults?.[0]).toMatchObject({ successful: 2, measurements: [{ value: '0.99' }, { value: '0.99' }] });
+      // The Secret's value is used, never stored: the run's spec keeps only the reference.
+      expect(JSON.stringify(good)).not.toContain('s3cret-token');
+      expect(good?.spec.args).toContainEqual({ name: 'token', valueFrom: { secretKeyRef: { name: 'score-api', key: 'token' } } });
 
       score = 0.5;
       await setImage('web', 'app', 'demo:v3');
