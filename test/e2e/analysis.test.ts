@@ -114,7 +114,7 @@ describe('analysis against real Prometheus and the workload simulator', () => {
     const aborted = await waitFor('checkout', 'aborted', (s) => s.phase === 'Degraded');
     const stableAgainAt = await eventually('100% stable', async () => {
       const rs = await sizes('checkout');
-      return rs.get(stable)?.available === 4 && rs.get(canary)?.replicas === 0 ? Date.now() : undefined;
+      return rs.get(stable)?.available === 5 && rs.get(canary)?.replicas === 0 ? Date.now() : undefined;
     }, { intervalMs: 100 });
     expect(aborted.abort).toBe(true);
     expect(aborted.stableRevision).toBe(stable);
