@@ -61,6 +61,13 @@ function runLines(run: AnalysisRunView, c: Colors): string[] {
   return lines;
 }
 
+/** The canary's share, or that there is no canary: a Healthy rollout's current revision is its stable one. */
+function weightLine(view: RolloutView, c: Colors): string {
+  if (view.currentRevision !== undefined && view.currentRevision === view.stableRevision) return `${weightBar(0, 20, c)} no canary: all traffic on stable`;
+  if (view.aborted) return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (aborted: back to stable)`;
+  return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (desired ${view.desiredWeight}%)`;
+}
+
 /** The `get rollout` view: a header, then revisions (newest first) with their ReplicaSets, pods and analysis. */
 export function renderRollout(view: RolloutView, c: Colors): string {
   const stableImages = view.revisions.find((r) => r.role === 'stable')?.images ?? [];
@@ -73,7 +80,7 @@ export function renderRollout(view: RolloutView, c: Colors): string {
     `${c.bold('Status:')}     ${phaseLabel(view, c)}`,
     `${c.bold('Message:')}    ${view.message}`,
     `${c.bold('Step:')}       ${view.stepsCompleted}/${view.stepCount}`,
-    `${c.bold('Weight:')}     ${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (desired ${view.desiredWeight}%)`,
+    `${c.bold('Weight:')}     ${weightLine(view, c)}`,
     `${c.bold('Images:')}     ${images.join('\n            ') || '-'}`,
     `${c.bold('Replicas:')}   desired ${r.desired}  current ${r.current}  updated ${r.updated}  ready ${r.ready}  available ${r.available}`,
     '',

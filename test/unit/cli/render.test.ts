@@ -112,7 +112,15 @@ describe('get rollout frames', () => {
     expect(frame).toContain('Status:     ✖ Degraded (aborted)');
     expect(frame).toContain('success-rate  ✔✖⚠?  last 0.71');
     expect(frame).toContain('metric success-rate failed: 0.71');
-    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary`);
+    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary (aborted: back to stable)`);
+  });
+
+  it('says there is no canary when the current revision is the stable one', () => {
+    const healthy = renderRollout(
+      buildRolloutView(rollout({ phase: 'Healthy', stableRevision: 's1', currentRevision: 's1', currentStepIndex: 3, canaryWeight: 100, actualWeight: 100 }), [rs('s1', 1, 'api:1', 10)], [], []),
+      plain,
+    );
+    expect(healthy).toContain(`Weight:     ${'░'.repeat(20)} no canary: all traffic on stable`);
   });
 
   it('differs from frame to frame as the rollout moves', () => {
