@@ -21,7 +21,8 @@ export function parseSampleValue(text: string): number | undefined {
 }
 
 export function formatValue(result: ProviderResult): string | undefined {
-  const show = (n: number): string => (Number.isNaN(n) ? 'NaN' : n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : String(n));
+  // Twelve significant digits keep every real difference and drop float noise (0.7999999999999999 is 0.8).
+  const show = (n: number): string => (Number.isNaN(n) ? 'NaN' : n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : String(Number(n.toPrecision(12))));
   if (result.kind === 'value') return show(result.value);
   if (result.kind === 'values') return `[${result.values.map(show).join(', ')}]`;
   return undefined;

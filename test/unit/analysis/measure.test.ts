@@ -27,6 +27,11 @@ describe('judging a measurement', () => {
     expect(judge({ kind: 'values', values: [Number.NaN, Number.NaN] }, failureOnly)).toMatchObject({ phase: 'Inconclusive' });
   });
 
+  it('records values without float noise', () => {
+    expect(judge({ kind: 'value', value: 0.7999999999999999 }, successOnly)).toMatchObject({ phase: 'Failed', value: '0.8' });
+    expect(judge({ kind: 'value', value: 0.123456789012345 }, successOnly).value).toBe('0.123456789012');
+  });
+
   it('evaluates infinities', () => {
     expect(judge({ kind: 'value', value: Number.POSITIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Successful', value: '+Inf' });
     expect(judge({ kind: 'value', value: Number.NEGATIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Failed', value: '-Inf' });
