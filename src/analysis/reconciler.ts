@@ -61,13 +61,19 @@ export class AnalysisRunReconciler {
     let status = first.status;
     const retention = run.spec.measurementRetention ?? RUN_DEFAULTS.measurementRetention;
     const args = await this.resolveArgs(run, namespace).catch((err: unknown) => err as Error);
-    for (const metric of first.due) {
-      const startedAt = this.deps.now();
-      const verdict =
-        args instanceof Error
-          ? { phase: 'Error' as const, message: args.message }
-          : await this.measure(metric, args, namespace, first.conditions.get(metric.name) ?? {});
-      status = recordMeasurement(status, metric, verdict, startedAt, this.deps.now(), retention);
+    // Metrics are independent: measure the due ones together, so one slow provider delays none of the others.
+    const measured = await Promise.all(
+      first.due.map(async (metric) => {
+        const startedAt = this.deps.now();
+        const verdict =
+          args instanceof Error
+            ? { phase: 'Error' as const, message: args.message }
+            : await this.measure(metric, args, namespace, first.conditions.get(metric.name) ?? {});
+        return { metric, verdict, startedAt, finishedAt: this.deps.now() };
+      }),
+    );
+    for (const { metric, verdict, startedAt, finishedAt } of measured) {
+      status = recordMeasurement(status, metric, verdict, startedAt, finishedAt, retention);
       this.deps.metrics?.analysisMeasurements.inc({ namespace, metric: metric.name, phase: verdict.phase });
       log.info('measured', { metric: metric.name, phase: verdict.phase, value: verdict.value, message: verdict.message });
     }
