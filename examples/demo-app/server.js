@@ -1,7 +1,13 @@
-// The demo app for a real cluster: the same behaviour the test harness simulates. It serves / with a
-// success or an error and a latency chosen by DEMO_BEHAVIOUR (good, bad: 20% errors and slow, slow), and
-// /metrics with http_requests_total{code} and http_request_duration_seconds for Prometheus to scrape.
-import { createServer } from 'node:http';
+// The demo app for a real cluster: the same behaviour the test harness simulates (test/harness/simulator.ts).
+// It serves / with a success or an error after a latency chosen by its behaviour, and /metrics with
+// http_requests_total{code} and http_request_duration_seconds for Prometheus to scrape.
+//
+// The behaviour is DEMO_BEHAVIOUR (good | bad | slow), or else follows DEMO_VERSION the way the simulator
+// follows an image tag: a version containing "bad" answers every fifth request with a 500 and takes 0.8 s,
+// one containing "slow" only takes 0.8 s, anything else answers 200 in 0.05 s.
+// DEMO_LOAD_RPS=20 makes the app send itself that many requests a second, so it has traffic to measure
+// without a load generator.
+import { createServer, request } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const behaviours = {
@@ -9,15 +15,29 @@ const behaviours = {
   slow: { errorRatio: 0, latencySeconds: 0.8 },
   bad: { errorRatio: 0.2, latencySeconds: 0.8 },
 };
-const behaviour = behaviours[process.env.DEMO_BEHAVIOUR ?? 'good'];
+
+/** DEMO_BEHAVIOUR if set, otherwise the behaviour DEMO_VERSION's name implies. */
+function behaviourName(env) {
+  if (env.DEMO_BEHAVIOUR) return env.DEMO_BEHAVIOUR;
+  const version = (env.DEMO_VERSION ?? '').toLowerCase();
+  if (version.includes('bad')) return 'bad';
+  if (version.includes('slow')) return 'slow';
+  return 'good';
+}
+
+const name = behaviourName(process.env);
+const behaviour = behaviours[name];
 if (behaviour === undefined) {
-  console.error(`DEMO_BEHAVIOUR must be one of ${Object.keys(behaviours).join(', ')}`);
+  console.error(`DEMO_BEHAVIOUR must be one of ${Object.keys(behaviours).join(', ')}, not ${JSON.stringify(name)}`);
   process.exit(2);
 }
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const requests = new Counter({ name: 'http_requests_total', help: 'Requests served, by status code.', labelNames: ['code'], registers: [registry] });
+// Both codes exist from the start, so a healthy version reports a measured 0 errors rather than nothing.
+requests.inc({ code: '200' }, 0);
+requests.inc({ code: '500' }, 0);
 const latency = new Histogram({
   name: 'http_request_duration_seconds',
   help: 'Request latency.',
@@ -27,11 +47,22 @@ const latency = new Histogram({
 
 let served = 0;
 const server = createServer((req, res) => {
-  if (req.url === '/metrics') {
-    registry.metrics().then((text) => {
-      res.setHeader('Content-Type', registry.contentType);
-      res.end(text);
-    });
+  const path = new URL(req.url ?? '/', 'http://demo').pathname;
+  if (path === '/metrics') {
+    registry.metrics().then(
+      (text) => {
+        res.setHeader('Content-Type', registry.contentType);
+        res.end(text);
+      },
+      (err) => {
+        res.statusCode = 500;
+        res.end(String(err));
+      },
+    );
+    return;
+  }
+  if (path === '/healthz') {
+    res.end('ok\n');
     return;
   }
   const stop = latency.startTimer();
@@ -47,5 +78,24 @@ const server = createServer((req, res) => {
 });
 
 const port = Number(process.env.PORT ?? 8080);
-server.listen(port, () => console.log(`demo app (${process.env.DEMO_BEHAVIOUR ?? 'good'}) on :${port}`));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+const loadRps = Number(process.env.DEMO_LOAD_RPS ?? 0);
+let load;
+server.listen(port, () => {
+  console.log(`demo app (${name}) on :${port}${loadRps > 0 ? `, loading itself at ${loadRps} req/s` : ''}`);
+  if (loadRps > 0) {
+    load = setInterval(() => {
+      request({ host: '127.0.0.1', port, path: '/' }, (res) => res.resume())
+        .on('error', () => undefined)
+        .end();
+    }, 1000 / loadRps);
+  }
+});
+
+const shutdown = () => {
+  clearInterval(load);
+  server.close(() => process.exit(0));
+  // Keep-alive connections from scrapers would hold close() open; do not wait for them for long.
+  setTimeout(() => process.exit(0), 5000).unref();
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -11,10 +11,16 @@ export interface Profile {
   latencySeconds: number;
 }
 
+/** The tag of an image reference: after the last colon of the last path segment, before any `@digest`. */
+export function imageTag(image: string): string {
+  const withoutDigest = image.split('@')[0] ?? '';
+  // A colon before the last slash belongs to a registry port, not a tag.
+  const name = withoutDigest.slice(withoutDigest.lastIndexOf('/') + 1);
+  return name.includes(':') ? name.slice(name.lastIndexOf(':') + 1) : '';
+}
+
 export function profileForImage(image: string): Profile {
-  // The tag follows the last colon after the last slash; a colon before it belongs to a registry port.
-  const name = image.slice(image.lastIndexOf('/') + 1);
-  const tag = name.includes(':') ? name.slice(name.lastIndexOf(':') + 1) : '';
+  const tag = imageTag(image).toLowerCase();
   if (tag.includes('bad')) return { errorRatio: 0.2, latencySeconds: 0.8 };
   if (tag.includes('slow')) return { errorRatio: 0, latencySeconds: 0.8 };
   return { errorRatio: 0, latencySeconds: 0.05 };
@@ -34,41 +40,73 @@ export class TrafficAccumulator {
   ) {}
 
   tick(elapsedSeconds: number): { ok: number; errors: number } {
-    this.owed += this.requestsPerSecond * elapsedSeconds;
-    const total = Math.floor(this.owed);
-    this.owed -= total;
+    this.owed += this.requestsPerSecond * Math.max(0, elapsedSeconds);
+    const total = Math.floor(this.owed + 1e-9);
+    this.owed = Math.max(0, this.owed - total);
     this.errorsOwed += total * this.profile.errorRatio;
     const errors = Math.floor(this.errorsOwed + 1e-9);
-    this.errorsOwed -= errors;
+    this.errorsOwed = Math.max(0, this.errorsOwed - errors);
     return { ok: total - errors, errors };
   }
+}
+
+/**
+ * The latency of a pod's n-th request: a fixed cycle of five values from 0.75× to 1.25× the profile's
+ * typical latency, so the mean is exactly the typical value and quantiles are stable between runs.
+ */
+export function latencyOf(profile: Profile, n: number): number {
+  return profile.latencySeconds * (0.75 + (n % 5) * 0.125);
+}
+
+export const POD_TEMPLATE_HASH_LABEL = 'fledge.dev/pod-template-hash';
+
+/** What the simulator serves traffic for: a Ready, not terminating Pod with a pod-template-hash label. */
+export interface SimulatedPod {
+  namespace: string;
+  name: string;
+  hash: string;
+  image: string;
+  profile: Profile;
+}
+
+export function simulatedPod(pod: k8s.V1Pod): SimulatedPod | undefined {
+  const name = pod.metadata?.name;
+  const namespace = pod.metadata?.namespace;
+  const hash = pod.metadata?.labels?.[POD_TEMPLATE_HASH_LABEL];
+  if (!name || !namespace || !hash) return undefined;
+  if (pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null) return undefined;
+  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  if (!ready) return undefined;
+  const image = pod.spec?.containers[0]?.image ?? '';
+  return { namespace, name, hash, image, profile: profileForImage(image) };
 }
 
 export interface SimulatorOptions {
   kubeconfig: string;
   namespaces: string[];
-  /** Prometheus file_sd directory: the simulator registers itself there. */
+  /** Prometheus file_sd directory: the simulator registers itself there while it runs. */
   targetsDir: string;
+  /** Port for /metrics on 127.0.0.1; 0 (the default) picks a free one. */
   port?: number;
+  /** How often traffic is added; 250 ms by default. */
   tickMs?: number;
+  /** Requests per second per Ready pod; 20 by default. */
   requestsPerSecond?: number;
 }
 
 export interface Simulator {
+  /** http://127.0.0.1:<port>; metrics are at `${url}/metrics`. */
   url: string;
   stop(): Promise<void>;
-}
-
-const LABEL_HASH = 'fledge.dev/pod-template-hash';
-
-function isReady(pod: k8s.V1Pod): boolean {
-  return pod.metadata?.deletionTimestamp === undefined && (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
 }
 
 /**
  * Serves, for every Ready Pod of a Rollout (by its pod-template-hash label), the metrics that Pod would
  * produce under steady traffic: http_requests_total by status code and a latency histogram. The fake
  * nodes run no containers, so this is what real Prometheus scrapes in tests and the demo.
+ *
+ * A Pod's series exist only while it is Ready: they start at zero (so the first scrape already gives rate()
+ * a base) and are removed when it turns unready or goes away, so Prometheus marks them stale at once.
  */
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
   const kc = new k8s.KubeConfig();
@@ -88,49 +126,126 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const requestsPerSecond = opts.requestsPerSecond ?? 20;
 
   interface Live {
-    namespace: string;
-    hash: string;
+    pod: SimulatedPod;
     traffic: TrafficAccumulator;
-    profile: Profile;
+    served: number;
   }
+  // One entry (and one set of series) per live pod, keyed by namespace/name.
   const live = new Map<string, Live>();
-  const forget = (pod: k8s.V1Pod): void => {
-    const name = pod.metadata?.name ?? '';
-    const known = live.get(name);
+  const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+  const labelsOf = (pod: SimulatedPod): { namespace: string; pod: string; pod_template_hash: string } => ({
+    namespace: pod.namespace,
+    pod: pod.name,
+    pod_template_hash: pod.hash,
+  });
+
+  const forgetKey = (key: string): void => {
+    const known = live.get(key);
     if (known === undefined) return;
-    live.delete(name);
-    for (const code of ['200', '500']) requests.remove({ namespace: known.namespace, pod: name, pod_template_hash: known.hash, code });
-    latency.remove({ namespace: known.namespace, pod: name, pod_template_hash: known.hash });
+    live.delete(key);
+    const labels = labelsOf(known.pod);
+    for (const code of ['200', '500']) requests.remove({ ...labels, code });
+    latency.remove(labels);
   };
-  const observe = (pod: k8s.V1Pod): void => {
-    const name = pod.metadata?.name ?? '';
-    if (!isReady(pod)) return forget(pod);
-    if (live.has(name)) return;
-    const profile = profileForImage(pod.spec?.containers[0]?.image ?? '');
-    live.set(name, {
-      namespace: pod.metadata?.namespace ?? '',
-      hash: pod.metadata?.labels?.[LABEL_HASH] ?? '',
-      traffic: new TrafficAccumulator(opts.requestsPerSecond ?? 20, profile),
-      profile,
-    });
+  const observe = (object: k8s.V1Pod): void => {
+    const key = keyOf(object);
+    const pod = simulatedPod(object);
+    const known = live.get(key);
+    if (pod === undefined) return forgetKey(key);
+    // Same pod, same version: keep its counters. A relabelled or re-imaged pod starts new series.
+    if (known && known.pod.hash === pod.hash && known.pod.image === pod.image) return;
+    forgetKey(key);
+    live.set(key, { pod, traffic: new TrafficAccumulator(requestsPerSecond, pod.profile), served: 0 });
+    const labels = labelsOf(pod);
+    requests.inc({ ...labels, code: '200' }, 0);
+    requests.inc({ ...labels, code: '500' }, 0);
+    latency.zero(labels);
   };
 
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://simulator').pathname;
+    if (path !== '/metrics') {
+      res.statusCode = 404;
+      res.end('not found: the simulator serves /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.setHeader('Content-Type', registry.contentType);
+        res.end(text);
+      },
+      (err: unknown) => {
+        res.statusCode = 500;
+        res.end(String(err));
+      },
+    );
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  // Registered before the informers start: Prometheus's service discovery passes new targets on only every
+  // 5 s, so the sooner it sees the file the sooner the first scrape. Written whole and renamed into place,
+  // because Prometheus watches the directory and must never read half a file.
+  const targetFile = join(opts.targetsDir, `simulator-${port}.json`);
+  const partial = join(opts.targetsDir, `.simulator-${port}.json.tmp`);
+  writeFileSync(partial, JSON.stringify([{ targets: [`127.0.0.1:${port}`], labels: { job: 'workload-simulator' } }]));
+  renameSync(partial, targetFile);
+
+  let stopped = false;
+  const restarts = new Set<NodeJS.Timeout>();
   const informers = opts.namespaces.map((namespace) => {
     const informer = k8s.makeInformer<k8s.V1Pod>(
       kc,
       `/api/v1/namespaces/${namespace}/pods`,
-      () => core.listNamespacedPod({ namespace, labelSelector: LABEL_HASH }),
-      LABEL_HASH,
+      () => core.listNamespacedPod({ namespace, labelSelector: POD_TEMPLATE_HASH_LABEL }),
+      POD_TEMPLATE_HASH_LABEL,
     );
     informer.on(k8s.ADD, observe);
     informer.on(k8s.UPDATE, observe);
-    informer.on(k8s.DELETE, forget);
-    informer.on(k8s.ERROR, () => setTimeout(() => void informer.start().catch(() => undefined), 1000));
+    informer.on(k8s.DELETE, (pod) => forgetKey(keyOf(pod)));
+    // The informer stops on an error (apiserver restart, network); try again every second until stopped.
+    const restart = (): void => {
+      if (stopped) return;
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        if (!stopped) informer.start().catch(restart);
+      }, 1000);
+      restarts.add(timer);
+    };
+    informer.on(k8s.ERROR, restart);
     return informer;
   });
-  await Promise.all(informers.map((informer) => informer.start()));
+  const stopInformers = async (): Promise<void> => {
+    stopped = true;
+    for (const timer of restarts) clearTimeout(timer);
+    await Promise.all(informers.map((informer) => informer.stop()));
+  };
+  const unregister = async (): Promise<void> => {
+    rmSync(targetFile, { force: true });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  try {
+    await Promise.all(informers.map((informer) => informer.start()));
+  } catch (err) {
+    await stopInformers();
+    await unregister();
+    throw err;
+  }
 
   const tickMs = opts.tickMs ?? 250;
   let last = Date.now();
@@ -138,40 +253,23 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     const now = Date.now();
     const elapsed = (now - last) / 1000;
     last = now;
-    for (const [pod, state] of live) {
+    for (const state of live.values()) {
       const { ok, errors } = state.traffic.tick(elapsed);
-      const labels = { namespace: state.namespace, pod, pod_template_hash: state.hash };
+      const labels = labelsOf(state.pod);
       if (ok > 0) requests.inc({ ...labels, code: '200' }, ok);
       if (errors > 0) requests.inc({ ...labels, code: '500' }, errors);
-      // Latency samples spread evenly around the profile's typical value.
-      for (let i = 0; i < ok + errors; i++) latency.observe(labels, state.profile.latencySeconds * (0.75 + (i % 5) * 0.125));
+      for (let i = 0; i < ok + errors; i++) latency.observe(labels, latencyOf(state.pod.profile, state.served++));
     }
   }, tickMs);
 
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
-    void registry.metrics().then((text) => {
-      res.setHeader('Content-Type', registry.contentType);
-      res.end(text);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const targetFile = join(opts.targetsDir, `simulator-${port}.json`);
-  writeFileSync(targetFile, JSON.stringify([{ targets: [`127.0.0.1:${port}`], labels: { job: 'workload-simulator' } }]));
-
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     stop: async () => {
+      if (stopped) return;
       clearInterval(ticker);
-      rmSync(targetFile, { force: true });
-      await Promise.all(informers.map((informer) => informer.stop()));
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await stopInformers();
+      for (const key of [...live.keys()]) forgetKey(key);
+      await unregister();
     },
   };
 }

@@ -1,0 +1,120 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { imageTag, latencyOf, profileForImage, simulatedPod, TrafficAccumulator } from '../../harness/simulator.js';
+
+const GOOD = { errorRatio: 0, latencySeconds: 0.05 };
+const SLOW = { errorRatio: 0, latencySeconds: 0.8 };
+const BAD = { errorRatio: 0.2, latencySeconds: 0.8 };
+
+describe('simulator profiles from the image tag', () => {
+  it.each([
+    ['demo:v2-bad', 'v2-bad', BAD],
+    ['demo:v3-slow', 'v3-slow', SLOW],
+    ['demo:v1', 'v1', GOOD],
+    ['demo:V2-BAD', 'V2-BAD', BAD],
+    ['registry.example.com:5000/team/demo:v2-bad', 'v2-bad', BAD],
+    // A registry port, a repository name or a digest is not a tag.
+    ['registry.example.com:5000/bad-demo', '', GOOD],
+    ['slow-registry:5000/demo', '', GOOD],
+    ['demo:v1@sha256:bad0000000000000000000000000000000000000000000000000000000000bad', 'v1', GOOD],
+    ['demo:v2-slow@sha256:0000000000000000000000000000000000000000000000000000000000000000', 'v2-slow', SLOW],
+    ['', '', GOOD],
+  ])('%s has tag %j and behaves %j', (image, tag, profile) => {
+    expect(imageTag(image)).toBe(tag);
+    expect(profileForImage(image)).toEqual(profile);
+  });
+
+  it('prefers bad over slow when a tag says both', () => {
+    expect(profileForImage('demo:slow-and-bad')).toEqual(BAD);
+  });
+});
+
+describe('deterministic traffic', () => {
+  it('serves exactly rate × time requests, a fifth of them errors for a bad version, whatever the tick size', () => {
+    for (const tick of [0.05, 0.1, 0.25, 0.4, 1, 2.5]) {
+      const traffic = new TrafficAccumulator(20, BAD);
+      let ok = 0;
+      let errors = 0;
+      const ticks = Math.round(20 / tick);
+      for (let i = 0; i < ticks; i++) {
+        const t = traffic.tick(tick);
+        expect(t.ok).toBeGreaterThanOrEqual(0);
+        expect(t.errors).toBeGreaterThanOrEqual(0);
+        ok += t.ok;
+        errors += t.errors;
+      }
+      // 20 s at 20 req/s; float error (0.1 s ticks) never loses or invents a request.
+      expect(ok + errors, `tick ${tick}`).toBe(400);
+      expect(errors, `tick ${tick}`).toBe(80);
+    }
+  });
+
+  it('carries fractions over instead of rounding each tick', () => {
+    const odd = new TrafficAccumulator(3, GOOD);
+    const ticks = Array.from({ length: 8 }, () => odd.tick(0.25));
+    // 0.75 requests owed per tick: whole requests come out as the owed total passes 1, 2, 3, ...
+    expect(ticks.map((t) => t.ok)).toEqual([0, 1, 1, 1, 0, 1, 1, 1]);
+    expect(ticks.reduce((sum, t) => sum + t.ok, 0)).toBe(6);
+    expect(ticks.every((t) => t.errors === 0)).toBe(true);
+  });
+
+  it('never errs for a good or slow version, and the error ratio converges exactly, not statistically', () => {
+    const slow = new TrafficAccumulator(20, SLOW);
+    const bad = new TrafficAccumulator(20, BAD);
+    let badOk = 0;
+    let badErrors = 0;
+    for (let i = 0; i < 1000; i++) {
+      expect(slow.tick(0.25).errors).toBe(0);
+      const t = bad.tick(0.25);
+      badOk += t.ok;
+      badErrors += t.errors;
+      // At every point the errors lag the exact share by less than one request.
+      expect(Math.abs(badErrors - 0.2 * (badOk + badErrors))).toBeLessThan(1);
+    }
+    expect(badErrors / (badOk + badErrors)).toBe(0.2);
+  });
+
+  it('ignores a clock that went backwards', () => {
+    const traffic = new TrafficAccumulator(20, GOOD);
+    expect(traffic.tick(-5)).toEqual({ ok: 0, errors: 0 });
+    expect(traffic.tick(1)).toEqual({ ok: 20, errors: 0 });
+  });
+});
+
+describe('simulated latency', () => {
+  it('cycles around the typical value, so its mean is exact and p99 stays in the expected bucket', () => {
+    const good = Array.from({ length: 100 }, (_, n) => latencyOf(GOOD, n));
+    const bad = Array.from({ length: 100 }, (_, n) => latencyOf(BAD, n));
+    expect(good.reduce((a, b) => a + b) / 100).toBeCloseTo(0.05, 10);
+    expect(bad.reduce((a, b) => a + b) / 100).toBeCloseTo(0.8, 10);
+    expect(Math.max(...good)).toBeLessThanOrEqual(0.1);
+    expect(Math.min(...bad)).toBeGreaterThan(0.5);
+    expect(Math.max(...bad)).toBeLessThanOrEqual(1);
+    expect(latencyOf(BAD, 7)).toBe(latencyOf(BAD, 2));
+  });
+});
+
+describe('which pods are simulated', () => {
+  const pod = (over: { ready?: boolean; deleting?: boolean; hash?: string | null; image?: string } = {}): V1Pod => ({
+    metadata: {
+      name: 'web-abc-1',
+      namespace: 'shop',
+      labels: over.hash === null ? { app: 'web' } : { app: 'web', 'fledge.dev/pod-template-hash': over.hash ?? 'abc' },
+      ...(over.deleting ? { deletionTimestamp: new Date() } : {}),
+    },
+    spec: { containers: [{ name: 'web', image: over.image ?? 'demo:v2-bad' }, { name: 'sidecar', image: 'proxy:slow' }] },
+    status: { conditions: [{ type: 'Ready', status: over.ready === false ? 'False' : 'True' }] },
+  });
+
+  it('serves a Ready pod with the first container’s profile', () => {
+    expect(simulatedPod(pod())).toEqual({ namespace: 'shop', name: 'web-abc-1', hash: 'abc', image: 'demo:v2-bad', profile: BAD });
+    expect(simulatedPod(pod({ image: 'demo:v1' }))?.profile).toEqual(GOOD);
+  });
+
+  it('skips pods that are not Ready, are terminating, or have no pod-template-hash', () => {
+    expect(simulatedPod(pod({ ready: false }))).toBeUndefined();
+    expect(simulatedPod(pod({ deleting: true }))).toBeUndefined();
+    expect(simulatedPod(pod({ hash: null }))).toBeUndefined();
+    expect(simulatedPod({ metadata: { name: 'x', namespace: 'y', labels: { 'fledge.dev/pod-template-hash': 'h' } } })).toBeUndefined();
+  });
+});
