@@ -7,6 +7,9 @@ import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
 
 export const RUN_DEFAULTS = { consecutiveErrorLimit: 4, failureLimit: 0, inconclusiveLimit: 0, measurementRetention: 10 } as const;
 
+/** After an Error measurement the next try comes this soon (or at the metric's interval, if shorter), as in Argo. */
+export const ERROR_RETRY_MS = 10_000;
+
 export interface RunEvaluation {
   /** The complete status to write. */
   status: AnalysisRunStatus;
@@ -48,19 +51,24 @@ export function metricPhase(metric: Metric, result: MetricResult, terminated: bo
   if (result.consecutiveError > (metric.consecutiveErrorLimit ?? RUN_DEFAULTS.consecutiveErrorLimit)) return 'Error';
   if (result.inconclusive > (metric.inconclusiveLimit ?? RUN_DEFAULTS.inconclusiveLimit)) return 'Inconclusive';
   if (result.count >= plannedCount(metric)) return 'Successful';
-  if (terminated) return result.count > 0 ? 'Successful' : 'Inconclusive';
-  return result.count > 0 ? 'Running' : 'Pending';
+  // Cut short by its Rollout: only a metric that measured the canary successfully at least once may pass.
+  if (terminated) return result.successful > 0 ? 'Successful' : 'Inconclusive';
+  return result.count + result.error > 0 ? 'Running' : 'Pending';
 }
 
-/** The run's verdict from its metrics' phases; dry-run metrics are shown but never decide it. */
+/**
+ * The run's verdict from its metrics' phases, worst first: Failed, Error, Inconclusive, then
+ * Successful once every deciding metric succeeded. Dry-run metrics are shown but never decide it; a
+ * run of dry-run metrics only is Successful once they have all finished, whatever they measured.
+ */
 export function runPhase(results: MetricResult[]): AnalysisPhase {
   const deciding = results.filter((result) => result.dryRun !== true);
-  const judged = deciding.length > 0 ? deciding : results;
   for (const phase of ['Failed', 'Error', 'Inconclusive'] as const) {
     if (deciding.some((result) => result.phase === phase)) return phase;
   }
-  if (judged.every((result) => result.phase === 'Successful')) return 'Successful';
-  return judged.some((result) => result.phase !== 'Pending') ? 'Running' : 'Pending';
+  const finished = deciding.length > 0 ? deciding.every((result) => result.phase === 'Successful') : results.every((result) => isTerminal(result.phase));
+  if (finished) return 'Successful';
+  return results.some((result) => result.phase !== 'Pending') ? 'Running' : 'Pending';
 }
 
 function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricConditions>; problem?: string } {
@@ -85,19 +93,26 @@ function summarize(results: MetricResult[]): string {
 }
 
 function verdictMessage(phase: AnalysisPhase, results: MetricResult[]): string | undefined {
-  if (phase === 'Successful') return `all metrics passed (${results.map((r) => `${r.name} ${r.successful}/${r.count}`).join(', ')})`;
+  if (phase === 'Successful') {
+    const deciding = results.filter((r) => r.dryRun !== true);
+    const unsuccessful = results.filter((r) => r.dryRun === true && r.phase !== 'Successful');
+    const passed = deciding.length > 0 ? `all metrics passed (${deciding.map((r) => `${r.name} ${r.successful}/${r.count}`).join(', ')})` : 'only dry-run metrics';
+    // A dry-run metric that would have failed the run is the point of running it dry: say so.
+    return unsuccessful.length > 0 ? `${passed}; dry run: ${unsuccessful.map((r) => `${r.name} ${r.phase}`).join(', ')}` : passed;
+  }
   const culprit = results.find((result) => result.phase === phase && result.dryRun !== true);
   if (culprit === undefined) return undefined;
   const last = [...culprit.measurements].reverse().find((m) => m.phase === (phase === 'Failed' ? 'Failed' : phase === 'Error' ? 'Error' : 'Inconclusive'));
   const detail = last ? `${last.value !== undefined ? `value ${last.value}` : 'no value'}${last.message ? `: ${last.message}` : ''}` : '';
   const word = phase === 'Failed' ? 'failed' : phase === 'Error' ? 'errored' : 'was inconclusive';
-  return `metric ${culprit.name} ${word} (${culprit.failed} failed, ${culprit.inconclusive} inconclusive, ${culprit.error} errors of ${culprit.count})${detail ? `, last ${detail}` : ''}`;
+  return `metric ${culprit.name} ${word} (${culprit.failed} failed, ${culprit.inconclusive} inconclusive, ${culprit.error} errors of ${culprit.count + culprit.error})${detail ? `, last ${detail}` : ''}`;
 }
 
 /**
  * Where a run stands at `now`: metric and run phases from the recorded measurements, which metrics are
  * due (first at startedAt + initialDelay, then every interval after the last measurement's start, so
- * timing neither drifts nor resets on a restart), and when to look again. Pure.
+ * timing neither drifts nor resets on a restart; after an Error, min(10 s, interval) after it), and
+ * when to look again. Pure.
  */
 export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number): RunEvaluation {
   const current = status ?? {};
@@ -125,7 +140,7 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   const done = isTerminal(phase);
   if (done && problem === undefined) {
     // A verdict stops every metric still measuring; their phase says they did not finish.
-    results = results.map((result) => (isTerminal(result.phase) ? result : { ...result, phase: result.count > 0 ? 'Successful' : 'Inconclusive' }));
+    results = results.map((result) => (isTerminal(result.phase) ? result : { ...result, phase: result.successful > 0 ? 'Successful' : 'Inconclusive' }));
   }
 
   const startedAt = Date.parse(current.startedAt ?? '') || now;
@@ -136,7 +151,10 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
       const result = results.find((candidate) => candidate.name === metric.name);
       if (result === undefined || isTerminal(result.phase)) continue;
       const last = result.measurements.at(-1);
-      const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + durationMs(metric.interval);
+      // An Error did not count towards `count`, so the measurement is retried; without an interval it
+      // would otherwise be due again at once, on every reconcile.
+      const gap = last?.phase === 'Error' ? Math.min(ERROR_RETRY_MS, metric.interval === undefined ? ERROR_RETRY_MS : durationMs(metric.interval)) : durationMs(metric.interval);
+      const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + gap;
       if (dueAt <= now) due.push(metric);
       else wakeups.push(dueAt);
     }
@@ -161,7 +179,10 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   };
 }
 
-/** Appends one measurement, keeping the newest `retention`, and updates the counts (which include every one ever taken). */
+/**
+ * Appends one measurement, keeping the newest `retention`, and updates the counts (which include every
+ * one ever taken, retained or not). consecutiveError resets on any measurement that is not an Error.
+ */
 export function recordMeasurement(
   status: AnalysisRunStatus,
   metric: Metric,
@@ -181,7 +202,9 @@ export function recordMeasurement(
   };
   const updated: MetricResult = {
     ...result,
-    count: result.count + 1,
+    // As in Argo, an Error is not a measurement of the canary: it does not count towards `count`, so an
+    // unreachable provider can only end in Error (consecutiveErrorLimit), never add up to Successful.
+    count: result.count + (verdict.phase === 'Error' ? 0 : 1),
     successful: result.successful + (verdict.phase === 'Successful' ? 1 : 0),
     failed: result.failed + (verdict.phase === 'Failed' ? 1 : 0),
     inconclusive: result.inconclusive + (verdict.phase === 'Inconclusive' ? 1 : 0),

@@ -123,6 +123,7 @@ export type Measurement = z.infer<typeof Measurement>;
 export const MetricResult = z.object({
   name: z.string(),
   phase: AnalysisPhase,
+  /** Measurements that were not Errors: what the metric's `count` is compared with (Argo's meaning). */
   count: z.number().int().min(0),
   successful: z.number().int().min(0),
   failed: z.number().int().min(0),

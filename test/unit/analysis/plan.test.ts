@@ -79,11 +79,44 @@ describe('analysis run planning', () => {
     expect(down.status?.metricResults?.[0]).toMatchObject({ error: 3, consecutiveError: 3, successful: 0 });
   });
 
+  it('never counts an Error towards count: a single-measurement metric with its provider down ends in Error, not Successful', () => {
+    const error: MeasurementVerdict = { phase: 'Error', message: 'connection refused' };
+    const down = drive(run([metric({ interval: undefined, count: undefined })]), { 'success-rate': [error, error, error, error, error] }, T0 + 300 * S);
+    // Retried every 10 s (Argo's error retry) until consecutiveErrorLimit (4) is exceeded.
+    expect(down.taken.map(([, at]) => at)).toEqual([0, 10, 20, 30, 40]);
+    expect(down.status).toMatchObject({ phase: 'Error', message: expect.stringContaining('5 errors of 5') });
+    expect(down.status?.metricResults?.[0]).toMatchObject({ phase: 'Error', count: 0, error: 5 });
+    const recovers = drive(run([metric({ interval: undefined, count: undefined })]), { 'success-rate': [error, error] }, T0 + 300 * S);
+    expect(recovers.taken.map(([, at]) => at)).toEqual([0, 10, 20]);
+    expect(recovers.status?.metricResults?.[0]).toMatchObject({ phase: 'Successful', count: 1, successful: 1, error: 2, consecutiveError: 0 });
+  });
+
+  it('retries an Error at the interval when that is shorter than 10 s, and shows the run Running meanwhile', () => {
+    const error: MeasurementVerdict = { phase: 'Error', message: 'timed out' };
+    const subject = run([metric({ interval: '4s', count: 2 })]);
+    const { taken } = drive(subject, { 'success-rate': [error] }, T0 + 300 * S);
+    expect(taken.map(([, at]) => at)).toEqual([0, 4, 8]);
+    const first = evaluateRun(subject, undefined, T0);
+    const errored = recordMeasurement(first.status, metric(), error, T0, T0 + 100, 10);
+    expect(evaluateRun(subject, errored, T0 + S)).toMatchObject({ status: { phase: 'Running' }, requeueAfterMs: 3 * S });
+    const slow = run([metric({ interval: '1m', count: 2 })]);
+    expect(evaluateRun(slow, errored, T0 + S).requeueAfterMs).toBe(9 * S);
+  });
+
   it('never fails the run for a dry-run metric', () => {
     const failed: MeasurementVerdict = { phase: 'Failed', value: '0.1' };
     const { status } = drive(run([metric({ count: 1 }), metric({ name: 'latency', dryRun: true, count: 1 })]), { latency: [failed] }, T0 + 60 * S);
     expect(status?.phase).toBe('Successful');
     expect(status?.metricResults?.find((r) => r.name === 'latency')).toMatchObject({ phase: 'Failed', dryRun: true });
+    expect(status?.message).toBe('all metrics passed (success-rate 1/1); dry run: latency Failed');
+  });
+
+  it('completes a run of dry-run metrics only, as Successful, once they have all finished', () => {
+    const failed: MeasurementVerdict = { phase: 'Failed', value: '0.1' };
+    const { status, taken } = drive(run([metric({ dryRun: true, count: 2 }), metric({ name: 'latency', dryRun: true, count: 1 })]), { latency: [failed] }, T0 + 60 * S);
+    expect(taken).toHaveLength(3);
+    expect(status).toMatchObject({ phase: 'Successful', message: 'only dry-run metrics; dry run: latency Failed' });
+    expect(status?.completedAt).toBe(new Date(T0 + 10 * S).toISOString());
   });
 
   it('keeps only the newest measurements, but counts all of them', () => {
@@ -126,6 +159,18 @@ describe('analysis run planning', () => {
     expect(terminated.due).toEqual([]);
     const early = evaluateRun({ ...subject, spec: { ...subject.spec, terminate: true } }, undefined, T0);
     expect(early.status).toMatchObject({ phase: 'Inconclusive', message: 'terminated by its Rollout before the first measurement' });
+  });
+
+  it('is never Successful when terminated with only errors, or with failures within failureLimit but no success', () => {
+    const subject = run([metric({ count: undefined, failureLimit: 3 })]);
+    const error: MeasurementVerdict = { phase: 'Error', message: 'HTTP 500' };
+    const failed: MeasurementVerdict = { phase: 'Failed', value: '0.5' };
+    const terminate = (status: ReturnType<typeof drive>['status']) => evaluateRun({ ...subject, spec: { ...subject.spec, terminate: true } }, status, T0 + 100 * S).status;
+    const erroring = drive(subject, { 'success-rate': [error, error, error] }, T0 + 25 * S);
+    expect(erroring.status?.phase).toBe('Running');
+    expect(terminate(erroring.status)).toMatchObject({ phase: 'Inconclusive', metricResults: [{ phase: 'Inconclusive', count: 0, error: 3 }] });
+    const failing = drive(subject, { 'success-rate': [failed, failed] }, T0 + 15 * S);
+    expect(terminate(failing.status)).toMatchObject({ phase: 'Inconclusive', metricResults: [{ phase: 'Inconclusive', failed: 2 }] });
   });
 
   it('never changes a verdict once reached, whatever comes later', () => {
