@@ -3,17 +3,29 @@ import { Environment } from '@marcbachmann/cel-js';
 /** The shape of `result`: one number (a scalar or a single-series vector), or one number per series. */
 export type ResultKind = 'double' | 'list';
 
+// Conditions are one-liners; the limits turn a pasted query or a runaway literal into a parse error
+// at check time instead of a slow evaluation on every measurement.
+const LIMITS = { maxAstNodes: 1000, maxDepth: 64, maxListElements: 100, maxMapEntries: 100, maxCallArguments: 8 };
+
 const environments: Record<ResultKind, Environment> = {
-  double: new Environment().registerVariable('result', 'double'),
-  list: new Environment().registerVariable('result', 'list<double>'),
+  double: new Environment({ limits: LIMITS }).registerVariable('result', 'double'),
+  list: new Environment({ limits: LIMITS }).registerVariable('result', 'list<double>'),
 };
+
+/**
+ * Why a condition cannot be used: `parse` (not CEL), `type` (not bool for either shape of result,
+ * or an unknown variable or overload), `shape` (at evaluation, the result's shape is one the condition
+ * does not accept), `missing` (a metric with neither condition).
+ */
+export type ConditionProblem = 'parse' | 'type' | 'shape' | 'missing';
 
 export class ConditionError extends Error {
   constructor(
     readonly expression: string,
     readonly reason: string,
+    readonly problem: ConditionProblem = 'type',
   ) {
-    super(`${JSON.stringify(expression)}: ${reason}`);
+    super(`${JSON.stringify(expression.length > 160 ? `${expression.slice(0, 157)}...` : expression)}: ${reason}`);
     this.name = 'ConditionError';
   }
 }
@@ -29,37 +41,54 @@ function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
 
+const kindName = (kind: ResultKind): string => (kind === 'double' ? 'double' : 'list(double)');
+
 /**
- * Parses and type-checks a CEL condition before any measurement: it must be bool for `result` as a
- * double, or as a list(double), or both. Evaluation goes through cel-js's interpreter, never eval.
+ * Parses and type-checks a CEL condition before any measurement. Which shape `result` will have is
+ * only known once a query answers (a vector can hold one series today and three tomorrow), so the
+ * condition is checked against both and must be bool for at least one: `result >= 0.95` accepts a
+ * double, `result.all(x, x < 0.5)` and Argo's `result[0] >= 0.95` accept a list. Evaluation goes
+ * through cel-js's interpreter, never eval.
  */
 export function compileCondition(expression: string): CompiledCondition {
   const kinds = new Set<ResultKind>();
   const problems: string[] = [];
   for (const kind of ['double', 'list'] as const) {
-    const checked = environments[kind].check(expression);
+    let checked: ReturnType<Environment['check']>;
+    try {
+      checked = environments[kind].check(expression);
+    } catch (err) {
+      // Structural limits are enforced while parsing and may surface as a throw rather than a result.
+      throw new ConditionError(expression, `does not parse: ${firstLine(err instanceof Error ? err.message : String(err))}`, 'parse');
+    }
     if (!checked.valid) {
       const message = firstLine(checked.error?.message ?? 'invalid');
-      if (checked.error?.name === 'ParseError') throw new ConditionError(expression, `does not parse: ${message}`);
-      problems.push(`with result as ${kind === 'double' ? 'double' : 'list(double)'}: ${message}`);
+      if (checked.error?.name === 'ParseError') throw new ConditionError(expression, `does not parse: ${message}`, 'parse');
+      problems.push(`with result as ${kindName(kind)}: ${message}`);
     } else if (checked.type !== 'bool') {
-      problems.push(`with result as ${kind === 'double' ? 'double' : 'list(double)'} it is ${checked.type}, not bool`);
+      problems.push(`with result as ${kindName(kind)} it is ${checked.type}, not bool`);
     } else {
       kinds.add(kind);
     }
   }
-  if (kinds.size === 0) throw new ConditionError(expression, `does not type-check to bool (${problems.join('; ')})`);
+  if (kinds.size === 0) throw new ConditionError(expression, `does not type-check to bool (${problems.join('; ')})`, 'type');
   const programs = { double: environments.double.parse(expression), list: environments.list.parse(expression) };
   return {
     expression,
     kinds,
     evaluate(result) {
-      const kind: ResultKind = Array.isArray(result) ? 'list' : 'double';
-      if (!kinds.has(kind)) {
-        throw new ConditionError(expression, kind === 'list' ? 'expects one number but the query returned several series' : 'expects a list but the query returned one number');
+      let input: number | number[] = result;
+      if (!Array.isArray(result) && !kinds.has('double')) {
+        // A single series is a list of one: `result[0] >= 0.95` (Argo's idiom) must not error when
+        // only one pod reports. The converse is refused: a scalar condition over several series is ambiguous.
+        input = [result];
       }
-      const value: unknown = programs[kind]({ result });
-      if (typeof value !== 'boolean') throw new ConditionError(expression, `evaluated to ${typeof value}, not bool`);
+      const kind: ResultKind = Array.isArray(input) ? 'list' : 'double';
+      if (!kinds.has(kind)) {
+        throw new ConditionError(expression, 'expects one number but the query returned several series', 'shape');
+      }
+      const value: unknown = programs[kind]({ result: input });
+      if (typeof value !== 'boolean') throw new ConditionError(expression, `evaluated to ${typeof value}, not bool`, 'shape');
       return value;
     },
   };
@@ -70,17 +99,21 @@ export interface MetricConditions {
   failure?: CompiledCondition;
 }
 
-/** Both conditions of a metric, compiled, or the first problem found (for the run, the Rollout and an Event). */
+/**
+ * Both conditions of a metric, compiled, or the first problem found (for the run, the Rollout and an
+ * Event). The run planner calls it before the first measurement, so a bad condition errors the run
+ * without querying anything.
+ */
 export function compileMetricConditions(metric: { name: string; successCondition?: string; failureCondition?: string }): MetricConditions {
   if (metric.successCondition === undefined && metric.failureCondition === undefined) {
-    throw new ConditionError('', `metric ${metric.name} needs a successCondition or a failureCondition`);
+    throw new ConditionError('', `metric ${metric.name} needs a successCondition or a failureCondition`, 'missing');
   }
   const compile = (which: string, expression: string | undefined): CompiledCondition | undefined => {
     if (expression === undefined) return undefined;
     try {
       return compileCondition(expression);
     } catch (err) {
-      if (err instanceof ConditionError) throw new ConditionError(expression, `metric ${metric.name} ${which}: ${err.reason}`);
+      if (err instanceof ConditionError) throw new ConditionError(expression, `metric ${metric.name} ${which}: ${err.reason}`, err.problem);
       throw err;
     }
   };

@@ -42,3 +42,31 @@ describe('judging a measurement', () => {
     expect(judge({ kind: 'values', values: [1, 2] }, successOnly)).toMatchObject({ phase: 'Error', value: '[1, 2]', message: expect.stringContaining('several series') });
   });
 });
+
+describe('judging with conditions over series', () => {
+  const indexed = compileMetricConditions({ name: 'm', successCondition: 'result[0] >= 0.95' });
+  const every = compileMetricConditions({ name: 'm', successCondition: 'result.all(x, x >= 0.95)', failureCondition: 'result.exists(x, x < 0.5)' });
+
+  it("judges Argo's result[0] on a single-series answer instead of erroring", () => {
+    expect(judge({ kind: 'value', value: 0.99 }, indexed)).toEqual({ phase: 'Successful', value: '0.99' });
+    expect(judge({ kind: 'value', value: 0.9 }, indexed)).toMatchObject({ phase: 'Failed', value: '0.9' });
+  });
+
+  it('applies list conditions to every series, failure first', () => {
+    expect(judge({ kind: 'values', values: [0.99, 0.97] }, every)).toMatchObject({ phase: 'Successful', value: '[0.99, 0.97]' });
+    expect(judge({ kind: 'values', values: [0.99, 0.4] }, every)).toMatchObject({ phase: 'Failed' });
+    expect(judge({ kind: 'values', values: [0.99, 0.7] }, every)).toMatchObject({ phase: 'Inconclusive' });
+  });
+
+  it('is Failed, not Successful, when both conditions hold (failureCondition wins)', () => {
+    const overlapping = compileMetricConditions({ name: 'm', successCondition: 'result > 0.0', failureCondition: 'result > 0.5' });
+    expect(judge({ kind: 'value', value: 0.7 }, overlapping)).toMatchObject({ phase: 'Failed', message: 'failureCondition result > 0.5 is true' });
+  });
+
+  it('never lets no data pass by default, whatever the conditions say', () => {
+    const trivial = compileMetricConditions({ name: 'm', successCondition: 'true' });
+    expect(judge({ kind: 'noData', message: 'empty' }, trivial).phase).toBe('Inconclusive');
+    expect(judge({ kind: 'value', value: Number.NaN }, trivial).phase).toBe('Inconclusive');
+    expect(judge({ kind: 'noData', message: 'empty' }, trivial, 'Fail')).toMatchObject({ phase: 'Failed', message: 'no data: empty; noDataPolicy Fail' });
+  });
+});
