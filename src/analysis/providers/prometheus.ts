@@ -1,6 +1,7 @@
 import axios, { type AxiosRequestConfig } from 'axios';
 import { z } from 'zod';
 import { describeError, parseSampleValue, type ProviderResult } from './result.js';
+import { MAX_ANSWER_BYTES } from './web.js';
 
 const SampleValue = z.tuple([z.number(), z.string()]);
 
@@ -51,6 +52,8 @@ export async function queryPrometheus(request: PrometheusRequest): Promise<Provi
   const config: AxiosRequestConfig = {
     params: { query: request.query },
     timeout: request.timeoutMs,
+    // A query that matches every series in the cluster should fail as one measurement, not exhaust the controller's memory.
+    maxContentLength: MAX_ANSWER_BYTES,
     headers: { Accept: 'application/json', ...request.headers },
     // The envelope of a 4xx (bad query) says why; read it instead of throwing it away.
     validateStatus: () => true,

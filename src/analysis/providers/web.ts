@@ -44,14 +44,37 @@ export function interpretWebValue(selected: unknown, path: string): ProviderResu
   return value === undefined ? { kind: 'error', message: `${path} is ${JSON.stringify(selected).slice(0, 80)}, not a number` } : { kind: 'value', value };
 }
 
+/** An answer larger than this is refused rather than buffered: a metric endpoint has no reason to send more. */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The Content-Type for a body the template did not label. Left to itself axios sends a string as
+ * application/x-www-form-urlencoded, which JSON APIs reject or misread.
+ */
+function bodyContentType(body: string): string {
+  try {
+    JSON.parse(body);
+    return 'application/json';
+  } catch {
+    return 'text/plain; charset=utf-8';
+  }
+}
+
 export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
+  const labelled = Object.keys(request.headers).some((key) => key.toLowerCase() === 'content-type');
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    ...(request.body !== undefined && !labelled && { 'Content-Type': bodyContentType(request.body) }),
+    ...request.headers,
+  };
   try {
     const response = await axios.request<string>({
       url: request.url,
       method: request.method,
-      headers: { Accept: 'application/json', ...request.headers },
+      headers,
       ...(request.body !== undefined && { data: request.body }),
       timeout: request.timeoutMs,
+      maxContentLength: MAX_ANSWER_BYTES,
       responseType: 'text',
       transformResponse: (text: unknown) => text,
       validateStatus: () => true,
