@@ -23,7 +23,8 @@ function isNoData(result: ProviderResult): boolean {
  * checked first and true means Failed; then successCondition, true means Successful. When neither is
  * true: with both conditions given it is Inconclusive, with only successCondition it is Failed, with
  * only failureCondition it is Successful. No data follows the metric's noDataPolicy (Inconclusive by
- * default), and a provider error is an Error measurement, counted against consecutiveErrorLimit.
+ * default), a value of ±Inf can fail but never pass (Inconclusive instead), and a provider error is
+ * an Error measurement, counted against consecutiveErrorLimit.
  */
 export function judge(result: ProviderResult, conditions: MetricConditions, noDataPolicy: NoDataPolicy = 'Inconclusive'): MeasurementVerdict {
   const value = formatValue(result);
@@ -36,11 +37,14 @@ export function judge(result: ProviderResult, conditions: MetricConditions, noDa
   const input = result.kind === 'value' ? result.value : (result as { values: number[] }).values;
   try {
     if (conditions.failure?.evaluate(input) === true) return { phase: 'Failed', ...withValue, message: `failureCondition ${conditions.failure.expression} is true` };
-    if (conditions.success !== undefined) {
-      if (conditions.success.evaluate(input)) return { phase: 'Successful', ...withValue };
+    if (conditions.success !== undefined && !conditions.success.evaluate(input)) {
       return conditions.failure !== undefined
         ? { phase: 'Inconclusive', ...withValue, message: 'neither condition is true' }
         : { phase: 'Failed', ...withValue, message: `successCondition ${conditions.success.expression} is false` };
+    }
+    // ±Inf is what a division by zero or an overflowing quantile gives: it may fail a canary, never pass one.
+    if ((Array.isArray(input) ? input : [input]).some((n) => !Number.isFinite(n))) {
+      return { phase: 'Inconclusive', ...withValue, message: 'the value is not finite: it can fail a condition but never pass one' };
     }
     return { phase: 'Successful', ...withValue };
   } catch (err) {

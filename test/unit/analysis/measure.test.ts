@@ -32,9 +32,13 @@ describe('judging a measurement', () => {
     expect(judge({ kind: 'value', value: 0.123456789012345 }, successOnly).value).toBe('0.123456789012');
   });
 
-  it('evaluates infinities', () => {
-    expect(judge({ kind: 'value', value: Number.POSITIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Successful', value: '+Inf' });
+  it('lets an infinity fail a condition but never pass one', () => {
+    expect(judge({ kind: 'value', value: Number.POSITIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Inconclusive', value: '+Inf', message: expect.stringContaining('not finite') });
     expect(judge({ kind: 'value', value: Number.NEGATIVE_INFINITY }, failureOnly)).toMatchObject({ phase: 'Failed', value: '-Inf' });
+    const lowErrorRate = compileMetricConditions({ name: 'm', successCondition: 'result < 0.05' });
+    expect(judge({ kind: 'value', value: Number.NEGATIVE_INFINITY }, lowErrorRate)).toMatchObject({ phase: 'Inconclusive', value: '-Inf' });
+    expect(judge({ kind: 'value', value: Number.POSITIVE_INFINITY }, lowErrorRate)).toMatchObject({ phase: 'Failed', value: '+Inf' });
+    expect(judge({ kind: 'values', values: [0.01, Number.NEGATIVE_INFINITY] }, compileMetricConditions({ name: 'm', successCondition: 'result.all(x, x < 0.05)' })).phase).toBe('Inconclusive');
   });
 
   it('makes provider errors and shape mismatches Error measurements', () => {
