@@ -115,6 +115,8 @@ export const RolloutStatus = z.object({
   /** Pod-template hash of the revision the spec declares now. */
   currentRevision: z.string().optional(),
   currentStepIndex: z.number().int().min(0).optional(),
+  /** Hash of spec.strategy.canary.steps as last reconciled: when the steps change mid-canary, it starts again from step 1. */
+  stepsHash: z.string().optional(),
   /** `k/n` for the Step printer column. */
   stepProgress: z.string().optional(),
   /** Weight the current step asks for. */

@@ -42,7 +42,9 @@ export type RolloutEvent =
   | { type: 'ANALYSIS_INCONCLUSIVE'; reason: string }
   /** The background run failed, errored or was inconclusive, at whatever step the canary is. */
   | { type: 'BACKGROUND_ANALYSIS_FAILED'; phase: 'Failed' | 'Error' | 'Inconclusive'; reason: string; hold: boolean }
-  | { type: 'DEADLINE_EXCEEDED' };
+  | { type: 'DEADLINE_EXCEEDED' }
+  /** spec.strategy.canary.steps changed under a canary in flight. */
+  | { type: 'STEPS_CHANGED'; previousStepIndex: number };
 
 /** A Kubernetes Event the shell should record; emitted only by transitions, so never repeated. */
 export interface Announcement {
@@ -213,6 +215,18 @@ export const rolloutMachine = setup({
       initial: 'route',
       on: {
         ABORT: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+        // As Argo does: the old step index means nothing in the new steps, and no analysis may be skipped.
+        STEPS_CHANGED: {
+          target: '.route',
+          actions: [
+            announce((context, event) => ({
+              type: 'Normal',
+              reason: 'RolloutStepsChanged',
+              message: `steps changed while the canary was at step ${event.type === 'STEPS_CHANGED' ? event.previousStepIndex + 1 : '?'}: restarting the canary of revision ${context.currentRevision} from step 1 of ${context.steps.length}`,
+            })),
+            'restartSteps',
+          ],
+        },
         BACKGROUND_ANALYSIS_FAILED: [
           { guard: or(['holdsOnFailure', 'isInconclusive']), target: '.inconclusive', actions: ['startHold', announceHold] },
           { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },

@@ -18,6 +18,7 @@ import {
 import { restoreSnapshot } from './restore.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
 import { composeStatus, DEADLINE_REASON, observedCounts, type ObservedCounts } from './status.js';
+import { stepsHash } from './revision.js';
 import { pauseDeadline } from './steps.js';
 
 export interface RolloutPlan {
@@ -63,6 +64,15 @@ function countsChanged(previous: RolloutStatus, counts: ObservedCounts): boolean
   );
 }
 
+/**
+ * Whether the steps differ from those the status was written for. A status from before stepsHash
+ * existed (an upgrade) adopts the steps, unless its step index is beyond them, which proves they shrank.
+ */
+function stepsChanged(previous: RolloutStatus, currentHash: string, stepCount: number): boolean {
+  if (previous.stepsHash !== undefined) return previous.stepsHash !== currentHash;
+  return (previous.currentStepIndex ?? 0) > stepCount;
+}
+
 /** What a run says about its verdict, for reasons and events. */
 function verdictOf(run: AnalysisRunFacts): string {
   return run.message ?? `AnalysisRun ${run.name} is ${run.phase ?? 'Pending'}`;
@@ -91,6 +101,11 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     return changed;
   };
 
+  const currentStepsHash = stepsHash(settings.steps);
+  if (facts.currentRevision === snapshot.context.currentRevision && stepsChanged(previous, currentStepsHash, settings.steps.length)) {
+    // Before SYNC: a restored position past the end of shorter steps would otherwise complete the canary.
+    send({ type: 'STEPS_CHANGED', previousStepIndex: previous.currentStepIndex ?? 0 });
+  }
   send({ type: 'SYNC' });
   const origin = positionKey(snapshot);
   const rolloutName = facts.rollout.metadata.name ?? '';
@@ -198,6 +213,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
 
   const analysisRuns = desiredAnalysisRuns(rolloutName, stage, context, settings);
   const status = composeStatus({
+    stepsHash: currentStepsHash,
     analysisRuns,
     facts,
     settings,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PodTemplate } from '../api/rollout.js';
+import type { CanaryStep, PodTemplate } from '../api/rollout.js';
 
 /** Kubernetes' SafeEncodeString alphabet: no vowels (no accidental words), no look-alike characters. */
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -25,7 +25,16 @@ function sortKeys(value: unknown): unknown {
 
 /** The revision identity of a pod template: stable across processes and restarts (no maps, no randomness). */
 export function podTemplateHash(template: PodTemplate): string {
-  const digest = createHash('sha256').update(canonicalJson(template)).digest();
+  return safeHash(template);
+}
+
+/** The identity of a canary plan: a canary whose steps change under it starts again from step 1. */
+export function stepsHash(steps: readonly CanaryStep[]): string {
+  return safeHash(steps);
+}
+
+function safeHash(value: unknown): string {
+  const digest = createHash('sha256').update(canonicalJson(value)).digest();
   let encoded = '';
   for (let i = 0; i < HASH_LENGTH; i++) {
     encoded += SAFE_ALPHABET[(digest[i] as number) % SAFE_ALPHABET.length];

@@ -56,6 +56,7 @@ export interface StatusInput {
   progressStartTime: number | undefined;
   deadlineExceeded: boolean;
   analysisRuns: DesiredAnalysisRun[];
+  stepsHash: string;
 }
 
 export function rolloutPhase(input: StatusInput): RolloutPhase {
@@ -198,6 +199,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     stableRevision: context.stableRevision,
     currentRevision,
     currentStepIndex: completedSteps,
+    stepsHash: input.stepsHash,
     stepProgress: stepProgress(completedSteps, settings.steps.length),
     canaryWeight: stage === 'aborted' ? 0 : stage === 'stable' ? 100 : setWeightAt(context.steps, context.stepIndex),
     actualWeight: actualWeight(facts, currentRevision),

@@ -40,6 +40,7 @@ const EVENTS: RolloutEvent[] = [
   { type: 'BACKGROUND_ANALYSIS_FAILED', phase: 'Failed', reason: 'latency 2s', hold: false },
   { type: 'BACKGROUND_ANALYSIS_FAILED', phase: 'Inconclusive', reason: 'no data', hold: false },
   { type: 'DEADLINE_EXCEEDED' },
+  { type: 'STEPS_CHANGED', previousStepIndex: 2 },
 ];
 
 function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: boolean): RolloutContext {
@@ -158,6 +159,10 @@ function checkTransition(previous: RolloutSnapshot, event: RolloutEvent, next: R
   if (before.specPaused && previous.matches('canary') && next.matches('canary') && after.currentRevision === before.currentRevision) {
     expect(after.stepIndex, 'spec.paused freezes the step').toBe(before.stepIndex);
   }
+  if (event.type === 'STEPS_CHANGED' && previous.matches('canary')) {
+    expect(after.stepIndex, 'edited steps restart the canary').toBe(0);
+    expect(after.attempt, 'with a new attempt, so no old analysis verdict applies').toBe(before.attempt + 1);
+  }
   if (previous.matches('aborted') && next.matches('canary')) {
     expect(event.type === 'RETRY' || event.type === 'REVISION_OBSERVED').toBe(true);
     expect(after.stepIndex).toBe(0);
@@ -211,7 +216,7 @@ describe('rollout machine (model-based)', () => {
     const paths = getSimplePaths(rolloutMachine, { input: input(steps, false, true), events, serializeState });
     expect(paths.length).toBeGreaterThan(100);
     checkPaths(paths);
-  });
+  }, 60_000);
 
   it('holds the invariants with no steps at all', () => {
     checkPaths(getShortestPaths(rolloutMachine, { input: input([], false, false), events: EVENTS, serializeState }));
