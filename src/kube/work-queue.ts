@@ -13,6 +13,13 @@ export interface WorkQueueOptions {
 
 export type WorkResult = { requeueAfterMs?: number } | void;
 
+/**
+ * The longest a key waits for a timer. Node's setTimeout fires after 1 ms for any delay above
+ * 2^31 - 1 ms (24.8 days), which turned an 800 h pause into a hot loop; an hour also bounds how long
+ * a lost watch event can leave a key unlooked-at.
+ */
+export const MAX_REQUEUE_MS = 60 * 60 * 1000;
+
 export class WorkQueue {
   private readonly waiting: string[] = [];
   private readonly waitingSet = new Set<string>();
@@ -49,11 +56,15 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Adds the key after `ms`; an earlier pending timer for the same key wins. */
+  /**
+   * Adds the key after `ms` (at most MAX_REQUEUE_MS); an earlier pending timer for the same key wins.
+   * A capped wake-up simply reconciles early, and the reconcile asks again for what is left.
+   */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
     if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
+    const delay = Number.isFinite(ms) ? Math.min(ms, MAX_REQUEUE_MS) : MAX_REQUEUE_MS;
+    const at = Date.now() + delay;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     existing?.cancel();
@@ -61,7 +72,7 @@ export class WorkQueue {
     const timer = schedule(() => {
       this.timers.delete(key);
       this.add(key);
-    }, ms);
+    }, delay);
     this.timers.set(key, { at, cancel: timer.cancel });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue } from '../../../src/kube/work-queue.js';
+import { MAX_REQUEUE_MS, WorkQueue } from '../../../src/kube/work-queue.js';
 import { statusDiff } from '../../../src/kube/patch.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,6 +87,37 @@ describe('WorkQueue', () => {
     await tick(10);
     expect(calls).toBe(2);
     expect(scheduled).toEqual([100, 5000]);
+  });
+
+  it('caps a requeue below the timer limit, so an 800 h wait is no hot loop', async () => {
+    const scheduled: number[] = [];
+    const queue = new WorkQueue(async () => ({ requeueAfterMs: 800 * 3600_000 }), {
+      concurrency: 1,
+      schedule: (_fn, ms) => {
+        scheduled.push(ms);
+        return { cancel: () => {} };
+      },
+    });
+    queue.add('k');
+    queue.add('j');
+    await tick(10);
+    queue.addAfter('i', Number.POSITIVE_INFINITY);
+    expect(scheduled).toEqual([MAX_REQUEUE_MS, MAX_REQUEUE_MS, MAX_REQUEUE_MS]);
+    expect(MAX_REQUEUE_MS).toBeLessThan(2 ** 31 - 1);
+
+    // With Node's own timers: an overflowing setTimeout would fire after 1 ms and reconcile hundreds of times.
+    let calls = 0;
+    const real = new WorkQueue(
+      async () => {
+        calls++;
+        return { requeueAfterMs: 800 * 3600_000 };
+      },
+      { concurrency: 1 },
+    );
+    real.add('k');
+    await tick(300);
+    await real.shutdown();
+    expect(calls).toBe(1);
   });
 
   it('shutdown waits for in-flight work and refuses new keys', async () => {
