@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { DEFAULT_MAX_RESPONSE_BYTES } from './analysis/providers/result.js';
 
 /** Controller configuration from flags, falling back to FLEDGE_* environment variables. */
 export const ControllerConfig = z.object({
@@ -24,6 +25,8 @@ export const ControllerConfig = z.object({
   notifyWebhook: z.url().optional(),
   /** Used when a Prometheus metric names no address. */
   prometheusAddress: z.url().optional(),
+  /** A metric provider's answer larger than this is an Error measurement. */
+  maxProviderResponseBytes: z.coerce.number().int().min(1024).max(1024 ** 3),
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -41,6 +44,7 @@ export const USAGE = `usage: fledge-controller [flags]
   --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE, else default)
   --leader-election-id NAME       the Lease's name (default fledge-controller)
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
+  --max-provider-response-bytes N a larger metric answer is an Error (default 8388608)  env FLEDGE_MAX_PROVIDER_RESPONSE_BYTES
   --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)
   --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK`;
 
@@ -61,6 +65,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string' },
       'prometheus-address': { type: 'string' },
+      'max-provider-response-bytes': { type: 'string' },
       'no-cluster-templates': { type: 'boolean' },
       'notify-webhook': { type: 'string' },
     },
@@ -81,6 +86,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
     leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
+    maxProviderResponseBytes: values['max-provider-response-bytes'] ?? env.FLEDGE_MAX_PROVIDER_RESPONSE_BYTES ?? DEFAULT_MAX_RESPONSE_BYTES,
     clusterTemplates: values['no-cluster-templates'] !== true,
     notifyWebhook: values['notify-webhook'] ?? env.FLEDGE_NOTIFY_WEBHOOK,
   });

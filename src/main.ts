@@ -120,6 +120,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     prometheusAddress: config.prometheusAddress,
+    maxResponseBytes: config.maxProviderResponseBytes,
     now: () => Date.now(),
   });
 

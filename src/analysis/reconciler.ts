@@ -28,6 +28,8 @@ export interface AnalysisRunReconcilerDeps {
   metrics?: ControllerMetrics;
   /** --prometheus-address: for metrics that name none. */
   prometheusAddress: string | undefined;
+  /** --max-provider-response-bytes */
+  maxResponseBytes: number;
   now: () => number;
 }
 
@@ -146,6 +148,7 @@ export class AnalysisRunReconciler {
         query: renderPromQL(spec.query, args),
         timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
         headers: headersOf(spec.headers),
+        maxResponseBytes: this.deps.maxResponseBytes,
         ...(auth !== undefined && {
           auth: {
             ...(auth.bearerTokenSecretRef !== undefined && { bearerToken: await this.readSecret(auth.bearerTokenSecretRef, namespace) }),
@@ -164,6 +167,7 @@ export class AnalysisRunReconciler {
       ...(spec.body !== undefined && { body: renderText(spec.body, args) }),
       timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
       jsonPath: spec.jsonPath,
+      maxResponseBytes: this.deps.maxResponseBytes,
     });
   }
 }

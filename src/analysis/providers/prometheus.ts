@@ -1,7 +1,6 @@
 import axios, { type AxiosRequestConfig } from 'axios';
 import { z } from 'zod';
 import { describeError, parseSampleValue, type ProviderResult } from './result.js';
-import { MAX_ANSWER_BYTES } from './web.js';
 
 const SampleValue = z.tuple([z.number(), z.string()]);
 
@@ -24,6 +23,8 @@ export interface PrometheusRequest {
   query: string;
   timeoutMs: number;
   headers: Record<string, string>;
+  /** A larger answer is an Error, not buffered: a query that matches every series must not exhaust the controller. */
+  maxResponseBytes: number;
   auth?: { bearerToken?: string; basic?: { username: string; password: string } };
 }
 
@@ -52,8 +53,7 @@ export async function queryPrometheus(request: PrometheusRequest): Promise<Provi
   const config: AxiosRequestConfig = {
     params: { query: request.query },
     timeout: request.timeoutMs,
-    // A query that matches every series in the cluster should fail as one measurement, not exhaust the controller's memory.
-    maxContentLength: MAX_ANSWER_BYTES,
+    maxContentLength: request.maxResponseBytes,
     headers: { Accept: 'application/json', ...request.headers },
     // The envelope of a 4xx (bad query) says why; read it instead of throwing it away.
     validateStatus: () => true,
@@ -75,6 +75,6 @@ export async function queryPrometheus(request: PrometheusRequest): Promise<Provi
     if (response.status !== 200 && result.kind === 'error') return { kind: 'error', message: `HTTP ${response.status}: ${result.message}` };
     return result;
   } catch (err) {
-    return { kind: 'error', message: describeError(err) };
+    return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
   }
 }

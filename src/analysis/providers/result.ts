@@ -28,10 +28,20 @@ export function formatValue(result: ProviderResult): string | undefined {
   return undefined;
 }
 
-export function describeError(err: unknown): string {
+/**
+ * The default largest answer a provider may send (--max-provider-response-bytes). A metric endpoint
+ * has no reason to send more, and a larger one would be buffered whole in the controller's memory.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+export function describeError(err: unknown, maxResponseBytes?: number): string {
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; message?: unknown; response?: { status?: number; data?: unknown } };
     if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT') return `timed out: ${String(e.message)}`;
+    // axios stops reading, and drops what it read, once an answer passes maxContentLength.
+    if (typeof e.message === 'string' && e.message.startsWith('maxContentLength')) {
+      return `the answer is larger than ${maxResponseBytes ?? '?'} bytes (--max-provider-response-bytes); refused`;
+    }
     if (e.response?.status !== undefined) {
       const body = typeof e.response.data === 'string' ? e.response.data : JSON.stringify(e.response.data);
       return `HTTP ${e.response.status}: ${(body ?? '').slice(0, 200)}`;

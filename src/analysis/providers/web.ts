@@ -8,6 +8,8 @@ export interface WebRequest {
   body?: string;
   timeoutMs: number;
   jsonPath: string;
+  /** A larger answer is an Error, not buffered. */
+  maxResponseBytes: number;
 }
 
 /** Follows `$.a.b[0]` (the only forms the schema admits) through parsed JSON; undefined when a step is missing. */
@@ -44,9 +46,6 @@ export function interpretWebValue(selected: unknown, path: string): ProviderResu
   return value === undefined ? { kind: 'error', message: `${path} is ${JSON.stringify(selected).slice(0, 80)}, not a number` } : { kind: 'value', value };
 }
 
-/** An answer larger than this is refused rather than buffered: a metric endpoint has no reason to send more. */
-export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
-
 /**
  * The Content-Type for a body the template did not label. Left to itself axios sends a string as
  * application/x-www-form-urlencoded, which JSON APIs reject or misread.
@@ -74,7 +73,7 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
       headers,
       ...(request.body !== undefined && { data: request.body }),
       timeout: request.timeoutMs,
-      maxContentLength: MAX_ANSWER_BYTES,
+      maxContentLength: request.maxResponseBytes,
       responseType: 'text',
       transformResponse: (text: unknown) => text,
       validateStatus: () => true,
@@ -88,6 +87,6 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
     }
     return interpretWebValue(selectJsonPath(document, request.jsonPath), request.jsonPath);
   } catch (err) {
-    return { kind: 'error', message: describeError(err) };
+    return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
   }
 }

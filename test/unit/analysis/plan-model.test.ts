@@ -95,7 +95,7 @@ describe('analysis run planner (exhaustive model)', () => {
     ]);
     const leaves = explore(subject, 2, (visit, s) => invariants(visit, s, 2));
     expect(leaves).toBeGreaterThan(100);
-  });
+  }, 60_000);
 
   it('reaches every verdict, and dry-run failures alone never fail the run', () => {
     const subject = run([metric('rate', { count: 2, inconclusiveLimit: 1, consecutiveErrorLimit: 0 }), metric('shadow', { count: 1, dryRun: true })]);

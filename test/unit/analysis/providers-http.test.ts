@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryPrometheus } from '../../../src/analysis/providers/prometheus.js';
-import { MAX_ANSWER_BYTES, queryWeb } from '../../../src/analysis/providers/web.js';
+import { queryWeb } from '../../../src/analysis/providers/web.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import { renderPromQL } from '../../../src/analysis/query.js';
 
 interface Seen {
@@ -28,7 +29,8 @@ beforeAll(async () => {
       const url = new URL(req.url ?? '/', 'http://x');
       seen.push({ method: req.method ?? '', path: url.pathname, query: url.searchParams.get('query'), headers: req.headers, body });
       if (url.pathname === '/api/v1/query') return void res.end(ok('0.99'));
-      if (url.pathname === '/huge') return void res.end(`{"pad":"${'x'.repeat(MAX_ANSWER_BYTES + 1024)}","v":1}`);
+      if (url.pathname === '/big/api/v1/query') return void res.end('<html>'.repeat(1000));
+      if (url.pathname === '/huge') return void res.end(`{"pad":"${'x'.repeat(DEFAULT_MAX_RESPONSE_BYTES + 1024)}","v":1}`);
       if (url.pathname === '/slow') return void setTimeout(() => res.end('{"v":1}'), 2000);
       if (url.pathname === '/boom') {
         res.statusCode = 503;
@@ -49,16 +51,23 @@ afterAll(async () => {
 
 describe('prometheus provider over HTTP', () => {
   it('sends basic credentials', async () => {
-    await queryPrometheus({ address: `${address}/`, query: 'up', timeoutMs: 1000, headers: {}, auth: { basic: { username: 'ops', password: 'p@ss' } } });
+    await queryPrometheus({ address: `${address}/`, query: 'up', timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, headers: {}, auth: { basic: { username: 'ops', password: 'p@ss' } } });
     expect(seen.at(-1)?.headers.authorization).toBe(`Basic ${Buffer.from('ops:p@ss').toString('base64')}`);
     expect(seen.at(-1)?.path).toBe('/api/v1/query');
   });
 
   it('delivers an injection attempt to Prometheus as one escaped string literal', async () => {
     const query = renderPromQL('sum(rate(http_requests_total{pod_template_hash="{{args.hash}}"}[5m]))', { hash: '"} or vector(1) #' });
-    expect(await queryPrometheus({ address, query, timeoutMs: 1000, headers: {} })).toEqual({ kind: 'value', value: 0.99 });
+    expect(await queryPrometheus({ address, query, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, headers: {} })).toEqual({ kind: 'value', value: 0.99 });
     // What arrives is the template with the value inside its quotes; the quote the attacker sent is escaped.
     expect(seen.at(-1)?.query).toBe('sum(rate(http_requests_total{pod_template_hash="\\"} or vector(1) #"}[5m]))');
+  });
+
+  it('refuses an answer over the size limit as an error', async () => {
+    expect(await queryPrometheus({ address: `${address}/big`, query: 'up', timeoutMs: 1000, maxResponseBytes: 1024, headers: {} })).toEqual({
+      kind: 'error',
+      message: 'the answer is larger than 1024 bytes (--max-provider-response-bytes); refused',
+    });
   });
 
   it('refuses an injection attempt outside a string before anything is sent', () => {
@@ -68,7 +77,7 @@ describe('prometheus provider over HTTP', () => {
 
 describe('web provider over HTTP', () => {
   const web = (path: string, jsonPath: string, extra: Partial<Parameters<typeof queryWeb>[0]> = {}) =>
-    queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, jsonPath, ...extra });
+    queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, jsonPath, ...extra });
 
   it('posts a JSON body as application/json, unless the template names a Content-Type', async () => {
     await web('/metrics', '$.data.rates[1].value', { method: 'POST', body: '{"service":"api"}' });
@@ -99,6 +108,7 @@ describe('web provider over HTTP', () => {
     expect(await web('/boom', '$.v')).toEqual({ kind: 'error', message: 'HTTP 503: upstream down' });
     expect(await web('/slow', '$.v', { timeoutMs: 150 })).toMatchObject({ kind: 'error', message: expect.stringContaining('timed out') });
     expect(await web('/flag', '$.healthy')).toMatchObject({ kind: 'error', message: '$.healthy is true, not a number' });
-    expect(await web('/huge', '$.v')).toMatchObject({ kind: 'error', message: expect.stringContaining('maxContentLength') });
+    expect(await web('/huge', '$.v')).toEqual({ kind: 'error', message: `the answer is larger than ${DEFAULT_MAX_RESPONSE_BYTES} bytes (--max-provider-response-bytes); refused` });
+    expect(await web('/metrics', '$.data.rates[0].value', { maxResponseBytes: 16 })).toMatchObject({ kind: 'error', message: expect.stringContaining('larger than 16 bytes') });
   });
 });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import { queryPrometheus } from '../../../src/analysis/providers/prometheus.js';
 import { parseSampleValue } from '../../../src/analysis/providers/result.js';
 import { queryWeb, selectJsonPath } from '../../../src/analysis/providers/web.js';
@@ -58,7 +59,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const prom = (query: string, timeoutMs = 1000) => queryPrometheus({ address, query, timeoutMs, headers: { 'X-Scope-OrgID': 'team-a' }, auth: { bearerToken: 's3cret' } });
+const prom = (query: string, timeoutMs = 1000) => queryPrometheus({ address, query, timeoutMs, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, headers: { 'X-Scope-OrgID': 'team-a' }, auth: { bearerToken: 's3cret' } });
 
 describe('prometheus provider', () => {
   it('reads a single-sample vector as one number, a multi-sample one as a list, a scalar as a number', async () => {
@@ -95,13 +96,13 @@ describe('prometheus provider', () => {
   });
 
   it('reports an unreachable server as an error', async () => {
-    const result = await queryPrometheus({ address: 'http://127.0.0.1:1', query: 'one', timeoutMs: 1000, headers: {} });
+    const result = await queryPrometheus({ address: 'http://127.0.0.1:1', query: 'one', timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, headers: {} });
     expect(result).toMatchObject({ kind: 'error', message: expect.stringContaining('ECONNREFUSED') });
   });
 });
 
 describe('web provider', () => {
-  const web = (path: string, jsonPath: string) => queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, jsonPath });
+  const web = (path: string, jsonPath: string) => queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, jsonPath });
 
   it('selects a value by JSON path, numeric strings included', async () => {
     expect(await web('/web/ok', '$.data.successRate')).toEqual({ kind: 'value', value: 0.99 });

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../../src/analysis/providers/result.js';
+import { loadConfig } from '../../src/config.js';
+
+describe('controller configuration', () => {
+  it('bounds a provider answer at 8 MiB unless told otherwise, by flag or environment', () => {
+    expect(loadConfig([], {}).maxProviderResponseBytes).toBe(DEFAULT_MAX_RESPONSE_BYTES);
+    expect(DEFAULT_MAX_RESPONSE_BYTES).toBe(8 * 1024 * 1024);
+    expect(loadConfig(['--max-provider-response-bytes', '65536'], {}).maxProviderResponseBytes).toBe(65536);
+    expect(loadConfig([], { FLEDGE_MAX_PROVIDER_RESPONSE_BYTES: '2048' }).maxProviderResponseBytes).toBe(2048);
+  });
+
+  it('refuses a limit that is no limit, or too small to hold an answer', () => {
+    expect(() => loadConfig(['--max-provider-response-bytes', '0'], {})).toThrow(/maxProviderResponseBytes/);
+    expect(() => loadConfig(['--max-provider-response-bytes', 'lots'], {})).toThrow(/maxProviderResponseBytes/);
+    expect(() => loadConfig(['--max-provider-response-bytes', String(2 * 1024 ** 3)], {})).toThrow(/maxProviderResponseBytes/);
+  });
+});
