@@ -131,7 +131,7 @@ export const RolloutStatus = z.object({
   promote: z.enum(['step', 'full']).optional(),
   /** Time the latest template change was first observed, for the progress deadline and scale-down delays. */
   progressStartTime: z.string().optional(),
-  /** Bumped by a retry and by promoting past an analysis hold, so that analysis starts afresh with new AnalysisRuns. */
+  /** Bumped by every new canary, retry, steps edit and promotion past an analysis hold, so analysis starts afresh with new AnalysisRuns. */
   attempt: z.number().int().min(0).optional(),
   /** AnalysisRuns working for the current step and in the background. */
   stepAnalysisRun: z.string().optional(),

@@ -9,7 +9,6 @@ export const ROLLOUT_DEFAULTS = {
   replicas: 1,
   maxSurge: '25%',
   maxUnavailable: 0,
-  scaleDownDelaySeconds: 30,
   abortScaleDownDelaySeconds: 30,
   revisionHistoryLimit: 10,
   progressDeadlineSeconds: 600,
@@ -23,7 +22,7 @@ export interface RolloutSettings {
   maxUnavailable: IntOrPercent;
   steps: CanaryStep[];
   stableService: string | undefined;
-  scaleDownDelayMs: number;
+  canaryService: string | undefined;
   abortScaleDownDelayMs: number;
   revisionHistoryLimit: number;
   progressDeadlineMs: number;
@@ -41,7 +40,7 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     maxUnavailable: canary.maxUnavailable ?? ROLLOUT_DEFAULTS.maxUnavailable,
     steps: canary.steps ?? [],
     stableService: canary.stableService,
-    scaleDownDelayMs: (canary.scaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.scaleDownDelaySeconds) * 1000,
+    canaryService: canary.canaryService,
     abortScaleDownDelayMs: (canary.abortScaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.abortScaleDownDelaySeconds) * 1000,
     revisionHistoryLimit: spec.revisionHistoryLimit ?? ROLLOUT_DEFAULTS.revisionHistoryLimit,
     progressDeadlineMs: (spec.progressDeadlineSeconds ?? ROLLOUT_DEFAULTS.progressDeadlineSeconds) * 1000,

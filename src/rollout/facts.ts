@@ -25,6 +25,8 @@ export interface AnalysisRunFacts {
   phase: AnalysisPhase | undefined;
   /** The run's own account of its verdict, e.g. which metric failed with which value. */
   message?: string;
+  /** spec.terminate: cut short because the Rollout left the step, so its verdict judges nothing now. */
+  terminated?: boolean;
 }
 
 /** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */

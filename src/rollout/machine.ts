@@ -22,7 +22,10 @@ export interface RolloutContext {
   abortReason: string | undefined;
   /** Why analysis holds the rollout (inconclusive, or failed with onFailure: Pause). */
   holdReason: string | undefined;
-  /** Bumped by a retry and by promoting past an analysis hold: analysis runs are keyed by it, so they start afresh. */
+  /**
+   * Bumped by every new canary, a retry, a steps edit and promoting past an analysis hold; never reset.
+   * Analysis runs are named by it, so each of those starts analysis afresh.
+   */
   attempt: number;
 }
 
@@ -105,9 +108,10 @@ export const rolloutMachine = setup({
       if (event.type !== 'REVISION_OBSERVED') return {};
       return { ...clearProgress, currentRevision: event.revision, stepIndex: context.steps.length };
     }),
-    startCanary: assign(({ event }) => {
+    // A new attempt, never a reset to 0: a revision canaried again must not meet the runs of its last canary.
+    startCanary: assign(({ context, event }) => {
       if (event.type !== 'REVISION_OBSERVED') return {};
-      return { ...clearProgress, currentRevision: event.revision, stepIndex: 0, attempt: 0 };
+      return { ...clearProgress, currentRevision: event.revision, stepIndex: 0, attempt: context.attempt + 1 };
     }),
     advanceStep: assign(({ context }) => ({ stepIndex: context.stepIndex + 1, pauseStartTime: undefined })),
     skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined })),

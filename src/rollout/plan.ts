@@ -19,6 +19,7 @@ import { restoreSnapshot } from './restore.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
 import { composeStatus, DEADLINE_REASON, observedCounts, type ObservedCounts } from './status.js';
 import { stepsHash } from './revision.js';
+import { desiredServices, type ServiceTarget } from './services.js';
 import { pauseDeadline } from './steps.js';
 
 export interface RolloutPlan {
@@ -32,6 +33,8 @@ export interface RolloutPlan {
   requeueAfterMs?: number;
   /** AnalysisRuns that should exist now; runs of this Rollout not listed here are to be terminated. */
   analysisRuns: DesiredAnalysisRun[];
+  /** What the stable and canary Services should select. */
+  services: ServiceTarget[];
 }
 
 /** Which revision gets how many pods, by stage. */
@@ -73,8 +76,13 @@ function stepsChanged(previous: RolloutStatus, currentHash: string, stepCount: n
   return (previous.currentStepIndex ?? 0) > stepCount;
 }
 
+/** A run whose verdict counts: one cut short by termination judged a step the canary had left. */
+function verdictOf(run: AnalysisRunFacts | undefined): AnalysisRunFacts | undefined {
+  return run?.terminated === true ? undefined : run;
+}
+
 /** What a run says about its verdict, for reasons and events. */
-function verdictOf(run: AnalysisRunFacts): string {
+function reasonOf(run: AnalysisRunFacts): string {
   return run.message ?? `AnalysisRun ${run.name} is ${run.phase ?? 'Pending'}`;
 }
 
@@ -148,11 +156,11 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     // Runs are looked up by the name this position gives them, so a verdict never reaches another step, revision or attempt.
     const runs = desiredAnalysisRuns(rolloutName, stage, context, settings);
     const background = runs.find((run) => run.kind === 'background');
-    const backgroundRun = background && runByName.get(background.name);
+    const backgroundRun = background && verdictOf(runByName.get(background.name));
     if (stage !== 'inconclusive' && backgroundRun !== undefined) {
       const phase = backgroundRun.phase;
       if (phase === 'Failed' || phase === 'Error' || phase === 'Inconclusive') {
-        return { type: 'BACKGROUND_ANALYSIS_FAILED', phase, reason: verdictOf(backgroundRun), hold: background?.analysis.onFailure === 'Pause' };
+        return { type: 'BACKGROUND_ANALYSIS_FAILED', phase, reason: reasonOf(backgroundRun), hold: background?.analysis.onFailure === 'Pause' };
       }
     }
     if (stage === 'weighting') {
@@ -166,16 +174,16 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       return deadline !== undefined && facts.now >= deadline ? { type: 'PAUSE_ELAPSED' } : undefined;
     }
     const step = runs.find((run) => run.kind === 'step');
-    const stepRun = step && runByName.get(step.name);
+    const stepRun = step && verdictOf(runByName.get(step.name));
     if (stage === 'analyzing' && stepRun !== undefined) {
       switch (stepRun.phase) {
         case 'Successful':
           return { type: 'ANALYSIS_SUCCESSFUL' };
         case 'Failed':
         case 'Error':
-          return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: verdictOf(stepRun), hold: step?.analysis.onFailure === 'Pause' };
+          return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: reasonOf(stepRun), hold: step?.analysis.onFailure === 'Pause' };
         case 'Inconclusive':
-          return { type: 'ANALYSIS_INCONCLUSIVE', reason: verdictOf(stepRun) };
+          return { type: 'ANALYSIS_INCONCLUSIVE', reason: reasonOf(stepRun) };
         default:
           return undefined;
       }
@@ -193,9 +201,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     limits,
     currentRevision: facts.currentRevision,
     replicaSets: facts.replicaSets,
-    stableService: settings.stableService !== undefined,
     hasTrafficRouter: facts.hasTrafficRouter,
-    scaleDownDelayMs: settings.scaleDownDelayMs,
     abortScaleDownDelayMs: settings.abortScaleDownDelayMs,
   });
   const converged = stage === 'stable' && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas));
@@ -249,12 +255,23 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const future = wakeups.filter((at) => at > facts.now);
   const requeueAfterMs = future.length > 0 ? Math.min(...future) - facts.now : undefined;
 
+  const services = desiredServices({
+    stableService: settings.stableService,
+    canaryService: settings.canaryService,
+    replicas: settings.replicas,
+    stableRevision: status.stableRevision,
+    currentRevision: facts.currentRevision,
+    aborted: stage === 'aborted',
+    replicaSets: facts.replicaSets,
+  });
+
   return {
     status,
     replicaSets,
     deleteReplicaSets,
     events,
     analysisRuns,
+    services,
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
   };
 }

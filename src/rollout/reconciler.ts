@@ -113,6 +113,7 @@ export class RolloutReconciler {
         name: run.metadata?.name ?? '',
         phase: run.status?.phase,
         ...(run.status?.message !== undefined && { message: run.status.message }),
+        ...(run.spec?.terminate === true && { terminated: true }),
       })),
       hasTrafficRouter: false,
     };
@@ -146,7 +147,7 @@ export class RolloutReconciler {
         );
       }
     }
-    await this.syncServices(rollout, facts, plan, log);
+    await this.syncServices(rollout, plan, log);
     await this.syncAnalysisRuns(rollout, plan, log);
     for (const name of plan.deleteReplicaSets) {
       log.info('deleting old replicaset beyond revisionHistoryLimit', { replicaSet: name });
@@ -258,7 +259,18 @@ export class RolloutReconciler {
     const owned = this.ownedAnalysisRuns(rollout);
     const wanted = new Set(plan.analysisRuns.map((run) => run.name));
     for (const desired of plan.analysisRuns) {
-      if (owned.some((run) => run.metadata?.name === desired.name)) continue;
+      const existing = owned.find((run) => run.metadata?.name === desired.name);
+      if (existing?.spec?.terminate === true) {
+        // Its verdict judged an earlier visit to this step (possible only if status was lost): measure again.
+        log.info('deleting a terminated analysis run the rollout needs afresh', { analysisRun: desired.name });
+        await this.deps.custom
+          .deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'analysisruns', name: desired.name })
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+        continue;
+      }
+      if (existing !== undefined) continue;
       const spec = buildRunSpec(desired.analysis, (template, clusterScope) => this.templateSpec(template, clusterScope, namespace), {
         name,
         namespace,
@@ -321,29 +333,21 @@ export class RolloutReconciler {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** Keeps the stable and canary Services' selectors pinned to their revisions' pod-template hash. */
-  private async syncServices(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {
+  /** Makes the stable and canary Services select what the plan says: one revision's pods, or every pod of the Rollout. */
+  private async syncServices(rollout: Rollout, plan: RolloutPlan, log: Logger): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
-    const canary = rollout.spec.strategy.canary;
-    const stable = plan.status.stableRevision;
-    const targets: Array<[string | undefined, string | undefined]> = [
-      [canary.stableService, stable],
-      // Outside a canary (Healthy, or aborted) the canary Service points at stable, so it never routes to an aborted version.
-      [canary.canaryService, plan.status.abort || facts.currentRevision === stable ? stable : facts.currentRevision],
-    ];
-    for (const [serviceName, revision] of targets) {
-      if (!serviceName || !revision) continue;
-      const service = this.deps.services.get(serviceName, namespace);
+    for (const target of plan.services) {
+      const service = this.deps.services.get(target.name, namespace);
       if (!service) {
-        log.warn('service named by the rollout does not exist', { service: serviceName });
+        log.warn('service named by the rollout does not exist', { service: target.name });
         continue;
       }
-      if (service.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] === revision) continue;
-      log.info('pointing service at revision', { service: serviceName, revision });
-      await this.deps.core.patchNamespacedService(
-        { name: serviceName, namespace, body: { spec: { selector: { [LABEL_POD_TEMPLATE_HASH]: revision } } } },
-        mergePatchOptions(),
-      );
+      const selected = service.spec?.selector?.[LABEL_POD_TEMPLATE_HASH];
+      if ((selected ?? null) === target.revision) continue;
+      // Every pod of the Rollout: its own labels stay in the selector, so nothing else is ever selected.
+      const selector = target.revision === null ? { ...(rollout.spec.selector.matchLabels ?? {}), [LABEL_POD_TEMPLATE_HASH]: null } : { [LABEL_POD_TEMPLATE_HASH]: target.revision };
+      log.info('pointing service at revision', { service: target.name, role: target.role, revision: target.revision ?? 'all' });
+      await this.deps.core.patchNamespacedService({ name: target.name, namespace, body: { spec: { selector } } }, mergePatchOptions());
     }
   }
 

@@ -137,10 +137,7 @@ export interface ReplicaPlanInput {
   limits: ScalingLimits;
   currentRevision: string;
   replicaSets: readonly ReplicaSetFacts[];
-  /** With a stable Service, old pods already left its endpoints: delay their removal instead of rolling. */
-  stableService: boolean;
   hasTrafficRouter: boolean;
-  scaleDownDelayMs: number;
   abortScaleDownDelayMs: number;
 }
 
@@ -160,15 +157,12 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
     targets.set(rs.revision, { revision: rs.revision, replicas: count, ...(scaleDownAt !== undefined && { scaleDownAt }) });
   };
 
-  const currentFullyAvailable = sets.some(
-    (rs) => rs.revision === input.currentRevision && rs.replicas === replicas && rs.availableReplicas >= replicas,
-  );
   for (const rs of sets) {
     const desired = ideal.get(rs.revision) ?? 0;
     if (desired > 0) {
       // Wanted again (retry, revert): a pending scale-down no longer applies.
       const clear = rs.scaleDownAt !== undefined ? null : undefined;
-      if (mode.kind === 'aborted' || (mode.kind === 'stable' && input.stableService)) fix(rs, desired, clear);
+      if (mode.kind === 'aborted') fix(rs, desired, clear);
       else {
         rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired });
         if (clear === null) targets.set(rs.revision, { revision: rs.revision, replicas: rs.replicas, scaleDownAt: null });
@@ -188,12 +182,6 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
       // Without a router the pods are the traffic: an aborted canary loses them at once.
       if (input.hasTrafficRouter && rs.revision === mode.canaryRevision) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
       else fix(rs, 0);
-      continue;
-    }
-    if (mode.kind === 'stable' && input.stableService) {
-      // Start the delay once the Service has a full set of pods to point at.
-      if (currentFullyAvailable) fix(rs, rs.replicas, now + input.scaleDownDelayMs);
-      else fix(rs, rs.replicas);
       continue;
     }
     rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired: 0 });

@@ -21,7 +21,8 @@ describe('decide: analysis runs', () => {
     expect(cluster.status.stepAnalysisRun).toBeUndefined();
     cluster.patchStatus({ promote: 'step' });
     cluster.converge();
-    const name = analysisRunName('api', revisionOf('api:2'), 0, 3);
+    // The first canary after the initial revision is attempt 1; attempts only ever grow.
+    const name = analysisRunName('api', revisionOf('api:2'), 1, 3);
     expect(cluster.status).toMatchObject({ currentStepIndex: 3, stepAnalysisRun: name, phase: 'Progressing' });
     expect(cluster.plans.at(-1)?.analysisRuns).toEqual([
       { name, kind: 'step', analysis: SUCCESS_RATE, revision: revisionOf('api:2'), stepIndex: 3 },
@@ -48,10 +49,10 @@ describe('decide: analysis runs', () => {
     cluster.stepAnalysisPhase = undefined;
     cluster.patchStatus({ abort: false });
     cluster.converge();
-    expect(cluster.status).toMatchObject({ attempt: 1, currentStepIndex: 1, phase: 'Paused' });
+    expect(cluster.status).toMatchObject({ attempt: 2, currentStepIndex: 1, phase: 'Paused' });
     cluster.advance(5 * MINUTE);
     cluster.converge();
-    expect(cluster.status.stepAnalysisRun).toBe(analysisRunName('api', revisionOf('api:2'), 1, 3));
+    expect(cluster.status.stepAnalysisRun).toBe(analysisRunName('api', revisionOf('api:2'), 2, 3));
     expect(cluster.status.stepAnalysisRun).not.toBe(first);
     expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 3 });
   });
@@ -59,7 +60,7 @@ describe('decide: analysis runs', () => {
   it('background analysis runs from startingStep and aborts mid-pause when it fails', () => {
     const cluster = canaryCluster({ analysis: { ...SUCCESS_RATE, startingStep: 1 } });
     expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
-    const background = analysisRunName('api', revisionOf('api:2'), 0, 'background');
+    const background = analysisRunName('api', revisionOf('api:2'), 1, 'background');
     expect(cluster.status.backgroundAnalysisRun).toBe(background);
     cluster.checkBudgets = false;
     cluster.backgroundAnalysisPhase = 'Failed';
@@ -99,7 +100,7 @@ describe('decide: analysis runs', () => {
     cluster.stepAnalysisPhase = undefined;
     cluster.patchStatus({ promote: 'step' });
     cluster.converge();
-    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 3, attempt: 1 });
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 3, attempt: 2 });
     expect(cluster.countOf('api:2')).toEqual({ replicas: 5, available: 5 });
   });
 

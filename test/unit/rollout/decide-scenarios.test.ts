@@ -301,25 +301,37 @@ describe('decide: progress deadline', () => {
 });
 
 describe('decide: scale-down delay and history', () => {
-  it('with a stable Service, scales old ReplicaSets down scaleDownDelaySeconds after the new stable is available', () => {
-    const cluster = new FakeCluster(makeRollout({ replicas: 4, steps: [{ setWeight: 50 }], canary: { stableService: 'api-stable' } }));
-    cluster.checkBudgets = false;
+  it('with a stable Service, promotes within maxSurge, and the Service keeps every available pod until the new revision alone is complete', () => {
+    const cluster = new FakeCluster(makeRollout({ replicas: 4, steps: [{ setWeight: 50 }], canary: { stableService: 'api-stable', canaryService: 'api-canary' } }));
     cluster.converge();
     cluster.setImage('api:2');
-    for (let i = 0; i < 10 && cluster.status.stableRevision !== revisionOf('api:2'); i++) cluster.tick();
-    expect(cluster.reasons()).toContain('RolloutCompleted');
-    expect(cluster.countOf('api:1')).toEqual({ replicas: 2, available: 2 });
-    const scheduled = cluster.tick();
-    const old = scheduled.replicaSets.find((target) => target.revision === revisionOf('api:1'));
-    expect(old).toEqual({ revision: revisionOf('api:1'), replicas: 2, scaleDownAt: cluster.now + 30_000 });
-    expect(scheduled.requeueAfterMs).toBe(30_000);
-    expect(cluster.status.phase).toBe('Progressing');
-    cluster.advance(29_999);
-    expect(cluster.tick().replicaSets.find((target) => target.revision === revisionOf('api:1'))?.replicas).toBe(2);
-    cluster.advance(1);
-    cluster.converge();
+    const selections: Array<string | null | undefined> = [];
+    let lastBehind = 0;
+    for (let i = 0; i < 20 && (i === 0 || cluster.status.phase !== 'Healthy'); i++) {
+      const plan = cluster.decide();
+      const selected = plan.services.find((target) => target.role === 'stable')?.revision;
+      selections.push(selected);
+      // Endpoints behind the stable Service after this reconcile: the selected revisions' available pods that stay.
+      const behind = plan.replicaSets
+        .filter((target) => selected === null || target.revision === selected)
+        .reduce((sum, target) => sum + Math.min(target.replicas, cluster.replicaSets.find((rs) => rs.revision === target.revision)?.availableReplicas ?? 0), 0);
+      if (plan.status.stableRevision === revisionOf('api:2')) {
+        expect(behind, `reconcile ${i}: from promotion on, the stable Service never loses an endpoint`).toBeGreaterThanOrEqual(lastBehind);
+      }
+      lastBehind = behind;
+      const total = plan.replicaSets.reduce((sum, target) => sum + target.replicas, 0);
+      expect(total, `reconcile ${i}: pods within replicas + maxSurge`).toBeLessThanOrEqual(5);
+      cluster.apply(plan);
+      cluster.settle();
+    }
+    expect(cluster.status).toMatchObject({ phase: 'Healthy', stableRevision: revisionOf('api:2') });
     expect(cluster.countOf('api:1')).toEqual({ replicas: 0, available: 0 });
-    expect(cluster.status.phase).toBe('Healthy');
+    // Stable revision, then every pod while the promotion moves them, then the new revision alone.
+    expect([...new Set(selections)]).toEqual([revisionOf('api:1'), null, revisionOf('api:2')]);
+    expect(cluster.plans.at(-1)?.services).toEqual([
+      { name: 'api-stable', role: 'stable', revision: revisionOf('api:2') },
+      { name: 'api-canary', role: 'canary', revision: revisionOf('api:2') },
+    ]);
   });
 
   it('deletes old ReplicaSets at 0 beyond revisionHistoryLimit, oldest first', () => {

@@ -29,12 +29,12 @@ describe('decide: steps edited mid-canary', () => {
       reason: 'RolloutStepsChanged',
       message: `steps changed while the canary was at step 4: restarting the canary of revision ${revisionOf('api:2')} from step 1 of 3`,
     });
-    expect(plan.status).toMatchObject({ stableRevision: revisionOf('api:1'), currentStepIndex: 0, canaryWeight: 20, stepsHash: stepsHash(edited), attempt: 1 });
+    expect(plan.status).toMatchObject({ stableRevision: revisionOf('api:1'), currentStepIndex: 0, canaryWeight: 20, stepsHash: stepsHash(edited), attempt: 2 });
     cluster.apply(plan);
     cluster.settle();
     cluster.converge();
     // Held at the analysis step of the new attempt until its run says Successful.
-    const run = analysisRunName('api', revisionOf('api:2'), 1, 1);
+    const run = analysisRunName('api', revisionOf('api:2'), 2, 1);
     expect(cluster.status).toMatchObject({ stableRevision: revisionOf('api:1'), currentStepIndex: 1, stepAnalysisRun: run });
     cluster.advance(60 * MINUTE);
     cluster.converge();

@@ -79,6 +79,9 @@ export class FakeCluster {
     };
   }
 
+  /** Verdicts by run name, for tests that track several runs; they win over the two phases above. */
+  readonly runs = new Map<string, AnalysisRunFacts>();
+
   private analysisRuns(): AnalysisRunFacts[] {
     const runs: AnalysisRunFacts[] = [];
     const { stepAnalysisRun, backgroundAnalysisRun } = this.status;
@@ -88,7 +91,7 @@ export class FakeCluster {
     if (backgroundAnalysisRun !== undefined && this.backgroundAnalysisPhase !== undefined) {
       runs.push({ name: backgroundAnalysisRun, phase: this.backgroundAnalysisPhase, message: this.analysisMessage });
     }
-    return runs;
+    return [...runs.filter((run) => !this.runs.has(run.name)), ...structuredClone([...this.runs.values()])];
   }
 
   /** decide() once, assert it is idempotent, and record the plan (not applied). */

@@ -117,9 +117,7 @@ function checkState(snapshot: RolloutSnapshot): void {
       limits: { maxSurge: 3, maxUnavailable: 0 },
       currentRevision: canaryRevision,
       replicaSets,
-      stableService: false,
       hasTrafficRouter: false,
-      scaleDownDelayMs: 0,
       abortScaleDownDelayMs: 0,
     });
     const canaryTarget = plan.find((target) => target.revision === canaryRevision)?.replicas ?? 0;

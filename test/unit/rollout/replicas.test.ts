@@ -211,9 +211,7 @@ const baseInput = (overrides: Partial<ReplicaPlanInput>): ReplicaPlanInput => ({
   limits: { maxSurge: 1, maxUnavailable: 0 },
   currentRevision: 'r1',
   replicaSets: [],
-  stableService: false,
   hasTrafficRouter: false,
-  scaleDownDelayMs: 30_000,
   abortScaleDownDelayMs: 30_000,
   ...overrides,
 });
