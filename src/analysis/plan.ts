@@ -45,12 +45,17 @@ function plannedCount(metric: Metric): number {
   return metric.interval === undefined ? 1 : Number.POSITIVE_INFINITY;
 }
 
-/** Argo's limits: one failure more than failureLimit fails the metric, and so on; reaching count succeeds. */
+/**
+ * Argo's limits: one failure more than failureLimit fails the metric, and so on; reaching count
+ * succeeds if at least one measurement was a success.
+ */
 export function metricPhase(metric: Metric, result: MetricResult, terminated: boolean): AnalysisPhase {
   if (result.failed > (metric.failureLimit ?? RUN_DEFAULTS.failureLimit)) return 'Failed';
   if (result.consecutiveError > (metric.consecutiveErrorLimit ?? RUN_DEFAULTS.consecutiveErrorLimit)) return 'Error';
   if (result.inconclusive > (metric.inconclusiveLimit ?? RUN_DEFAULTS.inconclusiveLimit)) return 'Inconclusive';
-  if (result.count >= plannedCount(metric)) return 'Successful';
+  // Within its limits is not enough: a metric that never once measured a success (no data or failures
+  // the limits tolerate) says nothing good about the canary, so it cannot pass it.
+  if (result.count >= plannedCount(metric)) return result.successful > 0 ? 'Successful' : result.failed > 0 ? 'Failed' : 'Inconclusive';
   // Cut short by its Rollout: only a metric that measured the canary successfully at least once may pass.
   if (terminated) return result.successful > 0 ? 'Successful' : 'Inconclusive';
   return result.count + result.error > 0 ? 'Running' : 'Pending';

@@ -173,6 +173,17 @@ describe('analysis run planning', () => {
     expect(terminate(failing.status)).toMatchObject({ phase: 'Inconclusive', metricResults: [{ phase: 'Inconclusive', failed: 2 }] });
   });
 
+  it('does not pass a metric that reached its count within its limits but never measured a success', () => {
+    const none: MeasurementVerdict = { phase: 'Inconclusive', message: 'no data: the query returned no series' };
+    const tolerant = drive(run([metric({ count: 1, interval: undefined, inconclusiveLimit: 1 })]), { 'success-rate': [none] }, T0 + 60 * S);
+    expect(tolerant.status).toMatchObject({ phase: 'Inconclusive', metricResults: [{ phase: 'Inconclusive', count: 1, successful: 0 }] });
+    const failed: MeasurementVerdict = { phase: 'Failed', value: '0.5' };
+    const forgiving = drive(run([metric({ count: 2, failureLimit: 2 })]), { 'success-rate': [failed, failed] }, T0 + 60 * S);
+    expect(forgiving.status).toMatchObject({ phase: 'Failed', metricResults: [{ phase: 'Failed', count: 2, failed: 2 }] });
+    const once = drive(run([metric({ count: 2, failureLimit: 1 })]), { 'success-rate': [failed] }, T0 + 60 * S);
+    expect(once.status?.phase).toBe('Successful');
+  });
+
   it('never changes a verdict once reached, whatever comes later', () => {
     const subject = run([metric({ count: 1 })]);
     const failed = recordMeasurement(evaluateRun(subject, undefined, T0).status, metric(), { phase: 'Failed', value: '0' }, T0, T0, 10);
