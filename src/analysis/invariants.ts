@@ -39,11 +39,14 @@ export function runViolations(run: AnalysisRun, status: AnalysisRunStatus): stri
       violations.push(`${metric.name}: count ${result.count} is not successful + failed + inconclusive (errors counted?)`);
     }
     if (result.count > plannedCount(metric)) violations.push(`${metric.name}: ${result.count} measurements, more than ${plannedCount(metric)} asked for`);
-    if (metric.dryRun === true || status.phase !== 'Successful') continue;
+    if (metric.dryRun === true) continue;
+    const over = overLimit(metric, result);
+    if (over !== undefined && !['Failed', 'Error', 'Inconclusive'].includes(status.phase ?? 'Pending')) {
+      violations.push(`${metric.name} has ${over}, yet the run is ${status.phase}`);
+    }
+    if (status.phase !== 'Successful') continue;
     if (result.successful === 0) violations.push(`Successful, yet ${metric.name} never measured a success`);
     if (result.count < plannedCount(metric) && !terminated) violations.push(`Successful after ${result.count} of ${metric.count} measurements of ${metric.name}`);
-    const over = overLimit(metric, result);
-    if (over !== undefined) violations.push(`Successful, yet ${metric.name} has ${over}`);
   }
   if ((status.completedAt !== undefined) !== isTerminal(status.phase ?? 'Pending')) {
     violations.push(`completedAt ${status.completedAt ?? 'unset'} while the run is ${status.phase}`);
