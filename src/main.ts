@@ -162,9 +162,14 @@ async function main(): Promise<void> {
     if (rollouts.get(r.metadata?.name ?? '', r.metadata?.namespace) === undefined) metrics.forgetRollout(r.metadata?.namespace ?? '', r.metadata?.name ?? '');
     enqueue(keyOf(r));
   });
+  // The controlling owner, not the label: a label value holds a long Rollout name only shortened.
+  const ownerKey = (obj: k8s.KubernetesObject): string | undefined => {
+    const owner = obj.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === 'Rollout');
+    return owner === undefined ? undefined : `${obj.metadata?.namespace}/${owner.name}`;
+  };
   replicaSets.onChange((rs) => {
-    const owner = rs.metadata?.labels?.[LABEL_ROLLOUT];
-    if (owner) enqueue(`${rs.metadata?.namespace}/${owner}`);
+    const owner = ownerKey(rs);
+    if (owner) enqueue(owner);
   });
   services.onChange((svc) => {
     for (const r of rollouts.list(svc.metadata?.namespace)) {
@@ -175,8 +180,8 @@ async function main(): Promise<void> {
 
   analysisRuns.onChange((run) => {
     enqueueRun(keyOf(run));
-    const owner = run.metadata?.labels?.[LABEL_ROLLOUT];
-    if (owner) enqueue(`${run.metadata?.namespace}/${owner}`);
+    const owner = ownerKey(run);
+    if (owner) enqueue(owner);
   });
   // A template that appears or changes may unblock Rollouts waiting to create a run; they are cheap to look at.
   const enqueueNamespace = (namespace: string | undefined): void => rollouts.list(namespace).forEach((r) => enqueue(keyOf(r)));

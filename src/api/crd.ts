@@ -45,6 +45,8 @@ const KEPT_KEYS = new Set([
   'maxProperties',
   'format',
   'nullable',
+  // A default the apiserver applies (structural defaulting); it is in the input shape only when written with .meta().
+  'default',
   'x-kubernetes-validations',
   'x-kubernetes-list-type',
   'x-kubernetes-list-map-keys',
@@ -69,7 +71,7 @@ export function toStructural(schema: SchemaProps, path = ''): SchemaProps {
   if (Array.isArray(schema.anyOf)) return unionToStructural(schema, path);
   const out: SchemaProps = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (key === '$schema' || key === 'default') continue;
+    if (key === '$schema') continue;
     if (key === 'properties') {
       out.properties = Object.fromEntries(
         Object.entries(value as Record<string, SchemaProps>).map(([name, child]) => [name, toStructural(child, `${path}.${name}`)]),

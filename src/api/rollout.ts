@@ -74,12 +74,21 @@ export const CanaryStrategy = z.object({
   canaryService: z.string().optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
+}).meta({
+  'x-kubernetes-validations': [
+    {
+      // One Service for both would be repointed on every reconcile: traffic flipping between the versions.
+      rule: '!has(self.stableService) || !has(self.canaryService) || self.stableService != self.canaryService',
+      message: 'stableService and canaryService must be different Services',
+    },
+  ],
 });
 export type CanaryStrategy = z.infer<typeof CanaryStrategy>;
 
 export const RolloutSpec = z
   .object({
-    replicas: z.number().int().min(0).optional(),
+    // Defaulted by the apiserver, so the scale subresource (an HPA, `kubectl scale`) always reads a number.
+    replicas: z.number().int().min(0).optional().meta({ default: 1 }),
     selector: LabelSelector.meta({
       'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'spec.selector is immutable' }],
     }),

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, Rollout, VERSION } from '../api/rollout.js';
 import { isNotFound, mergePatchOptions } from '../kube/patch.js';
-import { LABEL_ROLLOUT } from '../rollout/labels.js';
+import { ownedBy } from '../rollout/labels.js';
 import type { AnalysisRunObject } from './view.js';
 
 export class CliError extends Error {
@@ -77,7 +77,7 @@ export class FledgeClient {
   /** The Rollout with its ReplicaSets, their Pods and its AnalysisRuns, for `get rollout`. */
   async rolloutObjects(name: string, namespace = this.target.namespace): Promise<RolloutObjects> {
     const rollout = await this.getRollout(name, namespace);
-    const labelSelector = `${LABEL_ROLLOUT}=${name}`;
+    const labelSelector = ownedBy(name);
     const podSelector = Object.entries(rollout.spec.selector.matchLabels ?? {})
       .map(([key, value]) => `${key}=${value}`)
       .join(',');

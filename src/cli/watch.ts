@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, Rollout, VERSION } from '../api/rollout.js';
-import { LABEL_ROLLOUT } from '../rollout/labels.js';
+import { ownedBy } from '../rollout/labels.js';
 import type { FledgeClient, RolloutObjects } from './client.js';
 import type { AnalysisRunObject } from './view.js';
 
@@ -83,7 +83,7 @@ export async function watchRolloutObjects(
 ): Promise<() => Promise<void>> {
   const { kc } = client.target;
   const rollout = await client.getRollout(name, namespace);
-  const owned = `${LABEL_ROLLOUT}=${name}`;
+  const owned = ownedBy(name);
   const podSelector = Object.entries(rollout.spec.selector.matchLabels ?? {})
     .map(([key, value]) => `${key}=${value}`)
     .join(',');

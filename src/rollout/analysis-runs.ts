@@ -1,6 +1,7 @@
 import type { RolloutAnalysis } from '../api/rollout.js';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutContext } from './machine.js';
+import { ownedObjectName } from './labels.js';
 import type { Stage } from './stage.js';
 
 /** An AnalysisRun the Rollout wants to exist now; the shell creates it from the templates if it is missing. */
@@ -13,15 +14,12 @@ export interface DesiredAnalysisRun {
   stepIndex?: number;
 }
 
-const MAX_NAME = 253;
-
 /**
  * Runs are named by rollout, revision, attempt and step, so a retried step or a superseded revision
  * gets a new run and can never read an earlier run's verdict.
  */
 export function analysisRunName(rollout: string, revision: string, attempt: number, slot: number | 'background'): string {
-  const suffix = `-${revision}-${attempt}-${slot === 'background' ? 'bg' : `s${slot}`}`;
-  return `${rollout.slice(0, MAX_NAME - suffix.length)}${suffix}`;
+  return ownedObjectName(rollout, `${revision}-${attempt}-${slot === 'background' ? 'bg' : `s${slot}`}`);
 }
 
 function isCanaryInFlight(stage: Stage): boolean {

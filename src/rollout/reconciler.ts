@@ -13,7 +13,7 @@ import { decide, type RolloutPlan } from './plan.js';
 import { resolveSettings, ROLLOUT_DEFAULTS } from './defaults.js';
 import { scalingLimits } from './replicas.js';
 import { pendingRestart, planRestart, type PodFacts } from './restart.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from './labels.js';
 import { buildRunSpec } from '../analysis/templates.js';
 import { isTerminal } from '../analysis/run-machine.js';
 import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
@@ -227,9 +227,9 @@ export class RolloutReconciler {
     const revisionNumber = Math.max(0, ...facts.replicaSets.map((rs) => rs.revisionNumber)) + 1;
     const body: k8s.V1ReplicaSet = {
       metadata: {
-        name: `${name}-${revision}`,
+        name: ownedObjectName(name, revision),
         namespace,
-        labels: { ...podLabels, [LABEL_ROLLOUT]: name },
+        labels: { ...podLabels, [LABEL_ROLLOUT]: rolloutLabelValue(name) },
         annotations: { [ANNOTATION_REVISION]: String(revisionNumber) },
         ownerReferences: [
           { apiVersion: API_VERSION, kind: 'Rollout', name, uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true },
@@ -292,7 +292,7 @@ export class RolloutReconciler {
             metadata: {
               name: desired.name,
               namespace,
-              labels: { [LABEL_ROLLOUT]: name, [LABEL_POD_TEMPLATE_HASH]: desired.revision, [LABEL_ANALYSIS_KIND]: desired.kind },
+              labels: { [LABEL_ROLLOUT]: rolloutLabelValue(name), [LABEL_POD_TEMPLATE_HASH]: desired.revision, [LABEL_ANALYSIS_KIND]: desired.kind },
               ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name, uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
             },
             spec,

@@ -17,6 +17,8 @@ const V3 = 'registry.k8s.io/pause:3.10.1';
 
 interface Steps {
   steps: Array<Record<string, unknown>>;
+  stableService?: string;
+  canaryService?: string;
 }
 
 function rolloutManifest(name: string, image: string, canary: Steps, replicas = 10): string {
@@ -292,6 +294,19 @@ describe('Rollout canary on the real control plane', () => {
     const duration = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: badDuration });
     expect(duration.code).not.toBe(0);
     expect(duration.stderr).toMatch(/duration/);
+
+    const oneService = rolloutManifest('one-service', V1, { steps: [{ setWeight: 20 }], stableService: 'web', canaryService: 'web' });
+    const shared = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: oneService });
+    expect(shared.code).not.toBe(0);
+    expect(shared.stderr).toMatch(/stableService and canaryService must be different Services/);
+
+    // spec.replicas is defaulted by the apiserver, so the scale subresource (an HPA) always reads a number.
+    const unsized = JSON.parse(rolloutManifest('unsized', V1, SEED_STEPS)) as { spec: { replicas?: number } };
+    delete unsized.spec.replicas;
+    await apply(JSON.stringify(unsized));
+    const scale = await kubectl(['get', '--raw', `/apis/fledge.dev/v1alpha1/namespaces/${ns.name}/rollouts/unsized/scale`]);
+    expect(scale.code, scale.stderr).toBe(0);
+    expect((JSON.parse(scale.stdout) as { spec: { replicas: number } }).spec.replicas).toBe(1);
 
     await apply(rolloutManifest('immutable', V1, SEED_STEPS, 1));
     const moved = { spec: { selector: { matchLabels: { app: 'immutable', tier: 'web' } }, template: { metadata: { labels: { app: 'immutable', tier: 'web' } } } } };
