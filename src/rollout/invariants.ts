@@ -81,7 +81,9 @@ export function progressViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   if (stableMoved && next.stableRevision !== facts.currentRevision) {
     violations.push(`stable moved to ${next.stableRevision}, which is not the template's revision (${facts.currentRevision})`);
   }
-  if (stableMoved && !promoted && ['Failed', 'Error', 'Inconclusive'].includes(runPhase('background') ?? '')) {
+  // A retry or a new revision starts a new attempt, whose background analysis is a new run.
+  const sameAttempt = continuedFrom(previous, next) !== undefined;
+  if (stableMoved && !promoted && sameAttempt && ['Failed', 'Error', 'Inconclusive'].includes(runPhase('background') ?? '')) {
     violations.push(`stable moved to ${next.stableRevision} while its background analysis was ${runPhase('background')}`);
   }
   if (reached !== undefined && settings.steps.length > 0 && !(stableMoved && previous.promote === 'full' && promoted)) {

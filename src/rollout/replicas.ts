@@ -162,11 +162,8 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
     if (desired > 0) {
       // Wanted again (retry, revert): a pending scale-down no longer applies.
       const clear = rs.scaleDownAt !== undefined ? null : undefined;
-      if (mode.kind === 'aborted') fix(rs, desired, clear);
-      else {
-        rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired });
-        if (clear === null) targets.set(rs.revision, { revision: rs.revision, replicas: rs.replicas, scaleDownAt: null });
-      }
+      rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired });
+      if (clear === null) targets.set(rs.revision, { revision: rs.revision, replicas: rs.replicas, scaleDownAt: null });
       continue;
     }
     if (rs.replicas === 0) {
@@ -178,9 +175,9 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
       else rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired: rs.replicas });
       continue;
     }
-    if (mode.kind === 'aborted') {
+    if (mode.kind === 'aborted' && rs.revision === mode.canaryRevision) {
       // Without a router the pods are the traffic: an aborted canary loses them at once.
-      if (input.hasTrafficRouter && rs.revision === mode.canaryRevision) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
+      if (input.hasTrafficRouter) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
       else fix(rs, 0);
       continue;
     }

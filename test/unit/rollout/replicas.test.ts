@@ -232,7 +232,7 @@ describe('planReplicaSets', () => {
     ]);
   });
 
-  it('on abort without a router scales stable to full and everything else to 0 at once', () => {
+  it('on abort without a router takes the canary to 0 at once; stable grows within maxSurge, older revisions leave as availability allows', () => {
     const plan = planReplicaSets(
       baseInput({
         mode: { kind: 'aborted', stableRevision: 'r1', canaryRevision: 'r3' },
@@ -240,7 +240,20 @@ describe('planReplicaSets', () => {
         replicaSets: [rs('r1', 2), rs('r2', 1), rs('r3', 2)],
       }),
     );
+    // r2 still serves: it goes once r1's new pods are available, never leaving fewer than 4 - maxUnavailable.
     expect(plan).toEqual([
+      { revision: 'r1', replicas: 4 },
+      { revision: 'r2', replicas: 1 },
+      { revision: 'r3', replicas: 0 },
+    ]);
+    const later = planReplicaSets(
+      baseInput({
+        mode: { kind: 'aborted', stableRevision: 'r1', canaryRevision: 'r3' },
+        currentRevision: 'r3',
+        replicaSets: [rs('r1', 4), rs('r2', 1), rs('r3', 0)],
+      }),
+    );
+    expect(later).toEqual([
       { revision: 'r1', replicas: 4 },
       { revision: 'r2', replicas: 0 },
       { revision: 'r3', replicas: 0 },
