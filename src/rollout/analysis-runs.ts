@@ -47,3 +47,14 @@ export function desiredAnalysisRuns(rollout: string, stage: Stage, context: Roll
   }
   return runs;
 }
+
+/** How a template reference reads in facts.missingTemplates, in conditions and in Events. */
+export function templateRef(ref: RolloutAnalysis['templates'][number]): string {
+  return `${ref.clusterScope === true ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate'} ${ref.templateName}`;
+}
+
+/** The templates the runs wanted now name but that do not exist. */
+export function missingTemplatesOf(runs: readonly DesiredAnalysisRun[], missing: readonly string[]): string[] {
+  const refs = new Set(runs.flatMap((run) => run.analysis.templates.map(templateRef)));
+  return missing.filter((ref) => refs.has(ref));
+}

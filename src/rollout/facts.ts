@@ -44,6 +44,11 @@ export interface RolloutFacts {
    * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.
    */
   analysisRuns: AnalysisRunFacts[];
+  /**
+   * Templates the Rollout's analysis names that do not exist (yet), as `AnalysisTemplate NAME` or
+   * `ClusterAnalysisTemplate NAME`: under GitOps a Rollout and its templates arrive in either order.
+   */
+  missingTemplates: string[];
   /** False in this milestone: the canary's share of traffic is its share of available pods. */
   hasTrafficRouter: boolean;
 }

@@ -2,7 +2,7 @@ import { transition } from 'xstate';
 import type { RolloutStatus } from '../api/rollout.js';
 import { findCondition } from './conditions.js';
 import { resolveSettings, type RolloutSettings } from './defaults.js';
-import { desiredAnalysisRuns, type DesiredAnalysisRun } from './analysis-runs.js';
+import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import type { AnalysisRunFacts, RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
 import { rolloutMachine, type Announcement, type RolloutEvent, type RolloutSnapshot } from './machine.js';
@@ -17,7 +17,7 @@ import {
 } from './replicas.js';
 import { restoreSnapshot } from './restore.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
-import { composeStatus, DEADLINE_REASON, observedCounts, type ObservedCounts } from './status.js';
+import { composeStatus, DEADLINE_REASON, observedCounts, TEMPLATE_MISSING_REASON, type ObservedCounts } from './status.js';
 import { stepsHash } from './revision.js';
 import { desiredServices, type ServiceTarget } from './services.js';
 import { pauseDeadline } from './steps.js';
@@ -155,6 +155,12 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     const { context } = current;
     // Runs are looked up by the name this position gives them, so a verdict never reaches another step, revision or attempt.
     const runs = desiredAnalysisRuns(rolloutName, stage, context, settings);
+    const missing = stage === 'inconclusive' ? [] : missingTemplatesOf(runs, facts.missingTemplates);
+    if (missing.length > 0) {
+      // Hold where it is: the template may arrive in the same GitOps sync. Give up only at the progress deadline.
+      const waited = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
+      return waited ? { type: 'ABORT', reason: `${missing.join(', ')} not found within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)` } : undefined;
+    }
     const background = runs.find((run) => run.kind === 'background');
     const backgroundRun = background && verdictOf(runByName.get(background.name));
     if (stage !== 'inconclusive' && backgroundRun !== undefined) {
@@ -206,8 +212,11 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   });
   const converged = stage === 'stable' && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas));
 
-  // The progress deadline runs only while pods should be moving: not in pauses, analysis, or spec.paused.
-  const tracked = !context.specPaused && (stage === 'weighting' || (stage === 'stable' && !converged));
+  const wantedRuns = desiredAnalysisRuns(rolloutName, stage, context, settings);
+  const missingTemplates = stage === 'inconclusive' ? [] : missingTemplatesOf(wantedRuns, facts.missingTemplates);
+  // The progress deadline runs only while pods should be moving or a template is awaited: not in pauses,
+  // analysis, or spec.paused.
+  const tracked = !context.specPaused && (stage === 'weighting' || (stage === 'stable' && !converged) || missingTemplates.length > 0);
   let progressStartTime: number | undefined;
   if (tracked) {
     progressStartTime = progressedThisReconcile() || Number.isNaN(previousProgressStart) ? facts.now : previousProgressStart;
@@ -217,8 +226,10 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const deadlineExceeded =
     tracked && progressStartTime !== undefined && facts.now - progressStartTime >= settings.progressDeadlineMs;
 
-  const analysisRuns = desiredAnalysisRuns(rolloutName, stage, context, settings);
+  // A run is created only once its templates exist; until then it would only error.
+  const analysisRuns = wantedRuns.filter((run) => missingTemplatesOf([run], facts.missingTemplates).length === 0);
   const status = composeStatus({
+    missingTemplates,
     stepsHash: currentStepsHash,
     analysisRuns,
     facts,
@@ -232,6 +243,10 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     progressStartTime,
     deadlineExceeded,
   });
+  const waitingForTemplates = findCondition(status.conditions, 'Progressing')?.reason === TEMPLATE_MISSING_REASON;
+  if (waitingForTemplates && findCondition(previous.conditions, 'Progressing')?.reason !== TEMPLATE_MISSING_REASON) {
+    events.push({ type: 'Warning', reason: TEMPLATE_MISSING_REASON, message: status.message ?? `${missingTemplates.join(', ')} not found` });
+  }
   if (deadlineExceeded && findCondition(previous.conditions, 'Progressing')?.reason !== DEADLINE_REASON) {
     events.push({ type: 'Warning', reason: DEADLINE_REASON, message: status.message ?? 'progress deadline exceeded' });
   }

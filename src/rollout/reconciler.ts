@@ -15,6 +15,7 @@ import { scalingLimits } from './replicas.js';
 import { pendingRestart, planRestart, type PodFacts } from './restart.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from './labels.js';
 import { buildRunSpec } from '../analysis/templates.js';
+import { templateRef } from './analysis-runs.js';
 import { isTerminal } from '../analysis/run-machine.js';
 import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
 
@@ -115,8 +116,22 @@ export class RolloutReconciler {
         ...(run.status?.message !== undefined && { message: run.status.message }),
         ...(run.spec?.terminate === true && { terminated: true }),
       })),
+      missingTemplates: this.missingTemplates(rollout),
       hasTrafficRouter: false,
     };
+  }
+
+  /** The templates the Rollout's analysis names that are not in the caches (decide() waits for them). */
+  private missingTemplates(rollout: Rollout): string[] {
+    const canary = rollout.spec.strategy.canary;
+    const analyses = [...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : [])), ...(canary.analysis ? [canary.analysis] : [])];
+    const refs = analyses.flatMap((analysis) => analysis.templates);
+    const missing = refs.filter((ref) =>
+      ref.clusterScope === true
+        ? this.deps.clusterAnalysisTemplates?.get(ref.templateName) === undefined
+        : this.deps.analysisTemplates.get(ref.templateName, rollout.metadata.namespace) === undefined,
+    );
+    return [...new Set(missing.map(templateRef))];
   }
 
   private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {

@@ -13,6 +13,8 @@ import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.j
 import { toTimestamp } from './time.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
+/** Progressing condition reason (and Event) while the analysis a step needs names a template that does not exist. */
+export const TEMPLATE_MISSING_REASON = 'AnalysisTemplateMissing';
 
 /** Pod counts summed over owned ReplicaSets, as the scale subresource and kubectl show them. */
 export interface ObservedCounts {
@@ -57,12 +59,17 @@ export interface StatusInput {
   deadlineExceeded: boolean;
   analysisRuns: DesiredAnalysisRun[];
   stepsHash: string;
+  /** Templates the current position needs that do not exist: the rollout waits for them until its progress deadline. */
+  missingTemplates: string[];
 }
 
 export function rolloutPhase(input: StatusInput): RolloutPhase {
   const { stage, context } = input;
   if (stage === 'aborted' || input.deadlineExceeded) return 'Degraded';
-  if (context.specPaused || isPauseStage(stage)) return 'Paused';
+  if (context.specPaused) return 'Paused';
+  // Waiting for a template is no pause: the progress deadline runs.
+  if (input.missingTemplates.length > 0) return 'Progressing';
+  if (isPauseStage(stage)) return 'Paused';
   if (stage === 'stable' && input.converged) return 'Healthy';
   return 'Progressing';
 }
@@ -83,6 +90,10 @@ export function rolloutMessage(input: StatusInput): string {
   }
   if (context.specPaused) {
     return stage === 'stable' ? 'paused by spec.paused' : `paused by spec.paused at ${at}, canary at ${weight}%`;
+  }
+  if (input.missingTemplates.length > 0) {
+    const deadline = (input.progressStartTime ?? facts.now) + settings.progressDeadlineMs;
+    return `canary at ${weight}%, waiting at ${at} for ${input.missingTemplates.join(', ')}, which does not exist; aborting at ${toTimestamp(deadline)} unless it appears`;
   }
   switch (stage) {
     case 'timedPause': {
@@ -125,6 +136,7 @@ function progressingCondition(input: StatusInput, phase: RolloutPhase, message: 
   if (input.deadlineExceeded) return { type: 'Progressing', status: 'False', reason: DEADLINE_REASON, message };
   // Unknown, as Deployments and Argo report a paused rollout: neither moving nor failed.
   if (phase === 'Paused') return { type: 'Progressing', status: 'Unknown', reason: 'RolloutPaused', message };
+  if (input.missingTemplates.length > 0) return { type: 'Progressing', status: 'True', reason: TEMPLATE_MISSING_REASON, message };
   if (phase === 'Healthy') return { type: 'Progressing', status: 'True', reason: 'RolloutCompleted', message: `revision ${context.stableRevision} is fully rolled out` };
   if (input.creating) return { type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `creating a ReplicaSet for revision ${context.currentRevision}` };
   return { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message };

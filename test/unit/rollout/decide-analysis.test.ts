@@ -114,3 +114,49 @@ describe('decide: analysis runs', () => {
     expect(cluster.status.message).toMatch(/^background analysis was inconclusive at step 2 of 5/);
   });
 });
+
+describe('decide: an AnalysisTemplate that does not exist yet', () => {
+  const STEPS_WITH_ANALYSIS: CanaryStep[] = [{ setWeight: 20 }, { analysis: SUCCESS_RATE }, { setWeight: 100 }];
+
+  it('waits for it at the analysis step, says so once, and measures once it appears', () => {
+    const cluster = new FakeCluster(makeRollout({ replicas: 10, steps: STEPS_WITH_ANALYSIS, progressDeadlineSeconds: 600 }));
+    cluster.converge();
+    cluster.missingTemplates = ['AnalysisTemplate success-rate'];
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.plans.at(-1)?.analysisRuns).toEqual([]);
+    expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1, stableRevision: revisionOf('api:1') });
+    expect(cluster.status.message).toMatch(/^canary at 20%, waiting at step 2 of 3 for AnalysisTemplate success-rate, which does not exist; aborting at /);
+    expect(cluster.condition('Progressing')).toEqual({ status: 'True', reason: 'AnalysisTemplateMissing' });
+    cluster.advance(9 * MINUTE);
+    cluster.converge();
+    expect(cluster.status.phase).toBe('Progressing');
+    expect(cluster.reasons().filter((reason) => reason === 'AnalysisTemplateMissing')).toHaveLength(1);
+
+    cluster.missingTemplates = [];
+    cluster.converge();
+    const run = analysisRunName('api', revisionOf('api:2'), 1, 1);
+    expect(cluster.plans.at(-1)?.analysisRuns.map((wanted) => wanted.name)).toEqual([run]);
+    expect(cluster.condition('Progressing')?.reason).not.toBe('AnalysisTemplateMissing');
+    cluster.stepAnalysisPhase = 'Successful';
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Healthy', stableRevision: revisionOf('api:2') });
+  });
+
+  it('aborts once the progress deadline passes without it, naming what is missing', () => {
+    const cluster = new FakeCluster(makeRollout({ replicas: 10, steps: STEPS_WITH_ANALYSIS, progressDeadlineSeconds: 600, canary: { analysis: { templates: [{ templateName: 'latency', clusterScope: true }] } } }));
+    cluster.converge();
+    cluster.missingTemplates = ['ClusterAnalysisTemplate latency'];
+    cluster.setImage('api:2');
+    cluster.converge();
+    // The background analysis is missing from the start: the canary holds at its first step.
+    expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 0 });
+    expect(cluster.plans.at(-1)?.requeueAfterMs).toBeLessThanOrEqual(10 * MINUTE);
+    cluster.checkBudgets = false;
+    cluster.advance(10 * MINUTE);
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, stableRevision: revisionOf('api:1') });
+    expect(cluster.status.message).toBe('aborted: ClusterAnalysisTemplate latency not found within progressDeadlineSeconds (600s) at step 1 of 3 (setWeight 20)');
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 0, available: 0 });
+  });
+});

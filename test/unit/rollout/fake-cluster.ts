@@ -57,6 +57,8 @@ export class FakeCluster {
   backgroundAnalysisPhase: AnalysisPhase | undefined;
   analysisMessage = 'success-rate: 0.8 failed result >= 0.95';
   hasTrafficRouter = false;
+  /** Templates that do not exist, as `AnalysisTemplate NAME`. */
+  missingTemplates: string[] = [];
   readonly events: Announcement[] = [];
   readonly plans: RolloutPlan[] = [];
   /** Checked on every applied plan unless an abort is expected to drop pods on purpose. */
@@ -75,6 +77,7 @@ export class FakeCluster {
       currentRevision: podTemplateHash(this.rollout.spec.template),
       replicaSets: structuredClone(this.replicaSets),
       analysisRuns: this.analysisRuns(),
+      missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
     };
   }

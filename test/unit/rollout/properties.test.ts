@@ -37,7 +37,9 @@ type Action =
   | { kind: 'verdict'; slot: 'step' | 'background'; phase: AnalysisPhase }
   | { kind: 'paused'; paused: boolean }
   /** The reconcile's status write is lost (a conflict): the next one decides on the old status again. */
-  | { kind: 'lostWrite' };
+  | { kind: 'lostWrite' }
+  /** The AnalysisTemplate disappears or (re)appears, as a GitOps sync may order it. */
+  | { kind: 'template'; exists: boolean };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'settle' as const }) },
@@ -51,6 +53,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('verdict' as const), slot: fc.constantFrom<'step' | 'background'>('step', 'background'), phase }) },
   { weight: 1, arbitrary: fc.boolean().map((paused) => ({ kind: 'paused' as const, paused })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lostWrite' as const }) },
+  { weight: 1, arbitrary: fc.boolean().map((exists) => ({ kind: 'template' as const, exists })) },
 );
 
 const scenario = fc.record({
@@ -93,6 +96,9 @@ function perform(cluster: FakeCluster, act: Action): void {
     case 'paused':
       return cluster.setSpec({ paused: act.paused });
     case 'lostWrite':
+      return;
+    case 'template':
+      cluster.missingTemplates = act.exists ? [] : ['AnalysisTemplate success-rate'];
       return;
   }
 }
