@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
-import { AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
+import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { Rollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
 import type { Colors } from './render.js';
@@ -31,9 +31,12 @@ export interface KindValidator {
 
 const FLEDGE_API = 'fledge.dev/v1alpha1';
 
-/** The CEL type-check the controller does before measuring, and arguments that templates use but never declare. */
-const checkTemplate: ExtraCheck = (object) => {
-  const spec = (object as { spec: AnalysisTemplateSpec }).spec;
+/**
+ * The CEL type-check the controller does before measuring, and arguments that metrics use but `spec.args` never
+ * declares; `owner` names the kind in messages. Templates and runs share both: a run carries its templates' metrics.
+ */
+const checkMetrics = (owner: string): ExtraCheck => (object) => {
+  const spec = (object as { spec: Pick<AnalysisTemplateSpec, 'args' | 'metrics'> }).spec;
   const problems: Array<[Array<string | number>, string]> = [];
   const declared = new Set((spec.args ?? []).map((arg) => arg.name));
   spec.metrics.forEach((metric, index) => {
@@ -49,7 +52,7 @@ const checkTemplate: ExtraCheck = (object) => {
     }
     const text = JSON.stringify(metric.provider);
     for (const [, name] of text.matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
-      if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, 'provider'], `uses {{args.${name}}} but the template declares no argument ${name}`]);
+      if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, 'provider'], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
     }
   });
   return problems;
@@ -58,8 +61,9 @@ const checkTemplate: ExtraCheck = (object) => {
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */
 const KINDS = new Map<string, KindValidator>([
   ['Rollout', { schema: Rollout }],
-  ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkTemplate }],
-  ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkTemplate }],
+  ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkMetrics('template') }],
+  ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkMetrics('template') }],
+  ['AnalysisRun', { schema: AnalysisRun, extra: checkMetrics('run') }],
 ]);
 
 function yamlFiles(path: string): string[] {

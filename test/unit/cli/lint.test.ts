@@ -32,4 +32,54 @@ describe('lint', () => {
     expect(result.problems[0]?.line).toBeGreaterThanOrEqual(4);
     expect(lintText('cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n')).toEqual({ objects: 0, problems: [] });
   });
+
+  it('validates AnalysisRuns like templates: schema, status included, and condition type-check', () => {
+    const run = (successCondition: string, query: string, phase: string): string => `apiVersion: fledge.dev/v1alpha1
+kind: AnalysisRun
+metadata:
+  name: api-6f9c7d-0-s1
+  namespace: shop
+  uid: 0b7d7c4e-59b1-4c2a-9d6c-6f0f3c1f2a11
+  labels: {fledge.dev/rollout: api}
+spec:
+  args:
+  - {name: namespace, value: shop}
+  metrics:
+  - name: success-rate
+    interval: 30s
+    count: 3
+    successCondition: ${successCondition}
+    provider:
+      prometheus:
+        address: http://prometheus.monitoring:9090
+        query: ${query}
+status:
+  phase: Running
+  startedAt: "2026-11-02T10:00:00Z"
+  metricResults:
+  - name: success-rate
+    phase: Running
+    count: 1
+    successful: 1
+    failed: 0
+    inconclusive: 0
+    error: 0
+    consecutiveError: 0
+    measurements:
+    - {phase: ${phase}, value: "0.99", startedAt: "2026-11-02T10:00:00Z", finishedAt: "2026-11-02T10:00:01Z"}
+`;
+    const good = lintText('run.yaml', run('result >= 0.95', 'sum(rate(ok{namespace="{{args.namespace}}"}[1m]))', 'Successful'));
+    expect(good).toEqual({ objects: 1, problems: [] });
+
+    const bad = lintText('run.yaml', run('result >= "high"', 'sum(rate(ok{hash="{{args.hash}}"}[1m]))', 'Great'));
+    expect(bad.problems.map((p) => `${p.line} ${p.kind}/${p.name}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^33 AnalysisRun\/api-6f9c7d-0-s1: status\.metricResults\.0\.measurements\.0\.phase: /),
+    ]);
+    // Once the schema holds, the CEL and argument checks run as they do for templates.
+    const typed = lintText('run.yaml', run('result >= "high"', 'sum(rate(ok{hash="{{args.hash}}"}[1m]))', 'Successful'));
+    expect(typed.problems.map((p) => `${p.line} ${p.kind}/${p.name}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^15 AnalysisRun\/api-6f9c7d-0-s1: spec\.metrics\.0\.successCondition: does not type-check to bool/),
+      expect.stringMatching(/^17 AnalysisRun\/api-6f9c7d-0-s1: spec\.metrics\.0\.provider: uses \{\{args\.hash\}\} but the run declares no argument hash/),
+    ]);
+  });
 });
