@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Rollout } from '../api/rollout.js';
 import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
+import { stepOrdinal } from '../rollout/steps.js';
 
 /** What a steering command will do, decided purely from the Rollout it read, or why it refuses. */
 export type ActionPlan =
@@ -24,7 +25,7 @@ export function planPromote(rollout: Rollout, full: boolean): ActionPlan {
     kind: 'patch',
     subresource: 'status',
     patch: { status: { promote: full ? 'full' : 'step' } },
-    done: full ? `rollout ${name} fully promoted: skipping the remaining steps` : `rollout ${name} promoted past step ${(status.currentStepIndex ?? 0) + 1}`,
+    done: full ? `rollout ${name} fully promoted: skipping the remaining steps` : `rollout ${name} promoted past ${stepOrdinal(status.currentStepIndex ?? 0, rollout.spec.strategy.canary.steps?.length ?? 0)}`,
   };
 }
 
@@ -38,7 +39,7 @@ export function planAbort(rollout: Rollout): ActionPlan {
 export function planRetry(rollout: Rollout): ActionPlan {
   const name = rollout.metadata.name;
   if (rollout.status?.abort !== true) return refuse(`rollout ${name} is not aborted: there is nothing to retry`);
-  return { kind: 'patch', subresource: 'status', patch: { status: { abort: false } }, done: `rollout ${name} retried: its canary starts again from step 1` };
+  return { kind: 'patch', subresource: 'status', patch: { status: { abort: false } }, done: `rollout ${name} retried: its canary starts again from the first step` };
 }
 
 export function planPause(rollout: Rollout): ActionPlan {

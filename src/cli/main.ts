@@ -6,7 +6,7 @@ import type { Rollout } from '../api/rollout.js';
 import { planAbort, planPause, planPromote, planRestart, planResume, planRetry, planSetImage, planUndo, type ActionPlan } from './actions.js';
 import { CliError, FledgeClient, loadTarget } from './client.js';
 import { colors, renderRollout, renderRolloutList, type Colors } from './render.js';
-import { STATUS_EXIT, statusLine, verdictOf } from './status.js';
+import { STATUS_EXIT, statusLine, stepOf, verdictOf } from './status.js';
 import { buildRolloutView } from './view.js';
 import { FrameThrottle, Screen, watchRolloutObjects } from './watch.js';
 import { watchRolloutList } from './watch-list.js';
@@ -137,7 +137,7 @@ const COMMANDS: Record<string, Command> = {
             name: rollout.metadata.name ?? '',
             phase: rollout.status?.phase ?? 'Progressing',
             aborted: rollout.status?.abort === true,
-            step: `${rollout.status?.currentStepIndex ?? 0}/${rollout.spec.strategy.canary.steps?.length ?? 0}`,
+            step: stepOf(rollout),
             weight: rollout.status?.actualWeight ?? 0,
             available: `${rollout.status?.availableReplicas ?? 0}/${rollout.spec.replicas ?? 1}`,
             message: rollout.status?.message ?? '',
@@ -219,7 +219,7 @@ const COMMANDS: Record<string, Command> = {
   },
   retry: {
     usage: 'kubectl fledge retry NAME',
-    summary: 'Start an aborted canary again from step 1. Writes status, not spec.',
+    summary: 'Start an aborted canary again from the first step. Writes status, not spec.',
     example: 'kubectl fledge retry api',
     run: steer((rollout) => planRetry(rollout)),
   },

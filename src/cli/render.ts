@@ -1,4 +1,5 @@
 import pc from 'picocolors';
+import { stepProgress } from '../rollout/steps.js';
 import type { AnalysisRunView, MeasurementMark, RevisionView, RolloutView } from './view.js';
 
 export type Colors = ReturnType<typeof pc.createColors>;
@@ -79,7 +80,7 @@ export function renderRollout(view: RolloutView, c: Colors): string {
     `${c.bold('Namespace:')}  ${view.namespace}`,
     `${c.bold('Status:')}     ${phaseLabel(view, c)}`,
     `${c.bold('Message:')}    ${view.message}`,
-    `${c.bold('Step:')}       ${view.stepsCompleted}/${view.stepCount}`,
+    `${c.bold('Step:')}       ${stepProgress(view.stepsCompleted, view.stepCount)}`,
     `${c.bold('Weight:')}     ${weightLine(view, c)}`,
     `${c.bold('Images:')}     ${images.join('\n            ') || '-'}`,
     `${c.bold('Replicas:')}   desired ${r.desired}  current ${r.current}  updated ${r.updated}  ready ${r.ready}  available ${r.available}`,

@@ -1,4 +1,5 @@
 import type { Rollout } from '../api/rollout.js';
+import { stepProgress } from '../rollout/steps.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'progressing';
 
@@ -19,9 +20,13 @@ export function verdictOf(rollout: Rollout): Verdict {
   return 'progressing';
 }
 
+/** The Step column's `k/n`: the current step's index against the number of steps, as the controller's messages count. */
+export function stepOf(rollout: Rollout): string {
+  return stepProgress(rollout.status?.currentStepIndex ?? 0, rollout.spec.strategy.canary.steps?.length ?? 0);
+}
+
 /** One line per observed change: what `status` prints while it waits. */
 export function statusLine(rollout: Rollout): string {
   const status = rollout.status ?? {};
-  const steps = rollout.spec.strategy.canary.steps?.length ?? 0;
-  return `${status.phase ?? 'Progressing'} step ${status.currentStepIndex ?? 0}/${steps} weight ${status.actualWeight ?? 0}%: ${status.message ?? ''}`;
+  return `${status.phase ?? 'Progressing'} step ${stepOf(rollout)} weight ${status.actualWeight ?? 0}%: ${status.message ?? ''}`;
 }

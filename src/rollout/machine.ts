@@ -192,7 +192,7 @@ export const rolloutMachine = setup({
           announce((context, event) => ({
             type: 'Normal',
             reason: 'RolloutSuperseded',
-            message: `canary revision ${context.currentRevision} superseded by revision ${event.type === 'REVISION_OBSERVED' ? event.revision : ''}: scaling it down and starting again from step 1`,
+            message: `canary revision ${context.currentRevision} superseded by revision ${event.type === 'REVISION_OBSERVED' ? event.revision : ''}: scaling it down and starting again from the first step`,
           })),
           'startCanary',
         ],
@@ -366,7 +366,7 @@ export const rolloutMachine = setup({
             announce((context) => ({
               type: 'Normal',
               reason: 'RolloutRetried',
-              message: `retrying canary revision ${context.currentRevision} from step 1`,
+              message: `retrying canary revision ${context.currentRevision} from the first step`,
             })),
           ],
         },

@@ -63,14 +63,17 @@ export function canaryScaleAt(steps: readonly CanaryStep[], stepIndex: number): 
   return undefined;
 }
 
-/** `k/n` for the Step printer column, k = steps completed. */
-export function stepProgress(completedSteps: number, stepCount: number): string {
-  return `${Math.min(completedSteps, stepCount)}/${stepCount}`;
+/**
+ * `k/n` as Argo shows it: k is the current step's index (the steps completed so far, 0 at the first step), n the
+ * number of steps. The Step column, the messages and the plugin all use it, so they never disagree.
+ */
+export function stepProgress(stepIndex: number, stepCount: number): string {
+  return `${Math.min(stepIndex, stepCount)}/${stepCount}`;
 }
 
-/** "step 3 of 5" for the step being worked on, for messages a person reads. */
+/** "step 2/5" for the step at index 2, in the Step column's numbers, for messages a person reads. */
 export function stepOrdinal(stepIndex: number, stepCount: number): string {
-  return `step ${Math.min(stepIndex + 1, stepCount)} of ${stepCount}`;
+  return `step ${stepProgress(stepIndex, stepCount)}`;
 }
 
 export function describeStep(step: CanaryStep | undefined): string {

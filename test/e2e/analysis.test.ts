@@ -118,7 +118,7 @@ describe('analysis against real Prometheus and the workload simulator', () => {
     }, { intervalMs: 100 });
     expect(aborted.abort).toBe(true);
     expect(aborted.stableRevision).toBe(stable);
-    expect(aborted.message).toMatch(/^aborted: analysis failed at step 2 of 5 \(analysis\): metric (success-rate|p99-latency) failed .*last value [0-9.]+/);
+    expect(aborted.message).toMatch(/^aborted: analysis failed at step 1\/5 \(analysis\): metric (success-rate|p99-latency) failed .*last value [0-9.]+/);
     const progressing = aborted.conditions?.find((c) => c.type === 'Progressing');
     expect(progressing).toMatchObject({ status: 'False', reason: 'RolloutAborted' });
     const failedRun = (await runs('checkout')).find((run) => run.status?.phase === 'Failed');
@@ -154,7 +154,7 @@ spec:
     const paused = await waitFor('background', 'paused', (s) => s.phase === 'Paused' && s.backgroundAnalysisRun !== undefined);
     expect(paused.currentStepIndex).toBe(1);
     const aborted = await waitFor('background', 'aborted', (s) => s.phase === 'Degraded');
-    expect(aborted.message).toMatch(/^aborted: background analysis failed at step 2 of 3 \(pause\): metric success-rate failed/);
+    expect(aborted.message).toMatch(/^aborted: background analysis failed at step 1\/3 \(pause\): metric success-rate failed/);
   });
 
   it('records Error measurements when Prometheus stops mid-run, and never promotes', async () => {

@@ -29,7 +29,7 @@ describe('steering plans', () => {
       kind: 'patch',
       subresource: 'status',
       patch: { status: { promote: 'step' } },
-      done: 'rollout api promoted past step 2',
+      done: 'rollout api promoted past step 1/2',
     });
     expect(planPromote(rollout(canary), true)).toMatchObject({ patch: { status: { promote: 'full' } } });
     expect(planPromote(rollout(healthy), false)).toEqual({ kind: 'refuse', message: 'rollout api has no canary in progress (phase Healthy): nothing to promote' });

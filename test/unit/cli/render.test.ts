@@ -48,7 +48,7 @@ const STATES: Array<{ status: RolloutStatus; sets: k8s.V1ReplicaSet[]; pods: k8s
   {
     status: {
       phase: 'Progressing',
-      message: 'canary at 20%, waiting for analysis at step 2 of 3',
+      message: 'canary at 20%, waiting for analysis at step 1/3',
       stableRevision: 's1',
       currentRevision: 'c2',
       currentStepIndex: 1,

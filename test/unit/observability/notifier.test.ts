@@ -6,9 +6,9 @@ import { slackPayload, WebhookNotifier } from '../../../src/observability/notifi
 
 describe('notifications', () => {
   it('builds a Slack-compatible payload for aborted, promoted and paused, and nothing for other events', () => {
-    const payload = slackPayload({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'analysis failed at step 2 of 5' });
+    const payload = slackPayload({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'analysis failed at step 1/5' });
     expect(payload).toMatchObject({
-      text: 'Rollout shop/api aborted: analysis failed at step 2 of 5',
+      text: 'Rollout shop/api aborted: analysis failed at step 1/5',
       attachments: [{ color: '#d62728', title: 'Rollout shop/api aborted' }],
     });
     expect(slackPayload({ namespace: 'shop', name: 'api', reason: 'RolloutCompleted', message: 'x' })?.text).toBe('Rollout shop/api promoted: x');

@@ -67,7 +67,7 @@ describe('decide: analysis runs', () => {
     const plan = cluster.tick();
     expect(plan.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
     expect(cluster.status.message).toBe(
-      'aborted: background analysis failed at step 2 of 5 (pause 5m): success-rate: 0.8 failed result >= 0.95',
+      'aborted: background analysis failed at step 1/5 (pause 5m): success-rate: 0.8 failed result >= 0.95',
     );
     cluster.converge();
     expect(cluster.countOf('api:2')).toEqual({ replicas: 0, available: 0 });
@@ -111,7 +111,7 @@ describe('decide: analysis runs', () => {
     const plan = cluster.tick();
     expect(plan.events.map((event) => event.reason)).toEqual(['AnalysisHold']);
     expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
-    expect(cluster.status.message).toMatch(/^background analysis was inconclusive at step 2 of 5/);
+    expect(cluster.status.message).toMatch(/^background analysis was inconclusive at step 1\/5/);
   });
 });
 

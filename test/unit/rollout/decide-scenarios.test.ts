@@ -43,7 +43,7 @@ describe('decide: abort', () => {
       canaryWeight: 0,
       stableRevision: revisionOf('api:1'),
     });
-    expect(plan.status.message).toMatch(/^aborted: aborted by request \(status.abort\) at step 4 of 5/);
+    expect(plan.status.message).toMatch(/^aborted: aborted by request \(status.abort\) at step 3\/5/);
     cluster.apply(plan);
     cluster.settle();
     expect(cluster.condition('Progressing')).toEqual({ status: 'False', reason: 'RolloutAborted' });
@@ -118,7 +118,7 @@ describe('decide: abort', () => {
     cluster.setImage('api:2');
     cluster.converge();
     expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1 });
-    expect(cluster.status.message).toBe('canary at 20%, waiting for analysis at step 2 of 4');
+    expect(cluster.status.message).toBe('canary at 20%, waiting for analysis at step 1/4');
     cluster.stepAnalysisPhase = 'Running';
     cluster.converge();
     expect(cluster.status.currentStepIndex).toBe(1);
@@ -126,7 +126,7 @@ describe('decide: abort', () => {
     cluster.stepAnalysisPhase = 'Inconclusive';
     const inconclusive = cluster.tick();
     expect(inconclusive.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'AnalysisHold' })]);
-    expect(inconclusive.events[0]?.message).toMatch(/^analysis inconclusive at step 2 of 4 \(analysis\): success-rate: 0.8/);
+    expect(inconclusive.events[0]?.message).toMatch(/^analysis inconclusive at step 1\/4 \(analysis\): success-rate: 0.8/);
     expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
     expect(cluster.condition('Paused')).toEqual({ status: 'True', reason: 'AnalysisHold' });
     cluster.converge();
@@ -143,7 +143,7 @@ describe('decide: abort', () => {
     const failed = cluster.tick();
     expect(failed.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
     expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, canaryWeight: 0 });
-    expect(cluster.status.message).toBe('aborted: analysis failed at step 4 of 4 (analysis): success-rate: 0.8 failed result >= 0.95');
+    expect(cluster.status.message).toBe('aborted: analysis failed at step 3/4 (analysis): success-rate: 0.8 failed result >= 0.95');
     expect(cluster.countOf('api:2')?.replicas).toBe(0);
   });
 
@@ -284,7 +284,7 @@ describe('decide: progress deadline', () => {
     const plan = cluster.decide();
     expect(plan.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
     expect(plan.status).toMatchObject({ phase: 'Degraded', abort: true });
-    expect(plan.status.message).toBe('aborted: progress deadline exceeded at step 1 of 5 (setWeight 20)');
+    expect(plan.status.message).toBe('aborted: progress deadline exceeded at step 0/5 (setWeight 20)');
   });
 
   it('does not count time spent in a pause', () => {

@@ -97,7 +97,9 @@ describe('decide: the seed example (20% → pause 5m → 50% → pause → 100%,
     expect(cluster.countOf('api:2')).toEqual({ replicas: 5, available: 5 });
     expect(cluster.countOf('api:1')).toEqual({ replicas: 5, available: 5 });
     expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 3, stepProgress: '3/5', actualWeight: 50 });
-    expect(cluster.status.message).toBe('canary at 50%, paused at step 4 of 5 until promoted');
+    expect(cluster.status.message).toBe('canary at 50%, paused at step 3/5 until promoted');
+    // The message counts steps as the Step printer column does.
+    expect(cluster.status.message).toContain(`step ${cluster.status.stepProgress}`);
     cluster.advance(60 * MINUTE);
     const waiting = cluster.tick();
     expect(waiting.requeueAfterMs).toBeUndefined();

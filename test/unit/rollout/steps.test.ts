@@ -40,7 +40,9 @@ describe('steps', () => {
   it('formats progress and steps for people', () => {
     expect(stepProgress(0, 5)).toBe('0/5');
     expect(stepProgress(5, 5)).toBe('5/5');
-    expect(stepOrdinal(0, 5)).toBe('step 1 of 5');
+    expect(stepOrdinal(0, 5)).toBe('step 0/5');
+    expect(stepOrdinal(2, 5)).toBe(`step ${stepProgress(2, 5)}`);
+    expect(stepOrdinal(7, 5)).toBe('step 5/5');
     expect(steps.map(describeStep)).toEqual(['pause 30', 'setWeight 20', 'pause 5m', 'setCanaryScale replicas 2', 'analysis', 'pause']);
   });
 });
