@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
 import { parseDuration } from '../api/duration.js';
@@ -370,3 +371,18 @@ export async function run(argv: string[], out: NodeJS.WriteStream = process.stdo
     return 1;
   }
 }
+
+/** Whether node was started on this file (`npx tsx src/cli/main.ts`, `node dist/cli/main.js`) rather than importing it. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// Run directly, the module is the plugin; bin/kubectl-fledge.js imports it and calls run itself.
+// Exit explicitly: closed watches can leave keep-alive sockets that would hold the process open.
+if (isEntryPoint()) process.exit(await run(process.argv.slice(2)));
