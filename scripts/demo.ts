@@ -6,7 +6,6 @@ import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { ensureBinaries } from '../test/harness/build.js';
 import { up } from '../test/harness/cluster.js';
 import { clusterDir, kubectlBinary } from '../test/harness/config.js';
 import { startSimulator } from '../test/harness/simulator.js';
@@ -20,8 +19,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 async function main(): Promise<void> {
   say('building what is missing and starting the local control plane and Prometheus');
-  await ensureBinaries(say);
-  const cluster = await up(say);
+  const cluster = await up(say, { buildFor: 'demo' });
   const kubectl = (...args: string[]): Promise<{ stdout: string }> => run(kubectlBinary, ['--kubeconfig', cluster.kubeconfig, ...args]);
   await kubectl('apply', '--server-side', '--force-conflicts', '-k', join(root, 'crds'));
   await kubectl('wait', '--for=condition=Established', '--all', 'crd');

@@ -7,11 +7,11 @@ import { HarnessError } from './errors.js';
 
 const goModuleDir = join(dirname(fileURLToPath(import.meta.url)), 'k8s');
 
-function requireGo(): void {
+function requireGo(what: string): void {
   const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     throw new HarnessError(
-      'the Go toolchain (go >= 1.25) is needed once, to build kube-apiserver, etcd, controller-manager, scheduler and kwok; ' +
+      `the Go toolchain (go >= 1.25) is needed once, to build ${what}; ` +
         'install Go 1.25 or newer from go.dev/dl (Debian bookworm\'s golang-go is too old) and put `go` on PATH, then run this again. ' +
         'Or point the tests at an existing cluster with FLEDGE_TEST_KUBECONFIG (see README)',
     );
@@ -57,46 +57,90 @@ function runGo(
   });
 }
 
-export async function ensureBinaries(log: (line: string) => void): Promise<void> {
-  if (!existsSync(k8sBinary)) {
-    requireGo();
-    log(`building Kubernetes ${KUBERNETES_VERSION} (apiserver, controller-manager, scheduler, etcd, kubectl) into ${k8sBinary}; the first build takes about 5-10 minutes on 2 cores`);
-    const started = Date.now();
-    mkdirSync(dirname(k8sBinary), { recursive: true });
-    const minor = KUBERNETES_VERSION.split('.')[1] ?? '';
-    const ldflags = [
-      '-s -w',
-      `-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`,
-      '-X k8s.io/component-base/version.gitMajor=1',
-      `-X k8s.io/component-base/version.gitMinor=${minor}`,
-    ].join(' ');
-    const partial = `${k8sBinary}.partial`;
-    await runGo(['build', '-v', '-trimpath', '-tags', 'selinux,notest', '-ldflags', ldflags, '-o', partial, '.'], goModuleDir, 'kubernetes build', log);
-    renameSync(partial, k8sBinary);
-    log(`kubernetes build done in ${Math.round((Date.now() - started) / 1000)} s`);
+/** The binaries the harness builds from source. */
+export type Component = 'kubernetes' | 'kwok' | 'helm';
+
+/** Who asks for a build; each gets only what it uses (a helm build costs about 2 minutes on 2 cores). */
+export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests';
+
+const COMPONENTS: Record<Component, { label: string; binary: string; role: string }> = {
+  kubernetes: { label: `Kubernetes ${KUBERNETES_VERSION}`, binary: k8sBinary, role: 'the control plane and kubectl' },
+  kwok: { label: `kwok ${KWOK_VERSION}`, binary: kwokBinary, role: 'fake nodes' },
+  helm: { label: `helm ${HELM_VERSION}`, binary: helmBinary, role: 'the chart test renders deploy/helm with it' },
+};
+
+const TARGETS: Record<BuildTarget, { components: readonly Component[]; who: string }> = {
+  cluster: { components: ['kubernetes', 'kwok'], who: 'the local cluster' },
+  demo: { components: ['kubernetes', 'kwok'], who: 'the demo' },
+  tests: { components: ['kubernetes', 'kwok', 'helm'], who: 'the tests' },
+  // With FLEDGE_TEST_KUBECONFIG there is no local control plane to build, but the chart test still runs.
+  'external-cluster-tests': { components: ['helm'], who: 'the tests on an existing cluster' },
+};
+
+const listOf = (items: string[], type: 'conjunction' | 'disjunction'): string => new Intl.ListFormat('en', { type }).format(items);
+
+export interface BuildPlan {
+  /** What is missing from the cache and will be built, in build order. */
+  build: Component[];
+  /** The progress line that says what is built and why, or undefined when everything is cached. */
+  announcement: string | undefined;
+}
+
+/** What `target` needs that is not cached yet; `exists` is the cache lookup (injected so tests never build). */
+export function buildPlan(target: BuildTarget, exists: (path: string) => boolean = existsSync): BuildPlan {
+  const { components, who } = TARGETS[target];
+  const build = components.filter((component) => !exists(COMPONENTS[component].binary));
+  if (build.length === 0) return { build, announcement: undefined };
+  const skipped = (Object.keys(COMPONENTS) as Component[]).filter((component) => !components.includes(component));
+  const what = listOf(build.map((component) => `${COMPONENTS[component].label} (${COMPONENTS[component].role})`), 'conjunction');
+  const not = skipped.length > 0 ? `; not ${listOf(skipped, 'disjunction')}, which ${who} never uses` : '';
+  return { build, announcement: `building for ${who}: ${what}${not}` };
+}
+
+async function buildKubernetes(log: (line: string) => void): Promise<void> {
+  log(`building Kubernetes ${KUBERNETES_VERSION} (apiserver, controller-manager, scheduler, etcd, kubectl) into ${k8sBinary}; the first build takes about 5-10 minutes on 2 cores`);
+  const started = Date.now();
+  mkdirSync(dirname(k8sBinary), { recursive: true });
+  const minor = KUBERNETES_VERSION.split('.')[1] ?? '';
+  const ldflags = [
+    '-s -w',
+    `-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`,
+    '-X k8s.io/component-base/version.gitMajor=1',
+    `-X k8s.io/component-base/version.gitMinor=${minor}`,
+  ].join(' ');
+  const partial = `${k8sBinary}.partial`;
+  await runGo(['build', '-v', '-trimpath', '-tags', 'selinux,notest', '-ldflags', ldflags, '-o', partial, '.'], goModuleDir, 'kubernetes build', log);
+  renameSync(partial, k8sBinary);
+  log(`kubernetes build done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+async function goInstall(component: 'kwok' | 'helm', pkg: string, log: (line: string) => void): Promise<void> {
+  const { label, binary } = COMPONENTS[component];
+  log(`building ${label} into ${binary}`);
+  const started = Date.now();
+  mkdirSync(dirname(binary), { recursive: true });
+  await runGo(['install', '-v', pkg], dirname(binary), `${component} build`, log, { GOBIN: dirname(binary) });
+  log(`${component} build done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+const BUILDERS: Record<Component, (log: (line: string) => void) => Promise<void>> = {
+  kubernetes: buildKubernetes,
+  kwok: (log) => goInstall('kwok', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`, log),
+  // Debian has no helm package; the chart in deploy/helm is rendered with the real helm in the tests.
+  helm: (log) => goInstall('helm', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`, log),
+};
+
+/** Builds what `target` needs and the cache (keyed by version) lacks. */
+export async function ensureBinaries(target: BuildTarget, log: (line: string) => void): Promise<void> {
+  const plan = buildPlan(target);
+  if (plan.announcement !== undefined) {
+    requireGo(listOf(plan.build.map((component) => COMPONENTS[component].label), 'conjunction'));
+    log(plan.announcement);
   }
-  if (!existsSync(kubectlBinary)) {
+  for (const component of plan.build) await BUILDERS[component](log);
+  if (TARGETS[target].components.includes('kubernetes') && !existsSync(kubectlBinary)) {
     mkdirSync(kubectlDir, { recursive: true });
     rmSync(kubectlBinary, { force: true });
     symlinkSync(k8sBinary, kubectlBinary);
-  }
-  if (!existsSync(kwokBinary)) {
-    requireGo();
-    log(`building kwok ${KWOK_VERSION} (fake nodes) into ${kwokBinary}`);
-    const started = Date.now();
-    mkdirSync(dirname(kwokBinary), { recursive: true });
-    await runGo(['install', '-v', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`], dirname(kwokBinary), 'kwok build', log, {
-      GOBIN: dirname(kwokBinary),
-    });
-    log(`kwok build done in ${Math.round((Date.now() - started) / 1000)} s`);
-  }
-  if (!existsSync(helmBinary)) {
-    requireGo();
-    // Debian has no helm package; the chart in deploy/helm is rendered with the real helm in the tests.
-    log(`building helm ${HELM_VERSION} into ${helmBinary}`);
-    const started = Date.now();
-    mkdirSync(dirname(helmBinary), { recursive: true });
-    await runGo(['install', '-v', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], dirname(helmBinary), 'helm build', log, { GOBIN: dirname(helmBinary) });
-    log(`helm build done in ${Math.round((Date.now() - started) / 1000)} s`);
   }
 }

@@ -12,7 +12,7 @@ async function main(command: string | undefined): Promise<void> {
     log(`ready: kubectl --kubeconfig ${state.kubeconfig} get nodes,pods -A`);
     process.stdout.write(`KUBECONFIG=${state.kubeconfig}\nPROMETHEUS_URL=${state.prometheusUrl}\nFLEDGE_KUBECTL_DIR=${kubectlDir}\n`);
   } else if (command === 'build') {
-    await ensureBinaries(log);
+    await ensureBinaries('tests', log);
     log('binaries are built');
   } else if (command === 'down') {
     await down(log);

@@ -4,7 +4,7 @@ import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ensureBinaries } from './build.js';
+import { ensureBinaries, type BuildTarget } from './build.js';
 import { NODE_COUNT, clusterDir, k8sBinary, kwokBinary, ports } from './config.js';
 import { HarnessError } from './errors.js';
 
@@ -331,10 +331,11 @@ async function startKubernetes(
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes) and Prometheus on
  * loopback. Reuses a healthy running cluster; on any failure stops whatever it started and removes its data.
+ * `buildFor` says who needs the cluster, which decides what is built when the cache lacks it.
  */
 export async function up(
   log: (line: string) => void,
-  { withKubernetes = true }: { withKubernetes?: boolean } = {},
+  { withKubernetes = true, buildFor = 'cluster' }: { withKubernetes?: boolean; buildFor?: BuildTarget } = {},
 ): Promise<ClusterState & { reused: boolean }> {
   const existing = readState();
   if (existing) {
@@ -359,7 +360,7 @@ export async function up(
     throw new HarnessError('prometheus is not installed: apt-get install prometheus (Debian package)');
   }
 
-  if (withKubernetes) await ensureBinaries(log);
+  if (withKubernetes) await ensureBinaries(buildFor, log);
 
   rmSync(clusterDir, { recursive: true, force: true });
   const pki = join(clusterDir, 'pki');

@@ -1,5 +1,6 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
+import { ensureBinaries } from './build.js';
 import { down, up } from './cluster.js';
 import { existsSync } from 'node:fs';
 import { kubectlBinary, kubectlDir } from './config.js';
@@ -21,6 +22,8 @@ const log = (line: string): void => void process.stderr.write(`cluster: ${line}\
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.FLEDGE_TEST_KUBECONFIG;
+  // Before `up`, which builds only what a cluster needs and nothing when it reuses a running one.
+  await ensureBinaries(external ? 'external-cluster-tests' : 'tests', log);
   if (external) {
     const state = await up(log, { withKubernetes: false });
     project.provide('kubeconfig', external);
