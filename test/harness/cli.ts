@@ -2,6 +2,7 @@ import { ensureBinaries } from './build.js';
 import { down, up } from './cluster.js';
 import { kubectlDir } from './config.js';
 import { HarnessError } from './errors.js';
+import { exportLines } from './shell-exports.js';
 
 // Progress goes to stderr so that stdout carries only the lines a shell can `eval`.
 const log = (line: string): void => void process.stderr.write(`cluster: ${line}\n`);
@@ -10,7 +11,7 @@ async function main(command: string | undefined): Promise<void> {
   if (command === 'up') {
     const state = await up(log);
     log(`ready: kubectl --kubeconfig ${state.kubeconfig} get nodes,pods -A`);
-    process.stdout.write(`KUBECONFIG=${state.kubeconfig}\nPROMETHEUS_URL=${state.prometheusUrl}\nFLEDGE_KUBECTL_DIR=${kubectlDir}\n`);
+    process.stdout.write(exportLines({ KUBECONFIG: state.kubeconfig, PROMETHEUS_URL: state.prometheusUrl, FLEDGE_KUBECTL_DIR: kubectlDir }));
   } else if (command === 'build') {
     await ensureBinaries('tests', log);
     log('binaries are built');
