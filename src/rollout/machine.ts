@@ -226,7 +226,7 @@ export const rolloutMachine = setup({
             announce((context, event) => ({
               type: 'Normal',
               reason: 'RolloutStepsChanged',
-              message: `steps changed while the canary was at step ${event.type === 'STEPS_CHANGED' ? event.previousStepIndex + 1 : '?'}: restarting the canary of revision ${context.currentRevision} from step 1 of ${context.steps.length}`,
+              message: `steps changed while the canary was at step ${event.type === 'STEPS_CHANGED' ? event.previousStepIndex : '?'}: restarting the canary of revision ${context.currentRevision} from ${stepOrdinal(0, context.steps.length)}`,
             })),
             'restartSteps',
           ],

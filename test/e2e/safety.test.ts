@@ -111,7 +111,7 @@ spec:
     await apply(rollout('edited', '[{setWeight: 50}, {pause: {duration: 1s}}, {setWeight: 50}, {pause: {}}, {setWeight: 100}]'));
     const first = await waitFor('edited', 'Healthy', (s) => s.phase === 'Healthy');
     await setImage('edited', 'demo:v2');
-    const held = await waitFor('edited', 'paused at step 4 of 5', (s) => s.phase === 'Paused' && s.currentStepIndex === 3);
+    const held = await waitFor('edited', 'paused at step 3/5', (s) => s.phase === 'Paused' && s.currentStepIndex === 3);
     let stableMovedAt: number | undefined;
     let watching = true;
     const watcher = (async () => {
@@ -127,7 +127,7 @@ spec:
     await watcher;
     const events = (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=edited' })).items;
     const restarted = events.find((e) => e.reason === 'RolloutStepsChanged');
-    expect(restarted?.message).toBe(`steps changed while the canary was at step 4: restarting the canary of revision ${held.currentRevision} from step 1 of 3`);
+    expect(restarted?.message).toBe(`steps changed while the canary was at step 3: restarting the canary of revision ${held.currentRevision} from step 0/3`);
     // The new analysis step ran, for the new attempt, and passed before the revision became stable.
     const stepRuns = (await runs('edited')).filter((run) => run.metadata.name?.endsWith('-s1'));
     expect(stepRuns).toHaveLength(1);

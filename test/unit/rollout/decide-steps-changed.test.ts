@@ -7,7 +7,7 @@ import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js'
 const SUCCESS_RATE = { templates: [{ templateName: 'success-rate' }] };
 const STEPS: CanaryStep[] = [{ setWeight: 20 }, { pause: { duration: '5m' } }, { setWeight: 50 }, { pause: {} }, { setWeight: 100 }];
 
-/** api:2 rolled out to the indefinite pause at 50% (step 4 of 5). */
+/** api:2 rolled out to the indefinite pause at 50% (step 3/5). */
 function pausedAtStepFour(): FakeCluster {
   const cluster = new FakeCluster(makeRollout({ replicas: 5, steps: STEPS }));
   cluster.converge();
@@ -27,7 +27,7 @@ describe('decide: steps edited mid-canary', () => {
     const plan = cluster.decide();
     expect(plan.events[0]).toMatchObject({
       reason: 'RolloutStepsChanged',
-      message: `steps changed while the canary was at step 4: restarting the canary of revision ${revisionOf('api:2')} from step 1 of 3`,
+      message: `steps changed while the canary was at step 3: restarting the canary of revision ${revisionOf('api:2')} from step 0/3`,
     });
     expect(plan.status).toMatchObject({ stableRevision: revisionOf('api:1'), currentStepIndex: 0, canaryWeight: 20, stepsHash: stepsHash(edited), attempt: 2 });
     cluster.apply(plan);
