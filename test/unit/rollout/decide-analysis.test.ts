@@ -126,7 +126,7 @@ describe('decide: an AnalysisTemplate that does not exist yet', () => {
     cluster.converge();
     expect(cluster.plans.at(-1)?.analysisRuns).toEqual([]);
     expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 1, stableRevision: revisionOf('api:1') });
-    expect(cluster.status.message).toMatch(/^canary at 20%, waiting at step 2 of 3 for AnalysisTemplate success-rate, which does not exist; aborting at /);
+    expect(cluster.status.message).toMatch(/^canary at 20%, waiting at step 1\/3 for AnalysisTemplate success-rate, which does not exist; aborting at /);
     expect(cluster.condition('Progressing')).toEqual({ status: 'True', reason: 'AnalysisTemplateMissing' });
     cluster.advance(9 * MINUTE);
     cluster.converge();
@@ -156,7 +156,7 @@ describe('decide: an AnalysisTemplate that does not exist yet', () => {
     cluster.advance(10 * MINUTE);
     cluster.converge();
     expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, stableRevision: revisionOf('api:1') });
-    expect(cluster.status.message).toBe('aborted: ClusterAnalysisTemplate latency not found within progressDeadlineSeconds (600s) at step 1 of 3 (setWeight 20)');
+    expect(cluster.status.message).toBe('aborted: ClusterAnalysisTemplate latency not found within progressDeadlineSeconds (600s) at step 0/3 (setWeight 20)');
     expect(cluster.countOf('api:2')).toEqual({ replicas: 0, available: 0 });
   });
 });
