@@ -78,6 +78,9 @@ describe('deploy/', () => {
     expect(await can('patch', 'rollouts.fledge.dev', 'default')).toBe('no');
     expect(await can('patch', 'rollouts.fledge.dev', 'default', 'status')).toBe('yes');
     expect(await can('delete', 'rollouts.fledge.dev')).toBe('no');
+    // blockOwnerDeletion under OwnerReferencesPermissionEnforcement (enabled on the test apiserver) needs exactly this.
+    expect(await can('update', 'rollouts.fledge.dev', 'default', 'finalizers')).toBe('yes');
+    expect(await can('update', 'rollouts.fledge.dev', 'default')).toBe('no');
     expect(await can('create', 'replicasets.apps')).toBe('yes');
     expect(await can('update', 'deployments.apps')).toBe('no');
     expect(await can('list', 'pods')).toBe('yes');
@@ -89,5 +92,35 @@ describe('deploy/', () => {
     expect(await can('update', 'leases.coordination.k8s.io', CONTROLLER_NAMESPACE)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', 'default')).toBe('no');
     expect(await can('create', 'clusterroles.rbac.authorization.k8s.io')).toBe('no');
+  });
+
+  it('the test apiserver enforces OwnerReferencesPermissionEnforcement, as OpenShift does, so the suite proves the finalizers grant', async () => {
+    const ns = `owner-refs-${Date.now().toString(36)}`;
+    const setup = [
+      ['create', 'namespace', ns],
+      ['create', 'serviceaccount', 'probe', '-n', ns],
+      ['create', 'role', 'probe', '-n', ns, '--verb=create', '--resource=configmaps'],
+      ['create', 'rolebinding', 'probe', '-n', ns, '--role=probe', `--serviceaccount=${ns}:probe`],
+    ];
+    for (const args of setup) expect((await kubectl(args)).code).toBe(0);
+    const token = (await kubectl(['create', 'token', 'probe', '-n', ns])).stdout.trim();
+    const owned = (blockOwnerDeletion: boolean): string =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: `owned-${String(blockOwnerDeletion)}`,
+          ownerReferences: [{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'any', uid: '00000000-0000-0000-0000-000000000001', blockOwnerDeletion }],
+        },
+      });
+    try {
+      const refused = await kubectl(['--token', token, 'create', '-n', ns, '-f', '-'], { input: owned(true) });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/cannot set blockOwnerDeletion/);
+      const allowed = await kubectl(['--token', token, 'create', '-n', ns, '-f', '-'], { input: owned(false) });
+      expect(allowed.code, allowed.stderr).toBe(0);
+    } finally {
+      await kubectl(['delete', 'namespace', ns, '--wait=false']);
+    }
   });
 });

@@ -275,6 +275,8 @@ async function startKubernetes(
     `--client-ca-file=${caFile}`,
     `--token-auth-file=${join(pki, 'tokens.csv')}`,
     '--authorization-mode=Node,RBAC',
+    // As on OpenShift: an ownerReference with blockOwnerDeletion needs update on the owner's finalizers.
+    '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
     `--service-account-issuer=${apiserverUrl}`,
