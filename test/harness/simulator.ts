@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Counter, Histogram, Registry } from 'prom-client';
 
-/** How a version behaves, chosen by its image tag: `-bad` errs and is slow, `-slow` is only slow. */
+/**
+ * How a version behaves, chosen by its image tag: `-bad` errs and is slow, `-slow` is only slow, and
+ * `errors<NN>` fails exactly NN% of requests (with the latency the rest of the tag gives).
+ */
 export interface Profile {
   errorRatio: number;
   latencySeconds: number;
@@ -21,9 +24,10 @@ export function imageTag(image: string): string {
 
 export function profileForImage(image: string): Profile {
   const tag = imageTag(image).toLowerCase();
-  if (tag.includes('bad')) return { errorRatio: 0.2, latencySeconds: 0.8 };
-  if (tag.includes('slow')) return { errorRatio: 0, latencySeconds: 0.8 };
-  return { errorRatio: 0, latencySeconds: 0.05 };
+  const latencySeconds = tag.includes('bad') || tag.includes('slow') ? 0.8 : 0.05;
+  const percent = /errors(\d{1,3})/.exec(tag)?.[1];
+  if (percent !== undefined) return { errorRatio: Math.min(100, Number(percent)) / 100, latencySeconds };
+  return { errorRatio: tag.includes('bad') ? 0.2 : 0, latencySeconds };
 }
 
 /**

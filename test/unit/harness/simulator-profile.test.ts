@@ -19,6 +19,9 @@ describe('simulator profiles from the image tag', () => {
     ['demo:v1@sha256:bad0000000000000000000000000000000000000000000000000000000000bad', 'v1', GOOD],
     ['demo:v2-slow@sha256:0000000000000000000000000000000000000000000000000000000000000000', 'v2-slow', SLOW],
     ['', '', GOOD],
+    ['demo:v2-errors50', 'v2-errors50', { errorRatio: 0.5, latencySeconds: 0.05 }],
+    ['demo:v2-slow-errors5', 'v2-slow-errors5', { errorRatio: 0.05, latencySeconds: 0.8 }],
+    ['demo:v2-bad-errors100', 'v2-bad-errors100', { errorRatio: 1, latencySeconds: 0.8 }],
   ])('%s has tag %j and behaves %j', (image, tag, profile) => {
     expect(imageTag(image)).toBe(tag);
     expect(profileForImage(image)).toEqual(profile);
