@@ -83,7 +83,7 @@ export class AnalysisRunReconciler {
     try {
       if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.overwritten.set(key, run.metadata.resourceVersion);
     } catch (err) {
-      if (isConflict(err)) return { requeueAfterMs: 50 };
+      if (isConflict(err)) return { retry: true };
       throw err;
     }
     const before = run.status?.phase ?? 'Pending';

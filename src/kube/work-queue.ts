@@ -1,7 +1,8 @@
 /**
  * A keyed work queue with controller-runtime's contract: a key is processed by at most one worker at a time,
  * adding a key that is already waiting does nothing, a key added while it is being processed runs once more
- * afterwards, and failures are retried with per-key exponential backoff capped at `maxBackoffMs`.
+ * afterwards, and failures (a thrown error, or a `{ retry: true }` result) are retried with per-key
+ * exponential backoff capped at `maxBackoffMs`, reset when the key next succeeds.
  */
 export interface WorkQueueOptions {
   concurrency: number;
@@ -11,7 +12,12 @@ export interface WorkQueueOptions {
   schedule?: (fn: () => void, ms: number) => { cancel: () => void };
 }
 
-export type WorkResult = { requeueAfterMs?: number } | void;
+/**
+ * `requeueAfterMs`: run the key again after that long (a pause deadline, a measurement interval).
+ * `retry`: the reconcile lost a race it expects to win later (a 409 Conflict); run it again after the key's
+ * backoff, as a failure would, without counting as an error.
+ */
+export type WorkResult = { requeueAfterMs?: number } | { retry: true } | void;
 
 /**
  * The longest a key waits for a timer. Node's setTimeout fires after 1 ms for any delay above
@@ -94,6 +100,11 @@ export class WorkQueue {
     return Math.min(max, base * 2 ** Math.max(0, n - 1));
   }
 
+  private retryLater(key: string): void {
+    this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+    this.addAfter(key, this.backoffFor(key));
+  }
+
   private pump(): void {
     while (!this.stopped && this.running < this.options.concurrency) {
       const index = this.waiting.findIndex((k) => !this.active.has(k));
@@ -113,11 +124,14 @@ export class WorkQueue {
   private async process(key: string): Promise<void> {
     try {
       const result = await this.handler(key);
-      this.failures.delete(key);
-      if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+      if (result && 'retry' in result) {
+        this.retryLater(key);
+      } else {
+        this.failures.delete(key);
+        if (result && result.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+      }
     } catch {
-      this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
-      this.addAfter(key, this.backoffFor(key));
+      this.retryLater(key);
     } finally {
       this.active.delete(key);
       this.running--;

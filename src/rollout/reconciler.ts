@@ -67,8 +67,8 @@ export class RolloutReconciler {
       await this.act(rollout, facts, plan, log);
     } catch (err) {
       if (isConflict(err)) {
-        log.debug('conflict; requeueing');
-        return { requeueAfterMs: 50 };
+        log.debug('conflict; retrying after backoff');
+        return { retry: true };
       }
       throw err;
     }

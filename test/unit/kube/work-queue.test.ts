@@ -120,6 +120,56 @@ describe('WorkQueue', () => {
     expect(calls).toBe(1);
   });
 
+  it('retries a `{ retry: true }` result after the key\'s exponential backoff, capped, and starts over after a success', async () => {
+    const scheduled: number[] = [];
+    // a conflicts seven times and succeeds; added again, it conflicts once more. b conflicts once, on its own count.
+    const answers: Record<string, Array<'retry' | 'ok'>> = { a: ['retry', 'retry', 'retry', 'retry', 'retry', 'retry', 'retry', 'ok', 'retry', 'ok'], b: ['retry', 'ok'] };
+    const queue = new WorkQueue(async (key) => (answers[key]?.shift() === 'retry' ? { retry: true } : undefined), {
+      concurrency: 1,
+      baseBackoffMs: 100,
+      maxBackoffMs: 1000,
+      schedule: (fn, ms) => {
+        scheduled.push(ms);
+        setTimeout(fn, 0);
+        return { cancel: () => {} };
+      },
+    });
+    queue.add('a');
+    await tick(30);
+    queue.add('a');
+    queue.add('b');
+    await tick(10);
+    expect(scheduled).toEqual([100, 200, 400, 800, 1000, 1000, 1000, 100, 100]);
+    expect(answers).toEqual({ a: [], b: [] });
+  });
+
+  it('runs a key at once when it is added during its backoff (a watch event beats the timer)', async () => {
+    let calls = 0;
+    const scheduled: number[] = [];
+    const queue = new WorkQueue(
+      async () => {
+        calls++;
+        return calls === 1 ? { retry: true } : undefined;
+      },
+      {
+        concurrency: 1,
+        baseBackoffMs: 5_000,
+        schedule: (_fn, ms) => {
+          scheduled.push(ms);
+          return { cancel: () => {} };
+        },
+      },
+    );
+    queue.add('k');
+    await tick(5);
+    expect(calls).toBe(1);
+    expect(scheduled).toEqual([5_000]);
+    queue.add('k');
+    await tick(5);
+    expect(calls).toBe(2);
+    await queue.shutdown();
+  });
+
   it('shutdown waits for in-flight work and refuses new keys', async () => {
     let finished = false;
     const queue = new WorkQueue(
