@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
-import { resilientInformer, type ResilientInformer } from './kube/informer.js';
+import { resilientInformer, waitForCacheSync, type ResilientInformer } from './kube/informer.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.js';
 import { makeApiClient, TokenBucket, type ClientInstrumentation } from './kube/client.js';
 import { WorkQueue, type WorkResult } from './kube/work-queue.js';
@@ -24,6 +24,7 @@ function multiNamespace<T extends k8s.KubernetesObject>(
   const pick = (namespace?: string): Array<ResilientInformer<T>> =>
     parts.filter((p) => p.ns === undefined || namespace === undefined || p.ns === namespace).map((p) => p.informer);
   return {
+    name: parts[0]?.informer.name ?? '',
     get: (name, namespace) => pick(namespace).map((i) => i.get(name, namespace)).find(Boolean),
     list: (namespace) => pick(namespace).flatMap((i) => i.list(namespace)),
     get synced() {
@@ -149,13 +150,14 @@ async function main(): Promise<void> {
   const queue = makeQueue('rollout', (key) => reconciler.reconcile(key));
   const runQueue = makeQueue('analysisrun', (key) => runReconciler.reconcile(key));
 
-  // Followers keep warm caches but reconcile nothing until they lead.
-  let leading = !config.leaderElect;
+  // Nothing is reconciled before every cache has synced and, with leader election, this process leads;
+  // followers keep warm caches. Once reconciling starts, everything cached is enqueued.
+  let reconciling = false;
   const enqueue = (key: string): void => {
-    if (leading) queue.add(key);
+    if (reconciling) queue.add(key);
   };
   const enqueueRun = (key: string): void => {
-    if (leading) runQueue.add(key);
+    if (reconciling) runQueue.add(key);
   };
   const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
   rollouts.onChange((r) => {
@@ -194,12 +196,7 @@ async function main(): Promise<void> {
   const healthEndpoint = await serveHttp(config.bindAddress, config.healthPort, healthRoutes(synced));
   logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });
 
-  // Rollouts last: their first reconciles should find every object they own already cached.
-  await Promise.all(informers.filter((informer) => informer !== rollouts).map((informer) => informer.start()));
-  await rollouts.start();
-  logger.info('caches synced', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
-
-  let stopping = false;
+  const stopping = new AbortController();
   const elector = config.leaderElect
     ? new LeaderElector(makeApiClient(kc, k8s.CoordinationV1Api, instrumentation), {
         namespace: config.leaderElectionNamespace,
@@ -210,8 +207,8 @@ async function main(): Promise<void> {
       })
     : undefined;
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
+    if (stopping.signal.aborted) return;
+    stopping.abort();
     logger.info('shutting down; finishing in-flight reconciles', { signal });
     await Promise.all([queue.shutdown(), runQueue.shutdown()]);
     await elector?.release();
@@ -222,6 +219,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  // Not awaited: a start can hang on an apiserver that accepts connections but never answers. An informer whose
+  // list failed (a bad CA, missing RBAC, an apiserver down) retries on its own; wait until every one has listed.
+  for (const informer of informers) void informer.start();
+  const cachesSynced = await waitForCacheSync(informers, {
+    signal: stopping.signal,
+    onWaiting: (waiting) => logger.warn('waiting for caches to sync; not reconciling', { informers: waiting }),
+  });
+  if (!cachesSynced) return;
+  logger.info('caches synced', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
+
   if (elector !== undefined) {
     logger.info('waiting for leadership', { lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}` });
     const won = await elector.acquire(() => {
@@ -231,7 +238,7 @@ async function main(): Promise<void> {
     });
     if (!won) return;
   }
-  leading = true;
+  reconciling = true;
   metrics.leader.set(1);
   for (const rollout of rollouts.list()) queue.add(keyOf(rollout));
   for (const run of analysisRuns.list()) runQueue.add(keyOf(run));

@@ -1,10 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import { sleep } from './sleep.js';
 
 export interface ResilientInformer<T extends k8s.KubernetesObject> {
+  /** What it caches (`replicasets`), for logs. */
+  readonly name: string;
   get(name: string, namespace?: string): T | undefined;
   list(namespace?: string): ReadonlyArray<T>;
-  /** True once the first list has completed, so the cache reflects the cluster. */
+  /** True once a list has succeeded and its objects are in the cache, so the cache reflects the cluster. Stays true. */
   readonly synced: boolean;
   onChange(cb: (obj: T) => void): void;
   start(): Promise<void>;
@@ -38,6 +41,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   list: () => Promise<k8s.KubernetesListObject<T>>,
   opts: { labelSelector?: string; logger: Logger; name: string },
 ): ResilientInformer<T> {
+  let listed = false;
   let synced = false;
   let stopped = false;
   let failures = 0;
@@ -48,29 +52,42 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     path,
     async () => {
       const result = await list();
-      synced = true;
+      listed = true;
       failures = 0;
       failingSince = undefined;
       return result;
     },
     opts.labelSelector,
   );
+  // client-node fills the cache only after the list function returns, and start() resolves even when the list
+  // failed (it reports an ERROR instead), so synced is decided once start() is over, by whether a list got
+  // through. A start that throws rather than reporting an ERROR is retried the same way, never left unhandled.
+  const run = async (): Promise<void> => {
+    try {
+      await informer.start();
+    } catch (err) {
+      restart(err);
+    }
+    if (listed) synced = true;
+  };
   const callbacks: Array<(obj: T) => void> = [];
   const fire = (obj: T): void => callbacks.forEach((cb) => cb(obj));
   informer.on(k8s.ADD, fire);
   informer.on(k8s.UPDATE, fire);
   informer.on(k8s.DELETE, fire);
-  informer.on(k8s.ERROR, (err: unknown) => {
+  const restart = (err: unknown): void => {
     if (stopped) return;
     failures++;
     failingSince ??= Date.now();
     const delay = Math.min(30_000, 500 * 2 ** Math.min(failures - 1, 6));
     opts.logger[restartLogLevel(err, Date.now() - failingSince)]('informer stopped; restarting', { informer: opts.name, error: String(err), retryInMs: delay });
     restartTimer = setTimeout(() => {
-      if (!stopped) void informer.start();
+      if (!stopped) void run();
     }, delay);
-  });
+  };
+  informer.on(k8s.ERROR, restart);
   return {
+    name: opts.name,
     get: (name, namespace) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
     get synced() {
@@ -79,7 +96,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     onChange: (cb) => void callbacks.push(cb),
     start: async () => {
       stopped = false;
-      await informer.start();
+      await run();
     },
     stop: async () => {
       stopped = true;
@@ -87,4 +104,28 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
       await informer.stop();
     },
   };
+}
+
+/**
+ * Resolves true once every informer has synced (client-go's WaitForCacheSync), false if `signal` aborts first.
+ * Until then a controller must not reconcile: an empty cache reads as "nothing exists" and would be acted on.
+ * `onWaiting` hears which ones are still waiting every `reportEveryMs`, so a healthy start says nothing.
+ */
+export async function waitForCacheSync(
+  informers: ReadonlyArray<Pick<ResilientInformer<k8s.KubernetesObject>, 'name' | 'synced'>>,
+  opts: { signal?: AbortSignal; pollMs?: number; reportEveryMs?: number; onWaiting?: (names: string[]) => void } = {},
+): Promise<boolean> {
+  const pollMs = opts.pollMs ?? 100;
+  const reportEveryMs = opts.reportEveryMs ?? 5_000;
+  let reportedAt = Date.now();
+  while (!opts.signal?.aborted) {
+    const waiting = informers.filter((informer) => !informer.synced).map((informer) => informer.name);
+    if (waiting.length === 0) return true;
+    if (Date.now() - reportedAt >= reportEveryMs) {
+      reportedAt = Date.now();
+      opts.onWaiting?.([...new Set(waiting)]);
+    }
+    await sleep(pollMs, opts.signal);
+  }
+  return false;
 }

@@ -97,6 +97,8 @@ export interface ControllerProcess {
   output(): string;
   /** The /metrics URL the controller logged, once it has. */
   metricsUrl(): string | undefined;
+  /** The base URL of /healthz and /readyz, once logged. */
+  healthUrl(): string | undefined;
   exited(): boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -117,29 +119,41 @@ export function controllerKubeconfig(): Promise<string> {
       const applied = await kubectl(['apply', '-n', CONTROLLER_NAMESPACE, '-f', join(repoRoot, 'deploy', 'base', file)]);
       if (applied.code !== 0) throw new Error(`applying deploy/base/${file} failed: ${applied.stderr}`);
     }
-    const token = await kubectl(['create', 'token', CONTROLLER_ACCOUNT, '-n', CONTROLLER_NAMESPACE, '--duration=24h']);
-    if (token.code !== 0) throw new Error(`creating a token for ${CONTROLLER_ACCOUNT} failed: ${token.stderr}`);
-    const admin = testKubeConfig();
-    const cluster = admin.getCurrentCluster();
-    if (!cluster) throw new Error('the test kubeconfig has no current cluster');
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: CONTROLLER_ACCOUNT, token: token.stdout.trim() }],
-      contexts: [{ name: CONTROLLER_ACCOUNT, cluster: cluster.name, user: CONTROLLER_ACCOUNT }],
-      currentContext: CONTROLLER_ACCOUNT,
-    });
-    const path = join(mkdtempSync(join(tmpdir(), 'fledge-sa-')), 'kubeconfig');
-    writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
-    return path;
+    return serviceAccountKubeconfig(CONTROLLER_ACCOUNT, CONTROLLER_NAMESPACE);
   })();
   return controllerKubeconfigPath;
 }
 
-/** Runs the real controller (`src/main.ts`) as its own process, as the deploy/ ServiceAccount, watching one namespace. */
-export async function startController(namespace: string, extraArgs: string[] = []): Promise<ControllerProcess> {
+/**
+ * A kubeconfig file for the test cluster that authenticates as a ServiceAccount with a fresh token.
+ * `caData` (PEM) replaces the cluster's CA, to show what the controller does when it cannot trust the apiserver.
+ */
+export async function serviceAccountKubeconfig(account: string, namespace: string, opts: { caData?: string } = {}): Promise<string> {
+  const token = await kubectl(['create', 'token', account, '-n', namespace, '--duration=24h']);
+  if (token.code !== 0) throw new Error(`creating a token for ${account} failed: ${token.stderr}`);
+  const cluster = testKubeConfig().getCurrentCluster();
+  if (!cluster) throw new Error('the test kubeconfig has no current cluster');
+  const trusted = opts.caData === undefined ? cluster : { name: cluster.name, server: cluster.server, caData: Buffer.from(opts.caData).toString('base64') };
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [trusted],
+    users: [{ name: account, token: token.stdout.trim() }],
+    contexts: [{ name: account, cluster: cluster.name, user: account }],
+    currentContext: account,
+  });
+  const path = join(mkdtempSync(join(tmpdir(), 'fledge-sa-')), 'kubeconfig');
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
+
+/**
+ * Runs the real controller (`src/main.ts`) as its own process, watching one namespace, as the deploy/
+ * ServiceAccount unless `kubeconfig` names another identity.
+ */
+export async function startController(namespace: string, extraArgs: string[] = [], opts: { kubeconfig?: string } = {}): Promise<ControllerProcess> {
   // Free ports on loopback, so parallel and restarted controllers never collide.
-  const args = ['--kubeconfig', await controllerKubeconfig(), '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
+  const kubeconfig = opts.kubeconfig ?? (await controllerKubeconfig());
+  const args = ['--kubeconfig', kubeconfig, '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), ...args, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -152,6 +166,7 @@ export async function startController(namespace: string, extraArgs: string[] = [
     pid: child.pid ?? -1,
     output: () => output,
     metricsUrl: () => /"metrics":"(http:\/\/[^"]+)"/.exec(output)?.[1],
+    healthUrl: () => /"health":"(http:\/\/[^"]+)\/healthz"/.exec(output)?.[1],
     exited: () => child.exitCode !== null || child.signalCode !== null,
     kill: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

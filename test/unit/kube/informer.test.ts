@@ -1,7 +1,139 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
-import { restartLogLevel, resilientInformer, WARMUP_GRACE_MS } from '../../../src/kube/informer.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { restartLogLevel, resilientInformer, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
 import { createLogger } from '../../../src/observability/logger.js';
+
+const logger = createLogger('error', {});
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An apiserver stand-in on loopback that only serves watches: each is answered and held open, empty. */
+async function watchServer(): Promise<{ url: string; watches: () => number; close: () => Promise<void> }> {
+  const open: ServerResponse[] = [];
+  let watches = 0;
+  const server: Server = createServer((req, res) => {
+    if (!req.url?.includes('watch=true')) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    watches++;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    open.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    watches: () => watches,
+    close: async () => {
+      open.forEach((res) => res.destroy());
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function kubeConfig(server: string, user: k8s.User = { name: 'u', token: 't' }): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server, skipTLSVerify: true }],
+    users: [user],
+    contexts: [{ name: 'x', cluster: 'c', user: user.name }],
+    currentContext: 'x',
+  });
+  return kc;
+}
+
+const pod = (name: string): k8s.V1Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'ns', resourceVersion: '7' } });
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('resilientInformer', () => {
+  it('is not synced while its list fails, retries until one gets through, and is synced only with the listed objects cached', async () => {
+    const server = await watchServer();
+    cleanups.push(server.close);
+    let lists = 0;
+    const informer = resilientInformer<k8s.V1Pod>(
+      kubeConfig(server.url),
+      '/api/v1/namespaces/ns/pods',
+      async () => {
+        lists++;
+        // What client-node reports for a kubeconfig whose CA did not sign the apiserver's certificate.
+        if (lists <= 2) throw new Error('request to https://127.0.0.1:6443/api/v1/pods failed, reason: self-signed certificate in certificate chain');
+        return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items: [pod('a'), pod('b')] };
+      },
+      { logger, name: 'pods' },
+    );
+    cleanups.push(() => informer.stop());
+    await informer.start();
+    expect(lists).toBe(1);
+    expect(informer.synced).toBe(false);
+    // Restarts after 500 ms, then 1 s: the third list succeeds. Whenever synced, the cache already holds the list.
+    const deadline = Date.now() + 5_000;
+    while (!informer.synced && Date.now() < deadline) await tick(5);
+    expect(informer.synced).toBe(true);
+    expect(lists).toBe(3);
+    expect(informer.list('ns').map((p) => p.metadata?.name).sort()).toEqual(['a', 'b']);
+    expect(server.watches()).toBe(1);
+  });
+
+  it('retries a start that throws (its credential plugin failed for the watch) instead of rejecting', async () => {
+    const server = await watchServer();
+    cleanups.push(server.close);
+    const informer = resilientInformer<k8s.V1Pod>(
+      kubeConfig(server.url, { name: 'u', exec: { command: 'false', apiVersion: 'client.authentication.k8s.io/v1beta1' } }),
+      '/api/v1/namespaces/ns/pods',
+      async () => ({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items: [pod('a')] }),
+      { logger, name: 'pods' },
+    );
+    cleanups.push(() => informer.stop());
+    await expect(informer.start()).resolves.toBeUndefined();
+    // The list got through, so the cache reflects the cluster; the watch is retried in the background.
+    expect(informer.synced).toBe(true);
+    expect(server.watches()).toBe(0);
+  });
+});
+
+describe('waitForCacheSync', () => {
+  const fake = (name: string, synced = false): { name: string; synced: boolean } => ({ name, synced });
+
+  it('resolves true only once every informer has synced, and says which ones it waits for', async () => {
+    const informers = [fake('rollouts', true), fake('replicasets'), fake('services')];
+    const reports: string[][] = [];
+    let result: boolean | undefined;
+    void waitForCacheSync(informers, { pollMs: 5, reportEveryMs: 20, onWaiting: (names) => reports.push(names) }).then((r) => (result = r));
+    await tick(10);
+    expect(reports, 'nothing to say before reportEveryMs').toEqual([]);
+    await tick(50);
+    expect(result).toBeUndefined();
+    expect(reports[0]).toEqual(['replicasets', 'services']);
+    expect(reports.length).toBeGreaterThanOrEqual(2);
+    informers[1]!.synced = true;
+    await tick(50);
+    expect(result).toBeUndefined();
+    expect(reports.at(-1)).toEqual(['services']);
+    informers[2]!.synced = true;
+    await tick(20);
+    expect(result).toBe(true);
+  });
+
+  it('resolves false when stopped before the caches sync', async () => {
+    const stopping = new AbortController();
+    const waiting = waitForCacheSync([fake('services')], { signal: stopping.signal, pollMs: 60_000 });
+    stopping.abort();
+    expect(await waiting).toBe(false);
+  });
+
+  it('lets a synced controller pass at once', async () => {
+    const informers: Array<Pick<ResilientInformer<k8s.KubernetesObject>, 'name' | 'synced'>> = [fake('rollouts', true)];
+    expect(await waitForCacheSync(informers)).toBe(true);
+  });
+});
 
 /** What client-node's list call throws while a new CRD's storage initializes. */
 const initializing = new k8s.ApiException(429, 'Unknown API Status Code!', { kind: 'Status', code: 429, message: 'storage is (re)initializing' }, {});
