@@ -3,6 +3,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { AnalysisRun, type Metric, type SecretKeyRef } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { API_VERSION, GROUP, VERSION } from '../api/rollout.js';
+import { StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import { isConflict, writeStatus } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
@@ -37,15 +38,17 @@ class SecretError extends Error {}
 
 /** Measures AnalysisRuns: observe the run, decide what is due (pure), measure, record, report. */
 export class AnalysisRunReconciler {
-  /** Per run, the resourceVersion our last status write replaced. */
-  private readonly overwritten = new Map<string, string | undefined>();
+  private readonly statusWrites = new StatusWrites();
 
   constructor(private readonly deps: AnalysisRunReconcilerDeps) {}
 
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.runs.get(name, namespace);
-    if (!raw) return;
+    if (!raw) {
+      this.statusWrites.forget(key);
+      return;
+    }
     const log = this.deps.logger.with({ namespace, analysisRun: name, reconcileId: randomBytes(4).toString('hex') });
     const parsed = AnalysisRun.safeParse(raw);
     if (!parsed.success) {
@@ -53,11 +56,11 @@ export class AnalysisRunReconciler {
       return;
     }
     const run = parsed.data;
-    if (isTerminal(run.status?.phase ?? 'Pending')) return;
     // The cache can lag behind our own last write; measuring from it would repeat a query whose result
-    // the resourceVersion precondition then throws away. Wait for the cache instead.
-    if (this.overwritten.get(key) === run.metadata.resourceVersion) return { requeueAfterMs: 100 };
-    this.overwritten.delete(key);
+    // the resourceVersion precondition then throws away. Wait for the cache instead. (Checked before the
+    // terminal phase, so that our last write's record goes once the cache shows it.)
+    if (this.statusWrites.isStale(key, run.metadata.resourceVersion)) return { requeueAfterMs: 100 };
+    if (isTerminal(run.status?.phase ?? 'Pending')) return;
 
     const first = evaluateRun(run, run.status, this.deps.now());
     let status = first.status;
@@ -81,7 +84,7 @@ export class AnalysisRunReconciler {
     }
     const settled = evaluateRun(run, status, this.deps.now());
     try {
-      if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.overwritten.set(key, run.metadata.resourceVersion);
+      if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.statusWrites.wrote(key, run.metadata.resourceVersion);
     } catch (err) {
       if (isConflict(err)) return { retry: true };
       throw err;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Rollout, VERSION, type RolloutStatus } from '../api/rollout.js';
+import { ScaleExpectations, StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import { isConflict, isNotFound, mergePatchOptions, writeStatus } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
@@ -25,6 +26,10 @@ import { podTemplateHash } from './revision.js';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
+/** While the cache has not caught up with our own writes, look again this soon (its watch event usually comes first). */
+const CACHE_LAG_RECHECK_MS = 100;
+/** A ReplicaSet write the cache never shows (someone else scaled it at once) stops delaying its Rollout after this. */
+const EXPECTATION_TTL_MS = 30_000;
 
 export interface RolloutReconcilerDeps {
   rollouts: ResilientInformer<k8s.KubernetesObject>;
@@ -46,14 +51,28 @@ export interface RolloutReconcilerDeps {
 
 /** Observe (caches only) → decide (pure) → act (idempotent writes) → report (status, events). */
 export class RolloutReconciler {
-  constructor(private readonly deps: RolloutReconcilerDeps) {}
+  private readonly statusWrites = new StatusWrites();
+  private readonly expectations: ScaleExpectations;
+
+  constructor(private readonly deps: RolloutReconcilerDeps) {
+    this.expectations = new ScaleExpectations(EXPECTATION_TTL_MS, deps.now);
+  }
 
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split('/') as [string, string];
     // A reconcile id ties together every log line of one pass.
     const log = this.deps.logger.with({ namespace, name, reconcileId: randomBytes(4).toString('hex') });
     const raw = this.deps.rollouts.get(name, namespace);
-    if (!raw) return;
+    if (!raw) {
+      // Deleted: what we remembered of our writes goes with it.
+      this.statusWrites.forget(key);
+      this.expectations.forget(key);
+      return;
+    }
+    if (this.cacheLags(key, raw)) {
+      log.debug('the cache is older than our last write; waiting for it');
+      return { requeueAfterMs: CACHE_LAG_RECHECK_MS };
+    }
     const parsed = Rollout.safeParse(raw);
     if (!parsed.success) {
       await this.reportInvalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
@@ -73,6 +92,19 @@ export class RolloutReconciler {
       throw err;
     }
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+
+  /**
+   * Deciding on a Rollout older than our last status write, or on ReplicaSets older than our last create or
+   * scale, would undo that write (a canary just raised from 1 to 2, decided again at the old step, goes back to 1).
+   */
+  private cacheLags(key: string, raw: k8s.KubernetesObject): boolean {
+    if (this.statusWrites.isStale(key, raw.metadata?.resourceVersion)) return true;
+    const unmet = this.expectations.unmet(key, (name) => {
+      const rs = this.deps.replicaSets.get(name, raw.metadata?.namespace);
+      return rs && { resourceVersion: rs.metadata?.resourceVersion, replicas: rs.spec?.replicas ?? 0 };
+    });
+    return unmet.length > 0;
   }
 
   private ownedReplicaSets(rollout: Rollout): k8s.V1ReplicaSet[] {
@@ -136,11 +168,12 @@ export class RolloutReconciler {
 
   private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
+    const key = `${namespace}/${rollout.metadata.name ?? ''}`;
     const owned = this.ownedReplicaSets(rollout);
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
       if (!existing) {
-        if (desired.create) await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, log);
+        if (desired.create) this.expect(key, await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, log), { created: true });
         continue;
       }
       const patch: { metadata?: { annotations: Record<string, string | null> }; spec?: { replicas: number; minReadySeconds?: number } } = {};
@@ -156,10 +189,11 @@ export class RolloutReconciler {
       }
       if (patch.spec || patch.metadata) {
         log.info('updating replicaset', { replicaSet: existing.metadata?.name, replicas: desired.replicas });
-        await this.deps.apps.patchNamespacedReplicaSet(
+        const patched = await this.deps.apps.patchNamespacedReplicaSet(
           { name: existing.metadata?.name ?? '', namespace, body: patch },
           mergePatchOptions(),
         );
+        if (patch.spec) this.expect(key, patched, { created: false });
       }
     }
     await this.syncServices(rollout, plan, log);
@@ -171,6 +205,7 @@ export class RolloutReconciler {
       });
     }
     const statusChanged = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
+    if (statusChanged) this.statusWrites.wrote(key, rollout.metadata.resourceVersion);
     this.deps.metrics?.observeRollout(namespace, rollout.metadata.name ?? '', plan.status.phase, plan.status.actualWeight);
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     if (statusChanged) {
@@ -234,7 +269,11 @@ export class RolloutReconciler {
     }
   }
 
-  private async createReplicaSet(rollout: Rollout, facts: RolloutFacts, revision: string, replicas: number, log: Logger): Promise<void> {
+  private expect(key: string, written: k8s.V1ReplicaSet, how: { created: boolean }): void {
+    this.expectations.expect(key, written.metadata?.name ?? '', { resourceVersion: written.metadata?.resourceVersion, replicas: written.spec?.replicas ?? 0 }, how);
+  }
+
+  private async createReplicaSet(rollout: Rollout, facts: RolloutFacts, revision: string, replicas: number, log: Logger): Promise<k8s.V1ReplicaSet> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const name = rollout.metadata.name ?? '';
     const template = rollout.spec.template;
@@ -261,7 +300,7 @@ export class RolloutReconciler {
       },
     };
     log.info('creating replicaset', { replicaSet: body.metadata?.name, revision, replicas });
-    await this.deps.apps.createNamespacedReplicaSet({ namespace, body });
+    return this.deps.apps.createNamespacedReplicaSet({ namespace, body });
   }
 
   /**

@@ -1,0 +1,216 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { ResilientInformer } from '../../src/kube/informer.js';
+import type { EventRecorder } from '../../src/observability/events.js';
+
+/** What the API answers with on a failed request, as client-node's ApiException carries it. */
+export class FakeApiError extends Error {
+  constructor(readonly code: number) {
+    super(`HTTP ${code}`);
+  }
+}
+
+type Kind = 'rollouts' | 'replicasets' | 'services' | 'analysisruns' | 'analysistemplates';
+interface Stored {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
+export interface Write {
+  verb: 'create' | 'patch' | 'delete';
+  kind: Kind | 'rollouts/status' | 'analysisruns/status';
+  name: string;
+  body?: unknown;
+  /** The answer: ok, or the HTTP code it failed with. */
+  outcome: 'ok' | number;
+}
+
+/** RFC 7386 merge patch: objects merge, null removes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+const keyOf = (namespace: string | undefined, name: string | undefined): string => `${namespace ?? ''}/${name ?? ''}`;
+
+/** A cache the test fills from the fake apiserver when it says so, so it can lag behind like a real watch. */
+export class FakeInformer<T extends k8s.KubernetesObject> implements ResilientInformer<T> {
+  objects = new Map<string, T>();
+  synced = true;
+
+  constructor(readonly name: string) {}
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.objects.get(keyOf(namespace, name));
+  }
+  list(namespace?: string): ReadonlyArray<T> {
+    return [...this.objects.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
+  }
+  onChange(): void {}
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+}
+
+/**
+ * An apiserver in memory for the reconcilers' unit tests: resourceVersions, merge patches, the status
+ * subresource's resourceVersion precondition, AlreadyExists on create, and a log of every write. Caches are
+ * separate (`informer`) and catch up only on `sync`, so a test can make them lag.
+ */
+export class FakeKube {
+  readonly writes: Write[] = [];
+  readonly events: Array<{ reason: string; message: string }> = [];
+  private readonly store = new Map<Kind, Map<string, Stored>>();
+  private readonly informers = new Map<Kind, FakeInformer<k8s.KubernetesObject>>();
+  private version = 0;
+
+  informer<T extends k8s.KubernetesObject>(kind: Kind): FakeInformer<T> {
+    let informer = this.informers.get(kind);
+    if (informer === undefined) {
+      informer = new FakeInformer(kind);
+      this.informers.set(kind, informer);
+    }
+    return informer as unknown as FakeInformer<T>;
+  }
+
+  /** The cache of `kinds` (default: all) catches up with the apiserver. */
+  sync(...kinds: Kind[]): void {
+    for (const kind of kinds.length ? kinds : ([...this.informers.keys()] as Kind[])) {
+      this.informer(kind).objects = new Map([...this.objects(kind)].map(([key, obj]) => [key, structuredClone(obj) as k8s.KubernetesObject]));
+    }
+  }
+
+  /** What the apiserver holds (a copy), typed as the test reads it. */
+  get<T>(kind: Kind, namespace: string, name: string): T | undefined {
+    const obj = this.objects(kind).get(keyOf(namespace, name));
+    return obj === undefined ? undefined : (structuredClone(obj) as T);
+  }
+
+  /** Creates or replaces an object as a person would (kubectl apply). */
+  put(kind: Kind, obj: object): void {
+    const stored = structuredClone(obj) as Stored;
+    const existing = this.objects(kind).get(keyOf(stored.metadata?.namespace, stored.metadata?.name));
+    stored.metadata = {
+      uid: `uid-${stored.metadata?.name}`,
+      creationTimestamp: new Date(0),
+      ...existing?.metadata,
+      ...stored.metadata,
+      resourceVersion: this.nextVersion(),
+    };
+    this.objects(kind).set(keyOf(stored.metadata?.namespace, stored.metadata?.name), stored);
+  }
+
+  remove(kind: Kind, namespace: string, name: string): void {
+    this.objects(kind).delete(keyOf(namespace, name));
+  }
+
+  /** The ReplicaSet controller and kubelet, instantly: every ReplicaSet has its spec.replicas ready and available. */
+  settleReplicaSets(): void {
+    for (const rs of this.objects('replicasets').values()) {
+      const replicas = (rs.spec?.replicas as number | undefined) ?? 0;
+      const status = rs.status ?? {};
+      if (status.replicas === replicas && status.availableReplicas === replicas) continue;
+      rs.status = { replicas, readyReplicas: replicas, availableReplicas: replicas };
+      rs.metadata = { ...rs.metadata, resourceVersion: this.nextVersion() };
+    }
+  }
+
+  readonly apps = {
+    createNamespacedReplicaSet: async ({ namespace, body }: { namespace: string; body: k8s.V1ReplicaSet }) =>
+      this.create('replicasets', namespace, { ...body, status: { replicas: 0, readyReplicas: 0, availableReplicas: 0 } } as Stored) as unknown as k8s.V1ReplicaSet,
+    patchNamespacedReplicaSet: async ({ name, namespace, body }: { name: string; namespace: string; body: object }) =>
+      this.patch('replicasets', namespace, name, body) as unknown as k8s.V1ReplicaSet,
+    deleteNamespacedReplicaSet: async ({ name, namespace }: { name: string; namespace: string }) => this.delete('replicasets', namespace, name),
+  };
+
+  readonly core = {
+    readNamespacedService: async ({ name, namespace }: { name: string; namespace: string }) => {
+      const svc = this.get<Stored>('services', namespace, name);
+      if (svc === undefined) throw new FakeApiError(404);
+      return svc as k8s.V1Service;
+    },
+    patchNamespacedService: async ({ name, namespace, body }: { name: string; namespace: string; body: object }) =>
+      this.patch('services', namespace, name, body) as unknown as k8s.V1Service,
+    listNamespacedPod: async () => ({ items: [] as k8s.V1Pod[] }),
+  };
+
+  readonly custom = {
+    patchNamespacedCustomObjectStatus: async ({ plural, namespace, name, body }: { plural: 'rollouts' | 'analysisruns'; namespace: string; name: string; body: Stored }) => {
+      const current = this.objects(plural).get(keyOf(namespace, name));
+      const wanted = body.metadata?.resourceVersion;
+      if (current === undefined || (wanted !== undefined && wanted !== current.metadata?.resourceVersion)) {
+        const code = current === undefined ? 404 : 409;
+        this.writes.push({ verb: 'patch', kind: `${plural}/status`, name, body, outcome: code });
+        throw new FakeApiError(code);
+      }
+      current.status = mergePatch(current.status, body.status) as Record<string, unknown>;
+      current.metadata = { ...current.metadata, resourceVersion: this.nextVersion() };
+      this.writes.push({ verb: 'patch', kind: `${plural}/status`, name, body, outcome: 'ok' });
+      return structuredClone(current);
+    },
+    createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
+    patchNamespacedCustomObject: async ({ plural, namespace, name, body }: { plural: 'analysisruns'; namespace: string; name: string; body: object }) =>
+      this.patch(plural, namespace, name, body),
+    deleteNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => this.delete(plural, namespace, name),
+  };
+
+  readonly recorder: EventRecorder = {
+    record: async (_target, _type, reason, message) => void this.events.push({ reason, message }),
+  };
+
+  /** The writes since `from` (an index into `writes`) that reached the apiserver or were refused by it. */
+  writesSince(from: number): Write[] {
+    return this.writes.slice(from);
+  }
+
+  private objects(kind: Kind): Map<string, Stored> {
+    let objects = this.store.get(kind);
+    if (objects === undefined) {
+      objects = new Map();
+      this.store.set(kind, objects);
+    }
+    return objects;
+  }
+
+  private nextVersion(): string {
+    this.version += 1;
+    return String(this.version);
+  }
+
+  private create(kind: Kind, namespace: string, body: Stored): Stored {
+    const name = body.metadata?.name ?? '';
+    if (this.objects(kind).has(keyOf(namespace, name))) {
+      this.writes.push({ verb: 'create', kind, name, body, outcome: 409 });
+      throw new FakeApiError(409);
+    }
+    const stored = structuredClone(body);
+    stored.metadata = { ...stored.metadata, namespace, uid: `uid-${name}`, creationTimestamp: new Date(0), resourceVersion: this.nextVersion() };
+    this.objects(kind).set(keyOf(namespace, name), stored);
+    this.writes.push({ verb: 'create', kind, name, body, outcome: 'ok' });
+    return structuredClone(stored);
+  }
+
+  private patch(kind: Kind, namespace: string, name: string, body: object): Stored {
+    const current = this.objects(kind).get(keyOf(namespace, name));
+    if (current === undefined) {
+      this.writes.push({ verb: 'patch', kind, name, body, outcome: 404 });
+      throw new FakeApiError(404);
+    }
+    const patched = mergePatch(current, body) as Stored;
+    patched.metadata = { ...patched.metadata, resourceVersion: this.nextVersion() };
+    this.objects(kind).set(keyOf(namespace, name), patched);
+    this.writes.push({ verb: 'patch', kind, name, body, outcome: 'ok' });
+    return structuredClone(patched);
+  }
+
+  private delete(kind: Kind, namespace: string, name: string): object {
+    const existed = this.objects(kind).delete(keyOf(namespace, name));
+    this.writes.push({ verb: 'delete', kind, name, outcome: existed ? 'ok' : 404 });
+    if (!existed) throw new FakeApiError(404);
+    return {};
+  }
+}
