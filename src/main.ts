@@ -160,10 +160,8 @@ async function main(): Promise<void> {
     if (reconciling) runQueue.add(key);
   };
   const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
-  rollouts.onChange((r) => {
-    if (rollouts.get(r.metadata?.name ?? '', r.metadata?.namespace) === undefined) metrics.forgetRollout(r.metadata?.namespace ?? '', r.metadata?.name ?? '');
-    enqueue(keyOf(r));
-  });
+  // A deleted Rollout is enqueued too: its reconcile forgets what the controller kept about it.
+  rollouts.onChange((r) => enqueue(keyOf(r)));
   // The controlling owner, not the label: a label value holds a long Rollout name only shortened.
   const ownerKey = (obj: k8s.KubernetesObject): string | undefined => {
     const owner = obj.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === 'Rollout');

@@ -81,6 +81,8 @@ export class ControllerMetrics {
 
   /** The phase label each Rollout's info series carries, so the old series can be removed exactly. */
   private readonly infoPhase = new Map<string, string>();
+  /** The abort reasons counted per Rollout, likewise. */
+  private readonly abortReasons = new Map<string, Set<string>>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fledge_' });
@@ -99,13 +101,22 @@ export class ControllerMetrics {
     if (weight !== undefined) this.canaryWeight.set({ namespace, name }, weight);
   }
 
+  recordAbort(namespace: string, name: string, reason: string): void {
+    this.aborts.inc({ namespace, name, reason });
+    const key = `${namespace}/${name}`;
+    this.abortReasons.set(key, (this.abortReasons.get(key) ?? new Set()).add(reason));
+  }
+
   /** Drops every series of a deleted Rollout, so label sets do not outlive their objects. */
   forgetRollout(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
     for (const phase of PHASES) this.rolloutPhase.remove({ namespace, name, phase });
-    const phase = this.infoPhase.get(`${namespace}/${name}`);
+    const phase = this.infoPhase.get(key);
     if (phase !== undefined) this.rolloutInfo.remove({ namespace, name, phase });
-    this.infoPhase.delete(`${namespace}/${name}`);
+    this.infoPhase.delete(key);
     this.canaryWeight.remove({ namespace, name });
+    for (const reason of this.abortReasons.get(key) ?? []) this.aborts.remove({ namespace, name, reason });
+    this.abortReasons.delete(key);
   }
 }
 

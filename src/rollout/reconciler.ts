@@ -64,9 +64,10 @@ export class RolloutReconciler {
     const log = this.deps.logger.with({ namespace, name, reconcileId: randomBytes(4).toString('hex') });
     const raw = this.deps.rollouts.get(name, namespace);
     if (!raw) {
-      // Deleted: what we remembered of our writes goes with it.
+      // Deleted: nothing of it may stay in memory (a metric series per Rollout, our write records).
       this.statusWrites.forget(key);
       this.expectations.forget(key);
+      this.deps.metrics?.forgetRollout(namespace, name);
       return;
     }
     if (this.cacheLags(key, raw)) {
@@ -210,7 +211,7 @@ export class RolloutReconciler {
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     if (statusChanged) {
       for (const event of plan.events) {
-        if (event.reason === 'RolloutAborted') this.deps.metrics?.aborts.inc({ namespace, name: rollout.metadata.name ?? '', reason: abortCause(event.message) });
+        if (event.reason === 'RolloutAborted') this.deps.metrics?.recordAbort(namespace, rollout.metadata.name ?? '', abortCause(event.message));
         await this.deps.notifier?.notify({ namespace, name: rollout.metadata.name ?? '', reason: event.reason, message: event.message });
         await this.deps.events.record(
           { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', namespace, uid: rollout.metadata.uid },

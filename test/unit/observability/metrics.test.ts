@@ -18,9 +18,15 @@ describe('ControllerMetrics', () => {
     expect(text).toContain('fledge_rollout_info{namespace="shop",name="api",phase="Paused"} 1');
     expect(text).not.toContain('fledge_rollout_info{namespace="shop",name="api",phase="Progressing"}');
     expect(text).toContain('fledge_rollout_canary_weight{namespace="shop",name="api"} 20');
+    metrics.recordAbort('shop', 'api', 'Analysis');
+    metrics.recordAbort('shop', 'api', 'Manual');
+    metrics.recordAbort('shop', 'web', 'Manual');
+    text = await metrics.registry.metrics();
+    expect(text).toContain('fledge_rollout_aborts_total{namespace="shop",name="api",reason="Analysis"} 1');
     metrics.forgetRollout('shop', 'api');
     text = await metrics.registry.metrics();
     expect(text).not.toContain('name="api"');
+    expect(text, 'another Rollout keeps its series').toContain('fledge_rollout_aborts_total{namespace="shop",name="web",reason="Manual"} 1');
   });
 });
 

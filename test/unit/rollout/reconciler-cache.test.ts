@@ -135,17 +135,20 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
     expect(result).toEqual({ retry: true });
   });
 
-  it('forgets what it remembered of the writes of a deleted Rollout', async () => {
-    const { kube, reconciler, step, status, setImage } = setup();
+  it('forgets a deleted Rollout: its metric series and what it remembered of its writes', async () => {
+    const { kube, metrics, reconciler, step, status, setImage } = setup();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     setImage('api:2');
     kube.sync();
     await reconciler.reconcile(KEY);
     const internals = reconciler as unknown as { statusWrites: { size: number }; expectations: { size: number } };
     expect([internals.statusWrites.size, internals.expectations.size], 'a status write and a create to remember').toEqual([1, 1]);
+    metrics.recordAbort('shop', 'api', 'Manual');
+    expect(await metrics.registry.metrics()).toContain('name="api"');
     kube.remove('rollouts', 'shop', 'api');
     kube.sync();
     await reconciler.reconcile(KEY);
+    expect(await metrics.registry.metrics()).not.toContain('name="api"');
     expect(internals.statusWrites.size).toBe(0);
     expect(internals.expectations.size).toBe(0);
   });
