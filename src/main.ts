@@ -87,12 +87,16 @@ async function main(): Promise<void> {
       { logger, name: 'replicasets', labelSelector: LABEL_ROLLOUT },
     ),
   );
+  // Only the Services a Rollout names, which the reconciler labels when it first points them at a revision.
   const services = multiNamespace(config.namespaces, (ns) =>
     resilientInformer<k8s.V1Service>(
       kc,
       ns ? `/api/v1/namespaces/${ns}/services` : '/api/v1/services',
-      () => (ns ? core.listNamespacedService({ namespace: ns }) : core.listServiceForAllNamespaces()),
-      { logger, name: 'services' },
+      () =>
+        ns
+          ? core.listNamespacedService({ namespace: ns, labelSelector: LABEL_ROLLOUT })
+          : core.listServiceForAllNamespaces({ labelSelector: LABEL_ROLLOUT }),
+      { logger, name: 'services', labelSelector: LABEL_ROLLOUT },
     ),
   );
 
@@ -190,6 +194,7 @@ async function main(): Promise<void> {
 
   const informers = [rollouts, replicaSets, services, analysisRuns, analysisTemplates, ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
   const synced = (): boolean => informers.every((informer) => informer.synced);
+  metrics.countCachedObjects(informers);
   const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));
   const healthEndpoint = await serveHttp(config.bindAddress, config.healthPort, healthRoutes(synced));
   logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });

@@ -101,6 +101,19 @@ export class ControllerMetrics {
     if (weight !== undefined) this.canaryWeight.set({ namespace, name }, weight);
   }
 
+  /** fledge_cache_objects: objects held in each informer cache, counted at scrape time (memory grows with them). */
+  countCachedObjects(caches: ReadonlyArray<{ name: string; list(): ReadonlyArray<unknown> }>): void {
+    new Gauge({
+      name: 'fledge_cache_objects',
+      help: 'Objects held in each informer cache.',
+      labelNames: ['informer'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const cache of caches) this.set({ informer: cache.name }, cache.list().length);
+      },
+    });
+  }
+
   recordAbort(namespace: string, name: string, reason: string): void {
     this.aborts.inc({ namespace, name, reason });
     const key = `${namespace}/${name}`;

@@ -30,6 +30,8 @@ const RESTART_POLL_MS = 1000;
 const CACHE_LAG_RECHECK_MS = 100;
 /** A ReplicaSet write the cache never shows (someone else scaled it at once) stops delaying its Rollout after this. */
 const EXPECTATION_TTL_MS = 30_000;
+/** A Service the Rollout names but that does not exist is looked for this often (its creation sends no event). */
+const MISSING_SERVICE_RECHECK_MS = 10_000;
 
 export interface RolloutReconcilerDeps {
   rollouts: ResilientInformer<k8s.KubernetesObject>;
@@ -388,21 +390,35 @@ export class RolloutReconciler {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** Makes the stable and canary Services select what the plan says: one revision's pods, or every pod of the Rollout. */
+  /**
+   * Makes the stable and canary Services select what the plan says: one revision's pods, or every pod of the
+   * Rollout. The Services cache holds only Services labelled fledge.dev/rollout, so one it does not hold yet is
+   * read from the API once and labelled together with its next selector change.
+   */
   private async syncServices(rollout: Rollout, plan: RolloutPlan, log: Logger): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
+    const owner = rolloutLabelValue(rollout.metadata.name ?? '');
     for (const target of plan.services) {
-      const service = this.deps.services.get(target.name, namespace);
+      const service =
+        this.deps.services.get(target.name, namespace) ??
+        (await this.deps.core.readNamespacedService({ name: target.name, namespace }).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }));
       if (!service) {
         log.warn('service named by the rollout does not exist', { service: target.name });
+        plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, MISSING_SERVICE_RECHECK_MS);
         continue;
       }
       const selected = service.spec?.selector?.[LABEL_POD_TEMPLATE_HASH];
-      if ((selected ?? null) === target.revision) continue;
+      if ((selected ?? null) === target.revision && service.metadata?.labels?.[LABEL_ROLLOUT] === owner) continue;
       // Every pod of the Rollout: its own labels stay in the selector, so nothing else is ever selected.
       const selector = target.revision === null ? { ...(rollout.spec.selector.matchLabels ?? {}), [LABEL_POD_TEMPLATE_HASH]: null } : { [LABEL_POD_TEMPLATE_HASH]: target.revision };
       log.info('pointing service at revision', { service: target.name, role: target.role, revision: target.revision ?? 'all' });
-      await this.deps.core.patchNamespacedService({ name: target.name, namespace, body: { spec: { selector } } }, mergePatchOptions());
+      await this.deps.core.patchNamespacedService(
+        { name: target.name, namespace, body: { metadata: { labels: { [LABEL_ROLLOUT]: owner } }, spec: { selector } } },
+        mergePatchOptions(),
+      );
     }
   }
 

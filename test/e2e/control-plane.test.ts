@@ -148,4 +148,34 @@ describe('control plane: caches', () => {
     expect(output.indexOf('"msg":"caches synced"')).toBeGreaterThan(-1);
     expect(output.indexOf('"msg":"caches synced"')).toBeLessThan(output.indexOf('"msg":"reconciling"'));
   });
+
+  it('caches only the Services a Rollout names, labelled when first pointed at a revision, not every Service in the namespace', async () => {
+    const controller = controllers.at(-1) as ControllerProcess;
+    const service = (name: string): object => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80 }] } });
+    const unrelated = Array.from({ length: 25 }, (_, i) => service(`unrelated-${i}`));
+    const created = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...unrelated, service('shop-stable'), service('shop-canary')] }) });
+    expect(created.code, created.stderr).toBe(0);
+    const manifest = JSON.parse(rolloutManifest('shop')) as { spec: { strategy: { canary: Record<string, unknown> } } };
+    manifest.spec.strategy.canary.stableService = 'shop-stable';
+    manifest.spec.strategy.canary.canaryService = 'shop-canary';
+    const applied = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify(manifest) });
+    expect(applied.code, applied.stderr).toBe(0);
+    const healthy = await eventually('shop Healthy', async () => {
+      const s = await statusOf('shop');
+      return s?.phase === 'Healthy' ? s : undefined;
+    });
+    const core = testKubeConfig().makeApiClient(k8s.CoreV1Api);
+    for (const name of ['shop-stable', 'shop-canary']) {
+      const svc = await core.readNamespacedService({ name, namespace: ns.name });
+      expect(svc.metadata?.labels?.['fledge.dev/rollout']).toBe('shop');
+      expect(svc.spec?.selector?.['fledge.dev/pod-template-hash']).toBe(healthy.stableRevision);
+    }
+    const metricsUrl = await eventually('metrics url', async () => controller.metricsUrl());
+    const cached = await eventually('the two named Services cached', async () => {
+      const text = (await axios.get<string>(metricsUrl, { responseType: 'text' })).data;
+      const count = Number(/fledge_cache_objects\{informer="services"\} (\d+)/.exec(text)?.[1]);
+      return count === 2 ? count : undefined;
+    });
+    process.stderr.write(`caches: ${cached} Services cached out of ${unrelated.length + 2} in the namespace\n`);
+  });
 });

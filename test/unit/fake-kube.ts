@@ -43,7 +43,11 @@ export class FakeInformer<T extends k8s.KubernetesObject> implements ResilientIn
   objects = new Map<string, T>();
   synced = true;
 
-  constructor(readonly name: string) {}
+  /** `labelKey`: like a label selector with only a key, the cache holds only objects with that label. */
+  constructor(
+    readonly name: string,
+    readonly labelKey?: string,
+  ) {}
 
   get(name: string, namespace?: string): T | undefined {
     return this.objects.get(keyOf(namespace, name));
@@ -68,10 +72,11 @@ export class FakeKube {
   private readonly informers = new Map<Kind, FakeInformer<k8s.KubernetesObject>>();
   private version = 0;
 
-  informer<T extends k8s.KubernetesObject>(kind: Kind): FakeInformer<T> {
+  /** The cache of one kind (`labelKey` on first use only). */
+  informer<T extends k8s.KubernetesObject>(kind: Kind, labelKey?: string): FakeInformer<T> {
     let informer = this.informers.get(kind);
     if (informer === undefined) {
-      informer = new FakeInformer(kind);
+      informer = new FakeInformer(kind, labelKey);
       this.informers.set(kind, informer);
     }
     return informer as unknown as FakeInformer<T>;
@@ -80,7 +85,9 @@ export class FakeKube {
   /** The cache of `kinds` (default: all) catches up with the apiserver. */
   sync(...kinds: Kind[]): void {
     for (const kind of kinds.length ? kinds : ([...this.informers.keys()] as Kind[])) {
-      this.informer(kind).objects = new Map([...this.objects(kind)].map(([key, obj]) => [key, structuredClone(obj) as k8s.KubernetesObject]));
+      const informer = this.informer(kind);
+      const selected = [...this.objects(kind)].filter(([, obj]) => informer.labelKey === undefined || (obj.metadata?.labels as Record<string, string> | undefined)?.[informer.labelKey] !== undefined);
+      informer.objects = new Map(selected.map(([key, obj]) => [key, structuredClone(obj) as k8s.KubernetesObject]));
     }
   }
 

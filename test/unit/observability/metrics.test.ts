@@ -30,6 +30,19 @@ describe('ControllerMetrics', () => {
   });
 });
 
+describe('fledge_cache_objects', () => {
+  it('counts what each cache holds when scraped', async () => {
+    const metrics = new ControllerMetrics();
+    const services: string[] = ['a'];
+    metrics.countCachedObjects([{ name: 'services', list: () => services }, { name: 'rollouts', list: () => [] }]);
+    expect(await metrics.registry.metrics()).toContain('fledge_cache_objects{informer="services"} 1');
+    services.push('b');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('fledge_cache_objects{informer="services"} 2');
+    expect(text).toContain('fledge_cache_objects{informer="rollouts"} 0');
+  });
+});
+
 describe('serveHttp', () => {
   it('serves /metrics, /healthz, and /readyz that is 503 until ready', async () => {
     const metrics = new ControllerMetrics();

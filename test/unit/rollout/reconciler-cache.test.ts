@@ -1,53 +1,11 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { Rollout } from '../../../src/api/rollout.js';
 import { describe, expect, it } from 'vitest';
-import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
-import { ControllerMetrics } from '../../../src/observability/metrics.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { RolloutReconciler } from '../../../src/rollout/reconciler.js';
-import { FakeKube } from '../fake-kube.js';
-import { makeRollout, revisionOf, T0, templateFor } from './fake-cluster.js';
-
-const KEY = 'shop/api';
-
-function setup(rollout: Rollout = makeRollout({ replicas: 4, steps: [{ setWeight: 25 }, { setWeight: 50 }, { pause: {} }] })) {
-  const kube = new FakeKube();
-  const clock = { now: T0 };
-  const metrics = new ControllerMetrics();
-  kube.put('rollouts', rollout);
-  const reconciler = new RolloutReconciler({
-    rollouts: kube.informer('rollouts'),
-    replicaSets: kube.informer<k8s.V1ReplicaSet>('replicasets'),
-    services: kube.informer<k8s.V1Service>('services'),
-    analysisRuns: kube.informer('analysisruns'),
-    analysisTemplates: kube.informer('analysistemplates'),
-    apps: kube.apps as unknown as k8s.AppsV1Api,
-    core: kube.core as unknown as k8s.CoreV1Api,
-    custom: kube.custom as unknown as k8s.CustomObjectsApi,
-    events: kube.recorder,
-    metrics,
-    logger: createLogger('error', {}),
-    now: () => clock.now,
-  });
-  kube.sync();
-  /** One level-triggered pass with every cache caught up, then the pods the plan asked for become available. */
-  const step = async (): Promise<void> => {
-    kube.sync();
-    await reconciler.reconcile(KEY);
-    kube.settleReplicaSets();
-    clock.now += 1_000;
-  };
-  const status = (): RolloutStatus => kube.get<Rollout>('rollouts', 'shop', 'api')?.status ?? {};
-  const replicasOf = (image: string): number | undefined => kube.get<k8s.V1ReplicaSet>('replicasets', 'shop', `api-${revisionOf(image)}`)?.spec?.replicas;
-  const setImage = (image: string): void => {
-    const current = kube.get<Rollout>('rollouts', 'shop', 'api') as Rollout;
-    kube.put('rollouts', { ...current, metadata: { ...current.metadata, generation: (current.metadata.generation ?? 1) + 1 }, spec: { ...current.spec, template: templateFor(image) } });
-  };
-  return { kube, clock, metrics, reconciler, step, status, replicasOf, setImage };
-}
+import { KEY, reconcilerOn } from './fake-reconciler.js';
+import { revisionOf } from './fake-cluster.js';
 
 describe('RolloutReconciler and a cache older than its own writes', () => {
   it('does not decide on the Rollout its own status write replaced: the canary it just raised to 2 is not scaled back to 1', async () => {
-    const { kube, reconciler, step, status, replicasOf, setImage } = setup();
+    const { kube, reconciler, step, status, replicasOf, setImage } = reconcilerOn();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     expect(status().phase).toBe('Healthy');
     setImage('api:2');
@@ -81,7 +39,7 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
   });
 
   it('does not create the ReplicaSet again while its cache has not shown the one it just created (no AlreadyExists)', async () => {
-    const { kube, reconciler, step, status, replicasOf, setImage } = setup();
+    const { kube, reconciler, step, status, replicasOf, setImage } = reconcilerOn();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     setImage('api:2');
     kube.sync();
@@ -98,7 +56,7 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
   });
 
   it('does not decide on a ReplicaSet older than its own scale, and waits no longer than the expectation lives', async () => {
-    const { kube, clock, reconciler, step, status, replicasOf, setImage } = setup();
+    const { kube, clock, reconciler, step, status, replicasOf, setImage } = reconcilerOn();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     setImage('api:2');
     await step();
@@ -123,7 +81,7 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
   });
 
   it('retries a 409 after the queue’s backoff: { retry: true }', async () => {
-    const { kube, reconciler, step, status, setImage } = setup();
+    const { kube, reconciler, step, status, setImage } = reconcilerOn();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     setImage('api:2');
     kube.sync();
@@ -136,7 +94,7 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
   });
 
   it('forgets a deleted Rollout: its metric series and what it remembered of its writes', async () => {
-    const { kube, metrics, reconciler, step, status, setImage } = setup();
+    const { kube, metrics, reconciler, step, status, setImage } = reconcilerOn();
     for (let i = 0; i < 5 && status().phase !== 'Healthy'; i++) await step();
     setImage('api:2');
     kube.sync();
