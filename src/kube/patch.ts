@@ -14,6 +14,30 @@ function statusCode(err: unknown): number | undefined {
 }
 
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
+/** A create whose name is taken: 409 too, but no amount of retrying makes it succeed. */
+export const isAlreadyExists = (err: unknown): boolean => statusCode(err) === 409 && reasonOf(err) === 'AlreadyExists';
+/** The apiserver refused the object itself (a malformed pod template): retrying the same object cannot help. */
+export const isInvalid = (err: unknown): boolean => statusCode(err) === 422 || statusCode(err) === 400;
+
+/** The Status object's reason and message of a failed request, whether client-node parsed its body or not. */
+function statusBody(err: unknown): { reason?: string; message?: string } {
+  const body = err && typeof err === 'object' ? (err as { body?: unknown }).body : undefined;
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as { reason?: string; message?: string };
+    } catch {
+      return { message: body };
+    }
+  }
+  return body && typeof body === 'object' ? (body as { reason?: string; message?: string }) : {};
+}
+
+const reasonOf = (err: unknown): string | undefined => statusBody(err).reason;
+
+/** What the apiserver said about a refused request, for a condition or an Event. */
+export function apiErrorMessage(err: unknown): string {
+  return statusBody(err).message ?? (err instanceof Error ? err.message : String(err));
+}
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 
 /**

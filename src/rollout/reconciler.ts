@@ -3,7 +3,7 @@ import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Rollout, VERSION, type RolloutStatus } from '../api/rollout.js';
 import { ScaleExpectations, StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
-import { isConflict, isNotFound, mergePatchOptions, writeStatus } from '../kube/patch.js';
+import { apiErrorMessage, isAlreadyExists, isConflict, isInvalid, isNotFound, mergePatchOptions, writeStatus } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
@@ -66,10 +66,17 @@ export class RolloutReconciler {
     const log = this.deps.logger.with({ namespace, name, reconcileId: randomBytes(4).toString('hex') });
     const raw = this.deps.rollouts.get(name, namespace);
     if (!raw) {
-      // Deleted: nothing of it may stay in memory (a metric series per Rollout, our write records).
+      // Deleted: nothing of it may stay in memory (a metric series per Rollout, our write records), and no
+      // Service may keep selecting a pod-template hash whose pods are going away.
       this.statusWrites.forget(key);
       this.expectations.forget(key);
       this.deps.metrics?.forgetRollout(namespace, name);
+      await this.releaseServices(namespace, name, log);
+      return;
+    }
+    if (raw.metadata?.deletionTimestamp !== undefined) {
+      // Being deleted (Argo CD's foreground prune): recreate nothing the garbage collector is removing.
+      await this.releaseServices(namespace, name, log);
       return;
     }
     if (this.cacheLags(key, raw)) {
@@ -85,9 +92,15 @@ export class RolloutReconciler {
     const facts = this.observe(rollout);
     const plan = decide(facts);
     try {
+      this.refuseClaimedServices(rollout);
       await this.restartPods(rollout, facts, plan, log);
       await this.act(rollout, facts, plan, log);
     } catch (err) {
+      if (err instanceof RefusedError) {
+        // Retrying the same object cannot succeed: say why where people look, and try again only after a back-off.
+        await this.reportInvalid(raw, err.message, log, err.reason);
+        return { retry: true };
+      }
       if (isConflict(err)) {
         log.debug('conflict; retrying after backoff');
         return { retry: true };
@@ -95,6 +108,36 @@ export class RolloutReconciler {
       throw err;
     }
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+
+  /** Two Rollouts steering one Service would repoint it on every reconcile: the second one to come is refused. */
+  private refuseClaimedServices(rollout: Rollout): void {
+    const owner = rolloutLabelValue(rollout.metadata.name ?? '');
+    const canary = rollout.spec.strategy.canary;
+    for (const serviceName of [canary.stableService, canary.canaryService]) {
+      if (serviceName === undefined) continue;
+      const claimedBy = this.deps.services.get(serviceName, rollout.metadata.namespace)?.metadata?.labels?.[LABEL_ROLLOUT];
+      if (claimedBy !== undefined && claimedBy !== owner) {
+        throw new RefusedError('ResourceConflict', `Service ${serviceName} is already steered by Rollout ${claimedBy}; a Service can serve one Rollout only`);
+      }
+    }
+  }
+
+  /** Services this Rollout labelled as its own stop selecting by pod-template hash, and lose the label. */
+  private async releaseServices(namespace: string, name: string, log: Logger): Promise<void> {
+    const owner = rolloutLabelValue(name);
+    for (const service of this.deps.services.list(namespace)) {
+      if (service.metadata?.labels?.[LABEL_ROLLOUT] !== owner) continue;
+      log.info('releasing service of a deleted rollout', { service: service.metadata.name });
+      await this.deps.core
+        .patchNamespacedService(
+          { name: service.metadata.name ?? '', namespace, body: { metadata: { labels: { [LABEL_ROLLOUT]: null } }, spec: { selector: { [LABEL_POD_TEMPLATE_HASH]: null } } } },
+          mergePatchOptions(),
+        )
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+    }
   }
 
   /**
@@ -303,7 +346,47 @@ export class RolloutReconciler {
       },
     };
     log.info('creating replicaset', { replicaSet: body.metadata?.name, revision, replicas });
-    return this.deps.apps.createNamespacedReplicaSet({ namespace, body });
+    try {
+      return await this.deps.apps.createNamespacedReplicaSet({ namespace, body });
+    } catch (err) {
+      if (isInvalid(err)) throw new RefusedError('InvalidSpec', `the apiserver refuses the pod template: ${apiErrorMessage(err)}`);
+      if (!isAlreadyExists(err)) throw err;
+      return this.adoptReplicaSet(rollout, body, log);
+    }
+  }
+
+  /**
+   * A ReplicaSet with our name that we do not own (left by `--cascade=orphan`, or an earlier install): adopted
+   * when it is an orphan of this revision, as the Deployment controller does; otherwise refused, never fought over.
+   */
+  private async adoptReplicaSet(rollout: Rollout, wanted: k8s.V1ReplicaSet, log: Logger): Promise<k8s.V1ReplicaSet> {
+    const namespace = rollout.metadata.namespace ?? 'default';
+    const name = wanted.metadata?.name ?? '';
+    const found = await this.deps.apps.readNamespacedReplicaSet({ name, namespace });
+    const controller = found.metadata?.ownerReferences?.find((ref) => ref.controller === true);
+    if (controller?.uid === rollout.metadata.uid) return found;
+    const revision = wanted.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH];
+    const sameRevision = found.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === revision && found.spec?.selector.matchLabels?.[LABEL_POD_TEMPLATE_HASH] === revision;
+    const selects = Object.entries(rollout.spec.selector.matchLabels ?? {}).every(([key, value]) => found.spec?.selector.matchLabels?.[key] === value);
+    if (controller !== undefined || !sameRevision || !selects) {
+      const why = controller !== undefined ? `it is controlled by ${controller.kind} ${controller.name}` : 'it is not an orphan of this revision';
+      throw new RefusedError('ResourceConflict', `ReplicaSet ${name} exists and cannot be adopted: ${why}`);
+    }
+    log.info('adopting an orphaned replicaset', { replicaSet: name, revision });
+    return this.deps.apps.patchNamespacedReplicaSet(
+      {
+        name,
+        namespace,
+        body: {
+          metadata: {
+            labels: { [LABEL_ROLLOUT]: rolloutLabelValue(rollout.metadata.name ?? '') },
+            ownerReferences: [...(found.metadata?.ownerReferences ?? []), ...(wanted.metadata?.ownerReferences ?? [])],
+            resourceVersion: found.metadata?.resourceVersion,
+          },
+        },
+      },
+      mergePatchOptions(),
+    );
   }
 
   /**
@@ -355,9 +438,9 @@ export class RolloutReconciler {
             spec,
           },
         })
-        .catch((err: unknown) => {
-          // Already created by a reconcile whose cache had not caught up: fine.
-          if ((err as { code?: number }).code !== 409) throw err;
+        .catch(async (err: unknown) => {
+          if (!isAlreadyExists(err)) throw err;
+          await this.adoptAnalysisRun(rollout, desired.name, log);
         });
     }
     for (const run of owned) {
@@ -381,6 +464,26 @@ export class RolloutReconciler {
           if (!isNotFound(err)) throw err;
         });
     }
+  }
+
+  /** An AnalysisRun with the name we give ours: ours (a cache behind), an orphan of this Rollout to adopt, or someone else's. */
+  private async adoptAnalysisRun(rollout: Rollout, name: string, log: Logger): Promise<void> {
+    const namespace = rollout.metadata.namespace ?? 'default';
+    const found = (await this.deps.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'analysisruns', name })) as OwnedRun;
+    const controller = found.metadata?.ownerReferences?.find((ref) => ref.controller === true);
+    if (controller?.uid === rollout.metadata.uid) return;
+    if (controller !== undefined || found.metadata?.labels?.[LABEL_ROLLOUT] !== rolloutLabelValue(rollout.metadata.name ?? '')) {
+      throw new RefusedError('ResourceConflict', `AnalysisRun ${name} exists and cannot be adopted: ${controller ? `it is controlled by ${controller.kind} ${controller.name}` : 'it was not made for this Rollout'}`);
+    }
+    log.info('adopting an orphaned analysis run', { analysisRun: name });
+    const ownerReferences = [
+      ...(found.metadata?.ownerReferences ?? []),
+      { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true },
+    ];
+    await this.deps.custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace, plural: 'analysisruns', name, body: { metadata: { ownerReferences, resourceVersion: found.metadata?.resourceVersion } } },
+      mergePatchOptions(),
+    );
   }
 
   private templateSpec(name: string, clusterScope: boolean, namespace: string): AnalysisTemplateSpec | undefined {
@@ -423,15 +526,15 @@ export class RolloutReconciler {
   }
 
   /** A Rollout the schema let through but the controller cannot use: say so in status and an Event, touch nothing else. */
-  private async reportInvalid(raw: k8s.KubernetesObject, problem: string, log: Logger): Promise<void> {
+  private async reportInvalid(raw: k8s.KubernetesObject, problem: string, log: Logger, reason = 'InvalidSpec'): Promise<void> {
     const status = (raw as { status?: RolloutStatus }).status ?? {};
-    const message = `invalid Rollout: ${problem}`;
+    const message = reason === 'InvalidSpec' ? `invalid Rollout: ${problem}` : problem;
     if (status.message === message) return;
     log.warn('invalid rollout', { problem });
     const generation = raw.metadata?.generation;
     const now = new Date(this.deps.now()).toISOString();
     const conditions = (status.conditions ?? []).filter((c) => c.type !== 'InvalidSpec');
-    conditions.push({ type: 'InvalidSpec', status: 'True', reason: 'InvalidSpec', message, lastTransitionTime: now, ...(generation ? { observedGeneration: generation } : {}) });
+    conditions.push({ type: 'InvalidSpec', status: 'True', reason, message, lastTransitionTime: now, ...(generation ? { observedGeneration: generation } : {}) });
     try {
       await this.deps.custom.patchNamespacedCustomObjectStatus(
         {
@@ -451,9 +554,19 @@ export class RolloutReconciler {
     await this.deps.events.record(
       { apiVersion: API_VERSION, kind: 'Rollout', name: raw.metadata?.name ?? '', namespace: raw.metadata?.namespace ?? 'default', uid: raw.metadata?.uid },
       'Warning',
-      'InvalidSpec',
+      reason,
       message,
     );
+  }
+}
+
+/** The apiserver refused what the Rollout asks for, in a way that retrying the same request cannot fix. */
+class RefusedError extends Error {
+  constructor(
+    readonly reason: 'InvalidSpec' | 'ResourceConflict',
+    message: string,
+  ) {
+    super(message);
   }
 }
 

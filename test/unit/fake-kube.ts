@@ -4,7 +4,10 @@ import type { EventRecorder } from '../../src/observability/events.js';
 
 /** What the API answers with on a failed request, as client-node's ApiException carries it. */
 export class FakeApiError extends Error {
-  constructor(readonly code: number) {
+  constructor(
+    readonly code: number,
+    readonly body?: { reason?: string; message?: string },
+  ) {
     super(`HTTP ${code}`);
   }
 }
@@ -69,6 +72,8 @@ export class FakeKube {
   readonly writes: Write[] = [];
   readonly events: Array<{ reason: string; message: string }> = [];
   private readonly store = new Map<Kind, Map<string, Stored>>();
+  /** Creates of a kind the apiserver refuses as Invalid, with this message (a malformed pod template). */
+  readonly refuseCreates = new Map<Kind, string>();
   private readonly informers = new Map<Kind, FakeInformer<k8s.KubernetesObject>>();
   private version = 0;
 
@@ -132,6 +137,11 @@ export class FakeKube {
     patchNamespacedReplicaSet: async ({ name, namespace, body }: { name: string; namespace: string; body: object }) =>
       this.patch('replicasets', namespace, name, body) as unknown as k8s.V1ReplicaSet,
     deleteNamespacedReplicaSet: async ({ name, namespace }: { name: string; namespace: string }) => this.delete('replicasets', namespace, name),
+    readNamespacedReplicaSet: async ({ name, namespace }: { name: string; namespace: string }) => {
+      const rs = this.get<k8s.V1ReplicaSet>('replicasets', namespace, name);
+      if (rs === undefined) throw new FakeApiError(404);
+      return rs;
+    },
   };
 
   readonly core = {
@@ -160,6 +170,11 @@ export class FakeKube {
       return structuredClone(current);
     },
     createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
+    getNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => {
+      const obj = this.get<Stored>(plural, namespace, name);
+      if (obj === undefined) throw new FakeApiError(404);
+      return obj;
+    },
     patchNamespacedCustomObject: async ({ plural, namespace, name, body }: { plural: 'analysisruns'; namespace: string; name: string; body: object }) =>
       this.patch(plural, namespace, name, body),
     deleteNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => this.delete(plural, namespace, name),
@@ -192,7 +207,12 @@ export class FakeKube {
     const name = body.metadata?.name ?? '';
     if (this.objects(kind).has(keyOf(namespace, name))) {
       this.writes.push({ verb: 'create', kind, name, body, outcome: 409 });
-      throw new FakeApiError(409);
+      throw new FakeApiError(409, { reason: 'AlreadyExists', message: `${kind} "${name}" already exists` });
+    }
+    const refusal = this.refuseCreates.get(kind);
+    if (refusal !== undefined) {
+      this.writes.push({ verb: 'create', kind, name, body, outcome: 422 });
+      throw new FakeApiError(422, { reason: 'Invalid', message: refusal });
     }
     const stored = structuredClone(body);
     stored.metadata = { ...stored.metadata, namespace, uid: `uid-${name}`, creationTimestamp: new Date(0), resourceVersion: this.nextVersion() };
