@@ -334,6 +334,23 @@ describe('decide: scale-down delay and history', () => {
     ]);
   });
 
+  it('never reports a completed promotion as past its progress deadline, whatever the scale-down delay', () => {
+    const cluster = new FakeCluster(
+      makeRollout({ replicas: 4, steps: [{ setWeight: 50 }], progressDeadlineSeconds: 5, canary: { stableService: 'api-stable', scaleDownDelaySeconds: 600 } }),
+    );
+    cluster.converge();
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.reasons()).toContain('RolloutCompleted');
+    for (let i = 0; i < 30; i++) {
+      cluster.advance(1_000);
+      cluster.tick();
+      expect(cluster.status.phase, `${i + 1} s after promotion`).toBe('Healthy');
+    }
+    expect(cluster.reasons()).not.toContain('ProgressDeadlineExceeded');
+    expect(cluster.condition('Stalled')).toEqual({ status: 'False', reason: 'RolloutHealthy' });
+  });
+
   it('deletes old ReplicaSets at 0 beyond revisionHistoryLimit, oldest first', () => {
     const cluster = new FakeCluster(makeRollout({ replicas: 1, steps: [], revisionHistoryLimit: 1 }));
     cluster.converge();
