@@ -1,7 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 const HASH = 'fledge.dev/pod-template-hash';
 
@@ -48,14 +47,8 @@ kind: Service
 metadata: {name: ${name}}
 spec: {selector: {app: ${app}}, ports: [{port: 80}]}
 `;
-  const status = async (name: string): Promise<RolloutStatus> =>
-    ((await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name })) as { status?: RolloutStatus })
-      .status ?? {};
-  const waitFor = (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
-    eventually(`${name}: ${what}`, async () => {
-      const s = await status(name);
-      return check(s) ? s : undefined;
-    }, { timeoutMs, intervalMs: 200 });
+  // Built lazily: the namespace and the client exist only once beforeAll has run.
+  const waitFor: ReturnType<typeof rolloutStatuses>['waitFor'] = (...args) => rolloutStatuses(custom, ns.name).waitFor(...args);
   const readyEndpoints = async (serviceName: string): Promise<number> => {
     const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: `kubernetes.io/service-name=${serviceName}` });
     return slices.items.flatMap((slice) => slice.endpoints).filter((endpoint) => endpoint.conditions?.ready === true).length;

@@ -5,7 +5,7 @@ import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 /** The three safety fixes of issue 9 that are about the rollout core, on the real control plane. */
 describe('safety on the real control plane: huge delays, edited steps, dry-run templates', () => {
@@ -69,14 +69,9 @@ spec:
   template: {metadata: {labels: {app: ${name}}}, spec: {containers: [{name: app, image: demo:v1}]}}
   strategy: {canary: {steps: ${steps}}}
 `;
-  const status = async (name: string): Promise<RolloutStatus> =>
-    ((await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name })) as { status?: RolloutStatus })
-      .status ?? {};
-  const waitFor = (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
-    eventually(`${name}: ${what}`, async () => {
-      const s = await status(name);
-      return check(s) ? s : undefined;
-    }, { timeoutMs, intervalMs: 200 });
+  // Built lazily: the namespace and the client exist only once beforeAll has run.
+  const status = (name: string): Promise<RolloutStatus> => rolloutStatuses(custom, ns.name).status(name);
+  const waitFor: ReturnType<typeof rolloutStatuses>['waitFor'] = (...args) => rolloutStatuses(custom, ns.name).waitFor(...args);
   const patch = async (name: string, body: object): Promise<void> => {
     const res = await kubectl(['patch', 'rollout', name, '-n', ns.name, '--type=merge', '-p', JSON.stringify(body)]);
     expect(res.code, res.stderr).toBe(0);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import type { RolloutStatus } from '../../src/api/rollout.js';
 
 const run = promisify(execFile);
 
@@ -173,4 +174,16 @@ export async function startController(namespace: string, extraArgs: string[] = [
       await exited;
     },
   };
+}
+
+/** Reads a namespace's Rollout statuses, and waits for one to reach a state. */
+export function rolloutStatuses(custom: k8s.CustomObjectsApi, namespace: string) {
+  const status = async (name: string): Promise<RolloutStatus> =>
+    ((await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace, plural: 'rollouts', name })) as { status?: RolloutStatus }).status ?? {};
+  const waitFor = (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
+    eventually(`${name}: ${what}`, async () => {
+      const s = await status(name);
+      return check(s) ? s : undefined;
+    }, { timeoutMs, intervalMs: 200 });
+  return { status, waitFor };
 }
