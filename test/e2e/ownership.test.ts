@@ -157,4 +157,36 @@ spec: {selector: {app: ${app}}, ports: [{port: 80}]}
     expect(released.spec?.selector).toEqual({ app: 'gone' });
     expect(released.metadata?.labels?.['fledge.dev/rollout']).toBeUndefined();
   });
+
+  it('waits for an AnalysisTemplate that arrives after its Rollout, then measures with it', async () => {
+    await apply(rollout('late-template', 2, '{steps: [{setWeight: 50}, {analysis: {templates: [{templateName: arrives-late}]}}]}'));
+    const healthy = await waitFor('late-template', 'Healthy', (s) => s.phase === 'Healthy');
+    await kubectl(['patch', 'rollout', 'late-template', '-n', ns.name, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'app', image: 'demo:v2' }] } } } })]);
+    const waiting = await waitFor('late-template', 'waiting for the template', (s) => s.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'AnalysisTemplateMissing') === true);
+    expect(waiting.message).toMatch(/waiting at step 1\/2 for AnalysisTemplate arrives-late, which does not exist; aborting at /);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(await rolloutStatuses(custom, ns.name).status('late-template')).toMatchObject({ phase: 'Progressing', stableRevision: healthy.stableRevision });
+    const runs = await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=late-template' });
+    expect((runs as { items: unknown[] }).items).toEqual([]);
+    // The template arrives (a web metric that always passes): the run is created, and the canary goes on.
+    const server = (await import('node:http')).createServer((_req, res) => res.end('{"ok":1}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      await apply(`apiVersion: fledge.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: arrives-late}
+spec:
+  metrics:
+  - name: ok
+    successCondition: result >= 1
+    provider: {web: {url: "http://127.0.0.1:${port}/", jsonPath: "$.ok"}}
+`);
+      await waitFor('late-template', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision === waiting.currentRevision);
+    } finally {
+      server.close();
+    }
+    const events = (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=late-template' })).items;
+    expect(events.filter((e) => e.reason === 'AnalysisTemplateMissing')).toHaveLength(1);
+  });
 });
