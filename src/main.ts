@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
 import { resilientInformer, waitForCacheSync, type ResilientInformer } from './kube/informer.js';
-import { LEADER_ELECTION_DEFAULTS, LeaderElector } from './kube/leader-election.js';
+import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from './kube/leader-election.js';
 import { makeApiClient, TokenBucket, type ClientInstrumentation } from './kube/client.js';
 import { WorkQueue, type WorkResult } from './kube/work-queue.js';
 import { AnalysisRunReconciler } from './analysis/reconciler.js';
@@ -14,6 +14,9 @@ import { createEventRecorder } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
+
+/** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
+const LEASE_QPS = 5;
 
 /** One informer per watched namespace (or one cluster-wide), merged behind the same interface. */
 function multiNamespace<T extends k8s.KubernetesObject>(
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
 
   const metrics = new ControllerMetrics();
-  // One limiter for every client, so their sum stays within --kube-api-qps.
+  // One limiter for every client but the Lease's (below), so their sum stays within --kube-api-qps.
   const instrumentation: ClientInstrumentation = {
     limiter: new TokenBucket(config.kubeApiQps, config.kubeApiBurst),
     onResponse: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
@@ -200,14 +203,24 @@ async function main(): Promise<void> {
   logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });
 
   const stopping = new AbortController();
+  // The Lease gets a client of its own, as in controller-runtime: renewals never queue behind reconciles for the
+  // shared QPS limit, and a request the apiserver does not answer fails in time for another attempt.
   const elector = config.leaderElect
-    ? new LeaderElector(makeApiClient(kc, k8s.CoordinationV1Api, instrumentation), {
-        namespace: config.leaderElectionNamespace,
-        name: config.leaderElectionId,
-        identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
-        ...LEADER_ELECTION_DEFAULTS,
-        logger,
-      })
+    ? new LeaderElector(
+        makeApiClient(
+          kc,
+          k8s.CoordinationV1Api,
+          { limiter: new TokenBucket(LEASE_QPS, LEASE_QPS), onResponse: instrumentation.onResponse },
+          { timeoutMs: leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs) },
+        ),
+        {
+          namespace: config.leaderElectionNamespace,
+          name: config.leaderElectionId,
+          identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+          ...LEADER_ELECTION_DEFAULTS,
+          logger,
+        },
+      )
     : undefined;
   const stop = async (signal: string): Promise<void> => {
     if (stopping.signal.aborted) return;

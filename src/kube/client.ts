@@ -70,8 +70,17 @@ export interface ClientInstrumentation {
   onResponse(verb: string, resource: string, code: string): void;
 }
 
-/** Like KubeConfig.makeApiClient, with client-side rate limiting and a count of every request by verb, resource and code. */
-export function makeApiClient<T>(kc: k8s.KubeConfig, apiClass: new (config: k8s.Configuration) => T, instrumentation: ClientInstrumentation): T {
+/**
+ * Like KubeConfig.makeApiClient, with client-side rate limiting and a count of every request by verb, resource
+ * and code. `timeoutMs` aborts a request that has not been answered by then (code `error`); without it a request
+ * waits as long as the connection lives, which on an apiserver that accepts connections but never answers is forever.
+ */
+export function makeApiClient<T>(
+  kc: k8s.KubeConfig,
+  apiClass: new (config: k8s.Configuration) => T,
+  instrumentation: ClientInstrumentation,
+  { timeoutMs }: { timeoutMs?: number } = {},
+): T {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const inner = new k8s.IsomorphicFetchHttpLibrary();
@@ -81,6 +90,7 @@ export function makeApiClient<T>(kc: k8s.KubeConfig, apiClass: new (config: k8s.
       const url = new URL(request.getUrl());
       const verb = verbOf(request.getHttpMethod(), url.pathname);
       const resource = resourceOf(url.pathname);
+      if (timeoutMs !== undefined) request.setSignal(AbortSignal.timeout(timeoutMs));
       try {
         const response = await inner.send(request).toPromise();
         instrumentation.onResponse(verb, resource, String(response.httpStatusCode));

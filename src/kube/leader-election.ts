@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { isConflict, isNotFound } from './patch.js';
+import { sleep } from './sleep.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -8,7 +9,10 @@ export interface LeaderElectionOptions {
   identity: string;
   /** How long a Lease stays valid without renewal; a follower takes over at most this long (plus one retry) after the leader dies. */
   leaseDurationMs: number;
-  /** The leader gives up leadership when it could not renew for this long (it must be shorter than leaseDurationMs). */
+  /**
+   * The leader gives up leadership when it could not renew for this long, counted from the start of its last
+   * successful renewal (it must be shorter than leaseDurationMs, so the leader stops before anyone may take over).
+   */
   renewDeadlineMs: number;
   retryPeriodMs: number;
   logger: Logger;
@@ -17,21 +21,20 @@ export interface LeaderElectionOptions {
 
 export const LEADER_ELECTION_DEFAULTS = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 } as const;
 
+/**
+ * The request timeout for the Lease client, as controller-runtime sets it: half the renew deadline (at least
+ * 1 s), so a renewal that hangs fails in time for another attempt before the deadline.
+ */
+export function leaseRequestTimeoutMs(renewDeadlineMs: number): number {
+  return Math.max(1_000, Math.floor(renewDeadlineMs / 2));
+}
+
 type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 
 /** client-node reads MicroTime fields back as strings, whatever its types say; normalize for writing. */
 function microTime(value: Date | string): k8s.V1MicroTime {
   return new k8s.V1MicroTime(new Date(value).getTime());
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: every write carries the
@@ -64,10 +67,11 @@ export class LeaderElector {
   async acquire(onLost: () => void): Promise<boolean> {
     const log = this.opts.logger;
     while (!this.stopping.signal.aborted) {
+      const startedAt = this.now();
       if (await this.tryAcquireOrRenew()) {
         this.leading = true;
         log.info('became leader', { lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity });
-        void this.renewLoop(onLost);
+        void this.renewLoop(startedAt, onLost);
         return true;
       }
       await sleep(this.opts.retryPeriodMs, this.stopping.signal);
@@ -75,19 +79,38 @@ export class LeaderElector {
     return false;
   }
 
-  private async renewLoop(onLost: () => void): Promise<void> {
-    let lastRenewal = this.now();
+  /**
+   * Renews every retry period. The deadline counts from when the last successful renewal *started*: the Lease
+   * was written no earlier, so a follower, which waits leaseDurationMs from when it saw that write, can take
+   * over only after this process has stopped leading. An attempt still hanging at the deadline (an apiserver
+   * that accepts connections but never answers) is not waited for.
+   */
+  private async renewLoop(renewedAt: number, onLost: () => void): Promise<void> {
+    let lastRenewal = renewedAt;
     while (!this.stopping.signal.aborted) {
-      await sleep(this.opts.retryPeriodMs, this.stopping.signal);
+      const deadline = lastRenewal + this.opts.renewDeadlineMs;
+      // The last wait before the deadline is cut short, so leadership ends at the deadline, not a retry later.
+      await sleep(Math.min(this.opts.retryPeriodMs, Math.max(0, deadline - this.now())), this.stopping.signal);
       if (this.stopping.signal.aborted) return;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenewal = this.now();
-      } else if (this.now() - lastRenewal >= this.opts.renewDeadlineMs) {
+      const startedAt = this.now();
+      if (startedAt < deadline && (await this.beforeDeadline(this.tryAcquireOrRenew(), deadline - startedAt))) {
+        lastRenewal = startedAt;
+      } else if (this.now() >= deadline) {
         this.leading = false;
-        this.opts.logger.error('lost leadership: could not renew the lease in time', { identity: this.opts.identity });
+        this.opts.logger.error('lost leadership: could not renew the lease in time', { identity: this.opts.identity, sinceLastRenewalMs: this.now() - lastRenewal });
         onLost();
         return;
       }
+    }
+  }
+
+  /** The attempt's answer, or false once `ms` have passed without one. */
+  private async beforeDeadline(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+    const timer = new AbortController();
+    try {
+      return await Promise.race([attempt, sleep(Math.max(0, ms), timer.signal).then(() => false)]);
+    } finally {
+      timer.abort();
     }
   }
 

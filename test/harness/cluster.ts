@@ -211,6 +211,19 @@ async function isHealthy(state: ClusterState): Promise<boolean> {
   return ready?.status === 200;
 }
 
+/**
+ * Healthy now, or within `ms` while every process lives: a test may stop the shared apiserver (SIGSTOP) for a
+ * few seconds, and a run starting meanwhile must wait for it rather than tear the cluster down.
+ */
+async function isHealthyWithin(state: ClusterState, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await isHealthy(state)) return true;
+    if (Date.now() >= deadline || !state.processes.every((p) => isAlive(p.pid))) return false;
+    await sleep(1_000);
+  }
+}
+
 interface FakeNode {
   spec?: { taints?: unknown[] };
   status?: { conditions?: Array<{ type: string; status: string }> };
@@ -341,7 +354,7 @@ export async function up(
 ): Promise<ClusterState & { reused: boolean }> {
   const existing = readState();
   if (existing) {
-    if ((existing.apiserverUrl !== '') === withKubernetes && (await isHealthy(existing))) {
+    if ((existing.apiserverUrl !== '') === withKubernetes && (await isHealthyWithin(existing, 40_000))) {
       log(`reusing the running cluster in ${clusterDir}`);
       return { ...existing, reused: true };
     }

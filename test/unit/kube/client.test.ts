@@ -1,5 +1,8 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { resourceOf, TokenBucket, verbOf } from '../../../src/kube/client.js';
+import { makeApiClient, resourceOf, TokenBucket, verbOf } from '../../../src/kube/client.js';
 
 describe('API request labels', () => {
   it('names the resource without object names, subresources included', () => {
@@ -39,5 +42,35 @@ describe('TokenBucket', () => {
     await bucket.take();
     await bucket.take();
     expect(waits).toEqual([200]);
+  });
+});
+
+describe('makeApiClient', () => {
+  it('gives up on a request the apiserver does not answer within timeoutMs, and counts it as an error', async () => {
+    // An apiserver that takes requests and never answers, like one that is stopped (SIGSTOP).
+    const held: IncomingMessage[] = [];
+    const server: Server = createServer((req) => void held.push(req));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const codes: string[] = [];
+      const leases = makeApiClient(kc, k8s.CoordinationV1Api, { limiter: new TokenBucket(100, 100), onResponse: (verb, resource, code) => void codes.push(`${verb} ${resource} ${code}`) }, { timeoutMs: 300 });
+      const startedAt = Date.now();
+      await expect(leases.readNamespacedLease({ name: 'fledge-controller', namespace: 'fledge-system' })).rejects.toThrow();
+      const tookMs = Date.now() - startedAt;
+      expect(tookMs).toBeGreaterThanOrEqual(290);
+      expect(tookMs).toBeLessThan(2_000);
+      expect(held).toHaveLength(1);
+      expect(codes).toEqual(['get leases error']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector } from '../../../src/kube/leader-election.js';
@@ -113,5 +114,86 @@ describe('LeaderElector', () => {
     expect(a.isLeader).toBe(false);
     expect(api.lease?.spec?.holderIdentity).toBe('');
     expect(await b.tryAcquireOrRenew()).toBe(true);
+  });
+});
+
+/** One candidate's connection to the FakeLeases: while `hung`, requests are taken and never answered (SIGSTOP). */
+function connection(api: FakeLeases): { view: FakeLeases; hung: boolean } {
+  const link = { hung: false, view: api };
+  const pass = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => (...args: A): Promise<R> => (link.hung ? new Promise<R>(() => {}) : call(...args));
+  link.view = {
+    readNamespacedLease: pass(api.readNamespacedLease),
+    createNamespacedLease: pass(api.createNamespacedLease),
+    replaceNamespacedLease: pass(api.replaceNamespacedLease),
+  } as unknown as FakeLeases;
+  return link;
+}
+
+const realTime = (api: FakeLeases, identity: string): LeaderElector =>
+  new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+    namespace: 'fledge-system',
+    name: 'fledge-controller',
+    identity,
+    leaseDurationMs: 1_000,
+    renewDeadlineMs: 600,
+    retryPeriodMs: 150,
+    logger,
+  });
+
+const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('LeaderElector with an apiserver that stops answering', () => {
+  it('stops leading by its renew deadline, counted from the start of its last successful renewal', async () => {
+    const api = new FakeLeases();
+    const link = connection(api);
+    const leader = realTime(link.view, 'a');
+    let lostAt: number | undefined;
+    expect(await leader.acquire(() => (lostAt = Date.now()))).toBe(true);
+    await tick(400);
+    // The last renewal that got through was written no later than now.
+    const lastWrite = new Date(api.lease?.spec?.renewTime as Date).getTime();
+    link.hung = true;
+    await tick(1_000);
+    expect(lostAt, 'onLost was called while the renewal still hangs').toBeDefined();
+    expect(leader.isLeader).toBe(false);
+    expect(lostAt! - lastWrite).toBeLessThanOrEqual(600 + 100);
+    await leader.release();
+  });
+
+  it('lets a follower take over only after the old leader has stopped leading: never two leaders', async () => {
+    const api = new FakeLeases();
+    const toLeader = connection(api);
+    const leader = realTime(toLeader.view, 'a');
+    const follower = realTime(api, 'b');
+    let lostAt: number | undefined;
+    expect(await leader.acquire(() => (lostAt = Date.now()))).toBe(true);
+    const takingOver = follower.acquire(() => undefined).then((won) => (won ? Date.now() : undefined));
+    await tick(500);
+    expect(api.lease?.spec?.holderIdentity).toBe('a');
+    toLeader.hung = true;
+    const tookOverAt = await takingOver;
+    expect(api.lease?.spec?.holderIdentity).toBe('b');
+    expect(lostAt, 'the old leader stepped down').toBeDefined();
+    expect(tookOverAt! - lostAt!, 'and before the follower took over').toBeGreaterThan(0);
+    await Promise.all([leader.release(), follower.release()]);
+  });
+
+  it('renews for many periods without piling up listeners on its stop signal', async () => {
+    const api = new FakeLeases();
+    const leader = new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+      namespace: 'fledge-system',
+      name: 'fledge-controller',
+      identity: 'a',
+      leaseDurationMs: 1_000,
+      renewDeadlineMs: 600,
+      retryPeriodMs: 5,
+      logger,
+    });
+    await leader.acquire(() => undefined);
+    await tick(200);
+    expect(Number(api.lease?.metadata?.resourceVersion)).toBeGreaterThan(10);
+    const stopping = (leader as unknown as { stopping: AbortController }).stopping.signal;
+    expect(getEventListeners(stopping, 'abort').length).toBeLessThanOrEqual(1);
+    await leader.release();
   });
 });
