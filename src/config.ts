@@ -11,6 +11,8 @@ export const ControllerConfig = z.object({
   /** Client-side rate limit on API requests (watches excluded), as client-go's QPS and burst. */
   kubeApiQps: z.coerce.number().positive(),
   kubeApiBurst: z.coerce.number().int().min(1),
+  /** Seconds an API request (a list, a patch; not a watch) may go unanswered before it fails and the key backs off. */
+  kubeApiTimeoutSeconds: z.coerce.number().positive().max(3600),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   /** 0 picks a free port (tests); the bound address is logged. */
   metricsPort: z.coerce.number().int().min(0).max(65535),
@@ -36,6 +38,7 @@ export const USAGE = `usage: fledge-controller [flags]
   --concurrency N       Rollouts reconciled in parallel (default 4)                    env FLEDGE_CONCURRENCY
   --kube-api-qps N      API requests per second, client side (default 20)            env FLEDGE_KUBE_API_QPS
   --kube-api-burst N    requests allowed in a burst (default 30)                       env FLEDGE_KUBE_API_BURST
+  --kube-api-timeout S  seconds an API request may go unanswered (default 60)         env FLEDGE_KUBE_API_TIMEOUT
   --log-level LEVEL     debug|info|warn|error (default info)                           env FLEDGE_LOG_LEVEL
   --metrics-port N      port for /metrics (default 8080; 0 picks one)                  env FLEDGE_METRICS_PORT
   --health-port N       port for /healthz and /readyz (default 8081; 0 picks one)      env FLEDGE_HEALTH_PORT
@@ -57,6 +60,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       concurrency: { type: 'string' },
       'kube-api-qps': { type: 'string' },
       'kube-api-burst': { type: 'string' },
+      'kube-api-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'metrics-port': { type: 'string' },
       'health-port': { type: 'string' },
@@ -78,6 +82,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     concurrency: values.concurrency ?? env.FLEDGE_CONCURRENCY ?? 4,
     kubeApiQps: values['kube-api-qps'] ?? env.FLEDGE_KUBE_API_QPS ?? 20,
     kubeApiBurst: values['kube-api-burst'] ?? env.FLEDGE_KUBE_API_BURST ?? 30,
+    kubeApiTimeoutSeconds: values['kube-api-timeout'] ?? env.FLEDGE_KUBE_API_TIMEOUT ?? 60,
     logLevel: values['log-level'] ?? env.FLEDGE_LOG_LEVEL ?? 'info',
     metricsPort: values['metrics-port'] ?? env.FLEDGE_METRICS_PORT ?? 8080,
     healthPort: values['health-port'] ?? env.FLEDGE_HEALTH_PORT ?? 8081,

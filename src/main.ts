@@ -56,9 +56,11 @@ async function main(): Promise<void> {
     limiter: new TokenBucket(config.kubeApiQps, config.kubeApiBurst),
     onResponse: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
   };
-  const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation);
-  const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation);
-  const custom = makeApiClient(kc, k8s.CustomObjectsApi, instrumentation);
+  // An apiserver that accepts connections but never answers must fail requests, not hold reconcile workers forever.
+  const requests = { timeoutMs: config.kubeApiTimeoutSeconds * 1000 };
+  const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation, requests);
+  const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation, requests);
+  const custom = makeApiClient(kc, k8s.CustomObjectsApi, instrumentation, requests);
 
   /** An informer for one of our custom resources, in the watched namespaces (or cluster-wide). */
   const customInformer = (plural: string, clusterScoped = false): ResilientInformer<k8s.KubernetesObject> => {

@@ -15,4 +15,11 @@ describe('controller configuration', () => {
     expect(() => loadConfig(['--max-provider-response-bytes', 'lots'], {})).toThrow(/maxProviderResponseBytes/);
     expect(() => loadConfig(['--max-provider-response-bytes', String(2 * 1024 ** 3)], {})).toThrow(/maxProviderResponseBytes/);
   });
+
+  it('times out an unanswered API request after 60 s unless told otherwise', () => {
+    expect(loadConfig([], {}).kubeApiTimeoutSeconds).toBe(60);
+    expect(loadConfig(['--kube-api-timeout', '15'], {}).kubeApiTimeoutSeconds).toBe(15);
+    expect(loadConfig([], { FLEDGE_KUBE_API_TIMEOUT: '5' }).kubeApiTimeoutSeconds).toBe(5);
+    expect(() => loadConfig(['--kube-api-timeout', '0'], {})).toThrow(/kubeApiTimeoutSeconds/);
+  });
 });
