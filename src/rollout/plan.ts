@@ -158,7 +158,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     const missing = stage === 'inconclusive' ? [] : missingTemplatesOf(runs, facts.missingTemplates);
     if (missing.length > 0) {
       // Hold where it is: the template may arrive in the same GitOps sync. Give up only at the progress deadline.
-      const waited = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
+      const waited = !context.specPaused && !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
       return waited ? { type: 'ABORT', reason: `${missing.join(', ')} not found within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)` } : undefined;
     }
     const background = runs.find((run) => run.kind === 'background');

@@ -152,6 +152,14 @@ describe('decide: an AnalysisTemplate that does not exist yet', () => {
     // The background analysis is missing from the start: the canary holds at its first step.
     expect(cluster.status).toMatchObject({ phase: 'Progressing', currentStepIndex: 0 });
     expect(cluster.plans.at(-1)?.requeueAfterMs).toBeLessThanOrEqual(10 * MINUTE);
+    // spec.paused stops the clock of the wait, as it does the progress deadline.
+    cluster.setSpec({ paused: true });
+    cluster.advance(30 * MINUTE);
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Paused', stableRevision: revisionOf('api:1') });
+    cluster.setSpec({ paused: false });
+    cluster.converge();
+    expect(cluster.status.phase).toBe('Progressing');
     cluster.checkBudgets = false;
     cluster.advance(10 * MINUTE);
     cluster.converge();
