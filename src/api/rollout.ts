@@ -56,11 +56,108 @@ export type RolloutAnalysis = z.infer<typeof RolloutAnalysis>;
 
 export const AnalysisStep = z.strictObject({ analysis: RolloutAnalysis });
 
+/** Argo's StringMatch: exactly one of exact, prefix or regex. */
+export const StringMatch = z
+  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
+  .refine((match) => [match.exact, match.prefix, match.regex].filter((v) => v !== undefined).length === 1, {
+    message: 'give exactly one of exact, prefix or regex',
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      { rule: '[has(self.exact), has(self.prefix), has(self.regex)].filter(x, x).size() == 1', message: 'give exactly one of exact, prefix or regex' },
+    ],
+  });
+export type StringMatch = z.infer<typeof StringMatch>;
+
+const ManagedRouteName = z.string().min(1).max(63);
+
+/** Requests whose headers match go to the canary, whatever the weight; `match` left out removes the route. */
+export const SetHeaderRouteStep = z.strictObject({
+  setHeaderRoute: z.strictObject({
+    name: ManagedRouteName,
+    match: z.array(z.strictObject({ headerName: z.string().min(1), headerValue: StringMatch })).max(8).optional(),
+  }),
+});
+export type HeaderRoute = z.infer<typeof SetHeaderRouteStep>['setHeaderRoute'];
+
+/** A copy of `percentage`% of the matching requests goes to the canary too; its answers are dropped. `match` left out removes it. */
+export const SetMirrorRouteStep = z.strictObject({
+  setMirrorRoute: z.strictObject({
+    name: ManagedRouteName,
+    percentage: z.number().int().min(0).max(100).optional(),
+    match: z
+      .array(
+        z.strictObject({
+          method: StringMatch.optional(),
+          path: StringMatch.optional(),
+          headers: z.record(z.string(), StringMatch).meta({ maxProperties: 8 }).optional(),
+        }),
+      )
+      .max(8)
+      .optional(),
+  }),
+});
+export type MirrorRoute = z.infer<typeof SetMirrorRouteStep>['setMirrorRoute'];
+
+/** Gateway API: the weights of the backendRefs naming canaryService and stableService in these HTTPRoutes. */
+export const GatewayApiRouting = z.strictObject({
+  httpRoute: z.string().min(1).optional(),
+  httpRoutes: z
+    .array(z.strictObject({ name: z.string().min(1), useHeaderRoutes: z.boolean().optional() }))
+    .min(1)
+    .max(16)
+    .optional(),
+  /** The routes' namespace, when not the Rollout's. */
+  namespace: z.string().min(1).optional(),
+}).meta({
+  'x-kubernetes-validations': [{ rule: 'has(self.httpRoute) != has(self.httpRoutes)', message: 'give exactly one of httpRoute or httpRoutes' }],
+});
+export type GatewayApiRouting = z.infer<typeof GatewayApiRouting>;
+
+export const TrafficRouting = z
+  .strictObject({
+    gatewayAPI: GatewayApiRouting.optional(),
+    /** A TraefikService (traefik.io/v1alpha1) of kind weighted whose services include canaryService and stableService. */
+    traefik: z.strictObject({ weightedTraefikServiceName: z.string().min(1) }).optional(),
+    istio: z
+      .strictObject({
+        virtualService: z.strictObject({ name: z.string().min(1), routes: z.array(z.string().min(1)).max(16).optional() }),
+        /** Subset-level split: the subsets' pod-template-hash labels follow the stable and canary revisions. */
+        destinationRule: z
+          .strictObject({ name: z.string().min(1), canarySubsetName: z.string().min(1), stableSubsetName: z.string().min(1) })
+          .optional(),
+      })
+      .optional(),
+    /** ingress-nginx: a canary Ingress copied from stableIngress, with the canary-weight annotation. */
+    nginx: z
+      .strictObject({
+        stableIngress: z.string().min(1),
+        additionalIngressAnnotations: z.record(z.string(), z.string()).optional(),
+        annotationPrefix: z.string().min(1).optional(),
+      })
+      .optional(),
+    /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
+    managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx)].filter(x, x).size() == 1',
+        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio or nginx',
+      },
+      {
+        rule: '!has(self.managedRoutes) || has(self.gatewayAPI)',
+        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI router only',
+      },
+    ],
+  });
+export type TrafficRouting = z.infer<typeof TrafficRouting>;
+
 /** Analysis that runs in the background from `startingStep` until the canary is promoted; a failure acts at any step. */
 export const BackgroundAnalysis = RolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
 export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
 
-export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep]);
+export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep]);
 export type CanaryStep = z.infer<typeof CanaryStep>;
 
 export const CanaryStrategy = z.object({
@@ -74,8 +171,26 @@ export const CanaryStrategy = z.object({
   canaryService: z.string().optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
+  /** Shift traffic through a router instead of by pod counts. */
+  trafficRouting: TrafficRouting.optional(),
+  /** With a router: the stable ReplicaSet shrinks to the traffic share it still serves. */
+  dynamicStableScale: z.boolean().optional(),
 }).meta({
   'x-kubernetes-validations': [
+    {
+      rule:
+        '!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService)) || (has(self.trafficRouting.istio) && has(self.trafficRouting.istio.destinationRule))',
+      message: 'trafficRouting needs stableService and canaryService (an Istio destinationRule alone may split by subsets instead)',
+    },
+    {
+      rule:
+        "!has(self.steps) || self.steps.all(s, (!has(s.setHeaderRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setHeaderRoute.name))) && (!has(s.setMirrorRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setMirrorRoute.name))))",
+      message: 'a setHeaderRoute or setMirrorRoute step must name a route listed in trafficRouting.managedRoutes',
+    },
+    {
+      rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',
+      message: 'dynamicStableScale needs trafficRouting: without a router the pods are the traffic split',
+    },
     {
       // One Service for both would be repointed on every reconcile: traffic flipping between the versions.
       rule: '!has(self.stableService) || !has(self.canaryService) || self.stableService != self.canaryService',

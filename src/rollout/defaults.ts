@@ -1,4 +1,4 @@
-import type { BackgroundAnalysis, CanaryStep, RolloutSpec } from '../api/rollout.js';
+import type { BackgroundAnalysis, CanaryStep, RolloutSpec, TrafficRouting } from '../api/rollout.js';
 import type { IntOrPercent } from '../api/meta.js';
 
 /**
@@ -10,6 +10,8 @@ export const ROLLOUT_DEFAULTS = {
   maxSurge: '25%',
   maxUnavailable: 0,
   abortScaleDownDelaySeconds: 30,
+  /** With a router, the old stable ReplicaSet outlives a promotion this long, as proxies take up the switch (Argo's default). */
+  scaleDownDelaySeconds: 30,
   revisionHistoryLimit: 10,
   progressDeadlineSeconds: 600,
   analysisRunHistoryLimit: 5,
@@ -24,6 +26,9 @@ export interface RolloutSettings {
   stableService: string | undefined;
   canaryService: string | undefined;
   abortScaleDownDelayMs: number;
+  scaleDownDelayMs: number;
+  trafficRouting: TrafficRouting | undefined;
+  dynamicStableScale: boolean;
   revisionHistoryLimit: number;
   progressDeadlineMs: number;
   progressDeadlineAbort: boolean;
@@ -42,6 +47,9 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     stableService: canary.stableService,
     canaryService: canary.canaryService,
     abortScaleDownDelayMs: (canary.abortScaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.abortScaleDownDelaySeconds) * 1000,
+    scaleDownDelayMs: (canary.scaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.scaleDownDelaySeconds) * 1000,
+    trafficRouting: canary.trafficRouting,
+    dynamicStableScale: canary.trafficRouting !== undefined && canary.dynamicStableScale === true,
     revisionHistoryLimit: spec.revisionHistoryLimit ?? ROLLOUT_DEFAULTS.revisionHistoryLimit,
     progressDeadlineMs: (spec.progressDeadlineSeconds ?? ROLLOUT_DEFAULTS.progressDeadlineSeconds) * 1000,
     progressDeadlineAbort: spec.progressDeadlineAbort ?? false,

@@ -1,3 +1,4 @@
+import type { TrafficObservation } from '../traffic/types.js';
 import type { Rollout } from '../api/rollout.js';
 
 /** What the shell observed about one ReplicaSet this Rollout owns. */
@@ -49,6 +50,8 @@ export interface RolloutFacts {
    * `ClusterAnalysisTemplate NAME`: under GitOps a Rollout and its templates arrive in either order.
    */
   missingTemplates: string[];
-  /** False in this milestone: the canary's share of traffic is its share of available pods. */
+  /** spec.strategy.canary.trafficRouting is set: a router splits traffic; without one the pod ratio is the split. */
   hasTrafficRouter: boolean;
+  /** What the router read back this reconcile (only with a router). */
+  traffic?: TrafficObservation;
 }

@@ -17,10 +17,19 @@ import {
 } from './replicas.js';
 import { restoreSnapshot } from './restore.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
-import { composeStatus, DEADLINE_REASON, observedCounts, TEMPLATE_MISSING_REASON, type ObservedCounts } from './status.js';
+import { composeStatus, DEADLINE_REASON, observedCounts, TEMPLATE_MISSING_REASON, TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON, type ObservedCounts } from './status.js';
 import { stepsHash } from './revision.js';
 import { desiredServices, type ServiceTarget } from './services.js';
-import { pauseDeadline } from './steps.js';
+import { pauseDeadline, setWeightAt } from './steps.js';
+import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
+import type { TrafficTarget } from '../traffic/types.js';
+
+/** While a router has not taken up what was asked, look again this soon (routes are read, not watched). */
+export const TRAFFIC_RECHECK_MS = 500;
+/** A router that reports a problem is retried this often. */
+export const TRAFFIC_PROBLEM_RECHECK_MS = 5_000;
+/** A routed Rollout re-reads its routes this often, so a hand edit is undone even when nothing else happens. */
+export const TRAFFIC_RESYNC_MS = 30_000;
 
 export interface RolloutPlan {
   /** The complete desired status (the shell merge-patches it, and only writes when it differs). */
@@ -35,6 +44,8 @@ export interface RolloutPlan {
   analysisRuns: DesiredAnalysisRun[];
   /** What the stable and canary Services should select. */
   services: ServiceTarget[];
+  /** With a router: what it should make true, applied before any ReplicaSet changes. */
+  traffic?: TrafficTarget;
 }
 
 /** Which revision gets how many pods, by stage. */
@@ -44,12 +55,17 @@ export function replicaModeOf(
   replicas: number,
   hasTrafficRouter: boolean,
   fallbackRevision: string,
+  /** dynamicStableScale: the canary weight the router reports in effect (undefined: not in use). */
+  dynamicStableWeight?: number,
 ): ReplicaMode {
   const stableRevision = context.stableRevision ?? fallbackRevision;
   const canaryRevision = context.currentRevision ?? fallbackRevision;
   if (stage === 'stable' || canaryRevision === stableRevision) return { kind: 'stable', revision: stableRevision };
   if (stage === 'aborted') return { kind: 'aborted', stableRevision, canaryRevision };
-  const counts = canaryStepCounts(context.steps, context.stepIndex, replicas, hasTrafficRouter);
+  // The stable side keeps what the larger of the traffic in effect and the traffic asked for needs.
+  const dynamicStable =
+    dynamicStableWeight === undefined ? undefined : stableShareOf(replicas, Math.min(dynamicStableWeight, setWeightAt(context.steps, context.stepIndex)));
+  const counts = canaryStepCounts(context.steps, context.stepIndex, replicas, hasTrafficRouter, dynamicStable);
   return { kind: 'canary', stableRevision, canaryRevision, ...counts };
 }
 
@@ -139,8 +155,43 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     }
   }
 
+  const routed = facts.hasTrafficRouter;
+  const observedWeight = facts.traffic?.problem === undefined ? facts.traffic?.canaryWeight : undefined;
   const stepCountsFor = (current: RolloutSnapshot): ReplicaMode =>
-    replicaModeOf(stageOf(current), current.context, settings.replicas, facts.hasTrafficRouter, facts.currentRevision);
+    replicaModeOf(
+      stageOf(current),
+      current.context,
+      settings.replicas,
+      routed,
+      facts.currentRevision,
+      settings.dynamicStableScale ? (observedWeight ?? 0) : undefined,
+    );
+  const availableOf = (revision: string | undefined): number => facts.replicaSets.find((rs) => rs.revision === revision)?.availableReplicas ?? 0;
+  /**
+   * What the router should make true at `current`. A canary gets its step's weight only once its pods are
+   * available; until then it keeps no more than it has. A promotion sends everything to the promoted revision once
+   * it is fully available, and back to the stable side once that selects it. An abort takes all traffic off at once.
+   */
+  const trafficTargetFor = (current: RolloutSnapshot): TrafficTarget | undefined => {
+    if (!routed) return undefined;
+    const stage = stageOf(current);
+    const { context } = current;
+    const base = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
+    if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
+    if (stage === 'stable') {
+      const stable = context.stableRevision;
+      const promoting = facts.replicaSets.some((rs) => rs.revision !== stable && rs.availableReplicas > 0);
+      if (!promoting || facts.traffic?.stableSelects === stable) return { ...base, canaryWeight: 0 };
+      if (availableOf(stable) >= settings.replicas) return { ...base, canaryWeight: 100 };
+      // Like the stable Service, a stable subset selects every pod of the Rollout until the promoted revision is whole.
+      return { ...base, stableRevision: undefined, canaryWeight: Math.min(100, Math.max(0, observedWeight ?? 0)) };
+    }
+    const mode = stepCountsFor(current);
+    const stepWeight = setWeightAt(context.steps, context.stepIndex);
+    const canaryReady = mode.kind === 'canary' && availableOf(context.currentRevision) >= mode.canary;
+    const canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, observedWeight ?? 0);
+    return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex) };
+  };
   const progressedThisReconcile = (): boolean => countsChanged(previous, counts) || positionKey(snapshot) !== origin;
   const previousProgressStart = Date.parse(previous.progressStartTime ?? '');
 
@@ -171,7 +222,9 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     }
     if (stage === 'weighting') {
       const mode = stepCountsFor(current);
-      if (isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
+      const target = trafficTargetFor(current);
+      const routedInEffect = target === undefined || trafficInEffect(facts.traffic, target);
+      if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
       const stalled = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
       return stalled && !context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
     }
@@ -200,17 +253,28 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const stage = stageOf(snapshot);
   const { context } = snapshot;
   const mode = stepCountsFor(snapshot);
+  const traffic = trafficTargetFor(snapshot);
   const replicaSets = planReplicaSets({
     mode,
     now: facts.now,
     replicas: settings.replicas,
-    limits,
+    // A router splits traffic by itself: the canary's pods come on top of the stable ones, whatever maxSurge says.
+    limits: routed ? { ...limits, maxSurge: Number.POSITIVE_INFINITY } : limits,
     currentRevision: facts.currentRevision,
     replicaSets: facts.replicaSets,
-    hasTrafficRouter: facts.hasTrafficRouter,
+    hasTrafficRouter: routed,
     abortScaleDownDelayMs: settings.abortScaleDownDelayMs,
+    scaleDownDelayMs: settings.scaleDownDelayMs,
+    trafficOffCanary: observedWeight === 0,
+    stableSwitched: facts.traffic?.stableSelects === context.stableRevision && observedWeight === 0,
   });
-  const converged = stage === 'stable' && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas));
+  // Older ReplicaSets waiting out a scale-down delay do not keep a promotion from being complete.
+  const converged =
+    stage === 'stable' &&
+    isAtCounts(
+      facts.replicaSets.filter((rs) => rs.revision === context.stableRevision || rs.scaleDownAt === undefined),
+      idealCounts(mode, settings.replicas),
+    );
 
   const wantedRuns = desiredAnalysisRuns(rolloutName, stage, context, settings);
   const missingTemplates = stage === 'inconclusive' ? [] : missingTemplatesOf(wantedRuns, facts.missingTemplates);
@@ -242,10 +306,17 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     stepCounts: mode.kind === 'canary' ? { canary: mode.canary, stable: mode.stable } : undefined,
     progressStartTime,
     deadlineExceeded,
+    ...(traffic !== undefined && { traffic: { target: traffic, inEffect: trafficInEffect(facts.traffic, traffic) } }),
   });
   const waitingForTemplates = findCondition(status.conditions, 'Progressing')?.reason === TEMPLATE_MISSING_REASON;
   if (waitingForTemplates && findCondition(previous.conditions, 'Progressing')?.reason !== TEMPLATE_MISSING_REASON) {
     events.push({ type: 'Warning', reason: TEMPLATE_MISSING_REASON, message: status.message ?? `${missingTemplates.join(', ')} not found` });
+  }
+  if (facts.traffic?.problem !== undefined && findCondition(previous.conditions, TRAFFIC_CONDITION)?.reason !== TRAFFIC_ERROR_REASON) {
+    events.push({ type: 'Warning', reason: TRAFFIC_ERROR_REASON, message: facts.traffic.problem });
+  }
+  if (routed && status.actualWeight !== previous.actualWeight) {
+    events.push({ type: 'Normal', reason: 'TrafficShifted', message: `${status.actualWeight ?? 0}% of traffic on the canary (was ${previous.actualWeight ?? 0}%)` });
   }
   if (deadlineExceeded && findCondition(previous.conditions, 'Progressing')?.reason !== DEADLINE_REASON) {
     events.push({ type: 'Warning', reason: DEADLINE_REASON, message: status.message ?? 'progress deadline exceeded' });
@@ -267,6 +338,10 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     if (rs.scaleDownAt !== undefined && target?.scaleDownAt !== null && target?.replicas !== 0) wakeups.push(rs.scaleDownAt);
   }
   if (tracked && !deadlineExceeded && progressStartTime !== undefined) wakeups.push(progressStartTime + settings.progressDeadlineMs);
+  if (traffic !== undefined) {
+    const settled = trafficInEffect(facts.traffic, traffic);
+    wakeups.push(facts.now + (settled ? TRAFFIC_RESYNC_MS : facts.traffic?.problem !== undefined ? TRAFFIC_PROBLEM_RECHECK_MS : TRAFFIC_RECHECK_MS));
+  }
   const future = wakeups.filter((at) => at > facts.now);
   const requeueAfterMs = future.length > 0 ? Math.min(...future) - facts.now : undefined;
 
@@ -288,5 +363,6 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     analysisRuns,
     services,
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
+    ...(traffic !== undefined && { traffic }),
   };
 }

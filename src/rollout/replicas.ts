@@ -36,6 +36,8 @@ export function canaryStepCounts(
   stepIndex: number,
   replicas: number,
   hasTrafficRouter: boolean,
+  /** With a router and dynamicStableScale: the stable pods the traffic it still serves needs. */
+  dynamicStable?: number,
 ): { canary: number; stable: number } {
   const weighted = weightedCounts(replicas, setWeightAt(steps, stepIndex));
   const scale = canaryScaleAt(steps, stepIndex);
@@ -43,7 +45,8 @@ export function canaryStepCounts(
   if (scale?.replicas !== undefined) canary = scale.replicas;
   else if (scale?.weight !== undefined) canary = weightedCounts(replicas, scale.weight).canary;
   // A router splits traffic by itself, so the stable keeps every pod; without one the pods are the split.
-  return { canary, stable: hasTrafficRouter ? replicas : Math.max(0, replicas - canary) };
+  if (hasTrafficRouter) return { canary, stable: dynamicStable ?? replicas };
+  return { canary, stable: Math.max(0, replicas - canary) };
 }
 
 export interface RollingSet {
@@ -139,6 +142,14 @@ export interface ReplicaPlanInput {
   replicaSets: readonly ReplicaSetFacts[];
   hasTrafficRouter: boolean;
   abortScaleDownDelayMs: number;
+  /**
+   * With a router. `trafficOffCanary`: the router reports no traffic on the canary, so an aborted canary's
+   * scale-down delay may start. `stableSwitched`: the stable side selects the promoted revision and takes all
+   * traffic, so older revisions may start their scale-down delay (`scaleDownDelayMs`); until then they keep their pods.
+   */
+  trafficOffCanary?: boolean;
+  stableSwitched?: boolean;
+  scaleDownDelayMs?: number;
 }
 
 /** Desired spec.replicas and scale-down annotations for every ReplicaSet, this reconcile. */
@@ -176,8 +187,18 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
       continue;
     }
     if (mode.kind === 'aborted' && rs.revision === mode.canaryRevision) {
-      // Without a router the pods are the traffic: an aborted canary loses them at once.
-      if (input.hasTrafficRouter) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
+      // Without a router the pods are the traffic: an aborted canary loses them at once. With one, they serve
+      // until the router reports the traffic gone, and for abortScaleDownDelaySeconds after.
+      if (!input.hasTrafficRouter) fix(rs, 0);
+      else if (input.trafficOffCanary === true) fix(rs, rs.replicas, now + input.abortScaleDownDelayMs);
+      else fix(rs, rs.replicas);
+      continue;
+    }
+    if (mode.kind === 'stable' && input.hasTrafficRouter) {
+      // A promotion behind a router: the old revision serves until the stable side has switched, then for scaleDownDelaySeconds.
+      const delay = input.scaleDownDelayMs ?? 0;
+      if (input.stableSwitched !== true) fix(rs, rs.replicas);
+      else if (delay > 0) fix(rs, rs.replicas, now + delay);
       else fix(rs, 0);
       continue;
     }

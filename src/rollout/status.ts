@@ -11,6 +11,7 @@ import { formatLabelSelector } from './selector.js';
 import { isPauseStage, type Stage } from './stage.js';
 import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
 import { toTimestamp } from './time.js';
+import type { TrafficTarget } from '../traffic/types.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
 /** Progressing condition reason (and Event) while the analysis a step needs names a template that does not exist. */
@@ -61,6 +62,8 @@ export interface StatusInput {
   stepsHash: string;
   /** Templates the current position needs that do not exist: the rollout waits for them until its progress deadline. */
   missingTemplates: string[];
+  /** With a router: what it should make true, and whether it reports that in effect. */
+  traffic?: { target: TrafficTarget; inEffect: boolean };
 }
 
 export function rolloutPhase(input: StatusInput): RolloutPhase {
@@ -179,6 +182,24 @@ function kstatusConditions(phase: RolloutPhase, message: string, reason: string)
   ];
 }
 
+/** With a router, the weight it reports in effect; while it cannot say, the last one it did. */
+function trafficWeight(facts: RolloutFacts): number {
+  return facts.traffic?.canaryWeight ?? facts.rollout.status?.actualWeight ?? 0;
+}
+
+export const TRAFFIC_CONDITION = 'TrafficRouting';
+export const TRAFFIC_ERROR_REASON = 'TrafficRoutingError';
+
+/** Whether the router has made the traffic split what this position asks for, and if not, why. */
+function trafficCondition(input: StatusInput, traffic: { target: TrafficTarget; inEffect: boolean }): DesiredCondition {
+  const observed = input.facts.traffic;
+  const wanted = `${traffic.target.canaryWeight}% of traffic on the canary`;
+  if (observed?.problem !== undefined) return { type: TRAFFIC_CONDITION, status: 'False', reason: TRAFFIC_ERROR_REASON, message: observed.problem };
+  if (traffic.inEffect) return { type: TRAFFIC_CONDITION, status: 'True', reason: 'TrafficInEffect', message: wanted };
+  const now = observed?.canaryWeight === undefined ? 'not yet taken up by the data plane' : `${observed.canaryWeight}% in effect`;
+  return { type: TRAFFIC_CONDITION, status: 'False', reason: 'TrafficPending', message: `asking for ${wanted}; ${now}` };
+}
+
 /** Conditions this controller replaced or no longer sets; others' conditions pass through. */
 const RETIRED_CONDITIONS = new Set(['InvalidSpec']);
 
@@ -189,7 +210,10 @@ export function composeStatus(input: StatusInput): RolloutStatus {
   const counts = observedCounts(facts);
   const phase = rolloutPhase(input);
   const message = rolloutMessage(input);
-  const previous: Condition[] = (facts.rollout.status?.conditions ?? []).filter((c) => !RETIRED_CONDITIONS.has(c.type));
+  // A Rollout that no longer routes loses its TrafficRouting condition with the router.
+  const previous: Condition[] = (facts.rollout.status?.conditions ?? []).filter(
+    (c) => !RETIRED_CONDITIONS.has(c.type) && (input.traffic !== undefined || c.type !== TRAFFIC_CONDITION),
+  );
   const conditions = setConditions(
     previous,
     [
@@ -198,6 +222,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
       pausedCondition(input),
       readyCondition(phase, message),
       ...kstatusConditions(phase, message, progressingReason(input)),
+      ...(input.traffic !== undefined ? [trafficCondition(input, input.traffic)] : []),
     ],
     facts.now,
     generation,
@@ -214,7 +239,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     stepsHash: input.stepsHash,
     stepProgress: stepProgress(completedSteps, settings.steps.length),
     canaryWeight: stage === 'aborted' ? 0 : stage === 'stable' ? 100 : setWeightAt(context.steps, context.stepIndex),
-    actualWeight: actualWeight(facts, currentRevision),
+    actualWeight: input.traffic !== undefined ? trafficWeight(facts) : actualWeight(facts, currentRevision),
     pauseStartTime: isPauseStage(stage) && context.pauseStartTime !== undefined ? toTimestamp(context.pauseStartTime) : undefined,
     abort: stage === 'aborted' ? true : undefined,
     abortedAt: stage === 'aborted' && context.abortedAt !== undefined ? toTimestamp(context.abortedAt) : undefined,

@@ -1,7 +1,7 @@
 import { parseDuration } from '../api/duration.js';
 import type { CanaryStep } from '../api/rollout.js';
 
-export type StepKind = 'setWeight' | 'setCanaryScale' | 'pause' | 'analysis';
+export type StepKind = 'setWeight' | 'setCanaryScale' | 'pause' | 'analysis' | 'setHeaderRoute' | 'setMirrorRoute';
 
 type SetCanaryScale = Extract<CanaryStep, { setCanaryScale: unknown }>['setCanaryScale'];
 
@@ -9,6 +9,8 @@ export function stepKind(step: CanaryStep): StepKind {
   if ('setWeight' in step) return 'setWeight';
   if ('setCanaryScale' in step) return 'setCanaryScale';
   if ('pause' in step) return 'pause';
+  if ('setHeaderRoute' in step) return 'setHeaderRoute';
+  if ('setMirrorRoute' in step) return 'setMirrorRoute';
   return 'analysis';
 }
 
@@ -86,5 +88,7 @@ export function describeStep(step: CanaryStep | undefined): string {
     if (scale.weight !== undefined) return `setCanaryScale weight ${scale.weight}`;
     return 'setCanaryScale matchTrafficWeight';
   }
+  if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (remove)'}`;
+  if ('setMirrorRoute' in step) return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? '' : ' (remove)'}`;
   return 'analysis';
 }

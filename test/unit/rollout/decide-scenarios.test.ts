@@ -66,14 +66,19 @@ describe('decide: abort', () => {
     const cluster = canaryAtFifty({ canary: { abortScaleDownDelaySeconds: 10 } });
     cluster.hasTrafficRouter = true;
     cluster.checkBudgets = false;
+    cluster.traffic = { canaryWeight: 50, headerRoutes: [], mirrorRoutes: [] };
     cluster.patchStatus({ abort: true });
     const plan = cluster.tick();
-    expect(plan.replicaSets.find((target) => target.revision === revisionOf('api:2'))).toEqual({
+    // The verdict takes the traffic off at once; the pods stay until the router reports it gone.
+    expect(plan.traffic?.canaryWeight).toBe(0);
+    expect(plan.replicaSets.find((target) => target.revision === revisionOf('api:2'))).toEqual({ revision: revisionOf('api:2'), replicas: 5 });
+    const off = cluster.tick();
+    expect(off.replicaSets.find((target) => target.revision === revisionOf('api:2'))).toEqual({
       revision: revisionOf('api:2'),
       replicas: 5,
       scaleDownAt: cluster.now + 10_000,
     });
-    expect(plan.requeueAfterMs).toBe(10_000);
+    expect(off.requeueAfterMs).toBe(10_000);
     cluster.advance(10_000);
     const later = cluster.tick();
     expect(later.replicaSets.find((target) => target.revision === revisionOf('api:2'))).toEqual({ revision: revisionOf('api:2'), replicas: 0, scaleDownAt: null });

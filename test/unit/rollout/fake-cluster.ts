@@ -4,6 +4,7 @@ import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } f
 import type { Announcement } from '../../../src/rollout/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/plan.js';
 import { podTemplateHash } from '../../../src/rollout/revision.js';
+import type { TrafficObservation } from '../../../src/traffic/types.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 export const MINUTE = 60_000;
@@ -57,6 +58,14 @@ export class FakeCluster {
   backgroundAnalysisPhase: AnalysisPhase | undefined;
   analysisMessage = 'success-rate: 0.8 failed result >= 0.95';
   hasTrafficRouter = false;
+  /**
+   * With a router: what it reports in effect. A plan's traffic target is written by `apply` and taken up by the
+   * data plane at `settle`, as a real proxy takes it up a moment after the write.
+   */
+  traffic: TrafficObservation = { canaryWeight: 0, headerRoutes: [], mirrorRoutes: [] };
+  private written: TrafficObservation | undefined;
+  /** When set, the router reports this problem instead of taking anything up. */
+  trafficProblem: string | undefined;
   /** Templates that do not exist, as `AnalysisTemplate NAME`. */
   missingTemplates: string[] = [];
   readonly events: Announcement[] = [];
@@ -79,6 +88,9 @@ export class FakeCluster {
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
+      ...(this.hasTrafficRouter && {
+        traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : structuredClone(this.traffic),
+      }),
     };
   }
 
@@ -113,6 +125,15 @@ export class FakeCluster {
 
   apply(plan: RolloutPlan): void {
     const replicas = this.rollout.spec.replicas ?? 1;
+    if (plan.traffic !== undefined && this.trafficProblem === undefined) {
+      const stable = plan.services.find((service) => service.role === 'stable');
+      this.written = {
+        canaryWeight: plan.traffic.canaryWeight,
+        headerRoutes: plan.traffic.headerRoutes.map((route) => route.name),
+        mirrorRoutes: plan.traffic.mirrorRoutes.map((route) => route.name),
+        stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
+      };
+    }
     if (this.checkBudgets) {
       const surge = Math.ceil(replicas * 0.25);
       const total = plan.replicaSets.reduce((sum, target) => sum + target.replicas, 0);
@@ -121,7 +142,8 @@ export class FakeCluster {
         return sum + Math.min(rs?.availableReplicas ?? 0, target.replicas);
       }, 0);
       const availableBefore = this.replicaSets.reduce((sum, rs) => sum + rs.availableReplicas, 0);
-      expect(total, 'maxSurge respected').toBeLessThanOrEqual(Math.max(replicas + surge, this.replicaSets.reduce((sum, rs) => sum + rs.replicas, 0)));
+      // A router splits traffic by itself: the canary's pods come on top of the stable ones.
+      if (!this.hasTrafficRouter) expect(total, 'maxSurge respected').toBeLessThanOrEqual(Math.max(replicas + surge, this.replicaSets.reduce((sum, rs) => sum + rs.replicas, 0)));
       expect(keptAvailable, 'availability never drops below replicas (maxUnavailable 0)').toBeGreaterThanOrEqual(Math.min(replicas, availableBefore));
     }
     for (const target of plan.replicaSets) {
@@ -150,8 +172,10 @@ export class FakeCluster {
     this.rollout = { ...this.rollout, status: plan.status };
   }
 
-  /** Every pod becomes ready and available. */
+  /** Every pod becomes ready and available, and the data plane takes up what the router wrote. */
   settle(): void {
+    if (this.written !== undefined) this.traffic = this.written;
+    this.written = undefined;
     for (const rs of this.replicaSets) {
       rs.readyReplicas = rs.replicas;
       rs.availableReplicas = rs.replicas;

@@ -1,0 +1,42 @@
+import type { CanaryStep, HeaderRoute, MirrorRoute } from '../api/rollout.js';
+import type { TrafficObservation, TrafficTarget } from './types.js';
+
+/**
+ * The managed routes in force at `stepIndex`: each setHeaderRoute / setMirrorRoute step up to and including it sets
+ * its route, or removes it when it has no match. All of them end with the canary (promotion or abort).
+ */
+export function managedRoutesAt(steps: readonly CanaryStep[], stepIndex: number): { headerRoutes: HeaderRoute[]; mirrorRoutes: MirrorRoute[] } {
+  const headers = new Map<string, HeaderRoute>();
+  const mirrors = new Map<string, MirrorRoute>();
+  for (const step of steps.slice(0, Math.min(stepIndex + 1, steps.length))) {
+    if ('setHeaderRoute' in step) {
+      const route = step.setHeaderRoute;
+      if (route.match !== undefined && route.match.length > 0) headers.set(route.name, route);
+      else headers.delete(route.name);
+    }
+    if ('setMirrorRoute' in step) {
+      const route = step.setMirrorRoute;
+      if (route.match !== undefined && route.match.length > 0) mirrors.set(route.name, route);
+      else mirrors.delete(route.name);
+    }
+  }
+  return { headerRoutes: [...headers.values()], mirrorRoutes: [...mirrors.values()] };
+}
+
+const sameNames = (wanted: ReadonlyArray<{ name: string }>, seen: readonly string[]): boolean =>
+  wanted.length === seen.length && wanted.every((route) => seen.includes(route.name));
+
+/** True when the router reports exactly the target in effect: the weight, and the same managed routes. */
+export function trafficInEffect(observed: TrafficObservation | undefined, target: TrafficTarget): boolean {
+  if (observed === undefined || observed.problem !== undefined) return false;
+  return (
+    observed.canaryWeight === target.canaryWeight &&
+    sameNames(target.headerRoutes, observed.headerRoutes) &&
+    sameNames(target.mirrorRoutes, observed.mirrorRoutes)
+  );
+}
+
+/** Pods the stable side needs to serve `100 - weight`% of the traffic, rounded up. */
+export function stableShareOf(replicas: number, canaryWeight: number): number {
+  return Math.min(replicas, Math.ceil(((100 - canaryWeight) * replicas) / 100));
+}

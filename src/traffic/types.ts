@@ -1,0 +1,48 @@
+import type { HeaderRoute, MirrorRoute } from '../api/rollout.js';
+
+/** What the routers should make true: the canary's weight and the managed routes in force. */
+export interface TrafficTarget {
+  /** Percent of traffic for canaryService (or the canary subset); the rest goes to the stable one. */
+  canaryWeight: number;
+  /** Header routes in force, in managedRoutes order; only those with a match. */
+  headerRoutes: HeaderRoute[];
+  mirrorRoutes: MirrorRoute[];
+  /** Pod-template hashes the subsets select, for a subset-level split (Istio destinationRule). */
+  stableRevision: string | undefined;
+  canaryRevision: string | undefined;
+}
+
+/** What a router read back from its objects. */
+export interface TrafficObservation {
+  /**
+   * The canary weight every routed object agrees on and that the data plane has taken up (Gateway API: the route's
+   * parents accepted this generation); undefined when they disagree, are not taken up yet, or could not be read.
+   */
+  canaryWeight: number | undefined;
+  /** Names of the managed routes in effect. */
+  headerRoutes: string[];
+  mirrorRoutes: string[];
+  /** Which revision the stable side selects (the stable Service, or the stable subset): promotion waits for it. */
+  stableSelects?: string | null | undefined;
+  /** Why the routing cannot work as configured (the object is missing, no rule names both Services, ...). */
+  problem?: string;
+}
+
+/** Where a router finds its objects, and whom they route to. */
+export interface RouterContext {
+  namespace: string;
+  rolloutName: string;
+  rolloutUid: string | undefined;
+  stableService: string | undefined;
+  canaryService: string | undefined;
+}
+
+/**
+ * One implementation per data plane. `observe` reads only; `apply` makes the objects say `target` (idempotent, and
+ * a no-op when they already do) and returns whether it wrote anything.
+ */
+export interface TrafficRouter {
+  readonly kind: string;
+  observe(context: RouterContext): Promise<TrafficObservation>;
+  apply(context: RouterContext, target: TrafficTarget): Promise<boolean>;
+}
