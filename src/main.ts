@@ -61,6 +61,7 @@ async function main(): Promise<void> {
   const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation, requests);
   const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation, requests);
   const custom = makeApiClient(kc, k8s.CustomObjectsApi, instrumentation, requests);
+  const networking = makeApiClient(kc, k8s.NetworkingV1Api, instrumentation, requests);
 
   /** An informer for one of our custom resources, in the watched namespaces (or cluster-wide). */
   const customInformer = (plural: string, clusterScoped = false): ResilientInformer<k8s.KubernetesObject> => {
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     apps,
     core,
     custom,
+    networking,
     events,
     logger,
     now: () => Date.now(),

@@ -23,6 +23,10 @@ import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
 /** An AnalysisRun as the rollout reconciler reads it from the cache. */
 type OwnedRun = k8s.KubernetesObject & { spec?: { terminate?: boolean }; status?: { phase?: AnalysisPhase; message?: string } };
 import { podTemplateHash } from './revision.js';
+import { routerFor } from '../traffic/routers/index.js';
+import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
+import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
+import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
@@ -44,6 +48,8 @@ export interface RolloutReconcilerDeps {
   apps: k8s.AppsV1Api;
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
+  /** For the NGINX router's canary Ingresses. */
+  networking: k8s.NetworkingV1Api;
   events: EventRecorder;
   metrics?: ControllerMetrics;
   notifier?: WebhookNotifier;
@@ -89,12 +95,14 @@ export class RolloutReconciler {
       return;
     }
     const rollout = parsed.data;
+    const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
     const facts = this.observe(rollout);
+    if (router !== undefined) facts.traffic = await this.observeTraffic(rollout, router);
     const plan = decide(facts);
     try {
       this.refuseClaimedServices(rollout);
       await this.restartPods(rollout, facts, plan, log);
-      await this.act(rollout, facts, plan, log);
+      await this.act(rollout, facts, plan, log, router);
     } catch (err) {
       if (err instanceof RefusedError) {
         // Retrying the same object cannot succeed: say why where people look, and try again only after a back-off.
@@ -195,8 +203,64 @@ export class RolloutReconciler {
         ...(run.spec?.terminate === true && { terminated: true }),
       })),
       missingTemplates: this.missingTemplates(rollout),
-      hasTrafficRouter: false,
+      hasTrafficRouter: rollout.spec.strategy.canary.trafficRouting !== undefined,
     };
+  }
+
+  private routerContext(rollout: Rollout): RouterContext {
+    const canary = rollout.spec.strategy.canary;
+    return {
+      namespace: rollout.metadata.namespace ?? 'default',
+      rolloutName: rollout.metadata.name ?? '',
+      rolloutUid: rollout.metadata.uid,
+      stableService: canary.stableService,
+      canaryService: canary.canaryService,
+    };
+  }
+
+  /**
+   * What the router reports in effect, read from the API (not a cache): a step completes on it, and an aborted
+   * canary's pods go only once it says the traffic is gone. A read that fails is a problem, never a weight.
+   */
+  private async observeTraffic(rollout: Rollout, router: TrafficRouter): Promise<TrafficObservation> {
+    let observed: TrafficObservation;
+    try {
+      observed = await router.observe(this.routerContext(rollout));
+    } catch (err) {
+      observed = { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem: `${router.kind}: ${apiErrorMessage(err)}` };
+    }
+    const stableService = rollout.spec.strategy.canary.stableService;
+    if (stableService !== undefined) {
+      const service = this.deps.services.get(stableService, rollout.metadata.namespace);
+      const owned = service?.metadata?.labels?.[LABEL_ROLLOUT] === rolloutLabelValue(rollout.metadata.name ?? '');
+      observed.stableSelects = owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
+    }
+    return observed;
+  }
+
+  /**
+   * Makes the router say what the plan asks. A refusal does not stop the reconcile: every pod move that depends on
+   * traffic waits for the router to report it in effect, so the failure shows in the TrafficRouting condition instead.
+   */
+  private async routeTraffic(rollout: Rollout, plan: RolloutPlan, router: TrafficRouter, log: Logger): Promise<void> {
+    if (plan.traffic === undefined) return;
+    try {
+      if (await router.apply(this.routerContext(rollout), plan.traffic)) {
+        log.info('traffic routed', { router: router.kind, canaryWeight: plan.traffic.canaryWeight, headerRoutes: plan.traffic.headerRoutes.length, mirrorRoutes: plan.traffic.mirrorRoutes.length });
+        plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, TRAFFIC_RECHECK_MS);
+      }
+    } catch (err) {
+      if (isConflict(err)) throw err;
+      const message = `${router.kind}: ${apiErrorMessage(err)}`;
+      log.warn('routing traffic failed', { router: router.kind, error: message });
+      const now = new Date(this.deps.now()).toISOString();
+      const conditions = (plan.status.conditions ?? []).filter((condition) => condition.type !== TRAFFIC_CONDITION);
+      const previous = plan.status.conditions?.find((condition) => condition.type === TRAFFIC_CONDITION);
+      const changed = previous?.reason !== TRAFFIC_ERROR_REASON || previous.message !== message;
+      conditions.push({ type: TRAFFIC_CONDITION, status: 'False', reason: TRAFFIC_ERROR_REASON, message, lastTransitionTime: changed ? now : (previous?.lastTransitionTime ?? now) });
+      plan.status.conditions = conditions;
+      plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, TRAFFIC_PROBLEM_RECHECK_MS);
+    }
   }
 
   /** The templates the Rollout's analysis names that are not in the caches (decide() waits for them). */
@@ -212,9 +276,12 @@ export class RolloutReconciler {
     return [...new Set(missing.map(templateRef))];
   }
 
-  private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger): Promise<void> {
+  private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger, router: TrafficRouter | undefined): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const key = `${namespace}/${rollout.metadata.name ?? ''}`;
+    // Services and traffic before pods: an abort takes the traffic off the canary before anything is scaled.
+    await this.syncServices(rollout, plan, log);
+    if (router !== undefined) await this.routeTraffic(rollout, plan, router, log);
     const owned = this.ownedReplicaSets(rollout);
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
@@ -242,7 +309,6 @@ export class RolloutReconciler {
         if (patch.spec) this.expect(key, patched, { created: false });
       }
     }
-    await this.syncServices(rollout, plan, log);
     await this.syncAnalysisRuns(rollout, plan, log);
     for (const name of plan.deleteReplicaSets) {
       log.info('deleting old replicaset beyond revisionHistoryLimit', { replicaSet: name });

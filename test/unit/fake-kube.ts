@@ -12,7 +12,17 @@ export class FakeApiError extends Error {
   }
 }
 
-type Kind = 'rollouts' | 'replicasets' | 'services' | 'analysisruns' | 'analysistemplates';
+type Kind =
+  | 'rollouts'
+  | 'replicasets'
+  | 'services'
+  | 'analysisruns'
+  | 'analysistemplates'
+  | 'httproutes'
+  | 'traefikservices'
+  | 'virtualservices'
+  | 'destinationrules'
+  | 'ingresses';
 interface Stored {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
   spec?: Record<string, unknown>;
@@ -170,14 +180,26 @@ export class FakeKube {
       return structuredClone(current);
     },
     createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
-    getNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => {
+    getNamespacedCustomObject: async ({ plural, namespace, name }: { plural: Kind; namespace: string; name: string }) => {
       const obj = this.get<Stored>(plural, namespace, name);
       if (obj === undefined) throw new FakeApiError(404);
       return obj;
     },
-    patchNamespacedCustomObject: async ({ plural, namespace, name, body }: { plural: 'analysisruns'; namespace: string; name: string; body: object }) =>
+    patchNamespacedCustomObject: async ({ plural, namespace, name, body }: { plural: Kind; namespace: string; name: string; body: object }) =>
       this.patch(plural, namespace, name, body),
     deleteNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => this.delete(plural, namespace, name),
+  };
+
+  readonly networking = {
+    readNamespacedIngress: async ({ name, namespace }: { name: string; namespace: string }) => {
+      const ingress = this.get<Stored>('ingresses', namespace, name);
+      if (ingress === undefined) throw new FakeApiError(404);
+      return ingress as k8s.V1Ingress;
+    },
+    createNamespacedIngress: async ({ namespace, body }: { namespace: string; body: k8s.V1Ingress }) =>
+      this.create('ingresses', namespace, body as Stored) as unknown as k8s.V1Ingress,
+    patchNamespacedIngress: async ({ name, namespace, body }: { name: string; namespace: string; body: object }) =>
+      this.patch('ingresses', namespace, name, body) as unknown as k8s.V1Ingress,
   };
 
   readonly recorder: EventRecorder = {
@@ -226,6 +248,12 @@ export class FakeKube {
     if (current === undefined) {
       this.writes.push({ verb: 'patch', kind, name, body, outcome: 404 });
       throw new FakeApiError(404);
+    }
+    // A patch that carries a resourceVersion is a precondition, as on the apiserver.
+    const wanted = (body as Stored).metadata?.resourceVersion;
+    if (wanted !== undefined && wanted !== current.metadata?.resourceVersion) {
+      this.writes.push({ verb: 'patch', kind, name, body, outcome: 409 });
+      throw new FakeApiError(409);
     }
     const patched = mergePatch(current, body) as Stored;
     patched.metadata = { ...patched.metadata, resourceVersion: this.nextVersion() };

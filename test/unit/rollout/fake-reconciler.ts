@@ -25,6 +25,7 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     apps: kube.apps as unknown as k8s.AppsV1Api,
     core: kube.core as unknown as k8s.CoreV1Api,
     custom: kube.custom as unknown as k8s.CustomObjectsApi,
+    networking: kube.networking as unknown as k8s.NetworkingV1Api,
     events: kube.recorder,
     metrics,
     logger: createLogger('error', {}),

@@ -1,0 +1,21 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { TrafficRouting } from '../../api/rollout.js';
+import type { TrafficRouter } from '../types.js';
+import { GatewayApiRouter } from './gateway-api.js';
+import { IstioRouter } from './istio.js';
+import { NginxRouter } from './nginx.js';
+import { TraefikRouter } from './traefik.js';
+
+export interface RouterApis {
+  custom: k8s.CustomObjectsApi;
+  networking: k8s.NetworkingV1Api;
+}
+
+/** The router a Rollout's trafficRouting names (the CRD admits exactly one). */
+export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRouter {
+  if (routing.gatewayAPI !== undefined) return new GatewayApiRouter(apis.custom, routing.gatewayAPI);
+  if (routing.traefik !== undefined) return new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
+  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio);
+  if (routing.nginx !== undefined) return new NginxRouter(apis.networking, routing.nginx);
+  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio or nginx');
+}

@@ -1,0 +1,54 @@
+import * as k8s from '@kubernetes/client-node';
+import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
+
+/** A custom resource's coordinates. */
+export interface Kind {
+  group: string;
+  version: string;
+  plural: string;
+  /** For messages: `HTTPRoute`. */
+  kind: string;
+}
+
+export type CustomObject = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+/** Reads one object; undefined when it does not exist. */
+export async function readObject(api: k8s.CustomObjectsApi, kind: Kind, namespace: string, name: string): Promise<CustomObject | undefined> {
+  try {
+    return (await api.getNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name })) as CustomObject;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Merge-patches an object with its resourceVersion, so a concurrent edit makes the write fail with a conflict (and
+ * the reconcile retry on fresh data) instead of overwriting it.
+ */
+export async function patchObject(api: k8s.CustomObjectsApi, kind: Kind, object: CustomObject, body: Record<string, unknown>): Promise<void> {
+  const metadata = { ...((body.metadata as Record<string, unknown> | undefined) ?? {}), resourceVersion: object.metadata?.resourceVersion };
+  await api.patchNamespacedCustomObject(
+    {
+      group: kind.group,
+      version: kind.version,
+      plural: kind.plural,
+      namespace: object.metadata?.namespace ?? '',
+      name: object.metadata?.name ?? '',
+      body: { ...body, metadata },
+    },
+    mergePatchOptions(),
+  );
+}
+
+/** A weight split as percent for the canary: canary / (canary + stable), or undefined when both are 0. */
+export function percentOf(canary: number, stable: number): number | undefined {
+  const total = canary + stable;
+  return total > 0 ? Math.round((100 * canary) / total) : undefined;
+}
+
+/** One value when every entry agrees, undefined otherwise (or when there is none). */
+export function agreed(values: ReadonlyArray<number | undefined>): number | undefined {
+  const first = values[0];
+  return values.length > 0 && values.every((value) => value === first) ? first : undefined;
+}
