@@ -268,9 +268,11 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     trafficOffCanary: observedWeight === 0,
     stableSwitched: facts.traffic?.stableSelects === context.stableRevision && observedWeight === 0,
   });
-  // Older ReplicaSets waiting out a scale-down delay do not keep a promotion from being complete.
+  // Older ReplicaSets waiting out a scale-down delay do not keep a promotion from being complete; traffic the
+  // router has not taken up (or cannot) does.
   const converged =
     stage === 'stable' &&
+    (traffic === undefined || trafficInEffect(facts.traffic, traffic)) &&
     isAtCounts(
       facts.replicaSets.filter((rs) => rs.revision === context.stableRevision || rs.scaleDownAt === undefined),
       idealCounts(mode, settings.replicas),

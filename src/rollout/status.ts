@@ -118,6 +118,10 @@ export function rolloutMessage(input: StatusInput): string {
     case 'stable': {
       const available = availableOf(facts, context.stableRevision);
       if (input.converged) return `revision ${context.stableRevision} is healthy: ${available}/${settings.replicas} pods available`;
+      if (input.traffic !== undefined && !input.traffic.inEffect && available >= settings.replicas) {
+        const why = facts.traffic?.problem ?? `waiting for the router to put ${input.traffic.target.canaryWeight}% of traffic on the canary`;
+        return `revision ${context.stableRevision} is available; ${why}`;
+      }
       if (available >= settings.replicas) return `revision ${context.stableRevision} is available; scaling down older revisions`;
       return `rolling out revision ${context.stableRevision}: ${available}/${settings.replicas} pods available`;
     }

@@ -1,0 +1,285 @@
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RolloutStatus } from '../../src/api/rollout.js';
+import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+
+/**
+ * The Traefik, Istio and NGINX routers against the real apiserver with the real CRDs (installed by the harness)
+ * and the real Ingress API: the apiserver accepts every object Fledge writes, and the weights are right at every
+ * step of a promotion, an abort, a retry and after a hand edit. Gateway API with real traffic is in traffic-gateway.test.ts.
+ */
+
+const V1 = 'registry.k8s.io/pause:3.9';
+const V2 = 'registry.k8s.io/pause:3.10';
+const REPLICAS = 4;
+const STEPS = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }];
+
+type Router = 'traefik' | 'istio-host' | 'istio-subset' | 'nginx';
+const ROUTERS: Router[] = ['traefik', 'istio-host', 'istio-subset', 'nginx'];
+
+interface Weights {
+  stable: number | undefined;
+  canary: number | undefined;
+}
+
+function service(name: string, app: string): object {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app }, ports: [{ port: 80, targetPort: 8080 }] } };
+}
+
+/** The router's own object(s), as a team would have them in Git before adopting Fledge. */
+function routerObjects(router: Router, name: string): object[] {
+  const stable = `${name}-stable`;
+  const canary = `${name}-canary`;
+  switch (router) {
+    case 'traefik':
+      return [
+        {
+          apiVersion: 'traefik.io/v1alpha1',
+          kind: 'TraefikService',
+          metadata: { name },
+          spec: { weighted: { services: [{ name: stable, port: 80, weight: 100 }, { name: canary, port: 80, weight: 0 }] } },
+        },
+      ];
+    case 'istio-host':
+      return [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name },
+          spec: {
+            hosts: [`${name}.example.com`],
+            http: [
+              { name: 'primary', route: [{ destination: { host: stable }, weight: 100 }, { destination: { host: `${canary}.default.svc.cluster.local` }, weight: 0 }] },
+              { name: 'untouched', match: [{ uri: { prefix: '/static' } }], route: [{ destination: { host: 'cdn' }, weight: 100 }] },
+            ],
+          },
+        },
+      ];
+    case 'istio-subset':
+      return [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name },
+          spec: { hosts: [name], http: [{ name: 'primary', route: [{ destination: { host: name, subset: 'stable' }, weight: 100 }, { destination: { host: name, subset: 'canary' }, weight: 0 }] }] },
+        },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name },
+          spec: { host: name, subsets: [{ name: 'stable', labels: { app: name } }, { name: 'canary', labels: { app: name } }] },
+        },
+      ];
+    case 'nginx':
+      return [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'Ingress',
+          metadata: { name, annotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '8m' } },
+          spec: {
+            ingressClassName: 'nginx',
+            rules: [{ host: `${name}.example.com`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: stable, port: { number: 80 } } } }] } }],
+          },
+        },
+      ];
+  }
+}
+
+function trafficRouting(router: Router, name: string): object {
+  switch (router) {
+    case 'traefik':
+      return { traefik: { weightedTraefikServiceName: name } };
+    case 'istio-host':
+      return { istio: { virtualService: { name, routes: ['primary'] } } };
+    case 'istio-subset':
+      return { istio: { virtualService: { name }, destinationRule: { name, canarySubsetName: 'canary', stableSubsetName: 'stable' } } };
+    case 'nginx':
+      return { nginx: { stableIngress: name, additionalIngressAnnotations: { 'canary-by-header': 'X-Canary' } } };
+  }
+}
+
+function rollout(router: Router, name: string, image: string): object {
+  const services = router === 'istio-subset' ? {} : { stableService: `${name}-stable`, canaryService: `${name}-canary` };
+  return {
+    apiVersion: 'fledge.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name },
+    spec: {
+      replicas: REPLICAS,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+      strategy: {
+        canary: { ...services, steps: STEPS, trafficRouting: trafficRouting(router, name), abortScaleDownDelaySeconds: 3, scaleDownDelaySeconds: 3 },
+      },
+    },
+  };
+}
+
+describe('Traefik, Istio and NGINX routers on the real apiserver', () => {
+  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
+  let controller: ControllerProcess;
+  let custom: k8s.CustomObjectsApi;
+  let networking: k8s.NetworkingV1Api;
+  let apps: k8s.AppsV1Api;
+  let statuses: ReturnType<typeof rolloutStatuses>;
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await createTestNamespace('routers');
+    const kc = testKubeConfig();
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    networking = kc.makeApiClient(k8s.NetworkingV1Api);
+    apps = kc.makeApiClient(k8s.AppsV1Api);
+    statuses = rolloutStatuses(custom, ns.name);
+    controller = await startController(ns.name);
+  });
+  afterAll(async (ctx) => {
+    await controller?.kill();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
+    await ns?.remove();
+  });
+
+  const apply = async (objects: object[]): Promise<void> => {
+    const applied = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+    expect(applied.code, applied.stderr).toBe(0);
+  };
+  const patchStatus = async (name: string, patch: object): Promise<void> => {
+    const patched = await kubectl(['patch', 'rollout', name, '-n', ns.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: patch })]);
+    expect(patched.code, patched.stderr).toBe(0);
+  };
+  const get = async (group: string, plural: string, name: string): Promise<{ spec: Record<string, unknown>; metadata: k8s.V1ObjectMeta }> =>
+    (await custom.getNamespacedCustomObject({ group, version: group === 'traefik.io' ? 'v1alpha1' : 'v1', namespace: ns.name, plural, name })) as {
+      spec: Record<string, unknown>;
+      metadata: k8s.V1ObjectMeta;
+    };
+
+  /** The weights each router's object says, read as a person would with kubectl. */
+  const weightsOf = async (router: Router, name: string): Promise<Weights> => {
+    switch (router) {
+      case 'traefik': {
+        const services = ((await get('traefik.io', 'traefikservices', name)).spec.weighted as { services: Array<{ name: string; weight?: number }> }).services;
+        return { stable: services.find((s) => s.name === `${name}-stable`)?.weight, canary: services.find((s) => s.name === `${name}-canary`)?.weight };
+      }
+      case 'istio-host':
+      case 'istio-subset': {
+        const http = (await get('networking.istio.io', 'virtualservices', name)).spec.http as Array<{ name: string; route: Array<{ destination: { host: string; subset?: string }; weight?: number }> }>;
+        const route = http.find((r) => r.name === 'primary')?.route ?? [];
+        const side = (s: 'stable' | 'canary') =>
+          route.find((d) => (router === 'istio-subset' ? d.destination.subset === s : d.destination.host.startsWith(`${name}-${s}`)))?.weight;
+        if (router === 'istio-host') expect(http.find((r) => r.name === 'untouched')?.route[0]?.weight, 'a route the Rollout does not name is left alone').toBe(100);
+        return { stable: side('stable'), canary: side('canary') };
+      }
+      case 'nginx': {
+        const canary = await networking.readNamespacedIngress({ name: `${name}-${name}-canary`, namespace: ns.name }).catch(() => undefined);
+        if (canary === undefined) return { stable: 100, canary: undefined };
+        const annotations = canary.metadata?.annotations ?? {};
+        expect(annotations['nginx.ingress.kubernetes.io/canary']).toBe('true');
+        expect(annotations['nginx.ingress.kubernetes.io/canary-by-header']).toBe('X-Canary');
+        expect(canary.spec?.rules?.[0]?.http?.paths[0]?.backend.service?.name).toBe(`${name}-canary`);
+        expect(canary.spec?.ingressClassName).toBe('nginx');
+        const weight = Number(annotations['nginx.ingress.kubernetes.io/canary-weight']);
+        return { stable: 100 - weight, canary: weight };
+      }
+    }
+  };
+  const waitWeights = (router: Router, name: string, canary: number, timeoutMs = 60_000): Promise<Weights> =>
+    eventually(`${name}: ${canary}% on the canary`, async () => {
+      const weights = await weightsOf(router, name);
+      return weights.canary === canary && weights.stable === 100 - canary ? weights : undefined;
+    }, { timeoutMs, intervalMs: 200 });
+  const replicasOf = async (name: string, revision: string | undefined): Promise<number | undefined> => {
+    const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${name}` });
+    return list.items.find((rs) => rs.metadata?.labels?.['fledge.dev/pod-template-hash'] === revision)?.spec?.replicas;
+  };
+  const subsetRevision = async (name: string, subset: string): Promise<string | undefined> => {
+    const subsets = (await get('networking.istio.io', 'destinationrules', name)).spec.subsets as Array<{ name: string; labels?: Record<string, string> }>;
+    return subsets.find((s) => s.name === subset)?.labels?.['fledge.dev/pod-template-hash'];
+  };
+  /** A person edits the weights by hand, as if to send half the traffic to the canary. */
+  const handEdit = async (router: Router, name: string): Promise<void> => {
+    if (router === 'traefik') {
+      const ts = await get('traefik.io', 'traefikservices', name);
+      const services = ((ts.spec.weighted as { services: Array<{ weight?: number }> }).services ?? []).map((s) => ({ ...s, weight: 50 }));
+      await custom.patchNamespacedCustomObject({ group: 'traefik.io', version: 'v1alpha1', namespace: ns.name, plural: 'traefikservices', name, body: { spec: { weighted: { services } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    } else if (router === 'nginx') {
+      await networking.patchNamespacedIngress({ name: `${name}-${name}-canary`, namespace: ns.name, body: { metadata: { annotations: { 'nginx.ingress.kubernetes.io/canary-weight': '50' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    } else {
+      const vs = await get('networking.istio.io', 'virtualservices', name);
+      const http = (vs.spec.http as Array<{ name: string; route: Array<{ weight?: number }> }>).map((r) => (r.name === 'primary' ? { ...r, route: r.route.map((d) => ({ ...d, weight: 50 })) } : r));
+      await custom.patchNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: ns.name, plural: 'virtualservices', name, body: { spec: { http } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    }
+  };
+
+  const journey = async (router: Router): Promise<void> => {
+    const name = `r-${router}`;
+    await apply([service(`${name}-stable`, name), service(`${name}-canary`, name), service(name, name), ...routerObjects(router, name), rollout(router, name, V1)]);
+    const first = await statuses.waitFor(name, 'Healthy', (s) => s.phase === 'Healthy');
+    await waitWeights(router, name, 0);
+    if (router === 'istio-subset') expect(await subsetRevision(name, 'stable')).toBe(first.stableRevision);
+
+    await apply([rollout(router, name, V2)]);
+    const paused = await statuses.waitFor(name, 'paused at 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1);
+    expect(paused).toMatchObject({ actualWeight: 20, canaryWeight: 20 });
+    await waitWeights(router, name, 20);
+    // The router splits traffic: the stable side keeps every pod, the canary gets ceil(20% of 4).
+    expect(await replicasOf(name, paused.stableRevision)).toBe(REPLICAS);
+    expect(await replicasOf(name, paused.currentRevision)).toBe(1);
+    if (router === 'istio-subset') {
+      expect(await subsetRevision(name, 'canary')).toBe(paused.currentRevision);
+      expect(await subsetRevision(name, 'stable')).toBe(paused.stableRevision);
+    }
+
+    // Nothing else happens to this Rollout now: only the periodic re-read of the route can undo the edit.
+    await handEdit(router, name);
+    await waitWeights(router, name, 20, 45_000);
+
+    await patchStatus(name, { promote: 'step' });
+    await statuses.waitFor(name, 'paused at 60%', (s) => s.phase === 'Paused' && s.currentStepIndex === 3);
+    await waitWeights(router, name, 60);
+    expect(await replicasOf(name, paused.currentRevision)).toBe(3);
+
+    const abortAt = Date.now();
+    await patchStatus(name, { abort: true });
+    await waitWeights(router, name, 0, 10_000);
+    const trafficOffMs = Date.now() - abortAt;
+    // The canary's pods outlive the traffic by abortScaleDownDelaySeconds (3 s).
+    expect(await replicasOf(name, paused.currentRevision)).toBe(3);
+    await eventually(`${name}: aborted canary scaled down`, async () => ((await replicasOf(name, paused.currentRevision)) === 0 ? true : undefined), { timeoutMs: 30_000 });
+    const aborted: RolloutStatus = await statuses.status(name);
+    expect(aborted).toMatchObject({ phase: 'Degraded', actualWeight: 0 });
+    if (router === 'istio-subset') expect(await subsetRevision(name, 'canary')).toBe(paused.stableRevision);
+
+    await patchStatus(name, { abort: false });
+    await statuses.waitFor(name, 'retried to 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1 && s.abort === undefined);
+    await waitWeights(router, name, 20);
+
+    await patchStatus(name, { promote: 'full' });
+    const promoted = await statuses.waitFor(name, 'promoted and Healthy', (s) => s.phase === 'Healthy' && s.stableRevision === paused.currentRevision, 90_000);
+    await waitWeights(router, name, 0);
+    if (router === 'istio-subset') expect(await subsetRevision(name, 'stable')).toBe(promoted.stableRevision);
+    await eventually(`${name}: old revision scaled down after scaleDownDelaySeconds`, async () => ((await replicasOf(name, paused.stableRevision)) === 0 ? true : undefined), { timeoutMs: 30_000 });
+    process.stderr.write(`traffic routers e2e: ${router}: 100% stable ${trafficOffMs} ms after the abort request\n`);
+  };
+
+  it('promote, abort, retry and a hand edit: every router object says the right weight at every step', { timeout: 300_000 }, async () => {
+    // One Rollout per router, side by side: each waits mostly on the others' clocks.
+    const results = await Promise.allSettled(ROUTERS.map((router) => journey(router)));
+    const failures = results.flatMap((result, index) => (result.status === 'rejected' ? [`${ROUTERS[index]}: ${String(result.reason)}`] : []));
+    expect(failures).toEqual([]);
+  });
+
+  it('a missing router object is a TrafficRoutingError condition and one Warning Event, and the canary does not move', { timeout: 120_000 }, async () => {
+    const name = 'r-missing';
+    await apply([service(`${name}-stable`, name), service(`${name}-canary`, name), rollout('traefik', name, V1)]);
+    const waiting = await statuses.waitFor(name, 'TrafficRoutingError', (s) => s.conditions?.some((c) => c.type === 'TrafficRouting' && c.reason === 'TrafficRoutingError') === true);
+    expect(waiting.conditions?.find((c) => c.type === 'TrafficRouting')?.message).toContain(`TraefikService ${ns.name}/${name} not found`);
+    const events = await kubectl(['get', 'events', '-n', ns.name, '--field-selector', `involvedObject.name=${name},reason=TrafficRoutingError`, '-o', 'json']);
+    const items = (JSON.parse(events.stdout) as { items: Array<{ count?: number }> }).items;
+    expect(items).toHaveLength(1);
+    expect(items[0]?.count ?? 1).toBe(1);
+    expect(waiting.phase).toBe('Progressing');
+    // Once the object appears, the Rollout goes on by itself.
+    await apply(routerObjects('traefik', name));
+    await statuses.waitFor(name, 'Healthy once the TraefikService exists', (s) => s.phase === 'Healthy' && s.conditions?.some((c) => c.type === 'TrafficRouting' && c.status === 'True') === true, 30_000);
+  });
+});
