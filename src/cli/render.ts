@@ -65,8 +65,11 @@ function runLines(run: AnalysisRunView, c: Colors): string[] {
 /** The canary's share, or that there is no canary: a Healthy rollout's current revision is its stable one. */
 function weightLine(view: RolloutView, c: Colors): string {
   if (view.currentRevision !== undefined && view.currentRevision === view.stableRevision) return `${weightBar(0, 20, c)} no canary: all traffic on stable`;
-  if (view.aborted) return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (aborted: back to stable)`;
-  return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% canary (desired ${view.desiredWeight}%)`;
+  // With a router the weight is traffic, set apart from the pod counts; without one it is the pods' ratio.
+  const what = view.router !== undefined ? `of traffic on canary via ${view.router}` : 'canary by pod count';
+  const pending = view.trafficPending !== undefined ? ` ${c.yellow(`(${view.trafficPending})`)}` : '';
+  if (view.aborted) return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% ${what} (aborted: back to stable)${pending}`;
+  return `${weightBar(view.actualWeight, 20, c)} ${view.actualWeight}% ${what} (desired ${view.desiredWeight}%)${pending}`;
 }
 
 /** The `get rollout` view: a header, then revisions (newest first) with their ReplicaSets, pods and analysis. */

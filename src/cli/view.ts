@@ -46,6 +46,10 @@ export interface RolloutView {
   stepCount: number;
   desiredWeight: number;
   actualWeight: number;
+  /** The trafficRouting router (`gatewayAPI`, ...), or undefined when the pod ratio is the split. */
+  router?: string;
+  /** Why the router has not got the split in effect, from the TrafficRouting condition. */
+  trafficPending?: string;
   stableRevision?: string;
   currentRevision?: string;
   aborted: boolean;
@@ -73,6 +77,14 @@ function imagesOf(template: k8s.V1PodTemplateSpec | undefined): string[] {
 
 function isReady(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
+}
+
+function routerView(rollout: Rollout): { router?: string; trafficPending?: string } {
+  const routing = rollout.spec.strategy.canary.trafficRouting;
+  if (routing === undefined) return {};
+  const router = Object.keys(routing).find((key) => key !== 'managedRoutes') ?? 'router';
+  const condition = rollout.status?.conditions?.find((candidate) => candidate.type === 'TrafficRouting');
+  return { router, ...(condition !== undefined && condition.status !== 'True' && { trafficPending: condition.message }) };
 }
 
 /** Everything `get rollout` shows, from the objects the plugin read; pure, so frames can be tested. */
@@ -137,6 +149,7 @@ export function buildRolloutView(
     stepCount: rollout.spec.strategy.canary.steps?.length ?? 0,
     desiredWeight: status.canaryWeight ?? 0,
     actualWeight: status.actualWeight ?? 0,
+    ...routerView(rollout),
     ...(stable !== undefined && { stableRevision: stable }),
     ...(current !== undefined && { currentRevision: current }),
     aborted: status.abort === true,

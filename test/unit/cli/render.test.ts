@@ -89,7 +89,7 @@ describe('get rollout frames', () => {
     const frame = frames[1] ?? '';
     expect(frame).toContain('Status:     ◌ Progressing');
     expect(frame).toContain('Step:       1/3');
-    expect(frame).toContain(`Weight:     ${'█'.repeat(4)}${'░'.repeat(16)} 20% canary (desired 20%)`);
+    expect(frame).toContain(`Weight:     ${'█'.repeat(4)}${'░'.repeat(16)} 20% canary by pod count (desired 20%)`);
     expect(frame).toContain('api:1 (stable)');
     expect(frame).toContain('api:2 (canary)');
     expect(frame).toContain('Replicas:   desired 10');
@@ -112,7 +112,24 @@ describe('get rollout frames', () => {
     expect(frame).toContain('Status:     ✖ Degraded (aborted)');
     expect(frame).toContain('success-rate  ✔✖⚠?  last 0.71');
     expect(frame).toContain('metric success-rate failed: 0.71');
-    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary (aborted: back to stable)`);
+    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary by pod count (aborted: back to stable)`);
+  });
+
+  it('with a router, shows the traffic weight apart from the pods, and why the router has not got there yet', () => {
+    const routed = rollout({
+      phase: 'Progressing',
+      stableRevision: 's1',
+      currentRevision: 'c2',
+      currentStepIndex: 0,
+      canaryWeight: 5,
+      actualWeight: 0,
+      conditions: [{ type: 'TrafficRouting', status: 'False', reason: 'TrafficPending', message: 'asking for 5% of traffic on the canary; 0% in effect' }],
+    });
+    routed.spec.strategy.canary = { ...routed.spec.strategy.canary, stableService: 'a', canaryService: 'b', trafficRouting: { gatewayAPI: { httpRoute: 'api' } } };
+    const frame = renderRollout(buildRolloutView(routed, [rs('c2', 2, 'api:2', 1), rs('s1', 1, 'api:1', 10)], [], []), plain);
+    expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% of traffic on canary via gatewayAPI (desired 5%) (asking for 5% of traffic on the canary; 0% in effect)`);
+    expect(frame).toContain('revision 2  canary  api-c2  ✔ 1/1 available');
+    expect(frame).toContain('revision 1  stable  api-s1  ✔ 10/10 available');
   });
 
   it('says there is no canary when the current revision is the stable one', () => {
