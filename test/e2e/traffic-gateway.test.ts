@@ -1,0 +1,210 @@
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { GATEWAY_NAME, GATEWAY_NAMESPACE } from '../harness/config.js';
+import { sendMany, startLoad, tally, type LoadGenerator } from '../harness/load.js';
+import { startSimulator, type Simulator } from '../harness/simulator.js';
+
+/**
+ * Gateway API with a real data plane: Traefik (built from its Go module) routes real requests to real HTTP servers
+ * listening on the pods' IPs, and Prometheus scrapes Traefik's own counters, which judge the canary.
+ */
+
+const log = (line: string): void => void process.stderr.write(`traffic gateway e2e: ${line}\n`);
+
+function services(app: string): object[] {
+  return ['stable', 'canary'].map((role) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `${app}-${role}` },
+    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  }));
+}
+
+function httpRoute(app: string, host: string): object {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: app },
+    spec: {
+      parentRefs: [{ name: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE }],
+      hostnames: [host],
+      rules: [{ backendRefs: [{ name: `${app}-stable`, port: 80, weight: 100 }, { name: `${app}-canary`, port: 80, weight: 0 }] }],
+    },
+  };
+}
+
+function rollout(app: string, image: string, replicas: number, canary: Record<string, unknown>): object {
+  return {
+    apiVersion: 'fledge.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: app },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app } },
+      template: { metadata: { labels: { app } }, spec: { containers: [{ name: app, image, ports: [{ containerPort: 8080 }] }] } },
+      strategy: {
+        canary: { stableService: `${app}-stable`, canaryService: `${app}-canary`, trafficRouting: { gatewayAPI: { httpRoute: app } }, ...canary },
+      },
+    },
+  };
+}
+
+/** Binomial tolerance: 4.5 standard deviations, so an honest 5% split fails this about once in 150,000 runs. */
+function withinBinomial(hits: number, n: number, p: number): { low: number; high: number; ok: boolean } {
+  const sd = Math.sqrt(n * p * (1 - p));
+  const low = n * p - 4.5 * sd;
+  const high = n * p + 4.5 * sd;
+  return { low, high, ok: hits >= low && hits <= high };
+}
+
+describe('Gateway API through a real Traefik, real pods answering', () => {
+  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
+  let controller: ControllerProcess;
+  let simulator: Simulator;
+  let custom: k8s.CustomObjectsApi;
+  let apps: k8s.AppsV1Api;
+  let statuses: ReturnType<typeof rolloutStatuses>;
+  const gatewayUrl = (): string => inject('gatewayUrl');
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await createTestNamespace('gateway');
+    const kc = testKubeConfig();
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    apps = kc.makeApiClient(k8s.AppsV1Api);
+    statuses = rolloutStatuses(custom, ns.name);
+    simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
+    controller = await startController(ns.name, ['--prometheus-address', inject('prometheusUrl')]);
+  });
+  afterAll(async (ctx) => {
+    await controller?.kill();
+    await simulator?.stop();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
+    await ns?.remove();
+  });
+
+  const apply = async (objects: object[]): Promise<void> => {
+    const applied = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+    expect(applied.code, applied.stderr).toBe(0);
+  };
+  const patchStatus = async (name: string, patch: object): Promise<void> => {
+    const patched = await kubectl(['patch', 'rollout', name, '-n', ns.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: patch })]);
+    expect(patched.code, patched.stderr).toBe(0);
+  };
+  const replicasOf = async (app: string, revision: string | undefined): Promise<number | undefined> => {
+    const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${app}` });
+    return list.items.find((rs) => rs.metadata?.labels?.['fledge.dev/pod-template-hash'] === revision)?.spec?.replicas;
+  };
+  /** Every one of `n` requests answered by `version`: what users see once the gateway has taken up a change. */
+  const allAnsweredBy = async (host: string, version: string, n = 40): Promise<boolean> => {
+    const answers = await sendMany({ url: gatewayUrl(), host }, n, 8);
+    return answers.every((answer) => answer.status === 200 && answer.version === version);
+  };
+
+  it('5% of real requests reach the one canary pod of ten, header-matched requests all do, and an abort sends everything back at once', { timeout: 240_000 }, async () => {
+    const app = 'split';
+    const host = `${app}.${ns.name}.fledge.test`;
+    const steps = [
+      { setWeight: 5 },
+      { setHeaderRoute: { name: 'beta-testers', match: [{ headerName: 'X-Canary', headerValue: { exact: 'always' } }] } },
+      { pause: {} },
+    ];
+    const canary = { steps, abortScaleDownDelaySeconds: 5 };
+    const spec = (image: string): object =>
+      rollout(app, image, 10, { ...canary, trafficRouting: { gatewayAPI: { httpRoute: app }, managedRoutes: [{ name: 'beta-testers' }] } });
+    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+    await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
+    await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
+
+    await apply([spec('demo:v2')]);
+    const paused = await statuses.waitFor(app, 'paused after the header route', (s) => s.phase === 'Paused' && s.currentStepIndex === 2, 120_000);
+    expect(paused.actualWeight).toBe(5);
+    expect(await replicasOf(app, paused.currentRevision)).toBe(1);
+    expect(await replicasOf(app, paused.stableRevision)).toBe(10);
+
+    const n = 2000;
+    const started = Date.now();
+    const answers = await sendMany({ url: gatewayUrl(), host }, n, 16);
+    const counts = tally(answers);
+    const v2 = counts.get('v2') ?? 0;
+    const range = withinBinomial(v2, n, 0.05);
+    log(`setWeight 5 with 1 canary pod of 10 stable: ${v2}/${n} requests (${((100 * v2) / n).toFixed(2)}%) answered by v2, ${counts.get('v1') ?? 0} by v1, in ${Date.now() - started} ms; accepted ${range.low.toFixed(0)}..${range.high.toFixed(0)}`);
+    expect(counts.get('') ?? 0, 'every request answered by a pod').toBe(0);
+    expect(range.ok, `${v2} of ${n} on the canary`).toBe(true);
+
+    const beta = await sendMany({ url: gatewayUrl(), host, headers: { 'X-Canary': 'always' } }, 200, 8);
+    expect(tally(beta)).toEqual(new Map([['v2', 200]]));
+
+    const abortAt = Date.now();
+    await patchStatus(app, { abort: true });
+    await eventually('all traffic back on v1', async () => ((await allAnsweredBy(host, 'v1', 60)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    const backMs = Date.now() - abortAt;
+    log(`abort requested → 100% of requests on stable in ${backMs} ms`);
+    // Header-matched requests too: the managed route went with the abort.
+    expect(tally(await sendMany({ url: gatewayUrl(), host, headers: { 'X-Canary': 'always' } }, 40, 8))).toEqual(new Map([['v1', 40]]));
+    // The canary's pod outlived its traffic, then went after abortScaleDownDelaySeconds.
+    expect(await replicasOf(app, paused.currentRevision)).toBe(1);
+    await eventually('canary scaled down after the delay', async () => ((await replicasOf(app, paused.currentRevision)) === 0 ? true : undefined), { timeoutMs: 30_000 });
+    const aborted = await statuses.status(app);
+    expect(aborted).toMatchObject({ phase: 'Degraded', actualWeight: 0 });
+  });
+
+  it('analysis on Traefik\'s own error counters promotes a good canary and aborts a bad one', { timeout: 300_000 }, async () => {
+    const app = 'judged';
+    const host = `${app}.${ns.name}.fledge.test`;
+    const template = {
+      apiVersion: 'fledge.dev/v1alpha1',
+      kind: 'AnalysisTemplate',
+      metadata: { name: 'gateway-success-rate' },
+      spec: {
+        args: [{ name: 'service' }],
+        metrics: [
+          {
+            name: 'success-rate',
+            initialDelay: '5s',
+            interval: '5s',
+            count: 3,
+            successCondition: 'result >= 0.95',
+            provider: { prometheus: { query: traefikSuccessRate('{{args.service}}') } },
+          },
+        ],
+      },
+    };
+    const steps = [
+      { setWeight: 30 },
+      { analysis: { templates: [{ templateName: 'gateway-success-rate' }], args: [{ name: 'service', value: `${ns.name}-${app}-canary-80` }] } },
+    ];
+    const spec = (image: string): object => rollout(app, image, 4, { steps, scaleDownDelaySeconds: 2, abortScaleDownDelaySeconds: 2 });
+    await apply([...services(app), httpRoute(app, host), template, spec('demo:v1')]);
+    await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
+    await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
+    let load: LoadGenerator | undefined = startLoad({ url: gatewayUrl(), host }, 40);
+    try {
+      await apply([spec('demo:v2')]);
+      const good = await statuses.waitFor(app, 'v2 promoted', (s) => s.phase === 'Healthy' && s.stableRevision === s.currentRevision && s.currentRevision !== undefined, 180_000);
+      await eventually('v2 serves everything', async () => ((await allAnsweredBy(host, 'v2')) ? true : undefined), { timeoutMs: 30_000 });
+
+      await apply([spec('demo:v3-errors50')]);
+      const bad = await statuses.waitFor(app, 'v3 aborted', (s) => s.phase === 'Degraded' && s.abort === true, 180_000);
+      expect(bad.stableRevision).toBe(good.stableRevision);
+      expect(bad.message).toContain('success-rate');
+      await eventually('v2 serves everything again', async () => ((await allAnsweredBy(host, 'v2')) ? true : undefined), { timeoutMs: 20_000 });
+      const seen = tally(load.answers());
+      log(`requests during both canaries: ${JSON.stringify(Object.fromEntries(seen))}`);
+      expect(seen.get('v3-errors50') ?? 0, 'the bad canary really served traffic before it was judged').toBeGreaterThan(0);
+    } finally {
+      await load?.stop();
+      load = undefined;
+    }
+  });
+});
+
+/** The share of non-5xx answers Traefik gave for one Service of a route, over 15 s. */
+function traefikSuccessRate(service: string): string {
+  return [
+    `sum(rate(traefik_service_requests_total{service=~"${service}@kubernetesgateway",code!~"5.."}[15s]))`,
+    '/',
+    `sum(rate(traefik_service_requests_total{service=~"${service}@kubernetesgateway"}[15s]))`,
+  ].join('\n');
+}

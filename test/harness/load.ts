@@ -1,0 +1,93 @@
+import { Agent, request } from 'node:http';
+
+/** What one request through the gateway got back. */
+export interface Answer {
+  status: number;
+  /** X-Fledge-Version of the pod that answered, or '' when no pod did (a proxy error). */
+  version: string;
+}
+
+export interface RequestOptions {
+  /** The gateway's base URL, e.g. http://127.0.0.1:16446. */
+  url: string;
+  /** Host header, which picks the HTTPRoute. */
+  host: string;
+  path?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+
+/** One GET through the gateway; a connection error is an answer with status 0, so counts stay honest. */
+export function send(opts: RequestOptions): Promise<Answer> {
+  return new Promise((resolve) => {
+    const target = new URL(opts.path ?? '/', opts.url);
+    const req = request(target, { agent, headers: { Host: opts.host, ...opts.headers }, timeout: opts.timeoutMs ?? 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, version: String(res.headers['x-fledge-version'] ?? '') }));
+      res.on('error', () => resolve({ status: 0, version: '' }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, version: '' }));
+    req.end();
+  });
+}
+
+/** `count` requests, `concurrency` at a time; the answers in the order they were sent. */
+export async function sendMany(opts: RequestOptions, count: number, concurrency = 16): Promise<Answer[]> {
+  const answers: Answer[] = new Array<Answer>(count);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const index = next++;
+      answers[index] = await send(opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return answers;
+}
+
+/** How many answers came from each version ('' for none). */
+export function tally(answers: readonly Answer[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const answer of answers) counts.set(answer.version, (counts.get(answer.version) ?? 0) + 1);
+  return counts;
+}
+
+export interface LoadGenerator {
+  /** Answers since the generator started (or since the last `reset`). */
+  answers(): readonly Answer[];
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+/** Steady traffic: `perSecond` requests a second until stopped, as users of the app would send. */
+export function startLoad(opts: RequestOptions, perSecond: number): LoadGenerator {
+  let answers: Answer[] = [];
+  let stopped = false;
+  const inFlight = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    if (stopped) return;
+    // Spread over the tick so the proxy sees a steady rate rather than bursts.
+    const batch = Math.max(1, Math.round(perSecond / 10));
+    for (let i = 0; i < batch; i++) {
+      const sent = send(opts).then((answer) => {
+        answers.push(answer);
+        inFlight.delete(sent);
+      });
+      inFlight.add(sent);
+    }
+  }, 100);
+  return {
+    answers: () => answers,
+    reset: () => {
+      answers = [];
+    },
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(inFlight);
+    },
+  };
+}
