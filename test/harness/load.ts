@@ -2,6 +2,8 @@ import { Agent, request } from 'node:http';
 
 /** What one request through the gateway got back. */
 export interface Answer {
+  /** Epoch ms the answer arrived. */
+  at: number;
   status: number;
   /** X-Fledge-Version of the pod that answered, or '' when no pod did (a proxy error). */
   version: string;
@@ -25,11 +27,11 @@ export function send(opts: RequestOptions): Promise<Answer> {
     const target = new URL(opts.path ?? '/', opts.url);
     const req = request(target, { agent, headers: { Host: opts.host, ...opts.headers }, timeout: opts.timeoutMs ?? 5000 }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, version: String(res.headers['x-fledge-version'] ?? '') }));
-      res.on('error', () => resolve({ status: 0, version: '' }));
+      res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, version: String(res.headers['x-fledge-version'] ?? '') }));
+      res.on('error', () => resolve({ at: Date.now(), status: 0, version: '' }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, version: '' }));
+    req.on('error', () => resolve({ at: Date.now(), status: 0, version: '' }));
     req.end();
   });
 }

@@ -123,7 +123,7 @@ describe('get rollout frames', () => {
       currentStepIndex: 0,
       canaryWeight: 5,
       actualWeight: 0,
-      conditions: [{ type: 'TrafficRouting', status: 'False', reason: 'TrafficPending', message: 'asking for 5% of traffic on the canary; 0% in effect' }],
+      conditions: [{ type: 'TrafficRouting', status: 'False', reason: 'TrafficPending', message: 'asking for 5% of traffic on the canary; 0% in effect', lastTransitionTime: '2026-03-01T12:00:00Z' }],
     });
     routed.spec.strategy.canary = { ...routed.spec.strategy.canary, stableService: 'a', canaryService: 'b', trafficRouting: { gatewayAPI: { httpRoute: 'api' } } };
     const frame = renderRollout(buildRolloutView(routed, [rs('c2', 2, 'api:2', 1), rs('s1', 1, 'api:1', 10)], [], []), plain);
