@@ -1,8 +1,21 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HELM_VERSION, KUBERNETES_VERSION, KWOK_VERSION, helmBinary, k8sBinary, kubectlBinary, kubectlDir, kwokBinary } from './config.js';
+import { promisify } from 'node:util';
+import {
+  HELM_VERSION,
+  KUBERNETES_VERSION,
+  KWOK_VERSION,
+  TRAEFIK_VERSION,
+  helmBinary,
+  k8sBinary,
+  kubectlBinary,
+  kubectlDir,
+  kwokBinary,
+  traefikBinary,
+} from './config.js';
 import { HarnessError } from './errors.js';
 
 const goModuleDir = join(dirname(fileURLToPath(import.meta.url)), 'k8s');
@@ -16,6 +29,32 @@ function requireGo(what: string): void {
         'Or point the tests at an existing cluster with FLEDGE_TEST_KUBECONFIG (see README)',
     );
   }
+}
+
+/**
+ * The read-only source directory of a Go module, fetched through the module proxy into GOMODCACHE (which is
+ * the cache: a second call costs nothing).
+ */
+export async function downloadGoModule(module: string, version: string): Promise<string> {
+  requireGo(`${module} ${version}`);
+  // Outside any Go module, so no go.mod of ours decides what is fetched. On failure the JSON (with Error) is on stdout too.
+  const output = await promisify(execFile)('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    cwd: tmpdir(),
+    env: { ...process.env, GOTOOLCHAIN: 'local' },
+  }).then(
+    ({ stdout }) => stdout,
+    (err: { stdout?: string; message: string }) => err.stdout || err.message,
+  );
+  let answer: { Dir?: string; Error?: string } = {};
+  try {
+    answer = JSON.parse(output) as typeof answer;
+  } catch {
+    answer = { Error: output.trim() };
+  }
+  if (!answer.Dir || answer.Error) {
+    throw new HarnessError(`go mod download ${module}@${version} failed: ${answer.Error ?? 'no Dir in its answer'}; is the Go module proxy reachable?`);
+  }
+  return answer.Dir;
 }
 
 /** Runs `go` with -v and reports how many packages have been compiled, so a cold build does not look hung. */
@@ -58,7 +97,7 @@ function runGo(
 }
 
 /** The binaries the harness builds from source. */
-export type Component = 'kubernetes' | 'kwok' | 'helm';
+export type Component = 'kubernetes' | 'kwok' | 'traefik' | 'helm';
 
 /** Who asks for a build; each gets only what it uses (a helm build costs about 2 minutes on 2 cores). */
 export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests';
@@ -66,13 +105,14 @@ export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests
 const COMPONENTS: Record<Component, { label: string; binary: string; role: string }> = {
   kubernetes: { label: `Kubernetes ${KUBERNETES_VERSION}`, binary: k8sBinary, role: 'the control plane and kubectl' },
   kwok: { label: `kwok ${KWOK_VERSION}`, binary: kwokBinary, role: 'fake nodes' },
+  traefik: { label: `Traefik ${TRAEFIK_VERSION}`, binary: traefikBinary, role: 'the gateway that routes traffic to the fake pods' },
   helm: { label: `helm ${HELM_VERSION}`, binary: helmBinary, role: 'the chart test renders deploy/helm with it' },
 };
 
 const TARGETS: Record<BuildTarget, { components: readonly Component[]; who: string }> = {
-  cluster: { components: ['kubernetes', 'kwok'], who: 'the local cluster' },
-  demo: { components: ['kubernetes', 'kwok'], who: 'the demo' },
-  tests: { components: ['kubernetes', 'kwok', 'helm'], who: 'the tests' },
+  cluster: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the local cluster' },
+  demo: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the demo' },
+  tests: { components: ['kubernetes', 'kwok', 'traefik', 'helm'], who: 'the tests' },
   // With FLEDGE_TEST_KUBECONFIG there is no local control plane to build, but the chart test still runs.
   'external-cluster-tests': { components: ['helm'], who: 'the tests on an existing cluster' },
 };
@@ -123,9 +163,25 @@ async function goInstall(component: 'kwok' | 'helm', pkg: string, log: (line: st
   log(`${component} build done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
+async function buildTraefik(log: (line: string) => void): Promise<void> {
+  log(`building Traefik ${TRAEFIK_VERSION} into ${traefikBinary}; the first build takes about 5 minutes on 2 cores`);
+  const started = Date.now();
+  // `go install module@version` refuses Traefik (its go.mod has replace directives), so build in its source.
+  const source = await downloadGoModule('github.com/traefik/traefik/v3', TRAEFIK_VERSION);
+  mkdirSync(dirname(traefikBinary), { recursive: true });
+  // The module directory is read-only: the output goes to the cache, under a name `up` never runs.
+  const partial = `${traefikBinary}.partial`;
+  // Its version in `traefik version`, logs and traefik_config info, instead of "dev".
+  const ldflags = `-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION}`;
+  await runGo(['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', partial, './cmd/traefik'], source, 'traefik build', log);
+  renameSync(partial, traefikBinary);
+  log(`traefik build done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
 const BUILDERS: Record<Component, (log: (line: string) => void) => Promise<void>> = {
   kubernetes: buildKubernetes,
   kwok: (log) => goInstall('kwok', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`, log),
+  traefik: buildTraefik,
   // Debian has no helm package; the chart in deploy/helm is rendered with the real helm in the tests.
   helm: (log) => goInstall('helm', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`, log),
 };

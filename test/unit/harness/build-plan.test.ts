@@ -1,34 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../harness/build.js';
-import { HELM_VERSION, KUBERNETES_VERSION, KWOK_VERSION, helmBinary, k8sBinary, kwokBinary } from '../../harness/config.js';
+import { HELM_VERSION, KUBERNETES_VERSION, KWOK_VERSION, TRAEFIK_VERSION, helmBinary, k8sBinary, kwokBinary, traefikBinary } from '../../harness/config.js';
 
 const nothingCached = (): boolean => false;
 
 describe('what each command builds', () => {
-  it('builds Kubernetes and kwok for the demo and cluster:up, never helm', () => {
+  it('builds Kubernetes, kwok and Traefik for the demo and cluster:up, never helm', () => {
     for (const target of ['demo', 'cluster'] as const) {
-      expect(buildPlan(target, nothingCached).build).toEqual(['kubernetes', 'kwok']);
+      expect(buildPlan(target, nothingCached).build).toEqual(['kubernetes', 'kwok', 'traefik']);
     }
     expect(buildPlan('demo', nothingCached).announcement).toBe(
-      `building for the demo: Kubernetes ${KUBERNETES_VERSION} (the control plane and kubectl) and kwok ${KWOK_VERSION} (fake nodes); not helm, which the demo never uses`,
+      `building for the demo: Kubernetes ${KUBERNETES_VERSION} (the control plane and kubectl), kwok ${KWOK_VERSION} (fake nodes), and Traefik ${TRAEFIK_VERSION} (the gateway that routes traffic to the fake pods); not helm, which the demo never uses`,
     );
   });
 
   it('builds everything for the tests, and only helm for the tests on an existing cluster', () => {
     const tests = buildPlan('tests', nothingCached);
-    expect(tests.build).toEqual(['kubernetes', 'kwok', 'helm']);
+    expect(tests.build).toEqual(['kubernetes', 'kwok', 'traefik', 'helm']);
     expect(tests.announcement).toBe(
-      `building for the tests: Kubernetes ${KUBERNETES_VERSION} (the control plane and kubectl), kwok ${KWOK_VERSION} (fake nodes), and helm ${HELM_VERSION} (the chart test renders deploy/helm with it)`,
+      `building for the tests: Kubernetes ${KUBERNETES_VERSION} (the control plane and kubectl), kwok ${KWOK_VERSION} (fake nodes), Traefik ${TRAEFIK_VERSION} (the gateway that routes traffic to the fake pods), and helm ${HELM_VERSION} (the chart test renders deploy/helm with it)`,
     );
     expect(buildPlan('external-cluster-tests', nothingCached).build).toEqual(['helm']);
   });
 
   it('builds only what the cache lacks, and says nothing when it lacks nothing', () => {
-    const cached = new Set([k8sBinary, helmBinary]);
+    const cached = new Set([k8sBinary, helmBinary, traefikBinary]);
     const plan = buildPlan('tests', (path) => cached.has(path));
     expect(plan.build).toEqual(['kwok']);
     expect(plan.announcement).toBe(`building for the tests: kwok ${KWOK_VERSION} (fake nodes)`);
+    cached.delete(traefikBinary);
     cached.add(kwokBinary);
+    expect(buildPlan('cluster', (path) => cached.has(path)).build).toEqual(['traefik']);
+    cached.add(traefikBinary);
     expect(buildPlan('tests', (path) => cached.has(path))).toEqual({ build: [], announcement: undefined });
   });
 });
