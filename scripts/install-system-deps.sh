@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test harness and the demo need: Prometheus, openssl (certificates), tmux (a
-# terminal test of the plugin), Lua 5.1 with cjson (the Argo CD health scripts' tests). Installs only
-# what is missing; needs root (or sudo) when it installs.
+# Debian packages the test harness and the demo need: Prometheus, openssl (certificates), iproute2 (`ip`
+# makes the pod IP range local), tmux (a terminal test of the plugin), Lua 5.1 with cjson (the Argo CD
+# health scripts' tests). Installs only what is missing; needs root (or sudo) when it installs.
 set -euo pipefail
 missing=()
 has() { "$@" >/dev/null 2>&1; }
 has command -v prometheus || missing+=(prometheus)
 has command -v openssl || missing+=(openssl)
+has command -v ip || missing+=(iproute2)
 has command -v tmux || missing+=(tmux)
 has command -v lua5.1 || missing+=(lua5.1)
 has lua5.1 -e 'require "cjson"' || missing+=(lua-cjson)

@@ -11,7 +11,9 @@ async function main(command: string | undefined): Promise<void> {
   if (command === 'up') {
     const state = await up(log);
     log(`ready: kubectl --kubeconfig ${state.kubeconfig} get nodes,pods -A`);
-    process.stdout.write(exportLines({ KUBECONFIG: state.kubeconfig, PROMETHEUS_URL: state.prometheusUrl, FLEDGE_KUBECTL_DIR: kubectlDir }));
+    process.stdout.write(
+      exportLines({ KUBECONFIG: state.kubeconfig, PROMETHEUS_URL: state.prometheusUrl, FLEDGE_GATEWAY_URL: state.gatewayUrl, FLEDGE_KUBECTL_DIR: kubectlDir }),
+    );
   } else if (command === 'build') {
     await ensureBinaries('tests', log);
     log('binaries are built');

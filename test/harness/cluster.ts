@@ -5,7 +5,8 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureBinaries, type BuildTarget } from './build.js';
-import { NODE_COUNT, clusterDir, k8sBinary, kwokBinary, ports } from './config.js';
+import { NODE_COUNT, clusterDir, k8sBinary, kubectlBinary, kwokBinary, podCidr, ports, traefikBinary } from './config.js';
+import { GATEWAY, addPodCidr, gatewayManifests, removePodCidr, routerCrds, traefikConfig } from './dataplane.js';
 import { HarnessError } from './errors.js';
 
 /** What `up` leaves behind for `down`, for tests, and for a person's shell. */
@@ -17,6 +18,12 @@ export interface ClusterState {
   apiserverUrl: string;
   adminToken: string;
   caFile: string;
+  /** Traefik's `web` entrypoint, where the harness Gateway (dataplane.ts GATEWAY) takes requests. */
+  gatewayUrl: string;
+  /** Traefik's Prometheus metrics; /ping beside it is its health check. */
+  traefikMetricsUrl: string;
+  /** The pod IP range kwok assigns and `up` made local; `down` removes it from lo. */
+  podCidr: string;
   processes: Array<{ name: string; pid: number; log: string }>;
 }
 
@@ -119,8 +126,13 @@ function kubeconfigYaml(server: string, caFile: string, token: string): string {
   ].join('\n');
 }
 
-function prometheusConfig(targetsDir: string): string {
-  return [
+interface DataPlaneScrape {
+  traefikMetricsUrl: string;
+}
+
+/** Scrapes itself, the file_sd targets tests register, and with a data plane Traefik. */
+export function prometheusConfig(targetsDir: string, dataPlane?: DataPlaneScrape): string {
+  const lines = [
     'global:',
     '  scrape_interval: 1s',
     '  evaluation_interval: 1s',
@@ -133,8 +145,17 @@ function prometheusConfig(targetsDir: string): string {
     '  - files:',
     `    - ${targetsDir}/*.json`,
     '    refresh_interval: 1s',
-    '',
-  ].join('\n');
+  ];
+  if (dataPlane) {
+    const traefik = new URL(dataPlane.traefikMetricsUrl);
+    lines.push(
+      '- job_name: traefik',
+      `  metrics_path: ${traefik.pathname}`,
+      '  static_configs:',
+      `  - targets: ['${traefik.host}']`,
+    );
+  }
+  return [...lines, ''].join('\n');
 }
 
 function tailOf(file: string, lines = 25): string {
@@ -205,6 +226,10 @@ async function isHealthy(state: ClusterState): Promise<boolean> {
   if (!state.processes.every((p) => isAlive(p.pid))) return false;
   const prom = await get(`${state.prometheusUrl}/-/ready`).catch(() => undefined);
   if (prom?.status !== 200) return false;
+  if (state.traefikMetricsUrl !== '') {
+    const ping = await get(new URL('/ping', state.traefikMetricsUrl).href).catch(() => undefined);
+    if (ping?.status !== 200) return false;
+  }
   if (state.apiserverUrl === '') return true;
   const ca = readFileSync(state.caFile, 'utf8');
   const ready = await get(`${state.apiserverUrl}/readyz`, { ca, token: state.adminToken }).catch(() => undefined);
@@ -250,10 +275,13 @@ async function startKubernetes(
   launcher: Launcher,
   pki: string,
   log: (line: string) => void,
-): Promise<Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile'>> {
+): Promise<KubernetesAccess> {
   generatePki(pki);
   const adminToken = `fledge-admin-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   writeFileSync(join(pki, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+  // For Traefik and Prometheus, which read the token from a file rather than a kubeconfig.
+  const tokenFile = join(pki, 'admin.token');
+  writeFileSync(tokenFile, adminToken, { mode: 0o600 });
   const caFile = join(pki, 'ca.crt');
   const ca = readFileSync(caFile, 'utf8');
   const apiserverUrl = `https://127.0.0.1:${ports.apiserver}`;
@@ -321,7 +349,8 @@ async function startKubernetes(
     '--manage-all-nodes=true',
     `--server-address=127.0.0.1:${ports.kwok}`,
     '--node-ip=127.0.0.1',
-    '--cidr=10.244.0.0/16',
+    // Pod IPs from the range up made local, so a simulated pod can listen on its own IP.
+    `--cidr=${podCidr}`,
     // Renew node Leases: without them the node lifecycle controller sees kwok's nodes go NotReady every ~50 s
     // and marks every Pod unready, which kwok never undoes, so ReplicaSets lose their ready Pods for good.
     '--node-lease-duration-seconds=40',
@@ -340,12 +369,61 @@ async function startKubernetes(
     return schedulable.length >= NODE_COUNT;
   });
 
-  return { kubeconfig, apiserverUrl, adminToken, caFile };
+  return { kubeconfig, apiserverUrl, adminToken, caFile, tokenFile };
+}
+
+type KubernetesAccess = Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile'> & { tokenFile: string };
+
+/** Runs the harness's kubectl; fails with its output. */
+function kubectl(kube: KubernetesAccess, args: string[], input?: string): void {
+  const run = spawnSync(kubectlBinary, ['--kubeconfig', kube.kubeconfig, ...args], { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.error || run.status !== 0) throw new HarnessError(`kubectl ${args.slice(0, 2).join(' ')} failed: ${run.error?.message ?? run.stderr.trim()}`);
+}
+
+/** Server-side apply, so applying the same objects again changes nothing. */
+function apply(kube: KubernetesAccess, objects: object[]): void {
+  kubectl(kube, ['apply', '--server-side', '--force-conflicts', '--field-manager=fledge-harness', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+}
+
+interface Conditions {
+  status?: { conditions?: Array<{ type: string; status: string }> };
 }
 
 /**
- * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes) and Prometheus on
- * loopback. Reuses a healthy running cluster; on any failure stops whatever it started and removes its data.
+ * Installs the CRDs of every traffic router Fledge drives (Gateway API, Traefik, Istio), starts Traefik on them,
+ * and creates the shared Gateway it serves on ports.gateway.
+ */
+async function startDataPlane(
+  launcher: Launcher,
+  kube: KubernetesAccess,
+  log: (line: string) => void,
+): Promise<Pick<ClusterState, 'gatewayUrl' | 'traefikMetricsUrl'>> {
+  log('installing the Gateway API, Traefik and Istio CRDs');
+  const crds = await routerCrds();
+  apply(kube, crds);
+  kubectl(kube, ['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((crd) => `crd/${crd.metadata.name}`)]);
+
+  log('starting traefik');
+  const traefikDir = join(clusterDir, 'traefik');
+  mkdirSync(traefikDir, { recursive: true });
+  writeFileSync(join(traefikDir, 'traefik.yml'), traefikConfig(kube));
+  launcher.start('traefik', traefikBinary, [`--configFile=${join(traefikDir, 'traefik.yml')}`]);
+  const traefikMetricsUrl = `http://127.0.0.1:${ports.traefik}/metrics`;
+  await launcher.waitFor('traefik', 'Traefik /ping', async () => (await get(`http://127.0.0.1:${ports.traefik}/ping`)).status === 200, 30_000);
+
+  apply(kube, gatewayManifests());
+  const ca = readFileSync(kube.caFile, 'utf8');
+  const gatewayPath = `/apis/gateway.networking.k8s.io/v1/namespaces/${GATEWAY.namespace}/gateways/${GATEWAY.name}`;
+  await launcher.waitFor('traefik', `Gateway ${GATEWAY.namespace}/${GATEWAY.name} Programmed by Traefik`, async () => {
+    const gateway = JSON.parse((await get(`${kube.apiserverUrl}${gatewayPath}`, { ca, token: kube.adminToken })).body) as Conditions;
+    return ['Accepted', 'Programmed'].every((type) => gateway.status?.conditions?.some((c) => c.type === type && c.status === 'True'));
+  }, 60_000);
+  return { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, traefikMetricsUrl };
+}
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes), Traefik (with the
+ * router CRDs and a Gateway) and Prometheus on loopback, with the pod IP range made local. Reuses a healthy running cluster; on any failure stops whatever it started and removes its data.
  * `buildFor` says who needs the cluster, which decides what is built when the cache lacks it.
  */
 export async function up(
@@ -354,7 +432,11 @@ export async function up(
 ): Promise<ClusterState & { reused: boolean }> {
   const existing = readState();
   if (existing) {
-    if ((existing.apiserverUrl !== '') === withKubernetes && (await isHealthyWithin(existing, 40_000))) {
+    // A cluster from before the data plane (no gatewayUrl) is restarted rather than reused.
+    const fits = withKubernetes ? existing.apiserverUrl !== '' && Boolean(existing.gatewayUrl) : existing.apiserverUrl === '';
+    if (fits && (await isHealthyWithin(existing, 40_000))) {
+      // A person may have removed the address (or rebooted, which kills the cluster anyway).
+      if (existing.podCidr) addPodCidr(existing.podCidr);
       log(`reusing the running cluster in ${clusterDir}`);
       return { ...existing, reused: true };
     }
@@ -375,7 +457,14 @@ export async function up(
     throw new HarnessError('prometheus is not installed: apt-get install prometheus (Debian package)');
   }
 
-  if (withKubernetes) await ensureBinaries(buildFor, log);
+  if (withKubernetes) {
+    // Before the build, so a missing permission shows at once rather than after minutes of compiling.
+    addPodCidr(podCidr);
+    await ensureBinaries(buildFor, log).catch((err: unknown) => {
+      removePodCidr(podCidr);
+      throw err;
+    });
+  }
 
   rmSync(clusterDir, { recursive: true, force: true });
   const pki = join(clusterDir, 'pki');
@@ -384,12 +473,21 @@ export async function up(
   const launcher = new Launcher(logs);
   try {
     let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '' };
-    if (withKubernetes) kube = await startKubernetes(launcher, pki, log);
+    let dataPlane = { gatewayUrl: '', traefikMetricsUrl: '', podCidr: '' };
+    let scrape: DataPlaneScrape | undefined;
+    if (withKubernetes) {
+      const access = await startKubernetes(launcher, pki, log);
+      const started = Date.now();
+      dataPlane = { ...(await startDataPlane(launcher, access, log)), podCidr };
+      log(`data plane ready in ${Math.round((Date.now() - started) / 1000)} s: Gateway ${GATEWAY.namespace}/${GATEWAY.name} at ${dataPlane.gatewayUrl}`);
+      kube = { kubeconfig: access.kubeconfig, apiserverUrl: access.apiserverUrl, adminToken: access.adminToken, caFile: access.caFile };
+      scrape = { traefikMetricsUrl: dataPlane.traefikMetricsUrl };
+    }
     log('starting prometheus');
     const promDir = join(clusterDir, 'prometheus');
     const prometheusTargetsDir = join(promDir, 'targets');
     mkdirSync(prometheusTargetsDir, { recursive: true });
-    writeFileSync(join(promDir, 'prometheus.yml'), prometheusConfig(prometheusTargetsDir));
+    writeFileSync(join(promDir, 'prometheus.yml'), prometheusConfig(prometheusTargetsDir, scrape));
     const prometheusUrl = `http://127.0.0.1:${ports.prometheus}`;
     launcher.start('prometheus', 'prometheus', [
       `--config.file=${join(promDir, 'prometheus.yml')}`,
@@ -400,11 +498,12 @@ export async function up(
     ]);
     await launcher.waitFor('prometheus', 'Prometheus /-/ready', async () => (await get(`${prometheusUrl}/-/ready`)).status === 200, 60_000);
 
-    const state: ClusterState = { ...kube, prometheusUrl, prometheusTargetsDir, processes: launcher.processes };
+    const state: ClusterState = { ...kube, ...dataPlane, prometheusUrl, prometheusTargetsDir, processes: launcher.processes };
     writeFileSync(stateFile, JSON.stringify(state, null, 2));
     return { ...state, reused: false };
   } catch (err) {
     await stopProcesses(launcher.processes);
+    if (withKubernetes) removePodCidr(podCidr);
     rmSync(clusterDir, { recursive: true, force: true });
     throw err;
   }
@@ -416,6 +515,8 @@ export async function down(log: (line: string) => void): Promise<void> {
   if (state) {
     await stopProcesses(state.processes);
     log(`stopped ${state.processes.map((p) => p.name).join(', ')}`);
+    const kept = state.podCidr ? removePodCidr(state.podCidr) : undefined;
+    if (kept !== undefined) log(`the pod IP range ${state.podCidr} stays on lo: ${kept}`);
   } else {
     log('no cluster is running');
   }

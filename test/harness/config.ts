@@ -7,6 +7,8 @@ export const KWOK_VERSION = 'v0.7.0';
 export const HELM_VERSION = 'v3.19.0';
 /** The gateway that routes test traffic; v3.7 no longer builds from the module proxy's source. */
 export const TRAEFIK_VERSION = 'v3.6.12';
+/** networking.istio.io CRDs come from this istio.io/api module; Gateway API's version is the one Traefik requires. */
+export const ISTIO_API_VERSION = 'v1.31.4';
 
 export const cacheDir = process.env.FLEDGE_CACHE_DIR ?? join(homedir(), '.cache', 'fledge');
 export const k8sBinary = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'fledge-k8s');
@@ -25,9 +27,20 @@ const portBase = Number(process.env.FLEDGE_CLUSTER_PORT_BASE ?? 16440);
 export const ports = {
   etcdClient: portBase,
   etcdPeer: portBase + 1,
+  /** Traefik's own entrypoint: /ping and /metrics. */
+  traefik: portBase + 2,
   apiserver: portBase + 3,
+  /** Traefik's entrypoint for requests; the harness Gateway's listener has the same port, which is how Traefik matches them. */
+  gateway: portBase + 4,
   kwok: portBase + 5,
   prometheus: portBase + 10,
 } as const;
+
+/**
+ * kwok gives Pods IPs from this range, and `up` makes every address in it local (`ip addr add <cidr> dev lo`) so
+ * the workload simulator can answer on a Pod's own IP. Loopback (127/8) would not do: the apiserver refuses
+ * endpoints there. 198.18.0.0/15 is reserved for benchmarking (RFC 2544), so it clashes with no real network.
+ */
+export const podCidr = process.env.FLEDGE_CLUSTER_POD_CIDR ?? '198.18.0.0/16';
 
 export const NODE_COUNT = 2;

@@ -11,6 +11,10 @@ declare module 'vitest' {
     prometheusUrl: string;
     prometheusTargetsDir: string;
     kubectlDir: string;
+    /** Traefik's entrypoint for the harness Gateway; empty on FLEDGE_TEST_KUBECONFIG's cluster, which has none. */
+    gatewayUrl: string;
+    /** Traefik's /metrics; empty with FLEDGE_TEST_KUBECONFIG. */
+    traefikMetricsUrl: string;
   }
 }
 
@@ -31,6 +35,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('prometheusTargetsDir', state.prometheusTargetsDir);
     // The harness's kubectl if it was ever built, otherwise the one on PATH.
     project.provide('kubectlDir', existsSync(kubectlBinary) ? kubectlDir : '');
+    project.provide('gatewayUrl', '');
+    project.provide('traefikMetricsUrl', '');
     return async () => {
       if (!state.reused) await down(log);
     };
@@ -40,6 +46,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('prometheusUrl', state.prometheusUrl);
   project.provide('prometheusTargetsDir', state.prometheusTargetsDir);
   project.provide('kubectlDir', kubectlDir);
+  project.provide('gatewayUrl', state.gatewayUrl);
+  project.provide('traefikMetricsUrl', state.traefikMetricsUrl);
   return async () => {
     if (!state.reused) await down(log);
   };
