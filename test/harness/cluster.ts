@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ensureBinaries, type BuildTarget } from './build.js';
 import { NODE_COUNT, clusterDir, k8sBinary, kubectlBinary, kwokBinary, podCidr, ports, traefikBinary } from './config.js';
 import { GATEWAY, addPodCidr, gatewayManifests, removePodCidr, routerCrds, traefikConfig } from './dataplane.js';
@@ -128,9 +129,16 @@ function kubeconfigYaml(server: string, caFile: string, token: string): string {
 
 interface DataPlaneScrape {
   traefikMetricsUrl: string;
+  /** HTTP SD with kubernetes_sd's pod labels (pod-discovery.ts). */
+  podDiscoveryUrl: string;
 }
 
-/** Scrapes itself, the file_sd targets tests register, and with a data plane Traefik. */
+/**
+ * Scrapes itself, the file_sd targets tests register, and with a data plane Traefik and every Ready pod that
+ * has a pod-template-hash label and a TCP container port: at <podIP>:<port>/metrics, labelled with its
+ * namespace, pod and pod_template_hash as the simulator's synthetic series are. The relabelling is a real
+ * cluster's for `kubernetes_sd_configs: [{role: pod}]`; only the discovery differs (see pod-discovery.ts).
+ */
 export function prometheusConfig(targetsDir: string, dataPlane?: DataPlaneScrape): string {
   const lines = [
     'global:',
@@ -148,11 +156,27 @@ export function prometheusConfig(targetsDir: string, dataPlane?: DataPlaneScrape
   ];
   if (dataPlane) {
     const traefik = new URL(dataPlane.traefikMetricsUrl);
+    const hash = '__meta_kubernetes_pod_label_fledge_dev_pod_template_hash';
     lines.push(
       '- job_name: traefik',
       `  metrics_path: ${traefik.pathname}`,
       '  static_configs:',
       `  - targets: ['${traefik.host}']`,
+      '- job_name: kubernetes-pods',
+      '  http_sd_configs:',
+      `  - url: ${dataPlane.podDiscoveryUrl}`,
+      '    refresh_interval: 1s',
+      '  relabel_configs:',
+      // One target per declared TCP port of a regular container of a Ready pod with the label.
+      `  - {action: keep, source_labels: [${hash}], regex: .+}`,
+      '  - {action: keep, source_labels: [__meta_kubernetes_pod_ready], regex: "true"}',
+      '  - {action: keep, source_labels: [__meta_kubernetes_pod_container_init], regex: "false"}',
+      '  - {action: keep, source_labels: [__meta_kubernetes_pod_container_port_number], regex: .+}',
+      '  - {action: keep, source_labels: [__meta_kubernetes_pod_container_port_protocol], regex: TCP}',
+      '  - {source_labels: [__meta_kubernetes_pod_ip, __meta_kubernetes_pod_container_port_number], regex: "(.+);(.+)", target_label: __address__, replacement: "$1:$2"}',
+      '  - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}',
+      '  - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}',
+      `  - {source_labels: [${hash}], target_label: pod_template_hash}`,
     );
   }
   return [...lines, ''].join('\n');
@@ -397,7 +421,7 @@ async function startDataPlane(
   launcher: Launcher,
   kube: KubernetesAccess,
   log: (line: string) => void,
-): Promise<Pick<ClusterState, 'gatewayUrl' | 'traefikMetricsUrl'>> {
+): Promise<Pick<ClusterState, 'gatewayUrl' | 'traefikMetricsUrl'> & { podDiscoveryUrl: string }> {
   log('installing the Gateway API, Traefik and Istio CRDs');
   const crds = await routerCrds();
   apply(kube, crds);
@@ -418,8 +442,15 @@ async function startDataPlane(
     const gateway = JSON.parse((await get(`${kube.apiserverUrl}${gatewayPath}`, { ca, token: kube.adminToken })).body) as Conditions;
     return ['Accepted', 'Programmed'].every((type) => gateway.status?.conditions?.some((c) => c.type === type && c.status === 'True'));
   }, 60_000);
-  return { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, traefikMetricsUrl };
+
+  log('starting pod discovery for prometheus');
+  launcher.start('pod-discovery', process.execPath, ['--import', import.meta.resolve('tsx'), podDiscoveryCli, '--kubeconfig', kube.kubeconfig, '--port', String(ports.podDiscovery)]);
+  const podDiscoveryUrl = `http://127.0.0.1:${ports.podDiscovery}/targets`;
+  await launcher.waitFor('pod-discovery', 'pod discovery /targets', async () => (await get(podDiscoveryUrl)).status === 200, 30_000);
+  return { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, traefikMetricsUrl, podDiscoveryUrl };
 }
+
+const podDiscoveryCli = fileURLToPath(new URL('pod-discovery-cli.ts', import.meta.url));
 
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes), Traefik (with the
@@ -478,10 +509,11 @@ export async function up(
     if (withKubernetes) {
       const access = await startKubernetes(launcher, pki, log);
       const started = Date.now();
-      dataPlane = { ...(await startDataPlane(launcher, access, log)), podCidr };
+      const { podDiscoveryUrl, ...served } = await startDataPlane(launcher, access, log);
+      dataPlane = { ...served, podCidr };
       log(`data plane ready in ${Math.round((Date.now() - started) / 1000)} s: Gateway ${GATEWAY.namespace}/${GATEWAY.name} at ${dataPlane.gatewayUrl}`);
       kube = { kubeconfig: access.kubeconfig, apiserverUrl: access.apiserverUrl, adminToken: access.adminToken, caFile: access.caFile };
-      scrape = { traefikMetricsUrl: dataPlane.traefikMetricsUrl };
+      scrape = { traefikMetricsUrl: dataPlane.traefikMetricsUrl, podDiscoveryUrl };
     }
     log('starting prometheus');
     const promDir = join(clusterDir, 'prometheus');

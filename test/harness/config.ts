@@ -33,6 +33,8 @@ export const ports = {
   /** Traefik's entrypoint for requests; the harness Gateway's listener has the same port, which is how Traefik matches them. */
   gateway: portBase + 4,
   kwok: portBase + 5,
+  /** The harness's pod discovery for Prometheus (pod-discovery.ts). */
+  podDiscovery: portBase + 6,
   prometheus: portBase + 10,
 } as const;
 
