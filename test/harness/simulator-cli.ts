@@ -1,5 +1,8 @@
 // Runs the workload simulator on its own, for a person or the demo:
 //   tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N]
+//     [--rps N] [--latency-scale X]
+// Ready pods also answer real requests on their pod IPs (through the harness Gateway, say): --rps 0 leaves only
+// those in http_requests_total, --latency-scale 1 makes them as slow as their image's profile.
 // By default it uses the cluster `npm run cluster:up` started (its state in FLEDGE_CLUSTER_DIR, /tmp/fledge-cluster
 // by default): that cluster's Prometheus file_sd directory, and $KUBECONFIG or else that cluster's kubeconfig.
 import { existsSync } from 'node:fs';
@@ -13,7 +16,7 @@ import { startSimulator } from './simulator.js';
 const log = (line: string): void => void process.stderr.write(`simulator: ${line}\n`);
 
 const usage =
-  'usage: tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N] [--rps N]\n';
+  'usage: tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N] [--rps N] [--latency-scale X]\n';
 
 function numberOption(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       'tick-ms': { type: 'string' },
       rps: { type: 'string' },
+      'latency-scale': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,8 +63,10 @@ async function main(): Promise<void> {
     port: numberOption('port', values.port, 0),
     tickMs: numberOption('tick-ms', values['tick-ms'], 10),
     requestsPerSecond: numberOption('rps', values.rps, 0),
+    latencyScale: numberOption('latency-scale', values['latency-scale'], 0),
+    log,
   });
-  log(`serving ${simulator.url}/metrics for Ready pods in ${namespaces.join(', ')}; registered in ${targetsDir}; Ctrl-C stops`);
+  log(`serving ${simulator.url}/metrics for Ready pods in ${namespaces.join(', ')}, and each pod on its own IP; registered in ${targetsDir}; Ctrl-C stops`);
   process.stdout.write(`SIMULATOR_URL=${simulator.url}\n`);
   const stop = (signal: NodeJS.Signals): void => {
     log(`${signal}: stopping`);

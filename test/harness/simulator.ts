@@ -1,5 +1,5 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -64,6 +64,9 @@ export function latencyOf(profile: Profile, n: number): number {
 
 export const POD_TEMPLATE_HASH_LABEL = 'fledge.dev/pod-template-hash';
 
+/** Where a pod answers when its containers declare no port: the demo app's port. */
+export const DEFAULT_POD_PORT = 8080;
+
 /** What the simulator serves traffic for: a Ready, not terminating Pod with a pod-template-hash label. */
 export interface SimulatedPod {
   namespace: string;
@@ -71,6 +74,15 @@ export interface SimulatedPod {
   hash: string;
   image: string;
   profile: Profile;
+  /** status.podIP, where the pod's own servers listen; undefined until kwok assigned one. */
+  ip: string | undefined;
+  /** The TCP ports its containers declare, or DEFAULT_POD_PORT when none does. */
+  ports: number[];
+}
+
+function tcpPorts(pod: k8s.V1Pod): number[] {
+  const declared = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort));
+  return declared.length > 0 ? [...new Set(declared)] : [DEFAULT_POD_PORT];
 }
 
 export function simulatedPod(pod: k8s.V1Pod): SimulatedPod | undefined {
@@ -82,7 +94,126 @@ export function simulatedPod(pod: k8s.V1Pod): SimulatedPod | undefined {
   const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   if (!ready) return undefined;
   const image = pod.spec?.containers[0]?.image ?? '';
-  return { namespace, name, hash, image, profile: profileForImage(image) };
+  return { namespace, name, hash, image, profile: profileForImage(image), ip: pod.status?.podIP || undefined, ports: tcpPorts(pod) };
+}
+
+/** How a pod answers `GET /`: the body and header the demo app sends, and a status from its profile. */
+export interface Answer {
+  status: 200 | 500;
+  /** Seconds to wait before answering. */
+  delaySeconds: number;
+  body: { version: string; pod: string; hash: string };
+}
+
+/**
+ * A pod's answers, request after request: exactly the profile's share of them fail, spread evenly (for 20% every
+ * fifth), and latency cycles as latencyOf says, times `latencyScale` (0 answers at once).
+ */
+export class PodBehaviour {
+  private readonly errors: TrafficAccumulator;
+  private served = 0;
+
+  constructor(
+    private readonly pod: SimulatedPod,
+    private readonly latencyScale: number,
+  ) {
+    this.errors = new TrafficAccumulator(1, pod.profile);
+  }
+
+  next(): Answer {
+    const failed = this.errors.tick(1).errors > 0;
+    return {
+      status: failed ? 500 : 200,
+      delaySeconds: this.latencyScale * latencyOf(this.pod.profile, this.served++),
+      body: { version: imageTag(this.pod.image), pod: this.pod.name, hash: this.pod.hash },
+    };
+  }
+}
+
+function serveMetrics(registry: Registry, res: ServerResponse): void {
+  registry.metrics().then(
+    (text) => {
+      res.setHeader('Content-Type', registry.contentType);
+      res.end(text);
+    },
+    (err: unknown) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    },
+  );
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** A listener another pod's server may still hold (kwok reuses a deleted pod's IP) is retried this long. */
+const BIND_RETRY_MS = 10_000;
+
+/**
+ * A pod's own HTTP servers, one per port on its IP, answering as the demo app would, with /metrics counting
+ * what they really served. Its series appear with the first request, so a pod nobody sends traffic to adds
+ * nothing to queries beside the simulator's synthetic series.
+ */
+function servePod(pod: SimulatedPod & { ip: string }, latencyScale: number, log: (line: string) => void): { close: () => Promise<void> } {
+  const registry = new Registry();
+  const requests = new Counter({ name: 'http_requests_total', help: 'Requests served, by status code.', labelNames: ['code'] as const, registers: [registry] });
+  const latency = new Histogram({ name: 'http_request_duration_seconds', help: 'Request latency.', buckets: LATENCY_BUCKETS, registers: [registry] });
+  const behaviour = new PodBehaviour(pod, latencyScale);
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+
+  const servers = pod.ports.map((port) => {
+    const server = createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://pod').pathname === '/metrics') return serveMetrics(registry, res);
+      const started = process.hrtime.bigint();
+      const answer = behaviour.next();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        res.statusCode = answer.status;
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('X-Fledge-Version', answer.body.version);
+        res.end(JSON.stringify(answer.body));
+        requests.inc({ code: String(answer.status) });
+        latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      }, answer.delaySeconds * 1000);
+      timers.add(timer);
+    });
+    const where = `${pod.namespace}/${pod.name} on ${pod.ip}:${port}`;
+    const deadline = Date.now() + BIND_RETRY_MS;
+    const listen = (): void => {
+      if (!closed) server.listen(port, pod.ip);
+    };
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' && Date.now() < deadline) {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          listen();
+        }, 250);
+        timers.add(timer);
+        return;
+      }
+      const hint = err.code === 'EADDRNOTAVAIL' ? ' (the pod IP range is not local: cluster:up adds it to lo)' : '';
+      log(`cannot serve ${where}: ${err.message}${hint}`);
+    });
+    listen();
+    return server;
+  });
+
+  return {
+    close: async () => {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              if (!server.listening) return resolve();
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
 }
 
 export interface SimulatorOptions {
@@ -96,6 +227,13 @@ export interface SimulatorOptions {
   tickMs?: number;
   /** Requests per second per Ready pod; 20 by default. */
   requestsPerSecond?: number;
+  /**
+   * Times the profile's latency for requests the pods really serve: 0 (the default) answers at once, so tests
+   * that send thousands of requests stay fast; 1 answers as slowly as the profile says (0.05 s, 0.8 s when slow).
+   */
+  latencyScale?: number;
+  /** Where bind errors and the like go; stderr by default. */
+  log?: (line: string) => void;
 }
 
 export interface Simulator {
@@ -111,6 +249,10 @@ export interface Simulator {
  *
  * A Pod's series exist only while it is Ready: they start at zero (so the first scrape already gives rate()
  * a base) and are removed when it turns unready or goes away, so Prometheus marks them stale at once.
+ *
+ * Each such Pod also answers real requests on its own IP (status.podIP) and container ports, as the demo
+ * app would: a gateway routes to it through its Service's endpoints, and Prometheus's pod discovery scrapes
+ * its own /metrics, which count only those real requests. A port that cannot be bound is logged and skipped.
  */
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
   const kc = new k8s.KubeConfig();
@@ -127,15 +269,17 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     name: 'http_request_duration_seconds',
     help: 'Request latency.',
     labelNames: ['namespace', 'pod', 'pod_template_hash'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const requestsPerSecond = opts.requestsPerSecond ?? 20;
+  const log = opts.log ?? ((line: string): void => void process.stderr.write(`simulator: ${line}\n`));
 
   interface Live {
     pod: SimulatedPod;
     traffic: TrafficAccumulator;
     served: number;
+    servers: { close: () => Promise<void> } | undefined;
   }
   // One entry (and one set of series) per live pod, keyed by namespace/name.
   const live = new Map<string, Live>();
@@ -146,23 +290,28 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     pod_template_hash: pod.hash,
   });
 
-  const forgetKey = (key: string): void => {
+  /** Drops a pod's series and closes its servers; resolves once they are closed. */
+  const forgetKey = async (key: string): Promise<void> => {
     const known = live.get(key);
     if (known === undefined) return;
     live.delete(key);
     const labels = labelsOf(known.pod);
     for (const code of ['200', '500']) requests.remove({ ...labels, code });
     latency.remove(labels);
+    await known.servers?.close();
   };
   const observe = (object: k8s.V1Pod): void => {
     const key = keyOf(object);
     const pod = simulatedPod(object);
     const known = live.get(key);
-    if (pod === undefined) return forgetKey(key);
-    // Same pod, same version: keep its counters. A relabelled or re-imaged pod starts new series.
-    if (known && known.pod.hash === pod.hash && known.pod.image === pod.image) return;
-    forgetKey(key);
-    live.set(key, { pod, traffic: new TrafficAccumulator(requestsPerSecond, pod.profile), served: 0 });
+    if (pod === undefined) return void forgetKey(key);
+    // Same pod, same version, same address: keep its counters. A relabelled or re-imaged pod starts new series.
+    const same = (a: SimulatedPod, b: SimulatedPod): boolean => a.hash === b.hash && a.image === b.image && a.ip === b.ip && a.ports.join() === b.ports.join();
+    if (known && same(known.pod, pod)) return;
+    void forgetKey(key);
+    const { ip } = pod;
+    const servers = ip === undefined || stopped ? undefined : servePod({ ...pod, ip }, opts.latencyScale ?? 0, log);
+    live.set(key, { pod, traffic: new TrafficAccumulator(requestsPerSecond, pod.profile), served: 0, servers });
     const labels = labelsOf(pod);
     requests.inc({ ...labels, code: '200' }, 0);
     requests.inc({ ...labels, code: '500' }, 0);
@@ -176,16 +325,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       res.end('not found: the simulator serves /metrics\n');
       return;
     }
-    registry.metrics().then(
-      (text) => {
-        res.setHeader('Content-Type', registry.contentType);
-        res.end(text);
-      },
-      (err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      },
-    );
+    serveMetrics(registry, res);
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -220,7 +360,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     );
     informer.on(k8s.ADD, observe);
     informer.on(k8s.UPDATE, observe);
-    informer.on(k8s.DELETE, (pod) => forgetKey(keyOf(pod)));
+    informer.on(k8s.DELETE, (pod) => void forgetKey(keyOf(pod)));
     // The informer stops on an error (apiserver restart, network); try again every second until stopped.
     const restart = (): void => {
       if (stopped) return;
@@ -272,7 +412,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       if (stopped) return;
       clearInterval(ticker);
       await stopInformers();
-      for (const key of [...live.keys()]) forgetKey(key);
+      await Promise.all([...live.keys()].map(forgetKey));
       await unregister();
     },
   };

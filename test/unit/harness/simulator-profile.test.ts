@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { imageTag, latencyOf, profileForImage, simulatedPod, TrafficAccumulator } from '../../harness/simulator.js';
+import { imageTag, latencyOf, PodBehaviour, profileForImage, simulatedPod, TrafficAccumulator, type SimulatedPod } from '../../harness/simulator.js';
 
 const GOOD = { errorRatio: 0, latencySeconds: 0.05 };
 const SLOW = { errorRatio: 0, latencySeconds: 0.8 };
@@ -98,20 +98,34 @@ describe('simulated latency', () => {
 });
 
 describe('which pods are simulated', () => {
-  const pod = (over: { ready?: boolean; deleting?: boolean; hash?: string | null; image?: string } = {}): V1Pod => ({
+  type Port = { containerPort: number; protocol?: string };
+  const pod = (
+    over: { ready?: boolean; deleting?: boolean; hash?: string | null; image?: string; ip?: string; ports?: Port[]; sidecarPorts?: Port[] } = {},
+  ): V1Pod => ({
     metadata: {
       name: 'web-abc-1',
       namespace: 'shop',
       labels: over.hash === null ? { app: 'web' } : { app: 'web', 'fledge.dev/pod-template-hash': over.hash ?? 'abc' },
       ...(over.deleting ? { deletionTimestamp: new Date() } : {}),
     },
-    spec: { containers: [{ name: 'web', image: over.image ?? 'demo:v2-bad' }, { name: 'sidecar', image: 'proxy:slow' }] },
-    status: { conditions: [{ type: 'Ready', status: over.ready === false ? 'False' : 'True' }] },
+    spec: {
+      containers: [
+        { name: 'web', image: over.image ?? 'demo:v2-bad', ports: over.ports },
+        { name: 'sidecar', image: 'proxy:slow', ports: over.sidecarPorts },
+      ],
+    },
+    status: { podIP: over.ip ?? '198.18.0.7', conditions: [{ type: 'Ready', status: over.ready === false ? 'False' : 'True' }] },
   });
 
-  it('serves a Ready pod with the first container’s profile', () => {
-    expect(simulatedPod(pod())).toEqual({ namespace: 'shop', name: 'web-abc-1', hash: 'abc', image: 'demo:v2-bad', profile: BAD });
+  it('serves a Ready pod with the first container’s profile, on its IP', () => {
+    expect(simulatedPod(pod())).toEqual({ namespace: 'shop', name: 'web-abc-1', hash: 'abc', image: 'demo:v2-bad', profile: BAD, ip: '198.18.0.7', ports: [8080] });
     expect(simulatedPod(pod({ image: 'demo:v1' }))?.profile).toEqual(GOOD);
+    expect(simulatedPod(pod({ ip: '' }))?.ip).toBeUndefined();
+  });
+
+  it('listens on every TCP port any container declares, or on 8080 when none does', () => {
+    expect(simulatedPod(pod({ ports: [{ containerPort: 9000 }, { containerPort: 53, protocol: 'UDP' }], sidecarPorts: [{ containerPort: 15090, protocol: 'TCP' }, { containerPort: 9000 }] }))?.ports).toEqual([9000, 15090]);
+    expect(simulatedPod(pod({ ports: [{ containerPort: 53, protocol: 'UDP' }] }))?.ports).toEqual([8080]);
   });
 
   it('skips pods that are not Ready, are terminating, or have no pod-template-hash', () => {
@@ -119,5 +133,26 @@ describe('which pods are simulated', () => {
     expect(simulatedPod(pod({ deleting: true }))).toBeUndefined();
     expect(simulatedPod(pod({ hash: null }))).toBeUndefined();
     expect(simulatedPod({ metadata: { name: 'x', namespace: 'y', labels: { 'fledge.dev/pod-template-hash': 'h' } } })).toBeUndefined();
+  });
+});
+
+describe('how a pod answers real requests', () => {
+  const simulated = (image: string): SimulatedPod => ({ namespace: 'shop', name: 'web-1', hash: 'abc', image, profile: profileForImage(image), ip: '198.18.0.7', ports: [8080] });
+
+  it('answers with its version, name and hash, and fails exactly every fifth request of a bad version', () => {
+    const bad = new PodBehaviour(simulated('demo:v2-bad'), 0);
+    const answers = Array.from({ length: 20 }, () => bad.next());
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, (_, i) => ((i + 1) % 5 === 0 ? 500 : 200)));
+    expect(answers[0]?.body).toEqual({ version: 'v2-bad', pod: 'web-1', hash: 'abc' });
+    expect(answers.every((a) => a.delaySeconds === 0)).toBe(true);
+  });
+
+  it('never fails a good version, and waits the profile’s latency times the scale', () => {
+    const good = new PodBehaviour(simulated('demo:v1'), 1);
+    const answers = Array.from({ length: 10 }, () => good.next());
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(answers.map((a) => a.delaySeconds)).toEqual(Array.from({ length: 10 }, (_, n) => latencyOf(GOOD, n)));
+    const halved = new PodBehaviour(simulated('demo:v2-slow'), 0.5);
+    expect(halved.next().delaySeconds).toBeCloseTo(0.5 * latencyOf(SLOW, 0), 10);
   });
 });
