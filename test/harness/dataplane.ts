@@ -8,7 +8,10 @@ import { downloadGoModule } from './build.js';
 import { ISTIO_API_VERSION, TRAEFIK_VERSION, ports } from './config.js';
 import { HarnessError } from './errors.js';
 
-/** The Gateway every test's HTTPRoute attaches to; Traefik serves it on ports.gateway. */
+/**
+ * The Gateway every test's HTTPRoute attaches to; Traefik serves it on ports.gateway. Its listener takes any
+ * host, so routes of different tests stay apart by each having hostnames of its own.
+ */
 export const GATEWAY = { className: 'traefik', namespace: 'fledge-gateway', name: 'fledge-gateway', listener: 'web' } as const;
 
 /** Istio's file holds every Istio CRD; the routers use only these. */
@@ -101,9 +104,12 @@ export function traefikConfig(kube: { apiserverUrl: string; caFile: string; toke
 }
 
 function ip(args: string[]): { ok: boolean; stdout: string; stderr: string } {
-  const run = spawnSync('ip', args, { encoding: 'utf8' });
-  if (run.error) throw new HarnessError('the `ip` command is needed to make the pod IP range local: apt-get install iproute2');
-  return { ok: run.status === 0, stdout: run.stdout, stderr: run.stderr.trim() };
+  // A non-root PATH on Debian has no sbin directories, where iproute2 puts `ip`.
+  for (const command of ['ip', '/usr/sbin/ip', '/sbin/ip']) {
+    const run = spawnSync(command, args, { encoding: 'utf8' });
+    if (!run.error) return { ok: run.status === 0, stdout: run.stdout, stderr: run.stderr.trim() };
+  }
+  throw new HarnessError('the `ip` command is needed to make the pod IP range local: apt-get install iproute2');
 }
 
 /** Makes every address of `cidr` local (on lo), so servers can bind to pod IPs. Idempotent, and needs no root when done already. */
