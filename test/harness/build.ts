@@ -164,7 +164,7 @@ async function goInstall(component: 'kwok' | 'helm', pkg: string, log: (line: st
 }
 
 async function buildTraefik(log: (line: string) => void): Promise<void> {
-  log(`building Traefik ${TRAEFIK_VERSION} into ${traefikBinary}; the first build takes about 5 minutes on 2 cores`);
+  log(`building Traefik ${TRAEFIK_VERSION} into ${traefikBinary}; the first build takes about 5-7 minutes on 2 cores`);
   const started = Date.now();
   // `go install module@version` refuses Traefik (its go.mod has replace directives), so build in its source.
   const source = await downloadGoModule('github.com/traefik/traefik/v3', TRAEFIK_VERSION);

@@ -422,6 +422,9 @@ async function startDataPlane(
   kube: KubernetesAccess,
   log: (line: string) => void,
 ): Promise<Pick<ClusterState, 'gatewayUrl' | 'traefikMetricsUrl'> & { podDiscoveryUrl: string }> {
+  // First, so that its Node start-up overlaps the CRD installation.
+  launcher.start('pod-discovery', process.execPath, ['--import', import.meta.resolve('tsx'), podDiscoveryCli, '--kubeconfig', kube.kubeconfig, '--port', String(ports.podDiscovery)]);
+
   log('installing the Gateway API, Traefik and Istio CRDs');
   const crds = await routerCrds();
   apply(kube, crds);
@@ -443,8 +446,6 @@ async function startDataPlane(
     return ['Accepted', 'Programmed'].every((type) => gateway.status?.conditions?.some((c) => c.type === type && c.status === 'True'));
   }, 60_000);
 
-  log('starting pod discovery for prometheus');
-  launcher.start('pod-discovery', process.execPath, ['--import', import.meta.resolve('tsx'), podDiscoveryCli, '--kubeconfig', kube.kubeconfig, '--port', String(ports.podDiscovery)]);
   const podDiscoveryUrl = `http://127.0.0.1:${ports.podDiscovery}/targets`;
   await launcher.waitFor('pod-discovery', 'pod discovery /targets', async () => (await get(podDiscoveryUrl)).status === 200, 30_000);
   return { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, traefikMetricsUrl, podDiscoveryUrl };
