@@ -197,6 +197,16 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
       expect(bad.stableRevision).toBe(good.stableRevision);
       expect(bad.message).toContain('success-rate');
       await eventually('v2 serves everything again', async () => ((await allAnsweredBy(host, 'v2')) ? true : undefined), { timeoutMs: 20_000 });
+      // From the verdict (the failed AnalysisRun's completedAt) to the last request the bad version answered.
+      const runs = (await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns' })) as {
+        items: Array<{ status?: { phase?: string; completedAt?: string } }>;
+      };
+      const verdictAt = Date.parse(runs.items.find((run) => run.status?.phase === 'Failed')?.status?.completedAt ?? '');
+      const lastBad = load.answers().filter((answer) => answer.version === 'v3-errors50').at(-1)?.at ?? 0;
+      log(`verdict → last request answered by the bad canary: ${lastBad - verdictAt} ms`);
+      expect(Number.isNaN(verdictAt)).toBe(false);
+      // One reconcile, one route write, and Traefik's 2 s provider throttle; far less than an analysis interval.
+      expect(lastBad - verdictAt).toBeLessThan(5_000);
       const seen = tally(load.answers());
       log(`requests during both canaries: ${JSON.stringify(Object.fromEntries(seen))}`);
       expect(seen.get('v3-errors50') ?? 0, 'the bad canary really served traffic before it was judged').toBeGreaterThan(0);
