@@ -174,12 +174,28 @@ export class FakeCluster {
 
   /** Every pod becomes ready and available, and the data plane takes up what the router wrote. */
   settle(): void {
+    this.takeUpTraffic();
+    this.settlePods();
+  }
+
+  /** The data plane takes up what the router last wrote (a router that lags behind the pods is one not told to yet). */
+  takeUpTraffic(): void {
     if (this.written !== undefined) this.traffic = this.written;
     this.written = undefined;
+  }
+
+  /** Every pod becomes ready and available; the traffic split stays as it is. */
+  settlePods(): void {
     for (const rs of this.replicaSets) {
       rs.readyReplicas = rs.replicas;
       rs.availableReplicas = rs.replicas;
     }
+  }
+
+  /** A person (or a GitOps sync) rewrites the route's weight: it is in effect at once, and nothing Fledge wrote is pending. */
+  editTraffic(canaryWeight: number | undefined): void {
+    this.traffic = { ...this.traffic, canaryWeight };
+    this.written = undefined;
   }
 
   /** reconcile → apply → pods become available. */

@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import type { CanaryStep, CanaryStrategy } from '../../../src/api/rollout.js';
+import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js';
+
+const ROUTING: Partial<CanaryStrategy> = {
+  stableService: 'api-stable',
+  canaryService: 'api-canary',
+  trafficRouting: { gatewayAPI: { httpRoute: 'api' } },
+};
+
+/** A Healthy api:1 behind a router, 10 replicas. */
+function routedCluster(steps: CanaryStep[], canary: Partial<CanaryStrategy> = {}): FakeCluster {
+  const cluster = new FakeCluster(makeRollout({ replicas: 10, steps, canary: { ...ROUTING, ...canary } }));
+  cluster.hasTrafficRouter = true;
+  cluster.converge();
+  expect(cluster.status).toMatchObject({ phase: 'Healthy', actualWeight: 0 });
+  return cluster;
+}
+
+/** One reconcile whose plan is applied and whose pods become available, while the data plane takes nothing up. */
+function tickWithoutRouter(cluster: FakeCluster): ReturnType<FakeCluster['decide']> {
+  const plan = cluster.decide();
+  cluster.apply(plan);
+  cluster.settlePods();
+  return plan;
+}
+
+const canaryPods = (cluster: FakeCluster, image = 'api:2'): number | undefined => cluster.countOf(image)?.replicas;
+const targetOf = (cluster: FakeCluster, image: string) => cluster.plans.at(-1)?.replicaSets.find((target) => target.revision === revisionOf(image));
+
+describe('decide with a traffic router: steps wait for the traffic', () => {
+  it('completes a weighting step only once the router reports its weight in effect', () => {
+    const cluster = routedCluster([{ setWeight: 20 }, { pause: {} }]);
+    cluster.setImage('api:2');
+    for (let i = 0; i < 5; i++) tickWithoutRouter(cluster);
+    expect(cluster.plans.at(-1)?.traffic?.canaryWeight).toBe(20);
+    expect(cluster.status).toMatchObject({ currentStepIndex: 0, phase: 'Progressing', actualWeight: 0 });
+    expect(cluster.condition('TrafficRouting')).toEqual({ status: 'False', reason: 'TrafficPending' });
+    // Not yet taken up: the router is asked again soon, not at the 30 s resync.
+    expect(cluster.plans.at(-1)?.requeueAfterMs).toBe(500);
+
+    cluster.takeUpTraffic();
+    cluster.tick();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 1, phase: 'Paused', actualWeight: 20 });
+    expect(cluster.condition('TrafficRouting')).toEqual({ status: 'True', reason: 'TrafficInEffect' });
+    expect(cluster.reasons()).toContain('TrafficShifted');
+  });
+
+  it('raises the weight only onto available canary pods, and holds what is in effect while they come up', () => {
+    const cluster = routedCluster([{ setWeight: 20 }, { setWeight: 50 }, { pause: {} }]);
+    cluster.setImage('api:2');
+    // The canary's first pods are asked for but not available: no weight on them yet.
+    const first = cluster.decide();
+    expect(first.traffic?.canaryWeight).toBe(0);
+    cluster.apply(first);
+    cluster.settle();
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 2, actualWeight: 50 });
+
+    const lagging = routedCluster([{ setWeight: 20 }, { setWeight: 50 }, { pause: {} }]);
+    lagging.setImage('api:2');
+    lagging.tick();
+    lagging.tick();
+    // Step 1 takes 20% in effect and moves on to step 2, which asks for 5 canary pods: not available yet.
+    lagging.apply(lagging.decide());
+    lagging.takeUpTraffic();
+    expect(lagging.status).toMatchObject({ currentStepIndex: 1, actualWeight: 20 });
+    expect(lagging.countOf('api:2')).toEqual({ replicas: 5, available: 2 });
+    const scaling = lagging.decide();
+    expect(scaling.traffic?.canaryWeight, 'the weight in effect holds while the pods come up').toBe(20);
+    lagging.apply(scaling);
+    lagging.settlePods();
+    expect(lagging.decide().traffic?.canaryWeight).toBe(50);
+  });
+
+});
+
+describe('decide with a traffic router: pods and weight', () => {
+  it('setCanaryScale decouples the canary pods from the weight; matchTrafficWeight couples them again', () => {
+    const cluster = routedCluster([
+      { setCanaryScale: { replicas: 2 } },
+      { setWeight: 50 },
+      { pause: {} },
+      { setCanaryScale: { weight: 80 } },
+      { setWeight: 10 },
+      { pause: {} },
+      { setCanaryScale: { matchTrafficWeight: true } },
+      { pause: {} },
+    ]);
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 2, actualWeight: 50 });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 2, available: 2 });
+    // A router splits the traffic: the stable keeps every pod.
+    expect(cluster.countOf('api:1')).toEqual({ replicas: 10, available: 10 });
+
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 5, actualWeight: 10 });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 8, available: 8 });
+
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 7, actualWeight: 10 });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 1, available: 1 });
+  });
+
+  it('dynamicStableScale keeps the stable at full size while the router cannot say what is in effect', () => {
+    const cluster = routedCluster([{ setWeight: 50 }, { pause: {} }], { dynamicStableScale: true });
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.countOf('api:1')).toEqual({ replicas: 5, available: 5 });
+    cluster.trafficProblem = 'HTTPRoute shop/api not found';
+    const plan = cluster.tick();
+    expect(plan.replicaSets.find((target) => target.revision === revisionOf('api:1'))?.replicas).toBe(10);
+  });
+});
+
+describe('decide with a traffic router: abort, retry and promotion', () => {
+  /** api:2 at the indefinite pause with 50% in effect. */
+  function atFifty(canary: Partial<CanaryStrategy> = {}): FakeCluster {
+    const cluster = routedCluster([{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }], canary);
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, actualWeight: 50 });
+    return cluster;
+  }
+
+  it('an aborted canary keeps its pods for as long as the router does not report its weight gone', () => {
+    const cluster = atFifty();
+    cluster.patchStatus({ abort: true });
+    for (let i = 0; i < 4; i++) {
+      const plan = tickWithoutRouter(cluster);
+      expect(plan.traffic?.canaryWeight).toBe(0);
+      expect(targetOf(cluster, 'api:2')).toEqual({ revision: revisionOf('api:2'), replicas: 5 });
+      cluster.advance(60 * MINUTE);
+    }
+    expect(cluster.status).toMatchObject({ phase: 'Degraded', actualWeight: 50 });
+    expect(cluster.condition('TrafficRouting')).toEqual({ status: 'False', reason: 'TrafficPending' });
+
+    cluster.takeUpTraffic();
+    const off = cluster.tick();
+    expect(off.replicaSets.find((target) => target.revision === revisionOf('api:2'))).toEqual({
+      revision: revisionOf('api:2'),
+      replicas: 5,
+      scaleDownAt: cluster.now + 30_000,
+    });
+    cluster.advance(29_000);
+    cluster.tick();
+    expect(canaryPods(cluster)).toBe(5);
+    cluster.advance(2_000);
+    cluster.tick();
+    expect(canaryPods(cluster)).toBe(0);
+  });
+
+  it('an aborted canary keeps its pods while the router reports a problem', () => {
+    const cluster = atFifty();
+    cluster.trafficProblem = 'HTTPRoute shop/api not found';
+    cluster.patchStatus({ abort: true });
+    for (let i = 0; i < 3; i++) {
+      cluster.tick();
+      cluster.advance(10 * MINUTE);
+    }
+    expect(canaryPods(cluster)).toBe(5);
+    expect(cluster.condition('TrafficRouting')).toEqual({ status: 'False', reason: 'TrafficRoutingError' });
+    expect(cluster.reasons().filter((reason) => reason === 'TrafficRoutingError')).toHaveLength(1);
+  });
+
+  it('an abort with dynamicStableScale asks for the whole stable at once, with the traffic', () => {
+    const cluster = atFifty({ dynamicStableScale: true });
+    expect(cluster.countOf('api:1')).toEqual({ replicas: 5, available: 5 });
+    cluster.patchStatus({ abort: true });
+    const plan = cluster.decide();
+    expect(plan.traffic?.canaryWeight).toBe(0);
+    expect(plan.replicaSets.find((target) => target.revision === revisionOf('api:1'))?.replicas).toBe(10);
+  });
+
+  it('a retry after an abort gives the canary its weight again only once its pods are back', () => {
+    const cluster = atFifty();
+    cluster.patchStatus({ abort: true });
+    cluster.converge();
+    cluster.advance(31_000);
+    cluster.converge();
+    expect(canaryPods(cluster)).toBe(0);
+    expect(cluster.status.actualWeight).toBe(0);
+
+    cluster.patchStatus({ abort: false });
+    const retry = cluster.decide();
+    expect(retry.traffic?.canaryWeight).toBe(0);
+    expect(retry.replicaSets.find((target) => target.revision === revisionOf('api:2'))?.replicas).toBe(5);
+    cluster.apply(retry);
+    cluster.settle();
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, actualWeight: 50 });
+  });
+
+  it('a promotion behind a lagging router: 100% on the new revision once whole, stable switched, then back to 0, then the old pods go after scaleDownDelaySeconds', () => {
+    const cluster = atFifty();
+    cluster.patchStatus({ promote: 'full' });
+    // The promoted revision grows; the traffic holds where it is meanwhile.
+    const growing = cluster.decide();
+    cluster.apply(growing);
+    expect(growing.traffic?.canaryWeight).toBe(50);
+    expect(growing.services.find((service) => service.role === 'stable')?.revision, 'every pod of the Rollout while it grows').toBeNull();
+    expect(canaryPods(cluster)).toBe(10);
+    expect(cluster.countOf('api:1')?.replicas).toBe(10);
+
+    cluster.settlePods();
+    const whole = tickWithoutRouter(cluster);
+    expect(whole.traffic?.canaryWeight).toBe(100);
+    expect(whole.services.find((service) => service.role === 'stable')?.revision).toBe(revisionOf('api:2'));
+    for (let i = 0; i < 3; i++) {
+      cluster.advance(MINUTE);
+      tickWithoutRouter(cluster);
+      expect(cluster.countOf('api:1')?.replicas, 'the old revision serves until the router has switched').toBe(10);
+    }
+    expect(cluster.status.phase).toBe('Progressing');
+
+    cluster.takeUpTraffic();
+    const back = tickWithoutRouter(cluster);
+    expect(back.traffic?.canaryWeight, 'the stable Service selects the new revision: all traffic back to it').toBe(0);
+    expect(targetOf(cluster, 'api:1')).toEqual({ revision: revisionOf('api:1'), replicas: 10 });
+
+    cluster.takeUpTraffic();
+    cluster.tick();
+    expect(targetOf(cluster, 'api:1')).toEqual({ revision: revisionOf('api:1'), replicas: 10, scaleDownAt: cluster.now + 30_000 });
+    cluster.advance(29_000);
+    cluster.tick();
+    expect(cluster.countOf('api:1')?.replicas).toBe(10);
+    cluster.advance(2_000);
+    cluster.converge();
+    expect(cluster.countOf('api:1')?.replicas).toBe(0);
+    expect(cluster.status).toMatchObject({ phase: 'Healthy', actualWeight: 0, stableRevision: revisionOf('api:2') });
+  });
+});
