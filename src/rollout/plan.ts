@@ -189,7 +189,9 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     const mode = stepCountsFor(current);
     const stepWeight = setWeightAt(context.steps, context.stepIndex);
     const canaryReady = mode.kind === 'canary' && availableOf(context.currentRevision) >= mode.canary;
-    const canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, observedWeight ?? 0);
+    // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
+    const held = observedWeight ?? previous.actualWeight ?? 0;
+    const canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
     return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex) };
   };
   const progressedThisReconcile = (): boolean => countsChanged(previous, counts) || positionKey(snapshot) !== origin;
