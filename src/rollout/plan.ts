@@ -188,10 +188,14 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     }
     const mode = stepCountsFor(current);
     const stepWeight = setWeightAt(context.steps, context.stepIndex);
-    const canaryReady = mode.kind === 'canary' && availableOf(context.currentRevision) >= mode.canary;
+    const canaryAvailable = availableOf(context.currentRevision);
+    const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary;
     // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
     const held = observedWeight ?? previous.actualWeight ?? 0;
-    const canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+    let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+    // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
+    // (a new template mid-canary), or to pods that are gone.
+    if (canaryAvailable === 0) canaryWeight = 0;
     return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex) };
   };
   const progressedThisReconcile = (): boolean => countsChanged(previous, counts) || positionKey(snapshot) !== origin;

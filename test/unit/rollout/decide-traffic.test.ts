@@ -86,6 +86,33 @@ describe('decide with a traffic router: steps wait for the traffic', () => {
     expect(plan.status.actualWeight).toBe(20);
     expect(plan.traffic?.canaryWeight, 'the canary keeps the weight last in effect, not 0').toBe(20);
   });
+  it('gives no weight to a canary revision that has no available pod, even when the route still carries weight', () => {
+    const cluster = routedCluster([{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }]);
+    cluster.setImage('api:2');
+    cluster.converge();
+    cluster.patchStatus({ promote: 'step' });
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 3, actualWeight: 50 });
+
+    // A new template mid-canary: the canary Service now selects api:3, which has no pod yet.
+    cluster.setImage('api:3');
+    const plan = cluster.decide();
+    expect(plan.services.find((service) => service.role === 'canary')?.revision).toBe(revisionOf('api:3'));
+    expect(plan.traffic?.canaryWeight).toBe(0);
+    cluster.apply(plan);
+    cluster.settle();
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 1, actualWeight: 20, currentRevision: revisionOf('api:3') });
+  });
+
+  it('sends no traffic to a canary that setCanaryScale sized at no pods', () => {
+    const cluster = routedCluster([{ setCanaryScale: { replicas: 0 } }, { setWeight: 50 }, { pause: {} }]);
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(canaryPods(cluster)).toBe(0);
+    expect(cluster.plans.every((plan) => (plan.traffic?.canaryWeight ?? 0) === 0)).toBe(true);
+    expect(cluster.status).toMatchObject({ currentStepIndex: 2, canaryWeight: 50, actualWeight: 0 });
+  });
 });
 
 describe('decide with a traffic router: pods and weight', () => {
