@@ -21,7 +21,7 @@ import { composeStatus, DEADLINE_REASON, observedCounts, TEMPLATE_MISSING_REASON
 import { stepsHash } from './revision.js';
 import { desiredServices, type ServiceTarget } from './services.js';
 import { pauseDeadline, setWeightAt } from './steps.js';
-import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
+import { lowestWeightServed, managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
 import type { TrafficTarget } from '../traffic/types.js';
 
 /** While a router has not taken up what was asked, look again this soon (routes are read, not watched). */
@@ -193,6 +193,8 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
     const held = observedWeight ?? previous.actualWeight ?? 0;
     let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+    // dynamicStableScale: traffic moves back to the stable side only as fast as its available pods can serve it.
+    if (settings.dynamicStableScale) canaryWeight = Math.max(canaryWeight, Math.min(held, lowestWeightServed(settings.replicas, availableOf(context.stableRevision))));
     // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
     // (a new template mid-canary), or to pods that are gone.
     if (canaryAvailable === 0) canaryWeight = 0;

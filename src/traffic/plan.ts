@@ -40,3 +40,9 @@ export function trafficInEffect(observed: TrafficObservation | undefined, target
 export function stableShareOf(replicas: number, canaryWeight: number): number {
   return Math.min(replicas, Math.ceil(((100 - canaryWeight) * replicas) / 100));
 }
+
+/** The lowest canary weight whose stable share `stableAvailable` pods serve: 100 - weight of the traffic needs no more pods than that. */
+export function lowestWeightServed(replicas: number, stableAvailable: number): number {
+  if (replicas <= 0 || stableAvailable >= replicas) return 0;
+  return Math.min(100, Math.ceil((100 * (replicas - Math.max(0, stableAvailable))) / replicas));
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep, CanaryStrategy } from '../../../src/api/rollout.js';
+import { stableShareOf } from '../../../src/traffic/plan.js';
 import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js';
 
 const ROUTING: Partial<CanaryStrategy> = {
@@ -143,6 +144,33 @@ describe('decide with a traffic router: pods and weight', () => {
     cluster.converge();
     expect(cluster.status).toMatchObject({ currentStepIndex: 7, actualWeight: 10 });
     expect(cluster.countOf('api:2')).toEqual({ replicas: 1, available: 1 });
+  });
+
+  it('dynamicStableScale never leaves the stable side fewer available pods than the share of traffic it serves', () => {
+    const cluster = routedCluster([{ setWeight: 80 }, { pause: {} }, { setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }], {
+      dynamicStableScale: true,
+    });
+    cluster.setImage('api:2');
+    const stableServes = (): void => {
+      const weight = cluster.traffic.canaryWeight ?? 0;
+      const stable = cluster.countOf('api:1')?.available ?? 0;
+      expect(stable, `the stable serves ${100 - weight}% with ${stable} pods`).toBeGreaterThanOrEqual(stableShareOf(10, weight));
+    };
+    // Pessimistic order: the data plane takes up the weight before any pod the same reconcile asked for is available.
+    const tick = (): void => {
+      cluster.apply(cluster.decide());
+      cluster.takeUpTraffic();
+      stableServes();
+      cluster.settlePods();
+    };
+    // Up to 80%, back down to 20% (the stable must grow before it takes the traffic back), up to 60%.
+    for (const [pause, weight] of [[1, 80], [3, 20], [5, 60]] as const) {
+      if (pause > 1) cluster.patchStatus({ promote: 'step' });
+      for (let i = 0; i < 12; i++) tick();
+      expect(cluster.status).toMatchObject({ phase: 'Paused', currentStepIndex: pause, actualWeight: weight });
+    }
+    expect(cluster.countOf('api:1')).toEqual({ replicas: 4, available: 4 });
+    expect(cluster.countOf('api:2')).toEqual({ replicas: 6, available: 6 });
   });
 
   it('dynamicStableScale keeps the stable at full size while the router cannot say what is in effect', () => {
