@@ -84,6 +84,8 @@ export class FakeKube {
   private readonly store = new Map<Kind, Map<string, Stored>>();
   /** Creates of a kind the apiserver refuses as Invalid, with this message (a malformed pod template). */
   readonly refuseCreates = new Map<Kind, string>();
+  /** Patches of a kind an admission webhook refuses as Forbidden, with this message. */
+  readonly refusePatches = new Map<Kind, string>();
   private readonly informers = new Map<Kind, FakeInformer<k8s.KubernetesObject>>();
   private version = 0;
 
@@ -255,8 +257,16 @@ export class FakeKube {
       this.writes.push({ verb: 'patch', kind, name, body, outcome: 409 });
       throw new FakeApiError(409);
     }
+    const refusal = this.refusePatches.get(kind);
+    if (refusal !== undefined) {
+      this.writes.push({ verb: 'patch', kind, name, body, outcome: 403 });
+      throw new FakeApiError(403, { reason: 'Forbidden', message: refusal });
+    }
     const patched = mergePatch(current, body) as Stored;
-    patched.metadata = { ...patched.metadata, resourceVersion: this.nextVersion() };
+    // As the apiserver does, a spec change bumps metadata.generation (of objects that carry one).
+    const generation = current.metadata?.generation;
+    const bumped = typeof generation === 'number' && JSON.stringify(patched.spec) !== JSON.stringify(current.spec);
+    patched.metadata = { ...patched.metadata, ...(bumped && { generation: generation + 1 }), resourceVersion: this.nextVersion() };
     this.objects(kind).set(keyOf(namespace, name), patched);
     this.writes.push({ verb: 'patch', kind, name, body, outcome: 'ok' });
     return structuredClone(patched);

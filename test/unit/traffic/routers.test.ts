@@ -1,0 +1,459 @@
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../../src/api/rollout.js';
+import { ANNOTATION_MANAGED_RULES, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
+import { IstioRouter } from '../../../src/traffic/routers/istio.js';
+import { canaryIngressName, NginxRouter } from '../../../src/traffic/routers/nginx.js';
+import { TraefikRouter } from '../../../src/traffic/routers/traefik.js';
+import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
+import { FakeKube } from '../fake-kube.js';
+
+const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
+const STABLE_HASH = 'stable111';
+const CANARY_HASH = 'canary222';
+
+const target = (canaryWeight: number, routes: { headerRoutes?: HeaderRoute[]; mirrorRoutes?: MirrorRoute[] } = {}): TrafficTarget => ({
+  canaryWeight,
+  headerRoutes: routes.headerRoutes ?? [],
+  mirrorRoutes: routes.mirrorRoutes ?? [],
+  stableRevision: STABLE_HASH,
+  canaryRevision: CANARY_HASH,
+});
+
+interface Ref {
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+}
+interface Rule {
+  matches?: Array<{ path?: { type: string; value: string }; headers?: Array<{ type: string; name: string; value: string }>; method?: string }>;
+  filters?: Array<{ type: string; requestMirror?: { backendRef: Ref; percent?: number } }>;
+  backendRefs: Ref[];
+}
+interface Route {
+  metadata: { annotations?: Record<string, string>; generation?: number };
+  spec: { rules: Rule[] };
+}
+
+const ACCEPTED = { parents: [{ controllerName: 'test', conditions: [{ type: 'Accepted', status: 'True' }] }] };
+
+function httpRoute(kube: FakeKube, name: string, rules: Rule[], namespace = 'shop'): void {
+  kube.put('httproutes', { metadata: { name, namespace, generation: 1 }, spec: { rules }, status: ACCEPTED });
+}
+
+const split = (path?: string): Rule => ({
+  ...(path !== undefined && { matches: [{ path: { type: 'PathPrefix', value: path } }] }),
+  backendRefs: [
+    { name: 'api-stable', port: 80 },
+    { name: 'api-canary', port: 80, weight: 0 },
+  ],
+});
+
+describe('GatewayApiRouter', () => {
+  const gateway = (kube: FakeKube, config: TrafficRouting['gatewayAPI'] = { httpRoute: 'api' }) =>
+    new GatewayApiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? { httpRoute: 'api' });
+  const route = (kube: FakeKube, name = 'api', namespace = 'shop'): Route => kube.get<Route>('httproutes', namespace, name) as Route;
+  const weights = (rule: Rule | undefined) => rule?.backendRefs.map((ref) => [ref.name, ref.weight]);
+
+  it('weights both Services in every rule that names both, in every route, and leaves other rules alone', async () => {
+    const kube = new FakeKube();
+    const other: Rule = { matches: [{ path: { type: 'PathPrefix', value: '/admin' } }], backendRefs: [{ name: 'admin', port: 80, weight: 3 }] };
+    httpRoute(kube, 'web', [split('/'), other, split('/v2')]);
+    httpRoute(kube, 'grpc', [split()]);
+    const router = gateway(kube, { httpRoutes: [{ name: 'web' }, { name: 'grpc' }] });
+
+    expect(await router.apply(CONTEXT, target(30))).toBe(true);
+    for (const index of [0, 2]) expect(weights(route(kube, 'web').spec.rules[index])).toEqual([['api-stable', 70], ['api-canary', 30]]);
+    expect(route(kube, 'web').spec.rules[1]).toEqual(other);
+    expect(weights(route(kube, 'grpc').spec.rules[0])).toEqual([['api-stable', 70], ['api-canary', 30]]);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 30, headerRoutes: [], mirrorRoutes: [] });
+    // Already so: nothing is written.
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(30))).toBe(false);
+    expect(kube.writes.length).toBe(writes);
+  });
+
+  it('reports no weight while the rules disagree (a hand edit of one of them)', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'api', [split('/'), split('/v2')]);
+    const router = gateway(kube);
+    await router.apply(CONTEXT, target(30));
+    const edited = route(kube);
+    edited.spec.rules[1]!.backendRefs[1]!.weight = 90;
+    kube.put('httproutes', edited);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    await router.apply(CONTEXT, target(30));
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(30);
+  });
+
+  it('finds routes in spec.gatewayAPI.namespace, and the Services by the namespace their refs name', async () => {
+    const kube = new FakeKube();
+    httpRoute(
+      kube,
+      'api',
+      [
+        { backendRefs: [{ name: 'api-stable', namespace: 'shop', port: 80 }, { name: 'api-canary', namespace: 'shop', port: 80 }] },
+        // Same names, the route's own namespace: other Services, never weighted.
+        { backendRefs: [{ name: 'api-stable', port: 80 }, { name: 'api-canary', port: 80 }] },
+      ],
+      'gateways',
+    );
+    const router = gateway(kube, { httpRoute: 'api', namespace: 'gateways' });
+    await router.apply(CONTEXT, target(10));
+    const rules = route(kube, 'api', 'gateways').spec.rules;
+    expect(weights(rules[0])).toEqual([['api-stable', 90], ['api-canary', 10]]);
+    expect(weights(rules[1])).toEqual([['api-stable', undefined], ['api-canary', undefined]]);
+  });
+
+  it('counts a weight in effect only once every parent Gateway accepted the route generation that carries it', async () => {
+    const kube = new FakeKube();
+    kube.put('httproutes', {
+      metadata: { name: 'api', namespace: 'shop', generation: 1 },
+      spec: { rules: [split()] },
+      status: { parents: [{ conditions: [{ type: 'Accepted', status: 'True', observedGeneration: 1 }] }, { conditions: [{ type: 'Accepted', status: 'True', observedGeneration: 1 }] }] },
+    });
+    const router = gateway(kube);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
+    await router.apply(CONTEXT, target(20));
+    expect(route(kube).metadata.generation).toBe(2);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+
+    const accept = (generations: number[], status = 'True'): void => {
+      const current = kube.get<Route & { status: unknown }>('httproutes', 'shop', 'api') as Route & { status: unknown };
+      kube.put('httproutes', { ...current, status: { parents: generations.map((observedGeneration) => ({ conditions: [{ type: 'Accepted', status, observedGeneration }] })) } });
+    };
+    accept([2, 1]);
+    expect((await router.observe(CONTEXT)).canaryWeight, 'one Gateway still serves generation 1').toBeUndefined();
+    accept([2, 2], 'False');
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    accept([]);
+    expect((await router.observe(CONTEXT)).canaryWeight, 'no Gateway reported on it').toBeUndefined();
+    accept([2, 2]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(20);
+  });
+
+  it('adds header and mirror routes as trailing rules named in an annotation, and removes them', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'api', [split('/shop')]);
+    const router = gateway(kube);
+    const beta: HeaderRoute = {
+      name: 'beta',
+      match: [
+        { headerName: 'x-beta', headerValue: { exact: 'yes' } },
+        { headerName: 'x-user', headerValue: { prefix: 'qa.team+' } },
+        { headerName: 'x-region', headerValue: { regex: 'eu-.*' } },
+      ],
+    };
+    const shadow: MirrorRoute = {
+      name: 'shadow',
+      percentage: 25,
+      match: [{ method: { exact: 'get' }, path: { prefix: '/shop/cart' }, headers: { 'x-debug': { exact: '1' } } }, { path: { regex: '/shop/[0-9]+' } }],
+    };
+    await router.apply(CONTEXT, target(5, { headerRoutes: [beta], mirrorRoutes: [shadow] }));
+    const written = route(kube);
+    expect(written.spec.rules).toHaveLength(3);
+    expect(JSON.parse(written.metadata.annotations?.[ANNOTATION_MANAGED_RULES] ?? '[]')).toEqual([
+      expect.objectContaining({ name: 'beta', type: 'header' }),
+      expect.objectContaining({ name: 'shadow', type: 'mirror' }),
+    ]);
+    // The header rule keeps the weighted rule's path and sends matching requests to the canary only.
+    expect(written.spec.rules[1]).toEqual({
+      matches: [
+        {
+          path: { type: 'PathPrefix', value: '/shop' },
+          headers: [
+            { type: 'Exact', name: 'x-beta', value: 'yes' },
+            // Gateway API has no prefix match for headers: an anchored expression, the prefix's own characters escaped.
+            { type: 'RegularExpression', name: 'x-user', value: '^qa\\.team\\+.*' },
+            { type: 'RegularExpression', name: 'x-region', value: 'eu-.*' },
+          ],
+        },
+      ],
+      backendRefs: [{ name: 'api-canary', port: 80, weight: 1 }],
+    });
+    expect(new RegExp(written.spec.rules[1]!.matches![0]!.headers![1]!.value).test('qa.team+alice')).toBe(true);
+    expect(new RegExp(written.spec.rules[1]!.matches![0]!.headers![1]!.value).test('qaXteam+alice')).toBe(false);
+    // The mirror rule serves from the stable and copies 25% of the matching requests to the canary.
+    expect(written.spec.rules[2]).toEqual({
+      matches: [
+        { path: { type: 'PathPrefix', value: '/shop/cart' }, method: 'GET', headers: [{ type: 'Exact', name: 'x-debug', value: '1' }] },
+        { path: { type: 'RegularExpression', value: '/shop/[0-9]+' } },
+      ],
+      filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'api-canary', port: 80 }, percent: 25 } }],
+      backendRefs: [{ name: 'api-stable', port: 80, weight: 1 }],
+    });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: ['beta'], mirrorRoutes: ['shadow'] });
+
+    // Only the mirror left: the header rule goes, the user's rule stays.
+    await router.apply(CONTEXT, target(5, { mirrorRoutes: [shadow] }));
+    expect(route(kube).spec.rules.map((rule) => rule.filters?.[0]?.type ?? rule.backendRefs.length)).toEqual([2, 'RequestMirror']);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: [], mirrorRoutes: ['shadow'] });
+
+    await router.apply(CONTEXT, target(0));
+    expect(route(kube).spec.rules).toEqual([{ ...split('/shop'), backendRefs: [{ name: 'api-stable', port: 80, weight: 100 }, { name: 'api-canary', port: 80, weight: 0 }] }]);
+    expect(route(kube).metadata.annotations?.[ANNOTATION_MANAGED_RULES]).toBeUndefined();
+  });
+
+  it('refuses a mirror match on an HTTP method other than an exact one, which Gateway API cannot express', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'api', [split()]);
+    const mirror: MirrorRoute = { name: 'shadow', match: [{ method: { prefix: 'P' } }] };
+    await expect(gateway(kube).apply(CONTEXT, target(0, { mirrorRoutes: [mirror] }))).rejects.toThrow(/exactly/);
+  });
+
+  it('puts managed rules only in the routes marked useHeaderRoutes', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'web', [split()]);
+    httpRoute(kube, 'internal', [split()]);
+    const router = gateway(kube, { httpRoutes: [{ name: 'web', useHeaderRoutes: true }, { name: 'internal' }] });
+    const beta: HeaderRoute = { name: 'beta', match: [{ headerName: 'x-beta', headerValue: { exact: 'yes' } }] };
+    await router.apply(CONTEXT, target(5, { headerRoutes: [beta] }));
+    expect(route(kube, 'web').spec.rules).toHaveLength(2);
+    expect(route(kube, 'internal').spec.rules).toHaveLength(1);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: ['beta'], mirrorRoutes: [] });
+  });
+
+  it('reports a missing route, and a route with no rule naming both Services, as problems, and refuses to apply', async () => {
+    const kube = new FakeKube();
+    const router = gateway(kube);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/HTTPRoute shop\/api not found/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/not found/);
+    httpRoute(kube, 'api', [{ backendRefs: [{ name: 'api-stable', port: 80 }] }]);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/no rule whose backendRefs name both api-stable and api-canary/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/no rule/);
+  });
+});
+
+describe('TraefikRouter', () => {
+  const traefik = (kube: FakeKube) => new TraefikRouter(kube.custom as unknown as k8s.CustomObjectsApi, 'api');
+  const services = (kube: FakeKube) =>
+    (kube.get<{ spec: { weighted: { services: Array<{ name: string; weight?: number }> } } }>('traefikservices', 'shop', 'api')?.spec.weighted.services ?? []).map(
+      (entry) => [entry.name, entry.weight],
+    );
+
+  it('weights the entries naming the two Services and keeps every other entry and field', async () => {
+    const kube = new FakeKube();
+    kube.put('traefikservices', {
+      metadata: { name: 'api', namespace: 'shop' },
+      spec: {
+        weighted: {
+          sticky: { cookie: { name: 'lb' } },
+          services: [
+            { name: 'api-stable', port: 80, weight: 1 },
+            { name: 'api-canary', port: 80 },
+            { name: 'legacy', port: 80, weight: 0 },
+          ],
+        },
+      },
+    });
+    const router = traefik(kube);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(50);
+    expect(await router.apply(CONTEXT, target(25))).toBe(true);
+    expect(services(kube)).toEqual([['api-stable', 75], ['api-canary', 25], ['legacy', 0]]);
+    expect(kube.get<{ spec: { weighted: { sticky: unknown } } }>('traefikservices', 'shop', 'api')?.spec.weighted.sticky).toEqual({ cookie: { name: 'lb' } });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 25, headerRoutes: [], mirrorRoutes: [] });
+    expect(await router.apply(CONTEXT, target(25))).toBe(false);
+  });
+
+  it('reports a missing TraefikService, and one that does not name both Services, as problems', async () => {
+    const kube = new FakeKube();
+    const router = traefik(kube);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/TraefikService shop\/api not found/);
+    kube.put('traefikservices', { metadata: { name: 'api', namespace: 'shop' }, spec: { weighted: { services: [{ name: 'api-stable', port: 80 }, { name: 'api-canary', kind: 'TraefikService' }] } } });
+    expect((await router.observe(CONTEXT)).problem).toMatch(/naming both api-stable and api-canary/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/naming both/);
+  });
+});
+
+describe('IstioRouter', () => {
+  interface Destination {
+    destination: { host: string; subset?: string; port?: { number: number } };
+    weight?: number;
+  }
+  interface HttpRoute {
+    name?: string;
+    match?: unknown[];
+    route: Destination[];
+  }
+  const istio = (kube: FakeKube, config: NonNullable<TrafficRouting['istio']>) => new IstioRouter(kube.custom as unknown as k8s.CustomObjectsApi, config);
+  const http = (kube: FakeKube): HttpRoute[] => kube.get<{ spec: { http: HttpRoute[] } }>('virtualservices', 'shop', 'api')?.spec.http ?? [];
+  const weightsOf = (route: HttpRoute | undefined) => route?.route.map((destination) => [destination.destination.subset ?? destination.destination.host, destination.weight]);
+  const virtualService = (kube: FakeKube, routes: HttpRoute[]): void =>
+    kube.put('virtualservices', { metadata: { name: 'api', namespace: 'shop' }, spec: { hosts: ['api.example.com'], http: routes } });
+
+  it('weights host-level destinations, whatever form of the Service host they use', async () => {
+    const kube = new FakeKube();
+    virtualService(kube, [
+      { name: 'short', route: [{ destination: { host: 'api-stable' }, weight: 100 }, { destination: { host: 'api-canary' }, weight: 0 }] },
+      { name: 'ns', route: [{ destination: { host: 'api-stable.shop' }, weight: 100 }, { destination: { host: 'api-canary.shop' }, weight: 0 }] },
+      {
+        name: 'fqdn',
+        route: [
+          { destination: { host: 'api-stable.shop.svc.cluster.local', port: { number: 80 } }, weight: 100 },
+          { destination: { host: 'api-canary.shop.svc.cluster.local', port: { number: 80 } }, weight: 0 },
+        ],
+      },
+    ]);
+    const router = istio(kube, { virtualService: { name: 'api' } });
+    await router.apply(CONTEXT, target(40));
+    expect(http(kube).map(weightsOf)).toEqual([
+      [['api-stable', 60], ['api-canary', 40]],
+      [['api-stable.shop', 60], ['api-canary.shop', 40]],
+      [['api-stable.shop.svc.cluster.local', 60], ['api-canary.shop.svc.cluster.local', 40]],
+    ]);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 40, headerRoutes: [], mirrorRoutes: [] });
+  });
+
+  it('with routes named, weights only those and reports a named route that does not exist', async () => {
+    const kube = new FakeKube();
+    const pair = (weight: number): Destination[] => [
+      { destination: { host: 'api-stable' }, weight: 100 - weight },
+      { destination: { host: 'api-canary' }, weight },
+    ];
+    virtualService(kube, [
+      { name: 'primary', route: pair(0) },
+      { name: 'frozen', route: pair(50) },
+    ]);
+    const router = istio(kube, { virtualService: { name: 'api', routes: ['primary'] } });
+    await router.apply(CONTEXT, target(10));
+    expect(http(kube).map(weightsOf)).toEqual([
+      [['api-stable', 90], ['api-canary', 10]],
+      [['api-stable', 50], ['api-canary', 50]],
+    ]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(10);
+    expect((await istio(kube, { virtualService: { name: 'api', routes: ['primary', 'missing'] } }).observe(CONTEXT)).problem).toMatch(/no HTTP route named missing/);
+  });
+
+  it('subset-level: the DestinationRule subsets follow the revisions before the weights move, and the stable subset says what it selects', async () => {
+    const kube = new FakeKube();
+    virtualService(kube, [
+      { route: [{ destination: { host: 'api', subset: 'stable' }, weight: 100 }, { destination: { host: 'api', subset: 'canary' }, weight: 0 }] },
+    ]);
+    kube.put('destinationrules', {
+      metadata: { name: 'api', namespace: 'shop' },
+      spec: { host: 'api', subsets: [{ name: 'stable', labels: { app: 'api' } }, { name: 'canary', labels: { app: 'api' } }, { name: 'other', labels: { app: 'api', v: '0' } }] },
+    });
+    const router = istio(kube, { virtualService: { name: 'api' }, destinationRule: { name: 'api', stableSubsetName: 'stable', canarySubsetName: 'canary' } });
+    const context = { ...CONTEXT, stableService: undefined, canaryService: undefined };
+    expect((await router.observe(context)).stableSelects).toBeNull();
+    const from = kube.writes.length;
+    await router.apply(context, target(20));
+    expect(kube.writesSince(from).map((write) => write.kind)).toEqual(['destinationrules', 'virtualservices']);
+    const subsets = () => kube.get<{ spec: { subsets: Array<{ name: string; labels: Record<string, string> }> } }>('destinationrules', 'shop', 'api')?.spec.subsets;
+    expect(subsets()).toEqual([
+      { name: 'stable', labels: { app: 'api', 'fledge.dev/pod-template-hash': STABLE_HASH } },
+      { name: 'canary', labels: { app: 'api', 'fledge.dev/pod-template-hash': CANARY_HASH } },
+      { name: 'other', labels: { app: 'api', v: '0' } },
+    ]);
+    expect(weightsOf(http(kube)[0])).toEqual([['stable', 80], ['canary', 20]]);
+    expect(await router.observe(context)).toEqual({ canaryWeight: 20, headerRoutes: [], mirrorRoutes: [], stableSelects: STABLE_HASH });
+
+    // A promotion growing the new revision: the stable subset selects every pod of the Rollout meanwhile.
+    await router.apply(context, { ...target(20), stableRevision: undefined, canaryRevision: STABLE_HASH });
+    expect(subsets()?.slice(0, 2)).toEqual([
+      { name: 'stable', labels: { app: 'api' } },
+      { name: 'canary', labels: { app: 'api', 'fledge.dev/pod-template-hash': STABLE_HASH } },
+    ]);
+    expect((await router.observe(context)).stableSelects).toBeNull();
+  });
+
+  it('reports a missing VirtualService, DestinationRule or subset, and a VirtualService with no split route', async () => {
+    const kube = new FakeKube();
+    const config = { virtualService: { name: 'api' }, destinationRule: { name: 'api', stableSubsetName: 'stable', canarySubsetName: 'canary' } };
+    expect((await istio(kube, config).observe(CONTEXT)).problem).toMatch(/VirtualService shop\/api not found/);
+    virtualService(kube, [{ route: [{ destination: { host: 'api', subset: 'stable' } }] }]);
+    expect((await istio(kube, config).observe(CONTEXT)).problem).toMatch(/no HTTP route with both a canary and a stable destination/);
+    virtualService(kube, [{ route: [{ destination: { host: 'api', subset: 'stable' }, weight: 100 }, { destination: { host: 'api', subset: 'canary' }, weight: 0 }] }]);
+    expect((await istio(kube, config).observe(CONTEXT)).problem).toMatch(/DestinationRule shop\/api not found/);
+    kube.put('destinationrules', { metadata: { name: 'api', namespace: 'shop' }, spec: { subsets: [{ name: 'stable' }] } });
+    expect((await istio(kube, config).observe(CONTEXT)).problem).toMatch(/no subset canary/);
+    await expect(istio(kube, config).apply(CONTEXT, target(10))).rejects.toThrow(/no subset canary/);
+  });
+});
+
+describe('NginxRouter', () => {
+  const nginx = (kube: FakeKube, config: Partial<NonNullable<TrafficRouting['nginx']>> = {}) =>
+    new NginxRouter(kube.networking as unknown as k8s.NetworkingV1Api, { stableIngress: 'api', ...config });
+  const canaryName = canaryIngressName('api', 'api');
+  const canary = (kube: FakeKube) => kube.get<k8s.V1Ingress>('ingresses', 'shop', canaryName);
+  const stableIngress = (kube: FakeKube): void =>
+    kube.put('ingresses', {
+      metadata: { name: 'api', namespace: 'shop', annotations: { 'nginx.ingress.kubernetes.io/rewrite-target': '/' } },
+      spec: {
+        ingressClassName: 'nginx',
+        tls: [{ hosts: ['api.example.com'], secretName: 'api-tls' }],
+        rules: [
+          {
+            host: 'api.example.com',
+            http: {
+              paths: [
+                { path: '/', pathType: 'Prefix', backend: { service: { name: 'api-stable', port: { number: 80 } } } },
+                { path: '/static', pathType: 'Prefix', backend: { service: { name: 'cdn', port: { number: 80 } } } },
+              ],
+            },
+          },
+        ],
+      },
+    });
+
+  it('creates the canary Ingress from the stable one, backends swapped, owned by the Rollout, and then changes only its weight', async () => {
+    const kube = new FakeKube();
+    stableIngress(kube);
+    const router = nginx(kube, { additionalIngressAnnotations: { 'canary-by-header': 'x-canary', 'example.com/team': 'shop' } });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 0, headerRoutes: [], mirrorRoutes: [] });
+    expect(await router.apply(CONTEXT, target(10))).toBe(true);
+    const created = canary(kube);
+    expect(created?.metadata?.labels).toEqual({ 'fledge.dev/rollout': 'api' });
+    expect(created?.metadata?.ownerReferences).toEqual([{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    expect(created?.metadata?.annotations).toEqual({
+      'nginx.ingress.kubernetes.io/canary': 'true',
+      'nginx.ingress.kubernetes.io/canary-weight': '10',
+      'nginx.ingress.kubernetes.io/canary-by-header': 'x-canary',
+      'example.com/team': 'shop',
+    });
+    expect(created?.spec?.ingressClassName).toBe('nginx');
+    expect(created?.spec?.tls).toEqual([{ hosts: ['api.example.com'], secretName: 'api-tls' }]);
+    expect(created?.spec?.rules?.[0]?.http?.paths.map((path) => [path.path, path.backend.service?.name])).toEqual([
+      ['/', 'api-canary'],
+      ['/static', 'cdn'],
+    ]);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 10, headerRoutes: [], mirrorRoutes: [] });
+    // The stable Ingress is never written.
+    expect(kube.writes.filter((write) => write.name === 'api')).toEqual([]);
+
+    expect(await router.apply(CONTEXT, target(10))).toBe(false);
+    expect(await router.apply(CONTEXT, target(60))).toBe(true);
+    expect(canary(kube)?.metadata?.annotations?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('60');
+  });
+
+  it('writes its annotations under a custom annotationPrefix', async () => {
+    const kube = new FakeKube();
+    stableIngress(kube);
+    const router = nginx(kube, { annotationPrefix: 'custom.nginx.org', additionalIngressAnnotations: { 'canary-by-cookie': 'beta' } });
+    await router.apply(CONTEXT, target(35));
+    expect(canary(kube)?.metadata?.annotations).toEqual({
+      'custom.nginx.org/canary': 'true',
+      'custom.nginx.org/canary-weight': '35',
+      'custom.nginx.org/canary-by-cookie': 'beta',
+    });
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(35);
+    // Under the default prefix, the same Ingress says nothing.
+    expect((await nginx(kube).observe(CONTEXT)).canaryWeight).toBe(0);
+  });
+
+  it('refuses an Ingress of the canary name that is not labelled as this Rollout`s, and a stable Ingress without the stable Service', async () => {
+    const kube = new FakeKube();
+    stableIngress(kube);
+    kube.put('ingresses', { metadata: { name: canaryName, namespace: 'shop' }, spec: { rules: [] } });
+    const router = nginx(kube);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/exists and is not this Rollout's canary Ingress/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/not this Rollout's/);
+    expect(kube.get<k8s.V1Ingress>('ingresses', 'shop', canaryName)?.metadata?.annotations).toBeUndefined();
+
+    const other = new FakeKube();
+    expect((await nginx(other).observe(CONTEXT)).problem).toMatch(/Ingress shop\/api not found/);
+    other.put('ingresses', { metadata: { name: 'api', namespace: 'shop' }, spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web' } } }] } }] } });
+    expect((await nginx(other).observe(CONTEXT)).problem).toMatch(/no path whose backend is api-stable/);
+  });
+});
