@@ -70,14 +70,25 @@ export interface ParsedRoute {
 
 export function parseRoute(route: CustomObject, context: RouterContext): ParsedRoute {
   const rules = structuredClone(((route.spec?.rules as Rule[] | undefined) ?? []).filter((rule) => typeof rule === 'object' && rule !== null));
-  let managed: ManagedRule[] = [];
+  let listed: ManagedRule[] = [];
   try {
     const raw = JSON.parse(route.metadata?.annotations?.[ANNOTATION_MANAGED_RULES] ?? '[]') as unknown;
-    if (Array.isArray(raw)) managed = (raw as ManagedRule[]).filter((entry) => typeof entry?.name === 'string').slice(0, rules.length);
+    if (Array.isArray(raw)) listed = (raw as ManagedRule[]).filter((entry) => typeof entry?.name === 'string');
   } catch {
-    managed = [];
+    listed = [];
   }
   const routeNamespace = route.metadata?.namespace ?? '';
+  // A route re-applied from its manifest keeps the annotation but not the rules it names: only the trailing rules
+  // still shaped as Fledge wrote them are managed, so the user's own rules are never taken for them.
+  const isCanary = (ref: BackendRef | undefined): boolean =>
+    ref !== undefined && context.canaryService !== undefined && refersTo(ref, context.canaryService, routeNamespace, context.namespace);
+  const shaped = (rule: Rule, entry: ManagedRule): boolean =>
+    entry.type === 'mirror'
+      ? (rule.filters ?? []).some((filter) => filter.type === 'RequestMirror' && isCanary((filter.requestMirror as { backendRef?: BackendRef } | undefined)?.backendRef))
+      : rule.backendRefs?.length === 1 && isCanary(rule.backendRefs[0]);
+  let kept = 0;
+  while (kept < listed.length && kept < rules.length && shaped(rules[rules.length - 1 - kept] ?? {}, listed[listed.length - 1 - kept] as ManagedRule)) kept++;
+  const managed = listed.slice(listed.length - kept);
   const own = rules.length - managed.length;
   const weighted: number[] = [];
   rules.slice(0, own).forEach((rule, index) => {
@@ -219,8 +230,10 @@ export class GatewayApiRouter implements TrafficRouter {
       }
       const annotation = addedNames.length > 0 ? JSON.stringify(addedNames) : null;
       const annotationBefore = route.metadata?.annotations?.[ANNOTATION_MANAGED_RULES] ?? null;
-      if (!changed && annotation === annotationBefore) continue;
-      const nextRules = [...own, ...(annotation === annotationBefore ? rules.slice(own.length) : added)];
+      // The managed rules the route really has (its annotation may name more).
+      const present = managed.length > 0 ? JSON.stringify(managed) : null;
+      if (!changed && annotation === annotationBefore && annotation === present) continue;
+      const nextRules = [...own, ...(annotation === present ? rules.slice(own.length) : added)];
       await patchObject(this.api, HTTP_ROUTE, route, { metadata: { annotations: { [ANNOTATION_MANAGED_RULES]: annotation } }, spec: { rules: nextRules } });
       wrote = true;
     }

@@ -36,6 +36,9 @@ interface Route {
   spec: { rules: Rule[] };
 }
 
+/** A header route for most of the managed-rule tests. */
+const BETA: HeaderRoute = { name: 'beta', match: [{ headerName: 'x-beta', headerValue: { exact: 'yes' } }] };
+
 const ACCEPTED = { parents: [{ controllerName: 'test', conditions: [{ type: 'Accepted', status: 'True' }] }] };
 
 function httpRoute(kube: FakeKube, name: string, rules: Rule[], namespace = 'shop'): void {
@@ -207,11 +210,45 @@ describe('GatewayApiRouter', () => {
     httpRoute(kube, 'web', [split()]);
     httpRoute(kube, 'internal', [split()]);
     const router = gateway(kube, { httpRoutes: [{ name: 'web', useHeaderRoutes: true }, { name: 'internal' }] });
-    const beta: HeaderRoute = { name: 'beta', match: [{ headerName: 'x-beta', headerValue: { exact: 'yes' } }] };
-    await router.apply(CONTEXT, target(5, { headerRoutes: [beta] }));
+    await router.apply(CONTEXT, target(5, { headerRoutes: [BETA] }));
     expect(route(kube, 'web').spec.rules).toHaveLength(2);
     expect(route(kube, 'internal').spec.rules).toHaveLength(1);
     expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: ['beta'], mirrorRoutes: [] });
+  });
+
+  it('adds the managed rules again after the route is re-applied from its manifest, which keeps the annotation', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'api', [split('/')]);
+    const router = gateway(kube);
+    await router.apply(CONTEXT, target(5, { headerRoutes: [BETA] }));
+    expect(route(kube).spec.rules).toHaveLength(2);
+
+    // kubectl apply (or a GitOps sync) of the original manifest: its rules, and the annotation it does not mention kept.
+    httpRoute(kube, 'api', [split('/')]);
+    expect(route(kube).metadata.annotations?.[ANNOTATION_MANAGED_RULES]).toBeDefined();
+    expect(await router.observe(CONTEXT), 'the header route is gone, the weight is the manifest one').toEqual({ canaryWeight: 0, headerRoutes: [], mirrorRoutes: [] });
+    await router.apply(CONTEXT, target(5, { headerRoutes: [BETA] }));
+    expect(route(kube).spec.rules).toHaveLength(2);
+    expect(weights(route(kube).spec.rules[0])).toEqual([['api-stable', 95], ['api-canary', 5]]);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: ['beta'], mirrorRoutes: [] });
+  });
+
+  it('takes as managed only the trailing rules still shaped as it wrote them, when one was deleted by hand', async () => {
+    const kube = new FakeKube();
+    httpRoute(kube, 'api', [split('/')]);
+    const router = gateway(kube);
+    const shadow: MirrorRoute = { name: 'shadow', match: [{ path: { prefix: '/' } }] };
+    await router.apply(CONTEXT, target(5, { headerRoutes: [BETA], mirrorRoutes: [shadow] }));
+    const edited = route(kube);
+    edited.spec.rules.splice(1, 1);
+    kube.put('httproutes', edited);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: [], mirrorRoutes: ['shadow'] });
+    await router.apply(CONTEXT, target(5, { headerRoutes: [BETA], mirrorRoutes: [shadow] }));
+    expect(route(kube).spec.rules.map((rule) => rule.filters?.[0]?.type ?? rule.backendRefs.map((ref) => ref.name).join())).toEqual([
+      'api-stable,api-canary',
+      'api-canary',
+      'RequestMirror',
+    ]);
   });
 
   it('reports a missing route, and a route with no rule naming both Services, as problems, and refuses to apply', async () => {
