@@ -65,11 +65,11 @@ export class IstioRouter implements TrafficRouter {
     const wanted = this.config.virtualService.routes;
     const missing = (wanted ?? []).filter((route) => !all.some((candidate) => candidate.name === route));
     if (missing.length > 0) return { vs, routes: all, problem: `VirtualService ${context.namespace}/${name} has no HTTP route named ${missing.join(', ')}` };
-    const routes = all.filter((route) => wanted === undefined || (route.name !== undefined && wanted.includes(route.name)));
-    const split = routes.filter((route) => {
-      const sides = (route.route ?? []).map((destination) => this.sideOf(destination, context));
-      return sides.includes('canary') && sides.includes('stable');
-    });
+    const oneSided = (wanted ?? []).filter((route) => !all.some((candidate) => candidate.name === route && this.isSplit(candidate, context)));
+    if (oneSided.length > 0) {
+      return { vs, routes: all, problem: `VirtualService ${context.namespace}/${name}: HTTP route ${oneSided.join(', ')} has no canary and stable destination to split between` };
+    }
+    const split = all.filter((route) => this.isSplit(route, context));
     if (split.length === 0) return { vs, routes: all, problem: `VirtualService ${context.namespace}/${name} has no HTTP route with both a canary and a stable destination` };
     let dr: CustomObject | undefined;
     const rule = this.config.destinationRule;
@@ -83,16 +83,22 @@ export class IstioRouter implements TrafficRouter {
     return { vs, routes: all, ...(dr !== undefined && { dr }) };
   }
 
-  private isSplit(route: HttpRoute): boolean {
+  /**
+   * A route whose weights Fledge sets: one of the named routes (every route when none is named) with both a canary and
+   * a stable destination. Any other route (to another host, say) is neither read nor written.
+   */
+  private isSplit(route: HttpRoute, context: RouterContext): boolean {
     const wanted = this.config.virtualService.routes;
-    return wanted === undefined || (route.name !== undefined && wanted.includes(route.name));
+    if (wanted !== undefined && (route.name === undefined || !wanted.includes(route.name))) return false;
+    const sides = (route.route ?? []).map((destination) => this.sideOf(destination, context));
+    return sides.includes('canary') && sides.includes('stable');
   }
 
   async observe(context: RouterContext): Promise<TrafficObservation> {
     const { routes, dr, problem } = await this.read(context);
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
     const weights = routes
-      .filter((route) => this.isSplit(route))
+      .filter((route) => this.isSplit(route, context))
       .map((route) => {
         const sum = (side: 'canary' | 'stable'): number =>
           (route.route ?? []).filter((destination) => this.sideOf(destination, context) === side).reduce((total, destination) => total + (destination.weight ?? 0), 0);
@@ -130,7 +136,7 @@ export class IstioRouter implements TrafficRouter {
     }
     let changed = false;
     const http = routes.map((route) => {
-      if (!this.isSplit(route)) return route;
+      if (!this.isSplit(route, context)) return route;
       return {
         ...route,
         route: (route.route ?? []).map((destination) => {

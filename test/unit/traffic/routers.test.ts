@@ -360,6 +360,26 @@ describe('IstioRouter', () => {
     ]);
     expect((await router.observe(CONTEXT)).canaryWeight).toBe(10);
     expect((await istio(kube, { virtualService: { name: 'api', routes: ['primary', 'missing'] } }).observe(CONTEXT)).problem).toMatch(/no HTTP route named missing/);
+
+    // A named route without both destinations cannot be split: a problem, and its lone destination is not reweighted.
+    virtualService(kube, [{ name: 'primary', route: pair(0) }, { name: 'stable-only', route: [{ destination: { host: 'api-stable' } }] }]);
+    const both = istio(kube, { virtualService: { name: 'api', routes: ['primary', 'stable-only'] } });
+    expect((await both.observe(CONTEXT)).problem).toMatch(/HTTP route stable-only has no canary and stable destination/);
+    await expect(both.apply(CONTEXT, target(10))).rejects.toThrow(/stable-only/);
+    expect(http(kube)[1]).toEqual({ name: 'stable-only', route: [{ destination: { host: 'api-stable' } }] });
+  });
+
+  it('with no routes named, weights the split routes and leaves a route to another host alone', async () => {
+    const kube = new FakeKube();
+    virtualService(kube, [
+      { match: [{ uri: { prefix: '/metrics' } }], route: [{ destination: { host: 'metrics' } }] },
+      { route: [{ destination: { host: 'api-stable' }, weight: 100 }, { destination: { host: 'api-canary' }, weight: 0 }] },
+    ]);
+    const router = istio(kube, { virtualService: { name: 'api' } });
+    await router.apply(CONTEXT, target(30));
+    expect(http(kube)[0]).toEqual({ match: [{ uri: { prefix: '/metrics' } }], route: [{ destination: { host: 'metrics' } }] });
+    expect(weightsOf(http(kube)[1])).toEqual([['api-stable', 70], ['api-canary', 30]]);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 30, headerRoutes: [], mirrorRoutes: [] });
   });
 
   it('subset-level: the DestinationRule subsets follow the revisions before the weights move, and the stable subset says what it selects', async () => {
