@@ -109,8 +109,13 @@ export class NginxRouter implements TrafficRouter {
       return true;
     }
     const annotations = canary.metadata?.annotations ?? {};
+    const wanted = desired.metadata?.annotations ?? {};
+    // ingress-nginx reads every annotation under the prefix: one the Rollout no longer asks for (a canary-by-header
+    // dropped from additionalIngressAnnotations) must go, or it keeps routing.
+    const stale = Object.keys(annotations).filter((key) => key.startsWith(`${this.prefix}/`) && !(key in wanted));
     const same =
-      Object.entries(desired.metadata?.annotations ?? {}).every(([key, value]) => annotations[key] === value) &&
+      stale.length === 0 &&
+      Object.entries(wanted).every(([key, value]) => annotations[key] === value) &&
       JSON.stringify(canary.spec?.rules ?? []) === JSON.stringify(desired.spec?.rules ?? []) &&
       canary.spec?.ingressClassName === desired.spec?.ingressClassName;
     if (same) return false;
@@ -118,7 +123,10 @@ export class NginxRouter implements TrafficRouter {
       {
         name: canary.metadata?.name ?? '',
         namespace: context.namespace,
-        body: { metadata: { annotations: desired.metadata?.annotations, resourceVersion: canary.metadata?.resourceVersion }, spec: desired.spec },
+        body: {
+          metadata: { annotations: { ...wanted, ...Object.fromEntries(stale.map((key) => [key, null])) }, resourceVersion: canary.metadata?.resourceVersion },
+          spec: desired.spec,
+        },
       },
       mergePatchOptions(),
     );

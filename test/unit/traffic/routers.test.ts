@@ -499,6 +499,14 @@ describe('NginxRouter', () => {
     expect((await nginx(kube).observe(CONTEXT)).canaryWeight).toBe(0);
   });
 
+  it('drops an additional annotation that the Rollout no longer asks for', async () => {
+    const kube = new FakeKube();
+    stableIngress(kube);
+    await nginx(kube, { additionalIngressAnnotations: { 'canary-by-header': 'x-canary' } }).apply(CONTEXT, target(10));
+    expect(await nginx(kube).apply(CONTEXT, target(10))).toBe(true);
+    expect(canary(kube)?.metadata?.annotations).toEqual({ 'nginx.ingress.kubernetes.io/canary': 'true', 'nginx.ingress.kubernetes.io/canary-weight': '10' });
+  });
+
   it('refuses an Ingress of the canary name that is not labelled as this Rollout`s, and a stable Ingress without the stable Service', async () => {
     const kube = new FakeKube();
     stableIngress(kube);
