@@ -255,9 +255,9 @@ export class RolloutReconciler {
       log.warn('routing traffic failed', { router: router.kind, error: message });
       const now = new Date(this.deps.now()).toISOString();
       const conditions = (plan.status.conditions ?? []).filter((condition) => condition.type !== TRAFFIC_CONDITION);
+      // decide()'s condition already moved lastTransitionTime if the status flipped; a False one keeps it, or every retry rewrites status.
       const previous = plan.status.conditions?.find((condition) => condition.type === TRAFFIC_CONDITION);
-      const changed = previous?.reason !== TRAFFIC_ERROR_REASON || previous.message !== message;
-      conditions.push({ type: TRAFFIC_CONDITION, status: 'False', reason: TRAFFIC_ERROR_REASON, message, lastTransitionTime: changed ? now : (previous?.lastTransitionTime ?? now) });
+      conditions.push({ type: TRAFFIC_CONDITION, status: 'False', reason: TRAFFIC_ERROR_REASON, message, lastTransitionTime: previous?.status === 'False' ? previous.lastTransitionTime : now });
       plan.status.conditions = conditions;
       plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, TRAFFIC_PROBLEM_RECHECK_MS);
     }

@@ -317,7 +317,7 @@ describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutRecon
     expect(env.warnings()).toHaveLength(1);
   });
 
-  it('when the apiserver refuses the write: a TrafficRoutingError condition, and no pod moved that waits for the traffic', async () => {
+  it('when the apiserver refuses the write: a TrafficRoutingError condition, written once, and no pod moved that waits for the traffic', async () => {
     const env = await canaryAtTwenty(driver);
     env.kube.refusePatches.set(driver.kind, 'denied by the mesh admission webhook');
     env.kube.refusePatches.set('destinationrules', 'denied by the mesh admission webhook');
@@ -325,6 +325,8 @@ describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutRecon
     await env.reconcile();
     expect(env.condition()).toEqual({ status: 'False', reason: 'TrafficRoutingError' });
     expect(env.status().conditions?.find((condition) => condition.type === 'TrafficRouting')?.message).toMatch(/denied by the mesh admission webhook/);
+    const statusWrites = () => env.kube.writes.filter((write) => write.kind === 'rollouts/status').length;
+    const written = statusWrites();
     for (let i = 0; i < 4; i++) {
       env.clock.now += 60_000;
       await env.reconcile();
@@ -332,6 +334,7 @@ describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutRecon
     expect(env.weight()).toBe(20);
     expect(env.replicasOf('api:2'), 'the aborted canary still has the traffic: its pods stay').toBe(2);
     expect(env.scaleDownAt('api:2')).toBeUndefined();
+    expect(statusWrites(), 'a refusal that does not change is not written again and again').toBe(written);
 
     env.kube.refusePatches.clear();
     await env.reconcile();
