@@ -198,7 +198,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
     // (a new template mid-canary), or to pods that are gone.
     if (canaryAvailable === 0) canaryWeight = 0;
-    return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex) };
+    return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes) };
   };
   const progressedThisReconcile = (): boolean => countsChanged(previous, counts) || positionKey(snapshot) !== origin;
   const previousProgressStart = Date.parse(previous.progressStartTime ?? '');

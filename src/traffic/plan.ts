@@ -3,9 +3,14 @@ import type { TrafficObservation, TrafficTarget } from './types.js';
 
 /**
  * The managed routes in force at `stepIndex`: each setHeaderRoute / setMirrorRoute step up to and including it sets
- * its route, or removes it when it has no match. All of them end with the canary (promotion or abort).
+ * its route, or removes it when it has no match. All of them end with the canary (promotion or abort). They come in
+ * `precedence` order (trafficRouting.managedRoutes), whatever order the steps set them in.
  */
-export function managedRoutesAt(steps: readonly CanaryStep[], stepIndex: number): { headerRoutes: HeaderRoute[]; mirrorRoutes: MirrorRoute[] } {
+export function managedRoutesAt(
+  steps: readonly CanaryStep[],
+  stepIndex: number,
+  precedence: ReadonlyArray<{ name: string }> = [],
+): { headerRoutes: HeaderRoute[]; mirrorRoutes: MirrorRoute[] } {
   const headers = new Map<string, HeaderRoute>();
   const mirrors = new Map<string, MirrorRoute>();
   for (const step of steps.slice(0, Math.min(stepIndex + 1, steps.length))) {
@@ -20,7 +25,12 @@ export function managedRoutesAt(steps: readonly CanaryStep[], stepIndex: number)
       else mirrors.delete(route.name);
     }
   }
-  return { headerRoutes: [...headers.values()], mirrorRoutes: [...mirrors.values()] };
+  const rank = (route: { name: string }): number => {
+    const index = precedence.findIndex((candidate) => candidate.name === route.name);
+    return index === -1 ? precedence.length : index;
+  };
+  const ordered = <T extends { name: string }>(routes: Map<string, T>): T[] => [...routes.values()].sort((a, b) => rank(a) - rank(b));
+  return { headerRoutes: ordered(headers), mirrorRoutes: ordered(mirrors) };
 }
 
 const sameNames = (wanted: ReadonlyArray<{ name: string }>, seen: readonly string[]): boolean =>

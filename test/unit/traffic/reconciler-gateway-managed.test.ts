@@ -113,4 +113,21 @@ describe('RolloutReconciler with the Gateway API router: acceptance and managed 
     expect(env.route().metadata.annotations?.[ANNOTATION_MANAGED_RULES]).toBeUndefined();
   });
 
+  it('orders the managed rules as managedRoutes lists them, whatever order the steps set them in', async () => {
+    const env = world(
+      [
+        { setWeight: 10 },
+        { setHeaderRoute: { name: 'second', match: [{ headerName: 'x-second', headerValue: { exact: '1' } }] } },
+        { setHeaderRoute: { name: 'first', match: [{ headerName: 'x-first', headerValue: { exact: '1' } }] } },
+        { pause: {} },
+      ],
+      { gatewayAPI: { httpRoute: 'api' }, managedRoutes: [{ name: 'first' }, { name: 'second' }] },
+    );
+    await healthy(env);
+    env.setImage('api:2');
+    await env.untilPaused();
+    // Gateway API breaks ties between equally specific matches by rule order: managedRoutes is the precedence order.
+    expect(env.shape()).toEqual(['split 10', 'header x-first', 'header x-second']);
+  });
+
 });
