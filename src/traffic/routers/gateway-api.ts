@@ -237,6 +237,11 @@ export class GatewayApiRouter implements TrafficRouter {
       await patchObject(this.api, HTTP_ROUTE, route, { metadata: { annotations: { [ANNOTATION_MANAGED_RULES]: annotation } }, spec: { rules: nextRules } });
       wrote = true;
     }
+    // The weights are written; a managed route no route takes could never be in effect, so say why the step waits.
+    const managed = [...target.headerRoutes, ...target.mirrorRoutes];
+    if (managed.length > 0 && !this.routes().some((route) => route.useHeaderRoutes)) {
+      throw new Error(`${managed.map((route) => route.name).join(', ')}: no HTTPRoute in gatewayAPI.httpRoutes has useHeaderRoutes: true`);
+    }
     return wrote;
   }
 }

@@ -130,4 +130,16 @@ describe('RolloutReconciler with the Gateway API router: acceptance and managed 
     expect(env.shape()).toEqual(['split 10', 'header x-first', 'header x-second']);
   });
 
+  it('says why a header route cannot be in effect when no HTTPRoute takes header routes', async () => {
+    const env = world(
+      [{ setWeight: 10 }, { setHeaderRoute: { name: 'beta', match: [{ headerName: 'x-beta', headerValue: { exact: '1' } }] } }, { pause: {} }],
+      { gatewayAPI: { httpRoutes: [{ name: 'web' }, { name: 'grpc' }] }, managedRoutes: [{ name: 'beta' }] },
+      ['web', 'grpc'],
+    );
+    await healthy(env);
+    env.setImage('api:2');
+    await env.run(8);
+    expect(env.status()).toMatchObject({ currentStepIndex: 1, actualWeight: 10 });
+    expect(env.trafficCondition()).toMatchObject({ status: 'False', reason: 'TrafficRoutingError', message: expect.stringMatching(/useHeaderRoutes/) });
+  });
 });
