@@ -3,9 +3,10 @@ import { analysisRunName } from './analysis-runs.js';
 import { resolveSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
-import { scalingLimits } from './replicas.js';
+import { canaryStepCounts, scalingLimits } from './replicas.js';
 import { canonicalJson } from './revision.js';
-import { isAnalysis } from './steps.js';
+import { isAnalysis, setWeightAt } from './steps.js';
+import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
 
 /**
  * What the rollout core promises, as predicates over one reconcile: the facts decide() saw and the
@@ -15,7 +16,11 @@ import { isAnalysis } from './steps.js';
  * 1. Pods within budget: the plan never takes the ReplicaSets above replicas + maxSurge (nor further
  *    above it than they already are), ReplicaSets waiting out a scheduled scale-down aside; and it
  *    never takes available pods below replicas - maxUnavailable (nor below what is available now),
- *    an aborted canary's pods aside, which leave at once by design.
+ *    an aborted canary's pods aside, which leave at once by design. With a traffic router the
+ *    canary's pods come on top of the stable's whatever maxSurge says, so the ceiling is per
+ *    ReplicaSet: none is planned above what it has or its own share (the stable revision replicas,
+ *    the canary its step's count), and pods whose scale-down delay has run out serve no traffic,
+ *    so they leave regardless of the floor.
  * 2. Stable moves only to a verified revision: status.stableRevision changes only to the template's
  *    revision, only once every step left for it is cleared (invariant 3) in this reconcile,
  *    and never while its background analysis says Failed, Error or Inconclusive unless a person
@@ -29,6 +34,23 @@ import { isAnalysis } from './steps.js';
  * 5. No hot loop: a requeue, when asked for, is in the future.
  * 6. Replay changes nothing: deciding again on the status just written yields the same status,
  *    the same ReplicaSets and no Events, so a restart at any point cannot change the outcome.
+ * 7. Traffic follows pods (with a router). "In effect" is the weight the router reports, or while it
+ *    cannot say, the last one it did (status.actualWeight).
+ *    a. An aborted canary is asked for weight 0.
+ *    b. In a canary step the weight asked for rises above the weight in effect only when the
+ *       canary's ReplicaSet has its step's count available, and is above 0 only while the canary
+ *       revision has an available pod.
+ *    c. An aborted canary's pods are not reduced, nor their scale-down delay started, while the
+ *       router does not report weight 0 (a delay started earlier runs its course).
+ *    d. In a promotion the older revisions' pods are not reduced, nor their delay started, before the
+ *       stable side selects the promoted revision with weight 0 reported; then only after
+ *       scaleDownDelaySeconds.
+ *    e. With dynamicStableScale the stable ReplicaSet is never planned below the share of traffic
+ *       the router reports on it (all of it, while it cannot say), and the weight asked for moves
+ *       traffic back to the stable only as far as its available pods serve (a canary with no
+ *       available pod, which serves nothing, aside).
+ *    f. A weighting step is left only with its weight and managed routes reported in effect (weight 0
+ *       for a canary sized at no pods), unless a person promoted.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -39,10 +61,21 @@ export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string
   const total = counted.reduce((sum, target) => sum + target.replicas, 0);
   const totalBefore = before.reduce((sum, rs) => sum + rs.replicas, 0);
   const ceiling = Math.max(settings.replicas + limits.maxSurge, totalBefore);
-  if (total > ceiling) violations.push(`planned ${total} pods, above replicas + maxSurge (${settings.replicas + limits.maxSurge}) and above the ${totalBefore} there were`);
+  if (facts.hasTrafficRouter) {
+    const { stableRevision, currentRevision } = plan.status;
+    const canaryCount = canaryStage(plan) ? canaryStepCounts(settings.steps, plan.status.currentStepIndex ?? 0, settings.replicas, true).canary : 0;
+    for (const target of counted) {
+      const share = target.revision === stableRevision ? settings.replicas : target.revision === currentRevision ? canaryCount : 0;
+      const had = facts.replicaSets.find((rs) => rs.revision === target.revision)?.replicas ?? 0;
+      if (target.replicas > Math.max(share, had)) violations.push(`planned ${target.replicas} pods for ${target.revision}, above its share ${share} and the ${had} it had`);
+    }
+  } else if (total > ceiling) {
+    violations.push(`planned ${total} pods, above replicas + maxSurge (${settings.replicas + limits.maxSurge}) and above the ${totalBefore} there were`);
+  }
 
   const abortedCanary = plan.status.abort === true ? plan.status.currentRevision : undefined;
-  const serving = facts.replicaSets.filter((rs) => rs.revision !== abortedCanary || rs.revision === plan.status.stableRevision);
+  const delayedOut = (rs: RolloutFacts['replicaSets'][number]): boolean => facts.hasTrafficRouter && rs.scaleDownAt !== undefined && rs.scaleDownAt <= facts.now;
+  const serving = facts.replicaSets.filter((rs) => (rs.revision !== abortedCanary || rs.revision === plan.status.stableRevision) && !delayedOut(rs));
   const availableBefore = serving.reduce((sum, rs) => sum + rs.availableReplicas, 0);
   const kept = serving.reduce((sum, rs) => {
     const target = plan.replicaSets.find((candidate) => candidate.revision === rs.revision);
@@ -117,6 +150,79 @@ export function serviceViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   return violations;
 }
 
+/** A canary in flight, neither aborted nor promoted. */
+function canaryStage(plan: RolloutPlan): boolean {
+  return plan.status.abort !== true && plan.status.stableRevision !== plan.status.currentRevision;
+}
+
+/** Invariant 7: with a router, traffic moves only onto pods that can serve it, and pods go only once traffic has left them. */
+export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  if (!facts.hasTrafficRouter || plan.traffic === undefined) return [];
+  const settings = resolveSettings(facts.rollout.spec);
+  const previous = facts.rollout.status ?? {};
+  const { stableRevision, currentRevision, abort } = plan.status;
+  const violations: string[] = [];
+  const target = plan.traffic.canaryWeight;
+  const reported = facts.traffic?.problem === undefined ? facts.traffic?.canaryWeight : undefined;
+  const inEffect = reported ?? previous.actualWeight ?? 0;
+  const rsOf = (revision: string | undefined) => facts.replicaSets.find((rs) => rs.revision === revision);
+  const plannedOf = (revision: string) => plan.replicaSets.find((candidate) => candidate.revision === revision);
+  /** Flags pods of `rs` the plan takes away, or schedules away, unless `allowed` and after `delayMs` (a delay already running is left alone). */
+  const released = (rs: RolloutFacts['replicaSets'][number], allowed: boolean, delayMs: number, what: string): void => {
+    const planned = plannedOf(rs.revision);
+    if (planned === undefined || rs.replicas === 0 || rs.scaleDownAt !== undefined) return;
+    if (planned.replicas < rs.replicas && !(allowed && delayMs === 0)) violations.push(`${what}: ${rs.revision} planned ${planned.replicas} of its ${rs.replicas} pods`);
+    if (typeof planned.scaleDownAt === 'number' && !(allowed && planned.scaleDownAt >= facts.now + delayMs)) {
+      violations.push(`${what}: ${rs.revision} scheduled to scale down at ${planned.scaleDownAt - facts.now} ms`);
+    }
+  };
+
+  if (abort === true && currentRevision !== stableRevision) {
+    if (target !== 0) violations.push(`7a: the aborted canary is asked for ${target}%`);
+    const canary = rsOf(currentRevision);
+    if (canary !== undefined) released(canary, reported === 0, settings.abortScaleDownDelayMs, `7c: aborted while the router reports ${reported ?? 'nothing'}`);
+  }
+  if (canaryStage(plan)) {
+    const stepIndex = plan.status.currentStepIndex ?? 0;
+    const planned = canaryStepCounts(settings.steps, stepIndex, settings.replicas, true).canary;
+    const canaryAvailable = rsOf(currentRevision)?.availableReplicas ?? 0;
+    if (target > inEffect && canaryAvailable < planned) violations.push(`7b: ${target}% asked above the ${inEffect}% in effect with ${canaryAvailable}/${planned} canary pods available`);
+    if (target > 0 && canaryAvailable === 0) violations.push(`7b: ${target}% asked for a canary with no available pod`);
+    if (settings.dynamicStableScale) {
+      const stable = rsOf(stableRevision);
+      const stablePlanned = stable === undefined ? undefined : plannedOf(stable.revision)?.replicas;
+      const share = stableShareOf(settings.replicas, reported ?? 0);
+      if (stablePlanned !== undefined && stablePlanned < share) violations.push(`7e: stable planned at ${stablePlanned} pods, below the ${share} that ${100 - (reported ?? 0)}% of the traffic needs`);
+      const stableAvailable = stable?.availableReplicas ?? 0;
+      if (target < inEffect && canaryAvailable > 0 && stableAvailable < stableShareOf(settings.replicas, target)) {
+        violations.push(`7e: ${target}% asked (from ${inEffect}%) with ${stableAvailable} stable pods available to serve the rest`);
+      }
+    }
+  }
+  if (abort !== true && currentRevision === stableRevision) {
+    const switched = facts.traffic?.stableSelects === stableRevision && reported === 0;
+    for (const rs of facts.replicaSets) {
+      if (rs.revision !== stableRevision) released(rs, switched, settings.scaleDownDelayMs, '7d: promoted before the stable side took all traffic');
+    }
+  }
+
+  // 7f: weighting steps this reconcile left, in the same canary, without a promote.
+  const from = continuedFrom(previous, plan.status);
+  const reached = canaryStage(plan) ? (plan.status.currentStepIndex ?? 0) : previous.stableRevision !== stableRevision ? settings.steps.length : undefined;
+  if (from !== undefined && reached !== undefined && previous.promote === undefined) {
+    for (let index = from; index < reached; index++) {
+      const step = settings.steps[index];
+      if (step === undefined || 'pause' in step || isAnalysis(step)) continue;
+      const sized = canaryStepCounts(settings.steps, index, settings.replicas, true).canary > 0;
+      const weight = sized ? setWeightAt(settings.steps, index) : 0;
+      const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);
+      const wanted = { canaryWeight: weight, ...routes, stableRevision, canaryRevision: currentRevision };
+      if (!trafficInEffect(facts.traffic, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
+    }
+  }
+  return violations;
+}
+
 /** Deciding again on the status just written must change nothing and announce nothing. */
 export function replayViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const again = decide({ ...facts, rollout: { ...facts.rollout, status: plan.status } });
@@ -130,5 +236,11 @@ export function replayViolations(facts: RolloutFacts, plan: RolloutPlan): string
 
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
-  return [...budgetViolations(facts, plan), ...progressViolations(facts, plan), ...serviceViolations(facts, plan), ...replayViolations(facts, plan)];
+  return [
+    ...budgetViolations(facts, plan),
+    ...progressViolations(facts, plan),
+    ...serviceViolations(facts, plan),
+    ...trafficViolations(facts, plan),
+    ...replayViolations(facts, plan),
+  ];
 }

@@ -22,6 +22,25 @@ const step: fc.Arbitrary<CanaryStep> = fc.oneof(
   ).map((setCanaryScale) => ({ setCanaryScale })),
 );
 const steps = fc.array(step, { maxLength: 6 });
+
+/** With a router, steps may also set and remove managed routes (named in trafficRouting.managedRoutes). */
+const MANAGED_ROUTES = [{ name: 'h1' }, { name: 'h2' }, { name: 'm1' }];
+const routedStep: fc.Arbitrary<CanaryStep> = fc.oneof(
+  { weight: 4, arbitrary: step },
+  { weight: 3, arbitrary: fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ name: fc.constantFrom('h1', 'h2'), remove: fc.boolean() }).map(({ name, remove }) => ({
+      setHeaderRoute: { name, ...(!remove && { match: [{ headerName: 'x-canary', headerValue: { exact: name } }] }) },
+    })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.boolean().map((remove) => ({ setMirrorRoute: { name: 'm1', percentage: 50, ...(!remove && { match: [{ path: { prefix: '/' } }] }) } })),
+  },
+);
+// At least one step: without any, a new revision is promoted at once and no canary ever carries weight.
+const routedSteps = fc.array(routedStep, { minLength: 1, maxLength: 6 });
 const phase = fc.constantFrom<AnalysisPhase>('Running', 'Successful', 'Failed', 'Error', 'Inconclusive');
 
 /** What the world and people do between reconciles. */
@@ -39,7 +58,15 @@ type Action =
   /** The reconcile's status write is lost (a conflict): the next one decides on the old status again. */
   | { kind: 'lostWrite' }
   /** The AnalysisTemplate disappears or (re)appears, as a GitOps sync may order it. */
-  | { kind: 'template'; exists: boolean };
+  | { kind: 'template'; exists: boolean }
+  /** With a router: the data plane takes up what was last written, with the pods left as they are ... */
+  | { kind: 'takeUp' }
+  /** ... or the pods become available with the traffic left as it is. */
+  | { kind: 'pods' }
+  /** A person edits the weight, or the router cannot say (undefined: the route's rules disagree, not yet accepted). */
+  | { kind: 'editWeight'; weight: number | undefined }
+  /** The router reports a problem (its object is gone, say), or stops reporting one. */
+  | { kind: 'trafficProblem'; problem: string | undefined };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'settle' as const }) },
@@ -56,6 +83,18 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.boolean().map((exists) => ({ kind: 'template' as const, exists })) },
 );
 
+// A routed step needs pods, then the weight written, then the weight taken up: worlds settle more often, or few get anywhere.
+const routedAction: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 10, arbitrary: action },
+  { weight: 8, arbitrary: fc.constant({ kind: 'settle' as const }) },
+  { weight: 3, arbitrary: fc.constant({ kind: 'takeUp' as const }) },
+  { weight: 3, arbitrary: fc.constant({ kind: 'pods' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'abort' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'promote' as const, how: 'full' as const }) },
+  { weight: 1, arbitrary: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }).map((weight) => ({ kind: 'editWeight' as const, weight })) },
+  { weight: 1, arbitrary: fc.constantFrom(undefined, 'HTTPRoute shop/api not found').map((problem) => ({ kind: 'trafficProblem' as const, problem })) },
+);
+
 const scenario = fc.record({
   replicas: fc.integer({ min: 1, max: 8 }),
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1, 2, '50%'),
@@ -64,6 +103,19 @@ const scenario = fc.record({
   background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
   steps,
   actions: fc.array(action, { minLength: 1, maxLength: 40 }),
+});
+
+/** Worlds behind a traffic router: the same people and pods, plus a data plane that lags, fails and is edited by hand. */
+const routedScenario = fc.record({
+  replicas: fc.integer({ min: 1, max: 8 }),
+  maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1),
+  maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
+  dynamicStableScale: fc.boolean(),
+  scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
+  abortScaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
+  background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+  steps: routedSteps,
+  actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
 });
 
 function perform(cluster: FakeCluster, act: Action): void {
@@ -100,7 +152,71 @@ function perform(cluster: FakeCluster, act: Action): void {
     case 'template':
       cluster.missingTemplates = act.exists ? [] : ['AnalysisTemplate success-rate'];
       return;
+    case 'takeUp':
+      return cluster.takeUpTraffic();
+    case 'pods':
+      return cluster.settlePods();
+    case 'editWeight':
+      return cluster.editTraffic(act.weight);
+    case 'trafficProblem':
+      cluster.trafficProblem = act.problem;
+      return;
   }
+}
+
+/** Performs each action, then one reconcile checked against every invariant, applied as the shell would apply it. */
+function explore(cluster: FakeCluster, actions: readonly Action[]): number {
+  let reconciles = 0;
+  cluster.checkBudgets = false;
+  for (const act of [{ kind: 'settle' as const }, ...actions]) {
+    perform(cluster, act);
+    const facts = cluster.facts();
+    const plan = decide(facts);
+    reconciles++;
+    const violations = rolloutViolations(facts, plan);
+    if (violations.length > 0) {
+      const brief = ({ conditions: _conditions, ...rest }: typeof plan.status = {}) => JSON.stringify(rest);
+      const traffic = facts.traffic === undefined ? '' : `\ntraffic: ${JSON.stringify(facts.traffic)} target ${JSON.stringify(plan.traffic?.canaryWeight)}`;
+      throw new Error(
+        `after ${act.kind}: ${violations.join('; ')}\nstatus before: ${brief(facts.rollout.status)}\nplan status: ${brief(plan.status)}` +
+          `\nreplicaSets: ${JSON.stringify(facts.replicaSets.map((rs) => [rs.revision, rs.replicas, rs.availableReplicas, rs.scaleDownAt]))}${traffic}`,
+      );
+    }
+    if (act.kind !== 'lostWrite') {
+      cluster.apply(plan);
+      // The shell creates the runs the plan wants, unless one of that name exists, and terminates those it no
+      // longer wants: at worst, one that had measured a success then says Successful.
+      for (const wanted of plan.analysisRuns) {
+        if (!cluster.runs.has(wanted.name)) cluster.runs.set(wanted.name, { name: wanted.name, phase: undefined });
+      }
+      for (const [name, run] of cluster.runs) {
+        const live = run.phase === undefined || run.phase === 'Running';
+        if (live && !plan.analysisRuns.some((wanted) => wanted.name === name)) cluster.runs.set(name, { name, phase: 'Successful', terminated: true });
+      }
+      // The promote and abort requests are consumed by the reconcile that acted on them.
+      if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
+    }
+  }
+  return reconciles;
+}
+
+/** A pretend cluster for a generated world: its size, steps, scaling limits and background analysis, and `canary` on top. */
+function clusterFor(
+  world: { replicas: number; steps: CanaryStep[]; maxSurge: CanaryStrategy['maxSurge']; maxUnavailable: CanaryStrategy['maxUnavailable']; background: number | undefined },
+  canary: Partial<CanaryStrategy>,
+): FakeCluster {
+  return new FakeCluster(
+    makeRollout({
+      replicas: world.replicas,
+      steps: world.steps,
+      canary: {
+        maxSurge: world.maxSurge,
+        maxUnavailable: world.maxUnavailable,
+        ...(world.background !== undefined && { analysis: { ...ANALYSIS, startingStep: world.background } }),
+        ...canary,
+      },
+    }),
+  );
 }
 
 describe('rollout core properties', () => {
@@ -108,47 +224,35 @@ describe('rollout core properties', () => {
     let reconciles = 0;
     fc.assert(
       fc.property(scenario, (world) => {
-        const cluster = new FakeCluster(
-          makeRollout({
-            replicas: world.replicas,
-            steps: world.steps,
-            canary: {
-              maxSurge: world.maxSurge,
-              maxUnavailable: world.maxUnavailable,
-              ...(world.stableService && { stableService: 'api-stable', canaryService: 'api-canary' }),
-              ...(world.background !== undefined && { analysis: { ...ANALYSIS, startingStep: world.background } }),
-            },
-          }),
-        );
-        cluster.checkBudgets = false;
-        for (const act of [{ kind: 'settle' as const }, ...world.actions]) {
-          perform(cluster, act);
-          const facts = cluster.facts();
-          const plan = decide(facts);
-          reconciles++;
-          const violations = rolloutViolations(facts, plan);
-          if (violations.length > 0) {
-            const brief = ({ conditions: _conditions, ...rest }: typeof plan.status = {}) => JSON.stringify(rest);
-            throw new Error(`after ${act.kind}: ${violations.join('; ')}\nstatus before: ${brief(facts.rollout.status)}\nplan status: ${brief(plan.status)}`);
-          }
-          if (act.kind !== 'lostWrite') {
-            cluster.apply(plan);
-            // The shell creates the runs the plan wants, unless one of that name exists, and terminates those it no
-            // longer wants: at worst, one that had measured a success then says Successful.
-            for (const wanted of plan.analysisRuns) {
-              if (!cluster.runs.has(wanted.name)) cluster.runs.set(wanted.name, { name: wanted.name, phase: undefined });
-            }
-            for (const [name, run] of cluster.runs) {
-              const live = run.phase === undefined || run.phase === 'Running';
-              if (live && !plan.analysisRuns.some((wanted) => wanted.name === name)) cluster.runs.set(name, { name, phase: 'Successful', terminated: true });
-            }
-            // The promote and abort requests are consumed by the reconcile that acted on them.
-            if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
-          }
-        }
+        const cluster = clusterFor(world, world.stableService ? { stableService: 'api-stable', canaryService: 'api-canary' } : {});
+        reconciles += explore(cluster, world.actions);
       }),
       propertyParameters(3000),
     );
     expect(reconciles).toBeGreaterThan(1000);
+  }, 120_000);
+
+  it('keeps every invariant in worlds behind a traffic router that lags, fails and is edited by hand', () => {
+    let reconciles = 0;
+    let routedSteps = 0;
+    fc.assert(
+      fc.property(routedScenario, (world) => {
+        const cluster = clusterFor(world, {
+          stableService: 'api-stable',
+          canaryService: 'api-canary',
+          trafficRouting: { gatewayAPI: { httpRoute: 'api' }, managedRoutes: MANAGED_ROUTES },
+          dynamicStableScale: world.dynamicStableScale,
+          ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
+          ...(world.abortScaleDownDelaySeconds !== undefined && { abortScaleDownDelaySeconds: world.abortScaleDownDelaySeconds }),
+        });
+        cluster.hasTrafficRouter = true;
+        reconciles += explore(cluster, world.actions);
+        routedSteps += cluster.status.currentStepIndex ?? 0;
+      }),
+      propertyParameters(600),
+    );
+    expect(reconciles).toBeGreaterThan(1000);
+    // The worlds get somewhere: canaries past their first steps, not only rollouts stuck at step 0.
+    expect(routedSteps).toBeGreaterThan(600);
   }, 120_000);
 });
