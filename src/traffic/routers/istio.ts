@@ -94,17 +94,21 @@ export class IstioRouter implements TrafficRouter {
     return sides.includes('canary') && sides.includes('stable');
   }
 
-  async observe(context: RouterContext): Promise<TrafficObservation> {
-    const { routes, dr, problem } = await this.read(context);
-    if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
-    const weights = routes
+  /** The canary's percent in each split route. */
+  private weightsOf(routes: HttpRoute[], context: RouterContext): Array<number | undefined> {
+    return routes
       .filter((route) => this.isSplit(route, context))
       .map((route) => {
         const sum = (side: 'canary' | 'stable'): number =>
           (route.route ?? []).filter((destination) => this.sideOf(destination, context) === side).reduce((total, destination) => total + (destination.weight ?? 0), 0);
         return percentOf(sum('canary'), sum('stable'));
       });
-    const observation: TrafficObservation = { canaryWeight: agreed(weights), headerRoutes: [], mirrorRoutes: [] };
+  }
+
+  async observe(context: RouterContext): Promise<TrafficObservation> {
+    const { routes, dr, problem } = await this.read(context);
+    if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
+    const observation: TrafficObservation = { canaryWeight: agreed(this.weightsOf(routes, context)), headerRoutes: [], mirrorRoutes: [] };
     if (dr !== undefined && this.config.destinationRule !== undefined) {
       const stable = ((dr.spec?.subsets as Subset[] | undefined) ?? []).find((subset) => subset.name === this.config.destinationRule?.stableSubsetName);
       observation.stableSelects = stable?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? null;
@@ -115,10 +119,9 @@ export class IstioRouter implements TrafficRouter {
   async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {
     const { vs, routes, dr, problem } = await this.read(context);
     if (problem !== undefined || vs === undefined) throw new Error(problem ?? 'VirtualService not found');
-    let wrote = false;
     const rule = this.config.destinationRule;
-    if (dr !== undefined && rule !== undefined) {
-      // Subsets first: the weights must never send traffic to a subset that selects the wrong revision.
+    const writeSubsets = async (): Promise<boolean> => {
+      if (dr === undefined || rule === undefined) return false;
       let changed = false;
       const subsets = ((dr.spec?.subsets as Subset[] | undefined) ?? []).map((subset) => {
         const revision = subset.name === rule.canarySubsetName ? target.canaryRevision : subset.name === rule.stableSubsetName ? target.stableRevision : false;
@@ -129,29 +132,33 @@ export class IstioRouter implements TrafficRouter {
         else labels[LABEL_POD_TEMPLATE_HASH] = revision;
         return { ...subset, labels };
       });
-      if (changed) {
-        await patchObject(this.api, DESTINATION_RULE, dr, { spec: { ...dr.spec, subsets } });
-        wrote = true;
-      }
-    }
-    let changed = false;
-    const http = routes.map((route) => {
-      if (!this.isSplit(route, context)) return route;
-      return {
-        ...route,
-        route: (route.route ?? []).map((destination) => {
-          const side = this.sideOf(destination, context);
-          const weight = side === 'canary' ? target.canaryWeight : side === 'stable' ? 100 - target.canaryWeight : destination.weight;
-          if (weight === destination.weight) return destination;
-          changed = true;
-          return { ...destination, weight };
-        }),
-      };
-    });
-    if (changed) {
-      await patchObject(this.api, VIRTUAL_SERVICE, vs, { spec: { ...vs.spec, http } });
-      wrote = true;
-    }
-    return wrote;
+      if (changed) await patchObject(this.api, DESTINATION_RULE, dr, { spec: { ...dr.spec, subsets } });
+      return changed;
+    };
+    const writeWeights = async (): Promise<boolean> => {
+      let changed = false;
+      const http = routes.map((route) => {
+        if (!this.isSplit(route, context)) return route;
+        return {
+          ...route,
+          route: (route.route ?? []).map((destination) => {
+            const side = this.sideOf(destination, context);
+            const weight = side === 'canary' ? target.canaryWeight : side === 'stable' ? 100 - target.canaryWeight : destination.weight;
+            if (weight === destination.weight) return destination;
+            changed = true;
+            return { ...destination, weight };
+          }),
+        };
+      });
+      if (changed) await patchObject(this.api, VIRTUAL_SERVICE, vs, { spec: { ...vs.spec, http } });
+      return changed;
+    };
+    // No weight may reach a subset while it selects a revision that should not have it: weight coming off the canary
+    // (an abort, a new template whose pods do not exist yet) goes before the subsets move, weight going on after.
+    const lowering = this.weightsOf(routes, context).some((weight) => weight === undefined || target.canaryWeight < weight);
+    const [first, second] = lowering ? [writeWeights, writeSubsets] : [writeSubsets, writeWeights];
+    const wroteFirst = await first();
+    const wroteSecond = await second();
+    return wroteFirst || wroteSecond;
   }
 }

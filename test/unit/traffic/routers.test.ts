@@ -415,6 +415,22 @@ describe('IstioRouter', () => {
     expect((await router.observe(context)).stableSelects).toBeNull();
   });
 
+  it('subset-level: takes the weight off before the canary subset moves to another revision', async () => {
+    const kube = new FakeKube();
+    virtualService(kube, [
+      { route: [{ destination: { host: 'api', subset: 'stable' }, weight: 100 }, { destination: { host: 'api', subset: 'canary' }, weight: 0 }] },
+    ]);
+    kube.put('destinationrules', { metadata: { name: 'api', namespace: 'shop' }, spec: { host: 'api', subsets: [{ name: 'stable' }, { name: 'canary' }] } });
+    const router = istio(kube, { virtualService: { name: 'api' }, destinationRule: { name: 'api', stableSubsetName: 'stable', canarySubsetName: 'canary' } });
+    await router.apply(CONTEXT, target(20));
+    // A new template mid-canary: its revision has no pod yet, so the weight goes first, then the subset follows it.
+    const from = kube.writes.length;
+    await router.apply(CONTEXT, { ...target(0), canaryRevision: 'newer333' });
+    expect(kube.writesSince(from).map((write) => write.kind)).toEqual(['virtualservices', 'destinationrules']);
+    expect(weightsOf(http(kube)[0])).toEqual([['stable', 100], ['canary', 0]]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
+  });
+
   it('reports a missing VirtualService, DestinationRule or subset, and a VirtualService with no split route', async () => {
     const kube = new FakeKube();
     const config = { virtualService: { name: 'api' }, destinationRule: { name: 'api', stableSubsetName: 'stable', canarySubsetName: 'canary' } };
