@@ -286,6 +286,24 @@ describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutRecon
     expect(env.selects('api-canary')).toBe(revisionOf('api:2'));
   });
 
+  it('takes the weight off a superseded canary in the reconcile that sees the new template, before its pods exist', async () => {
+    const env = await canaryAtTwenty(driver);
+    env.setImage('api:3');
+    const from = env.kube.writes.length;
+    await env.reconcile({ settle: false });
+    expect(env.weight()).toBe(0);
+    expect(env.replicasOf('api:3')).toBe(2);
+    if (driver === istioSubsets) {
+      const kinds = env.kube.writesSince(from).map((write) => write.kind);
+      expect(kinds.indexOf('virtualservices'), 'the weight goes before the canary subset moves').toBeLessThan(kinds.indexOf('destinationrules'));
+      expect(subsetHash(env.kube, 'canary')).toBe(revisionOf('api:3'));
+    }
+    env.kube.settleReplicaSets();
+    await untilPausedAt(env, 1);
+    expect(env.weight()).toBe(20);
+    expect(env.selects('api-canary')).toBe(revisionOf('api:3'));
+  });
+
   it('restores a weight edited by hand on the next reconcile, and re-reads the routes within the resync period', async () => {
     const env = await canaryAtTwenty(driver);
     const steady = await env.reconcile();
