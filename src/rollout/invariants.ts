@@ -51,6 +51,8 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan
  *       available pod, which serves nothing, aside).
  *    f. A weighting step is left only with its weight and managed routes reported in effect (weight 0
  *       for a canary sized at no pods), unless a person promoted.
+ *    g. A canary revision the template has moved past keeps its pods while the canary side still
+ *       selects it and the router does not report 0% on it.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -198,6 +200,12 @@ export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): strin
         violations.push(`7e: ${target}% asked (from ${inEffect}%) with ${stableAvailable} stable pods available to serve the rest`);
       }
     }
+  }
+  // 7g: a canary the template moved past keeps its pods while the canary side selects it and the router reports weight on it.
+  const servedBy = facts.traffic?.canarySelects;
+  if (canaryStage(plan) && typeof servedBy === 'string' && servedBy !== currentRevision && servedBy !== stableRevision && reported !== 0) {
+    const superseded = rsOf(servedBy);
+    if (superseded !== undefined) released(superseded, false, 0, `7g: the superseded canary still selected with ${reported ?? 'unknown'}% on it`);
   }
   if (abort !== true && currentRevision === stableRevision) {
     const switched = facts.traffic?.stableSelects === stableRevision && reported === 0;

@@ -172,8 +172,25 @@ export function decide(facts: RolloutFacts): RolloutPlan {
    * available; until then it keeps no more than it has. A promotion sends everything to the promoted revision once
    * it is fully available, and back to the stable side once that selects it. An abort takes all traffic off at once.
    */
+  /**
+   * With a router, a canary revision the template has moved past (a new image mid-canary) keeps the canary side, and
+   * its pods, while the router still reports weight on it: the new revision has no pods to take that traffic yet.
+   */
+  const heldCanaryFor = (current: RolloutSnapshot): string | undefined => {
+    if (!routed) return undefined;
+    const stage = stageOf(current);
+    if (stage === 'stable' || stage === 'aborted') return undefined;
+    const selects = facts.traffic?.canarySelects;
+    if (typeof selects !== 'string' || selects === current.context.currentRevision || selects === current.context.stableRevision) return undefined;
+    return observedWeight === 0 ? undefined : selects;
+  };
   const trafficTargetFor = (current: RolloutSnapshot): TrafficTarget | undefined => {
     if (!routed) return undefined;
+    const superseded = heldCanaryFor(current);
+    if (superseded !== undefined) {
+      // Off the superseded canary first; the canary side moves to the new revision once the router reports 0.
+      return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight: 0 };
+    }
     const stage = stageOf(current);
     const { context } = current;
     const base = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
@@ -231,7 +248,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     if (stage === 'weighting') {
       const mode = stepCountsFor(current);
       const target = trafficTargetFor(current);
-      const routedInEffect = target === undefined || trafficInEffect(facts.traffic, target);
+      const routedInEffect = target === undefined || (heldCanaryFor(current) === undefined && trafficInEffect(facts.traffic, target));
       if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
       const stalled = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
       return stalled && !context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
@@ -275,6 +292,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     scaleDownDelayMs: settings.scaleDownDelayMs,
     trafficOffCanary: observedWeight === 0,
     stableSwitched: facts.traffic?.stableSelects === context.stableRevision && observedWeight === 0,
+    keepServing: heldCanaryFor(snapshot),
   });
   // Older ReplicaSets waiting out a scale-down delay do not keep a promotion from being complete; traffic the
   // router has not taken up (or cannot) does.
@@ -355,7 +373,8 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const future = wakeups.filter((at) => at > facts.now);
   const requeueAfterMs = future.length > 0 ? Math.min(...future) - facts.now : undefined;
 
-  const services = desiredServices({
+  const heldCanary = heldCanaryFor(snapshot);
+  const serviceTargets = desiredServices({
     stableService: settings.stableService,
     canaryService: settings.canaryService,
     replicas: settings.replicas,
@@ -364,6 +383,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     aborted: stage === 'aborted',
     replicaSets: facts.replicaSets,
   });
+  const services = heldCanary === undefined ? serviceTargets : serviceTargets.map((target) => (target.role === 'canary' ? { ...target, revision: heldCanary } : target));
 
   return {
     status,

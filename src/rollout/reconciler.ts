@@ -229,12 +229,15 @@ export class RolloutReconciler {
     } catch (err) {
       observed = { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem: `${router.kind}: ${apiErrorMessage(err)}` };
     }
-    const stableService = rollout.spec.strategy.canary.stableService;
-    if (stableService !== undefined) {
-      const service = this.deps.services.get(stableService, rollout.metadata.namespace);
+    const selects = (serviceName: string | undefined): string | null | undefined => {
+      if (serviceName === undefined) return undefined;
+      const service = this.deps.services.get(serviceName, rollout.metadata.namespace);
       const owned = service?.metadata?.labels?.[LABEL_ROLLOUT] === rolloutLabelValue(rollout.metadata.name ?? '');
-      observed.stableSelects = owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
-    }
+      return owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
+    };
+    const { stableService, canaryService } = rollout.spec.strategy.canary;
+    if (stableService !== undefined) observed.stableSelects = selects(stableService);
+    if (canaryService !== undefined) observed.canarySelects = selects(canaryService);
     return observed;
   }
 

@@ -148,6 +148,8 @@ export interface ReplicaPlanInput {
    * traffic, so older revisions may start their scale-down delay (`scaleDownDelayMs`); until then they keep their pods.
    */
   trafficOffCanary?: boolean;
+  /** With a router: a superseded canary revision that still carries traffic keeps its pods until the router takes it off. */
+  keepServing?: string;
   stableSwitched?: boolean;
   scaleDownDelayMs?: number;
 }
@@ -184,6 +186,10 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
     if (rs.scaleDownAt !== undefined) {
       if (rs.scaleDownAt <= now) fix(rs, 0, null);
       else rolling.push({ revision: rs.revision, replicas: rs.replicas, availableReplicas: rs.availableReplicas, desired: rs.replicas });
+      continue;
+    }
+    if (rs.revision === input.keepServing) {
+      fix(rs, rs.replicas);
       continue;
     }
     if (mode.kind === 'aborted' && rs.revision === mode.canaryRevision) {

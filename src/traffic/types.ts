@@ -24,6 +24,8 @@ export interface TrafficObservation {
   mirrorRoutes: string[];
   /** Which revision the stable side selects (the stable Service, or the stable subset): promotion waits for it. */
   stableSelects?: string | null | undefined;
+  /** Which revision the canary side selects (the canary Service, or the canary subset): a superseded canary keeps it until its weight is off. */
+  canarySelects?: string | null | undefined;
   /** Why the routing cannot work as configured (the object is missing, no rule names both Services, ...). */
   problem?: string;
 }

@@ -110,8 +110,10 @@ export class IstioRouter implements TrafficRouter {
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
     const observation: TrafficObservation = { canaryWeight: agreed(this.weightsOf(routes, context)), headerRoutes: [], mirrorRoutes: [] };
     if (dr !== undefined && this.config.destinationRule !== undefined) {
-      const stable = ((dr.spec?.subsets as Subset[] | undefined) ?? []).find((subset) => subset.name === this.config.destinationRule?.stableSubsetName);
-      observation.stableSelects = stable?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? null;
+      const subsets = (dr.spec?.subsets as Subset[] | undefined) ?? [];
+      const selects = (name: string | undefined): string | null => subsets.find((subset) => subset.name === name)?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? null;
+      observation.stableSelects = selects(this.config.destinationRule.stableSubsetName);
+      observation.canarySelects = selects(this.config.destinationRule.canarySubsetName);
     }
     return observation;
   }

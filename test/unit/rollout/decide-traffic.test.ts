@@ -95,12 +95,18 @@ describe('decide with a traffic router: steps wait for the traffic', () => {
     cluster.converge();
     expect(cluster.status).toMatchObject({ currentStepIndex: 3, actualWeight: 50 });
 
-    // A new template mid-canary: the canary Service now selects api:3, which has no pod yet.
+    // A new template mid-canary: api:3 has no pod yet, so the weight comes off api:2 first, and the canary Service
+    // and api:2's pods stay until the router reports it off.
     cluster.setImage('api:3');
     const plan = cluster.decide();
-    expect(plan.services.find((service) => service.role === 'canary')?.revision).toBe(revisionOf('api:3'));
+    expect(plan.services.find((service) => service.role === 'canary')?.revision).toBe(revisionOf('api:2'));
+    expect(plan.replicaSets.find((target) => target.revision === revisionOf('api:2'))?.replicas).toBe(5);
     expect(plan.traffic?.canaryWeight).toBe(0);
     cluster.apply(plan);
+    cluster.settle();
+    const moved = cluster.decide();
+    expect(moved.services.find((service) => service.role === 'canary')?.revision).toBe(revisionOf('api:3'));
+    cluster.apply(moved);
     cluster.settle();
     cluster.converge();
     expect(cluster.status).toMatchObject({ currentStepIndex: 1, actualWeight: 20, currentRevision: revisionOf('api:3') });

@@ -127,11 +127,13 @@ export class FakeCluster {
     const replicas = this.rollout.spec.replicas ?? 1;
     if (plan.traffic !== undefined && this.trafficProblem === undefined) {
       const stable = plan.services.find((service) => service.role === 'stable');
+      const canary = plan.services.find((service) => service.role === 'canary');
       this.written = {
         canaryWeight: plan.traffic.canaryWeight,
         headerRoutes: plan.traffic.headerRoutes.map((route) => route.name),
         mirrorRoutes: plan.traffic.mirrorRoutes.map((route) => route.name),
         stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
+        canarySelects: canary !== undefined ? canary.revision : plan.traffic.canaryRevision,
       };
     }
     if (this.checkBudgets) {

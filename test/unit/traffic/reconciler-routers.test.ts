@@ -293,11 +293,20 @@ describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutRecon
     await env.reconcile({ settle: false });
     expect(env.weight()).toBe(0);
     expect(env.replicasOf('api:3')).toBe(2);
+    // Until the router reports the weight gone, the superseded canary keeps the canary side and its pods.
+    expect(env.replicasOf('api:2')).toBe(2);
     if (driver === istioSubsets) {
       const kinds = env.kube.writesSince(from).map((write) => write.kind);
-      expect(kinds.indexOf('virtualservices'), 'the weight goes before the canary subset moves').toBeLessThan(kinds.indexOf('destinationrules'));
-      expect(subsetHash(env.kube, 'canary')).toBe(revisionOf('api:3'));
+      expect(kinds).toContain('virtualservices');
+      expect(kinds, 'the canary subset does not move while the superseded canary still has weight').not.toContain('destinationrules');
+      expect(subsetHash(env.kube, 'canary')).toBe(revisionOf('api:2'));
+    } else {
+      expect(env.selects('api-canary')).toBe(revisionOf('api:2'));
     }
+    // The next reconcile reads 0% in effect: the canary side moves to the new revision, and the old canary may go.
+    await env.reconcile({ settle: false });
+    if (driver === istioSubsets) expect(subsetHash(env.kube, 'canary')).toBe(revisionOf('api:3'));
+    else expect(env.selects('api-canary')).toBe(revisionOf('api:3'));
     env.kube.settleReplicaSets();
     await untilPausedAt(env, 1);
     expect(env.weight()).toBe(20);

@@ -404,7 +404,7 @@ describe('IstioRouter', () => {
       { name: 'other', labels: { app: 'api', v: '0' } },
     ]);
     expect(weightsOf(http(kube)[0])).toEqual([['stable', 80], ['canary', 20]]);
-    expect(await router.observe(context)).toEqual({ canaryWeight: 20, headerRoutes: [], mirrorRoutes: [], stableSelects: STABLE_HASH });
+    expect(await router.observe(context)).toEqual({ canaryWeight: 20, headerRoutes: [], mirrorRoutes: [], stableSelects: STABLE_HASH, canarySelects: CANARY_HASH });
 
     // A promotion growing the new revision: the stable subset selects every pod of the Rollout meanwhile.
     await router.apply(context, { ...target(20), stableRevision: undefined, canaryRevision: STABLE_HASH });
