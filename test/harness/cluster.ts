@@ -195,11 +195,11 @@ class Launcher {
 
   constructor(private readonly logDir: string) {}
 
-  start(name: string, binary: string, args: string[]): number {
+  start(name: string, binary: string, args: string[], cwd?: string): number {
     const log = join(this.logDir, `${name}.log`);
     const fd = openSync(log, 'a');
     // Detached in its own process group so the cluster outlives `npm run cluster:up`.
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], ...(cwd !== undefined && { cwd }) });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new HarnessError(`could not start ${name} (${binary})`);
@@ -423,7 +423,9 @@ async function startDataPlane(
   log: (line: string) => void,
 ): Promise<Pick<ClusterState, 'gatewayUrl' | 'traefikMetricsUrl'> & { podDiscoveryUrl: string }> {
   // First, so that its Node start-up overlaps the CRD installation.
-  launcher.start('pod-discovery', process.execPath, ['--import', import.meta.resolve('tsx'), podDiscoveryCli, '--kubeconfig', kube.kubeconfig, '--port', String(ports.podDiscovery)]);
+  // `--import tsx` resolves from the working directory: the repository's, wherever the harness was started from
+  // (vitest's module runner has no import.meta.resolve).
+  launcher.start('pod-discovery', process.execPath, ['--import', 'tsx', podDiscoveryCli, '--kubeconfig', kube.kubeconfig, '--port', String(ports.podDiscovery)], repoRoot);
 
   log('installing the Gateway API, Traefik and Istio CRDs');
   const crds = await routerCrds();
@@ -452,6 +454,7 @@ async function startDataPlane(
 }
 
 const podDiscoveryCli = fileURLToPath(new URL('pod-discovery-cli.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes), Traefik (with the
