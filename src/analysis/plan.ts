@@ -4,6 +4,7 @@ import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
 import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
+import { setConditions, type DesiredCondition } from '../rollout/conditions.js';
 
 export const RUN_DEFAULTS = { consecutiveErrorLimit: 4, failureLimit: 0, inconclusiveLimit: 0, measurementRetention: 10 } as const;
 
@@ -168,13 +169,16 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   const untouched = results.every((result) => result.count === 0);
   const verdict = terminated && untouched ? 'terminated by its Rollout before the first measurement' : done ? verdictMessage(phase, results) : undefined;
   const message = problem ?? (terminated && verdict !== undefined && !untouched ? `terminated by its Rollout: ${verdict}` : verdict);
+  const generation = run.metadata.generation;
   const next: AnalysisRunStatus = {
+    ...(generation !== undefined && { observedGeneration: generation }),
     phase,
     ...(message !== undefined && { message }),
     startedAt: toTime(startedAt),
     ...(done && { completedAt: current.completedAt ?? toTime(now) }),
     summary: summarize(results),
     metricResults: results,
+    conditions: setConditions(current.conditions ?? [], runConditions(phase, message ?? `AnalysisRun is ${phase}`), now, generation),
   };
   return {
     status: next,
@@ -219,4 +223,16 @@ export function recordMeasurement(
   };
   const others = results.filter((candidate) => candidate.name !== metric.name);
   return { ...status, metricResults: [...others, updated] };
+}
+
+/** The abnormal-true pair kstatus reads, and Ready, for a run in `phase`. */
+function runConditions(phase: AnalysisPhase, message: string): DesiredCondition[] {
+  const reason = `Run${phase}`;
+  const measuring = phase === 'Pending' || phase === 'Running';
+  const failed = phase === 'Failed' || phase === 'Error';
+  return [
+    { type: 'Reconciling', status: measuring ? 'True' : 'False', reason, message },
+    { type: 'Stalled', status: failed ? 'True' : 'False', reason, message },
+    { type: 'Ready', status: phase === 'Successful' ? 'True' : 'False', reason, message },
+  ];
 }

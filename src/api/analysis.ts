@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
-import { ObjectMeta } from './meta.js';
+import { Condition, ObjectMeta } from './meta.js';
 import { API_VERSION } from './rollout.js';
 
 export const SecretKeyRef = z.object({ name: z.string().min(1), key: z.string().min(1) });
@@ -150,6 +150,8 @@ export const AnalysisRunSpec = z.object({
 export type AnalysisRunSpec = z.infer<typeof AnalysisRunSpec>;
 
 export const AnalysisRunStatus = z.object({
+  /** The generation this status judged; 0 (the CRD's default) until the controller first looks, so kstatus waits. */
+  observedGeneration: z.number().int().optional().meta({ default: 0 }),
   phase: AnalysisPhase.optional(),
   message: z.string().optional(),
   startedAt: z.string().optional(),
@@ -157,6 +159,8 @@ export const AnalysisRunStatus = z.object({
   /** For the printer column: counts of measurement outcomes over all metrics. */
   summary: z.string().optional(),
   metricResults: z.array(MetricResult).optional(),
+  /** Reconciling while measuring, Stalled once Failed or Error, Ready once Successful: what kstatus and `kubectl wait` read. */
+  conditions: z.array(Condition).optional(),
 });
 export type AnalysisRunStatus = z.infer<typeof AnalysisRunStatus>;
 

@@ -174,7 +174,9 @@ export function customResourceDefinition(definition: CrdDefinition): Record<stri
     metadata: { type: 'object' },
     spec: structuralSchemaOf(definition.spec),
   };
-  if (definition.status !== undefined) properties.status = structuralSchemaOf(definition.status);
+  // A status from the first read on, with observedGeneration 0 below metadata.generation: kstatus (Flux) would call an
+  // object without status Current, and a Kustomization waiting on a Rollout the controller never looked at pass.
+  if (definition.status !== undefined) properties.status = { ...structuralSchemaOf(definition.status), default: {} };
   const subresources: Record<string, unknown> = {};
   if (definition.status !== undefined) subresources.status = {};
   if (definition.scale !== undefined) subresources.scale = definition.scale;

@@ -231,7 +231,7 @@ export const RolloutPhase = z.enum(['Progressing', 'Paused', 'Healthy', 'Degrade
 export type RolloutPhase = z.infer<typeof RolloutPhase>;
 
 export const RolloutStatus = z.object({
-  observedGeneration: z.number().int().optional(),
+  observedGeneration: z.number().int().optional().meta({ default: 0 }),
   phase: RolloutPhase.optional(),
   message: z.string().optional(),
   /** Pod-template hash of the last revision that fully rolled out. */

@@ -172,13 +172,15 @@ function progressingReason(input: StatusInput): string {
 }
 
 /**
- * The abnormal-true pair kstatus (Flux, kubectl wait) reads: Reconciling while pods move, Stalled once
- * aborted or past the progress deadline, which kstatus reports as Failed instead of waiting forever.
+ * The abnormal-true pair kstatus (Flux, kubectl wait) reads: Reconciling while pods move and while paused (a paused
+ * canary is not done, so whatever reads only this pair keeps waiting), Stalled once aborted or past the progress
+ * deadline, which kstatus reports as Failed instead of waiting forever.
  */
 function kstatusConditions(phase: RolloutPhase, message: string, reason: string): DesiredCondition[] {
+  const moving = phase === 'Progressing' || phase === 'Paused';
   return [
-    phase === 'Progressing'
-      ? { type: 'Reconciling', status: 'True', reason, message }
+    moving
+      ? { type: 'Reconciling', status: 'True', reason: phase === 'Paused' ? 'RolloutPaused' : reason, message }
       : { type: 'Reconciling', status: 'False', reason: `Rollout${phase}`, message },
     phase === 'Degraded'
       ? { type: 'Stalled', status: 'True', reason, message }

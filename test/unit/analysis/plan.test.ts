@@ -224,3 +224,28 @@ describe('analysis run machine (model-based)', () => {
     }
   });
 });
+
+describe('analysis run status for kstatus and kubectl wait', () => {
+  const conditionsOf = (status: AnalysisRun['status']): Record<string, string> =>
+    Object.fromEntries((status?.conditions ?? []).map((condition) => [condition.type, `${condition.status}/${condition.reason}`]));
+  const generation2 = (metrics: Metric[]): AnalysisRun => ({ ...run(metrics), metadata: { name: 'r', generation: 2 } });
+
+  it('says which generation it judged, Reconciling while measuring, then Ready on success', () => {
+    const subject = generation2([metric({ count: 2, interval: '10s' })]);
+    const running = evaluateRun(subject, { observedGeneration: 0 }, T0).status;
+    expect(running.observedGeneration).toBe(2);
+    expect(conditionsOf(running)).toEqual({ Reconciling: 'True/RunPending', Stalled: 'False/RunPending', Ready: 'False/RunPending' });
+    const { status } = drive(subject, { 'success-rate': [{ phase: 'Successful', value: '1' }, { phase: 'Successful', value: '1' }] }, T0 + 60 * S);
+    expect(status?.phase).toBe('Successful');
+    expect(conditionsOf(status)).toEqual({ Reconciling: 'False/RunSuccessful', Stalled: 'False/RunSuccessful', Ready: 'True/RunSuccessful' });
+  });
+
+  it('is Stalled once Failed or Error, so a waiting kstatus reports Failed rather than waiting forever', () => {
+    const failed = drive(generation2([metric({ count: 1, interval: undefined })]), { 'success-rate': [{ phase: 'Failed', value: '0.5' }] }, T0 + 60 * S).status;
+    expect(failed?.phase).toBe('Failed');
+    expect(conditionsOf(failed)).toEqual({ Reconciling: 'False/RunFailed', Stalled: 'True/RunFailed', Ready: 'False/RunFailed' });
+    const errored = evaluateRun({ ...generation2([metric()]), spec: { metrics: [metric()], invalidReason: 'template gone' } }, undefined, T0).status;
+    expect(errored.phase).toBe('Error');
+    expect(conditionsOf(errored).Stalled).toBe('True/RunError');
+  });
+});

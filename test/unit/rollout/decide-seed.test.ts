@@ -79,6 +79,9 @@ describe('decide: the seed example (20% → pause 5m → 50% → pause → 100%,
     expect(cluster.condition('Paused')).toEqual({ status: 'True', reason: 'PauseStep' });
     expect(cluster.condition('Progressing')).toEqual({ status: 'Unknown', reason: 'RolloutPaused' });
     expect(cluster.condition('Ready')).toEqual({ status: 'False', reason: 'RolloutPaused' });
+    // Not done: kstatus and `kubectl wait` read Reconciling, and must keep waiting through a pause.
+    expect(cluster.condition('Reconciling')).toEqual({ status: 'True', reason: 'RolloutPaused' });
+    expect(cluster.condition('Stalled')).toEqual({ status: 'False', reason: 'RolloutPaused' });
     expect(cluster.condition('Available')).toEqual({ status: 'True', reason: 'MinimumReplicasAvailable' });
 
     // The pause ends exactly at start + 5m, not a millisecond earlier.
