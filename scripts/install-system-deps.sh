@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test harness and the demo need: Prometheus, openssl (certificates), iproute2 (`ip`
 # makes the pod IP range local), tmux (a terminal test of the plugin), Lua 5.1 with cjson (the Argo CD
-# health scripts' tests). Installs only what is missing; needs root (or sudo) when it installs.
+# health scripts' tests), git with its git-http-backend (the Git server Flux syncs from in the GitOps
+# tests). Installs only what is missing; needs root (or sudo) when it installs.
 set -euo pipefail
 missing=()
 has() { "$@" >/dev/null 2>&1; }
@@ -9,6 +10,7 @@ has command -v prometheus || missing+=(prometheus)
 has command -v openssl || missing+=(openssl)
 has command -v ip || missing+=(iproute2)
 has command -v tmux || missing+=(tmux)
+has command -v git || missing+=(git)
 has command -v lua5.1 || missing+=(lua5.1)
 has lua5.1 -e 'require "cjson"' || missing+=(lua-cjson)
 [ ${#missing[@]} -eq 0 ] && exit 0
