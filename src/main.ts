@@ -14,6 +14,7 @@ import { createEventRecorder } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
+import { GitWriteBacks } from './rollout/write-back.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
     core,
     custom,
     networking,
+    writeBacks: new GitWriteBacks({ core, custom, events, logger, now: () => Date.now() }),
     events,
     logger,
     now: () => Date.now(),

@@ -216,6 +216,23 @@ export const RolloutSpec = z
     /** Recreate every Pod created before this time, maxUnavailable at a time (`kubectl fledge restart`). */
     restartAt: z.string().meta({ format: 'date-time' }).optional(),
     strategy: z.object({ canary: CanaryStrategy }),
+    /**
+     * After an abort, commit the stable images back to Git, so Git declares what the cluster runs. Where the Rollout
+     * is declared is found from Flux's or Argo CD's labels; the fields here override it.
+     */
+    writeBack: z
+      .strictObject({
+        enabled: z.boolean().optional(),
+        /** A Secret in the Rollout's namespace with `username` and `password` (or `token`) for HTTPS. */
+        secretRef: z.strictObject({ name: z.string().min(1) }).optional(),
+        repoURL: z.string().min(1).optional(),
+        branch: z.string().min(1).optional(),
+        /** A file, or a directory searched for the Rollout's manifest or a kustomization's images:. */
+        path: z.string().min(1).optional(),
+        /** Push to this branch for review instead of the source's branch. */
+        pushBranch: z.string().min(1).optional(),
+      })
+      .optional(),
   })
   .meta({
     'x-kubernetes-validations': [
@@ -262,6 +279,19 @@ export const RolloutStatus = z.object({
   backgroundAnalysisRun: z.string().optional(),
   /** The spec.restartAt whose restart completed. */
   restartedAt: z.string().optional(),
+  /** The last write-back to Git after an abort: which aborted revision it was for, and what it did. */
+  writeBack: z
+    .object({
+      revision: z.string(),
+      outcome: z.enum(['Committed', 'Unchanged', 'Failed']),
+      commit: z.string().optional(),
+      branch: z.string().optional(),
+      file: z.string().optional(),
+      repoURL: z.string().optional(),
+      message: z.string().optional(),
+      time: z.string().optional(),
+    })
+    .optional(),
   replicas: z.number().int().optional(),
   updatedReplicas: z.number().int().optional(),
   readyReplicas: z.number().int().optional(),

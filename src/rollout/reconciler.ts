@@ -27,6 +27,7 @@ import { routerFor } from '../traffic/routers/index.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
 import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
 import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
+import type { GitWriteBacks } from './write-back.js';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
@@ -50,6 +51,8 @@ export interface RolloutReconcilerDeps {
   custom: k8s.CustomObjectsApi;
   /** For the NGINX router's canary Ingresses. */
   networking: k8s.NetworkingV1Api;
+  /** Commits the stable images back to Git after an abort (spec.writeBack); absent, nothing is written to Git. */
+  writeBacks?: GitWriteBacks;
   events: EventRecorder;
   metrics?: ControllerMetrics;
   notifier?: WebhookNotifier;
@@ -115,7 +118,14 @@ export class RolloutReconciler {
       }
       throw err;
     }
+    const retryWriteBack = this.deps.writeBacks?.consider(rollout, plan.status, this.replicaSetTemplate(rollout, plan.status.stableRevision));
+    if (retryWriteBack !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, retryWriteBack);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
+  }
+
+  /** The pod template of the owned ReplicaSet of `revision`: the stable images a write-back restores. */
+  private replicaSetTemplate(rollout: Rollout, revision: string | undefined): k8s.V1PodTemplateSpec | undefined {
+    return this.ownedReplicaSets(rollout).find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === revision)?.spec?.template;
   }
 
   /** Two Rollouts steering one Service would repoint it on every reconcile: the second one to come is refused. */

@@ -206,6 +206,15 @@ function trafficCondition(input: StatusInput, traffic: { target: TrafficTarget; 
   return { type: TRAFFIC_CONDITION, status: 'False', reason: 'TrafficPending', message: `asking for ${wanted}; ${now}` };
 }
 
+/** The last write-back to Git after an abort, as a condition `kubectl describe` and the plugin show. */
+function writeBackCondition(record: RolloutStatus['writeBack']): DesiredCondition[] {
+  if (record === undefined) return [];
+  const message = record.message ?? record.outcome;
+  return record.outcome === 'Failed'
+    ? [{ type: 'GitWriteBack', status: 'False', reason: 'GitWriteBackFailed', message }]
+    : [{ type: 'GitWriteBack', status: 'True', reason: record.outcome === 'Committed' ? 'GitWriteBackCommitted' : 'GitWriteBackUnchanged', message }];
+}
+
 /** Conditions this controller replaced or no longer sets; others' conditions pass through. */
 const RETIRED_CONDITIONS = new Set(['InvalidSpec']);
 
@@ -229,6 +238,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
       readyCondition(phase, message),
       ...kstatusConditions(phase, message, progressingReason(input)),
       ...(input.traffic !== undefined ? [trafficCondition(input, input.traffic)] : []),
+      ...writeBackCondition(facts.rollout.status?.writeBack),
     ],
     facts.now,
     generation,
@@ -251,6 +261,8 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     abortedAt: stage === 'aborted' && context.abortedAt !== undefined ? toTimestamp(context.abortedAt) : undefined,
     progressStartTime: input.progressStartTime !== undefined ? toTimestamp(input.progressStartTime) : undefined,
     restartedAt: facts.rollout.status?.restartedAt,
+    // Written by the write-back after an abort, not by this plan: carried over so the merge patch keeps it.
+    writeBack: facts.rollout.status?.writeBack,
     attempt: context.attempt > 0 ? context.attempt : undefined,
     stepAnalysisRun: input.analysisRuns.find((run) => run.kind === 'step')?.name,
     backgroundAnalysisRun: input.analysisRuns.find((run) => run.kind === 'background')?.name,

@@ -1,24 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBack, type WriteBackRequest } from '../../../src/gitops/push.js';
 import { startGitServer, type GitServer } from '../../harness/git-server.js';
+import { rolloutInGit } from '../../harness/git-manifests.js';
 
 /** Write-back against real Git: `git http-backend` behind basic auth on loopback, as a hosted Git server would be. */
 
-const rolloutYaml = (name: string, image: string): string => `# ${name}: owned by team checkout
-apiVersion: fledge.dev/v1alpha1
-kind: Rollout
-metadata: {name: ${name}}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: ${name}}}
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-      containers:
-      - name: app
-        image: ${image}   # bumped by CI
-  strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}]}}
-`;
+const rolloutYaml = (name: string, image: string): string => rolloutInGit(name, image);
 
 describe('writing the stable version back to Git', () => {
   let server: GitServer;
