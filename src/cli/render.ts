@@ -87,6 +87,7 @@ export function renderRollout(view: RolloutView, c: Colors): string {
     `${c.bold('Weight:')}     ${weightLine(view, c)}`,
     `${c.bold('Images:')}     ${images.join('\n            ') || '-'}`,
     `${c.bold('Replicas:')}   desired ${r.desired}  current ${r.current}  updated ${r.updated}  ready ${r.ready}  available ${r.available}`,
+    ...(view.writeBack !== undefined ? [`${c.bold('Git:')}        ${view.writeBack.outcome === 'Failed' ? c.red('✖ Failed') : c.green(`✔ ${view.writeBack.outcome}`)}: ${view.writeBack.message}`] : []),
     '',
   ];
   const runsByRevision = new Map<string, AnalysisRunView[]>();

@@ -50,6 +50,8 @@ export interface RolloutView {
   router?: string;
   /** Why the router has not got the split in effect, from the TrafficRouting condition. */
   trafficPending?: string;
+  /** The last write-back to Git after an abort: its outcome and what it did. */
+  writeBack?: { outcome: string; message: string };
   stableRevision?: string;
   currentRevision?: string;
   aborted: boolean;
@@ -150,6 +152,7 @@ export function buildRolloutView(
     desiredWeight: status.canaryWeight ?? 0,
     actualWeight: status.actualWeight ?? 0,
     ...routerView(rollout),
+    ...(status.writeBack !== undefined && { writeBack: { outcome: status.writeBack.outcome, message: status.writeBack.message ?? '' } }),
     ...(stable !== undefined && { stableRevision: stable }),
     ...(current !== undefined && { currentRevision: current }),
     aborted: status.abort === true,

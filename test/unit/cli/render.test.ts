@@ -132,6 +132,21 @@ describe('get rollout frames', () => {
     expect(frame).toContain('revision 1  stable  api-s1  ✔ 10/10 available');
   });
 
+  it('shows what the write-back to Git did after an abort', () => {
+    const committed = rollout({
+      phase: 'Degraded',
+      abort: true,
+      stableRevision: 's1',
+      currentRevision: 'c2',
+      writeBack: { revision: 'c2', outcome: 'Committed', commit: 'abc', message: 'committed abc123def456 to main (apps/api.yaml, found via spec.writeBack): api: api:2 → api:1' },
+    });
+    expect(renderRollout(buildRolloutView(committed, [rs('s1', 1, 'api:1', 10)], [], []), plain)).toContain(
+      'Git:        ✔ Committed: committed abc123def456 to main (apps/api.yaml, found via spec.writeBack): api: api:2 → api:1',
+    );
+    const failed = rollout({ phase: 'Degraded', abort: true, writeBack: { revision: 'c2', outcome: 'Failed', message: 'write-back failed: HTTP Error: 401 Unauthorized' } });
+    expect(renderRollout(buildRolloutView(failed, [], [], []), plain)).toContain('Git:        ✖ Failed: write-back failed: HTTP Error: 401 Unauthorized');
+  });
+
   it('says there is no canary when the current revision is the stable one', () => {
     const healthy = renderRollout(
       buildRolloutView(rollout({ phase: 'Healthy', stableRevision: 's1', currentRevision: 's1', currentStepIndex: 3, canaryWeight: 100, actualWeight: 100 }), [rs('s1', 1, 'api:1', 10)], [], []),
