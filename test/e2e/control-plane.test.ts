@@ -7,7 +7,7 @@ import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { readState } from '../harness/cluster.js';
-import { CONTROLLER_NAMESPACE, createTestNamespace, eventually, installCrds, kubectl, serviceAccountKubeconfig, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { CONTROLLER_NAMESPACE, controllerKubeconfig, createTestNamespace, eventually, installCrds, kubectl, serviceAccountKubeconfig, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 /** A self-signed CA that signed nothing the apiserver serves. */
 function unrelatedCa(): string {
@@ -78,7 +78,8 @@ describe('control plane: caches', () => {
   };
 
   it('does not trust an apiserver its CA did not sign: /readyz stays 503, nothing is reconciled, nothing crashes', async () => {
-    const kubeconfig = await serviceAccountKubeconfig('fledge-controller', 'fledge-system', { caData: unrelatedCa() });
+    await controllerKubeconfig(); // creates the controller's ServiceAccount, whichever test file runs first
+    const kubeconfig = await serviceAccountKubeconfig('fledge-controller', CONTROLLER_NAMESPACE, { caData: unrelatedCa() });
     const controller = await startController(ns.name, [], { kubeconfig });
     controllers.push(controller);
     const answers = await watchReadiness(controller, 8_000);
@@ -89,7 +90,8 @@ describe('control plane: caches', () => {
     expect(output).toContain('"msg":"waiting for caches to sync; not reconciling"');
     expect(output).not.toContain('"msg":"caches synced"');
     expect(output).not.toContain('"msg":"reconciling"');
-    expect(await statusOf('web')).toBeUndefined();
+    // Only the CRD schema's defaults: the controller wrote nothing.
+    expect(await statusOf('web')).toEqual({ observedGeneration: 0 });
     await controller.kill();
   });
 
@@ -126,7 +128,8 @@ describe('control plane: caches', () => {
     const output = controller.output();
     expect(output).toMatch(/"msg":"waiting for caches to sync; not reconciling".*"informers":\["services"\]/);
     expect(output).not.toContain('"msg":"reconciling"');
-    expect(await statusOf('web')).toBeUndefined();
+    // Only the CRD schema's defaults: the controller wrote nothing.
+    expect(await statusOf('web')).toEqual({ observedGeneration: 0 });
     expect((await apps.listNamespacedReplicaSet({ namespace: ns.name })).items).toEqual([]);
     await controller.kill();
   });

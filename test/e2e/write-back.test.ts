@@ -65,7 +65,7 @@ describe('write-back to Git after an abort, on the real control plane', () => {
     await statuses.waitFor('shop', 'paused at 50%', (s) => s.phase === 'Paused');
     const abortAt = Date.now();
     await abort('shop');
-    const written = await statuses.waitFor('shop', 'written back', (s) => s.writeBack?.outcome !== undefined, 60_000);
+    const written = await statuses.waitFor('shop', 'written back', (s) => s.writeBack?.outcome !== undefined && s.conditions?.some((c) => c.type === 'GitWriteBack') === true, 60_000);
     log(`abort → commit pushed and recorded in status: ${Date.now() - abortAt} ms`);
     expect(written.writeBack).toMatchObject({ outcome: 'Committed', branch: 'main', file: 'apps/shop.yaml', repoURL: repo });
     expect(written.conditions?.find((c) => c.type === 'GitWriteBack')).toMatchObject({ status: 'True', reason: 'GitWriteBackCommitted' });
@@ -91,7 +91,7 @@ describe('write-back to Git after an abort, on the real control plane', () => {
     await sync(manifest('cart', 'registry.k8s.io/pause:3.10', writeBack));
     await statuses.waitFor('cart', 'paused', (s) => s.phase === 'Paused');
     await abort('cart');
-    const failed = await statuses.waitFor('cart', 'write-back failed', (s) => s.writeBack?.outcome !== undefined, 60_000);
+    const failed = await statuses.waitFor('cart', 'write-back failed', (s) => s.writeBack?.outcome !== undefined && s.conditions?.some((c) => c.type === 'GitWriteBack') === true, 60_000);
     expect(failed.writeBack).toMatchObject({ outcome: 'Failed' });
     expect(failed.writeBack?.message).toMatch(/401/);
     // The abort itself never waited for Git.
