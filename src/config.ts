@@ -29,6 +29,12 @@ export const ControllerConfig = z.object({
   prometheusAddress: z.url().optional(),
   /** A metric provider's answer larger than this is an Error measurement. */
   maxProviderResponseBytes: z.coerce.number().int().min(1024).max(1024 ** 3),
+  /** Write-back to Git after an abort for Rollouts and namespaces that do not say: `on` opts every one in. */
+  writeBack: z.enum(['off', 'on']),
+  /** The Secret (in each Rollout's namespace) with Git credentials, when neither the Rollout nor its namespace names one. */
+  writeBackSecret: z.string().min(1).optional(),
+  /** Where Argo CD's Applications live, for a tracking id that names no namespace. */
+  argocdNamespace: z.string().min(1),
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -49,7 +55,11 @@ export const USAGE = `usage: fledge-controller [flags]
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
   --max-provider-response-bytes N a larger metric answer is an Error (default 8388608)  env FLEDGE_MAX_PROVIDER_RESPONSE_BYTES
   --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)
-  --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK`;
+  --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK
+  --write-back off|on             Git write-back after an abort where Rollout and namespace are silent (default off)
+                                                                                       env FLEDGE_WRITE_BACK
+  --write-back-secret NAME        Git credentials Secret when Rollout and namespace name none  env FLEDGE_WRITE_BACK_SECRET
+  --argocd-namespace NS           where Argo CD's Applications live (default argocd)  env FLEDGE_ARGOCD_NAMESPACE`;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -72,6 +82,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'max-provider-response-bytes': { type: 'string' },
       'no-cluster-templates': { type: 'boolean' },
       'notify-webhook': { type: 'string' },
+      'write-back': { type: 'string' },
+      'write-back-secret': { type: 'string' },
+      'argocd-namespace': { type: 'string' },
     },
     strict: true,
   });
@@ -94,6 +107,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     maxProviderResponseBytes: values['max-provider-response-bytes'] ?? env.FLEDGE_MAX_PROVIDER_RESPONSE_BYTES ?? DEFAULT_MAX_RESPONSE_BYTES,
     clusterTemplates: values['no-cluster-templates'] !== true,
     notifyWebhook: values['notify-webhook'] ?? env.FLEDGE_NOTIFY_WEBHOOK,
+    writeBack: values['write-back'] ?? env.FLEDGE_WRITE_BACK ?? 'off',
+    writeBackSecret: values['write-back-secret'] ?? env.FLEDGE_WRITE_BACK_SECRET,
+    argocdNamespace: values['argocd-namespace'] ?? env.FLEDGE_ARGOCD_NAMESPACE ?? 'argocd',
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

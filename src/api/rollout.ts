@@ -217,13 +217,18 @@ export const RolloutSpec = z
     restartAt: z.string().meta({ format: 'date-time' }).optional(),
     strategy: z.object({ canary: CanaryStrategy }),
     /**
-     * After an abort, commit the stable images back to Git, so Git declares what the cluster runs. Where the Rollout
-     * is declared is found from Flux's or Argo CD's labels; the fields here override it.
+     * After an abort, commit the stable images back to Git, so Git declares what the cluster runs. Present, it opts
+     * this Rollout in (`enabled: false` opts it out) whatever its Namespace's fledge.dev/write-back annotation or the
+     * controller's --write-back say. Where the Rollout is declared is found from Flux's or Argo CD's labels; the
+     * fields here override it.
      */
     writeBack: z
       .strictObject({
         enabled: z.boolean().optional(),
-        /** A Secret in the Rollout's namespace with `username` and `password` (or `token`) for HTTPS. */
+        /**
+         * A Secret in the Rollout's namespace with `username` and `password` (or `token`) for HTTPS. Absent, the
+         * Namespace's fledge.dev/write-back-secret annotation, then the controller's --write-back-secret, name it.
+         */
         secretRef: z.strictObject({ name: z.string().min(1) }).optional(),
         repoURL: z.string().min(1).optional(),
         branch: z.string().min(1).optional(),

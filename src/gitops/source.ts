@@ -43,6 +43,12 @@ export interface Overrides {
   path?: string;
 }
 
+/** Why no source was found; `unmanaged` when no GitOps tool's labels are on the Rollout at all. */
+export interface SourceProblem {
+  problem: string;
+  unmanaged?: true;
+}
+
 type Reader = (ref: ObjectRef) => Promise<Discovered | undefined>;
 
 /** Argo CD's tracking id is `<app>:<group>/<kind>:<namespace>/<name>`; an app in another namespace is `<namespace>_<app>`. */
@@ -70,7 +76,7 @@ export async function discoverSource(
   overrides: Overrides,
   read: Reader,
   argocdNamespace = 'argocd',
-): Promise<GitSource | { problem: string }> {
+): Promise<GitSource | SourceProblem> {
   const withOverrides = (found: GitSource): GitSource => ({
     repoURL: overrides.repoURL ?? found.repoURL,
     branch: overrides.branch ?? found.branch,
@@ -108,10 +114,10 @@ export async function discoverSource(
     if (source?.repoURL === undefined) return fallback(`Argo CD Application ${app.namespace}/${app.name} not found, or it has no Git source`);
     return withOverrides({ repoURL: source.repoURL, branch: branchOf(source.targetRevision), path: source.path ?? '.', via: `Argo CD Application ${app.namespace}/${app.name}` });
   }
-  return fallback('no Flux or Argo CD labels say where the Rollout comes from');
+  return fallback('no Flux or Argo CD labels say where the Rollout comes from', true);
 
-  function fallback(problem: string): GitSource | { problem: string } {
-    if (overrides.repoURL === undefined) return { problem: `${problem}; set spec.writeBack.repoURL` };
+  function fallback(problem: string, unmanaged = false): GitSource | SourceProblem {
+    if (overrides.repoURL === undefined) return { problem: `${problem}; set spec.writeBack.repoURL`, ...(unmanaged && { unmanaged: true as const }) };
     return { repoURL: overrides.repoURL, branch: overrides.branch ?? '', path: overrides.path ?? '.', via: 'spec.writeBack' };
   }
 }

@@ -51,7 +51,7 @@ export interface RolloutReconcilerDeps {
   custom: k8s.CustomObjectsApi;
   /** For the NGINX router's canary Ingresses. */
   networking: k8s.NetworkingV1Api;
-  /** Commits the stable images back to Git after an abort (spec.writeBack); absent, nothing is written to Git. */
+  /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */
   writeBacks?: GitWriteBacks;
   events: EventRecorder;
   metrics?: ControllerMetrics;

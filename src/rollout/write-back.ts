@@ -6,6 +6,7 @@ import type { ImageRestore } from '../gitops/edit.js';
 import { apiErrorMessage, isNotFound, mergePatchOptions } from '../kube/patch.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
+import { needsNamespace, writeBackScope, type ControllerWriteBack, type NamespaceWord } from './write-back-scope.js';
 
 /** A write-back that failed (auth, network, a branch that kept moving) is tried again after this long. */
 export const WRITE_BACK_RETRY_MS = 5 * 60_000;
@@ -17,6 +18,10 @@ export interface WriteBackDeps {
   events: EventRecorder;
   logger: Logger;
   now: () => number;
+  /** --write-back and --write-back-secret; absent, off. */
+  controller?: ControllerWriteBack;
+  /** --argocd-namespace; absent, `argocd`. */
+  argocdNamespace?: string;
   /** The Git side; tests may pass another. */
   push?: (request: WriteBackRequest) => Promise<WriteBackResult>;
 }
@@ -53,20 +58,24 @@ export function commitMessage(rollout: { namespace: string; name: string }, rest
   ].join('\n');
 }
 
+type WriteBackRecord = NonNullable<RolloutStatus['writeBack']>;
+
 /**
- * After an abort, commits the stable images back to Git (spec.writeBack), in the background: the abort itself never
- * waits for Git. The outcome lands in status.writeBack (one key, merge-patched) and an Event; decide() turns it into
- * the GitWriteBack condition. One write-back per aborted revision; a failed one is tried again after a while.
+ * After an abort, commits the stable images back to Git, in the background: the abort itself never waits for Git.
+ * Opted in by the Rollout (spec.writeBack), its Namespace's annotations or the controller (write-back-scope.ts).
+ * The outcome lands in status.writeBack (one key, merge-patched) and an Event; decide() turns it into the
+ * GitWriteBack condition. One write-back per aborted revision; a failed one is tried again after a while.
  */
 export class GitWriteBacks {
   private readonly running = new Set<string>();
+  /** Aborted revisions nobody opted in, until when they are not looked at again (each look is a Namespace GET). */
+  private readonly notOptedIn = new Map<string, number>();
 
   constructor(private readonly deps: WriteBackDeps) {}
 
   /** Starts a write-back if one is due; returns when to look again for a failed one. */
   consider(rollout: Rollout, status: RolloutStatus, stableTemplate: k8s.V1PodTemplateSpec | undefined): number | undefined {
-    const config = rollout.spec.writeBack;
-    if (config === undefined || config.enabled === false) return undefined;
+    if (rollout.spec.writeBack?.enabled === false) return undefined;
     const revision = status.currentRevision;
     if (status.abort !== true || revision === undefined || revision === status.stableRevision) return undefined;
     const previous = status.writeBack;
@@ -76,7 +85,7 @@ export class GitWriteBacks {
       if (retryAt > this.deps.now()) return retryAt - this.deps.now();
     }
     const key = `${rollout.metadata.namespace ?? ''}/${rollout.metadata.name ?? ''}@${revision}`;
-    if (this.running.has(key)) return undefined;
+    if (this.running.has(key) || (this.notOptedIn.get(key) ?? 0) > this.deps.now()) return undefined;
     this.running.add(key);
     void this.run(rollout, status, revision, stableTemplate).finally(() => this.running.delete(key));
     return undefined;
@@ -86,11 +95,15 @@ export class GitWriteBacks {
     const namespace = rollout.metadata.namespace ?? 'default';
     const name = rollout.metadata.name ?? '';
     const log = this.deps.logger.with({ namespace, name, revision });
-    let record: NonNullable<RolloutStatus['writeBack']>;
+    let record: WriteBackRecord | undefined;
     try {
-      record = await this.attempt(rollout, status, revision, stableTemplate);
+      record = await this.attempt(rollout, status, revision, stableTemplate, log);
     } catch (err) {
       record = { revision, outcome: 'Failed', message: `write-back failed: ${apiErrorMessage(err)}` };
+    }
+    if (record === undefined) {
+      this.rememberNotOptedIn(`${namespace}/${name}@${revision}`);
+      return;
     }
     record = { ...record, time: new Date(this.deps.now()).toISOString() };
     log.info('git write-back', { outcome: record.outcome, commit: record.commit, message: record.message });
@@ -111,17 +124,37 @@ export class GitWriteBacks {
     );
   }
 
-  private async attempt(rollout: Rollout, status: RolloutStatus, revision: string, stableTemplate: k8s.V1PodTemplateSpec | undefined): Promise<NonNullable<RolloutStatus['writeBack']>> {
-    const config = rollout.spec.writeBack ?? {};
+  /** Undefined when nobody opted this Rollout in: nothing is recorded. */
+  private async attempt(
+    rollout: Rollout,
+    status: RolloutStatus,
+    revision: string,
+    stableTemplate: k8s.V1PodTemplateSpec | undefined,
+    log: Logger,
+  ): Promise<WriteBackRecord | undefined> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const name = rollout.metadata.name ?? '';
+    const namespaceWord = needsNamespace(rollout.spec.writeBack) ? await this.namespaceWord(namespace) : undefined;
+    const scope = writeBackScope(rollout.spec.writeBack, namespaceWord, this.deps.controller ?? { mode: 'off' });
+    if ('problem' in scope) return { revision, outcome: 'Failed', message: `write-back: ${scope.problem}` };
+    if (!scope.enabled) {
+      log.info('no git write-back', { reason: scope.reason });
+      return undefined;
+    }
+    const config = rollout.spec.writeBack ?? {};
     const restores = imageRestores(rollout.spec.template, stableTemplate);
     if (restores.length === 0) {
       return { revision, outcome: 'Unchanged', message: 'the aborted revision changed no container image; nothing to restore in Git' };
     }
-    const source = await discoverSource(rollout.metadata, config, (ref) => this.read(ref));
-    if ('problem' in source) return { revision, outcome: 'Failed', message: `write-back: ${source.problem}` };
-    const credentials = config.secretRef === undefined ? undefined : await this.credentials(namespace, config.secretRef.name);
+    const source = await discoverSource(rollout.metadata, config, (ref) => this.read(ref), this.deps.argocdNamespace);
+    if ('problem' in source) {
+      // Opted in wholesale, a Rollout no GitOps tool applied has no Git to follow: not a failure of anyone's.
+      if (source.unmanaged === true && scope.optedInBy !== 'Rollout') {
+        return { revision, outcome: 'Unchanged', message: `write-back (opted in by the ${scope.optedInBy}) left Git alone: ${source.problem}` };
+      }
+      return { revision, outcome: 'Failed', message: `write-back: ${source.problem}` };
+    }
+    const credentials = scope.secret === undefined ? undefined : await this.credentials(namespace, scope.secret);
     const verdict = status.message ?? 'aborted';
     const result = await (this.deps.push ?? writeBack)({
       source,
@@ -142,6 +175,21 @@ export class GitWriteBacks {
       repoURL: source.repoURL,
       message: `committed ${result.commit.slice(0, 12)} to ${result.branch} (${result.file}, found via ${source.via}): ${result.edits.join(', ')}`,
     };
+  }
+
+  private rememberNotOptedIn(key: string): void {
+    const now = this.deps.now();
+    for (const [stale, until] of this.notOptedIn) if (until <= now) this.notOptedIn.delete(stale);
+    this.notOptedIn.set(key, now + WRITE_BACK_RETRY_MS);
+  }
+
+  /** The Namespace's annotations, read only when a write-back may be due. */
+  private async namespaceWord(namespace: string): Promise<NamespaceWord> {
+    try {
+      return { name: namespace, annotations: (await this.deps.core.readNamespace({ name: namespace })).metadata?.annotations ?? {} };
+    } catch (err) {
+      return { name: namespace, unreadable: apiErrorMessage(err) };
+    }
   }
 
   private async read(ref: ObjectRef): Promise<Discovered | undefined> {

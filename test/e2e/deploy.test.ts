@@ -89,6 +89,10 @@ describe('deploy/', () => {
     expect(await can('get', 'secrets')).toBe('yes');
     expect(await can('list', 'secrets')).toBe('no');
     expect(await can('get', 'configmaps')).toBe('no');
+    // A Rollout's Namespace is read after an abort for its write-back annotations; namespaces are never listed or watched.
+    expect(await can('get', 'namespaces')).toBe('yes');
+    expect(await can('list', 'namespaces')).toBe('no');
+    expect(await can('update', 'namespaces')).toBe('no');
     expect(await can('update', 'leases.coordination.k8s.io', CONTROLLER_NAMESPACE)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', 'default')).toBe('no');
     expect(await can('create', 'clusterroles.rbac.authorization.k8s.io')).toBe('no');

@@ -9,6 +9,8 @@ export const HELM_VERSION = 'v3.19.0';
 export const TRAEFIK_VERSION = 'v3.6.12';
 /** networking.istio.io CRDs come from this istio.io/api module; Gateway API's version is the one Traefik requires. */
 export const ISTIO_API_VERSION = 'v1.31.4';
+/** Argo CD's Application CRD (write-back discovery); v3.6 needs Go 1.27 even to download, so the last v3.5. */
+export const ARGOCD_VERSION = 'v3.5.7';
 
 export const cacheDir = process.env.FLEDGE_CACHE_DIR ?? join(homedir(), '.cache', 'fledge');
 export const k8sBinary = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'fledge-k8s');

@@ -37,6 +37,8 @@ export interface GitServer {
   commitFiles(repo: string, files: Record<string, string>, message: string, branch?: string): Promise<string>;
   /** The branch's history, newest first, read from the bare repository. */
   log(repo: string, branch?: string): Promise<GitCommit[]>;
+  /** A file's bytes as the branch's tip has it, read from the bare repository. */
+  show(repo: string, path: string, branch?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -177,6 +179,7 @@ export async function startGitServer(opts: { username: string; password: string 
           return { sha, subject };
         });
     },
+    show: async (repo, path, branch = 'main') => (await run('git', ['--git-dir', bare(repo), 'show', `${branch}:${path}`])).stdout,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

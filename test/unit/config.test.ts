@@ -22,4 +22,12 @@ describe('controller configuration', () => {
     expect(loadConfig([], { FLEDGE_KUBE_API_TIMEOUT: '5' }).kubeApiTimeoutSeconds).toBe(5);
     expect(() => loadConfig(['--kube-api-timeout', '0'], {})).toThrow(/kubeApiTimeoutSeconds/);
   });
+
+  it('leaves write-back to the Rollouts and namespaces that opt in, unless told otherwise, and finds Argo CD in argocd', () => {
+    expect(loadConfig([], {})).toMatchObject({ writeBack: 'off', argocdNamespace: 'argocd' });
+    expect(loadConfig([], {}).writeBackSecret).toBeUndefined();
+    expect(loadConfig(['--write-back', 'on', '--write-back-secret', 'git', '--argocd-namespace', 'gitops'], {})).toMatchObject({ writeBack: 'on', writeBackSecret: 'git', argocdNamespace: 'gitops' });
+    expect(loadConfig([], { FLEDGE_WRITE_BACK: 'on', FLEDGE_WRITE_BACK_SECRET: 'git', FLEDGE_ARGOCD_NAMESPACE: 'gitops' })).toMatchObject({ writeBack: 'on', writeBackSecret: 'git', argocdNamespace: 'gitops' });
+    expect(() => loadConfig(['--write-back', 'true'], {})).toThrow(/writeBack/);
+  });
 });

@@ -48,6 +48,9 @@ describe('finding where a Rollout is declared in Git', () => {
     });
     expect(await discoverSource({ labels: { 'app.kubernetes.io/instance': 'shop' } }, {}, read)).toMatchObject({ via: 'Argo CD Application argocd/shop' });
     expect(applicationOf('', 'argocd')).toBeUndefined();
+    // Argo CD installed elsewhere (--argocd-namespace): a tracking id without a namespace means that one.
+    const elsewhere = cluster({ 'argoproj.io/applications/gitops/shop': { spec: { source: { repoURL: 'https://git.example.com/apps.git' } } } });
+    expect(await discoverSource({ labels: { 'app.kubernetes.io/instance': 'shop' } }, {}, elsewhere.read, 'gitops')).toMatchObject({ via: 'Argo CD Application gitops/shop' });
   });
 
   it('lets spec.writeBack override field by field, and stand alone when nothing else says', async () => {
@@ -63,7 +66,7 @@ describe('finding where a Rollout is declared in Git', () => {
   });
 
   it('says what is missing when nothing leads to a Git source', async () => {
-    expect(await discoverSource({}, {}, cluster({}).read)).toEqual({ problem: 'no Flux or Argo CD labels say where the Rollout comes from; set spec.writeBack.repoURL' });
+    expect(await discoverSource({}, {}, cluster({}).read)).toEqual({ problem: 'no Flux or Argo CD labels say where the Rollout comes from; set spec.writeBack.repoURL', unmanaged: true });
     expect(await discoverSource(fluxLabels, {}, cluster({}).read)).toEqual({ problem: 'Flux Kustomization flux-system/shop not found; set spec.writeBack.repoURL' });
     const bucket = cluster({ 'kustomize.toolkit.fluxcd.io/kustomizations/flux-system/shop': { spec: { sourceRef: { kind: 'Bucket', name: 'b' } } } });
     expect(await discoverSource(fluxLabels, {}, bucket.read)).toEqual({ problem: 'Flux Kustomization flux-system/shop syncs from a Bucket source, not a GitRepository; set spec.writeBack.repoURL' });
