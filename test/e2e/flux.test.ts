@@ -3,30 +3,80 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Condition } from '../../src/api/meta.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 import { startFlux, type Flux } from '../harness/flux.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
 
-const V1 = 'registry.k8s.io/pause:3.9';
-const V2 = 'registry.k8s.io/pause:3.10';
-const V3 = 'registry.k8s.io/pause:3.10.1';
+// The harness's pods serve and count requests by their image tag: `-bad` fails one request in five.
+const V1 = 'demo:v1';
+const V2 = 'demo:v2';
+const V3 = 'demo:v3-bad';
 const ROLLOUT = 'web';
 const REPO = 'app';
 
-/** What the team commits: a canary that stops at 50% until a person promotes. */
+/**
+ * What the team commits, as a person writes it (comments and all): a canary judged by its success rate in
+ * Prometheus, that then waits at 50% until a person promotes, and that commits the stable image back to this
+ * repository after an abort. Nothing says where the repository is: Fledge finds it from the labels Flux puts on
+ * what it applies.
+ */
 function rolloutYaml(image: string): string {
-  return JSON.stringify({
-    apiVersion: 'fledge.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name: ROLLOUT },
-    spec: {
-      replicas: 4,
-      selector: { matchLabels: { app: ROLLOUT } },
-      template: { metadata: { labels: { app: ROLLOUT } }, spec: { containers: [{ name: 'web', image }] } },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } },
-    },
-  });
+  return `# The storefront. Bump the image to release; Fledge canaries it.
+apiVersion: fledge.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: ${ROLLOUT}
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: ${ROLLOUT}
+  template:
+    metadata:
+      labels:
+        app: ${ROLLOUT}
+    spec:
+      containers:
+        - name: web
+          image: "${image}"   # the release
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - analysis:
+            templates:
+              - templateName: success-rate
+            args:
+              - name: namespace
+                valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+              - name: canary-hash
+                valueFrom: {podTemplateHashValue: Latest}
+        - pause: {}
+        - setWeight: 100
+  writeBack:
+    secretRef:
+      name: git-credentials
+`;
 }
+
+const ANALYSIS_YAML = `apiVersion: fledge.dev/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: success-rate
+spec:
+  args:
+    - name: namespace
+    - name: canary-hash
+  metrics:
+    - name: success-rate
+      initialDelay: 4s
+      interval: 2s
+      count: 3
+      successCondition: result >= 0.95
+      provider:
+        prometheus:
+          query: sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[10s]))
+`;
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const note = (line: string): void => void process.stderr.write(`flux e2e: ${line}\n`);
@@ -46,7 +96,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     ns = await createTestNamespace('flux');
     git = await startGitServer({ username: 'flux', password: randomBytes(12).toString('hex') });
     flux = await startFlux(ns.name);
-    controller = await startController(ns.name);
+    controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
     custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
     rollouts = rolloutStatuses(custom, ns.name);
   });
@@ -124,7 +174,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     const url = await git.createRepo(REPO);
     const created = await kubectl(['create', 'secret', 'generic', 'git-credentials', '-n', ns.name, '--from-literal=username=flux', `--from-literal=password=${git.password}`]);
     expect(created.code, created.stderr).toBe(0);
-    const sha = await git.commitFiles(REPO, { 'deploy/rollout.yaml': rolloutYaml(V1) }, 'deploy web v1');
+    const sha = await git.commitFiles(REPO, { 'deploy/rollout.yaml': rolloutYaml(V1), 'deploy/analysis.yaml': ANALYSIS_YAML }, 'deploy web v1');
     const started = Date.now();
     await apply({
       apiVersion: 'source.toolkit.fluxcd.io/v1',
@@ -159,7 +209,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
   it('holds the Kustomization not Ready while the canary waits at its pause, and Ready after the promotion', async () => {
     const { sha, appliedMs } = await commitImage(V2, 'deploy web v2');
     note(`v2: commit → Flux applied the Rollout in ${seconds(appliedMs)}`);
-    const paused = await rollouts.waitFor(ROLLOUT, 'paused at the indefinite pause', (s: RolloutStatus) => s.phase === 'Paused' && s.currentStepIndex === 1);
+    const paused = await rollouts.waitFor(ROLLOUT, 'paused at the indefinite pause', (s: RolloutStatus) => s.phase === 'Paused' && s.currentStepIndex === 2);
     expect(paused.canaryWeight).toBe(50);
     // Fledge keeps Reconciling=True while paused, so Flux's health check keeps waiting: Ready stays Unknown.
     const deadline = Date.now() + 5_000;
@@ -180,19 +230,48 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     expect((await rollouts.status(ROLLOUT)).phase).toBe('Healthy');
   });
 
-  it('turns the Kustomization Ready=False soon after the canary is aborted', async () => {
-    const { appliedMs } = await commitImage(V3, 'deploy web v3');
+  it('after the analysis aborts v3, Kustomization Ready=False; Fledge commits the stable image with the verdict; Flux applies it and Ready=True again', async () => {
+    const { sha: v3Sha, appliedMs } = await commitImage(V3, 'deploy web v3');
+    const applied = Date.now();
     note(`v3: commit → Flux applied the Rollout in ${seconds(appliedMs)}`);
-    await rollouts.waitFor(ROLLOUT, 'paused at the indefinite pause', (s) => s.phase === 'Paused' && s.currentStepIndex === 1);
-    const aborted = Date.now();
-    const patched = await kubectl(['patch', 'rollout', ROLLOUT, '-n', ns.name, '--subresource=status', '--type=merge', '-p', '{"status":{"abort":true}}']);
-    expect(patched.code, patched.stderr).toBe(0);
+    // Nobody aborts by hand: Prometheus's answers about the canary's pods do.
+    const aborted = await rollouts.waitFor(ROLLOUT, 'aborted by its analysis', (s) => s.phase === 'Degraded', 90_000);
+    const abortedAt = Date.now();
+    note(`v3: applied → aborted by the analysis in ${seconds(abortedAt - applied)}: ${aborted.message}`);
+    expect(aborted.message).toMatch(/metric success-rate failed/);
     const failed = await eventually('Kustomization Ready=False', async () => {
       const c = await kustomizationReady();
       return c?.status === 'False' ? c : undefined;
     }, { timeoutMs: 90_000, intervalMs: 100 });
-    note(`v3: abort → Kustomization Ready=False in ${seconds(Date.now() - aborted)} (${failed.reason}: ${failed.message})`);
+    note(`v3: abort → Kustomization Ready=False in ${seconds(Date.now() - abortedAt)} (${failed.reason}: ${failed.message})`);
     expect(failed.reason).toBe('HealthCheckFailed');
-    expect((await rollouts.status(ROLLOUT)).phase).toBe('Degraded');
+
+    // Fledge found the repository, branch and directory from Flux's labels alone, and committed v2 back.
+    const written = await rollouts.waitFor(ROLLOUT, 'written back to Git', (s) => s.writeBack?.outcome !== undefined, 60_000);
+    note(`v3: abort → write-back commit pushed and recorded in ${seconds(Date.now() - abortedAt)}: ${written.writeBack?.message}`);
+    expect(written.phase).toBe('Degraded');
+    expect(written.writeBack).toMatchObject({ outcome: 'Committed', branch: 'main', file: 'deploy/rollout.yaml' });
+    expect(written.writeBack?.message).toContain(`found via Flux Kustomization ${ns.name}/${REPO}`);
+    const history = await git.log(REPO);
+    expect(history[0]?.sha).toBe(written.writeBack?.commit);
+    expect(history[1]?.sha).toBe(v3Sha);
+    expect(history[0]?.subject).toBe(`fledge: restore ${ns.name}/${ROLLOUT} to ${V2}`);
+    expect(history[0]?.body).toContain(aborted.message);
+    expect(history[0]?.body).toContain(`Container web: ${V3} -> ${V2}`);
+    // Byte for byte what the team wrote for v2, comments and quotes kept: only the image changed back.
+    expect(await git.show(REPO, 'deploy/rollout.yaml')).toBe(rolloutYaml(V2));
+
+    // Flux applies the restored commit (the push webhook asks for the sync); the Rollout is back on stable, and Git,
+    // the cluster and Flux agree again.
+    const restoreSha = written.writeBack?.commit ?? '';
+    const pushed = Date.now();
+    await requestSync();
+    await kustomizationReadyAt(restoreSha, 90_000);
+    note(`restore commit → Flux applied it and Kustomization Ready=True in ${seconds(Date.now() - pushed)}; abort → Git, cluster and Flux agree in ${seconds(Date.now() - abortedAt)}`);
+    expect(await templateImage()).toBe(V2);
+    const healthy = await rollouts.waitFor(ROLLOUT, 'Healthy on stable', (s) => s.phase === 'Healthy');
+    expect(healthy.abort).toBeUndefined();
+    expect(healthy.currentRevision).toBe(healthy.stableRevision);
+    expect(healthy.stableRevision).toBe(aborted.stableRevision);
   });
 });
