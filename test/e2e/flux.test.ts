@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { load } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Condition } from '../../src/api/meta.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 import { startFlux, type Flux } from '../harness/flux.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
+import { startSimulator, type Simulator } from '../harness/simulator.js';
 
 // The harness's pods serve and count requests by their image tag: `-bad` fails one request in five.
 const V1 = 'demo:v1';
@@ -20,7 +23,7 @@ const REPO = 'app';
  * repository after an abort. Nothing says where the repository is: Fledge finds it from the labels Flux puts on
  * what it applies.
  */
-function rolloutYaml(image: string): string {
+function rolloutYaml(image: string, writeBack = true): string {
   return `# The storefront. Bump the image to release; Fledge canaries it.
 apiVersion: fledge.dev/v1alpha1
 kind: Rollout
@@ -53,10 +56,7 @@ spec:
                 valueFrom: {podTemplateHashValue: Latest}
         - pause: {}
         - setWeight: 100
-  writeBack:
-    secretRef:
-      name: git-credentials
-`;
+${writeBack ? '  writeBack:\n    secretRef:\n      name: git-credentials\n' : '  writeBack:\n    enabled: false\n'}`;
 }
 
 const ANALYSIS_YAML = `apiVersion: fledge.dev/v1alpha1
@@ -69,14 +69,18 @@ spec:
     - name: canary-hash
   metrics:
     - name: success-rate
-      initialDelay: 4s
-      interval: 2s
+      initialDelay: 5s
+      interval: 5s
       count: 3
       successCondition: result >= 0.95
       provider:
         prometheus:
           query: sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[10s]))
 `;
+
+/** The health rules deploy/flux/kustomization.yaml ships, so real Flux proves them, not only a CEL unit test. */
+const shippedHealthChecks = (load(readFileSync(new URL('../../deploy/flux/kustomization.yaml', import.meta.url), 'utf8')) as { spec: { healthCheckExprs: unknown[] } }).spec
+  .healthCheckExprs;
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const note = (line: string): void => void process.stderr.write(`flux e2e: ${line}\n`);
@@ -88,6 +92,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
   let git: GitServer;
   let flux: Flux;
   let controller: ControllerProcess;
+  let simulator: Simulator;
   let custom: k8s.CustomObjectsApi;
   let rollouts: ReturnType<typeof rolloutStatuses>;
 
@@ -96,12 +101,14 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     ns = await createTestNamespace('flux');
     git = await startGitServer({ username: 'flux', password: randomBytes(12).toString('hex') });
     flux = await startFlux(ns.name);
+    simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
     controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
     custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
     rollouts = rolloutStatuses(custom, ns.name);
   });
   afterAll(async (ctx) => {
     await controller?.kill();
+    await simulator?.stop();
     await flux?.stop();
     await git?.close();
     if (ctx.tasks.some((t) => t.result?.state === 'fail')) {
@@ -121,6 +128,12 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
   const ready = async (group: string, plural: string, name: string): Promise<Condition | undefined> =>
     (await fluxObject(group, plural, name)).status?.conditions?.find((c) => c.type === 'Ready');
   const kustomizationReady = (): Promise<Condition | undefined> => ready('kustomize.toolkit.fluxcd.io', 'kustomizations', REPO);
+
+  const kustomizationNotReady = (): Promise<Condition> =>
+    eventually('Kustomization Ready=False', async () => {
+      const c = await kustomizationReady();
+      return c?.status === 'False' ? c : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 100 });
 
   /** What a Git host's webhook makes Flux's notification-controller do: ask for a fetch now, not at the next interval. */
   const requestSync = async (): Promise<void> => {
@@ -194,6 +207,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
         targetNamespace: ns.name,
         wait: true,
         timeout: '3m',
+        healthCheckExprs: shippedHealthChecks,
       },
     });
     await kustomizationReadyAt(sha, 90_000);
@@ -239,16 +253,19 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     const abortedAt = Date.now();
     note(`v3: applied → aborted by the analysis in ${seconds(abortedAt - applied)}: ${aborted.message}`);
     expect(aborted.message).toMatch(/metric success-rate failed/);
-    const failed = await eventually('Kustomization Ready=False', async () => {
-      const c = await kustomizationReady();
-      return c?.status === 'False' ? c : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 100 });
-    note(`v3: abort → Kustomization Ready=False in ${seconds(Date.now() - abortedAt)} (${failed.reason}: ${failed.message})`);
+    // Flux's health check and Fledge's write-back run side by side; each is timed from the abort.
+    const [failed, written] = await Promise.all([
+      kustomizationNotReady().then((c) => {
+        note(`v3: abort → Kustomization Ready=False in ${seconds(Date.now() - abortedAt)} (${c.reason}: ${c.message})`);
+        return c;
+      }),
+      rollouts.waitFor(ROLLOUT, 'written back to Git', (s) => s.writeBack?.outcome !== undefined, 60_000).then((s) => {
+        note(`v3: abort → write-back commit pushed and recorded in ${seconds(Date.now() - abortedAt)}: ${s.writeBack?.message}`);
+        return s;
+      }),
+    ]);
     expect(failed.reason).toBe('HealthCheckFailed');
-
     // Fledge found the repository, branch and directory from Flux's labels alone, and committed v2 back.
-    const written = await rollouts.waitFor(ROLLOUT, 'written back to Git', (s) => s.writeBack?.outcome !== undefined, 60_000);
-    note(`v3: abort → write-back commit pushed and recorded in ${seconds(Date.now() - abortedAt)}: ${written.writeBack?.message}`);
     expect(written.phase).toBe('Degraded');
     expect(written.writeBack).toMatchObject({ outcome: 'Committed', branch: 'main', file: 'deploy/rollout.yaml' });
     expect(written.writeBack?.message).toContain(`found via Flux Kustomization ${ns.name}/${REPO}`);
@@ -273,5 +290,23 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     expect(healthy.abort).toBeUndefined();
     expect(healthy.currentRevision).toBe(healthy.stableRevision);
     expect(healthy.stableRevision).toBe(aborted.stableRevision);
+  });
+
+  it('with write-back off, an abort leaves Git alone and the Kustomization Ready=False until a person fixes Git', async () => {
+    const before = await rollouts.status(ROLLOUT);
+    const sha = await git.commitFiles(REPO, { 'deploy/rollout.yaml': rolloutYaml(V3, false) }, 'deploy web v3 again, without write-back');
+    await requestSync();
+    const aborted = await rollouts.waitFor(ROLLOUT, 'aborted by its analysis', (s) => s.phase === 'Degraded' && s.currentRevision !== before.currentRevision, 90_000);
+    const failed = await kustomizationNotReady();
+    expect(failed.reason).toBe('HealthCheckFailed');
+    // Long enough for a write-back to have landed (it took a few seconds above): none does.
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect((await git.log(REPO))[0]?.sha).toBe(sha);
+    const after = await rollouts.status(ROLLOUT);
+    expect(after.writeBack).toEqual(before.writeBack);
+    expect(after.conditions?.find((c) => c.type === 'GitWriteBack')?.reason).toBe('GitWriteBackCommitted');
+    expect(after.phase).toBe('Degraded');
+    expect(aborted.stableRevision).toBe(before.stableRevision);
+    expect((await kustomizationReady())?.status).toBe('False');
   });
 });
