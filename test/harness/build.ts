@@ -1,14 +1,18 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, symlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, symlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
+  FLUX_KUSTOMIZE_CONTROLLER_VERSION,
+  FLUX_SOURCE_CONTROLLER_VERSION,
   HELM_VERSION,
   KUBERNETES_VERSION,
   KWOK_VERSION,
   TRAEFIK_VERSION,
+  fluxKustomizeControllerBinary,
+  fluxSourceControllerBinary,
   helmBinary,
   k8sBinary,
   kubectlBinary,
@@ -97,24 +101,38 @@ function runGo(
 }
 
 /** The binaries the harness builds from source. */
-export type Component = 'kubernetes' | 'kwok' | 'traefik' | 'helm';
+export type Component = 'kubernetes' | 'kwok' | 'traefik' | 'helm' | 'flux-source-controller' | 'flux-kustomize-controller';
 
 /** Who asks for a build; each gets only what it uses (a helm build costs about 2 minutes on 2 cores). */
-export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests';
+export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests' | 'gitops';
 
 const COMPONENTS: Record<Component, { label: string; binary: string; role: string }> = {
   kubernetes: { label: `Kubernetes ${KUBERNETES_VERSION}`, binary: k8sBinary, role: 'the control plane and kubectl' },
   kwok: { label: `kwok ${KWOK_VERSION}`, binary: kwokBinary, role: 'fake nodes' },
   traefik: { label: `Traefik ${TRAEFIK_VERSION}`, binary: traefikBinary, role: 'the gateway that routes traffic to the fake pods' },
   helm: { label: `helm ${HELM_VERSION}`, binary: helmBinary, role: 'the chart test renders deploy/helm with it' },
+  'flux-source-controller': {
+    label: `Flux source-controller ${FLUX_SOURCE_CONTROLLER_VERSION}`,
+    binary: fluxSourceControllerBinary,
+    role: 'what fetches the GitOps tests\' Git repositories',
+  },
+  'flux-kustomize-controller': {
+    label: `Flux kustomize-controller ${FLUX_KUSTOMIZE_CONTROLLER_VERSION}`,
+    binary: fluxKustomizeControllerBinary,
+    role: 'what applies the GitOps tests\' commits',
+  },
 };
+
+const FLUX: readonly Component[] = ['flux-source-controller', 'flux-kustomize-controller'];
 
 const TARGETS: Record<BuildTarget, { components: readonly Component[]; who: string }> = {
   cluster: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the local cluster' },
   demo: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the demo' },
-  tests: { components: ['kubernetes', 'kwok', 'traefik', 'helm'], who: 'the tests' },
+  tests: { components: ['kubernetes', 'kwok', 'traefik', 'helm', ...FLUX], who: 'the tests' },
   // With FLEDGE_TEST_KUBECONFIG there is no local control plane to build, but the chart test still runs.
   'external-cluster-tests': { components: ['helm'], who: 'the tests on an existing cluster' },
+  // What test/harness/flux.ts runs, for a test file that starts Flux on a cluster it did not build.
+  gitops: { components: FLUX, who: 'Flux' },
 };
 
 const listOf = (items: string[], type: 'conjunction' | 'disjunction'): string => new Intl.ListFormat('en', { type }).format(items);
@@ -178,12 +196,52 @@ async function buildTraefik(log: (line: string) => void): Promise<void> {
   log(`traefik build done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
+/** Replace directives of a module's go.mod that name another module version (not a directory inside it). */
+interface GoModJson {
+  Go?: string;
+  Replace?: Array<{ Old: { Path: string; Version?: string }; New: { Path: string; Version?: string } }>;
+}
+
+async function buildFluxController(component: 'flux-source-controller' | 'flux-kustomize-controller', module: string, version: string, log: (line: string) => void): Promise<void> {
+  const { label, binary } = COMPONENTS[component];
+  log(`building ${label} into ${binary}; the first build takes a few minutes on 2 cores`);
+  const started = Date.now();
+  const source = await downloadGoModule(module, version);
+  // Its go.mod replaces its own api module with ./api, which the module proxy's zip leaves out (a nested module),
+  // so it builds neither in place nor with `go install`. A wrapper module requires it and repeats the replace
+  // directives that pin real versions (go-digest, kustomize): replace directives only count in the main module.
+  const { stdout } = await promisify(execFile)('go', ['mod', 'edit', '-json', join(source, 'go.mod')], { env: { ...process.env, GOTOOLCHAIN: 'local' } });
+  const goMod = JSON.parse(stdout) as GoModJson;
+  const pins = (goMod.Replace ?? []).filter((r) => r.New.Version !== undefined);
+  const wrapper = join(dirname(binary), 'wrapper');
+  rmSync(wrapper, { recursive: true, force: true });
+  mkdirSync(wrapper, { recursive: true });
+  writeFileSync(
+    join(wrapper, 'go.mod'),
+    [
+      `module fledge.test/build/${component}`,
+      '',
+      `go ${goMod.Go ?? '1.26.0'}`,
+      '',
+      ...pins.map((r) => `replace ${r.Old.Path}${r.Old.Version ? ` ${r.Old.Version}` : ''} => ${r.New.Path} ${r.New.Version}`),
+      '',
+    ].join('\n'),
+  );
+  await runGo(['get', `${module}@${version}`], wrapper, `${component} dependencies`, log);
+  const partial = `${binary}.partial`;
+  await runGo(['build', '-v', '-trimpath', '-ldflags', '-s -w', '-o', partial, module], wrapper, `${component} build`, log);
+  renameSync(partial, binary);
+  log(`${component} build done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
 const BUILDERS: Record<Component, (log: (line: string) => void) => Promise<void>> = {
   kubernetes: buildKubernetes,
   kwok: (log) => goInstall('kwok', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`, log),
   traefik: buildTraefik,
   // Debian has no helm package; the chart in deploy/helm is rendered with the real helm in the tests.
   helm: (log) => goInstall('helm', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`, log),
+  'flux-source-controller': (log) => buildFluxController('flux-source-controller', 'github.com/fluxcd/source-controller', FLUX_SOURCE_CONTROLLER_VERSION, log),
+  'flux-kustomize-controller': (log) => buildFluxController('flux-kustomize-controller', 'github.com/fluxcd/kustomize-controller', FLUX_KUSTOMIZE_CONTROLLER_VERSION, log),
 };
 
 /** Builds what `target` needs and the cache (keyed by version) lacks. */

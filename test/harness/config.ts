@@ -11,12 +11,17 @@ export const TRAEFIK_VERSION = 'v3.6.12';
 export const ISTIO_API_VERSION = 'v1.31.4';
 /** Argo CD's Application CRD (write-back discovery); v3.6 needs Go 1.27 even to download, so the last v3.5. */
 export const ARGOCD_VERSION = 'v3.5.7';
+/** Flux's controllers for the GitOps tests; kustomize-controller v1.9.x reads source-controller v1.9.x's artifacts. */
+export const FLUX_SOURCE_CONTROLLER_VERSION = 'v1.9.1';
+export const FLUX_KUSTOMIZE_CONTROLLER_VERSION = 'v1.9.4';
 
 export const cacheDir = process.env.FLEDGE_CACHE_DIR ?? join(homedir(), '.cache', 'fledge');
 export const k8sBinary = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'fledge-k8s');
 export const kwokBinary = join(cacheDir, `kwok-${KWOK_VERSION}`, 'kwok');
 export const helmBinary = join(cacheDir, `helm-${HELM_VERSION}`, 'helm');
 export const traefikBinary = join(cacheDir, `traefik-${TRAEFIK_VERSION}`, 'traefik');
+export const fluxSourceControllerBinary = join(cacheDir, `flux-source-controller-${FLUX_SOURCE_CONTROLLER_VERSION}`, 'source-controller');
+export const fluxKustomizeControllerBinary = join(cacheDir, `flux-kustomize-controller-${FLUX_KUSTOMIZE_CONTROLLER_VERSION}`, 'kustomize-controller');
 /** A directory with a `kubectl` that matches the apiserver's version (a symlink into the multi-call binary). */
 export const kubectlDir = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'bin');
 export const kubectlBinary = join(kubectlDir, 'kubectl');

@@ -24,6 +24,8 @@ function httpBackendPath(): string {
 export interface GitCommit {
   sha: string;
   subject: string;
+  /** The message after the subject line. */
+  body: string;
 }
 
 export interface GitServer {
@@ -170,13 +172,15 @@ export async function startGitServer(opts: { username: string; password: string 
       }
     },
     log: async (repo, branch = 'main') => {
-      const { stdout } = await run('git', ['--git-dir', bare(repo), 'log', '--format=%H%x09%s', branch]);
+      // Unit and record separators: a body has newlines and tabs of its own.
+      const { stdout } = await run('git', ['--git-dir', bare(repo), 'log', '--format=%H%x1f%s%x1f%b%x1e', branch]);
       return stdout
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => {
-          const [sha = '', subject = ''] = line.split('\t');
-          return { sha, subject };
+        .split('\x1e')
+        .map((record) => record.replace(/^\n/, ''))
+        .filter((record) => record !== '')
+        .map((record) => {
+          const [sha = '', subject = '', body = ''] = record.split('\x1f');
+          return { sha, subject, body: body.trimEnd() };
         });
     },
     show: async (repo, path, branch = 'main') => (await run('git', ['--git-dir', bare(repo), 'show', `${branch}:${path}`])).stdout,

@@ -38,11 +38,12 @@ describe('the Git server for the GitOps tests', () => {
   it('serves what the helpers commit to a clone with the right credentials', async () => {
     const url = await git.createRepo('app');
     const first = await git.commitFiles('app', { 'deploy/a.yaml': 'a: 1\n' }, 'add a');
-    const second = await git.commitFiles('app', { 'deploy/a.yaml': 'a: 2\n', 'b.txt': 'b\n' }, 'change a, add b');
+    const second = await git.commitFiles('app', { 'deploy/a.yaml': 'a: 2\n', 'b.txt': 'b\n' }, 'change a, add b\n\nwhy:\tboth\nneeded');
     expect(await git.log('app')).toEqual([
-      { sha: second, subject: 'change a, add b' },
-      { sha: first, subject: 'add a' },
+      { sha: second, subject: 'change a, add b', body: 'why:\tboth\nneeded' },
+      { sha: first, subject: 'add a', body: '' },
     ]);
+    expect(await git.show('app', 'deploy/a.yaml')).toBe('a: 2\n');
     const clone = join(scratch, 'clone');
     await run('git', ['clone', '--quiet', withCredentials(url, 'flux', 's3cret'), clone]);
     expect(readFileSync(join(clone, 'deploy/a.yaml'), 'utf8')).toBe('a: 2\n');
