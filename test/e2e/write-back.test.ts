@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
@@ -102,5 +105,39 @@ describe('write-back to Git after an abort, on the real control plane', () => {
       return events.stdout.includes('401') ? true : undefined;
     });
     expect(await git.log('cart', 'main')).toHaveLength(1);
+  });
+
+  it("restores the tag in a kustomization's images: and leaves the Rollout's manifest alone", { timeout: 120_000 }, async () => {
+    const repo = await git.createRepo('kshop');
+    const writeBack = { repoURL: repo, branch: 'main', path: 'apps/kshop', secretRef: { name: 'git-credentials' } };
+    const rolloutFile = manifest('kshop', 'registry.k8s.io/pause', writeBack);
+    const kustomization = (tag: string): string => `resources: [rollout.yaml]\nimages:\n- name: registry.k8s.io/pause\n  newTag: "${tag}"  # the release\n`;
+    /** What Flux or Argo CD does with a kustomize directory: build it and apply the result. */
+    const syncKustomize = async (files: Record<string, string>): Promise<void> => {
+      const dir = mkdtempSync(join(tmpdir(), 'fledge-kustomize-'));
+      try {
+        for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+        const applied = await kubectl(['apply', '-n', ns.name, '-k', dir]);
+        expect(applied.code, applied.stderr).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    await git.commitFiles('kshop', { 'apps/kshop/rollout.yaml': rolloutFile, 'apps/kshop/kustomization.yaml': kustomization('3.9') }, 'kshop: v1', 'main');
+    await syncKustomize({ 'rollout.yaml': rolloutFile, 'kustomization.yaml': kustomization('3.9') });
+    const v1 = await statuses.waitFor('kshop', 'Healthy on v1', (s) => s.phase === 'Healthy');
+    await git.commitFiles('kshop', { 'apps/kshop/kustomization.yaml': kustomization('3.10') }, 'kshop: v2', 'main');
+    await syncKustomize({ 'rollout.yaml': rolloutFile, 'kustomization.yaml': kustomization('3.10') });
+    await statuses.waitFor('kshop', 'paused at 50%', (s) => s.phase === 'Paused');
+    await abort('kshop');
+    const written = await statuses.waitFor('kshop', 'written back', (s) => s.writeBack?.outcome !== undefined, 60_000);
+    expect(written.writeBack).toMatchObject({ outcome: 'Committed', file: 'apps/kshop/kustomization.yaml' });
+    // The tag is restored where it is declared, quotes and comment kept; the Rollout's manifest is untouched.
+    expect(await git.show('kshop', 'apps/kshop/kustomization.yaml')).toBe(kustomization('3.9'));
+    expect(await git.show('kshop', 'apps/kshop/rollout.yaml')).toBe(rolloutFile);
+
+    await syncKustomize({ 'rollout.yaml': await git.show('kshop', 'apps/kshop/rollout.yaml'), 'kustomization.yaml': await git.show('kshop', 'apps/kshop/kustomization.yaml') });
+    const healthy = await statuses.waitFor('kshop', 'Healthy on v1 again', (s) => s.phase === 'Healthy' && s.currentRevision === v1.stableRevision);
+    expect(healthy.stableRevision).toBe(v1.stableRevision);
   });
 });
