@@ -234,7 +234,7 @@ export const RolloutSpec = z
         branch: z.string().min(1).optional(),
         /** A file, or a directory searched for the Rollout's manifest or a kustomization's images:. */
         path: z.string().min(1).optional(),
-        /** Push to this branch for review instead of the source's branch. */
+        /** Push to `<pushBranch>-<aborted revision>`, a new branch for review, instead of the source's branch. */
         pushBranch: z.string().min(1).optional(),
       })
       .optional(),

@@ -19,7 +19,7 @@ export interface WriteBackRequest {
   restores: ImageRestore[];
   message: string;
   author: { name: string; email: string };
-  /** Push to this new branch (for review) instead of the source's branch. */
+  /** Push to this new branch (for review) instead of the source's branch; one that exists already is left alone. */
   pushBranch?: string;
 }
 
@@ -71,6 +71,13 @@ async function findEdit(dir: string, path: string, request: WriteBackRequest): P
 export async function writeBack(request: WriteBackRequest): Promise<WriteBackResult> {
   const onAuth = request.credentials === undefined ? undefined : () => ({ username: request.credentials?.username, password: request.credentials?.password });
   let lastRace: unknown;
+  if (request.pushBranch !== undefined) {
+    // A review branch is only ever created: pushing onto one that exists (an earlier write-back, or a person's
+    // branch) would need a force or mix two changes.
+    const ref = `refs/heads/${request.pushBranch}`;
+    const refs = await git.listServerRefs({ http, url: request.source.repoURL, prefix: ref, ...(onAuth !== undefined && { onAuth }) });
+    if (refs.some((candidate) => candidate.ref === ref)) return { outcome: 'unchanged', reason: `the review branch ${request.pushBranch} exists already` };
+  }
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'fledge-writeback-'));
     try {

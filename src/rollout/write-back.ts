@@ -163,7 +163,8 @@ export class GitWriteBacks {
       restores,
       message: commitMessage({ namespace, name }, restores, verdict),
       author: AUTHOR,
-      ...(config.pushBranch !== undefined && { pushBranch: config.pushBranch }),
+      // One review branch per aborted revision: a later abort never lands on (or is refused by) an earlier one's branch.
+      ...(config.pushBranch !== undefined && { pushBranch: `${config.pushBranch}-${revision}` }),
     });
     if (result.outcome === 'unchanged') return { revision, outcome: 'Unchanged', repoURL: source.repoURL, message: `Git left as it is: ${result.reason}` };
     return {

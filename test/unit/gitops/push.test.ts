@@ -69,5 +69,9 @@ describe('writing the stable version back to Git', () => {
     expect(result).toMatchObject({ outcome: 'committed', file: 'apps/shop/kustomization.yaml', branch: 'fledge/restore-shop' });
     expect(await server.log('kustomized', 'main')).toHaveLength(1);
     expect((await server.log('kustomized', 'fledge/restore-shop'))[0]?.subject).toContain('restore shop');
+
+    // The review branch exists now: a second write-back neither forces it nor adds to it.
+    expect(await writeBack(request(repo, 'shop', { pushBranch: 'fledge/restore-shop' }))).toEqual({ outcome: 'unchanged', reason: 'the review branch fledge/restore-shop exists already' });
+    expect(await server.log('kustomized', 'fledge/restore-shop')).toHaveLength(2);
   });
 });

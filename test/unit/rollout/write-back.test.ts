@@ -94,4 +94,13 @@ describe('GitWriteBacks: opted in by the Namespace or the controller, read only 
     expect(h.pushes).toEqual([]);
     expect(h.patches).toMatchObject([{ status: { writeBack: { outcome: 'Unchanged', message: expect.stringMatching(/opted in by the controller/) } } }]);
   });
+
+  it('pushes a review branch named for the aborted revision, so two aborts never share one', async () => {
+    const h = harness({}, { mode: 'off' });
+    h.writeBacks.consider(rollout({ pushBranch: 'fledge/revert' }), aborted, stable);
+    await h.settle();
+    h.writeBacks.consider(rollout({ pushBranch: 'fledge/revert' }), { ...aborted, currentRevision: 'v3' }, stable);
+    await h.settle();
+    expect(h.pushes.map((request) => request.pushBranch)).toEqual(['fledge/revert-v2', 'fledge/revert-v3']);
+  });
 });
