@@ -10,7 +10,7 @@ import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './obs
 import { WebhookNotifier } from './observability/notifier.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { createEventRecorder } from './observability/events.js';
+import { EVENT_BURST, EVENT_DEFAULTS, EVENT_QPS, EventSink } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
@@ -18,6 +18,8 @@ import { GitWriteBacks } from './rollout/write-back.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
+/** How long a stopping controller waits for Events and notifications still being written. */
+const SHUTDOWN_FLUSH_MS = 2_000;
 
 /** One informer per watched namespace (or one cluster-wide), merged behind the same interface. */
 function multiNamespace<T extends k8s.KubernetesObject>(
@@ -107,10 +109,17 @@ async function main(): Promise<void> {
     ),
   );
 
-  const events = createEventRecorder(core, 'fledge-controller', logger);
+  const notifier = config.notifyWebhook !== undefined ? new WebhookNotifier(config.notifyWebhook, logger) : undefined;
+  // Events are written in the background through a client of their own, so a burst of them never delays a reconcile.
+  const events = new EventSink(
+    makeApiClient(kc, k8s.CoreV1Api, { limiter: new TokenBucket(EVENT_QPS, EVENT_BURST), onResponse: instrumentation.onResponse }, requests),
+    'fledge-controller',
+    logger,
+    { ...EVENT_DEFAULTS, onOutcome: (outcome) => metrics.events.inc({ outcome }) },
+  );
   const reconciler = new RolloutReconciler({
     metrics,
-    ...(config.notifyWebhook !== undefined && { notifier: new WebhookNotifier(config.notifyWebhook, logger) }),
+    ...(notifier !== undefined && { notifier }),
     rollouts,
     replicaSets,
     services,
@@ -241,6 +250,8 @@ async function main(): Promise<void> {
     stopping.abort();
     logger.info('shutting down; finishing in-flight reconciles', { signal });
     await Promise.all([queue.shutdown(), runQueue.shutdown()]);
+    // What the last reconciles recorded is worth a moment, not a hang on an apiserver that is going away.
+    await Promise.race([Promise.all([events.flush(), notifier?.settled()]), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS))]);
     await elector?.release();
     await Promise.all(informers.map((informer) => informer.stop()));
     await Promise.all([metricsEndpoint.close(), healthEndpoint.close()]);

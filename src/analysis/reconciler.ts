@@ -91,12 +91,12 @@ export class AnalysisRunReconciler {
     }
     const before = run.status?.phase ?? 'Pending';
     const after = settled.status.phase ?? 'Pending';
-    if (after !== before && isTerminal(after)) await this.announce(run, after, settled.status.message ?? '');
+    if (after !== before && isTerminal(after)) this.announce(run, after, settled.status.message ?? '');
     return settled.requeueAfterMs !== undefined ? { requeueAfterMs: settled.requeueAfterMs } : undefined;
   }
 
-  private async announce(run: AnalysisRun, phase: string, message: string): Promise<void> {
-    await this.deps.events.record(
+  private announce(run: AnalysisRun, phase: string, message: string): void {
+    this.deps.events.record(
       { apiVersion: API_VERSION, kind: 'AnalysisRun', name: run.metadata.name ?? '', namespace: run.metadata.namespace ?? 'default', uid: run.metadata.uid },
       phase === 'Successful' ? 'Normal' : 'Warning',
       `AnalysisRun${phase}`,

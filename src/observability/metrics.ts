@@ -73,6 +73,12 @@ export class ControllerMetrics {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [this.registry],
   });
+  readonly events = new Counter({
+    name: 'fledge_events_total',
+    help: 'Kubernetes Events recorded, by outcome: created, aggregated (a repeat counted on an earlier Event), dropped (too many waiting), failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'fledge_leader',
     help: '1 while this process holds the leader Lease.',

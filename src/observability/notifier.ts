@@ -38,20 +38,39 @@ export function slackPayload(notice: RolloutNotice): Record<string, unknown> | u
   };
 }
 
+/** Notifications in flight at once; more are dropped (and logged) rather than piling up behind a dead receiver. */
+export const MAX_NOTIFICATIONS_IN_FLIGHT = 32;
+
 /**
- * Posts aborted, promoted and paused rollouts to a webhook. Best effort: a slow or failing receiver is
- * logged and never holds a reconcile up for more than the timeout.
+ * Posts aborted, promoted and paused rollouts to a webhook. Best effort and in the background: notify() returns
+ * at once, a slow or failing receiver is logged, and no reconcile ever waits for it.
  */
 export class WebhookNotifier {
+  private inFlight = 0;
+
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
     private readonly timeoutMs = 5000,
   ) {}
 
-  async notify(notice: RolloutNotice): Promise<void> {
+  notify(notice: RolloutNotice): void {
     const payload = slackPayload(notice);
     if (payload === undefined) return;
+    if (this.inFlight >= MAX_NOTIFICATIONS_IN_FLIGHT) {
+      this.logger.warn('notification dropped: too many in flight', { namespace: notice.namespace, name: notice.name, reason: notice.reason });
+      return;
+    }
+    this.inFlight++;
+    void this.post(notice, payload).finally(() => this.inFlight--);
+  }
+
+  /** Resolves once every notification sent so far has been answered or has failed: for shutdown and tests. */
+  async settled(): Promise<void> {
+    while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  private async post(notice: RolloutNotice, payload: Record<string, unknown>): Promise<void> {
     try {
       await axios.post(this.url, payload, { timeout: this.timeoutMs });
     } catch (err) {

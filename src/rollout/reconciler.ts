@@ -333,11 +333,12 @@ export class RolloutReconciler {
     if (statusChanged) this.statusWrites.wrote(key, rollout.metadata.resourceVersion);
     this.deps.metrics?.observeRollout(namespace, rollout.metadata.name ?? '', plan.status.phase, plan.status.actualWeight);
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
+    // Both are handed off, never awaited: a slow webhook or a burst of Events does not hold the reconcile.
     if (statusChanged) {
       for (const event of plan.events) {
         if (event.reason === 'RolloutAborted') this.deps.metrics?.recordAbort(namespace, rollout.metadata.name ?? '', abortCause(event.message));
-        await this.deps.notifier?.notify({ namespace, name: rollout.metadata.name ?? '', reason: event.reason, message: event.message });
-        await this.deps.events.record(
+        this.deps.notifier?.notify({ namespace, name: rollout.metadata.name ?? '', reason: event.reason, message: event.message });
+        this.deps.events.record(
           { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', namespace, uid: rollout.metadata.uid },
           event.type,
           event.reason,
@@ -630,7 +631,7 @@ export class RolloutReconciler {
       if (!isConflict(err)) throw err;
       return;
     }
-    await this.deps.events.record(
+    this.deps.events.record(
       { apiVersion: API_VERSION, kind: 'Rollout', name: raw.metadata?.name ?? '', namespace: raw.metadata?.namespace ?? 'default', uid: raw.metadata?.uid },
       'Warning',
       reason,

@@ -116,7 +116,7 @@ export class GitWriteBacks {
       log.warn('could not record the git write-back', { error: apiErrorMessage(err) });
       return;
     }
-    await this.deps.events.record(
+    this.deps.events.record(
       { apiVersion: API_VERSION, kind: 'Rollout', name, namespace, uid: rollout.metadata.uid },
       record.outcome === 'Failed' ? 'Warning' : 'Normal',
       record.outcome === 'Failed' ? 'GitWriteBackFailed' : 'GitWriteBack',

@@ -205,7 +205,7 @@ export class FakeKube {
   };
 
   readonly recorder: EventRecorder = {
-    record: async (_target, _type, reason, message) => void this.events.push({ reason, message }),
+    record: (_target, _type, reason, message) => void this.events.push({ reason, message }),
   };
 
   /** The writes since `from` (an index into `writes`) that reached the apiserver or were refused by it. */

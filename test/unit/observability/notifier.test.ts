@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/observability/logger.js';
-import { slackPayload, WebhookNotifier } from '../../../src/observability/notifier.js';
+import { MAX_NOTIFICATIONS_IN_FLIGHT, slackPayload, WebhookNotifier } from '../../../src/observability/notifier.js';
 
 describe('notifications', () => {
   it('builds a Slack-compatible payload for aborted, promoted and paused, and nothing for other events', () => {
@@ -37,12 +37,32 @@ describe('notifications', () => {
       await new Promise((resolve) => server.close(resolve));
     });
 
-    it('posts the payload, and survives a failing receiver', async () => {
+    it('posts the payload in the background, and survives a failing or absent receiver', async () => {
       const logger = createLogger('error', {});
-      await new WebhookNotifier(`${url}/hook`, logger).notify({ namespace: 'shop', name: 'api', reason: 'RolloutCompleted', message: 'revision abc is now stable' });
+      const notifier = new WebhookNotifier(`${url}/hook`, logger);
+      expect(notifier.notify({ namespace: 'shop', name: 'api', reason: 'RolloutCompleted', message: 'revision abc is now stable' })).toBeUndefined();
+      await notifier.settled();
       expect(received.at(-1)).toMatchObject({ text: 'Rollout shop/api promoted: revision abc is now stable' });
-      await expect(new WebhookNotifier(`${url}/broken`, logger).notify({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'x' })).resolves.toBeUndefined();
-      await expect(new WebhookNotifier('http://127.0.0.1:1/', logger, 500).notify({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'x' })).resolves.toBeUndefined();
+      const broken = new WebhookNotifier(`${url}/broken`, logger);
+      broken.notify({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'x' });
+      await broken.settled();
+      expect(received.at(-1)).toMatchObject({ text: expect.stringContaining('Rollout shop/api aborted') });
+      const absent = new WebhookNotifier('http://127.0.0.1:1/', logger, 500);
+      absent.notify({ namespace: 'shop', name: 'api', reason: 'RolloutAborted', message: 'x' });
+      await absent.settled();
+    });
+
+    it(`keeps at most ${MAX_NOTIFICATIONS_IN_FLIGHT} notifications in flight to a receiver that never answers`, async () => {
+      const silent = createServer(() => undefined);
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      let seen = 0;
+      silent.on('request', () => seen++);
+      const notifier = new WebhookNotifier(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, createLogger('error', {}), 1000);
+      for (let i = 0; i < MAX_NOTIFICATIONS_IN_FLIGHT + 10; i++) notifier.notify({ namespace: 'shop', name: `api-${i}`, reason: 'RolloutAborted', message: 'x' });
+      await notifier.settled();
+      expect(seen).toBe(MAX_NOTIFICATIONS_IN_FLIGHT);
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
     });
   });
 });
