@@ -31,8 +31,39 @@ export function restartLogLevel(err: unknown, failingForMs: number): 'debug' | '
   return warmingUp && failingForMs < WARMUP_GRACE_MS ? 'debug' : 'warn';
 }
 
+/** kubectl's copy of the whole object as last applied: as large as the object, and never read by the controller. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
 /**
- * Wraps client-node's informer, which stops for good on any non-410 error, so that it restarts with capped
+ * What an informer keeps of an object: all but what the controller never reads and that can dominate the object's
+ * size, managedFields (about half of a cached ReplicaSet's JSON) and kubectl's last-applied annotation (a second
+ * copy of a Rollout applied with kubectl). The cache boundary is the one place to do it, as client-go's transforms do.
+ */
+export function trimForCache<T extends k8s.KubernetesObject>(obj: T): T {
+  const metadata = obj.metadata;
+  if (metadata === undefined) return obj;
+  delete metadata.managedFields;
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _dropped, ...annotations } = metadata.annotations;
+    metadata.annotations = annotations;
+  }
+  return obj;
+}
+
+/** client-node's Watch, handing each object on trimmed (watch events of every kind carry the full object). */
+class TrimmingWatch extends k8s.Watch {
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: k8s.KubernetesObject, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(path, queryParams, (phase, apiObj: k8s.KubernetesObject, watchObj) => callback(phase, trimForCache(apiObj), watchObj), done);
+  }
+}
+
+/**
+ * Wraps client-node's informer (objects trimmed by trimForCache), which stops for good on any non-410 error, so that it restarts with capped
  * exponential backoff instead. A controller whose informer silently stopped would act on a stale cache forever.
  */
 export function resilientInformer<T extends k8s.KubernetesObject>(
@@ -47,16 +78,19 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   let failures = 0;
   let failingSince: number | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
-  const informer = k8s.makeInformer<T>(
-    kc,
+  // makeInformer's ListWatch, with the objects of both the list and the watch trimmed before they are cached.
+  const informer = new k8s.ListWatch<T>(
     path,
+    new TrimmingWatch(kc),
     async () => {
       const result = await list();
+      result.items.forEach(trimForCache);
       listed = true;
       failures = 0;
       failingSince = undefined;
       return result;
     },
+    false,
     opts.labelSelector,
   );
   // client-node fills the cache only after the list function returns, and start() resolves even when the list

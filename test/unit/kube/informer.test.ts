@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { restartLogLevel, resilientInformer, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
+import { restartLogLevel, resilientInformer, trimForCache, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
 import { createLogger } from '../../../src/observability/logger.js';
 
 const logger = createLogger('error', {});
@@ -96,6 +96,55 @@ describe('resilientInformer', () => {
     // The list got through, so the cache reflects the cluster; the watch is retried in the background.
     expect(informer.synced).toBe(true);
     expect(server.watches()).toBe(0);
+  });
+});
+
+describe('what the cache keeps', () => {
+  const heavy = (name: string): k8s.V1Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'ns',
+      resourceVersion: '8',
+      managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': {} } }],
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"copy"}', 'argocd.argoproj.io/tracking-id': 'shop:/Pod:ns/' + name },
+      labels: { app: 'shop' },
+    },
+  });
+
+  it('drops managedFields and the last-applied copy, and keeps every other annotation and label', () => {
+    expect(trimForCache(heavy('a')).metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '8', annotations: { 'argocd.argoproj.io/tracking-id': 'shop:/Pod:ns/a' }, labels: { app: 'shop' } });
+    expect(trimForCache({ apiVersion: 'v1', kind: 'Pod' })).toEqual({ apiVersion: 'v1', kind: 'Pod' });
+  });
+
+  it('trims what the list returns and what the watch sends before either is cached', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (req.url?.includes('watch=true')) res.write(`${JSON.stringify({ type: 'ADDED', object: heavy('watched') })}\n`);
+      res.flushHeaders();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const informer = resilientInformer<k8s.V1Pod>(
+      kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      '/api/v1/namespaces/ns/pods',
+      async () => ({ apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items: [heavy('listed')] }),
+      { logger, name: 'pods' },
+    );
+    cleanups.push(() => informer.stop());
+    await informer.start();
+    const deadline = Date.now() + 5_000;
+    while (informer.get('watched', 'ns') === undefined && Date.now() < deadline) await tick(5);
+    for (const name of ['listed', 'watched']) {
+      const cached = informer.get(name, 'ns');
+      expect(cached?.metadata?.labels).toEqual({ app: 'shop' });
+      expect(cached?.metadata?.managedFields).toBeUndefined();
+      expect(Object.keys(cached?.metadata?.annotations ?? {})).toEqual(['argocd.argoproj.io/tracking-id']);
+    }
   });
 });
 
