@@ -9,6 +9,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // The exhaustive and property tests take seconds, beside the e2e files on two shared cores: a timeout here
+          // would assert speed, which is the benchmarks' job.
+          testTimeout: 60_000,
         },
       },
       {
