@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +76,50 @@ describe('makeApiClient', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('connections to the apiserver', () => {
+  it('reuses one TLS connection for sequential requests, with the token on every one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fledge-tls-'));
+    try {
+      const made = spawnSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      expect(made.status, made.stderr).toBe(0);
+      const cert = readFileSync(join(dir, 'cert.pem'));
+      let handshakes = 0;
+      const tokens: Array<string | undefined> = [];
+      const server = createHttpsServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (req, res) => {
+        tokens.push(req.headers.authorization);
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'PodList', metadata: {}, items: [] }));
+      });
+      server.on('secureConnection', () => handshakes++);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caData: cert.toString('base64') }],
+        users: [{ name: 'u', token: 'sekret' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const instrumentation = { limiter: new TokenBucket(1000, 1000), onResponse: () => undefined };
+      const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation);
+      const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation);
+      for (let i = 0; i < 10; i++) await core.listNamespacedPod({ namespace: 'shop' });
+      for (let i = 0; i < 10; i++) await apps.listNamespacedReplicaSet({ namespace: 'shop' }).catch(() => undefined);
+      expect(tokens).toHaveLength(20);
+      expect(new Set(tokens)).toEqual(new Set(['Bearer sekret']));
+      // client-node alone opens a connection, with a handshake, per request.
+      expect(handshakes).toBe(1);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
