@@ -39,7 +39,10 @@ export const RolloutAnalysisArg = z.object({
     .object({
       /** `Stable` or `Latest` (the canary): the pod-template hash, as the pods' `fledge.dev/pod-template-hash` label. */
       podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
-      /** A field of the Rollout: metadata.name, metadata.namespace, spec.strategy.canary.stableService or canaryService. */
+      /**
+       * A field of the Rollout: metadata.name, metadata.namespace, metadata.labels['key'], metadata.annotations['key'],
+       * spec.strategy.canary.stableService or canaryService.
+       */
       fieldRef: z.object({ fieldPath: z.string().min(1) }).optional(),
     })
     .optional(),

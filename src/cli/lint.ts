@@ -50,9 +50,11 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
         problems.push([['spec', 'metrics', index, field], err.reason]);
       }
     }
-    const text = JSON.stringify(metric.provider);
-    for (const [, name] of text.matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
-      if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, 'provider'], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
+    // The provider, and Argo's templated interval, count and limits.
+    for (const [field, value] of Object.entries(metric)) {
+      for (const [, name] of JSON.stringify(value).matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
+        if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, field], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
+      }
     }
   });
   return problems;

@@ -497,6 +497,8 @@ export class RolloutReconciler {
         canaryHash: desired.revision,
         stableService: rollout.spec.strategy.canary.stableService,
         canaryService: rollout.spec.strategy.canary.canaryService,
+        labels: rollout.metadata.labels ?? {},
+        annotations: rollout.metadata.annotations ?? {},
       });
       log.info('creating analysis run', { analysisRun: desired.name, kind: desired.kind, invalid: spec.invalidReason });
       await this.deps.custom
