@@ -163,8 +163,19 @@ export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
 export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep]);
 export type CanaryStep = z.infer<typeof CanaryStep>;
 
+/** Labels and annotations for the pods of one role (Argo's canaryMetadata and stableMetadata). */
+export const RolePodMetadata = z.strictObject({
+  labels: Labels.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type RolePodMetadata = z.infer<typeof RolePodMetadata>;
+
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
+  /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
+  canaryMetadata: RolePodMetadata.optional(),
+  /** On the stable revision's pods. */
+  stableMetadata: RolePodMetadata.optional(),
   analysis: BackgroundAnalysis.optional(),
   /** AnalysisRuns kept per Rollout once finished (default 5). */
   analysisRunHistoryLimit: z.number().int().min(0).optional(),
