@@ -16,6 +16,14 @@ export interface RolloutArgContext {
 
 /** `metadata.labels['key']` or `metadata.annotations["key"]`, as Kubernetes' downward API writes them. */
 const MAP_FIELD = /^metadata\.(labels|annotations)\[(?:'([^']+)'|"([^"]+)")\]$/;
+const PLAIN_FIELDS = new Set(['metadata.name', 'metadata.namespace', 'spec.strategy.canary.stableService', 'spec.strategy.canary.canaryService']);
+
+/** The fieldRef paths a Rollout can hand its templates. */
+export const SUPPORTED_FIELD_PATHS = "metadata.name, metadata.namespace, metadata.labels['key'], metadata.annotations['key'], spec.strategy.canary.stableService, spec.strategy.canary.canaryService";
+
+export function isSupportedFieldPath(fieldPath: string): boolean {
+  return PLAIN_FIELDS.has(fieldPath) || MAP_FIELD.test(fieldPath);
+}
 
 export type TemplateLookup = (name: string, clusterScope: boolean) => AnalysisTemplateSpec | undefined;
 

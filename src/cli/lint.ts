@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { Rollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
+import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import { validateAgainstCrd } from './crd-schema.js';
 import type { Colors } from './render.js';
 
@@ -78,15 +79,39 @@ const checkPodTemplate: ExtraCheck = (object) => {
   });
 };
 
+/** Every analysis argument of a Rollout that reads a field of it: where it is, and the fieldPath. */
+export function rolloutFieldRefs(object: unknown): Array<[Array<string | number>, string]> {
+  type Args = { args?: Array<{ valueFrom?: { fieldRef?: { fieldPath?: unknown } } }> } | undefined;
+  const canary = (object as { spec?: { strategy?: { canary?: { steps?: Array<{ analysis?: Args }>; analysis?: Args } } } }).spec?.strategy?.canary;
+  const analyses: Array<[Array<string | number>, Args]> = [
+    ...(Array.isArray(canary?.steps) ? canary.steps : []).map((step, i): [Array<string | number>, Args] => [['spec', 'strategy', 'canary', 'steps', i, 'analysis'], step?.analysis]),
+    [['spec', 'strategy', 'canary', 'analysis'], canary?.analysis],
+  ];
+  return analyses.flatMap(([at, analysis]) =>
+    (Array.isArray(analysis?.args) ? analysis.args : []).flatMap((arg, j): Array<[Array<string | number>, string]> => {
+      const fieldPath = arg?.valueFrom?.fieldRef?.fieldPath;
+      return typeof fieldPath === 'string' ? [[[...at, 'args', j, 'valueFrom', 'fieldRef', 'fieldPath'], fieldPath]] : [];
+    }),
+  );
+}
+
+const checkRollout: ExtraCheck = (object) => [
+  ...checkPodTemplate(object),
+  ...rolloutFieldRefs(object)
+    .filter(([, fieldPath]) => !isSupportedFieldPath(fieldPath))
+    .map(([path, fieldPath]): [Array<string | number>, string] => [path, `fieldRef ${fieldPath} is not supported (${SUPPORTED_FIELD_PATHS})`]),
+];
+
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */
 const KINDS = new Map<string, KindValidator>([
-  ['Rollout', { schema: Rollout, extra: checkPodTemplate }],
+  ['Rollout', { schema: Rollout, extra: checkRollout }],
   ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkMetrics('template') }],
   ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkMetrics('template') }],
   ['AnalysisRun', { schema: AnalysisRun, extra: checkMetrics('run') }],
 ]);
 
-function yamlFiles(path: string): string[] {
+/** The YAML and JSON files at `path`: the file itself, or every one under the directory, in a stable order. */
+export function yamlFiles(path: string): string[] {
   const stat = statSync(path);
   if (!stat.isDirectory()) return [path];
   return readdirSync(path)
@@ -99,7 +124,7 @@ function yamlFiles(path: string): string[] {
 }
 
 /** The line of the deepest node on `path` that exists in the document, so a message points as near as it can. */
-function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
+export function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true);
     if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
