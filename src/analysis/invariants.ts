@@ -1,4 +1,5 @@
-import type { AnalysisRun, AnalysisRunStatus, Metric, MetricResult } from '../api/analysis.js';
+import type { AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
+import { resolveRunMetrics, type ResolvedMetric } from './metric-args.js';
 import { RUN_DEFAULTS } from './plan.js';
 import { isTerminal } from './run-machine.js';
 
@@ -17,12 +18,12 @@ import { isTerminal } from './run-machine.js';
  * 4. A verdict is final: a finished run never changes phase, and completedAt is set exactly when it finishes.
  * 5. A run that has not finished always has a next look: a measurement due now or a requeue.
  */
-function plannedCount(metric: Metric): number {
+function plannedCount(metric: ResolvedMetric): number {
   if (metric.count !== undefined) return metric.count;
   return metric.interval === undefined ? 1 : Number.POSITIVE_INFINITY;
 }
 
-function overLimit(metric: Metric, result: MetricResult): string | undefined {
+function overLimit(metric: ResolvedMetric, result: MetricResult): string | undefined {
   if (result.failed > (metric.failureLimit ?? RUN_DEFAULTS.failureLimit)) return `${result.failed} failed`;
   if (result.consecutiveError > (metric.consecutiveErrorLimit ?? RUN_DEFAULTS.consecutiveErrorLimit)) return `${result.consecutiveError} consecutive errors`;
   if (result.inconclusive > (metric.inconclusiveLimit ?? RUN_DEFAULTS.inconclusiveLimit)) return `${result.inconclusive} inconclusive`;
@@ -32,7 +33,9 @@ function overLimit(metric: Metric, result: MetricResult): string | undefined {
 export function runViolations(run: AnalysisRun, status: AnalysisRunStatus): string[] {
   const violations: string[] = [];
   const terminated = run.spec.terminate === true;
-  for (const metric of run.spec.metrics) {
+  const resolved = resolveRunMetrics(run.spec);
+  if ('problem' in resolved) return status.phase === 'Successful' ? [`Successful, yet its metrics cannot be resolved: ${resolved.problem}`] : [];
+  for (const metric of resolved.metrics) {
     const result = status.metricResults?.find((candidate) => candidate.name === metric.name);
     if (result === undefined) continue;
     if (result.count !== result.successful + result.failed + result.inconclusive) {

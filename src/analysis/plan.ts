@@ -1,8 +1,9 @@
 import { transition } from 'xstate';
-import type { AnalysisPhase, AnalysisRun, AnalysisRunStatus, Metric, MetricResult } from '../api/analysis.js';
+import type { AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
+import { resolveRunMetrics, type ResolvedMetric } from './metric-args.js';
 import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
 import { setConditions, type DesiredCondition } from '../rollout/conditions.js';
 
@@ -14,8 +15,8 @@ export const ERROR_RETRY_MS = 10_000;
 export interface RunEvaluation {
   /** The complete status to write. */
   status: AnalysisRunStatus;
-  /** Metrics whose next measurement is due now. */
-  due: Metric[];
+  /** Metrics whose next measurement is due now, with their arguments resolved. */
+  due: ResolvedMetric[];
   /** When the next measurement falls due. */
   requeueAfterMs?: number;
   /** Compiled conditions per metric, for the measurements the shell takes. */
@@ -25,7 +26,7 @@ export interface RunEvaluation {
 const toTime = (ms: number): string => new Date(ms).toISOString();
 const durationMs = (value: string | number | undefined): number => (value === undefined ? 0 : parseDuration(value));
 
-function emptyResult(metric: Metric): MetricResult {
+function emptyResult(metric: { name: string; dryRun?: boolean | undefined }): MetricResult {
   return {
     name: metric.name,
     phase: 'Pending',
@@ -41,7 +42,7 @@ function emptyResult(metric: Metric): MetricResult {
 }
 
 /** How many measurements a metric takes: count, or one without an interval, or unbounded with one. */
-function plannedCount(metric: Metric): number {
+function plannedCount(metric: ResolvedMetric): number {
   if (metric.count !== undefined) return metric.count;
   return metric.interval === undefined ? 1 : Number.POSITIVE_INFINITY;
 }
@@ -50,7 +51,7 @@ function plannedCount(metric: Metric): number {
  * Argo's limits: one failure more than failureLimit fails the metric, and so on; reaching count
  * succeeds if at least one measurement was a success.
  */
-export function metricPhase(metric: Metric, result: MetricResult, terminated: boolean): AnalysisPhase {
+export function metricPhase(metric: ResolvedMetric, result: MetricResult, terminated: boolean): AnalysisPhase {
   if (result.failed > (metric.failureLimit ?? RUN_DEFAULTS.failureLimit)) return 'Failed';
   if (result.consecutiveError > (metric.consecutiveErrorLimit ?? RUN_DEFAULTS.consecutiveErrorLimit)) return 'Error';
   if (result.inconclusive > (metric.inconclusiveLimit ?? RUN_DEFAULTS.inconclusiveLimit)) return 'Inconclusive';
@@ -77,20 +78,23 @@ export function runPhase(results: MetricResult[]): AnalysisPhase {
   return results.some((result) => result.phase !== 'Pending') ? 'Running' : 'Pending';
 }
 
-function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricConditions>; problem?: string } {
+function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricConditions>; metrics: ResolvedMetric[]; problem?: string } {
   const conditions = new Map<string, MetricConditions>();
-  if (run.spec.invalidReason !== undefined) return { conditions, problem: run.spec.invalidReason };
-  if (run.spec.metrics.length === 0) return { conditions, problem: 'the run has no metrics' };
-  for (const metric of run.spec.metrics) {
-    if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
+  if (run.spec.invalidReason !== undefined) return { conditions, metrics: [], problem: run.spec.invalidReason };
+  if (run.spec.metrics.length === 0) return { conditions, metrics: [], problem: 'the run has no metrics' };
+  const resolved = resolveRunMetrics(run.spec);
+  if ('problem' in resolved) return { conditions, metrics: [], problem: resolved.problem };
+  const { metrics } = resolved;
+  for (const metric of metrics) {
+    if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, metrics, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
     try {
       conditions.set(metric.name, compileMetricConditions(metric));
     } catch (err) {
-      if (err instanceof ConditionError) return { conditions, problem: `invalid condition ${err.message}` };
+      if (err instanceof ConditionError) return { conditions, metrics, problem: `invalid condition ${err.message}` };
       throw err;
     }
   }
-  return { conditions };
+  return { conditions, metrics };
 }
 
 function summarize(results: MetricResult[]): string {
@@ -124,11 +128,12 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   const current = status ?? {};
   const previousPhase = current.phase ?? 'Pending';
   const terminated = run.spec.terminate === true;
-  const { conditions, problem } = problemsOf(run);
+  const { conditions, metrics, problem } = problemsOf(run);
   const byName = new Map((current.metricResults ?? []).map((result) => [result.name, result]));
-  let results = run.spec.metrics.map((metric) => {
-    const result = byName.get(metric.name) ?? emptyResult(metric);
-    return { ...result, phase: problem !== undefined ? ('Error' as const) : metricPhase(metric, result, terminated) };
+  let results = run.spec.metrics.map((declared, index) => {
+    const result = byName.get(declared.name) ?? emptyResult(declared);
+    const metric = metrics[index];
+    return { ...result, phase: problem !== undefined || metric === undefined ? ('Error' as const) : metricPhase(metric, result, terminated) };
   });
 
   let snapshot = runMachine.resolveState({ value: previousPhase, context: undefined });
@@ -150,10 +155,10 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   }
 
   const startedAt = Date.parse(current.startedAt ?? '') || now;
-  const due: Metric[] = [];
+  const due: ResolvedMetric[] = [];
   const wakeups: number[] = [];
   if (!done) {
-    for (const metric of run.spec.metrics) {
+    for (const metric of metrics) {
       const result = results.find((candidate) => candidate.name === metric.name);
       if (result === undefined || isTerminal(result.phase)) continue;
       const last = result.measurements.at(-1);
@@ -194,7 +199,7 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
  */
 export function recordMeasurement(
   status: AnalysisRunStatus,
-  metric: Metric,
+  metric: Pick<ResolvedMetric, 'name' | 'dryRun'>,
   verdict: MeasurementVerdict,
   startedAt: number,
   finishedAt: number,

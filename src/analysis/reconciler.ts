@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { AnalysisRun, type Metric, type SecretKeyRef } from '../api/analysis.js';
+import { AnalysisRun, type SecretKeyRef } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { API_VERSION, GROUP, VERSION } from '../api/rollout.js';
 import { StatusWrites } from '../kube/cache-expectations.js';
@@ -11,6 +11,7 @@ import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import { judge, type MeasurementVerdict } from './measure.js';
+import type { ResolvedMetric } from './metric-args.js';
 import { evaluateRun, recordMeasurement, RUN_DEFAULTS } from './plan.js';
 import { queryPrometheus } from './providers/prometheus.js';
 import type { ProviderResult } from './providers/result.js';
@@ -126,7 +127,7 @@ export class AnalysisRunReconciler {
     return values;
   }
 
-  private async measure(metric: Metric, args: Record<string, string>, namespace: string, conditions: Parameters<typeof judge>[1]): Promise<MeasurementVerdict> {
+  private async measure(metric: ResolvedMetric, args: Record<string, string>, namespace: string, conditions: Parameters<typeof judge>[1]): Promise<MeasurementVerdict> {
     let result: ProviderResult;
     try {
       result = await this.query(metric, args, namespace);
@@ -137,7 +138,7 @@ export class AnalysisRunReconciler {
     return judge(result, conditions, metric.noDataPolicy);
   }
 
-  private async query(metric: Metric, args: Record<string, string>, namespace: string): Promise<ProviderResult> {
+  private async query(metric: ResolvedMetric, args: Record<string, string>, namespace: string): Promise<ProviderResult> {
     const provider = metric.provider;
     const headersOf = (headers: Array<{ key: string; value: string }> | undefined): Record<string, string> =>
       Object.fromEntries((headers ?? []).map((header) => [header.key, renderText(header.value, args)]));
@@ -170,6 +171,7 @@ export class AnalysisRunReconciler {
       ...(spec.body !== undefined && { body: renderText(spec.body, args) }),
       timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
       jsonPath: spec.jsonPath,
+      insecure: spec.insecure === true,
       maxResponseBytes: this.deps.maxResponseBytes,
     });
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration } from './duration.js';
+import { Duration, DURATION_PATTERN } from './duration.js';
 import { Condition, ObjectMeta } from './meta.js';
 import { API_VERSION } from './rollout.js';
 
@@ -15,6 +15,21 @@ export const AnalysisArg = z.object({
 export type AnalysisArg = z.infer<typeof AnalysisArg>;
 
 const Header = z.object({ key: z.string().min(1), value: z.string() });
+
+/** `{{args.name}}` as a whole value: Argo's templated interval, count and limits, resolved when the run is created. */
+export const ARG_TEMPLATE_PATTERN = '^\\{\\{\\s*args\\.[A-Za-z_][A-Za-z0-9_-]*\\s*\\}\\}$';
+const ArgTemplate = z.string().regex(new RegExp(ARG_TEMPLATE_PATTERN));
+/** One string pattern, because the CRD's int-or-string carries a single pattern. */
+const TemplatedDuration = z
+  .union([z.string().regex(new RegExp(`${DURATION_PATTERN}|${ARG_TEMPLATE_PATTERN}`)), z.number().int().min(0)])
+  .meta({ description: 'Duration such as 30s, 5m, 1h, a bare number of seconds, or {{args.name}}.' });
+const templatedInt = (min: number) => z.union([z.number().int().min(min), ArgTemplate]);
+
+/**
+ * Where the number is in the JSON answer: `$.data.successRate`, `$.values[0]`, or the same in Kubernetes JSONPath
+ * braces as Argo writes it, `{$.data.successRate}`.
+ */
+export const WEB_JSON_PATH_PATTERN = '^(\\$(\\.[A-Za-z_][A-Za-z0-9_-]*|\\[[0-9]+\\])*|\\{\\$?(\\.[A-Za-z_][A-Za-z0-9_-]*|\\[[0-9]+\\])*\\})$';
 
 export const PrometheusProvider = z.strictObject({
   prometheus: z.object({
@@ -40,8 +55,9 @@ export const WebProvider = z.strictObject({
     headers: z.array(Header).optional(),
     body: z.string().optional(),
     timeout: Duration.optional(),
-    /** Where the number is in the JSON answer, e.g. `$.data.successRate` or `$.values[0]`. */
-    jsonPath: z.string().regex(/^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*$/),
+    jsonPath: z.string().regex(new RegExp(WEB_JSON_PATH_PATTERN)),
+    /** Skip TLS certificate verification for this provider only (a self-signed metrics endpoint). */
+    insecure: z.boolean().optional(),
   }),
 });
 
@@ -57,19 +73,19 @@ export const Metric = z.object({
   name: z.string().min(1).max(63),
   provider: MetricProvider,
   /** Time between measurements; without it one measurement is taken (count defaults to 1). */
-  interval: Duration.optional(),
+  interval: TemplatedDuration.optional(),
   /** Measurements to take. With an interval and no count, measuring goes on until the run is terminated. */
-  count: z.number().int().min(1).optional(),
-  initialDelay: Duration.optional(),
+  count: templatedInt(1).optional(),
+  initialDelay: TemplatedDuration.optional(),
   /** CEL over `result` (double, or list(double) for several series); true means the measurement passed. */
   successCondition: z.string().optional(),
   /** CEL over `result`; true means the measurement failed. Checked before successCondition. */
   failureCondition: z.string().optional(),
   /** Failed measurements tolerated; one more fails the metric. Default 0. */
-  failureLimit: z.number().int().min(0).optional(),
-  inconclusiveLimit: z.number().int().min(0).optional(),
+  failureLimit: templatedInt(0).optional(),
+  inconclusiveLimit: templatedInt(0).optional(),
   /** Consecutive Error measurements tolerated; one more errors the metric. Default 4. */
-  consecutiveErrorLimit: z.number().int().min(0).optional(),
+  consecutiveErrorLimit: templatedInt(0).optional(),
   /** Measured and shown, but never fails the run. */
   dryRun: z.boolean().optional(),
   noDataPolicy: NoDataPolicy.optional(),

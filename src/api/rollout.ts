@@ -39,7 +39,10 @@ export const RolloutAnalysisArg = z.object({
     .object({
       /** `Stable` or `Latest` (the canary): the pod-template hash, as the pods' `fledge.dev/pod-template-hash` label. */
       podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
-      /** A field of the Rollout: metadata.name, metadata.namespace, spec.strategy.canary.stableService or canaryService. */
+      /**
+       * A field of the Rollout: metadata.name, metadata.namespace, metadata.labels['key'], metadata.annotations['key'],
+       * spec.strategy.canary.stableService or canaryService.
+       */
       fieldRef: z.object({ fieldPath: z.string().min(1) }).optional(),
     })
     .optional(),
@@ -160,8 +163,19 @@ export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
 export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep]);
 export type CanaryStep = z.infer<typeof CanaryStep>;
 
+/** Labels and annotations for the pods of one role (Argo's canaryMetadata and stableMetadata). */
+export const RolePodMetadata = z.strictObject({
+  labels: Labels.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type RolePodMetadata = z.infer<typeof RolePodMetadata>;
+
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
+  /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
+  canaryMetadata: RolePodMetadata.optional(),
+  /** On the stable revision's pods. */
+  stableMetadata: RolePodMetadata.optional(),
   analysis: BackgroundAnalysis.optional(),
   /** AnalysisRuns kept per Rollout once finished (default 5). */
   analysisRunHistoryLimit: z.number().int().min(0).optional(),

@@ -5,6 +5,8 @@ import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { Rollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
+import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
+import { validateAgainstCrd } from './crd-schema.js';
 import type { Colors } from './render.js';
 
 export interface LintProblem {
@@ -50,23 +52,66 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
         problems.push([['spec', 'metrics', index, field], err.reason]);
       }
     }
-    const text = JSON.stringify(metric.provider);
-    for (const [, name] of text.matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
-      if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, 'provider'], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
+    // The provider, and Argo's templated interval, count and limits.
+    for (const [field, value] of Object.entries(metric)) {
+      for (const [, name] of JSON.stringify(value).matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
+        if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, field], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
+      }
     }
   });
   return problems;
 };
 
+/**
+ * What the apiserver leaves to the ReplicaSet it creates later: a pod template without containers, or a container
+ * without a name or image, passes `kubectl apply` and only fails the Rollout (InvalidSpec) once it is reconciled.
+ */
+const checkPodTemplate: ExtraCheck = (object) => {
+  const podSpec = (object as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+  const path = ['spec', 'template', 'spec', 'containers'];
+  const containers = podSpec.containers;
+  if (!Array.isArray(containers) || containers.length === 0) return [[path, 'a pod template needs at least one container']];
+  return containers.flatMap((container: unknown, index): Array<[Array<string | number>, string]> => {
+    const fields = (container ?? {}) as Record<string, unknown>;
+    return (['name', 'image'] as const)
+      .filter((field) => typeof fields[field] !== 'string' || fields[field] === '')
+      .map((field) => [[...path, index, field], `a container needs a ${field}`]);
+  });
+};
+
+/** Every analysis argument of a Rollout that reads a field of it: where it is, and the fieldPath. */
+export function rolloutFieldRefs(object: unknown): Array<[Array<string | number>, string]> {
+  type Args = { args?: Array<{ valueFrom?: { fieldRef?: { fieldPath?: unknown } } }> } | undefined;
+  const canary = (object as { spec?: { strategy?: { canary?: { steps?: Array<{ analysis?: Args }>; analysis?: Args } } } }).spec?.strategy?.canary;
+  const analyses: Array<[Array<string | number>, Args]> = [
+    ...(Array.isArray(canary?.steps) ? canary.steps : []).map((step, i): [Array<string | number>, Args] => [['spec', 'strategy', 'canary', 'steps', i, 'analysis'], step?.analysis]),
+    [['spec', 'strategy', 'canary', 'analysis'], canary?.analysis],
+  ];
+  return analyses.flatMap(([at, analysis]) =>
+    (Array.isArray(analysis?.args) ? analysis.args : []).flatMap((arg, j): Array<[Array<string | number>, string]> => {
+      const fieldPath = arg?.valueFrom?.fieldRef?.fieldPath;
+      return typeof fieldPath === 'string' ? [[[...at, 'args', j, 'valueFrom', 'fieldRef', 'fieldPath'], fieldPath]] : [];
+    }),
+  );
+}
+
+const checkRollout: ExtraCheck = (object) => [
+  ...checkPodTemplate(object),
+  ...rolloutFieldRefs(object)
+    .filter(([, fieldPath]) => !isSupportedFieldPath(fieldPath))
+    .map(([path, fieldPath]): [Array<string | number>, string] => [path, `fieldRef ${fieldPath} is not supported (${SUPPORTED_FIELD_PATHS})`]),
+];
+
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */
 const KINDS = new Map<string, KindValidator>([
-  ['Rollout', { schema: Rollout }],
+  ['Rollout', { schema: Rollout, extra: checkRollout }],
   ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkMetrics('template') }],
   ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkMetrics('template') }],
   ['AnalysisRun', { schema: AnalysisRun, extra: checkMetrics('run') }],
 ]);
 
-function yamlFiles(path: string): string[] {
+/** The YAML and JSON files at `path`: the file itself, or every one under the directory, in a stable order. */
+export function yamlFiles(path: string): string[] {
   const stat = statSync(path);
   if (!stat.isDirectory()) return [path];
   return readdirSync(path)
@@ -79,7 +124,7 @@ function yamlFiles(path: string): string[] {
 }
 
 /** The line of the deepest node on `path` that exists in the document, so a message points as near as it can. */
-function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
+export function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true);
     if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
@@ -110,13 +155,20 @@ export function lintText(file: string, text: string): { objects: number; problem
       continue;
     }
     const parsed = validator.schema.safeParse(object);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const path = issue.path.filter((part): part is string | number => typeof part !== 'symbol');
-        problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.') || '<root>'}: ${issue.message}` });
-      }
-      continue;
+    const reported: string[] = [];
+    const report = (path: Array<string | number>, message: string): void => {
+      reported.push(path.join('.'));
+      problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.') || '<root>'}: ${message}` });
+    };
+    const overlaps = (path: string): boolean => reported.some((known) => known.startsWith(path) || path.startsWith(known));
+    // The CRD is what `kubectl apply` enforces, unknown fields (which zod drops) and CEL rules included, and says
+    // exactly where; the schemas the controller parses with then add what it cannot express. Said once per place.
+    for (const issue of validateAgainstCrd(object) ?? []) report(issue.path, issue.message);
+    for (const issue of parsed.error?.issues ?? []) {
+      const path = issue.path.filter((part): part is string | number => typeof part !== 'symbol');
+      if (!overlaps(path.join('.'))) report(path, issue.message);
     }
+    if (!parsed.success) continue;
     for (const [path, message] of validator.extra?.(object) ?? []) {
       problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.')}: ${message}` });
     }

@@ -1,4 +1,5 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
@@ -12,6 +13,7 @@ import { buildRolloutView } from './view.js';
 import { FrameThrottle, Screen, watchRolloutObjects } from './watch.js';
 import { watchRolloutList } from './watch-list.js';
 import { lintPaths, renderLintReport } from './lint.js';
+import { convertPaths, renderConvertFindings } from './convert.js';
 
 const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -276,6 +278,35 @@ const COMMANDS: Record<string, Command> = {
       const report = lintPaths(paths);
       ctx.out.write(renderLintReport(report, ctx.c));
       return report.problems.length > 0 ? 1 : 0;
+    },
+  },
+  convert: {
+    usage: 'kubectl fledge convert -f FILE|DIR [-f ...] [-o DIR] [--allow-partial]',
+    summary:
+      'Rewrite Argo Rollouts manifests (Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun) for Fledge: apiVersion, expr-lang conditions to CEL, and what else has a certain equivalent. Everything else is kept as written and listed with file:line on stderr; exits 1 if anything was not translated, unless --allow-partial.',
+    example: 'kubectl fledge convert -f argo/ -o fledge/',
+    options: { filename: { type: 'string', short: 'f', multiple: true }, output: { type: 'string', short: 'o' }, 'allow-partial': { type: 'boolean' } },
+    async run(ctx) {
+      const paths = (ctx.values.filename as unknown as string[] | undefined) ?? [];
+      if (paths.length === 0) throw new CliError('name at least one file or directory with -f', 2);
+      const report = convertPaths(paths);
+      const output = ctx.values.output;
+      if (typeof output === 'string') {
+        mkdirSync(output, { recursive: true });
+        const used = new Set<string>();
+        for (const file of report.files) {
+          // Files from different directories may share a name: number the later ones rather than overwrite.
+          let name = basename(file.file);
+          for (let n = 2; used.has(name); n++) name = `${n}-${basename(file.file)}`;
+          used.add(name);
+          writeFileSync(join(output, name), file.text);
+        }
+      } else {
+        ctx.out.write(report.files.map((file) => (file.text.startsWith('---') ? file.text : `---\n${file.text}`)).join(''));
+      }
+      process.stderr.write(renderConvertFindings(report, ctx.c));
+      const untranslated = report.findings.some((finding) => finding.severity === 'untranslated');
+      return untranslated && ctx.values['allow-partial'] !== true ? 1 : 0;
     },
   },
   version: {

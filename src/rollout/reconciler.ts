@@ -16,6 +16,7 @@ import { scalingLimits } from './replicas.js';
 import { pendingRestart, planRestart, type PodFacts } from './restart.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from './labels.js';
 import { buildRunSpec } from '../analysis/templates.js';
+import { podMetadataFor, podMetadataPatch, podRole, type PodMetadataPatch, type PodRole } from './role-metadata.js';
 import { templateRef } from './analysis-runs.js';
 import { isTerminal } from '../analysis/run-machine.js';
 import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
@@ -296,16 +297,25 @@ export class RolloutReconciler {
     await this.syncServices(rollout, plan, log);
     if (router !== undefined) await this.routeTraffic(rollout, plan, router, log);
     const owned = this.ownedReplicaSets(rollout);
+    const canary = rollout.spec.strategy.canary;
+    const roleOf = (revision: string): PodRole | undefined => podRole(revision, plan.status.stableRevision, plan.status.currentRevision);
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
       if (!existing) {
-        if (desired.create) this.expect(key, await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, log), { created: true });
+        if (desired.create) this.expect(key, await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, roleOf(desired.revision), log), { created: true });
         continue;
       }
-      const patch: { metadata?: { annotations: Record<string, string | null> }; spec?: { replicas: number; minReadySeconds?: number } } = {};
+      const patch: {
+        metadata?: { annotations: Record<string, string | null> };
+        spec?: { replicas?: number; minReadySeconds?: number; template?: { metadata: PodMetadataPatch } };
+      } = {};
       if ((existing.spec?.replicas ?? 0) !== desired.replicas) patch.spec = { replicas: desired.replicas };
       const minReady = rollout.spec.minReadySeconds ?? 0;
       if ((existing.spec?.minReadySeconds ?? 0) !== minReady) patch.spec = { replicas: desired.replicas, minReadySeconds: minReady };
+      // canaryMetadata / stableMetadata follow the revision's role (a promoted canary's new pods get stableMetadata).
+      const role = roleOf(desired.revision);
+      const roleMetadata = role === undefined ? undefined : podMetadataPatch(existing.spec?.template?.metadata, podMetadataFor(rollout.spec.template, canary, desired.revision, role), canary);
+      if (roleMetadata !== undefined) patch.spec = { ...patch.spec, template: { metadata: roleMetadata } };
       const currentAt = existing.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
       if (desired.scaleDownAt === null && currentAt !== undefined) {
         patch.metadata = { annotations: { [ANNOTATION_SCALE_DOWN_AT]: null } };
@@ -314,12 +324,12 @@ export class RolloutReconciler {
         if (currentAt !== wanted) patch.metadata = { annotations: { [ANNOTATION_SCALE_DOWN_AT]: wanted } };
       }
       if (patch.spec || patch.metadata) {
-        log.info('updating replicaset', { replicaSet: existing.metadata?.name, replicas: desired.replicas });
+        log.info('updating replicaset', { replicaSet: existing.metadata?.name, replicas: desired.replicas, role });
         const patched = await this.deps.apps.patchNamespacedReplicaSet(
           { name: existing.metadata?.name ?? '', namespace, body: patch },
           mergePatchOptions(),
         );
-        if (patch.spec) this.expect(key, patched, { created: false });
+        if (patch.spec?.replicas !== undefined || patch.spec?.minReadySeconds !== undefined) this.expect(key, patched, { created: false });
       }
     }
     await this.syncAnalysisRuns(rollout, plan, log);
@@ -399,11 +409,19 @@ export class RolloutReconciler {
     this.expectations.expect(key, written.metadata?.name ?? '', { resourceVersion: written.metadata?.resourceVersion, replicas: written.spec?.replicas ?? 0 }, how);
   }
 
-  private async createReplicaSet(rollout: Rollout, facts: RolloutFacts, revision: string, replicas: number, log: Logger): Promise<k8s.V1ReplicaSet> {
+  private async createReplicaSet(
+    rollout: Rollout,
+    facts: RolloutFacts,
+    revision: string,
+    replicas: number,
+    role: PodRole | undefined,
+    log: Logger,
+  ): Promise<k8s.V1ReplicaSet> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const name = rollout.metadata.name ?? '';
     const template = rollout.spec.template;
     const podLabels = { ...(template.metadata?.labels ?? {}), [LABEL_POD_TEMPLATE_HASH]: revision };
+    const podMetadata = podMetadataFor(template, rollout.spec.strategy.canary, revision, role);
     const revisionNumber = Math.max(0, ...facts.replicaSets.map((rs) => rs.revisionNumber)) + 1;
     const body: k8s.V1ReplicaSet = {
       metadata: {
@@ -422,7 +440,14 @@ export class RolloutReconciler {
           matchLabels: { ...(rollout.spec.selector.matchLabels ?? {}), [LABEL_POD_TEMPLATE_HASH]: revision },
           ...(rollout.spec.selector.matchExpressions ? { matchExpressions: rollout.spec.selector.matchExpressions } : {}),
         },
-        template: { ...template, metadata: { ...(template.metadata ?? {}), labels: podLabels } } as unknown as k8s.V1PodTemplateSpec,
+        template: {
+          ...template,
+          metadata: {
+            ...(template.metadata ?? {}),
+            labels: podMetadata.labels,
+            ...(Object.keys(podMetadata.annotations).length > 0 && { annotations: podMetadata.annotations }),
+          },
+        } as unknown as k8s.V1PodTemplateSpec,
       },
     };
     log.info('creating replicaset', { replicaSet: body.metadata?.name, revision, replicas });
@@ -498,6 +523,8 @@ export class RolloutReconciler {
         canaryHash: desired.revision,
         stableService: rollout.spec.strategy.canary.stableService,
         canaryService: rollout.spec.strategy.canary.canaryService,
+        labels: rollout.metadata.labels ?? {},
+        annotations: rollout.metadata.annotations ?? {},
       });
       log.info('creating analysis run', { analysisRun: desired.name, kind: desired.kind, invalid: spec.invalidReason });
       await this.deps.custom

@@ -1,3 +1,4 @@
+import { Agent } from 'node:https';
 import axios from 'axios';
 import { describeError, parseSampleValue, type ProviderResult } from './result.js';
 
@@ -8,14 +9,26 @@ export interface WebRequest {
   body?: string;
   timeoutMs: number;
   jsonPath: string;
+  /** Skip TLS certificate verification (web.insecure), for this request only. */
+  insecure?: boolean;
   /** A larger answer is an Error, not buffered. */
   maxResponseBytes: number;
 }
 
-/** Follows `$.a.b[0]` (the only forms the schema admits) through parsed JSON; undefined when a step is missing. */
+/** `$.a.b`, from Argo's Kubernetes JSONPath form `{$.a.b}` or `{.a.b}` too. */
+export function plainJsonPath(path: string): string {
+  if (!path.startsWith('{') || !path.endsWith('}')) return path;
+  const inner = path.slice(1, -1);
+  return inner.startsWith('$') ? inner : `$${inner}`;
+}
+
+// One agent for every insecure request: keep-alive sockets are shared, and no other request ever uses it.
+const insecureAgent = new Agent({ rejectUnauthorized: false, keepAlive: true });
+
+/** Follows `$.a.b[0]` or `{$.a.b[0]}` (the only forms the schema admits) through parsed JSON; undefined when a step is missing. */
 export function selectJsonPath(document: unknown, path: string): unknown {
   let current: unknown = document;
-  for (const [, key, index] of path.slice(1).matchAll(/\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]/g)) {
+  for (const [, key, index] of plainJsonPath(path).slice(1).matchAll(/\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]/g)) {
     if (current === null || typeof current !== 'object') return undefined;
     if (key !== undefined) {
       if (Array.isArray(current) || !Object.hasOwn(current, key)) return undefined;
@@ -73,6 +86,7 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
       headers,
       ...(request.body !== undefined && { data: request.body }),
       timeout: request.timeoutMs,
+      ...(request.insecure === true && { httpsAgent: insecureAgent }),
       maxContentLength: request.maxResponseBytes,
       responseType: 'text',
       transformResponse: (text: unknown) => text,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnalysisRun, AnalysisRunStatus, Metric, NoDataPolicy } from '../../../src/api/analysis.js';
 import { runViolations, verdictViolations } from '../../../src/analysis/invariants.js';
 import { judge } from '../../../src/analysis/measure.js';
+import type { ResolvedMetric } from '../../../src/analysis/metric-args.js';
 import { evaluateRun, recordMeasurement } from '../../../src/analysis/plan.js';
 import type { ProviderResult } from '../../../src/analysis/providers/result.js';
 import { isTerminal } from '../../../src/analysis/run-machine.js';
@@ -51,9 +52,9 @@ const garbage: fc.Arbitrary<ProviderResult> = fc.oneof(
 
 type MetricSpec = typeof metricSpec extends fc.Arbitrary<infer T> ? T : never;
 
-function toMetric(spec: MetricSpec, index: number): Metric {
+function toMetric(spec: MetricSpec, index: number): ResolvedMetric {
   const { conditions: which, ...rest } = spec;
-  const metric: Metric = { name: `m${index}`, provider: { prometheus: { query: 'error_rate' } }, ...which };
+  const metric: ResolvedMetric = { name: `m${index}`, provider: { prometheus: { query: 'error_rate' } }, ...which };
   for (const [key, value] of Object.entries(rest)) if (value !== undefined) (metric as Record<string, unknown>)[key] = value;
   // A count above 1 needs an interval; the planner refuses it otherwise (a separate, tested rule).
   if ((metric.count ?? 1) > 1 && metric.interval === undefined) metric.interval = '5s';

@@ -16,7 +16,7 @@ describe('lint', () => {
     const report = lintPaths([join(root, 'test/fixtures/lint/broken.yaml')]);
     const problems = report.problems.map((p) => `${p.line} ${p.kind}/${p.name}: ${p.message}`);
     expect(problems).toEqual([
-      expect.stringMatching(/^11 Rollout\/too-heavy: spec\.strategy\.canary\.steps\.0\.setWeight: .*<=100/),
+      expect.stringMatching(/^11 Rollout\/too-heavy: spec\.strategy\.canary\.steps\.0\.setWeight: .*<= ?100/),
       expect.stringMatching(/^22 Rollout\/bad-pause: spec\.strategy\.canary\.steps\.0\.pause\.duration: /),
       expect.stringMatching(/^25 Rolout\/typo: unknown kind Rolout/),
       expect.stringMatching(/^36 AnalysisTemplate\/bad-cel: spec\.metrics\.0\.successCondition: does not type-check to bool/),

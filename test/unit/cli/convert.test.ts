@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { convertText } from '../../../src/cli/convert.js';
+import { exprToCel } from '../../../src/cli/expr-to-cel.js';
+import { run } from '../../../src/cli/main.js';
+
+describe('expr-lang conditions to CEL', () => {
+  it.each([
+    ['result[0] >= 0.95', 'result[0] >= 0.95'],
+    ['len(result) == 0 || result[0] >= 0.95', 'size(result) == 0 || result[0] >= 0.95'],
+    ['isNaN(result) || result >= 0.9', '(result != result) || result >= 0.9'],
+    ['default(result, 0) >= 0.95', 'result >= 0.95'],
+    ['result >= 0.9 and not (result > 1) or result == 0', 'result >= 0.9 && ! (result > 1.0) || result == 0.0'],
+    ['all(result, {# < 0.5})', 'result.all(x, x < 0.5)'],
+    ['any(result, {# > 3})', 'result.exists(x, x > 3)'],
+    ['asFloat(result) > 0.5', 'double(result) > 0.5'],
+    ['result == 1', 'result == 1.0'],
+  ])('%s becomes %s', (expression, cel) => {
+    expect(exprToCel(expression)).toMatchObject({ ok: true, cel });
+  });
+
+  it('says where Fledge differs: no data never reaches a condition', () => {
+    const translated = exprToCel('len(result) == 0 || result[0] < 0.05');
+    expect(translated.ok && translated.notes.join()).toContain('noDataPolicy');
+  });
+
+  it.each([
+    ['result > {{args.threshold}}', 'Fledge conditions take no arguments'],
+    ['result.successRate > 0.9', 'unknown name successRate'],
+    ['result ** 2 > 1', 'operator **'],
+    ['upper(result) == "OK"', 'function upper()'],
+    ['result == nil', 'nil'],
+  ])('refuses %s rather than guess (%s)', (expression, reason) => {
+    expect(exprToCel(expression)).toMatchObject({ ok: false, reason: expect.stringContaining(reason) });
+  });
+});
+
+const argo = `# our canary
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: t}
+spec:
+  metrics:
+  - name: m
+    successCondition: len(result) == 0 || result[0] >= 0.95 # keep
+    provider:
+      web: {url: "http://x", jsonPath: "{$.ok}", timeoutSeconds: 5, jsonBody: {a: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: untouched}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: j}
+spec:
+  metrics:
+  - name: load
+    provider:
+      job: {spec: {}}
+`;
+
+describe('convert', () => {
+  it('rewrites apiVersion, conditions and web fields, keeps comments and other documents, and reports the rest with its line', () => {
+    const { file, findings } = convertText('a.yaml', argo);
+    expect(file.text).toContain('# our canary\napiVersion: fledge.dev/v1alpha1');
+    expect(file.text).toContain('successCondition: size(result) == 0 || result[0] >= 0.95 # keep');
+    expect(file.text).toContain('timeout: 5');
+    expect(file.text).toContain(`body: '{"a":1}'`);
+    expect(file.text).not.toContain('timeoutSeconds');
+    expect(file.text).toContain('apiVersion: v1\nkind: Service');
+    expect(file.documents.map((d) => [d.name, d.complete])).toEqual([
+      ['t', true],
+      ['j', false],
+    ]);
+    expect(findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`)).toEqual([
+      '23 spec.metrics.0.provider.job: the job provider is not supported yet (Fledge measures with prometheus and web)',
+    ]);
+  });
+
+  it('exits 1 when something was not translated, 0 with --allow-partial', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'fledge-convert-'));
+    writeFileSync(join(dir, 'a.yaml'), argo);
+    const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+    const stderr = process.stderr.write;
+    process.stderr.write = () => true;
+    try {
+      expect(await run(['convert', '-f', dir, '-o', join(dir, 'out')], out)).toBe(1);
+      expect(await run(['convert', '-f', dir, '-o', join(dir, 'out'), '--allow-partial'], out)).toBe(0);
+    } finally {
+      process.stderr.write = stderr;
+    }
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { lintText } from '../../../src/cli/lint.js';
+
+const rollout = (canary: string, extra = '', containers = '[{name: api, image: "api:1"}]') => `apiVersion: fledge.dev/v1alpha1
+kind: Rollout
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: ${containers}
+  strategy:
+    canary:
+${canary}
+${extra}`;
+
+const problemsOf = (text: string): string[] => lintText('r.yaml', text).problems.map((p) => `${p.line} ${p.message}`);
+
+describe('lint refuses what the apiserver refuses (the CRD schema)', () => {
+  it('passes a valid Rollout', () => {
+    expect(problemsOf(rollout('      steps: [{setWeight: 20}, {pause: {}}]'))).toEqual([]);
+  });
+
+  it('refuses unknown fields: trafficRouting in the wrong place, rollbackWindow, ephemeral metadata outside the canary', () => {
+    const text = rollout(
+      '      steps: [{setWeight: 20}]\n      stableService: s\n      canaryService: c',
+      '  trafficRouting: {nginx: {stableIngress: web}}\n  rollbackWindow: {revisions: 3}\n  canaryMetadata: {labels: {role: canary}}',
+    );
+    expect(problemsOf(text)).toEqual([
+      '15 spec.trafficRouting: unknown field: the apiserver refuses it',
+      '16 spec.rollbackWindow: unknown field: the apiserver refuses it',
+      '17 spec.canaryMetadata: unknown field: the apiserver refuses it',
+    ]);
+  });
+
+  it('refuses what the CRD’s CEL rules refuse: two routers at once', () => {
+    const text = rollout('      stableService: s\n      canaryService: c\n      trafficRouting: {nginx: {stableIngress: web}, istio: {virtualService: {name: vs}}}');
+    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio or nginx']);
+  });
+
+  it('refuses wrong types once, by the first check that sees them', () => {
+    expect(problemsOf(rollout('      steps: [{setWeight: "20"}]'))).toEqual([expect.stringMatching(/^12 spec\.strategy\.canary\.steps\.0\.setWeight: /)]);
+  });
+
+  it.each([
+    ['[]', 'spec.template.spec.containers: a pod template needs at least one container'],
+    ['[{name: api}]', 'spec.template.spec.containers.0.image: a container needs a image'],
+    ['[{image: "api:1"}]', 'spec.template.spec.containers.0.name: a container needs a name'],
+  ])('refuses a pod template whose containers are %s', (containers, message) => {
+    expect(problemsOf(rollout('      steps: [{setWeight: 20}]', '', containers))).toEqual([`9 ${message}`]);
+  });
+});
