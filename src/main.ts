@@ -15,6 +15,7 @@ import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
 import { GitWriteBacks } from './rollout/write-back.js';
+import { WebhookRunner } from './rollout/webhook-runner.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
@@ -108,7 +109,10 @@ async function main(): Promise<void> {
   );
 
   const events = createEventRecorder(core, 'fledge-controller', logger);
+  // Answers re-enqueue their Rollout through `enqueue`, defined with the queue below.
+  const webhooks = new WebhookRunner({ events, logger, requeue: (key) => enqueue(key) });
   const reconciler = new RolloutReconciler({
+    webhooks,
     metrics,
     ...(config.notifyWebhook !== undefined && { notifier: new WebhookNotifier(config.notifyWebhook, logger) }),
     rollouts,
@@ -241,6 +245,7 @@ async function main(): Promise<void> {
     stopping.abort();
     logger.info('shutting down; finishing in-flight reconciles', { signal });
     await Promise.all([queue.shutdown(), runQueue.shutdown()]);
+    webhooks.stop();
     await elector?.release();
     await Promise.all(informers.map((informer) => informer.stop()));
     await Promise.all([metricsEndpoint.close(), healthEndpoint.close()]);
