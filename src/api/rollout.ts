@@ -180,7 +180,9 @@ export const LOAD_TEST_MAX_DURATION = '1h';
 
 /**
  * A webhook in Flagger's shape. `load-test` sends GET requests to `url` (the canary's address) at `metadata.rps`
- * for `metadata.duration` while the canary runs, instead of calling it once.
+ * for `metadata.duration` while the canary runs, instead of calling it once. Its metadata is checked here, not by a
+ * CEL rule: matching map values costs more than the apiserver's budget allows, so a bad rps or duration makes the
+ * Rollout invalid (InvalidSpec condition and Event) instead of being refused at apply.
  */
 export const CanaryWebhook = z
   .strictObject({
@@ -191,18 +193,10 @@ export const CanaryWebhook = z
     timeout: Duration.optional(),
     /** For pre-rollout, rollout and post-rollout: calls after the first failed one (default 2). */
     retries: z.number().int().min(0).max(10).optional(),
-    metadata: z.record(z.string(), z.string()).meta({ maxProperties: 32 }).optional(),
+    metadata: z.record(z.string().max(253), z.string().max(1024)).meta({ maxProperties: 32 }).optional(),
   })
   .refine((hook) => hook.type !== 'load-test' || loadTestProblem(hook.metadata) === undefined, {
     message: `load-test metadata: rps must be a whole number from 1 to ${LOAD_TEST_MAX_RPS}, duration a duration up to ${LOAD_TEST_MAX_DURATION}`,
-  })
-  .meta({
-    'x-kubernetes-validations': [
-      {
-        rule: `self.type != 'load-test' || !has(self.metadata) || ((!('rps' in self.metadata) || self.metadata.rps.matches('^[1-9][0-9]{0,2}$')) && (!('duration' in self.metadata) || self.metadata.duration.matches('${DURATION_PATTERN.replaceAll('\\', '\\\\')}')))`,
-        message: 'load-test metadata: rps must be a whole number from 1 to 100, duration a duration such as 30s or 5m',
-      },
-    ],
   });
 export type CanaryWebhook = z.infer<typeof CanaryWebhook>;
 
