@@ -98,6 +98,8 @@ export class RolloutReconciler {
     }
     const parsed = Rollout.safeParse(raw);
     if (!parsed.success) {
+      // Nothing is decided for an invalid Rollout, so nothing it asked of its webhooks is wanted any longer.
+      this.deps.webhooks?.forget(key);
       await this.reportInvalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
       return;
     }

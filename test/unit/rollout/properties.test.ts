@@ -270,10 +270,12 @@ describe('rollout core properties', () => {
         reconciles += explore(cluster, world.actions);
         if (cluster.status.webhooks?.waitingFor !== undefined) gated++;
       }),
-      propertyParameters(1500),
+      // Fewer worlds than the first property: the property tests run synchronously in one worker, and with 1500
+      // here they starved its RPC to vitest on a loaded 2-core machine (all passed, the run still failed).
+      propertyParameters(800),
     );
     expect(reconciles).toBeGreaterThan(1000);
-    expect(gated, 'some worlds end waiting at a gate').toBeGreaterThan(50);
+    expect(gated, 'some worlds end waiting at a gate').toBeGreaterThan(25);
   }, 120_000);
 
   it('keeps every invariant in worlds behind a traffic router that lags, fails and is edited by hand', () => {
