@@ -15,6 +15,7 @@ import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
 import { GitWriteBacks } from './rollout/write-back.js';
+import { WebhookRunner } from './rollout/webhook-runner.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
@@ -117,7 +118,10 @@ async function main(): Promise<void> {
     logger,
     { ...EVENT_DEFAULTS, onOutcome: (outcome) => metrics.events.inc({ outcome }) },
   );
+  // Answers re-enqueue their Rollout through `enqueue`, defined with the queue below.
+  const webhooks = new WebhookRunner({ events, logger, requeue: (key) => enqueue(key) });
   const reconciler = new RolloutReconciler({
+    webhooks,
     metrics,
     ...(notifier !== undefined && { notifier }),
     rollouts,
@@ -250,6 +254,7 @@ async function main(): Promise<void> {
     stopping.abort();
     logger.info('shutting down; finishing in-flight reconciles', { signal });
     await Promise.all([queue.shutdown(), runQueue.shutdown()]);
+    webhooks.stop();
     // What the last reconciles recorded is worth a moment, not a hang on an apiserver that is going away.
     await Promise.race([Promise.all([events.flush(), notifier?.settled()]), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS))]);
     await elector?.release();

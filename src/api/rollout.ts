@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration } from './duration.js';
+import { Duration, DURATION_PATTERN, parseDuration } from './duration.js';
 import { Condition, IntOrPercent, LabelSelector, Labels, ObjectMeta } from './meta.js';
 
 export const GROUP = 'fledge.dev';
@@ -170,6 +170,56 @@ export const RolePodMetadata = z.strictObject({
 });
 export type RolePodMetadata = z.infer<typeof RolePodMetadata>;
 
+/** Flagger's webhook types: gates that hold the canary, calls that can abort it, and calls that only inform. */
+export const WebhookType = z.enum([
+  'confirm-rollout',
+  'pre-rollout',
+  'confirm-traffic-increase',
+  'rollout',
+  'confirm-promotion',
+  'post-rollout',
+  'rollback',
+  'event',
+  'load-test',
+]);
+export type WebhookType = z.infer<typeof WebhookType>;
+
+/** At most this many requests a second from one load-test hook, and this long. */
+export const LOAD_TEST_MAX_RPS = 100;
+export const LOAD_TEST_MAX_DURATION = '1h';
+
+/**
+ * A webhook in Flagger's shape. `load-test` sends GET requests to `url` (the canary's address) at `metadata.rps`
+ * for `metadata.duration` while the canary runs, instead of calling it once. Its metadata is checked here, not by a
+ * CEL rule: matching map values costs more than the apiserver's budget allows, so a bad rps or duration makes the
+ * Rollout invalid (InvalidSpec condition and Event) instead of being refused at apply.
+ */
+export const CanaryWebhook = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63),
+    type: WebhookType,
+    url: z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/).max(2048),
+    /** Each call's timeout (default 10s, at most 5m). */
+    timeout: Duration.optional(),
+    /** For pre-rollout, rollout and post-rollout: calls after the first failed one (default 2). */
+    retries: z.number().int().min(0).max(10).optional(),
+    metadata: z.record(z.string().max(253), z.string().max(1024)).meta({ maxProperties: 32 }).optional(),
+  })
+  .refine((hook) => hook.type !== 'load-test' || loadTestProblem(hook.metadata) === undefined, {
+    message: `load-test metadata: rps must be a whole number from 1 to ${LOAD_TEST_MAX_RPS}, duration a duration up to ${LOAD_TEST_MAX_DURATION}`,
+  });
+export type CanaryWebhook = z.infer<typeof CanaryWebhook>;
+
+/** Why a load-test hook's metadata cannot be used, or undefined when it can. */
+export function loadTestProblem(metadata: Record<string, string> | undefined): string | undefined {
+  const rps = metadata?.rps;
+  if (rps !== undefined && !(/^[0-9]+$/.test(rps) && Number(rps) >= 1 && Number(rps) <= LOAD_TEST_MAX_RPS)) return `rps ${JSON.stringify(rps)} is not from 1 to ${LOAD_TEST_MAX_RPS}`;
+  const duration = metadata?.duration;
+  if (duration === undefined) return undefined;
+  if (!new RegExp(DURATION_PATTERN).test(duration)) return `duration ${JSON.stringify(duration)} is not a duration`;
+  return parseDuration(duration) > parseDuration(LOAD_TEST_MAX_DURATION) ? `duration ${duration} is longer than ${LOAD_TEST_MAX_DURATION}` : undefined;
+}
+
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
   /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
@@ -189,6 +239,8 @@ export const CanaryStrategy = z.object({
   trafficRouting: TrafficRouting.optional(),
   /** With a router: the stable ReplicaSet shrinks to the traffic share it still serves. */
   dynamicStableScale: z.boolean().optional(),
+  /** Gates, checks and notifications around the canary, in Flagger's shape. */
+  webhooks: z.array(CanaryWebhook).max(20).optional(),
 }).meta({
   'x-kubernetes-validations': [
     {
@@ -200,6 +252,10 @@ export const CanaryStrategy = z.object({
       rule:
         "!has(self.steps) || self.steps.all(s, (!has(s.setHeaderRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setHeaderRoute.name))) && (!has(s.setMirrorRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setMirrorRoute.name))))",
       message: 'a setHeaderRoute or setMirrorRoute step must name a route listed in trafficRouting.managedRoutes',
+    },
+    {
+      rule: '!has(self.webhooks) || self.webhooks.all(h, self.webhooks.exists_one(o, o.name == h.name))',
+      message: 'webhook names must be unique',
     },
     {
       rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',
@@ -296,6 +352,15 @@ export const RolloutStatus = z.object({
   /** AnalysisRuns working for the current step and in the background. */
   stepAnalysisRun: z.string().optional(),
   backgroundAnalysisRun: z.string().optional(),
+  /** Webhook state that must survive a controller restart. */
+  webhooks: z
+    .object({
+      /** The gate (or pre-rollout call) the canary waits on at step `step`, since `since`. */
+      waitingFor: z.object({ type: WebhookType, step: z.number().int().min(0), since: z.string() }).optional(),
+      /** The revision whose pre-rollout hooks all passed: a restart, retry or steps edit never runs them again for it. */
+      preRolloutPassed: z.string().optional(),
+    })
+    .optional(),
   /** The spec.restartAt whose restart completed. */
   restartedAt: z.string().optional(),
   /** The last write-back to Git after an abort: which aborted revision it was for, and what it did. */

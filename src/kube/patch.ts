@@ -40,17 +40,21 @@ export function apiErrorMessage(err: unknown): string {
 }
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
 /**
- * The merge patch that turns `current` into `desired` at the top level: changed keys with their new value,
- * removed keys as null. Undefined when nothing differs, so an unchanged reconcile writes nothing.
+ * The merge patch that turns `current` into `desired`: changed keys with their new value, removed keys as null,
+ * at every depth of nested objects (a merge patch merges them, so a key left out of a nested object would stay).
+ * Undefined when nothing differs, so an unchanged reconcile writes nothing.
  */
 export function statusDiff(current: object, desired: object): Record<string, unknown> | undefined {
   const cur = current as Record<string, unknown>;
   const want = desired as Record<string, unknown>;
   const patch: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(want)) {
-    if (value === undefined) continue;
-    if (!isDeepStrictEqual(cur[key], value)) patch[key] = value;
+    if (value === undefined || isDeepStrictEqual(cur[key], value)) continue;
+    const nested = cur[key];
+    patch[key] = isPlainObject(value) && isPlainObject(nested) ? statusDiff(nested, value) : value;
   }
   for (const key of Object.keys(cur)) {
     if (cur[key] !== undefined && want[key] === undefined) patch[key] = null;

@@ -1,4 +1,4 @@
-import type { BackgroundAnalysis, CanaryStep, RolloutSpec, TrafficRouting } from '../api/rollout.js';
+import type { BackgroundAnalysis, CanaryStep, CanaryWebhook, RolloutSpec, TrafficRouting } from '../api/rollout.js';
 import type { IntOrPercent } from '../api/meta.js';
 
 /**
@@ -35,6 +35,7 @@ export interface RolloutSettings {
   paused: boolean;
   backgroundAnalysis: BackgroundAnalysis | undefined;
   analysisRunHistoryLimit: number;
+  webhooks: CanaryWebhook[];
 }
 
 export function resolveSettings(spec: RolloutSpec): RolloutSettings {
@@ -56,5 +57,6 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     paused: spec.paused ?? false,
     backgroundAnalysis: canary.analysis,
     analysisRunHistoryLimit: canary.analysisRunHistoryLimit ?? ROLLOUT_DEFAULTS.analysisRunHistoryLimit,
+    webhooks: canary.webhooks ?? [],
   };
 }

@@ -1,4 +1,5 @@
 import type { TrafficObservation } from '../traffic/types.js';
+import type { WebhookResult } from './hooks.js';
 import type { Rollout } from '../api/rollout.js';
 
 /** What the shell observed about one ReplicaSet this Rollout owns. */
@@ -54,4 +55,6 @@ export interface RolloutFacts {
   hasTrafficRouter: boolean;
   /** What the router read back this reconcile (only with a router). */
   traffic?: TrafficObservation;
+  /** The latest answers of the webhook calls the shell is making for this Rollout, by call key. */
+  webhooks?: WebhookResult[];
 }

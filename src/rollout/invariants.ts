@@ -53,6 +53,12 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan
  *       for a canary sized at no pods), unless a person promoted.
  *    g. A canary revision the template has moved past keeps its pods while the canary side still
  *       selects it and the router does not report 0% on it.
+ * 8. Webhooks hold and abort as Flagger's do.
+ *    a. A closed gate holds: a canary waiting at a gate leaves it (other than by an abort, a new revision or attempt,
+ *       or a person's promote) only once every hook of that gate answered 2xx for that step.
+ *    b. A canary whose pre-rollout hooks have not passed is given no pods (pods it has from an earlier life as the
+ *       stable revision leave within the budget) and no weight.
+ *    c. A rollback hook's 2xx for the canary in flight always aborts it (a person's promote aside).
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -242,6 +248,44 @@ export function replayViolations(facts: RolloutFacts, plan: RolloutPlan): string
   return violations;
 }
 
+/** Results of `type` hooks for this revision, attempt and step (rollback: any step), as call keys name them. */
+function resultsFor(facts: RolloutFacts, type: string, revision: string | undefined, attempt: number, step: number | '*'): { passed: number; failed: number } {
+  const suffix = `/${revision}/${attempt}/${step}`;
+  const matching = (facts.webhooks ?? []).filter((result) => result.key.startsWith(`${type}/`) && result.key.endsWith(suffix));
+  return { passed: matching.filter((r) => r.outcome === 'passed').length, failed: matching.filter((r) => r.outcome === 'failed').length };
+}
+
+export function webhookViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const hooks = facts.rollout.spec.strategy.canary.webhooks ?? [];
+  if (hooks.length === 0) return [];
+  const previous = facts.rollout.status ?? {};
+  const next = plan.status;
+  const violations: string[] = [];
+  const sameCanary =
+    previous.currentRevision === facts.currentRevision && next.currentRevision === facts.currentRevision && (previous.attempt ?? 0) === (next.attempt ?? 0);
+  const promoted = previous.promote !== undefined;
+  const waiting = previous.webhooks?.waitingFor;
+  if (waiting !== undefined && sameCanary && !promoted && next.abort !== true && previous.abort !== true) {
+    const stillThere = next.webhooks?.waitingFor?.type === waiting.type && next.webhooks.waitingFor.step === waiting.step;
+    const count = hooks.filter((hook) => hook.type === waiting.type).length;
+    const answered = resultsFor(facts, waiting.type, facts.currentRevision, previous.attempt ?? 0, waiting.step);
+    if (!stillThere && answered.passed < count) violations.push(`8a: left the ${waiting.type} gate at step ${waiting.step} with ${answered.passed}/${count} hooks passed`);
+  }
+  const inCanary = next.currentRevision !== next.stableRevision && next.abort !== true;
+  if (inCanary && hooks.some((hook) => hook.type === 'pre-rollout') && next.webhooks?.preRolloutPassed !== next.currentRevision) {
+    const canary = plan.replicaSets.find((target) => target.revision === next.currentRevision);
+    const has = facts.replicaSets.find((rs) => rs.revision === next.currentRevision)?.replicas ?? 0;
+    if ((canary?.replicas ?? 0) > has) violations.push(`8b: canary grown to ${canary?.replicas} pods before pre-rollout passed`);
+    const weight = plan.traffic !== undefined && plan.traffic.canaryRevision === next.currentRevision ? plan.traffic.canaryWeight : 0;
+    if (weight > 0) violations.push(`8b: ${weight}% canary weight before pre-rollout passed`);
+  }
+  const wasCanary = previous.currentRevision !== undefined && previous.currentRevision !== previous.stableRevision && previous.abort !== true;
+  if (wasCanary && sameCanary && !promoted && resultsFor(facts, 'rollback', facts.currentRevision, previous.attempt ?? 0, '*').passed > 0 && next.abort !== true) {
+    violations.push('8c: a rollback hook answered 2xx and the canary was not aborted');
+  }
+  return violations;
+}
+
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   return [
@@ -250,5 +294,6 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...serviceViolations(facts, plan),
     ...trafficViolations(facts, plan),
     ...replayViolations(facts, plan),
+    ...webhookViolations(facts, plan),
   ];
 }

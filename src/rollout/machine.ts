@@ -1,5 +1,6 @@
 import { assign, or, setup } from 'xstate';
-import type { CanaryStep } from '../api/rollout.js';
+import type { CanaryStep, WebhookType } from '../api/rollout.js';
+import { nextGate, type GateType } from './hooks.js';
 import { describeStep, isAnalysis, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
 
 /**
@@ -27,6 +28,14 @@ export interface RolloutContext {
    * Analysis runs are named by it, so each of those starts analysis afresh.
    */
   attempt: number;
+  /** The types of spec.strategy.canary.webhooks: which gates the canary meets. */
+  hookTypes: WebhookType[];
+  /** The gate last reached at this position: waited at in `gated`, passed anywhere else. */
+  gate: GateType | undefined;
+  /** When the canary began waiting at `gate`. */
+  gateSince: number | undefined;
+  /** The revision whose pre-rollout hooks passed: they are never called again for it. */
+  preRolloutPassed: string | undefined;
 }
 
 export type RolloutEvent =
@@ -46,6 +55,8 @@ export type RolloutEvent =
   /** The background run failed, errored or was inconclusive, at whatever step the canary is. */
   | { type: 'BACKGROUND_ANALYSIS_FAILED'; phase: 'Failed' | 'Error' | 'Inconclusive'; reason: string; hold: boolean }
   | { type: 'DEADLINE_EXCEEDED' }
+  /** Every hook of the gate waited at answered 2xx (pre-rollout: passed). */
+  | { type: 'GATE_OPENED' }
   /** spec.strategy.canary.steps changed under a canary in flight. */
   | { type: 'STEPS_CHANGED'; previousStepIndex: number };
 
@@ -61,7 +72,7 @@ const where = (context: RolloutContext): string =>
 const completed = (context: RolloutContext): string =>
   `${stepOrdinal(context.stepIndex - 1, context.steps.length)} (${describeStep(context.steps[context.stepIndex - 1])})`;
 const weight = (context: RolloutContext): number => setWeightAt(context.steps, context.stepIndex);
-const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined, holdReason: undefined };
+const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined, holdReason: undefined, gate: undefined, gateSince: undefined };
 
 /** An `announce` action whose Event text is built from the context after the preceding assigns. */
 function announce(build: (context: RolloutContext, event: RolloutEvent) => Announcement) {
@@ -113,8 +124,15 @@ export const rolloutMachine = setup({
       if (event.type !== 'REVISION_OBSERVED') return {};
       return { ...clearProgress, currentRevision: event.revision, stepIndex: 0, attempt: context.attempt + 1 };
     }),
-    advanceStep: assign(({ context }) => ({ stepIndex: context.stepIndex + 1, pauseStartTime: undefined })),
-    skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined })),
+    // Capped: a hold promoted at the confirm-promotion gate is already past the last step.
+    advanceStep: assign(({ context }) => ({ stepIndex: Math.min(context.stepIndex + 1, context.steps.length), pauseStartTime: undefined, gate: undefined, gateSince: undefined })),
+    // A person's full promote skips the gates too, confirm-promotion included: they are the confirmation.
+    skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined, gate: 'confirm-promotion' as const, gateSince: undefined })),
+    enterGate: assign(({ context }) => ({ gate: nextGate(context), gateSince: context.now })),
+    passGate: assign(({ context }) => ({
+      gateSince: undefined,
+      ...(context.gate === 'pre-rollout' && { preRolloutPassed: context.currentRevision }),
+    })),
     startPause: assign(({ context }) => ({ pauseStartTime: context.now })),
     markAborted: assign(({ context, event }) => {
       let reason = `aborted at ${where(context)}`;
@@ -122,7 +140,8 @@ export const rolloutMachine = setup({
       if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}: ${event.reason}`;
       if (event.type === 'BACKGROUND_ANALYSIS_FAILED') reason = `background analysis ${verdictWord(event.phase)} at ${where(context)}: ${event.reason}`;
       if (event.type === 'DEADLINE_EXCEEDED') reason = `progress deadline exceeded at ${where(context)}`;
-      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined, holdReason: undefined };
+      if (event.type === 'ABORT' && context.gate !== undefined && context.gateSince !== undefined) reason = `${reason} while waiting for ${context.gate} webhooks`;
+      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined, holdReason: undefined, gate: undefined, gateSince: undefined };
     }),
     restartSteps: assign(({ context }) => ({ ...clearProgress, stepIndex: 0, attempt: context.attempt + 1 })),
     startHold: assign(({ context, event }) => {
@@ -130,13 +149,15 @@ export const rolloutMachine = setup({
       if (event.type === 'ANALYSIS_INCONCLUSIVE') reason = `analysis inconclusive at ${where(context)}: ${event.reason}`;
       if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}: ${event.reason}`;
       if (event.type === 'BACKGROUND_ANALYSIS_FAILED') reason = `background analysis ${verdictWord(event.phase)} at ${where(context)}: ${event.reason}`;
-      return { pauseStartTime: context.now, holdReason: reason };
+      return { pauseStartTime: context.now, holdReason: reason, gateSince: undefined };
     }),
     leaveHold: assign(({ context }) => ({ holdReason: undefined, attempt: context.attempt + 1 })),
     promoteToStable: assign(({ context }) => ({
       stableRevision: context.currentRevision,
       stepIndex: context.steps.length,
       pauseStartTime: undefined,
+      gate: undefined,
+      gateSince: undefined,
     })),
   },
   guards: {
@@ -148,6 +169,7 @@ export const rolloutMachine = setup({
     atTimedPause: ({ context }) => isTimedPause(context.steps[context.stepIndex]),
     atIndefinitePause: ({ context }) => isIndefinitePause(context.steps[context.stepIndex]),
     atAnalysis: ({ context }) => isAnalysis(context.steps[context.stepIndex]),
+    atGate: ({ context }) => nextGate(context) !== undefined,
     // spec.paused freezes progression; aborts and template changes still go through.
     mayProgress: ({ context }) => !context.specPaused,
     abortsOnDeadline: ({ context }) => context.progressDeadlineAbort,
@@ -262,6 +284,18 @@ export const rolloutMachine = setup({
         route: {
           always: [
             {
+              guard: 'atGate',
+              target: 'gated',
+              actions: [
+                'enterGate',
+                announce((context) => ({
+                  type: 'Normal',
+                  reason: 'WebhookGate',
+                  message: `waiting for ${context.gate} webhooks before ${context.stepIndex >= context.steps.length ? 'promotion' : where(context)}`,
+                })),
+              ],
+            },
+            {
               guard: 'stepsDone',
               target: '#rollout.stable',
               actions: [
@@ -314,6 +348,29 @@ export const rolloutMachine = setup({
           },
         },
         indefinitePause: {},
+        /**
+         * Held before a step (or the promotion) until the gate's hooks pass: the canary keeps what the previous
+         * step gave it. A person's promote passes the gate; an abort, a rollback hook or a new template still win.
+         */
+        gated: {
+          on: {
+            // A background hold waits until the gate opens (then it holds the step); a background failure aborts.
+            BACKGROUND_ANALYSIS_FAILED: [
+              { guard: or(['holdsOnFailure', 'isInconclusive']) },
+              { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+            ],
+            GATE_OPENED: {
+              guard: 'mayProgress',
+              target: 'route',
+              actions: [announce((context) => ({ type: 'Normal', reason: 'WebhookGatePassed', message: `${context.gate} webhooks passed at ${stepOrdinal(context.stepIndex, context.steps.length)}` })), 'passGate'],
+            },
+            PROMOTE_STEP: {
+              guard: 'mayProgress',
+              target: 'route',
+              actions: [announce((context) => ({ type: 'Normal', reason: 'RolloutPromoted', message: `promoted past the ${context.gate} gate at ${stepOrdinal(context.stepIndex, context.steps.length)}` })), 'passGate'],
+            },
+          },
+        },
         analyzing: {
           on: {
             ANALYSIS_SUCCESSFUL: { guard: 'mayProgress', target: 'route', actions: ['advanceStep', announceStepCompleted] },

@@ -23,6 +23,7 @@ import { desiredServices, type ServiceTarget } from './services.js';
 import { pauseDeadline, setWeightAt } from './steps.js';
 import { lowestWeightServed, managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
 import type { TrafficTarget } from '../traffic/types.js';
+import { describeClosed, hookPhase, notificationsFor, plannedStepIndex, verdictOf, wantedCalls, type WebhookCall, type WebhookNotification } from './hooks.js';
 
 /** While a router has not taken up what was asked, look again this soon (routes are read, not watched). */
 export const TRAFFIC_RECHECK_MS = 500;
@@ -46,6 +47,10 @@ export interface RolloutPlan {
   services: ServiceTarget[];
   /** With a router: what it should make true, applied before any ReplicaSet changes. */
   traffic?: TrafficTarget;
+  /** Webhook calls that should be running now; the shell stops any other it runs for this Rollout. */
+  webhooks: WebhookCall[];
+  /** Event and post-rollout hook calls for this reconcile's Events, made once the status is written. */
+  notifications: WebhookNotification[];
 }
 
 /** Which revision gets how many pods, by stage. */
@@ -93,7 +98,7 @@ function stepsChanged(previous: RolloutStatus, currentHash: string, stepCount: n
 }
 
 /** A run whose verdict counts: one cut short by termination judged a step the canary had left. */
-function verdictOf(run: AnalysisRunFacts | undefined): AnalysisRunFacts | undefined {
+function runVerdictOf(run: AnalysisRunFacts | undefined): AnalysisRunFacts | undefined {
   return run?.terminated === true ? undefined : run;
 }
 
@@ -155,12 +160,26 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     }
   }
 
+  const positionOf = (current: RolloutSnapshot): RolloutSnapshot['context'] => ({ ...current.context, stepIndex: plannedStepIndex(stageOf(current), current.context) });
+  const hooks = settings.webhooks;
+  const hookResults = new Map((facts.webhooks ?? []).map((result) => [result.key, result]));
+  const callsFor = (current: RolloutSnapshot): WebhookCall[] =>
+    wantedCalls({
+      hooks,
+      stage: stageOf(current),
+      gate: current.context.gate,
+      rollout: { name: rolloutName, namespace: facts.rollout.metadata.namespace ?? 'default' },
+      revision: current.context.currentRevision ?? facts.currentRevision,
+      attempt: current.context.attempt,
+      stepIndex: current.context.stepIndex,
+    });
+
   const routed = facts.hasTrafficRouter;
   const observedWeight = facts.traffic?.problem === undefined ? facts.traffic?.canaryWeight : undefined;
   const stepCountsFor = (current: RolloutSnapshot): ReplicaMode =>
     replicaModeOf(
       stageOf(current),
-      current.context,
+      positionOf(current),
       settings.replicas,
       routed,
       facts.currentRevision,
@@ -192,7 +211,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight: 0 };
     }
     const stage = stageOf(current);
-    const { context } = current;
+    const context = positionOf(current);
     const base = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
     if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
     if (stage === 'stable') {
@@ -230,6 +249,21 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     const stage = stageOf(current);
     const { context } = current;
     // Runs are looked up by the name this position gives them, so a verdict never reaches another step, revision or attempt.
+    const calls = callsFor(current);
+    // A rollback hook's 2xx and a failed pre-rollout or rollout hook abort wherever the canary is, gates included.
+    for (const call of calls) {
+      const result = hookResults.get(call.key);
+      if (call.hook.type === 'rollback' && result?.outcome === 'passed') return { type: 'ABORT', reason: `webhook ${call.hook.name} (rollback) asked for a rollback: ${result.message}` };
+    }
+    const gateCalls = calls.filter((call) => call.hook.type === context.gate && stage === 'gated');
+    const stepCalls = calls.filter((call) => call.hook.type === 'rollout');
+    const gate = verdictOf(gateCalls, hookResults);
+    const step = verdictOf(stepCalls, hookResults);
+    for (const verdict of [gate, step]) {
+      if (verdict.kind === 'failed') return { type: 'ABORT', reason: `webhook ${verdict.hook.name} (${verdict.hook.type}) failed: ${verdict.message}` };
+    }
+    // A step is done only once its rollout hooks passed: a hook not yet answered never counts as a pass.
+    const stepHooksPassed = step.kind === 'passed';
     const runs = desiredAnalysisRuns(rolloutName, stage, context, settings);
     const missing = stage === 'inconclusive' ? [] : missingTemplatesOf(runs, facts.missingTemplates);
     if (missing.length > 0) {
@@ -238,34 +272,35 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       return waited ? { type: 'ABORT', reason: `${missing.join(', ')} not found within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)` } : undefined;
     }
     const background = runs.find((run) => run.kind === 'background');
-    const backgroundRun = background && verdictOf(runByName.get(background.name));
+    const backgroundRun = background && runVerdictOf(runByName.get(background.name));
     if (stage !== 'inconclusive' && backgroundRun !== undefined) {
       const phase = backgroundRun.phase;
       if (phase === 'Failed' || phase === 'Error' || phase === 'Inconclusive') {
         return { type: 'BACKGROUND_ANALYSIS_FAILED', phase, reason: reasonOf(backgroundRun), hold: background?.analysis.onFailure === 'Pause' };
       }
     }
+    if (stage === 'gated') return gate.kind === 'passed' ? { type: 'GATE_OPENED' } : undefined;
     if (stage === 'weighting') {
       const mode = stepCountsFor(current);
       const target = trafficTargetFor(current);
       const routedInEffect = target === undefined || (heldCanaryFor(current) === undefined && trafficInEffect(facts.traffic, target));
-      if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return { type: 'STEP_COMPLETED' };
+      if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, settings.replicas), context.stableRevision)) return stepHooksPassed ? { type: 'STEP_COMPLETED' } : undefined;
       const stalled = !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
       return stalled && !context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
     }
     if (stage === 'timedPause' && context.pauseStartTime !== undefined) {
       const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime);
-      return deadline !== undefined && facts.now >= deadline ? { type: 'PAUSE_ELAPSED' } : undefined;
+      return deadline !== undefined && facts.now >= deadline && stepHooksPassed ? { type: 'PAUSE_ELAPSED' } : undefined;
     }
-    const step = runs.find((run) => run.kind === 'step');
-    const stepRun = step && verdictOf(runByName.get(step.name));
+    const stepAnalysis = runs.find((run) => run.kind === 'step');
+    const stepRun = stepAnalysis && runVerdictOf(runByName.get(stepAnalysis.name));
     if (stage === 'analyzing' && stepRun !== undefined) {
       switch (stepRun.phase) {
         case 'Successful':
-          return { type: 'ANALYSIS_SUCCESSFUL' };
+          return stepHooksPassed ? { type: 'ANALYSIS_SUCCESSFUL' } : undefined;
         case 'Failed':
         case 'Error':
-          return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: reasonOf(stepRun), hold: step?.analysis.onFailure === 'Pause' };
+          return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: reasonOf(stepRun), hold: stepAnalysis?.analysis.onFailure === 'Pause' };
         case 'Inconclusive':
           return { type: 'ANALYSIS_INCONCLUSIVE', reason: reasonOf(stepRun) };
         default:
@@ -320,7 +355,10 @@ export function decide(facts: RolloutFacts): RolloutPlan {
 
   // A run is created only once its templates exist; until then it would only error.
   const analysisRuns = wantedRuns.filter((run) => missingTemplatesOf([run], facts.missingTemplates).length === 0);
+  const calls = callsFor(snapshot);
+  const gateVerdict = stage === 'gated' ? verdictOf(calls.filter((call) => call.hook.type === context.gate), hookResults) : undefined;
   const status = composeStatus({
+    gateWait: gateVerdict?.kind === 'waiting' ? describeClosed(gateVerdict.closed, gateVerdict.pending) : undefined,
     missingTemplates,
     stepsHash: currentStepsHash,
     analysisRuns,
@@ -392,6 +430,13 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     events,
     analysisRuns,
     services,
+    webhooks: calls,
+    notifications: notificationsFor(hooks, events, {
+      rollout: { name: rolloutName, namespace: facts.rollout.metadata.namespace ?? 'default' },
+      revision: context.currentRevision ?? facts.currentRevision,
+      phase: hookPhase(stage, context.gate),
+      now: facts.now,
+    }),
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
     ...(traffic !== undefined && { traffic }),
   };

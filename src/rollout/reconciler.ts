@@ -29,6 +29,7 @@ import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffi
 import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
 import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import type { GitWriteBacks } from './write-back.js';
+import type { WebhookRunner } from './webhook-runner.js';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
@@ -54,6 +55,8 @@ export interface RolloutReconcilerDeps {
   networking: k8s.NetworkingV1Api;
   /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */
   writeBacks?: GitWriteBacks;
+  /** Makes spec.strategy.canary.webhooks' calls in the background; absent, no hook is called and gates stay closed. */
+  webhooks?: WebhookRunner;
   events: EventRecorder;
   metrics?: ControllerMetrics;
   notifier?: WebhookNotifier;
@@ -81,6 +84,7 @@ export class RolloutReconciler {
       this.statusWrites.forget(key);
       this.expectations.forget(key);
       this.deps.metrics?.forgetRollout(namespace, name);
+      this.deps.webhooks?.forget(key);
       await this.releaseServices(namespace, name, log);
       return;
     }
@@ -95,6 +99,8 @@ export class RolloutReconciler {
     }
     const parsed = Rollout.safeParse(raw);
     if (!parsed.success) {
+      // Nothing is decided for an invalid Rollout, so nothing it asked of its webhooks is wanted any longer.
+      this.deps.webhooks?.forget(key);
       await this.reportInvalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
       return;
     }
@@ -102,6 +108,7 @@ export class RolloutReconciler {
     const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
     const facts = this.observe(rollout);
     if (router !== undefined) facts.traffic = await this.observeTraffic(rollout, router);
+    facts.webhooks = this.deps.webhooks?.results(key) ?? [];
     const plan = decide(facts);
     try {
       this.refuseClaimedServices(rollout);
@@ -119,6 +126,8 @@ export class RolloutReconciler {
       }
       throw err;
     }
+    // Only once status says where the canary is: a lost write must not let a pre-rollout result go.
+    this.deps.webhooks?.sync(rollout, plan.webhooks);
     const retryWriteBack = this.deps.writeBacks?.consider(rollout, plan.status, this.replicaSetTemplate(rollout, plan.status.stableRevision));
     if (retryWriteBack !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, retryWriteBack);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
@@ -345,6 +354,7 @@ export class RolloutReconciler {
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     // Both are handed off, never awaited: a slow webhook or a burst of Events does not hold the reconcile.
     if (statusChanged) {
+      this.deps.webhooks?.notify(rollout, plan.notifications);
       for (const event of plan.events) {
         if (event.reason === 'RolloutAborted') this.deps.metrics?.recordAbort(namespace, rollout.metadata.name ?? '', abortCause(event.message));
         this.deps.notifier?.notify({ namespace, name: rollout.metadata.name ?? '', reason: event.reason, message: event.message });
@@ -682,5 +692,6 @@ function abortCause(message: string): string {
   if (message.startsWith('background analysis')) return 'BackgroundAnalysis';
   if (message.startsWith('analysis')) return 'Analysis';
   if (message.startsWith('progress deadline')) return 'ProgressDeadline';
+  if (message.startsWith('webhook')) return 'Webhook';
   return 'Manual';
 }

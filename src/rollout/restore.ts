@@ -2,6 +2,7 @@ import type { StateValue } from 'xstate';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import { findCondition } from './conditions.js';
+import type { GateType } from './hooks.js';
 import { rolloutMachine, type RolloutContext, type RolloutSnapshot } from './machine.js';
 import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
 import { parseTimestamp } from './time.js';
@@ -30,6 +31,7 @@ export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): 
   const stepIndex = Math.min(Math.max(status.currentStepIndex ?? 0, 0), settings.steps.length);
   const aborted = findCondition(status.conditions, 'Progressing');
   const held = findCondition(status.conditions, 'Paused');
+  const waiting = status.webhooks?.waitingFor;
   return {
     now: facts.now,
     steps: settings.steps,
@@ -43,6 +45,11 @@ export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): 
     abortReason: aborted?.reason === ABORTED_REASON ? aborted.message : undefined,
     holdReason: held?.reason === HOLD_REASON && held.status === 'True' ? held.message : undefined,
     attempt: status.attempt ?? 0,
+    hookTypes: (facts.rollout.spec.strategy.canary.webhooks ?? []).map((hook) => hook.type),
+    // A wait recorded for another step (the steps were edited) is no wait here.
+    gate: waiting !== undefined && waiting.step === stepIndex ? gateTypeOf(waiting.type) : undefined,
+    gateSince: waiting !== undefined && waiting.step === stepIndex ? parseTimestamp(waiting.since) : undefined,
+    preRolloutPassed: status.webhooks?.preRolloutPassed,
   };
 }
 
@@ -58,6 +65,7 @@ export function restoreStateValue(context: RolloutContext): StateValue {
   if (context.abortedAt !== undefined) return 'aborted';
   const step = context.steps[context.stepIndex];
   const paused = context.pauseStartTime !== undefined;
+  if (context.gate !== undefined && context.gateSince !== undefined) return { canary: 'gated' };
   // An analysis hold can happen at any step (background analysis), so it is checked before the step's kind.
   if (paused && context.holdReason !== undefined) return { canary: 'inconclusive' };
   if (step === undefined) return { canary: 'route' };
@@ -65,6 +73,10 @@ export function restoreStateValue(context: RolloutContext): StateValue {
   if (isIndefinitePause(step)) return { canary: paused ? 'indefinitePause' : 'route' };
   if (isAnalysis(step)) return { canary: paused ? 'inconclusive' : 'analyzing' };
   return { canary: 'weighting' };
+}
+
+function gateTypeOf(type: string): GateType | undefined {
+  return type === 'confirm-rollout' || type === 'pre-rollout' || type === 'confirm-traffic-increase' || type === 'confirm-promotion' ? type : undefined;
 }
 
 export function restoreSnapshot(facts: RolloutFacts, settings: RolloutSettings): RolloutSnapshot {

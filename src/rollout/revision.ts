@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CanaryStep, PodTemplate } from '../api/rollout.js';
+import type { CanaryStep, CanaryWebhook, PodTemplate } from '../api/rollout.js';
 
 /** Kubernetes' SafeEncodeString alphabet: no vowels (no accidental words), no look-alike characters. */
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -31,6 +31,11 @@ export function podTemplateHash(template: PodTemplate): string {
 /** The identity of a canary plan: a canary whose steps change under it starts again from step 1. */
 export function stepsHash(steps: readonly CanaryStep[]): string {
   return safeHash(steps);
+}
+
+/** The identity of a webhook's definition: an edited hook is called afresh, never answered by the old one's result. */
+export function webhookHash(hook: CanaryWebhook): string {
+  return safeHash(hook);
 }
 
 function safeHash(value: unknown): string {

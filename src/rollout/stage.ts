@@ -1,7 +1,7 @@
 import type { RolloutSnapshot } from './machine.js';
 
 /** Where the rollout is, flattened from the machine's state value for the planners. */
-export type Stage = 'stable' | 'weighting' | 'timedPause' | 'indefinitePause' | 'analyzing' | 'inconclusive' | 'aborted';
+export type Stage = 'stable' | 'weighting' | 'timedPause' | 'indefinitePause' | 'analyzing' | 'inconclusive' | 'gated' | 'aborted';
 
 export function stageOf(snapshot: RolloutSnapshot): Stage {
   if (snapshot.matches('aborted')) return 'aborted';
@@ -9,6 +9,7 @@ export function stageOf(snapshot: RolloutSnapshot): Stage {
   if (snapshot.matches({ canary: 'indefinitePause' })) return 'indefinitePause';
   if (snapshot.matches({ canary: 'analyzing' })) return 'analyzing';
   if (snapshot.matches({ canary: 'inconclusive' })) return 'inconclusive';
+  if (snapshot.matches({ canary: 'gated' })) return 'gated';
   if (snapshot.matches('canary')) return 'weighting';
   return 'stable';
 }

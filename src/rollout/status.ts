@@ -11,6 +11,7 @@ import { formatLabelSelector } from './selector.js';
 import { isPauseStage, type Stage } from './stage.js';
 import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
 import { toTimestamp } from './time.js';
+import { plannedStepIndex } from './hooks.js';
 import type { TrafficTarget } from '../traffic/types.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
@@ -64,6 +65,16 @@ export interface StatusInput {
   missingTemplates: string[];
   /** With a router: what it should make true, and whether it reports that in effect. */
   traffic?: { target: TrafficTarget; inEffect: boolean };
+  /** At a gate: which of its hooks hold it and what they answered. */
+  gateWait?: string | undefined;
+}
+
+/** Paused condition reason while a confirm-* gate holds the canary. */
+export const GATE_REASON = 'WebhookGate';
+
+/** A confirm-* gate waits for an outside approval, as a pause waits for a person; pre-rollout is a call in progress. */
+function heldByGate(input: StatusInput): boolean {
+  return input.stage === 'gated' && input.context.gate !== 'pre-rollout';
 }
 
 export function rolloutPhase(input: StatusInput): RolloutPhase {
@@ -72,7 +83,7 @@ export function rolloutPhase(input: StatusInput): RolloutPhase {
   if (context.specPaused) return 'Paused';
   // Waiting for a template is no pause: the progress deadline runs.
   if (input.missingTemplates.length > 0) return 'Progressing';
-  if (isPauseStage(stage)) return 'Paused';
+  if (isPauseStage(stage) || heldByGate(input)) return 'Paused';
   if (stage === 'stable' && input.converged) return 'Healthy';
   return 'Progressing';
 }
@@ -84,7 +95,7 @@ function availableOf(facts: RolloutFacts, revision: string | undefined): number 
 /** One sentence a person reads in `kubectl get`: where the rollout is and what it waits for. */
 export function rolloutMessage(input: StatusInput): string {
   const { facts, settings, context, stage } = input;
-  const weight = setWeightAt(context.steps, context.stepIndex);
+  const weight = setWeightAt(context.steps, plannedStepIndex(stage, context));
   const at = stepOrdinal(context.stepIndex, context.steps.length);
   if (stage === 'aborted') return `aborted: ${context.abortReason ?? 'by request'}`;
   if (input.deadlineExceeded) {
@@ -109,6 +120,10 @@ export function rolloutMessage(input: StatusInput): string {
       return `${context.holdReason ?? `analysis hold at ${at}`}: promote to continue or abort`;
     case 'analyzing':
       return `canary at ${weight}%, waiting for analysis at ${at}`;
+    case 'gated': {
+      const before = context.stepIndex >= context.steps.length ? 'promotion' : at;
+      return `canary at ${weight}%, waiting before ${before} for ${context.gate} webhooks: ${input.gateWait ?? 'passed'}`;
+    }
     case 'weighting': {
       const counts = input.stepCounts ?? { canary: 0, stable: 0 };
       const canary = availableOf(facts, context.currentRevision);
@@ -132,6 +147,7 @@ function pausedCondition(input: StatusInput): DesiredCondition {
   const { stage, context } = input;
   const at = stepOrdinal(context.stepIndex, context.steps.length);
   if (stage === 'inconclusive') return { type: 'Paused', status: 'True', reason: HOLD_REASON, message: context.holdReason ?? `analysis hold at ${at}` };
+  if (heldByGate(input)) return { type: 'Paused', status: 'True', reason: GATE_REASON, message: rolloutMessage(input) };
   if (context.specPaused) return { type: 'Paused', status: 'True', reason: 'SpecPaused', message: 'spec.paused is true' };
   if (stage === 'timedPause' || stage === 'indefinitePause') return { type: 'Paused', status: 'True', reason: 'PauseStep', message: `pause at ${at}` };
   return { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'not paused' };
@@ -254,7 +270,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     currentStepIndex: completedSteps,
     stepsHash: input.stepsHash,
     stepProgress: stepProgress(completedSteps, settings.steps.length),
-    canaryWeight: stage === 'aborted' ? 0 : stage === 'stable' ? 100 : setWeightAt(context.steps, context.stepIndex),
+    canaryWeight: stage === 'aborted' ? 0 : stage === 'stable' ? 100 : setWeightAt(context.steps, plannedStepIndex(stage, context)),
     actualWeight: input.traffic !== undefined ? trafficWeight(facts) : actualWeight(facts, currentRevision),
     pauseStartTime: isPauseStage(stage) && context.pauseStartTime !== undefined ? toTimestamp(context.pauseStartTime) : undefined,
     abort: stage === 'aborted' ? true : undefined,
@@ -264,6 +280,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     // Written by the write-back after an abort, not by this plan: carried over so the merge patch keeps it.
     writeBack: facts.rollout.status?.writeBack,
     attempt: context.attempt > 0 ? context.attempt : undefined,
+    webhooks: webhookStatus(input),
     stepAnalysisRun: input.analysisRuns.find((run) => run.kind === 'step')?.name,
     backgroundAnalysisRun: input.analysisRuns.find((run) => run.kind === 'background')?.name,
     ...counts,
@@ -271,6 +288,17 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     conditions,
   };
   return withoutUndefined(status);
+}
+
+/** What a restart must not forget about webhooks: the gate waited at, and whose pre-rollout passed. */
+function webhookStatus({ stage, context }: StatusInput): RolloutStatus['webhooks'] {
+  const waitingFor =
+    stage === 'gated' && context.gate !== undefined
+      ? { type: context.gate, step: context.stepIndex, since: toTimestamp(context.gateSince ?? context.now) }
+      : undefined;
+  const preRolloutPassed = stage !== 'stable' && context.preRolloutPassed === context.currentRevision ? context.preRolloutPassed : undefined;
+  if (waitingFor === undefined && preRolloutPassed === undefined) return undefined;
+  return withoutUndefined({ waitingFor, preRolloutPassed });
 }
 
 function withoutUndefined<T extends object>(value: T): T {

@@ -194,5 +194,9 @@ describe('statusDiff', () => {
   });
   it('sends changed keys and nulls removed ones', () => {
     expect(statusDiff({ a: 1, promote: 'step', c: 3 }, { a: 2, c: 3 })).toEqual({ a: 2, promote: null });
+    // A merge patch merges nested objects: a key gone from one is removed explicitly, or it would stay.
+    expect(statusDiff({ webhooks: { waitingFor: { type: 'pre-rollout', step: 0 } } }, { webhooks: { preRolloutPassed: 'r2' } })).toEqual({
+      webhooks: { waitingFor: null, preRolloutPassed: 'r2' },
+    });
   });
 });

@@ -5,6 +5,7 @@ import type { Announcement } from '../../../src/rollout/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/plan.js';
 import { podTemplateHash } from '../../../src/rollout/revision.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
+import type { WebhookCall, WebhookResult } from '../../../src/rollout/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 export const MINUTE = 60_000;
@@ -66,6 +67,8 @@ export class FakeCluster {
   private written: TrafficObservation | undefined;
   /** When set, the router reports this problem instead of taking anything up. */
   trafficProblem: string | undefined;
+  /** What the webhook runner last heard, by call key; the shell drops the results of calls a plan no longer wants. */
+  readonly webhookResults = new Map<string, WebhookResult>();
   /** Templates that do not exist, as `AnalysisTemplate NAME`. */
   missingTemplates: string[] = [];
   readonly events: Announcement[] = [];
@@ -88,6 +91,7 @@ export class FakeCluster {
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
+      webhooks: structuredClone([...this.webhookResults.values()]),
       ...(this.hasTrafficRouter && {
         traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : structuredClone(this.traffic),
       }),
@@ -172,6 +176,16 @@ export class FakeCluster {
     }
     this.replicaSets = this.replicaSets.filter((rs) => !plan.deleteReplicaSets.includes(rs.name));
     this.rollout = { ...this.rollout, status: plan.status };
+    this.wantedCalls = plan.webhooks;
+    for (const key of this.webhookResults.keys()) if (!plan.webhooks.some((call) => call.key === key)) this.webhookResults.delete(key);
+  }
+
+  /** The calls the last applied plan wants made. */
+  wantedCalls: WebhookCall[] = [];
+
+  /** Every wanted call of `type` answers (a gate's latest poll, a once call's final outcome). */
+  answer(type: string, outcome: WebhookResult['outcome'], message = outcome === 'passed' ? 'HTTP 200' : 'HTTP 500'): void {
+    for (const call of this.wantedCalls.filter((candidate) => candidate.hook.type === type)) this.webhookResults.set(call.key, { key: call.key, outcome, message });
   }
 
   /** Every pod becomes ready and available, and the data plane takes up what the router wrote. */

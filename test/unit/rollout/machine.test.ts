@@ -1,13 +1,14 @@
 import { transition } from 'xstate';
 import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
-import type { CanaryStep } from '../../../src/api/rollout.js';
+import type { CanaryStep, WebhookType } from '../../../src/api/rollout.js';
 import { rolloutMachine, type RolloutContext, type RolloutEvent, type RolloutSnapshot } from '../../../src/rollout/machine.js';
 import { replicaModeOf } from '../../../src/rollout/plan.js';
 import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rollout/replicas.js';
 import { restoreStateValue } from '../../../src/rollout/restore.js';
 import { stageOf } from '../../../src/rollout/stage.js';
 import { setWeightAt } from '../../../src/rollout/steps.js';
+import { increasesWeight, plannedStepIndex } from '../../../src/rollout/hooks.js';
 
 const REPLICAS = 10;
 
@@ -41,9 +42,13 @@ const EVENTS: RolloutEvent[] = [
   { type: 'BACKGROUND_ANALYSIS_FAILED', phase: 'Inconclusive', reason: 'no data', hold: false },
   { type: 'DEADLINE_EXCEEDED' },
   { type: 'STEPS_CHANGED', previousStepIndex: 2 },
+  { type: 'GATE_OPENED' },
 ];
 
-function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: boolean): RolloutContext {
+/** Every gate type, so the canary meets confirm-rollout, pre-rollout, confirm-traffic-increase and confirm-promotion. */
+const GATE_HOOKS: WebhookType[] = ['confirm-rollout', 'pre-rollout', 'confirm-traffic-increase', 'confirm-promotion'];
+
+function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: boolean, hookTypes: WebhookType[] = []): RolloutContext {
   return {
     now: 1_000,
     steps,
@@ -57,6 +62,10 @@ function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: 
     abortReason: undefined,
     holdReason: undefined,
     attempt: 0,
+    hookTypes,
+    gate: undefined,
+    gateSince: undefined,
+    preRolloutPassed: undefined,
   };
 }
 
@@ -88,10 +97,14 @@ function checkState(snapshot: RolloutSnapshot): void {
   if (stage === 'stable') expect(context.currentRevision).toBe(context.stableRevision);
   else {
     expect(context.currentRevision).not.toBe(context.stableRevision);
-    if (stage !== 'aborted') expect(context.stepIndex).toBeLessThan(steps.length);
+    // Gates at the end (confirm-promotion; every gate when there are no steps) wait past the last step, and a
+    // background analysis can hold the canary there.
+    if (stage !== 'aborted' && stage !== 'gated' && stage !== 'inconclusive') expect(context.stepIndex).toBeLessThan(steps.length);
   }
 
-  const mode = replicaModeOf(stage, context, REPLICAS, false, 'unused');
+  // A canary at a gate is planned at the step before it: the gate holds what comes next.
+  const planned = { ...context, stepIndex: plannedStepIndex(stage, context) };
+  const mode = replicaModeOf(stage, planned, REPLICAS, false, 'unused');
   const ideal = idealCounts(mode, REPLICAS);
   const canaryRevision = context.currentRevision as string;
   const stableRevision = context.stableRevision as string;
@@ -126,16 +139,16 @@ function checkState(snapshot: RolloutSnapshot): void {
       expect(canaryTarget).toBe(0);
       expect(ideal.get(canaryRevision) ?? 0).toBe(0);
     } else if (stage !== 'stable') {
-      const stepCanary = canaryStepCounts(steps, context.stepIndex, REPLICAS, false).canary;
+      const stepCanary = canaryStepCounts(steps, planned.stepIndex, REPLICAS, false).canary;
       expect(canaryTarget).toBeLessThanOrEqual(Math.max(stepCanary, canaryPods));
       if (canaryPods <= stepCanary) expect(canaryTarget).toBeLessThanOrEqual(stepCanary);
     }
   }
 
   if (stage !== 'stable' && stage !== 'aborted') {
-    // The desired weight is the current step's: the latest setWeight at or before it, never a later one.
-    const earlier = steps.slice(0, context.stepIndex + 1).filter((step): step is { setWeight: number } => 'setWeight' in step);
-    expect(setWeightAt(steps, context.stepIndex)).toBe(earlier.at(-1)?.setWeight ?? 0);
+    // The desired weight is the current step's (at a gate, the one before it): the latest setWeight at or before it, never a later one.
+    const earlier = steps.slice(0, planned.stepIndex + 1).filter((step): step is { setWeight: number } => 'setWeight' in step);
+    expect(setWeightAt(steps, planned.stepIndex)).toBe(earlier.at(-1)?.setWeight ?? 0);
   }
 }
 
@@ -146,8 +159,9 @@ function checkTransition(previous: RolloutSnapshot, event: RolloutEvent, next: R
     // Stable moves only to the canary, only when its last step completes or on a full promote (or on first sight).
     const firstSight = before.stableRevision === undefined && event.type === 'REVISION_OBSERVED';
     const noSteps = before.steps.length === 0 && event.type === 'REVISION_OBSERVED';
-    const lastStep = COMPLETES_STEP.has(event.type) && before.stepIndex === before.steps.length - 1;
-    expect(firstSight || noSteps || lastStep || event.type === 'PROMOTE_FULL', `${event.type} moved stable at step ${before.stepIndex}`).toBe(true);
+    const lastStep = COMPLETES_STEP.has(event.type) && before.stepIndex === before.steps.length - 1 && !before.hookTypes.includes('confirm-promotion');
+    const confirmed = previous.matches({ canary: 'gated' }) && before.gate === 'confirm-promotion' && (event.type === 'GATE_OPENED' || event.type === 'PROMOTE_STEP');
+    expect(firstSight || noSteps || lastStep || confirmed || event.type === 'PROMOTE_FULL', `${event.type} moved stable at step ${before.stepIndex}`).toBe(true);
     if (!firstSight) {
       expect(after.stableRevision).toBe(before.currentRevision);
       expect(before.specPaused).toBe(false);
@@ -160,6 +174,18 @@ function checkTransition(previous: RolloutSnapshot, event: RolloutEvent, next: R
   if (event.type === 'STEPS_CHANGED' && previous.matches('canary')) {
     expect(after.stepIndex, 'edited steps restart the canary').toBe(0);
     expect(after.attempt, 'with a new attempt, so no old analysis verdict applies').toBe(before.attempt + 1);
+  }
+  if (previous.matches({ canary: 'gated' }) && after.currentRevision === before.currentRevision && !next.matches('aborted')) {
+    // A closed gate holds: only its opening, a person, a steps edit or a background verdict moves the canary on.
+    const moved = !next.matches({ canary: 'gated' }) || after.gate !== before.gate || after.stepIndex !== before.stepIndex;
+    if (moved) expect(['GATE_OPENED', 'PROMOTE_STEP', 'PROMOTE_FULL', 'STEPS_CHANGED', 'BACKGROUND_ANALYSIS_FAILED']).toContain(event.type);
+    if (moved && event.type === 'GATE_OPENED' && before.gate === 'pre-rollout') expect(after.preRolloutPassed).toBe(before.currentRevision);
+  }
+  if (after.stepIndex > before.stepIndex && next.matches('canary') && previous.matches('canary') && event.type !== 'PROMOTE_FULL') {
+    // A step that raises the weight is entered only through its confirm-traffic-increase gate.
+    if (before.hookTypes.includes('confirm-traffic-increase') && increasesWeight(after.steps, after.stepIndex)) {
+      expect(next.matches({ canary: 'gated' }) || after.gate === 'confirm-traffic-increase').toBe(true);
+    }
   }
   if (previous.matches('aborted') && next.matches('canary')) {
     expect(event.type === 'RETRY' || event.type === 'REVISION_OBSERVED').toBe(true);
@@ -176,7 +202,8 @@ function checkPaths(paths: Array<StatePath<RolloutSnapshot, RolloutEvent>>): Set
       checkState(step.state);
       reached.add(JSON.stringify(step.state.value));
       const previous = path.steps[i - 1];
-      if (previous !== undefined) checkTransition(previous.state, step.event, step.state);
+      // Recomputed: the graph merges states that differ only in attempt, so a path's next state may come from a twin.
+      if (previous !== undefined) checkTransition(previous.state, step.event, transition(rolloutMachine, previous.state, step.event)[0]);
     }
   }
   return reached;
@@ -215,6 +242,15 @@ describe('rollout machine (model-based)', () => {
     expect(paths.length).toBeGreaterThan(100);
     checkPaths(paths);
   }, 60_000);
+
+  // Gates multiply the states (which gate, whose pre-rollout passed): a short canary and two revisions keep it quick.
+  const GATED_STEPS: CanaryStep[] = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 50 }];
+  it.each([[GATED_STEPS], [[]]])('holds the invariants with every gate webhook (%#: three steps, no steps)', (steps) => {
+    const events = EVENTS.filter((event) => event.type !== 'REVISION_OBSERVED' || event.revision !== 'r3');
+    const paths = getShortestPaths(rolloutMachine, { input: input(steps, false, false, GATE_HOOKS), events, serializeState });
+    const reached = checkPaths(paths);
+    expect(reached).toContain(JSON.stringify({ canary: 'gated' }));
+  });
 
   it('holds the invariants with no steps at all', () => {
     checkPaths(getShortestPaths(rolloutMachine, { input: input([], false, false), events: EVENTS, serializeState }));
