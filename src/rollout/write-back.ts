@@ -60,6 +60,17 @@ export function commitMessage(rollout: { namespace: string; name: string }, rest
 
 type WriteBackRecord = NonNullable<RolloutStatus['writeBack']>;
 
+/** Every field a write-back record can have. */
+const RECORD_FIELDS = ['revision', 'outcome', 'commit', 'branch', 'file', 'repoURL', 'message', 'time'] as const satisfies ReadonlyArray<keyof NonNullable<RolloutStatus['writeBack']>>;
+
+/**
+ * The record as a merge patch that replaces the previous one: a merge patch merges nested objects, so a Failed record
+ * without a commit would otherwise keep the commit, branch and file of an earlier revision's write-back.
+ */
+export function replacing(record: NonNullable<RolloutStatus['writeBack']>): Record<string, unknown> {
+  return Object.fromEntries(RECORD_FIELDS.map((field) => [field, record[field] ?? null]));
+}
+
 /**
  * After an abort, commits the stable images back to Git, in the background: the abort itself never waits for Git.
  * Opted in by the Rollout (spec.writeBack), its Namespace's annotations or the controller (write-back-scope.ts).
@@ -109,7 +120,7 @@ export class GitWriteBacks {
     log.info('git write-back', { outcome: record.outcome, commit: record.commit, message: record.message });
     try {
       await this.deps.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: 'rollouts', name, body: { status: { writeBack: record } } },
+        { group: GROUP, version: VERSION, namespace, plural: 'rollouts', name, body: { status: { writeBack: replacing(record) } } },
         mergePatchOptions(),
       );
     } catch (err) {

@@ -103,4 +103,14 @@ describe('GitWriteBacks: opted in by the Namespace or the controller, read only 
     await h.settle();
     expect(h.pushes.map((request) => request.pushBranch)).toEqual(['fledge/revert-v2', 'fledge/revert-v3']);
   });
+
+  it('replaces the previous record as a whole: a Failed one carries no commit, branch or file of an earlier write-back', async () => {
+    const h = harness({ 'fledge.dev/write-back-secret': 'team-git' }, { mode: 'on' });
+    const noApplication = rollout({ repoURL: 'https://git.example.com/apps.git' });
+    noApplication.metadata.annotations = {};
+    h.writeBacks.consider(noApplication, { ...aborted, writeBack: { revision: 'v1', outcome: 'Committed', commit: 'c0ffee', branch: 'main', file: 'apps/shop.yaml' } }, { spec: { containers: [{ name: 'app', image: 'shop:2' }] } });
+    await h.settle();
+    const record = (h.patches[0] as { status: { writeBack: Record<string, unknown> } }).status.writeBack;
+    expect(record).toMatchObject({ revision: 'v2', outcome: 'Unchanged', commit: null, branch: null, file: null });
+  });
 });
