@@ -53,3 +53,10 @@ export const ports = {
 export const podCidr = process.env.FLEDGE_CLUSTER_POD_CIDR ?? '198.18.0.0/16';
 
 export const NODE_COUNT = 2;
+/** Pods each fake node takes: the scale bench's 10,000 Rollouts hold two pods each at their pause. */
+export const NODE_POD_CAPACITY = 15_000;
+/**
+ * Client-side limits of kube-controller-manager and kube-scheduler (defaults 20 and 50 QPS), so that creating and
+ * binding the pods of thousands of ReplicaSets never is what a scale measurement measures. kwok sets none.
+ */
+export const CONTROL_PLANE_CLIENT = { qps: 500, burst: 1000 } as const;
