@@ -1,30 +1,80 @@
-// Controller cost at scale on the real local control plane: memory with no Rollouts and with N, and how long N
-// Rollouts take to become Healthy and then to reach their first pause after a template change. Writes
-// bench/results/scale.json. Run with `npm run bench -- scale [N]`; the machine is shared, so read the ratios.
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import * as k8s from '@kubernetes/client-node';
-import axios from 'axios';
+// Fledge against Argo Rollouts on the same local control plane, one after the other, each in its own namespace:
+// N Rollouts of 1 replica with steps [setWeight 50, pause {}]. Per controller: memory idle and with every canary
+// paused, start-up to all Healthy, every template changed at once (canary ReplicaSet latency, all Paused, CPU, API
+// requests by verb and resource from the apiserver's audit log), idle API traffic, and one change among N idle
+// Rollouts. Writes bench/results/scale.json and prints a table. `npm run bench -- --help` lists the options.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { up } from '../test/harness/cluster.js';
-import { kubectlBinary } from '../test/harness/config.js';
+import { CONTROL_PLANE_CLIENT, KUBERNETES_VERSION, KWOK_VERSION, NODE_COUNT, NODE_POD_CAPACITY, kubectlBinary } from '../test/harness/config.js';
+import { Api } from './scale/api.js';
+import { AuditLog } from './scale/audit.js';
+import { argo, fledge, type Controller, type RolloutState, type Running } from './scale/controllers.js';
+import { cpuSeconds, rssBytes } from './scale/proc.js';
+import { percentiles, type Percentiles } from './scale/stats.js';
 
-const run = promisify(execFile);
+const USAGE = `usage: npm run bench -- [options]
+  --n N                  Rollouts (default 1000)
+  --qps Q --burst B      each controller's client-side API limit (default 40 and 80, Argo's defaults)
+  --unthrottled          --qps 1000 --burst 2000
+  --controllers LIST     which to measure, in order: fledge, argo (default fledge,argo)
+  --fledge-dir DIR       with fledge: also measure the Fledge built in DIR (its dist/ and node_modules/), e.g. a
+                         worktree of an older commit, after this checkout's; repeatable
+  --workers N            reconcile workers for every controller (default: each one's own, Fledge 4, Argo 10)
+  --single-changes K     one-Rollout template changes timed among N idle ones (default 20)
+  --idle-seconds S       how long idle API traffic is counted with every canary paused (default 30)`;
+
+const { values: flags } = parseArgs({
+  options: {
+    n: { type: 'string', default: '1000' },
+    qps: { type: 'string', default: '40' },
+    burst: { type: 'string', default: '80' },
+    unthrottled: { type: 'boolean', default: false },
+    controllers: { type: 'string', default: 'fledge,argo' },
+    'fledge-dir': { type: 'string', multiple: true, default: [] },
+    workers: { type: 'string' },
+    'single-changes': { type: 'string', default: '20' },
+    'idle-seconds': { type: 'string', default: '30' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
 const root = join(import.meta.dirname, '..');
-const count = Number(process.argv[2] ?? 200);
-const namespace = `bench-${Date.now().toString(36)}`;
-const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const n = Number(flags.n);
+const qps = flags.unthrottled ? 1000 : Number(flags.qps);
+const burst = flags.unthrottled ? 2000 : Number(flags.burst);
+const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+const singleChanges = Math.min(n, Number(flags['single-changes']));
+const idleSeconds = Number(flags['idle-seconds']);
+const wanted = flags.controllers.split(',').map((name) => name.trim());
+for (const value of [n, qps, burst, singleChanges, idleSeconds, workers ?? 1]) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`every number option must be a positive integer\n${USAGE}`);
+}
+if (wanted.some((name) => name !== 'fledge' && name !== 'argo')) throw new Error(`--controllers takes fledge and argo\n${USAGE}`);
 
-function rollout(index: number, image: string): object {
+/** Generous, and scaled with N and with how far below Argo's default QPS the controllers are held. */
+const timeoutMs = 300_000 + n * 300 * Math.max(1, 40 / qps);
+const FIELD_MANAGER = 'fledge-bench';
+const runId = Date.now().toString(36);
+const runDir = mkdtempSync(join(tmpdir(), 'fledge-bench-'));
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+function rolloutManifest(controller: Controller, namespace: string, index: number, image: string): object {
   const name = `r${index}`;
   return {
-    apiVersion: 'fledge.dev/v1alpha1',
+    apiVersion: controller.apiVersion,
     kind: 'Rollout',
     metadata: { name, namespace },
     spec: {
-      replicas: 2,
+      replicas: 1,
       selector: { matchLabels: { app: name } },
       template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
       strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
@@ -32,87 +82,418 @@ function rollout(index: number, image: string): object {
   };
 }
 
-async function main(): Promise<void> {
-  const cluster = await up(log);
-  const kubectl = (args: string[], input?: string): Promise<{ stdout: string }> => {
-    const child = run(kubectlBinary, ['--kubeconfig', cluster.kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
-    if (input !== undefined) child.child.stdin?.end(input);
-    return child;
-  };
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-k', join(root, 'crds')]);
-  await kubectl(['create', 'namespace', namespace]);
-  const controller = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), '--kubeconfig', cluster.kubeconfig, '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1', '--concurrency', '8', '--kube-api-qps', '100', '--kube-api-burst', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Only the startup lines matter (they name the metrics URL); later logs are dropped unread.
-  let output = '';
-  const keep = (chunk: Buffer): void => {
-    if (output.length < 100_000) output += chunk.toString();
-  };
-  controller.stdout.on('data', keep);
-  controller.stderr.on('data', keep);
-  const metricsUrl = await (async () => {
-    for (let waited = 0; ; waited += 100) {
-      if (waited > 60_000) throw new Error(`the controller never logged its metrics URL:\n${output.slice(-2000)}`);
-      const match = /"metrics":"(http:\/\/[^"]+)"/.exec(output);
-      if (match?.[1]) return match[1];
-      await sleep(100);
-    }
-  })();
-  const sample = async (): Promise<{ rssBytes: number; heapUsedBytes: number }> => {
-    const text = (await axios.get<string>(metricsUrl, { responseType: 'text' })).data;
-    const value = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssBytes: value('fledge_process_resident_memory_bytes'), heapUsedBytes: value('fledge_nodejs_heap_size_used_bytes') };
-  };
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cluster.kubeconfig);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const phases = async (): Promise<Array<{ phase?: string; currentStepIndex?: number; stableRevision?: string; currentRevision?: string }>> =>
-    ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace, plural: 'rollouts' })) as { items: Array<{ status?: object }> }).items.map(
-      (item) => item.status ?? {},
-    );
-  const waitAll = async (check: (s: Awaited<ReturnType<typeof phases>>[number]) => boolean): Promise<number> => {
-    const started = Date.now();
-    for (;;) {
-      if (Date.now() - started > 300_000) throw new Error('not every Rollout got there within 5 minutes');
-      const all = await phases();
-      if (all.length === count && all.every(check)) return Date.now() - started;
-      await sleep(250);
-    }
-  };
+/** Runs `task` for 0..count-1 with at most `parallel` in flight; returns each one's answer in order. */
+async function pool<T>(count: number, parallel: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const answers: T[] = new Array<T>(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, count) }, async () => {
+      while (next < count) {
+        const index = next++;
+        answers[index] = await task(index);
+      }
+    }),
+  );
+  return answers;
+}
 
-  try {
-    await sleep(3000);
-    const idle = await sample();
-    log(`idle: rss ${(idle.rssBytes / 1e6).toFixed(1)} MB`);
-    await kubectl(['apply', '-f', '-'], Array.from({ length: count }, (_, i) => JSON.stringify(rollout(i, 'registry.k8s.io/pause:3.9'))).join('\n'));
-    const healthyMs = await waitAll((s) => s.phase === 'Healthy');
-    log(`${count} Rollouts Healthy after ${healthyMs} ms`);
-    await kubectl(['apply', '-f', '-'], Array.from({ length: count }, (_, i) => JSON.stringify(rollout(i, 'registry.k8s.io/pause:3.10'))).join('\n'));
-    const pausedMs = await waitAll((s) => s.phase === 'Paused' && s.currentStepIndex === 1);
-    log(`${count} canaries at their pause after ${pausedMs} ms`);
-    await sleep(3000);
-    const loaded = await sample();
-    const result = {
-      benchmark: 'scale',
-      rollouts: count,
-      replicaSetsPerRollout: 2,
-      podsTotal: count * 2,
-      idle,
-      loaded,
-      rssPerRolloutBytes: Math.round((loaded.rssBytes - idle.rssBytes) / count),
-      heapPerRolloutBytes: Math.round((loaded.heapUsedBytes - idle.heapUsedBytes) / count),
-      loadedToIdleRssRatio: Number((loaded.rssBytes / idle.rssBytes).toFixed(3)),
-      allHealthyMs: healthyMs,
-      allCanariesPausedMs: pausedMs,
-      msPerRolloutToPause: Number((pausedMs / count).toFixed(2)),
-      recordedAt: new Date().toISOString(),
-    };
-    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(root, 'bench', 'results', 'scale.json'), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    controller.kill('SIGTERM');
-    await kubectl(['delete', 'namespace', namespace, '--wait=false']).catch(() => undefined);
+type Condition = (state: RolloutState, name: string) => boolean;
+
+/**
+ * Every Rollout's last seen state, from a watch, and when each first met the condition being waited for: the
+ * time all of them got there is the latest of those, not when a poll happened to notice.
+ */
+class RolloutTracker {
+  private readonly states = new Map<string, RolloutState>();
+  private condition: Condition = () => false;
+  private metAt = new Map<string, number>();
+  /** Of the names being waited for, those that have not met the condition yet. */
+  private pending = new Set<string>();
+  private onChange: () => void = () => undefined;
+
+  see(name: string, state: RolloutState, at: number): void {
+    this.states.set(name, state);
+    if (this.pending.has(name) && this.condition(state, name)) this.met(name, at);
   }
+
+  private met(name: string, at: number): void {
+    this.metAt.set(name, at);
+    this.pending.delete(name);
+    if (this.pending.size === 0) this.onChange();
+  }
+
+  /** Resolves with the time the last of `names` met `condition`. */
+  async waitFor(names: string[], condition: Condition, what: string): Promise<number> {
+    this.condition = condition;
+    this.metAt = new Map();
+    this.pending = new Set(names);
+    const now = Date.now();
+    for (const name of names) {
+      const state = this.states.get(name);
+      if (state && condition(state, name)) this.met(name, now);
+    }
+    const deadline = now + timeoutMs;
+    try {
+      while (this.pending.size > 0) {
+        if (Date.now() > deadline) {
+          const [missing] = this.pending;
+          throw new Error(`${this.pending.size} of ${names.length} Rollouts not ${what} within ${Math.round(timeoutMs / 1000)} s, e.g. ${missing}: ${JSON.stringify(this.states.get(missing ?? ''))}`);
+        }
+        await new Promise<void>((wake) => {
+          this.onChange = wake;
+          setTimeout(wake, 1000);
+        });
+      }
+    } finally {
+      this.onChange = () => undefined;
+    }
+    return Math.max(...names.map((name) => this.metAt.get(name) ?? 0));
+  }
+}
+
+interface RolloutObject {
+  metadata?: { name?: string; generation?: number; resourceVersion?: string };
+  status?: { observedGeneration?: number | string; phase?: string; currentStepIndex?: number };
+}
+
+interface ReplicaSetObject {
+  metadata?: { resourceVersion?: string; ownerReferences?: Array<{ kind: string; name: string }> };
+}
+
+const current = (state: RolloutState): boolean => state.observedGeneration === String(state.generation);
+const healthy: Condition = (state) => current(state) && state.phase === 'Healthy';
+/** At the pause, with the status written for the spec `generations` says was applied (a stale state would match too). */
+const pausedAtCanary =
+  (generations: Map<string, number>): Condition =>
+  (state, name) =>
+    current(state) && state.generation >= (generations.get(name) ?? Infinity) && state.phase === 'Paused' && state.currentStepIndex === 1;
+
+interface Memory {
+  rssBytes: number;
+  heapBytes: number;
+}
+
+interface ControllerResult {
+  name: string;
+  kind: Controller['kind'];
+  version: string;
+  namespace: string;
+  logFile: string;
+  idle: Memory;
+  startToAllHealthyMs: number;
+  update: {
+    canaryReplicaSetMs: Percentiles;
+    allPausedMs: number;
+    /** Change → the controller's last request before a quiet spell; null if it never went quiet. */
+    settledMs: number | null;
+    cpuSeconds: { toPaused: number; toSettled: number };
+    apiRequests: { toPaused: Requests; toSettled: Requests };
+  };
+  paused: Memory;
+  idleApiRequestsPerSecond: number;
+  idleApiRequests: Record<string, number>;
+  singleChange: { canaryReplicaSetMs: Percentiles };
+}
+
+interface Requests {
+  total: number;
+  perRollout: number;
+  byVerbResource: Record<string, number>;
+}
+
+/** How long the audit log must stay still for a controller to count as done with what it was given. */
+const QUIET_MS = 5000;
+
+/**
+ * Waits until the controller under test has made no request for QUIET_MS: a controller may reach every pause
+ * with work still queued (Events, status), which belongs to the update, not to its idle traffic.
+ */
+async function settle(audit: AuditLog, capMs: number): Promise<{ lastRequestAt: number; mark: number } | undefined> {
+  let mark = audit.mark();
+  let stillSince = Date.now();
+  for (const deadline = Date.now() + capMs; Date.now() < deadline; await sleep(250)) {
+    const now = audit.mark();
+    if (now !== mark) [mark, stillSince] = [now, Date.now()];
+    else if (Date.now() - stillSince >= QUIET_MS) return { lastRequestAt: audit.lastRequestAt(mark), mark };
+  }
+  return undefined;
+}
+
+async function stop(running: Running): Promise<void> {
+  if (running.process.exitCode !== null || running.process.signalCode !== null) return;
+  const exited = new Promise((done) => running.process.once('exit', done));
+  running.process.kill('SIGTERM');
+  if ((await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)])) === false) {
+    running.process.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** Polls rather than `kubectl wait`, which fails on a CRD so new it has no conditions yet. */
+async function established(api: Api, crd: string): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(250)) {
+    const { status } = await api.call<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
+      'GET',
+      `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`,
+    );
+    if (status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
+  }
+  throw new Error(`CRD ${crd} not Established within 60 s`);
+}
+
+async function main(): Promise<void> {
+  const controllers: Controller[] = [];
+  for (const name of wanted) {
+    if (name === 'argo') controllers.push(argo());
+    else {
+      log('building this checkout (npm run build)');
+      execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
+      const gcPreload = join(root, 'bench', 'gc-preload.cjs');
+      controllers.push(fledge(root, gcPreload, { other: false }));
+      for (const dir of flags['fledge-dir']) controllers.push(fledge(resolve(dir), gcPreload, { other: true }));
+    }
+  }
+
+  const cluster = await up(log, { buildFor: wanted.includes('argo') ? 'bench' : 'cluster' });
+  const api = new Api(cluster.apiserverUrl, cluster.adminToken, readFileSync(cluster.caFile, 'utf8'));
+  const audit = new AuditLog(cluster.auditLog);
+  // The controllers authenticate as the audited user: its requests are theirs alone.
+  const kubeconfig = join(runDir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    readFileSync(cluster.kubeconfig, 'utf8').replace(/token: .*/, `token: ${cluster.auditedToken}`),
+    { mode: 0o600 },
+  );
+  // Its own discovery cache: one that saw Argo's CRDs would map `rollout` to argoproj.io for every later kubectl.
+  const kubectl = (args: string[]): string =>
+    execFileSync(kubectlBinary, ['--kubeconfig', cluster.kubeconfig, '--cache-dir', join(runDir, 'kube-cache'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  log(`N=${n}, QPS ${qps}/${burst}, controllers ${controllers.map((c) => c.name).join(', ')}; logs in ${runDir}`);
+
+  const names = Array.from({ length: n }, (_, i) => `r${i}`);
+  const results: ControllerResult[] = [];
+  for (const controller of controllers) {
+    const namespace = `bench-${controller.name.replace(/[^a-z0-9]+/g, '-')}-${runId}`;
+    const [group] = controller.apiVersion.split('/');
+    const rolloutsPath = `/apis/${controller.apiVersion}/namespaces/${namespace}/rollouts`;
+    const settings = (phase: string) => ({ kubeconfig, namespace, qps, burst, workers, logFile: join(runDir, `${controller.name}-${phase}.log`) });
+    /** Applies one Rollout; answers when the apiserver acknowledged it, and the generation it gave the spec. */
+    const applyOne = async (i: number, image: string): Promise<{ at: number; generation: number }> => {
+      const applied = (await api.apply(`${rolloutsPath}/r${i}`, rolloutManifest(controller, namespace, i, image), FIELD_MANAGER)) as RolloutObject;
+      return { at: Date.now(), generation: applied.metadata?.generation ?? 0 };
+    };
+    const applyAll = (image: string): Promise<Array<{ at: number; generation: number }>> => pool(n, 32, (i) => applyOne(i, image));
+    const memory = async (running: Running): Promise<Memory> => {
+      await running.collectGarbage();
+      const metrics = await fetch(running.metricsUrl).then((r) => r.text());
+      return { rssBytes: rssBytes(running.pid), heapBytes: running.heapBytes(metrics) };
+    };
+
+    log(`${controller.name}: CRDs and namespace ${namespace}`);
+    kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, controller.crds.kustomize ? '-k' : '-f', controller.crds.path]);
+    await established(api, `rollouts.${group}`);
+    kubectl(['create', 'namespace', namespace]);
+
+    let running: Running | undefined;
+    const stopWatches: Array<() => void> = [];
+    try {
+      running = await controller.start(settings('idle'));
+      await running.ready;
+      await sleep(10_000);
+      const idle = await memory(running);
+      log(`${controller.name}: idle RSS ${(idle.rssBytes / 1e6).toFixed(1)} MB`);
+      await stop(running);
+
+      log(`${controller.name}: ${n} Rollouts prestaged, then the controller started`);
+      await applyAll('bench/app:v1');
+      const tracker = new RolloutTracker();
+      stopWatches.push(
+        await api.watch<RolloutObject>(rolloutsPath, (_type, rollout, at) => {
+          const { metadata, status } = rollout;
+          if (!metadata?.name) return;
+          tracker.see(metadata.name, {
+            generation: metadata.generation ?? 0,
+            observedGeneration: status?.observedGeneration === undefined ? undefined : String(status.observedGeneration),
+            phase: status?.phase,
+            currentStepIndex: status?.currentStepIndex,
+          }, at);
+        }),
+      );
+      const startedAt = Date.now();
+      running = await controller.start(settings('run'));
+      const startToAllHealthyMs = (await tracker.waitFor(names, healthy, 'Healthy')) - startedAt;
+      log(`${controller.name}: all Healthy ${(startToAllHealthyMs / 1000).toFixed(1)} s after start`);
+      await sleep(5000);
+
+      // A canary ReplicaSet's creation is the first ADDED event for its Rollout after the change was sent.
+      const replicaSetsAdded = new Map<string, number[]>();
+      stopWatches.push(
+        await api.watch<ReplicaSetObject>(`/apis/apps/v1/namespaces/${namespace}/replicasets`, (type, replicaSet, at, listed) => {
+          const owner = replicaSet.metadata?.ownerReferences?.find((ref) => ref.kind === 'Rollout')?.name;
+          if (type !== 'ADDED' || listed || owner === undefined) return;
+          replicaSetsAdded.set(owner, [...(replicaSetsAdded.get(owner) ?? []), at]);
+        }),
+      );
+      const addedAfter = (name: string, sentAt: number): number | undefined => replicaSetsAdded.get(name)?.find((at) => at >= sentAt);
+
+      log(`${controller.name}: every template changed at once`);
+      const cpuBefore = cpuSeconds(running.pid);
+      const auditBefore = audit.mark();
+      const updateSentAt = Date.now();
+      const acknowledged = await applyAll('bench/app:v2');
+      const generations = new Map(acknowledged.map((ack, i) => [`r${i}`, ack.generation]));
+      const allPausedAt = await tracker.waitFor(names, pausedAtCanary(generations), 'Paused at the canary step');
+      const cpuToPaused = cpuSeconds(running.pid) - cpuBefore;
+      const requests = (to: number): Requests => {
+        const counted = audit.count(auditBefore, to);
+        return { ...counted, perRollout: Number((counted.total / n).toFixed(2)) };
+      };
+      const requestsToPaused = requests(audit.mark());
+      const canaryLatencies = names.map((name, i) => (addedAfter(name, updateSentAt) ?? NaN) - (acknowledged[i]?.at ?? NaN));
+      if (canaryLatencies.some(Number.isNaN)) throw new Error('a Rollout reached its pause without a canary ReplicaSet the watch saw');
+      log(`${controller.name}: all Paused ${((allPausedAt - updateSentAt) / 1000).toFixed(1)} s after the change`);
+
+      await sleep(3000);
+      const paused = await memory(running);
+      const settled = await settle(audit, 120_000 + n * 30);
+      const cpuToSettled = cpuSeconds(running.pid) - cpuBefore;
+      const update = {
+        canaryReplicaSetMs: percentiles(canaryLatencies),
+        allPausedMs: allPausedAt - updateSentAt,
+        settledMs: settled ? settled.lastRequestAt - updateSentAt : null,
+        cpuSeconds: { toPaused: Number(cpuToPaused.toFixed(2)), toSettled: Number(cpuToSettled.toFixed(2)) },
+        apiRequests: { toPaused: requestsToPaused, toSettled: requests(settled?.mark ?? audit.mark()) },
+      };
+      log(`${controller.name}: ${settled ? `quiet ${((settled.lastRequestAt - allPausedAt) / 1000).toFixed(1)} s after all Paused` : 'never quiet'}`);
+      const idleFrom = audit.mark();
+      await sleep(idleSeconds * 1000);
+      const idleRequests = audit.count(idleFrom, audit.mark());
+
+      log(`${controller.name}: ${singleChanges} single template changes among ${n} idle Rollouts`);
+      const singleLatencies: number[] = [];
+      for (let k = 0; k < singleChanges; k++) {
+        const name = `r${k}`;
+        const sentAt = Date.now();
+        const ack = await applyOne(k, `bench/app:single-${k}`);
+        await tracker.waitFor([name], pausedAtCanary(new Map([[name, ack.generation]])), 'Paused after a single change');
+        const addedAt = addedAfter(name, sentAt);
+        if (addedAt === undefined) throw new Error(`${name} reached its pause without a new canary ReplicaSet`);
+        singleLatencies.push(addedAt - ack.at);
+      }
+
+      results.push({
+        name: controller.name,
+        kind: controller.kind,
+        version: controller.version,
+        namespace,
+        logFile: settings('run').logFile,
+        idle,
+        startToAllHealthyMs,
+        update,
+        paused,
+        idleApiRequestsPerSecond: Number((idleRequests.total / idleSeconds).toFixed(3)),
+        idleApiRequests: idleRequests.byVerbResource,
+        singleChange: { canaryReplicaSetMs: percentiles(singleLatencies) },
+      });
+    } finally {
+      for (const stopWatch of stopWatches) stopWatch();
+      if (running) await stop(running);
+      log(`${controller.name}: deleting namespace ${namespace}`);
+      kubectl(['delete', 'namespace', namespace, '--wait=true', `--timeout=${Math.round(timeoutMs / 1000)}s`]);
+      if (controller.crds.removeAfter) kubectl(['delete', '--ignore-not-found', '--wait=true', '-f', controller.crds.path]);
+    }
+  }
+
+  const result = {
+    benchmark: 'scale',
+    recordedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryBytes: totalmem(),
+      kernel: release(),
+      node: process.version,
+      loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
+    },
+    cluster: {
+      kubernetes: KUBERNETES_VERSION,
+      kwok: KWOK_VERSION,
+      nodes: NODE_COUNT,
+      podsPerNode: NODE_POD_CAPACITY,
+      controlPlaneClient: CONTROL_PLANE_CLIENT,
+      reused: cluster.reused,
+    },
+    workload: { rollouts: n, replicas: 1, steps: [{ setWeight: 50 }, { pause: {} }], singleChanges, idleSeconds },
+    settings: { qps, burst, workers: workers ?? 'each controller\'s default' },
+    notes: [
+      'API requests are the apiserver\'s audit log lines of the user only the controller under test authenticates as.',
+      'Heap: Fledge\'s V8 heap in use after a forced GC; Argo\'s Go heap in use (go_memstats_heap_alloc_bytes), GC not forced.',
+      'Canary ReplicaSet latency: client-side time of the watch\'s ADDED event minus the time the Rollout\'s apply was acknowledged.',
+      `Quiet: the controller's last API request before ${QUIET_MS / 1000} s without any; idle traffic is counted from then, and the single changes follow it.`,
+    ],
+    controllers: Object.fromEntries(results.map((r) => [r.name, r])),
+    ratios: ratios(results),
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', 'scale.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(table(results));
+  log('wrote bench/results/scale.json');
+}
+
+/** The figures the table and the ratios compare, with how each is shown. */
+const FIGURES: Array<{ label: string; value: (r: ControllerResult) => number; unit: 'MB' | 's' | 'ms' | '' }> = [
+  { label: 'idle RSS', value: (r) => r.idle.rssBytes, unit: 'MB' },
+  { label: 'idle heap', value: (r) => r.idle.heapBytes, unit: 'MB' },
+  { label: 'start → all Healthy', value: (r) => r.startToAllHealthyMs, unit: 's' },
+  { label: 'change → canary RS p50', value: (r) => r.update.canaryReplicaSetMs.p50, unit: 's' },
+  { label: 'change → canary RS p90', value: (r) => r.update.canaryReplicaSetMs.p90, unit: 's' },
+  { label: 'change → canary RS p99', value: (r) => r.update.canaryReplicaSetMs.p99, unit: 's' },
+  { label: 'change → all Paused', value: (r) => r.update.allPausedMs, unit: 's' },
+  { label: 'change → quiet', value: (r) => r.update.settledMs ?? NaN, unit: 's' },
+  { label: 'CPU s, change → all Paused', value: (r) => r.update.cpuSeconds.toPaused, unit: '' },
+  { label: 'CPU s, change → quiet', value: (r) => r.update.cpuSeconds.toSettled, unit: '' },
+  { label: 'API requests / update, to Paused', value: (r) => r.update.apiRequests.toPaused.perRollout, unit: '' },
+  { label: 'API requests / update, to quiet', value: (r) => r.update.apiRequests.toSettled.perRollout, unit: '' },
+  { label: 'RSS all Paused', value: (r) => r.paused.rssBytes, unit: 'MB' },
+  { label: 'heap all Paused', value: (r) => r.paused.heapBytes, unit: 'MB' },
+  { label: 'idle API requests/s', value: (r) => r.idleApiRequestsPerSecond, unit: '' },
+  { label: 'one change → canary RS p50', value: (r) => r.singleChange.canaryReplicaSetMs.p50, unit: 'ms' },
+  { label: 'one change → canary RS p99', value: (r) => r.singleChange.canaryReplicaSetMs.p99, unit: 'ms' },
+];
+
+/** Every Fledge against Argo, and this checkout's Fledge against each other Fledge build, from this run alone. */
+function ratios(results: ControllerResult[]): Record<string, Record<string, number | null>> {
+  const pairs: Array<[ControllerResult, ControllerResult]> = [];
+  const argoResult = results.find((r) => r.kind === 'argo');
+  const fledges = results.filter((r) => r.kind === 'fledge');
+  if (argoResult) for (const f of fledges) pairs.push([f, argoResult]);
+  const [self, ...others] = fledges;
+  if (self) for (const other of others) pairs.push([self, other]);
+  return Object.fromEntries(
+    pairs.map(([a, b]) => [
+      `${a.name}/${b.name}`,
+      Object.fromEntries(
+        FIGURES.map((f) => {
+          const ratio = f.value(a) / f.value(b);
+          return [f.label, Number.isFinite(ratio) ? Number(ratio.toFixed(3)) : null];
+        }),
+      ),
+    ]),
+  );
+}
+
+function table(results: ControllerResult[]): string {
+  const show = (value: number, unit: string): string =>
+    unit === 'MB' ? (value / 1e6).toFixed(1) : unit === 's' ? (value / 1000).toFixed(1) : String(Number(value.toFixed(2)));
+  const ratioColumns = Object.entries(ratios(results));
+  const header = ['', ...results.map((r) => r.name), ...ratioColumns.map(([pair]) => pair)];
+  const rows = FIGURES.map((f) => [
+    `${f.label}${f.unit ? ` (${f.unit})` : ''}`,
+    ...results.map((r) => show(f.value(r), f.unit)),
+    ...ratioColumns.map(([, figures]) => String(figures[f.label] ?? '-')),
+  ]);
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return `\nN=${n}, QPS ${qps}/${burst}\n${[header, ...rows].map(line).join('\n')}\n`;
 }
 
 main().catch((err: unknown) => {

@@ -1,16 +1,19 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, symlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
+  ARGO_ROLLOUTS_VERSION,
   FLUX_KUSTOMIZE_CONTROLLER_VERSION,
   FLUX_SOURCE_CONTROLLER_VERSION,
   HELM_VERSION,
   KUBERNETES_VERSION,
   KWOK_VERSION,
   TRAEFIK_VERSION,
+  argoRolloutsBinary,
+  argoRolloutsCrdsDir,
   fluxKustomizeControllerBinary,
   fluxSourceControllerBinary,
   helmBinary,
@@ -101,10 +104,10 @@ function runGo(
 }
 
 /** The binaries the harness builds from source. */
-export type Component = 'kubernetes' | 'kwok' | 'traefik' | 'helm' | 'flux-source-controller' | 'flux-kustomize-controller';
+export type Component = 'kubernetes' | 'kwok' | 'traefik' | 'helm' | 'flux-source-controller' | 'flux-kustomize-controller' | 'argo-rollouts';
 
 /** Who asks for a build; each gets only what it uses (a helm build costs about 2 minutes on 2 cores). */
-export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests' | 'gitops';
+export type BuildTarget = 'cluster' | 'demo' | 'tests' | 'external-cluster-tests' | 'gitops' | 'bench';
 
 const COMPONENTS: Record<Component, { label: string; binary: string; role: string }> = {
   kubernetes: { label: `Kubernetes ${KUBERNETES_VERSION}`, binary: k8sBinary, role: 'the control plane and kubectl' },
@@ -121,6 +124,11 @@ const COMPONENTS: Record<Component, { label: string; binary: string; role: strin
     binary: fluxKustomizeControllerBinary,
     role: 'what applies the GitOps tests\' commits',
   },
+  'argo-rollouts': {
+    label: `Argo Rollouts ${ARGO_ROLLOUTS_VERSION}`,
+    binary: argoRolloutsBinary,
+    role: 'the controller the scale bench compares Fledge with',
+  },
 };
 
 const FLUX: readonly Component[] = ['flux-source-controller', 'flux-kustomize-controller'];
@@ -128,11 +136,13 @@ const FLUX: readonly Component[] = ['flux-source-controller', 'flux-kustomize-co
 const TARGETS: Record<BuildTarget, { components: readonly Component[]; who: string }> = {
   cluster: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the local cluster' },
   demo: { components: ['kubernetes', 'kwok', 'traefik'], who: 'the demo' },
-  tests: { components: ['kubernetes', 'kwok', 'traefik', 'helm', ...FLUX], who: 'the tests' },
+  tests: { components: ['kubernetes', 'kwok', 'traefik', 'helm', ...FLUX], who: 'the test suite' },
   // With FLEDGE_TEST_KUBECONFIG there is no local control plane to build, but the chart test still runs.
-  'external-cluster-tests': { components: ['helm'], who: 'the tests on an existing cluster' },
+  'external-cluster-tests': { components: ['helm'], who: 'the test suite on an existing cluster' },
   // What test/harness/flux.ts runs, for a test file that starts Flux on a cluster it did not build.
   gitops: { components: FLUX, who: 'Flux' },
+  // Only the scale bench runs Argo Rollouts, so CI's `tests` never pays for its build.
+  bench: { components: ['kubernetes', 'kwok', 'traefik', 'argo-rollouts'], who: 'the scale bench' },
 };
 
 const listOf = (items: string[], type: 'conjunction' | 'disjunction'): string => new Intl.ListFormat('en', { type }).format(items);
@@ -234,6 +244,24 @@ async function buildFluxController(component: 'flux-source-controller' | 'flux-k
   log(`${component} build done in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
+async function buildArgoRollouts(log: (line: string) => void): Promise<void> {
+  log(`building Argo Rollouts ${ARGO_ROLLOUTS_VERSION} into ${argoRolloutsBinary}; the first build takes 5-12 minutes on 2 cores`);
+  const started = Date.now();
+  // Its go.mod's replace directives all pin published versions, so it builds in its own source, as Traefik does.
+  const source = await downloadGoModule('github.com/argoproj/argo-rollouts', ARGO_ROLLOUTS_VERSION);
+  // Copies of the module cache's read-only files: clear them, or a rebuild could not overwrite them.
+  rmSync(argoRolloutsCrdsDir, { recursive: true, force: true });
+  mkdirSync(argoRolloutsCrdsDir, { recursive: true });
+  for (const file of readdirSync(join(source, 'manifests', 'crds')).filter((name) => name.endsWith('-crd.yaml'))) {
+    copyFileSync(join(source, 'manifests', 'crds', file), join(argoRolloutsCrdsDir, file));
+  }
+  const partial = `${argoRolloutsBinary}.partial`;
+  const ldflags = `-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=${ARGO_ROLLOUTS_VERSION.slice(1)}`;
+  await runGo(['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', partial, './cmd/rollouts-controller'], source, 'argo-rollouts build', log);
+  renameSync(partial, argoRolloutsBinary);
+  log(`argo-rollouts build done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
 const BUILDERS: Record<Component, (log: (line: string) => void) => Promise<void>> = {
   kubernetes: buildKubernetes,
   kwok: (log) => goInstall('kwok', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`, log),
@@ -242,6 +270,7 @@ const BUILDERS: Record<Component, (log: (line: string) => void) => Promise<void>
   helm: (log) => goInstall('helm', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`, log),
   'flux-source-controller': (log) => buildFluxController('flux-source-controller', 'github.com/fluxcd/source-controller', FLUX_SOURCE_CONTROLLER_VERSION, log),
   'flux-kustomize-controller': (log) => buildFluxController('flux-kustomize-controller', 'github.com/fluxcd/kustomize-controller', FLUX_KUSTOMIZE_CONTROLLER_VERSION, log),
+  'argo-rollouts': buildArgoRollouts,
 };
 
 /** Builds what `target` needs and the cache (keyed by version) lacks. */

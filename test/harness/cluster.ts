@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBinaries, type BuildTarget } from './build.js';
-import { NODE_COUNT, clusterDir, k8sBinary, kubectlBinary, kwokBinary, podCidr, ports, traefikBinary } from './config.js';
+import { CONTROL_PLANE_CLIENT, NODE_COUNT, NODE_POD_CAPACITY, clusterDir, k8sBinary, kubectlBinary, kwokBinary, podCidr, ports, traefikBinary } from './config.js';
 import { GATEWAY, addPodCidr, gatewayManifests, removePodCidr, routerCrds, traefikConfig } from './dataplane.js';
 import { HarnessError } from './errors.js';
 
@@ -25,6 +25,12 @@ export interface ClusterState {
   traefikMetricsUrl: string;
   /** The pod IP range kwok assigns and `up` made local; `down` removes it from lo. */
   podCidr: string;
+  /**
+   * A cluster-admin token whose every request the apiserver writes to `auditLog` (one JSON line each, when it is
+   * received), so a bench can count a controller's API requests the same way whatever the controller.
+   */
+  auditedToken: string;
+  auditLog: string;
   processes: Array<{ name: string; pid: number; log: string }>;
 }
 
@@ -288,8 +294,8 @@ function nodeManifest(name: string): string {
       annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
     },
     status: {
-      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
-      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+      allocatable: { cpu: '32', memory: '256Gi', pods: String(NODE_POD_CAPACITY) },
+      capacity: { cpu: '32', memory: '256Gi', pods: String(NODE_POD_CAPACITY) },
       nodeInfo: { architecture: 'amd64', operatingSystem: 'linux', kubeletVersion: 'fake', kubeProxyVersion: 'fake' },
     },
   });
@@ -302,7 +308,11 @@ async function startKubernetes(
 ): Promise<KubernetesAccess> {
   generatePki(pki);
   const adminToken = `fledge-admin-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-  writeFileSync(join(pki, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+  const auditedToken = `fledge-audited-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  writeFileSync(join(pki, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n${auditedToken},${AUDITED_USER},audited-uid,"system:masters"\n`);
+  const auditPolicy = join(pki, 'audit-policy.json');
+  writeFileSync(auditPolicy, JSON.stringify(auditPolicyFor(AUDITED_USER)));
+  const auditLog = join(clusterDir, 'logs', 'audit.jsonl');
   // For Traefik and Prometheus, which read the token from a file rather than a kubeconfig.
   const tokenFile = join(pki, 'admin.token');
   writeFileSync(tokenFile, adminToken, { mode: 0o600 });
@@ -324,6 +334,9 @@ async function startKubernetes(
     `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
     `--initial-cluster=fledge=http://127.0.0.1:${ports.etcdPeer}`,
     '--unsafe-no-fsync',
+    // Four times the default 2 GiB: room for a 10,000-Rollout bench (20,000 pods, their ReplicaSets, Events and
+    // the revisions kept between compactions), since a full quota turns the whole cluster read-only.
+    '--quota-backend-bytes=8589934592',
     '--log-level=warn',
   ]);
   await launcher.waitFor('etcd', 'etcd health', async () => (await get(`${etcdUrl}/health`)).status === 200, 30_000);
@@ -348,6 +361,9 @@ async function startKubernetes(
     `--service-account-key-file=${join(pki, 'sa.pub')}`,
     `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
     '--enable-priority-and-fairness=false',
+    `--audit-policy-file=${auditPolicy}`,
+    `--audit-log-path=${auditLog}`,
+    '--audit-log-format=json',
     '--v=0',
   ]);
   await launcher.waitFor('kube-apiserver', 'kube-apiserver /readyz', async () => (await get(`${apiserverUrl}/readyz`, { ca, token: adminToken })).status === 200);
@@ -363,9 +379,13 @@ async function startKubernetes(
     '--use-service-account-credentials=false',
     // No cloud, no real nodes: the node IPAM and lifecycle controllers would only fight kwok.
     '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
-    '--concurrent-replicaset-syncs=10',
+    `--kube-api-qps=${CONTROL_PLANE_CLIENT.qps}`,
+    `--kube-api-burst=${CONTROL_PLANE_CLIENT.burst}`,
+    '--concurrent-replicaset-syncs=50',
   ]);
-  launcher.start('kube-scheduler', k8sBinary, ['kube-scheduler', `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
+  const schedulerConfig = join(clusterDir, 'kube-scheduler.json');
+  writeFileSync(schedulerConfig, JSON.stringify(schedulerConfigFor(kubeconfig)));
+  launcher.start('kube-scheduler', k8sBinary, ['kube-scheduler', `--config=${schedulerConfig}`, '--secure-port=0']);
 
   log('starting kwok and registering fake nodes');
   launcher.start('kwok', kwokBinary, [
@@ -393,10 +413,33 @@ async function startKubernetes(
     return schedulable.length >= NODE_COUNT;
   });
 
-  return { kubeconfig, apiserverUrl, adminToken, caFile, tokenFile };
+  return { kubeconfig, apiserverUrl, adminToken, caFile, tokenFile, auditedToken, auditLog };
 }
 
-type KubernetesAccess = Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile'> & { tokenFile: string };
+type KubernetesAccess = Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile' | 'auditedToken' | 'auditLog'> & { tokenFile: string };
+
+/** The user of ClusterState.auditedToken; nobody else's requests are audited, so the tests pay nothing for it. */
+const AUDITED_USER = 'fledge-audited';
+
+/** One line per request of `user`, written when the apiserver receives it; nothing for anyone else. */
+function auditPolicyFor(user: string): object {
+  return {
+    apiVersion: 'audit.k8s.io/v1',
+    kind: 'Policy',
+    omitStages: ['ResponseStarted', 'ResponseComplete', 'Panic'],
+    rules: [{ level: 'Metadata', users: [user] }, { level: 'None' }],
+  };
+}
+
+/** The scheduler's client limits belong in a config file (its flags for them are deprecated). */
+function schedulerConfigFor(kubeconfig: string): object {
+  return {
+    apiVersion: 'kubescheduler.config.k8s.io/v1',
+    kind: 'KubeSchedulerConfiguration',
+    clientConnection: { kubeconfig, ...CONTROL_PLANE_CLIENT },
+    leaderElection: { leaderElect: false },
+  };
+}
 
 /** Runs the harness's kubectl; fails with its output. */
 function kubectl(kube: KubernetesAccess, args: string[], input?: string): void {
@@ -467,8 +510,8 @@ export async function up(
 ): Promise<ClusterState & { reused: boolean }> {
   const existing = readState();
   if (existing) {
-    // A cluster from before the data plane (no gatewayUrl) is restarted rather than reused.
-    const fits = withKubernetes ? existing.apiserverUrl !== '' && Boolean(existing.gatewayUrl) : existing.apiserverUrl === '';
+    // A cluster from before the data plane (no gatewayUrl) or the audited user is restarted rather than reused.
+    const fits = withKubernetes ? existing.apiserverUrl !== '' && Boolean(existing.gatewayUrl) && Boolean(existing.auditLog) : existing.apiserverUrl === '';
     if (fits && (await isHealthyWithin(existing, 40_000))) {
       // A person may have removed the address (or rebooted, which kills the cluster anyway).
       if (existing.podCidr) addPodCidr(existing.podCidr);
@@ -507,7 +550,7 @@ export async function up(
   mkdirSync(logs, { recursive: true });
   const launcher = new Launcher(logs);
   try {
-    let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '' };
+    let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '', auditedToken: '', auditLog: '' };
     let dataPlane = { gatewayUrl: '', traefikMetricsUrl: '', podCidr: '' };
     let scrape: DataPlaneScrape | undefined;
     if (withKubernetes) {
@@ -516,7 +559,14 @@ export async function up(
       const { podDiscoveryUrl, ...served } = await startDataPlane(launcher, access, log);
       dataPlane = { ...served, podCidr };
       log(`data plane ready in ${Math.round((Date.now() - started) / 1000)} s: Gateway ${GATEWAY.namespace}/${GATEWAY.name} at ${dataPlane.gatewayUrl}`);
-      kube = { kubeconfig: access.kubeconfig, apiserverUrl: access.apiserverUrl, adminToken: access.adminToken, caFile: access.caFile };
+      kube = {
+        kubeconfig: access.kubeconfig,
+        apiserverUrl: access.apiserverUrl,
+        adminToken: access.adminToken,
+        caFile: access.caFile,
+        auditedToken: access.auditedToken,
+        auditLog: access.auditLog,
+      };
       scrape = { traefikMetricsUrl: dataPlane.traefikMetricsUrl, podDiscoveryUrl };
     }
     log('starting prometheus');

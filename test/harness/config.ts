@@ -14,6 +14,8 @@ export const ARGOCD_VERSION = 'v3.5.7';
 /** Flux's controllers for the GitOps tests; kustomize-controller v1.9.x reads source-controller v1.9.x's artifacts. */
 export const FLUX_SOURCE_CONTROLLER_VERSION = 'v1.9.1';
 export const FLUX_KUSTOMIZE_CONTROLLER_VERSION = 'v1.9.4';
+/** Argo Rollouts, which the scale bench measures Fledge against: the newest v1.9 that Go 1.26.8 builds (v1.9.3 needs 1.26.10). */
+export const ARGO_ROLLOUTS_VERSION = 'v1.9.2';
 
 export const cacheDir = process.env.FLEDGE_CACHE_DIR ?? join(homedir(), '.cache', 'fledge');
 export const k8sBinary = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'fledge-k8s');
@@ -22,6 +24,9 @@ export const helmBinary = join(cacheDir, `helm-${HELM_VERSION}`, 'helm');
 export const traefikBinary = join(cacheDir, `traefik-${TRAEFIK_VERSION}`, 'traefik');
 export const fluxSourceControllerBinary = join(cacheDir, `flux-source-controller-${FLUX_SOURCE_CONTROLLER_VERSION}`, 'source-controller');
 export const fluxKustomizeControllerBinary = join(cacheDir, `flux-kustomize-controller-${FLUX_KUSTOMIZE_CONTROLLER_VERSION}`, 'kustomize-controller');
+export const argoRolloutsBinary = join(cacheDir, `argo-rollouts-${ARGO_ROLLOUTS_VERSION}`, 'rollouts-controller');
+/** Argo Rollouts' CRDs (manifests/crds of the same module), copied beside the binary when it is built. */
+export const argoRolloutsCrdsDir = join(cacheDir, `argo-rollouts-${ARGO_ROLLOUTS_VERSION}`, 'crds');
 /** A directory with a `kubectl` that matches the apiserver's version (a symlink into the multi-call binary). */
 export const kubectlDir = join(cacheDir, `k8s-${KUBERNETES_VERSION}`, 'bin');
 export const kubectlBinary = join(kubectlDir, 'kubectl');
@@ -53,3 +58,10 @@ export const ports = {
 export const podCidr = process.env.FLEDGE_CLUSTER_POD_CIDR ?? '198.18.0.0/16';
 
 export const NODE_COUNT = 2;
+/** Pods each fake node takes: the scale bench's 10,000 Rollouts hold two pods each at their pause. */
+export const NODE_POD_CAPACITY = 15_000;
+/**
+ * Client-side limits of kube-controller-manager and kube-scheduler (defaults 20 and 50 QPS), so that creating and
+ * binding the pods of thousands of ReplicaSets never is what a scale measurement measures. kwok sets none.
+ */
+export const CONTROL_PLANE_CLIENT = { qps: 500, burst: 1000 } as const;

@@ -1,27 +1,15 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { downloadGoModule, ensureBinaries } from './build.js';
 import { FLUX_KUSTOMIZE_CONTROLLER_VERSION, FLUX_SOURCE_CONTROLLER_VERSION, fluxKustomizeControllerBinary, fluxSourceControllerBinary } from './config.js';
 import { eventually, kubectl } from './e2e.js';
+import { freePort } from './free-port.js';
 
 const log = (line: string): void => void process.stderr.write(`flux: ${line}\n`);
-
-/** A port nothing listens on right now (the kernel picks it), for a controller's metrics, health and artifacts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function ready(url: string): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,0 +1,162 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ARGO_ROLLOUTS_VERSION, argoRolloutsBinary, argoRolloutsCrdsDir } from '../../test/harness/config.js';
+import { freePort } from '../../test/harness/free-port.js';
+
+/** What the bench needs to know of a Rollout's status, whichever controller wrote it. */
+export interface RolloutState {
+  generation: number;
+  observedGeneration: string | undefined;
+  phase: string | undefined;
+  currentStepIndex: number | undefined;
+}
+
+export interface Settings {
+  kubeconfig: string;
+  namespace: string;
+  qps: number;
+  burst: number;
+  /** Reconcile workers; undefined keeps each controller's own default. */
+  workers: number | undefined;
+  logFile: string;
+}
+
+export interface Running {
+  process: ChildProcess;
+  pid: number;
+  metricsUrl: string;
+  /** Resolves once the controller is ready to reconcile. */
+  ready: Promise<void>;
+  /** Forces a full GC when the runtime allows it from outside. */
+  collectGarbage(): Promise<void>;
+  /** Heap in use (after collectGarbage), from the controller's own /metrics. */
+  heapBytes(metrics: string): number;
+}
+
+export interface Controller {
+  /** fledge, fledge@<commit>, argo */
+  name: string;
+  kind: 'fledge' | 'argo';
+  version: string;
+  /**
+   * The directory whose CRDs (kustomize or plain YAML) the bench applies before this controller's turn, and
+   * whether it deletes them after.
+   */
+  crds: { kustomize: boolean; path: string; removeAfter: boolean };
+  apiVersion: string;
+  start(settings: Settings): Promise<Running>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function metric(text: string, name: string): number {
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/** Waits for a log line matching `pattern` in what the process writes, and keeps everything in `logFile`. */
+function logWatcher(child: ChildProcess, logFile: string): (pattern: RegExp, timeoutMs: number) => Promise<RegExpExecArray> {
+  const log = createWriteStream(logFile);
+  let head = '';
+  const keep = (chunk: Buffer): void => {
+    log.write(chunk);
+    if (head.length < 200_000) head += chunk.toString();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('exit', () => log.end());
+  return async (pattern, timeoutMs) => {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+      const match = pattern.exec(head);
+      if (match) return match;
+      if (child.exitCode !== null) throw new Error(`the controller exited (${child.exitCode}); see ${logFile}`);
+    }
+    throw new Error(`the controller did not log ${pattern} within ${timeoutMs / 1000} s; see ${logFile}`);
+  };
+}
+
+function gitLabel(dir: string): string {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return basename(dir);
+  }
+}
+
+/**
+ * Fledge as production runs it: compiled, `node dist/main.js`, from `dir` (its dist/ and node_modules/). Named
+ * `fledge`, or `fledge@<commit>` when it is another build than this checkout's.
+ */
+export function fledge(dir: string, gcPreload: string, { other }: { other: boolean }): Controller {
+  const main = join(dir, 'dist', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} does not exist: run \`npm ci && npm run build\` in ${dir}`);
+  const version = gitLabel(dir);
+  return {
+    name: other ? `fledge@${version}` : 'fledge',
+    kind: 'fledge',
+    version,
+    crds: { kustomize: true, path: join(dir, 'crds'), removeAfter: false },
+    apiVersion: 'fledge.dev/v1alpha1',
+    async start(settings) {
+      const args = [
+        '--expose-gc',
+        '--require',
+        gcPreload,
+        main,
+        ...['--kubeconfig', settings.kubeconfig, '--namespaces', settings.namespace],
+        ...['--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'],
+        ...['--kube-api-qps', String(settings.qps), '--kube-api-burst', String(settings.burst)],
+        ...(settings.workers !== undefined ? ['--concurrency', String(settings.workers)] : []),
+      ];
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const waitFor = logWatcher(child, settings.logFile);
+      const metricsUrl = (await waitFor(/"metrics":"(http:\/\/[^"]+)"/, 60_000))[1] ?? '';
+      return {
+        process: child,
+        pid: child.pid ?? NaN,
+        metricsUrl,
+        ready: waitFor(/caches synced/, 120_000).then(() => undefined),
+        async collectGarbage() {
+          child.kill('SIGUSR2');
+          await sleep(2000);
+        },
+        heapBytes: (metrics) => metric(metrics, 'fledge_nodejs_heap_size_used_bytes'),
+      };
+    },
+  };
+}
+
+/** Argo Rollouts, built from source by the harness (`bench` build target), limited to the bench's namespace. */
+export function argo(): Controller {
+  return {
+    name: 'argo',
+    kind: 'argo',
+    version: ARGO_ROLLOUTS_VERSION,
+    // Left installed, its `rollout` short name would shadow Fledge's for kubectl in tests sharing the cluster.
+    crds: { kustomize: false, path: argoRolloutsCrdsDir, removeAfter: true },
+    apiVersion: 'argoproj.io/v1alpha1',
+    async start(settings) {
+      const [metricsPort, healthzPort] = [await freePort(), await freePort()];
+      const args = [
+        ...['--kubeconfig', settings.kubeconfig, '--namespaced', '--namespace', settings.namespace],
+        ...['--qps', String(settings.qps), '--burst', String(settings.burst)],
+        ...(settings.workers !== undefined ? ['--rollout-threads', String(settings.workers)] : []),
+        // It binds both ports on 0.0.0.0 and has no flag for the address.
+        ...['--metricsPort', String(metricsPort), '--healthzPort', String(healthzPort)],
+        '--leader-elect=false',
+        '--logformat=json',
+      ];
+      const child = spawn(argoRolloutsBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const waitFor = logWatcher(child, settings.logFile);
+      return {
+        process: child,
+        pid: child.pid ?? NaN,
+        metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+        ready: waitFor(/Started rollout workers/, 120_000).then(() => undefined),
+        // Go collects on its own; there is no way to force it from outside.
+        collectGarbage: () => sleep(2000),
+        heapBytes: (metrics) => metric(metrics, 'go_memstats_heap_alloc_bytes'),
+      };
+    },
+  };
+}
