@@ -28,10 +28,13 @@ import { HarnessError } from './errors.js';
 const goModuleDir = join(dirname(fileURLToPath(import.meta.url)), 'k8s');
 
 function requireGo(what: string): void {
-  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  // Asked twice: on a loaded machine a single probe once failed with go on PATH; the message now says how.
+  let probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) probe = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
+    const why = probe.error?.message ?? `exit ${probe.status ?? '?'}: ${probe.stderr.trim()}`;
     throw new HarnessError(
-      `the Go toolchain (go >= 1.25) is needed once, to build ${what}; ` +
+      `the Go toolchain (go >= 1.25) is needed once, to build ${what} (\`go version\` failed: ${why}; PATH=${process.env.PATH ?? ''}); ` +
         'install Go 1.25 or newer from go.dev/dl (Debian bookworm\'s golang-go is too old) and put `go` on PATH, then run this again. ' +
         'Or point the tests at an existing cluster with FLEDGE_TEST_KUBECONFIG (see README)',
     );
