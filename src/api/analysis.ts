@@ -48,6 +48,8 @@ export const PrometheusProvider = z.strictObject({
   }),
 });
 
+export type PrometheusProvider = z.infer<typeof PrometheusProvider>;
+
 export const WebProvider = z.strictObject({
   web: z.object({
     url: z.string().min(1),
@@ -60,6 +62,10 @@ export const WebProvider = z.strictObject({
     insecure: z.boolean().optional(),
   }),
 });
+
+export type WebProvider = z.infer<typeof WebProvider>;
+
+const StringMap = z.record(z.string(), z.string());
 
 export const MetricProvider = z.union([PrometheusProvider, WebProvider]);
 export type MetricProvider = z.infer<typeof MetricProvider>;
@@ -148,6 +154,11 @@ export const MetricResult = z.object({
   consecutiveError: z.number().int().min(0),
   /** The newest measurements only (measurementRetention). */
   measurements: z.array(Measurement),
+  /**
+   * A measurement under way across reconciles (a Job): when it started, and what its provider needs to find it
+   * again after a restart. It counts towards nothing until it finishes.
+   */
+  inProgress: z.object({ startedAt: z.string(), metadata: StringMap }).optional(),
   message: z.string().optional(),
   dryRun: z.boolean().optional(),
 });
