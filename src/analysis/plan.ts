@@ -1,5 +1,5 @@
 import { transition } from 'xstate';
-import type { AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
+import { judgesItself, type AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
@@ -106,7 +106,8 @@ function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricCondition
   for (const metric of metrics) {
     if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, metrics, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
     try {
-      conditions.set(metric.name, compileMetricConditions(metric));
+      const unconditioned = metric.successCondition === undefined && metric.failureCondition === undefined;
+      conditions.set(metric.name, unconditioned && judgesItself(metric.provider) ? {} : compileMetricConditions(metric));
     } catch (err) {
       if (err instanceof ConditionError) return { conditions, metrics, problem: `invalid condition ${err.message}` };
       throw err;

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { ResolvedMetric } from './metric-args.js';
 import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS } from './plan.js';
+import type { JobsApi } from './providers/job.js';
 import type { MeasureContext, MeasurementProgress } from './providers/provider.js';
 import { providerFor, type ProviderDeps } from './providers/registry.js';
 import { ArgumentError } from './query.js';
@@ -20,6 +21,8 @@ export interface AnalysisRunReconcilerDeps {
   runs: ResilientInformer<k8s.KubernetesObject>;
   custom: k8s.CustomObjectsApi;
   core: k8s.CoreV1Api;
+  /** For the job provider's Jobs. */
+  jobs: JobsApi;
   events: EventRecorder;
   logger: Logger;
   metrics?: ControllerMetrics;
@@ -42,6 +45,7 @@ export class AnalysisRunReconciler {
       defaultAddress: deps.prometheusAddress,
       maxResponseBytes: deps.maxResponseBytes,
       readSecret: (ref, namespace) => this.readSecret(ref, namespace),
+      jobs: deps.jobs,
     };
   }
 
