@@ -125,13 +125,19 @@ spec:
     expect(finished.status?.metricResults?.[0]).toMatchObject({ phase: 'Failed', failed: 1, count: 1 });
   });
 
-  it('a run terminated while its Job runs deletes the Job, and with no success measured it is Inconclusive', async () => {
+  it('a restarted controller resumes the running Job; terminating the run deletes it, and with no success measured it is Inconclusive', async () => {
     const run = await canaryAtAnalysis('holding', 'hold');
     const [job] = await eventually('the Job is running', async () => {
       const jobs = await jobsOf(run);
       return jobs.length === 1 && (jobs[0]?.status?.active ?? 0) > 0 ? jobs : undefined;
     });
     expect((await analysisRun(run.metadata.name as string)).status?.metricResults?.[0]?.inProgress?.metadata).toEqual({ job: job?.metadata?.name });
+    // A restarted controller resumes the Job it started rather than creating another.
+    await controller.kill();
+    controller = await startController(ns.name);
+    await eventually('the new controller is reconciling', async () => (controller.output().includes('"reconciling"') ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect((await jobsOf(run)).map((j) => j.metadata?.uid)).toEqual([job?.metadata?.uid]);
     const abort = await kubectl(['patch', 'rollout', 'holding', '-n', ns.name, '--subresource=status', '--type=merge', '-p', '{"status":{"abort":true}}']);
     expect(abort.code, abort.stderr).toBe(0);
     await waitFor('holding', 'aborted', (s) => s.phase === 'Degraded');
