@@ -54,6 +54,10 @@ export function runViolations(run: AnalysisRun, status: AnalysisRunStatus): stri
   if ((status.completedAt !== undefined) !== isTerminal(status.phase ?? 'Pending')) {
     violations.push(`completedAt ${status.completedAt ?? 'unset'} while the run is ${status.phase}`);
   }
+  // A verdict stops every measurement; one left in progress would be a Job nobody deletes until the run goes.
+  if (isTerminal(status.phase ?? 'Pending')) {
+    for (const result of status.metricResults ?? []) if (result.inProgress !== undefined) violations.push(`${result.name} still has a measurement in progress, yet the run is ${status.phase}`);
+  }
   return violations;
 }
 

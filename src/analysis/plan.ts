@@ -1,5 +1,5 @@
 import { transition } from 'xstate';
-import type { AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
+import { judgesItself, type AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
@@ -12,11 +12,29 @@ export const RUN_DEFAULTS = { consecutiveErrorLimit: 4, failureLimit: 0, inconcl
 /** After an Error measurement the next try comes this soon (or at the metric's interval, if shorter), as in Argo. */
 export const ERROR_RETRY_MS = 10_000;
 
+/**
+ * How often a measurement in progress is looked at again when nothing else wakes its run. A safety net: the
+ * controller watches what a provider starts (Jobs), so a finished measurement is usually seen at once.
+ */
+export const IN_PROGRESS_POLL_MS = 10_000;
+
+/** A measurement under way that the run no longer needs: its provider must stop it. */
+export interface AbandonedMeasurement {
+  metric: ResolvedMetric;
+  /** Which measurement of the metric it was. */
+  index: number;
+  metadata: Record<string, string>;
+}
+
 export interface RunEvaluation {
   /** The complete status to write. */
   status: AnalysisRunStatus;
   /** Metrics whose next measurement is due now, with their arguments resolved. */
   due: ResolvedMetric[];
+  /** Metrics with a measurement in progress, to look at again. */
+  inProgress: ResolvedMetric[];
+  /** Measurements in progress when the run reached its verdict; the status no longer lists them. */
+  abandoned: AbandonedMeasurement[];
   /** When the next measurement falls due. */
   requeueAfterMs?: number;
   /** Compiled conditions per metric, for the measurements the shell takes. */
@@ -60,7 +78,7 @@ export function metricPhase(metric: ResolvedMetric, result: MetricResult, termin
   if (result.count >= plannedCount(metric)) return result.successful > 0 ? 'Successful' : result.failed > 0 ? 'Failed' : 'Inconclusive';
   // Cut short by its Rollout: only a metric that measured the canary successfully at least once may pass.
   if (terminated) return result.successful > 0 ? 'Successful' : 'Inconclusive';
-  return result.count + result.error > 0 ? 'Running' : 'Pending';
+  return result.count + result.error > 0 || result.inProgress !== undefined ? 'Running' : 'Pending';
 }
 
 /**
@@ -88,7 +106,8 @@ function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricCondition
   for (const metric of metrics) {
     if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, metrics, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
     try {
-      conditions.set(metric.name, compileMetricConditions(metric));
+      const unconditioned = metric.successCondition === undefined && metric.failureCondition === undefined;
+      conditions.set(metric.name, unconditioned && judgesItself(metric.provider) ? {} : compileMetricConditions(metric));
     } catch (err) {
       if (err instanceof ConditionError) return { conditions, metrics, problem: `invalid condition ${err.message}` };
       throw err;
@@ -154,13 +173,29 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
     results = results.map((result) => (isTerminal(result.phase) ? result : { ...result, phase: result.successful > 0 ? 'Successful' : 'Inconclusive' }));
   }
 
+  // A verdict stops whatever is still being measured; the provider is told, and the status forgets it.
+  const abandoned: AbandonedMeasurement[] = [];
+  if (done) {
+    results = results.map(({ inProgress, ...result }, index) => {
+      const metric = metrics[index];
+      if (inProgress !== undefined && metric !== undefined) abandoned.push({ metric, index: result.count + result.error, metadata: inProgress.metadata });
+      return result;
+    });
+  }
+
   const startedAt = Date.parse(current.startedAt ?? '') || now;
   const due: ResolvedMetric[] = [];
+  const inProgress: ResolvedMetric[] = [];
   const wakeups: number[] = [];
   if (!done) {
     for (const metric of metrics) {
       const result = results.find((candidate) => candidate.name === metric.name);
       if (result === undefined || isTerminal(result.phase)) continue;
+      if (result.inProgress !== undefined) {
+        inProgress.push(metric);
+        wakeups.push(now + IN_PROGRESS_POLL_MS);
+        continue;
+      }
       const last = result.measurements.at(-1);
       // An Error did not count towards `count`, so the measurement is retried; without an interval it
       // would otherwise be due again at once, on every reconcile.
@@ -188,6 +223,8 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   return {
     status: next,
     due,
+    inProgress,
+    abandoned,
     conditions,
     ...(wakeups.length > 0 && { requeueAfterMs: Math.max(0, Math.min(...wakeups) - now) }),
   };
@@ -206,7 +243,8 @@ export function recordMeasurement(
   retention: number,
 ): AnalysisRunStatus {
   const results = status.metricResults ?? [];
-  const result = results.find((candidate) => candidate.name === metric.name) ?? emptyResult(metric);
+  // The measurement in progress, if any, is the one that finished.
+  const { inProgress: _finished, ...result } = results.find((candidate) => candidate.name === metric.name) ?? emptyResult(metric);
   const measurement = {
     phase: verdict.phase,
     ...(verdict.value !== undefined && { value: verdict.value }),
@@ -240,4 +278,12 @@ function runConditions(phase: AnalysisPhase, message: string): DesiredCondition[
     { type: 'Stalled', status: failed ? 'True' : 'False', reason, message },
     { type: 'Ready', status: phase === 'Successful' ? 'True' : 'False', reason, message },
   ];
+}
+
+/** Marks a metric's measurement as under way (a provider returned Running), from `startedAt`. */
+export function recordInProgress(status: AnalysisRunStatus, metric: Pick<ResolvedMetric, 'name' | 'dryRun'>, startedAt: number, metadata: Record<string, string>): AnalysisRunStatus {
+  const results = status.metricResults ?? [];
+  const result = results.find((candidate) => candidate.name === metric.name) ?? emptyResult(metric);
+  const others = results.filter((candidate) => candidate.name !== metric.name);
+  return { ...status, metricResults: [...others, { ...result, inProgress: { startedAt: toTime(startedAt), metadata } }] };
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { AnalysisRun, type SecretKeyRef } from '../api/analysis.js';
-import { parseDuration } from '../api/duration.js';
 import { API_VERSION, GROUP, VERSION } from '../api/rollout.js';
 import { StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
@@ -10,21 +9,20 @@ import type { WorkResult } from '../kube/work-queue.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
-import { judge, type MeasurementVerdict } from './measure.js';
 import type { ResolvedMetric } from './metric-args.js';
-import { evaluateRun, recordMeasurement, RUN_DEFAULTS } from './plan.js';
-import { queryPrometheus } from './providers/prometheus.js';
-import type { ProviderResult } from './providers/result.js';
-import { queryWeb } from './providers/web.js';
-import { ArgumentError, renderPromQL, renderText, renderUrl } from './query.js';
+import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS } from './plan.js';
+import type { JobsApi } from './providers/job.js';
+import type { MeasureContext, MeasurementProgress } from './providers/provider.js';
+import { providerFor, type ProviderDeps } from './providers/registry.js';
+import { ArgumentError } from './query.js';
 import { isTerminal } from './run-machine.js';
-
-const DEFAULT_TIMEOUT_MS = 10_000;
 
 export interface AnalysisRunReconcilerDeps {
   runs: ResilientInformer<k8s.KubernetesObject>;
   custom: k8s.CustomObjectsApi;
   core: k8s.CoreV1Api;
+  /** For the job provider's Jobs. */
+  jobs: JobsApi;
   events: EventRecorder;
   logger: Logger;
   metrics?: ControllerMetrics;
@@ -40,8 +38,16 @@ class SecretError extends Error {}
 /** Measures AnalysisRuns: observe the run, decide what is due (pure), measure, record, report. */
 export class AnalysisRunReconciler {
   private readonly statusWrites = new StatusWrites();
+  private readonly providerDeps: ProviderDeps;
 
-  constructor(private readonly deps: AnalysisRunReconcilerDeps) {}
+  constructor(private readonly deps: AnalysisRunReconcilerDeps) {
+    this.providerDeps = {
+      defaultAddress: deps.prometheusAddress,
+      maxResponseBytes: deps.maxResponseBytes,
+      readSecret: (ref, namespace) => this.readSecret(ref, namespace),
+      jobs: deps.jobs,
+    };
+  }
 
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split('/') as [string, string];
@@ -66,24 +72,50 @@ export class AnalysisRunReconciler {
     const first = evaluateRun(run, run.status, this.deps.now());
     let status = first.status;
     const retention = run.spec.measurementRetention ?? RUN_DEFAULTS.measurementRetention;
-    const args = await this.resolveArgs(run, namespace).catch((err: unknown) => err as Error);
+    const args = first.due.length + first.inProgress.length + first.abandoned.length > 0 ? await this.resolveArgs(run, namespace).catch((err: unknown) => err as Error) : {};
+    const resultOf = (metric: ResolvedMetric) => first.status.metricResults?.find((result) => result.name === metric.name);
+    const contextOf = (metric: ResolvedMetric, index: number): MeasureContext => ({
+      run: { name, namespace, uid: run.metadata.uid ?? '' },
+      metric,
+      index,
+      args: args instanceof Error ? {} : args,
+      conditions: first.conditions.get(metric.name) ?? {},
+    });
     // Metrics are independent: measure the due ones together, so one slow provider delays none of the others.
-    const measured = await Promise.all(
-      first.due.map(async (metric) => {
+    const measured = await Promise.all([
+      ...first.due.map(async (metric) => {
         const startedAt = this.deps.now();
-        const verdict =
-          args instanceof Error
-            ? { phase: 'Error' as const, message: args.message }
-            : await this.measure(metric, args, namespace, first.conditions.get(metric.name) ?? {});
-        return { metric, verdict, startedAt, finishedAt: this.deps.now() };
+        const result = resultOf(metric);
+        const context = contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
+        return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).run(context)) };
       }),
-    );
-    for (const { metric, verdict, startedAt, finishedAt } of measured) {
-      status = recordMeasurement(status, metric, verdict, startedAt, finishedAt, retention);
+      ...first.inProgress.map(async (metric) => {
+        const result = resultOf(metric);
+        const context = contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
+        const metadata = result?.inProgress?.metadata ?? {};
+        const startedAt = Date.parse(result?.inProgress?.startedAt ?? '') || this.deps.now();
+        return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).resume(context, metadata)) };
+      }),
+    ]);
+    for (const { metric, startedAt, progress } of measured) {
+      if (progress.phase === 'Running') {
+        status = recordInProgress(status, metric, startedAt, progress.metadata);
+        continue;
+      }
+      const verdict = progress.verdict;
+      status = recordMeasurement(status, metric, verdict, startedAt, this.deps.now(), retention);
       this.deps.metrics?.analysisMeasurements.inc({ namespace, metric: metric.name, phase: verdict.phase });
       log.info('measured', { metric: metric.name, phase: verdict.phase, value: verdict.value, message: verdict.message });
     }
     const settled = evaluateRun(run, status, this.deps.now());
+    // A verdict reached before measuring (the Rollout terminated the run) or by it. Stopped before the status
+    // forgets them: a failed stop fails the reconcile, and the retry finds them again.
+    await Promise.all(
+      [...first.abandoned, ...settled.abandoned].map(async ({ metric, index, metadata }) => {
+        await providerFor(metric.provider, this.providerDeps).terminate(contextOf(metric, index), metadata);
+        log.info('stopped a measurement the run no longer needs', { metric: metric.name, ...metadata });
+      }),
+    );
     try {
       if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.statusWrites.wrote(key, run.metadata.resourceVersion);
     } catch (err) {
@@ -127,52 +159,15 @@ export class AnalysisRunReconciler {
     return values;
   }
 
-  private async measure(metric: ResolvedMetric, args: Record<string, string>, namespace: string, conditions: Parameters<typeof judge>[1]): Promise<MeasurementVerdict> {
-    let result: ProviderResult;
+  /** One provider call; arguments that cannot be resolved or rendered make an Error measurement, not a failed reconcile. */
+  private async step(args: Record<string, string> | Error, call: () => Promise<MeasurementProgress>): Promise<MeasurementProgress> {
+    const error = (message: string): MeasurementProgress => ({ phase: 'Done', verdict: { phase: 'Error', message } });
+    if (args instanceof Error) return error(args.message);
     try {
-      result = await this.query(metric, args, namespace);
+      return await call();
     } catch (err) {
-      if (err instanceof ArgumentError || err instanceof SecretError) result = { kind: 'error', message: err.message };
-      else throw err;
+      if (err instanceof ArgumentError || err instanceof SecretError) return error(err.message);
+      throw err;
     }
-    return judge(result, conditions, metric.noDataPolicy);
-  }
-
-  private async query(metric: ResolvedMetric, args: Record<string, string>, namespace: string): Promise<ProviderResult> {
-    const provider = metric.provider;
-    const headersOf = (headers: Array<{ key: string; value: string }> | undefined): Record<string, string> =>
-      Object.fromEntries((headers ?? []).map((header) => [header.key, renderText(header.value, args)]));
-    if ('prometheus' in provider) {
-      const spec = provider.prometheus;
-      const address = spec.address ?? this.deps.prometheusAddress;
-      if (address === undefined) return { kind: 'error', message: 'no Prometheus address: set provider.prometheus.address or the controller flag --prometheus-address' };
-      const auth = spec.authentication;
-      return queryPrometheus({
-        address: renderUrl(address, args),
-        query: renderPromQL(spec.query, args),
-        timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
-        headers: headersOf(spec.headers),
-        maxResponseBytes: this.deps.maxResponseBytes,
-        ...(auth !== undefined && {
-          auth: {
-            ...(auth.bearerTokenSecretRef !== undefined && { bearerToken: await this.readSecret(auth.bearerTokenSecretRef, namespace) }),
-            ...(auth.basic !== undefined && {
-              basic: { username: await this.readSecret(auth.basic.usernameSecretRef, namespace), password: await this.readSecret(auth.basic.passwordSecretRef, namespace) },
-            }),
-          },
-        }),
-      });
-    }
-    const spec = provider.web;
-    return queryWeb({
-      url: renderUrl(spec.url, args),
-      method: spec.method ?? 'GET',
-      headers: headersOf(spec.headers),
-      ...(spec.body !== undefined && { body: renderText(spec.body, args) }),
-      timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
-      jsonPath: spec.jsonPath,
-      insecure: spec.insecure === true,
-      maxResponseBytes: this.deps.maxResponseBytes,
-    });
   }
 }

@@ -48,6 +48,8 @@ export const PrometheusProvider = z.strictObject({
   }),
 });
 
+export type PrometheusProvider = z.infer<typeof PrometheusProvider>;
+
 export const WebProvider = z.strictObject({
   web: z.object({
     url: z.string().min(1),
@@ -61,8 +63,26 @@ export const WebProvider = z.strictObject({
   }),
 });
 
-export const MetricProvider = z.union([PrometheusProvider, WebProvider]);
+export type WebProvider = z.infer<typeof WebProvider>;
+
+const StringMap = z.record(z.string(), z.string());
+
+/** Argo's job provider: a Job from this template per measurement; the Job completing is Successful, failing is Failed. */
+export const JobProvider = z.strictObject({
+  job: z.object({
+    metadata: z.object({ labels: StringMap.optional(), annotations: StringMap.optional() }).optional(),
+    /** A batch/v1 JobSpec, checked by the apiserver when the Job is created. */
+    spec: z.looseObject({ template: z.record(z.string(), z.unknown()) }),
+  }),
+});
+
+export type JobProvider = z.infer<typeof JobProvider>;
+
+export const MetricProvider = z.union([PrometheusProvider, WebProvider, JobProvider]);
 export type MetricProvider = z.infer<typeof MetricProvider>;
+
+/** A provider whose outcome is the verdict itself (a Job succeeds or fails), so a metric needs no condition. */
+export const judgesItself = (provider: MetricProvider): boolean => 'job' in provider;
 
 /** What an empty answer means: Inconclusive by default, never Successful unless a team says so. */
 export const NoDataPolicy = z.enum(['Inconclusive', 'Fail', 'Pass']);
@@ -91,7 +111,10 @@ export const Metric = z.object({
   noDataPolicy: NoDataPolicy.optional(),
 }).meta({
   'x-kubernetes-validations': [
-    { rule: 'has(self.successCondition) || has(self.failureCondition)', message: 'a metric needs a successCondition or a failureCondition' },
+    {
+      rule: 'has(self.successCondition) || has(self.failureCondition) || has(self.provider.job)',
+      message: 'a metric needs a successCondition or a failureCondition (a job metric may have neither)',
+    },
   ],
 });
 export type Metric = z.infer<typeof Metric>;
@@ -148,6 +171,11 @@ export const MetricResult = z.object({
   consecutiveError: z.number().int().min(0),
   /** The newest measurements only (measurementRetention). */
   measurements: z.array(Measurement),
+  /**
+   * A measurement under way across reconciles (a Job): when it started, and what its provider needs to find it
+   * again after a restart. It counts towards nothing until it finishes.
+   */
+  inProgress: z.object({ startedAt: z.string(), metadata: StringMap }).optional(),
   message: z.string().optional(),
   dryRun: z.boolean().optional(),
 });

@@ -83,6 +83,11 @@ describe('deploy/', () => {
     expect(await can('update', 'rollouts.fledge.dev', 'default')).toBe('no');
     expect(await can('create', 'replicasets.apps')).toBe('yes');
     expect(await can('update', 'deployments.apps')).toBe('no');
+    // The job analysis provider: create, watch and delete Jobs, never change one.
+    expect(await can('create', 'jobs.batch')).toBe('yes');
+    expect(await can('watch', 'jobs.batch')).toBe('yes');
+    expect(await can('delete', 'jobs.batch')).toBe('yes');
+    expect(await can('patch', 'jobs.batch')).toBe('no');
     expect(await can('list', 'pods')).toBe('yes');
     expect(await can('watch', 'pods')).toBe('no');
     expect(await can('create', 'pods')).toBe('no');

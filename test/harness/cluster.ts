@@ -398,6 +398,8 @@ async function startKubernetes(
     // Renew node Leases: without them the node lifecycle controller sees kwok's nodes go NotReady every ~50 s
     // and marks every Pod unready, which kwok never undoes, so ReplicaSets lose their ready Pods for good.
     '--node-lease-duration-seconds=40',
+    // kwok's own Pod stages plus one that fails an analysis Job's Pod on request (see the file).
+    `--config=${kwokStages}`,
   ]);
   for (let i = 0; i < NODE_COUNT; i++) {
     const created = await get(`${apiserverUrl}/api/v1/nodes`, { ca, token: adminToken, method: 'POST', body: nodeManifest(`kwok-node-${i}`) });
@@ -496,6 +498,7 @@ async function startDataPlane(
   return { gatewayUrl: `http://127.0.0.1:${ports.gateway}`, traefikMetricsUrl, podDiscoveryUrl };
 }
 
+const kwokStages = fileURLToPath(new URL('kwok-stages.yaml', import.meta.url));
 const podDiscoveryCli = fileURLToPath(new URL('pod-discovery-cli.ts', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 

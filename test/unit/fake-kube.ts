@@ -22,7 +22,8 @@ type Kind =
   | 'traefikservices'
   | 'virtualservices'
   | 'destinationrules'
-  | 'ingresses';
+  | 'ingresses'
+  | 'jobs';
 interface Stored {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
   spec?: Record<string, unknown>;
@@ -154,6 +155,17 @@ export class FakeKube {
       if (rs === undefined) throw new FakeApiError(404);
       return rs;
     },
+  };
+
+  /** Jobs as the job provider uses them; a test sets their status conditions with `put`. */
+  readonly batch = {
+    createNamespacedJob: async ({ namespace, body }: { namespace: string; body: k8s.V1Job }) => this.create('jobs', namespace, body as Stored) as unknown as k8s.V1Job,
+    readNamespacedJob: async ({ name, namespace }: { name: string; namespace: string }) => {
+      const job = this.get<k8s.V1Job>('jobs', namespace, name);
+      if (job === undefined) throw new FakeApiError(404);
+      return job;
+    },
+    deleteNamespacedJob: async ({ name, namespace }: { name: string; namespace: string }) => this.delete('jobs', namespace, name) as k8s.V1Status,
   };
 
   readonly core = {

@@ -1,5 +1,10 @@
 import axios, { type AxiosRequestConfig } from 'axios';
 import { z } from 'zod';
+import type { PrometheusProvider } from '../../api/analysis.js';
+import { parseDuration } from '../../api/duration.js';
+import { judge } from '../measure.js';
+import { renderPromQL, renderUrl } from '../query.js';
+import { DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider, type SecretReader } from './provider.js';
 import { describeError, parseSampleValue, type ProviderResult } from './result.js';
 
 const SampleValue = z.tuple([z.number(), z.string()]);
@@ -77,4 +82,36 @@ export async function queryPrometheus(request: PrometheusRequest): Promise<Provi
   } catch (err) {
     return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
   }
+}
+
+export interface PrometheusProviderDeps {
+  /** --prometheus-address: for metrics that name none. */
+  defaultAddress: string | undefined;
+  maxResponseBytes: number;
+  readSecret: SecretReader;
+}
+
+/** One instant query per measurement, judged by the metric's conditions. */
+export function prometheusProvider(deps: PrometheusProviderDeps, spec: PrometheusProvider['prometheus']): MeasurementProvider {
+  return requestResponse(async ({ metric, args, run, conditions }) => {
+    const address = spec.address ?? deps.defaultAddress;
+    if (address === undefined) return { phase: 'Error', message: 'no Prometheus address: set provider.prometheus.address or the controller flag --prometheus-address' };
+    const auth = spec.authentication;
+    const result = await queryPrometheus({
+      address: renderUrl(address, args),
+      query: renderPromQL(spec.query, args),
+      timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
+      headers: renderHeaders(spec.headers, args),
+      maxResponseBytes: deps.maxResponseBytes,
+      ...(auth !== undefined && {
+        auth: {
+          ...(auth.bearerTokenSecretRef !== undefined && { bearerToken: await deps.readSecret(auth.bearerTokenSecretRef, run.namespace) }),
+          ...(auth.basic !== undefined && {
+            basic: { username: await deps.readSecret(auth.basic.usernameSecretRef, run.namespace), password: await deps.readSecret(auth.basic.passwordSecretRef, run.namespace) },
+          }),
+        },
+      }),
+    });
+    return judge(result, conditions, metric.noDataPolicy);
+  });
 }

@@ -1,5 +1,10 @@
 import { Agent } from 'node:https';
 import axios from 'axios';
+import type { WebProvider } from '../../api/analysis.js';
+import { parseDuration } from '../../api/duration.js';
+import { judge } from '../measure.js';
+import { renderText, renderUrl } from '../query.js';
+import { DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider } from './provider.js';
 import { describeError, parseSampleValue, type ProviderResult } from './result.js';
 
 export interface WebRequest {
@@ -103,4 +108,21 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
   } catch (err) {
     return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
   }
+}
+
+/** One request per measurement, the number at jsonPath judged by the metric's conditions. */
+export function webProvider(deps: { maxResponseBytes: number }, spec: WebProvider['web']): MeasurementProvider {
+  return requestResponse(async ({ metric, args, conditions }) => {
+    const result = await queryWeb({
+      url: renderUrl(spec.url, args),
+      method: spec.method ?? 'GET',
+      headers: renderHeaders(spec.headers, args),
+      ...(spec.body !== undefined && { body: renderText(spec.body, args) }),
+      timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
+      jsonPath: spec.jsonPath,
+      insecure: spec.insecure === true,
+      maxResponseBytes: deps.maxResponseBytes,
+    });
+    return judge(result, conditions, metric.noDataPolicy);
+  });
 }

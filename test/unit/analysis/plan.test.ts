@@ -3,7 +3,8 @@ import { getShortestPaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisRun, Metric } from '../../../src/api/analysis.js';
 import type { MeasurementVerdict } from '../../../src/analysis/measure.js';
-import { evaluateRun, recordMeasurement } from '../../../src/analysis/plan.js';
+import { evaluateRun, IN_PROGRESS_POLL_MS, recordInProgress, recordMeasurement } from '../../../src/analysis/plan.js';
+import { runViolations } from '../../../src/analysis/invariants.js';
 import { runMachine, type RunEvent } from '../../../src/analysis/run-machine.js';
 
 const T0 = Date.parse('2026-04-01T10:00:00Z');
@@ -192,6 +193,50 @@ describe('analysis run planning', () => {
     // Even if status were edited to look successful, the Failed phase stands.
     const edited = { ...verdict, metricResults: verdict.metricResults?.map((r) => ({ ...r, failed: 0, successful: 1 })) };
     expect(evaluateRun(subject, edited, T0 + S).status.phase).toBe('Failed');
+  });
+});
+
+describe('measurements in progress across reconciles', () => {
+  // The plan does not care which provider keeps a measurement in progress.
+  const once = metric({ name: 'smoke', interval: undefined, count: undefined });
+
+  it('counts towards nothing while under way, keeps the metric Running, starts no second one, and is timed from its start', () => {
+    const subject = run([once]);
+    const started = recordInProgress(evaluateRun(subject, undefined, T0).status, once, T0, { job: 'r-smoke-0' });
+    const later = evaluateRun(subject, started, T0 + 30 * S);
+    expect(later.status.phase).toBe('Running');
+    expect(later.status.metricResults?.[0]).toMatchObject({ phase: 'Running', count: 0, error: 0 });
+    expect(later.due).toEqual([]);
+    expect(later.inProgress.map((m) => m.name)).toEqual(['smoke']);
+    expect(later.requeueAfterMs).toBe(IN_PROGRESS_POLL_MS);
+    const done = recordMeasurement(later.status, once, { phase: 'Successful' }, T0, T0 + 31 * S, 10);
+    expect(done.metricResults?.[0]?.inProgress).toBeUndefined();
+    expect(evaluateRun(subject, done, T0 + 31 * S).status).toMatchObject({ phase: 'Successful', metricResults: [{ count: 1, measurements: [{ startedAt: new Date(T0).toISOString() }] }] });
+  });
+
+  it('abandons what is in progress at a verdict: the provider is told which measurement, the status forgets it', () => {
+    const twice: Metric = metric({ name: 'smoke', interval: '1m', count: 3 });
+    const other = metric({ name: 'rate', count: 1, interval: undefined });
+    const subject = run([twice, other]);
+    let status = recordMeasurement(evaluateRun(subject, undefined, T0).status, twice, { phase: 'Successful' }, T0, T0 + S, 10);
+    status = recordInProgress(status, twice, T0 + 60 * S, { job: 'r-smoke-1' });
+    // The other metric fails the run while the Job runs.
+    status = recordMeasurement(status, other, { phase: 'Failed', value: '0.5' }, T0 + 61 * S, T0 + 61 * S, 10);
+    const settled = evaluateRun(subject, status, T0 + 62 * S);
+    expect(settled.status.phase).toBe('Failed');
+    expect(settled.abandoned).toEqual([{ metric: expect.objectContaining({ name: 'smoke' }), index: 1, metadata: { job: 'r-smoke-1' } }]);
+    expect(settled.status.metricResults?.find((r) => r.name === 'smoke')).not.toHaveProperty('inProgress');
+    expect(runViolations(subject, settled.status)).toEqual([]);
+  });
+
+  it('terminated while the first measurement is under way, a metric with no success is Inconclusive, never Successful', () => {
+    const subject = run([once], { terminate: true });
+    const started = recordInProgress(evaluateRun(run([once]), undefined, T0).status, once, T0, { job: 'r-smoke-0' });
+    const settled = evaluateRun(subject, started, T0 + S);
+    expect(settled.status).toMatchObject({ phase: 'Inconclusive', metricResults: [{ phase: 'Inconclusive', count: 0 }] });
+    expect(settled.abandoned).toHaveLength(1);
+    expect(runViolations(subject, settled.status)).toEqual([]);
+    expect(runViolations(subject, { ...settled.status, metricResults: started.metricResults ?? [] })).toContain('smoke still has a measurement in progress, yet the run is Inconclusive');
   });
 });
 

@@ -36,6 +36,7 @@ function setup(spec: Partial<AnalysisRun['spec']>) {
     runs: kube.informer('analysisruns'),
     custom: kube.custom as unknown as k8s.CustomObjectsApi,
     core: kube.core as unknown as k8s.CoreV1Api,
+    jobs: kube.batch,
     events: kube.recorder,
     logger: createLogger('error', {}),
     prometheusAddress: undefined,

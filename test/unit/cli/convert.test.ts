@@ -56,7 +56,7 @@ spec:
   metrics:
   - name: load
     provider:
-      job: {spec: {}}
+      datadog: {query: 'avg:load{*}'}
 `;
 
 describe('convert', () => {
@@ -73,7 +73,7 @@ describe('convert', () => {
       ['j', false],
     ]);
     expect(findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`)).toEqual([
-      '23 spec.metrics.0.provider.job: the job provider is not supported yet (Fledge measures with prometheus and web)',
+      '23 spec.metrics.0.provider.datadog: this provider is not supported (Fledge measures with prometheus, web and job)',
     ]);
   });
 

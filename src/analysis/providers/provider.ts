@@ -1,0 +1,54 @@
+import { renderText } from '../query.js';
+import type { MetricConditions } from '../condition.js';
+import type { MeasurementVerdict } from '../measure.js';
+import type { ResolvedMetric } from '../metric-args.js';
+
+/** What a provider knows about the measurement it takes. */
+export interface MeasureContext {
+  run: { name: string; namespace: string; uid: string };
+  metric: ResolvedMetric;
+  /**
+   * Which measurement of the metric this is, counted from 0 over every one taken (Errors too). It comes from
+   * the run's status, so after a restart the same measurement has the same index.
+   */
+  index: number;
+  /** Resolved argument values, Secrets included; they never land in the run. */
+  args: Record<string, string>;
+  conditions: MetricConditions;
+}
+
+/**
+ * Where a measurement stands: finished with a verdict, or still under way. `metadata` is stored in the run's
+ * status (`inProgress`) and given back to `resume` and `terminate`, so it must be all a provider needs to find
+ * the measurement again, in another process too.
+ */
+export type MeasurementProgress = { phase: 'Running'; metadata: Record<string, string> } | { phase: 'Done'; verdict: MeasurementVerdict };
+
+/**
+ * One kind of metric provider. `run` starts a measurement; one that cannot finish within a reconcile returns
+ * Running, and the reconciler calls `resume` on later reconciles until it is Done. `terminate` stops one the
+ * run no longer needs. None of them may hold a worker longer than the provider's own timeout.
+ */
+export interface MeasurementProvider {
+  run(context: MeasureContext): Promise<MeasurementProgress>;
+  resume(context: MeasureContext, metadata: Record<string, string>): Promise<MeasurementProgress>;
+  terminate(context: MeasureContext, metadata: Record<string, string>): Promise<void>;
+}
+
+/**
+ * A provider that answers within one request (Prometheus, web). It never returns Running; if a run's status says
+ * one of its measurements is under way anyway, the request is simply made again.
+ */
+export function requestResponse(measure: (context: MeasureContext) => Promise<MeasurementVerdict>): MeasurementProvider {
+  const run = async (context: MeasureContext): Promise<MeasurementProgress> => ({ phase: 'Done', verdict: await measure(context) });
+  return { run, resume: run, terminate: async () => {} };
+}
+
+/** A Prometheus or web request without a `timeout` gives up after this long. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Reads one key of a Secret in the run's namespace when measuring; throws with a message fit for a measurement. */
+export type SecretReader = (ref: { name: string; key: string }, namespace: string) => Promise<string>;
+
+export const renderHeaders = (headers: Array<{ key: string; value: string }> | undefined, args: Record<string, string>): Record<string, string> =>
+  Object.fromEntries((headers ?? []).map((header) => [header.key, renderText(header.value, args)]));
