@@ -108,6 +108,7 @@ describe('control plane: caches', () => {
         { apiGroups: ['fledge.dev'], resources: ['analysisruns'], verbs: ['create', 'patch', 'delete'] },
         { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       ],
     };
     const binding = {
