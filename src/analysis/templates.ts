@@ -4,51 +4,61 @@ import { resolveRunMetrics } from './metric-args.js';
 
 /** Values a Rollout can hand to its templates through valueFrom. */
 export interface RolloutArgContext {
-  name: string;
-  namespace: string;
+  /** The Rollout as the apiserver has it: fieldRef paths are read from it. */
+  rollout: unknown;
   stableHash: string | undefined;
   canaryHash: string;
-  stableService: string | undefined;
-  canaryService: string | undefined;
-  labels: Readonly<Record<string, string>>;
-  annotations: Readonly<Record<string, string>>;
 }
 
-/** `metadata.labels['key']` or `metadata.annotations["key"]`, as Kubernetes' downward API writes them. */
-const MAP_FIELD = /^metadata\.(labels|annotations)\[(?:'([^']+)'|"([^"]+)")\]$/;
-const PLAIN_FIELDS = new Set(['metadata.name', 'metadata.namespace', 'spec.strategy.canary.stableService', 'spec.strategy.canary.canaryService']);
+/** One step of a fieldRef path: a field name, an index, or a quoted map key. */
+const PATH_STEP = /^(?:\.?([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[(?:'([^']+)'|"([^"]+)")\])/;
 
-/** The fieldRef paths a Rollout can hand its templates. */
-export const SUPPORTED_FIELD_PATHS = "metadata.name, metadata.namespace, metadata.labels['key'], metadata.annotations['key'], spec.strategy.canary.stableService, spec.strategy.canary.canaryService";
+/**
+ * A fieldRef path as Argo Rollouts and the downward API write it (`metadata.labels['team']`,
+ * `spec.template.spec.containers[0].image`), as the keys and indexes it walks; undefined when it does not parse.
+ */
+export function parseFieldPath(fieldPath: string): Array<string | number> | undefined {
+  const steps: Array<string | number> = [];
+  let rest = fieldPath;
+  while (rest.length > 0) {
+    const match = PATH_STEP.exec(rest);
+    if (match === null || (steps.length === 0 && rest.startsWith('.'))) return undefined;
+    steps.push(match[2] !== undefined ? Number(match[2]) : ((match[1] ?? match[3] ?? match[4]) as string));
+    rest = rest.slice(match[0].length);
+  }
+  return steps.length > 0 ? steps : undefined;
+}
 
 export function isSupportedFieldPath(fieldPath: string): boolean {
-  return PLAIN_FIELDS.has(fieldPath) || MAP_FIELD.test(fieldPath);
+  return parseFieldPath(fieldPath) !== undefined;
+}
+
+export const SUPPORTED_FIELD_PATHS = "a path into the Rollout, such as metadata.labels['key'] or spec.template.spec.containers[0].image";
+
+type ArgValue = { value: string } | { problem: string };
+
+/** The scalar a fieldRef path reaches in the Rollout, or why there is none. */
+export function fieldPathValue(object: unknown, fieldPath: string): ArgValue {
+  const steps = parseFieldPath(fieldPath);
+  if (steps === undefined) return { problem: `fieldPath ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}` };
+  let at: unknown = object;
+  for (const step of steps) {
+    if (typeof step === 'number' ? !Array.isArray(at) : at === null || typeof at !== 'object' || Array.isArray(at)) return { problem: `the Rollout has no ${fieldPath}` };
+    at = (at as Record<string | number, unknown>)[step];
+  }
+  if (typeof at === 'string' || typeof at === 'number' || typeof at === 'boolean') return { value: String(at) };
+  return { problem: at === undefined || at === null ? `the Rollout has no ${fieldPath}` : `${fieldPath} is ${Array.isArray(at) ? 'a list' : 'an object'}, not a value` };
 }
 
 export type TemplateLookup = (name: string, clusterScope: boolean) => AnalysisTemplateSpec | undefined;
 
-function rolloutArgValue(arg: RolloutAnalysisArg, context: RolloutArgContext): string | undefined {
-  if (arg.value !== undefined) return arg.value;
+function rolloutArgValue(arg: RolloutAnalysisArg, context: RolloutArgContext): ArgValue {
+  if (arg.value !== undefined) return { value: arg.value };
   const from = arg.valueFrom;
-  if (from?.podTemplateHashValue === 'Stable') return context.stableHash;
-  if (from?.podTemplateHashValue === 'Latest') return context.canaryHash;
-  const mapField = MAP_FIELD.exec(from?.fieldRef?.fieldPath ?? '');
-  if (mapField !== null) {
-    const key = (mapField[2] ?? mapField[3]) as string;
-    return (mapField[1] === 'labels' ? context.labels : context.annotations)[key];
-  }
-  switch (from?.fieldRef?.fieldPath) {
-    case 'metadata.name':
-      return context.name;
-    case 'metadata.namespace':
-      return context.namespace;
-    case 'spec.strategy.canary.stableService':
-      return context.stableService;
-    case 'spec.strategy.canary.canaryService':
-      return context.canaryService;
-    default:
-      return undefined;
-  }
+  const hash = from?.podTemplateHashValue === 'Stable' ? context.stableHash : from?.podTemplateHashValue === 'Latest' ? context.canaryHash : undefined;
+  if (hash !== undefined) return { value: hash };
+  if (from?.fieldRef !== undefined) return fieldPathValue(context.rollout, from.fieldRef.fieldPath);
+  return { problem: 'the Rollout has no such value yet' };
 }
 
 /**
@@ -77,14 +87,9 @@ export function buildRunSpec(analysis: RolloutAnalysis, lookup: TemplateLookup, 
     if (template.measurementRetention !== undefined) retention = Math.max(retention ?? 0, template.measurementRetention);
   }
   for (const given of analysis.args ?? []) {
-    const value = rolloutArgValue(given, context);
-    if (value === undefined) {
-      const fieldPath = given.valueFrom?.fieldRef?.fieldPath;
-      const why = fieldPath === undefined ? 'the Rollout has no such value yet' : MAP_FIELD.test(fieldPath) ? `the Rollout has no ${fieldPath}` : `unsupported fieldPath ${fieldPath}`;
-      problems.push(`argument ${given.name}: ${why}`);
-      continue;
-    }
-    if (args.has(given.name)) args.set(given.name, { name: given.name, value });
+    const resolved = rolloutArgValue(given, context);
+    if ('problem' in resolved) problems.push(`argument ${given.name}: ${resolved.problem}`);
+    else if (args.has(given.name)) args.set(given.name, { name: given.name, value: resolved.value });
   }
   for (const arg of args.values()) {
     if (arg.value === undefined && arg.valueFrom === undefined) problems.push(`argument ${arg.name} has no value: set it in the Rollout's analysis args`);

@@ -101,7 +101,7 @@ class DocumentConversion {
 
 function convertRollout(object: Json, c: DocumentConversion): void {
   for (const [path, fieldPath] of rolloutFieldRefs(object)) {
-    if (!isSupportedFieldPath(fieldPath)) c.report(path, 'untranslated', `fieldRef ${fieldPath} is not supported (${SUPPORTED_FIELD_PATHS})`);
+    if (!isSupportedFieldPath(fieldPath)) c.report(path, 'untranslated', `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`);
   }
 }
 

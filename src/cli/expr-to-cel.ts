@@ -1,10 +1,11 @@
 import { compileCondition, ConditionError } from '../analysis/condition.js';
+import { conditionForTypeCheck } from '../analysis/metric-args.js';
 
 /** A condition in Argo's expr-lang, as CEL over Fledge's `result`, with what the reader must know; or why not. */
 export type Translation = { ok: true; cel: string; notes: string[] } | { ok: false; reason: string };
 
 /** `before` is the whitespace that preceded the token, so the translation keeps the author's spacing. */
-type Token = { kind: 'number' | 'string' | 'ident' | 'punct'; text: string; before: string };
+type Token = { kind: 'number' | 'string' | 'ident' | 'punct' | 'arg'; text: string; before: string };
 
 const PUNCTUATION = ['&&', '||', '==', '!=', '>=', '<=', '**', '..', '?.', '??', '(', ')', '[', ']', '{', '}', ',', '.', '<', '>', '!', '+', '-', '*', '/', '%', '?', ':', '#'];
 
@@ -22,7 +23,14 @@ function tokenize(expression: string): Token[] {
       i += space[0].length;
       continue;
     }
-    if (rest.startsWith('{{')) throw new Untranslatable('{{args...}} in a condition: Fledge conditions take no arguments (write the value in, or use a separate template)');
+    const arg = /^\{\{\s*args\.[A-Za-z_][A-Za-z0-9_-]*\s*\}\}/.exec(rest);
+    if (arg !== null) {
+      tokens.push({ kind: 'arg', text: arg[0], before });
+      before = '';
+      i += arg[0].length;
+      continue;
+    }
+    if (rest.startsWith('{{')) throw new Untranslatable('{{...}} in a condition other than {{args.name}}');
     const number = /^(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)/.exec(rest);
     const ident = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(rest);
     const string = /^(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')/.exec(rest);
@@ -148,7 +156,7 @@ function translateCall(name: string, args: Token[][], notes: Set<string>, inPred
 /** Why Fledge refuses a condition, or undefined when it type-checks. */
 function typeCheck(cel: string): string | undefined {
   try {
-    compileCondition(cel);
+    compileCondition(conditionForTypeCheck(cel, undefined));
     return undefined;
   } catch (err) {
     if (err instanceof ConditionError) return err.reason;

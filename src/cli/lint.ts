@@ -6,6 +6,7 @@ import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTe
 import { Rollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
+import { conditionForTypeCheck } from '../analysis/metric-args.js';
 import { validateAgainstCrd } from './crd-schema.js';
 import type { Colors } from './render.js';
 
@@ -46,7 +47,7 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
       const expression = metric[field];
       if (expression === undefined) continue;
       try {
-        compileCondition(expression);
+        compileCondition(conditionForTypeCheck(expression, spec.args));
       } catch (err) {
         if (!(err instanceof ConditionError)) throw err;
         problems.push([['spec', 'metrics', index, field], err.reason]);
@@ -99,7 +100,7 @@ const checkRollout: ExtraCheck = (object) => [
   ...checkPodTemplate(object),
   ...rolloutFieldRefs(object)
     .filter(([, fieldPath]) => !isSupportedFieldPath(fieldPath))
-    .map(([path, fieldPath]): [Array<string | number>, string] => [path, `fieldRef ${fieldPath} is not supported (${SUPPORTED_FIELD_PATHS})`]),
+    .map(([path, fieldPath]): [Array<string | number>, string] => [path, `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`]),
 ];
 
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */

@@ -527,14 +527,9 @@ export class RolloutReconciler {
       }
       if (existing !== undefined) continue;
       const spec = buildRunSpec(desired.analysis, (template, clusterScope) => this.templateSpec(template, clusterScope, namespace), {
-        name,
-        namespace,
+        rollout,
         stableHash: plan.status.stableRevision,
         canaryHash: desired.revision,
-        stableService: rollout.spec.strategy.canary.stableService,
-        canaryService: rollout.spec.strategy.canary.canaryService,
-        labels: rollout.metadata.labels ?? {},
-        annotations: rollout.metadata.annotations ?? {},
       });
       log.info('creating analysis run', { analysisRun: desired.name, kind: desired.kind, invalid: spec.invalidReason });
       await this.deps.custom

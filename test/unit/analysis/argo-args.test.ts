@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AnalysisTemplate, type AnalysisTemplateSpec, type Metric } from '../../../src/api/analysis.js';
+import { compileCondition, ConditionError } from '../../../src/analysis/condition.js';
+import { substituteConditionArgs } from '../../../src/analysis/metric-args.js';
 import { evaluateRun } from '../../../src/analysis/plan.js';
 import { buildRunSpec, type RolloutArgContext } from '../../../src/analysis/templates.js';
 
@@ -19,14 +22,16 @@ const templated: Metric = {
 const template = (args: AnalysisTemplateSpec['args']): AnalysisTemplateSpec => ({ args, metrics: [templated] });
 
 const context: RolloutArgContext = {
-  name: 'shop',
-  namespace: 'prod',
+  rollout: {
+    metadata: { name: 'shop', namespace: 'prod', labels: { team: 'payments' }, annotations: { 'example.com/owner': 'alice' } },
+    spec: {
+      replicas: 3,
+      template: { spec: { containers: [{ name: 'app', image: 'shop:2.0' }] } },
+      strategy: { canary: { stableService: 'shop-stable', canaryService: 'shop-canary' } },
+    },
+  },
   stableHash: 'stable1',
   canaryHash: 'canary1',
-  stableService: 'shop-stable',
-  canaryService: 'shop-canary',
-  labels: { team: 'payments' },
-  annotations: { 'example.com/owner': 'alice' },
 };
 
 const argsOf = (values: Record<string, string>) => Object.entries(values).map(([name, value]) => ({ name, value }));
@@ -98,7 +103,11 @@ describe('fieldRef arguments', () => {
   it.each([
     ["metadata.labels['team']", 'payments'],
     ['metadata.annotations["example.com/owner"]', 'alice'],
-  ])('%s reads the Rollout label or annotation', (fieldPath, value) => {
+    ['metadata.namespace', 'prod'],
+    ['spec.strategy.canary.canaryService', 'shop-canary'],
+    ['spec.template.spec.containers[0].image', 'shop:2.0'],
+    ['spec.replicas', '3'],
+  ])('%s reads that field of the Rollout, as Argo does', (fieldPath, value) => {
     const spec = buildRunSpec({ templates: [{ templateName: 't' }], args: [{ name: 'team', valueFrom: { fieldRef: { fieldPath } } }] }, () => argTemplate, context);
     expect(spec.invalidReason).toBeUndefined();
     expect(spec.args).toEqual([{ name: 'team', value }]);
@@ -111,5 +120,73 @@ describe('fieldRef arguments', () => {
       context,
     );
     expect(spec.invalidReason).toContain("argument team: the Rollout has no metadata.labels['missing']");
+  });
+
+  it.each([
+    ['spec.template.spec.containers[3].image', 'the Rollout has no spec.template.spec.containers[3].image'],
+    ['spec.template.spec.containers', 'spec.template.spec.containers is a list, not a value'],
+    ['spec.strategy', 'spec.strategy is an object, not a value'],
+    ['metadata.name[0]', 'the Rollout has no metadata.name[0]'],
+    ['spec..replicas', 'fieldPath spec..replicas does not parse'],
+    ["metadata.labels['team'", "fieldPath metadata.labels['team' does not parse"],
+  ])('%s makes the run invalid, saying why, rather than measuring with a guess', (fieldPath, why) => {
+    const spec = buildRunSpec({ templates: [{ templateName: 't' }], args: [{ name: 'team', valueFrom: { fieldRef: { fieldPath } } }] }, () => argTemplate, context);
+    expect(spec.invalidReason).toContain(`argument team: ${why}`);
+  });
+});
+
+describe('{{args.x}} in a condition (Argo thresholds from arguments)', () => {
+  const thresholdTemplate = (args: AnalysisTemplateSpec['args']): AnalysisTemplateSpec => ({
+    args,
+    metrics: [{ name: 'success', provider: { prometheus: { query: 'ok_ratio' } }, successCondition: 'result[0] >= {{args.threshold}}', failureCondition: 'result[0] < {{ args.floor }}' }],
+  });
+
+  it('is replaced by the value when the run is created, so the run shows the threshold it judges by', () => {
+    const spec = buildRunSpec({ templates: [{ templateName: 't' }], args: argsOf({ threshold: '0.95', floor: '1' }) }, () => thresholdTemplate([{ name: 'threshold' }, { name: 'floor' }]), context);
+    expect(spec.invalidReason).toBeUndefined();
+    expect(spec.metrics[0]).toMatchObject({ successCondition: 'result[0] >= 0.95', failureCondition: 'result[0] < 1.0' });
+  });
+
+  it('a value that is not a number stays one string literal: it can never change what the condition does', () => {
+    const spec = buildRunSpec(
+      { templates: [{ templateName: 't' }], args: argsOf({ threshold: '0.9 || true', floor: '0' }) },
+      () => thresholdTemplate([{ name: 'threshold' }, { name: 'floor' }]),
+      context,
+    );
+    expect(spec.metrics[0]?.successCondition).toBe('result[0] >= "0.9 || true"');
+    const evaluation = evaluateRun({ apiVersion: 'fledge.dev/v1alpha1', kind: 'AnalysisRun', metadata: { name: 'r' }, spec }, undefined, T0);
+    expect(evaluation.status.phase).toBe('Error');
+    expect(evaluation.due).toEqual([]);
+  });
+
+  it.each([
+    [[{ name: 'threshold' }, { name: 'floor', value: '0' }], 'successCondition uses {{args.threshold}}, which has no value'],
+    [[{ name: 'threshold', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }, { name: 'floor', value: '0' }], 'comes from a Secret'],
+  ])('a threshold that is missing or secret makes the run invalid before any measurement (%j)', (args, reason) => {
+    const spec = buildRunSpec({ templates: [{ templateName: 't' }] }, () => thresholdTemplate(args as AnalysisTemplateSpec['args']), context);
+    expect(spec.invalidReason).toContain(reason);
+  });
+});
+
+describe('property: an argument in a condition is one literal, whatever its value', () => {
+  // Were a value spliced in as text, `0 || true` would compile and pass every measurement.
+  it('a number compares equal to itself; anything else never compiles against a double result', () => {
+    const value = fc.oneof(fc.string(), fc.double({ noNaN: true }).map(String), fc.integer().map(String), fc.constantFrom('0 || true', '1) || (true', '"', '\\', '0.5 ', ' 1e3', '+2', '.5', '1.', 'Infinity'));
+    fc.assert(
+      fc.property(value, (v) => {
+        const condition = substituteConditionArgs('result == {{args.v}}', () => v);
+        const asNumber = Number(v.trim());
+        try {
+          const compiled = compileCondition(condition);
+          expect(Number.isFinite(asNumber)).toBe(true);
+          expect(compiled.evaluate(asNumber)).toBe(true);
+          expect(compiled.evaluate(asNumber + 1)).toBe(asNumber + 1 === asNumber);
+        } catch (err) {
+          if (!(err instanceof ConditionError)) throw err;
+          expect(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v.trim()) && Number.isFinite(asNumber)).toBe(false);
+        }
+      }),
+      { seed: 20261124, numRuns: 2000 },
+    );
   });
 });

@@ -14,6 +14,8 @@ describe('expr-lang conditions to CEL', () => {
     ['any(result, {# > 3})', 'result.exists(x, x > 3)'],
     ['asFloat(result) > 0.5', 'double(result) > 0.5'],
     ['result == 1', 'result == 1.0'],
+    ['result[0] >= {{args.threshold}}', 'result[0] >= {{args.threshold}}'],
+    ['result > {{ args.low }} and result < {{args.high}}', 'result > {{ args.low }} && result < {{args.high}}'],
   ])('%s becomes %s', (expression, cel) => {
     expect(exprToCel(expression)).toMatchObject({ ok: true, cel });
   });
@@ -24,7 +26,7 @@ describe('expr-lang conditions to CEL', () => {
   });
 
   it.each([
-    ['result > {{args.threshold}}', 'Fledge conditions take no arguments'],
+    ['result > {{inputs.threshold}}', '{{...}} in a condition other than {{args.name}}'],
     ['result.successRate > 0.9', 'unknown name successRate'],
     ['result ** 2 > 1', 'operator **'],
     ['upper(result) == "OK"', 'function upper()'],
