@@ -220,12 +220,33 @@ export function loadTestProblem(metadata: Record<string, string> | undefined): s
   return parseDuration(duration) > parseDuration(LOAD_TEST_MAX_DURATION) ? `duration ${duration} is longer than ${LOAD_TEST_MAX_DURATION}` : undefined;
 }
 
+/**
+ * Argo's antiAffinity: the canary's pods avoid the nodes of the stable revision's pods, so one bad node cannot
+ * sink both versions at once (and a node-level fault shows up in one version's metrics only).
+ */
+export const CanaryAntiAffinity = z
+  .strictObject({
+    requiredDuringSchedulingIgnoredDuringExecution: z.strictObject({}).optional(),
+    preferredDuringSchedulingIgnoredDuringExecution: z.strictObject({ weight: z.number().int().min(1).max(100) }).optional(),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.requiredDuringSchedulingIgnoredDuringExecution) != has(self.preferredDuringSchedulingIgnoredDuringExecution)',
+        message: 'give exactly one of requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution',
+      },
+    ],
+  });
+export type CanaryAntiAffinity = z.infer<typeof CanaryAntiAffinity>;
+
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
   /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
   canaryMetadata: RolePodMetadata.optional(),
   /** On the stable revision's pods. */
   stableMetadata: RolePodMetadata.optional(),
+  /** The canary's pods avoid nodes that run the stable revision's pods. */
+  antiAffinity: CanaryAntiAffinity.optional(),
   analysis: BackgroundAnalysis.optional(),
   /** AnalysisRuns kept per Rollout once finished (default 5). */
   analysisRunHistoryLimit: z.number().int().min(0).optional(),

@@ -53,7 +53,6 @@ const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = 
   { match: (p) => p.join('.') === 'spec.workloadRef', message: 'workloadRef (the pod template from a Deployment) is not supported: write the template into spec.template' },
   { match: (p) => p.join('.') === 'spec.strategy.blueGreen', message: 'the blueGreen strategy is not supported: Fledge runs canaries' },
   { match: (p) => p[3] === 'steps' && p[5] === 'experiment', message: 'experiment steps are not supported' },
-  { match: (p) => p.join('.') === 'spec.strategy.canary.antiAffinity', message: 'antiAffinity is not supported' },
   { match: (p) => p.join('.') === 'spec.strategy.canary.pingPong', message: 'pingPong services are not supported' },
   { match: (p) => p.join('.') === 'spec.rollbackWindow', message: 'rollbackWindow is not supported' },
   {

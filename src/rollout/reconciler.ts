@@ -24,6 +24,7 @@ import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
 /** An AnalysisRun as the rollout reconciler reads it from the cache. */
 type OwnedRun = k8s.KubernetesObject & { spec?: { terminate?: boolean }; status?: { phase?: AnalysisPhase; message?: string } };
 import { podTemplateHash } from './revision.js';
+import { canaryAffinity, removeInjectedAntiAffinity, type AntiAffinityPatch } from './anti-affinity.js';
 import { routerFor } from '../traffic/routers/index.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
 import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
@@ -311,12 +312,15 @@ export class RolloutReconciler {
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
       if (!existing) {
-        if (desired.create) this.expect(key, await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, roleOf(desired.revision), log), { created: true });
+        if (desired.create) {
+          const created = await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, roleOf(desired.revision), plan.status.stableRevision, log);
+          this.expect(key, created, { created: true });
+        }
         continue;
       }
       const patch: {
         metadata?: { annotations: Record<string, string | null> };
-        spec?: { replicas?: number; minReadySeconds?: number; template?: { metadata: PodMetadataPatch } };
+        spec?: { replicas?: number; minReadySeconds?: number; template?: { metadata?: PodMetadataPatch; spec?: { affinity: { podAntiAffinity: AntiAffinityPatch } } } };
       } = {};
       if ((existing.spec?.replicas ?? 0) !== desired.replicas) patch.spec = { replicas: desired.replicas };
       const minReady = rollout.spec.minReadySeconds ?? 0;
@@ -324,7 +328,14 @@ export class RolloutReconciler {
       // canaryMetadata / stableMetadata follow the revision's role (a promoted canary's new pods get stableMetadata).
       const role = roleOf(desired.revision);
       const roleMetadata = role === undefined ? undefined : podMetadataPatch(existing.spec?.template?.metadata, podMetadataFor(rollout.spec.template, canary, desired.revision, role), canary);
-      if (roleMetadata !== undefined) patch.spec = { ...patch.spec, template: { metadata: roleMetadata } };
+      // A canary that became stable has no other revision to keep away from: Argo's antiAffinity terms go.
+      const antiAffinity = role === 'stable' ? removeInjectedAntiAffinity(existing.spec?.template?.spec?.affinity) : undefined;
+      if (roleMetadata !== undefined || antiAffinity !== undefined) {
+        patch.spec = {
+          ...patch.spec,
+          template: { ...(roleMetadata && { metadata: roleMetadata }), ...(antiAffinity && { spec: { affinity: { podAntiAffinity: antiAffinity } } }) },
+        };
+      }
       const currentAt = existing.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
       if (desired.scaleDownAt === null && currentAt !== undefined) {
         patch.metadata = { annotations: { [ANNOTATION_SCALE_DOWN_AT]: null } };
@@ -425,6 +436,7 @@ export class RolloutReconciler {
     revision: string,
     replicas: number,
     role: PodRole | undefined,
+    stableRevision: string | undefined,
     log: Logger,
   ): Promise<k8s.V1ReplicaSet> {
     const namespace = rollout.metadata.namespace ?? 'default';
@@ -433,6 +445,9 @@ export class RolloutReconciler {
     const podLabels = { ...(template.metadata?.labels ?? {}), [LABEL_POD_TEMPLATE_HASH]: revision };
     const podMetadata = podMetadataFor(template, rollout.spec.strategy.canary, revision, role);
     const revisionNumber = Math.max(0, ...facts.replicaSets.map((rs) => rs.revisionNumber)) + 1;
+    const antiAffinity = rollout.spec.strategy.canary.antiAffinity;
+    const avoidStable = role === 'canary' && antiAffinity !== undefined && stableRevision !== undefined && stableRevision !== revision;
+    const podSpec = avoidStable ? { ...template.spec, affinity: canaryAffinity(template.spec.affinity as k8s.V1Affinity | undefined, antiAffinity, stableRevision) } : template.spec;
     const body: k8s.V1ReplicaSet = {
       metadata: {
         name: ownedObjectName(name, revision),
@@ -452,6 +467,7 @@ export class RolloutReconciler {
         },
         template: {
           ...template,
+          spec: podSpec,
           metadata: {
             ...(template.metadata ?? {}),
             labels: podMetadata.labels,

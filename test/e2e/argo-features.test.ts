@@ -1,0 +1,141 @@
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnalysisRun } from '../../src/api/analysis.js';
+import { convertText } from '../../src/cli/convert.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../src/rollout/labels.js';
+import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+
+const V1 = 'registry.k8s.io/pause:3.9';
+const V2 = 'registry.k8s.io/pause:3.10';
+
+/** Written as an Argo Rollouts user has it: converted, applied and run, nothing edited by hand. */
+const argoManifest = (image: string): string => `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: uploader
+  annotations:
+    example.com/min-success: "0.95"
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: uploader}
+  template:
+    metadata:
+      labels: {app: uploader}
+    spec:
+      containers:
+      - name: app
+        image: ${image}
+  strategy:
+    canary:
+      canaryMetadata:
+        labels: {role: canary}
+      stableMetadata:
+        labels: {role: stable}
+      antiAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution: {}
+      steps:
+      - setWeight: 50
+      - analysis:
+          templates:
+          - templateName: upload-success
+          args:
+          - name: image
+            valueFrom:
+              fieldRef:
+                fieldPath: spec.template.spec.containers[0].image
+          - name: threshold
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.annotations['example.com/min-success']
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: upload-success
+spec:
+  args:
+  - name: image
+  - name: threshold
+  - name: count
+    value: "2"
+  metrics:
+  - name: success
+    interval: 2s
+    count: "{{args.count}}"
+    successCondition: result[0] >= {{args.threshold}}
+    provider:
+      prometheus:
+        address: ${prometheusUrl()}
+        query: label_replace(vector(0.99), "image", "{{args.image}}", "", "")
+`;
+
+describe('Argo Rollouts features, converted and run on the real control plane', () => {
+  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
+  let controller: ControllerProcess;
+  let custom: k8s.CustomObjectsApi;
+  let core: k8s.CoreV1Api;
+  let apps: k8s.AppsV1Api;
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await createTestNamespace('argo-features');
+    const kc = testKubeConfig();
+    custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    apps = kc.makeApiClient(k8s.AppsV1Api);
+    controller = await startController(ns.name);
+  });
+  afterAll(async (ctx) => {
+    await controller.kill();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller.output().slice(-20_000)}\n`);
+    await ns.remove();
+  });
+
+  const apply = async (image: string): Promise<void> => {
+    const converted = convertText('uploader.yaml', argoManifest(image));
+    expect(converted.findings.filter((finding) => finding.severity === 'untranslated')).toEqual([]);
+    const res = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: converted.file.text });
+    expect(res.code, res.stderr).toBe(0);
+  };
+  const pods = async (revision: string): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${revision}` })).items;
+
+  it('fieldRef args, a threshold from an argument, antiAffinity and role metadata all act', async () => {
+    const { waitFor } = rolloutStatuses(custom, ns.name);
+    await apply(V1);
+    const first = await waitFor('uploader', 'Healthy on v1', (s) => s.phase === 'Healthy' && s.stableRevision !== undefined);
+    const stableRevision = first.stableRevision as string;
+    const stableNode = await eventually('the stable pod scheduled', async () => (await pods(stableRevision))[0]?.spec?.nodeName);
+    expect((await pods(stableRevision))[0]?.metadata?.labels?.role).toBe('stable');
+
+    await apply(V2);
+    const canary = await waitFor('uploader', 'a canary', (s) => s.currentRevision !== stableRevision);
+    const canaryRevision = canary.currentRevision as string;
+    // The scheduler put the canary's pod on a node the stable pod is not on, because of the term Fledge added.
+    const canaryPod = await eventually('the canary pod scheduled', async () => {
+      const [pod] = await pods(canaryRevision);
+      return pod?.spec?.nodeName !== undefined ? pod : undefined;
+    });
+    expect(canaryPod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { labelSelector: { matchLabels: { [LABEL_POD_TEMPLATE_HASH]: stableRevision } }, topologyKey: 'kubernetes.io/hostname' },
+    ]);
+    expect(canaryPod.spec?.nodeName).not.toBe(stableNode);
+    expect(canaryPod.metadata?.labels?.role).toBe('canary');
+
+    const done = await waitFor('uploader', 'promoted after the analysis passed', (s) => s.phase === 'Healthy' && s.stableRevision === canaryRevision, 120_000);
+    expect(done.stableRevision).toBe(canaryRevision);
+    const [run] = ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns' })) as { items: AnalysisRun[] }).items;
+    expect(run?.status?.phase).toBe('Successful');
+    expect(run?.spec.args).toEqual(expect.arrayContaining([{ name: 'image', value: V2 }, { name: 'threshold', value: '0.95' }]));
+    expect(run?.spec.metrics[0]).toMatchObject({ successCondition: 'result[0] >= 0.95', count: 2 });
+    expect(run?.status?.metricResults?.[0]?.measurements.map((m) => m.phase)).toEqual(['Successful', 'Successful']);
+
+    // Stable now, the old canary has nothing to keep away from, and its template says stable.
+    const promoted = await eventually('the promoted ReplicaSet without the anti-affinity term', async () => {
+      const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${canaryRevision}` });
+      const template = list.items[0]?.spec?.template;
+      return template?.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution === undefined && template?.metadata?.labels?.role === 'stable' ? template : undefined;
+    });
+    expect(promoted.metadata?.labels?.role).toBe('stable');
+  });
+});
