@@ -124,6 +124,17 @@ async function main(): Promise<void> {
     ),
   );
 
+  // The Deployments a workloadRef may name: their pod template is the Rollout's. Not label-selected, as Argo's
+  // users point at Deployments they already have; trimForCache keeps the cost to what the objects hold.
+  const deployments = multiNamespace(config.namespaces, (ns) =>
+    resilientInformer<k8s.V1Deployment>(
+      kc,
+      ns ? `/apis/apps/v1/namespaces/${ns}/deployments` : '/apis/apps/v1/deployments',
+      () => (ns ? apps.listNamespacedDeployment({ namespace: ns }) : apps.listDeploymentForAllNamespaces()),
+      { logger, name: 'deployments' },
+    ),
+  );
+
   const notifier = config.notifyWebhook !== undefined ? new WebhookNotifier(config.notifyWebhook, logger) : undefined;
   // Events are written in the background through a client of their own, so a burst of them never delays a reconcile.
   const events = new EventSink(
@@ -140,6 +151,7 @@ async function main(): Promise<void> {
     ...(notifier !== undefined && { notifier }),
     rollouts,
     replicaSets,
+    deployments,
     services,
     analysisRuns,
     analysisTemplates,
@@ -232,6 +244,11 @@ async function main(): Promise<void> {
     const owner = ownerKey(run);
     if (owner) enqueue(owner);
   });
+  deployments.onChange((deployment) => {
+    for (const r of rollouts.list(deployment.metadata?.namespace)) {
+      if ((r as { spec?: { workloadRef?: { name?: string } } }).spec?.workloadRef?.name === deployment.metadata?.name) enqueue(keyOf(r));
+    }
+  });
   analysisJobs.onChange((job) => {
     const run = job.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === 'AnalysisRun');
     if (run) enqueueRun(`${job.metadata?.namespace}/${run.name}`);
@@ -241,7 +258,7 @@ async function main(): Promise<void> {
   analysisTemplates.onChange((template) => enqueueNamespace(template.metadata?.namespace));
   clusterAnalysisTemplates?.onChange(() => enqueueNamespace(undefined));
 
-  const informers = [rollouts, replicaSets, services, analysisRuns, analysisJobs, analysisTemplates, ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
+  const informers = [rollouts, replicaSets, deployments, services, analysisRuns, analysisJobs, analysisTemplates, ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
   const synced = (): boolean => informers.every((informer) => informer.synced);
   metrics.countCachedObjects(informers);
   const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));

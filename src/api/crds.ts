@@ -1,6 +1,6 @@
 import { customResourceDefinition, type CrdDefinition } from './crd.js';
 import { AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec } from './analysis.js';
-import { RolloutSpec, RolloutStatus } from './rollout.js';
+import { DeclaredRolloutSpec, RolloutStatus } from './rollout.js';
 
 export const ROLLOUT_CRD: CrdDefinition = {
   kind: 'Rollout',
@@ -10,7 +10,7 @@ export const ROLLOUT_CRD: CrdDefinition = {
   shortNames: ['fro'],
   scope: 'Namespaced',
   categories: ['fledge'],
-  spec: RolloutSpec,
+  spec: DeclaredRolloutSpec,
   status: RolloutStatus,
   scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
   printerColumns: [

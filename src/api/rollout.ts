@@ -291,14 +291,31 @@ export const CanaryStrategy = z.object({
 });
 export type CanaryStrategy = z.infer<typeof CanaryStrategy>;
 
-export const RolloutSpec = z
+/**
+ * Argo's workloadRef: a Deployment whose pod template the Rollout runs, so a Deployment can move to canaries without
+ * being rewritten. `scaleDown` says what becomes of the Deployment's own pods: `never` (the default) leaves them,
+ * `onsuccess` scales it to 0 once the Rollout is fully available, `progressively` shrinks it as the Rollout's pods
+ * become available.
+ */
+export const WorkloadRef = z.strictObject({
+  apiVersion: z.literal('apps/v1'),
+  kind: z.literal('Deployment'),
+  name: z.string().min(1).max(253),
+  scaleDown: z.enum(['never', 'onsuccess', 'progressively']).optional(),
+});
+export type WorkloadRef = z.infer<typeof WorkloadRef>;
+
+/** The spec as it is declared and stored: the pod template, or a Deployment that has it. */
+export const DeclaredRolloutSpec = z
   .object({
     // Defaulted by the apiserver, so the scale subresource (an HPA, `kubectl scale`) always reads a number.
     replicas: z.number().int().min(0).optional().meta({ default: 1 }),
     selector: LabelSelector.meta({
       'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'spec.selector is immutable' }],
     }),
-    template: PodTemplate,
+    template: PodTemplate.optional(),
+    /** Argo's workloadRef: the pod template is read from this Deployment, which Fledge scales down as `scaleDown` says. */
+    workloadRef: WorkloadRef.optional(),
     minReadySeconds: z.number().int().min(0).optional(),
     revisionHistoryLimit: z.number().int().min(0).optional(),
     progressDeadlineSeconds: z.number().int().min(1).optional(),
@@ -333,11 +350,19 @@ export const RolloutSpec = z
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k, has(self.template.metadata) && has(self.template.metadata.labels) && k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+        rule: 'has(self.template) != has(self.workloadRef)',
+        message: 'give exactly one of spec.template or spec.workloadRef',
+      },
+      {
+        rule: "!has(self.template) || !has(self.selector.matchLabels) || self.selector.matchLabels.all(k, has(self.template.metadata) && has(self.template.metadata.labels) && k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
         message: 'spec.selector.matchLabels must match spec.template.metadata.labels',
       },
     ],
   });
+export type DeclaredRolloutSpec = z.infer<typeof DeclaredRolloutSpec>;
+
+/** The spec the controller works with: a workloadRef's template is filled in from its Deployment. */
+export const RolloutSpec = DeclaredRolloutSpec.extend({ template: PodTemplate });
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 
 export const RolloutPhase = z.enum(['Progressing', 'Paused', 'Healthy', 'Degraded']);
@@ -414,3 +439,7 @@ export const Rollout = z.object({
   status: RolloutStatus.optional(),
 });
 export type Rollout = z.infer<typeof Rollout>;
+
+/** A Rollout as `kubectl apply` takes it: what lint checks and the plugin reads. */
+export const DeclaredRollout = Rollout.extend({ spec: DeclaredRolloutSpec });
+export type DeclaredRollout = z.infer<typeof DeclaredRollout>;

@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { Rollout } from '../api/rollout.js';
+import type { DeclaredRollout } from '../api/rollout.js';
 import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
 import { stepOrdinal } from '../rollout/steps.js';
 
@@ -10,12 +10,12 @@ export type ActionPlan =
 
 const refuse = (message: string): ActionPlan => ({ kind: 'refuse', message });
 
-function inCanary(rollout: Rollout): boolean {
+function inCanary(rollout: DeclaredRollout): boolean {
   const status = rollout.status ?? {};
   return status.currentRevision !== undefined && status.currentRevision !== status.stableRevision;
 }
 
-export function planPromote(rollout: Rollout, full: boolean): ActionPlan {
+export function planPromote(rollout: DeclaredRollout, full: boolean): ActionPlan {
   const name = rollout.metadata.name;
   const status = rollout.status ?? {};
   if (status.abort === true) return refuse(`rollout ${name} is aborted: use \`kubectl fledge retry ${name}\` to start its canary again`);
@@ -29,26 +29,26 @@ export function planPromote(rollout: Rollout, full: boolean): ActionPlan {
   };
 }
 
-export function planAbort(rollout: Rollout): ActionPlan {
+export function planAbort(rollout: DeclaredRollout): ActionPlan {
   const name = rollout.metadata.name;
   if (rollout.status?.abort === true) return refuse(`rollout ${name} is already aborted`);
   if (!inCanary(rollout)) return refuse(`rollout ${name} has no canary in progress: nothing to abort`);
   return { kind: 'patch', subresource: 'status', patch: { status: { abort: true } }, done: `rollout ${name} aborted: going back to 100% stable` };
 }
 
-export function planRetry(rollout: Rollout): ActionPlan {
+export function planRetry(rollout: DeclaredRollout): ActionPlan {
   const name = rollout.metadata.name;
   if (rollout.status?.abort !== true) return refuse(`rollout ${name} is not aborted: there is nothing to retry`);
   return { kind: 'patch', subresource: 'status', patch: { status: { abort: false } }, done: `rollout ${name} retried: its canary starts again from the first step` };
 }
 
-export function planPause(rollout: Rollout): ActionPlan {
+export function planPause(rollout: DeclaredRollout): ActionPlan {
   const name = rollout.metadata.name;
   if (rollout.spec.paused === true) return refuse(`rollout ${name} is already paused`);
   return { kind: 'patch', subresource: 'spec', patch: { spec: { paused: true } }, done: `rollout ${name} paused (spec.paused: true)` };
 }
 
-export function planResume(rollout: Rollout): ActionPlan {
+export function planResume(rollout: DeclaredRollout): ActionPlan {
   const name = rollout.metadata.name;
   if (rollout.spec.paused !== true) {
     const hint = rollout.status?.phase === 'Paused' ? `; it waits at a pause step: use \`kubectl fledge promote ${name}\`` : '';
@@ -57,7 +57,7 @@ export function planResume(rollout: Rollout): ActionPlan {
   return { kind: 'patch', subresource: 'spec', patch: { spec: { paused: false } }, done: `rollout ${name} resumed (spec.paused: false)` };
 }
 
-export function planRestart(rollout: Rollout, now: Date): ActionPlan {
+export function planRestart(rollout: DeclaredRollout, now: Date): ActionPlan {
   const restartAt = now.toISOString().replace(/\.\d+Z$/, 'Z');
   return {
     kind: 'patch',
@@ -68,7 +68,7 @@ export function planRestart(rollout: Rollout, now: Date): ActionPlan {
 }
 
 /** Rolls the template back to an earlier revision's, read from its ReplicaSet (the previous one by default). */
-export function planUndo(rollout: Rollout, replicaSets: k8s.V1ReplicaSet[], toRevision: number | undefined): ActionPlan {
+export function planUndo(rollout: DeclaredRollout, replicaSets: k8s.V1ReplicaSet[], toRevision: number | undefined): ActionPlan {
   const name = rollout.metadata.name;
   const current = rollout.status?.currentRevision;
   const byNumber = replicaSets
@@ -94,8 +94,12 @@ export function planUndo(rollout: Rollout, replicaSets: k8s.V1ReplicaSet[], toRe
 }
 
 /** `container=image` pairs; the whole container list is written because a merge patch replaces lists. */
-export function planSetImage(rollout: Rollout, assignments: string[]): ActionPlan {
+export function planSetImage(rollout: DeclaredRollout, assignments: string[]): ActionPlan {
   const name = rollout.metadata.name;
+  const workload = rollout.spec.workloadRef;
+  if (rollout.spec.template === undefined) {
+    return refuse(`rollout ${name} runs the pod template of Deployment ${workload?.name ?? '?'}: set the image there (kubectl set image deployment/${workload?.name ?? '?'} ...)`);
+  }
   const containers = structuredClone((rollout.spec.template.spec.containers ?? []) as Array<{ name: string; image?: string }>);
   if (assignments.length === 0) return refuse('name at least one container=image');
   const changed: string[] = [];

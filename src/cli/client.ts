@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, Rollout, VERSION } from '../api/rollout.js';
+import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
 import { isNotFound, mergePatchOptions } from '../kube/patch.js';
 import { ownedBy } from '../rollout/labels.js';
 import type { AnalysisRunObject } from './view.js';
@@ -34,7 +34,7 @@ export function loadTarget(opts: { kubeconfig?: string; context?: string; namesp
 }
 
 export interface RolloutObjects {
-  rollout: Rollout;
+  rollout: DeclaredRollout;
   replicaSets: k8s.V1ReplicaSet[];
   pods: k8s.V1Pod[];
   analysisRuns: AnalysisRunObject[];
@@ -51,7 +51,7 @@ export class FledgeClient {
     this.core = target.kc.makeApiClient(k8s.CoreV1Api);
   }
 
-  async getRollout(name: string, namespace = this.target.namespace): Promise<Rollout> {
+  async getRollout(name: string, namespace = this.target.namespace): Promise<DeclaredRollout> {
     let raw: unknown;
     try {
       raw = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'rollouts', name });
@@ -59,17 +59,17 @@ export class FledgeClient {
       if (isNotFound(err)) throw new CliError(`rollout "${name}" not found in namespace "${namespace}"`);
       throw err;
     }
-    const parsed = Rollout.safeParse(raw);
+    const parsed = DeclaredRollout.safeParse(raw);
     if (!parsed.success) throw new CliError(`rollout "${name}" does not parse: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     return parsed.data;
   }
 
-  async listRollouts(namespace: string | undefined): Promise<Rollout[]> {
+  async listRollouts(namespace: string | undefined): Promise<DeclaredRollout[]> {
     const list = (await (namespace === undefined
       ? this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'rollouts' })
       : this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'rollouts' }))) as { items: unknown[] };
     return list.items.flatMap((item) => {
-      const parsed = Rollout.safeParse(item);
+      const parsed = DeclaredRollout.safeParse(item);
       return parsed.success ? [parsed.data] : [];
     });
   }

@@ -50,7 +50,6 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 
 /** Argo features with no Fledge equivalent, by where they sit, and why. */
 const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = [
-  { match: (p) => p.join('.') === 'spec.workloadRef', message: 'workloadRef (the pod template from a Deployment) is not supported: write the template into spec.template' },
   { match: (p) => p.join('.') === 'spec.strategy.blueGreen', message: 'the blueGreen strategy is not supported: Fledge runs canaries' },
   { match: (p) => p[3] === 'steps' && p[5] === 'experiment', message: 'experiment steps are not supported' },
   { match: (p) => p.join('.') === 'spec.strategy.canary.pingPong', message: 'pingPong services are not supported' },

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
-import { Rollout } from '../api/rollout.js';
+import { DeclaredRollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import { conditionForTypeCheck } from '../analysis/metric-args.js';
@@ -68,7 +68,10 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
  * without a name or image, passes `kubectl apply` and only fails the Rollout (InvalidSpec) once it is reconciled.
  */
 const checkPodTemplate: ExtraCheck = (object) => {
-  const podSpec = (object as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+  // A workloadRef's template is the Deployment's, which the apiserver has checked already.
+  const template = (object as { spec: { template?: { spec: Record<string, unknown> } } }).spec.template;
+  if (template === undefined) return [];
+  const podSpec = template.spec;
   const path = ['spec', 'template', 'spec', 'containers'];
   const containers = podSpec.containers;
   if (!Array.isArray(containers) || containers.length === 0) return [[path, 'a pod template needs at least one container']];
@@ -105,7 +108,7 @@ const checkRollout: ExtraCheck = (object) => [
 
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */
 const KINDS = new Map<string, KindValidator>([
-  ['Rollout', { schema: Rollout, extra: checkRollout }],
+  ['Rollout', { schema: DeclaredRollout, extra: checkRollout }],
   ['AnalysisTemplate', { schema: AnalysisTemplate, extra: checkMetrics('template') }],
   ['ClusterAnalysisTemplate', { schema: ClusterAnalysisTemplate, extra: checkMetrics('template') }],
   ['AnalysisRun', { schema: AnalysisRun, extra: checkMetrics('run') }],

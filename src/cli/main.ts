@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import yaml from 'js-yaml';
 import { parseDuration } from '../api/duration.js';
-import type { Rollout } from '../api/rollout.js';
+import type { DeclaredRollout } from '../api/rollout.js';
 import { planAbort, planPause, planPromote, planRestart, planResume, planRetry, planSetImage, planUndo, type ActionPlan } from './actions.js';
 import { CliError, FledgeClient, loadTarget } from './client.js';
 import { colors, renderRollout, renderRolloutList, type Colors } from './render.js';
@@ -62,7 +62,7 @@ async function applyPlan(ctx: CommandContext, name: string, plan: ActionPlan): P
   return 0;
 }
 
-function steer(plan: (rollout: Rollout, ctx: CommandContext) => ActionPlan | Promise<ActionPlan>): Command['run'] {
+function steer(plan: (rollout: DeclaredRollout, ctx: CommandContext) => ActionPlan | Promise<ActionPlan>): Command['run'] {
   return async (ctx) => {
     const name = needName(ctx);
     const rollout = await ctx.client().getRollout(name);

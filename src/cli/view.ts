@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { Rollout } from '../api/rollout.js';
+import type { DeclaredRollout } from '../api/rollout.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
 
 export type RevisionRole = 'stable' | 'canary' | 'old';
@@ -81,7 +81,7 @@ function isReady(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
 }
 
-function routerView(rollout: Rollout): { router?: string; trafficPending?: string } {
+function routerView(rollout: DeclaredRollout): { router?: string; trafficPending?: string } {
   const routing = rollout.spec.strategy.canary.trafficRouting;
   if (routing === undefined) return {};
   const router = Object.keys(routing).find((key) => key !== 'managedRoutes') ?? 'router';
@@ -91,7 +91,7 @@ function routerView(rollout: Rollout): { router?: string; trafficPending?: strin
 
 /** Everything `get rollout` shows, from the objects the plugin read; pure, so frames can be tested. */
 export function buildRolloutView(
-  rollout: Rollout,
+  rollout: DeclaredRollout,
   replicaSets: k8s.V1ReplicaSet[],
   pods: k8s.V1Pod[],
   analysisRuns: AnalysisRunObject[],

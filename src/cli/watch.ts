@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, Rollout, VERSION } from '../api/rollout.js';
+import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
 import { ownedBy } from '../rollout/labels.js';
 import type { FledgeClient, RolloutObjects } from './client.js';
 import type { AnalysisRunObject } from './view.js';
@@ -122,7 +122,7 @@ export async function watchRolloutObjects(
   const emit = (): void => {
     if (!listed) return;
     const raw = rolloutInformer.get(name, namespace);
-    const parsed = raw === undefined ? undefined : Rollout.safeParse(raw);
+    const parsed = raw === undefined ? undefined : DeclaredRollout.safeParse(raw);
     if (parsed === undefined || !parsed.success) {
       onChange(undefined);
       return;

@@ -24,6 +24,7 @@ import { AnalysisTemplateSpec, type AnalysisPhase } from '../api/analysis.js';
 /** An AnalysisRun as the rollout reconciler reads it from the cache. */
 type OwnedRun = k8s.KubernetesObject & { spec?: { terminate?: boolean }; status?: { phase?: AnalysisPhase; message?: string } };
 import { podTemplateHash } from './revision.js';
+import { withWorkloadTemplate, workloadReplicas } from './workload-ref.js';
 import { canaryAffinity, removeInjectedAntiAffinity, type AntiAffinityPatch } from './anti-affinity.js';
 import { routerFor } from '../traffic/routers/index.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
@@ -44,6 +45,8 @@ const MISSING_SERVICE_RECHECK_MS = 10_000;
 export interface RolloutReconcilerDeps {
   rollouts: ResilientInformer<k8s.KubernetesObject>;
   replicaSets: ResilientInformer<k8s.V1ReplicaSet>;
+  /** The Deployments a workloadRef names; absent, a Rollout with a workloadRef is invalid. */
+  deployments?: ResilientInformer<k8s.V1Deployment>;
   services: ResilientInformer<k8s.V1Service>;
   analysisRuns: ResilientInformer<k8s.KubernetesObject>;
   analysisTemplates: ResilientInformer<k8s.KubernetesObject>;
@@ -98,7 +101,14 @@ export class RolloutReconciler {
       log.debug('the cache is older than our last write; waiting for it');
       return { requeueAfterMs: CACHE_LAG_RECHECK_MS };
     }
-    const parsed = Rollout.safeParse(raw);
+    const resolved = withWorkloadTemplate(raw, (deployment) => this.deps.deployments?.get(deployment, namespace));
+    if ('problem' in resolved) {
+      // The Deployment's events enqueue this Rollout again: nothing to retry until one arrives.
+      this.deps.webhooks?.forget(key);
+      await this.reportInvalid(raw, resolved.problem, log);
+      return;
+    }
+    const parsed = Rollout.safeParse(resolved.rollout);
     if (!parsed.success) {
       // Nothing is decided for an invalid Rollout, so nothing it asked of its webhooks is wanted any longer.
       this.deps.webhooks?.forget(key);
@@ -115,6 +125,7 @@ export class RolloutReconciler {
       this.refuseClaimedServices(rollout);
       await this.restartPods(rollout, facts, plan, log);
       await this.act(rollout, facts, plan, log, router);
+      await this.scaleDownWorkload(rollout, plan, log);
     } catch (err) {
       if (err instanceof RefusedError) {
         // Retrying the same object cannot succeed: say why where people look, and try again only after a back-off.
@@ -424,6 +435,28 @@ export class RolloutReconciler {
     } else {
       plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, RESTART_POLL_MS);
     }
+  }
+
+  /** A workloadRef's Deployment gives way to the Rollout's pods as its `scaleDown` says. */
+  private async scaleDownWorkload(rollout: Rollout, plan: RolloutPlan, log: Logger): Promise<void> {
+    const ref = rollout.spec.workloadRef;
+    if (ref === undefined) return;
+    const namespace = rollout.metadata.namespace ?? 'default';
+    const current = this.deps.deployments?.get(ref.name, namespace)?.spec?.replicas ?? 1;
+    const replicas = workloadReplicas(ref.scaleDown, current, {
+      desired: rollout.spec.replicas ?? 1,
+      available: plan.status.availableReplicas ?? 0,
+      fullyRolledOut: plan.status.phase === 'Healthy' && plan.status.stableRevision === plan.status.currentRevision,
+    });
+    if (replicas === undefined) return;
+    log.info('scaling down the workloadRef deployment', { deployment: ref.name, from: current, to: replicas, scaleDown: ref.scaleDown });
+    await this.deps.apps.patchNamespacedDeployment({ name: ref.name, namespace, body: { spec: { replicas } } }, mergePatchOptions());
+    this.deps.events.record(
+      { apiVersion: API_VERSION, kind: 'Rollout', name: rollout.metadata.name ?? '', namespace, uid: rollout.metadata.uid },
+      'Normal',
+      'WorkloadScaledDown',
+      `Deployment ${ref.name} scaled from ${current} to ${replicas} (scaleDown: ${ref.scaleDown})`,
+    );
   }
 
   private expect(key: string, written: k8s.V1ReplicaSet, how: { created: boolean }): void {

@@ -1,9 +1,9 @@
-import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import { convertText } from '../../src/cli/convert.js';
 import { LABEL_POD_TEMPLATE_HASH } from '../../src/rollout/labels.js';
-import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { controllerSuite, eventually, prometheusUrl, rolloutStatuses } from '../harness/e2e.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';
 const V2 = 'registry.k8s.io/pause:3.10';
@@ -71,37 +71,18 @@ spec:
 `;
 
 describe('Argo Rollouts features, converted and run on the real control plane', () => {
-  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
-  let controller: ControllerProcess;
-  let custom: k8s.CustomObjectsApi;
-  let core: k8s.CoreV1Api;
-  let apps: k8s.AppsV1Api;
-
-  beforeAll(async () => {
-    await installCrds();
-    ns = await createTestNamespace('argo-features');
-    const kc = testKubeConfig();
-    custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    core = kc.makeApiClient(k8s.CoreV1Api);
-    apps = kc.makeApiClient(k8s.AppsV1Api);
-    controller = await startController(ns.name);
-  });
-  afterAll(async (ctx) => {
-    await controller.kill();
-    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller.output().slice(-20_000)}\n`);
-    await ns.remove();
-  });
+  const suite = controllerSuite('argo-features');
+  const { apps, core, custom } = suite;
 
   const apply = async (image: string): Promise<void> => {
     const converted = convertText('uploader.yaml', argoManifest(image));
     expect(converted.findings.filter((finding) => finding.severity === 'untranslated')).toEqual([]);
-    const res = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: converted.file.text });
-    expect(res.code, res.stderr).toBe(0);
+    await suite.apply(converted.file.text);
   };
-  const pods = async (revision: string): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${revision}` })).items;
+  const pods = async (revision: string): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: suite.ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${revision}` })).items;
 
   it('fieldRef args, a threshold from an argument, antiAffinity and role metadata all act', async () => {
-    const { waitFor } = rolloutStatuses(custom, ns.name);
+    const { waitFor } = rolloutStatuses(custom, suite.ns.name);
     await apply(V1);
     const first = await waitFor('uploader', 'Healthy on v1', (s) => s.phase === 'Healthy' && s.stableRevision !== undefined);
     const stableRevision = first.stableRevision as string;
@@ -124,7 +105,7 @@ describe('Argo Rollouts features, converted and run on the real control plane', 
 
     const done = await waitFor('uploader', 'promoted after the analysis passed', (s) => s.phase === 'Healthy' && s.stableRevision === canaryRevision, 120_000);
     expect(done.stableRevision).toBe(canaryRevision);
-    const [run] = ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns' })) as { items: AnalysisRun[] }).items;
+    const [run] = ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: suite.ns.name, plural: 'analysisruns' })) as { items: AnalysisRun[] }).items;
     expect(run?.status?.phase).toBe('Successful');
     expect(run?.spec.args).toEqual(expect.arrayContaining([{ name: 'image', value: V2 }, { name: 'threshold', value: '0.95' }]));
     expect(run?.spec.metrics[0]).toMatchObject({ successCondition: 'result[0] >= 0.95', count: 2 });
@@ -132,7 +113,7 @@ describe('Argo Rollouts features, converted and run on the real control plane', 
 
     // Stable now, the old canary has nothing to keep away from, and its template says stable.
     const promoted = await eventually('the promoted ReplicaSet without the anti-affinity term', async () => {
-      const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${canaryRevision}` });
+      const list = await apps.listNamespacedReplicaSet({ namespace: suite.ns.name, labelSelector: `${LABEL_POD_TEMPLATE_HASH}=${canaryRevision}` });
       const template = list.items[0]?.spec?.template;
       return template?.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution === undefined && template?.metadata?.labels?.role === 'stable' ? template : undefined;
     });

@@ -107,6 +107,7 @@ describe('control plane: caches', () => {
         { apiGroups: ['fledge.dev'], resources: ['rollouts/status', 'analysisruns/status'], verbs: ['patch'] },
         { apiGroups: ['fledge.dev'], resources: ['analysisruns'], verbs: ['create', 'patch', 'delete'] },
         { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       ],

@@ -83,6 +83,11 @@ describe('deploy/', () => {
     expect(await can('update', 'rollouts.fledge.dev', 'default')).toBe('no');
     expect(await can('create', 'replicasets.apps')).toBe('yes');
     expect(await can('update', 'deployments.apps')).toBe('no');
+    // workloadRef: a Deployment's template is read and its replicas patched (scaleDown); never created or deleted.
+    expect(await can('watch', 'deployments.apps')).toBe('yes');
+    expect(await can('patch', 'deployments.apps')).toBe('yes');
+    expect(await can('create', 'deployments.apps')).toBe('no');
+    expect(await can('delete', 'deployments.apps')).toBe('no');
     // The job analysis provider: create, watch and delete Jobs, never change one.
     expect(await can('create', 'jobs.batch')).toBe('yes');
     expect(await can('watch', 'jobs.batch')).toBe('yes');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 
 const run = promisify(execFile);
@@ -186,4 +186,45 @@ export function rolloutStatuses(custom: k8s.CustomObjectsApi, namespace: string)
       return check(s) ? s : undefined;
     }, { timeoutMs, intervalMs: 200 });
   return { status, waitFor };
+}
+
+/** What a file testing one controller in one namespace works with; filled in by the suite's beforeAll. */
+export interface ControllerSuite {
+  ns: { name: string };
+  controller: ControllerProcess;
+  custom: k8s.CustomObjectsApi;
+  apps: k8s.AppsV1Api;
+  core: k8s.CoreV1Api;
+  /** `kubectl apply` into the namespace, which must succeed. */
+  apply(text: string): Promise<void>;
+}
+
+/**
+ * The usual frame of an e2e file: the CRDs, a fresh namespace and a controller watching it, stopped afterwards, with
+ * the controller's output printed when a test failed. Call it at the top of a describe block.
+ */
+export function controllerSuite(prefix: string, controllerArgs: () => string[] = () => []): ControllerSuite {
+  const kc = testKubeConfig();
+  let namespace: Awaited<ReturnType<typeof createTestNamespace>> | undefined;
+  const suite = {
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apply: async (text: string): Promise<void> => {
+      const res = await kubectl(['apply', '-n', suite.ns.name, '-f', '-'], { input: text });
+      expect(res.code, res.stderr).toBe(0);
+    },
+  } as ControllerSuite;
+  beforeAll(async () => {
+    await installCrds();
+    namespace = await createTestNamespace(prefix);
+    suite.ns = namespace;
+    suite.controller = await startController(namespace.name, controllerArgs());
+  });
+  afterAll(async (ctx) => {
+    await suite.controller?.kill();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${suite.controller?.output().slice(-20_000)}\n`);
+    await namespace?.remove();
+  });
+  return suite;
 }
