@@ -339,6 +339,9 @@ export class RolloutReconciler {
       // canaryMetadata / stableMetadata follow the revision's role (a promoted canary's new pods get stableMetadata).
       const role = roleOf(desired.revision);
       const roleMetadata = role === undefined ? undefined : podMetadataPatch(existing.spec?.template?.metadata, podMetadataFor(rollout.spec.template, canary, desired.revision, role), canary);
+      // Pods already running take their new role's metadata in place, as in Argo (a Service may select by it). The
+      // pods go first: should one patch fail, the template is still unpatched and the next reconcile tries again.
+      if (roleMetadata !== undefined) await this.patchPodMetadata(namespace, existing, roleMetadata, log);
       // A canary that became stable has no other revision to keep away from: Argo's antiAffinity terms go.
       const antiAffinity = role === 'stable' ? removeInjectedAntiAffinity(existing.spec?.template?.spec?.affinity) : undefined;
       if (roleMetadata !== undefined || antiAffinity !== undefined) {
@@ -434,6 +437,20 @@ export class RolloutReconciler {
       plan.events.push({ type: 'Normal', reason: 'RolloutRestarted', message: `every pod created before ${restartAt} was recreated` });
     } else {
       plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, RESTART_POLL_MS);
+    }
+  }
+
+  /** The role metadata patch on every pod of a ReplicaSet (its selector, as the ReplicaSet controller counts them). */
+  private async patchPodMetadata(namespace: string, rs: k8s.V1ReplicaSet, metadata: PodMetadataPatch, log: Logger): Promise<void> {
+    const labelSelector = Object.entries(rs.spec?.selector.matchLabels ?? {})
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
+    const pods = (await this.deps.core.listNamespacedPod({ namespace, labelSelector })).items.filter((pod) => pod.metadata?.deletionTimestamp === undefined);
+    log.info('updating the role metadata of running pods', { replicaSet: rs.metadata?.name, pods: pods.length });
+    for (const pod of pods) {
+      await this.deps.core.patchNamespacedPod({ name: pod.metadata?.name ?? '', namespace, body: { metadata } }, mergePatchOptions()).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
     }
   }
 

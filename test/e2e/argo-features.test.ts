@@ -118,5 +118,8 @@ describe('Argo Rollouts features, converted and run on the real control plane', 
       return template?.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution === undefined && template?.metadata?.labels?.role === 'stable' ? template : undefined;
     });
     expect(promoted.metadata?.labels?.role).toBe('stable');
+    // The pod that ran as the canary was not replaced: it took the stable role's labels in place.
+    const samePod = await core.readNamespacedPod({ name: canaryPod.metadata?.name ?? '', namespace: suite.ns.name });
+    expect(samePod.metadata?.labels?.role).toBe('stable');
   });
 });

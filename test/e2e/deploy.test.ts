@@ -96,6 +96,8 @@ describe('deploy/', () => {
     expect(await can('list', 'pods')).toBe('yes');
     expect(await can('watch', 'pods')).toBe('no');
     expect(await can('create', 'pods')).toBe('no');
+    // A promoted canary's running pods take stableMetadata in place.
+    expect(await can('patch', 'pods')).toBe('yes');
     expect(await can('get', 'secrets')).toBe('yes');
     expect(await can('list', 'secrets')).toBe('no');
     expect(await can('get', 'configmaps')).toBe('no');
