@@ -54,25 +54,49 @@ function metric(text: string, name: string): number {
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
-/** Waits for a log line matching `pattern` in what the process writes, and keeps everything in `logFile`. */
+/**
+ * Waits for a log line matching `pattern` in what the process writes, and keeps everything in `logFile`. Lines are
+ * matched as they arrive, so a line after megabytes of logging (Argo Rollouts logs every Rollout it enqueues before
+ * it starts its workers) is still seen; the first 200 KB are kept for patterns asked for after their line was written.
+ */
 function logWatcher(child: ChildProcess, logFile: string): (pattern: RegExp, timeoutMs: number) => Promise<RegExpExecArray> {
   const log = createWriteStream(logFile);
   let head = '';
+  let partial = '';
+  const waiting = new Set<{ pattern: RegExp; found: (match: RegExpExecArray) => void }>();
   const keep = (chunk: Buffer): void => {
     log.write(chunk);
-    if (head.length < 200_000) head += chunk.toString();
+    const text = chunk.toString();
+    if (head.length < 200_000) head += text;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      for (const waiter of waiting) {
+        const match = waiter.pattern.exec(line);
+        if (match) waiter.found(match);
+      }
+    }
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   child.on('exit', () => log.end());
-  return async (pattern, timeoutMs) => {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-      const match = pattern.exec(head);
-      if (match) return match;
-      if (child.exitCode !== null) throw new Error(`the controller exited (${child.exitCode}); see ${logFile}`);
-    }
-    throw new Error(`the controller did not log ${pattern} within ${timeoutMs / 1000} s; see ${logFile}`);
-  };
+  return (pattern, timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const early = pattern.exec(head);
+      if (early) return resolve(early);
+      const finish = (outcome: () => void): void => {
+        clearTimeout(timer);
+        child.off('exit', exited);
+        waiting.delete(waiter);
+        outcome();
+      };
+      const waiter = { pattern, found: (match: RegExpExecArray) => finish(() => resolve(match)) };
+      const exited = (): void => finish(() => reject(new Error(`the controller exited (${child.exitCode}); see ${logFile}`)));
+      const timer = setTimeout(() => finish(() => reject(new Error(`the controller did not log ${pattern} within ${timeoutMs / 1000} s; see ${logFile}`))), timeoutMs);
+      if (child.exitCode !== null) return exited();
+      waiting.add(waiter);
+      child.once('exit', exited);
+    });
 }
 
 function gitLabel(dir: string): string {
