@@ -196,6 +196,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return;
     }
     if (req.method === 'GET' && url.pathname === '/api/stream') return stream(req, res, url);
+    // Browsers ask for one whatever the page says; "no content" keeps their consoles free of a 404.
+    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
     const file = STATIC_FILES[url.pathname];
     if (req.method !== 'GET' || file === undefined) return sendJson(res, 404, { message: `no ${req.method} ${url.pathname}` });
     void readFile(new URL(file, STATIC_DIR), 'utf8').then((text) => {
