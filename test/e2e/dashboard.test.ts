@@ -140,6 +140,8 @@ spec:
     initialDelay: 3s
     interval: 3s
     count: 4
+    # Three failed measurements before the verdict, so the plot of a bad version has some to show.
+    failureLimit: 2
     successCondition: result >= 0.95
     provider:
       prometheus:
@@ -240,7 +242,6 @@ spec:
     expect(await page.locator('[data-field="notice"]').textContent()).toBe('rollout web aborted: going back to 100% stable');
     expect(await page.locator('button[data-action="retry"]').isEnabled()).toBe(true);
     expect(await page.locator('button[data-action="abort"]').isDisabled()).toBe(true);
-    await page.screenshot({ path: join(screenshotDir, 'dashboard-aborted.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);
   });
 
@@ -297,6 +298,33 @@ subjects: [{kind: ServiceAccount, name: viewer}]
     }
   });
 
+  it('marks the failed measurements of a bad version below the threshold, and follows the abort they cause', async () => {
+    const before = await status('web');
+    const patch = { spec: { template: { spec: { containers: [{ name: 'web', image: 'demo:v3-errors10' }] } } } };
+    expect((await kubectl(['patch', 'rollout', 'web', '-n', ns.name, '--type=merge', '-p', JSON.stringify(patch)])).code).toBe(0);
+    const aborted = await waitFor('web', 'aborted by its analysis', (s) => s.abort === true && s.currentRevision !== before.currentRevision);
+    expect(aborted.message).toMatch(/analysis failed/);
+    const runs = (
+      (await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=web' })) as {
+        items: AnalysisRun[];
+      }
+    ).items;
+    const failed = runs.find((run) => run.status?.phase === 'Failed') as AnalysisRun;
+    const measurements = failed.status?.metricResults?.find((metric) => metric.name === 'success-rate')?.measurements ?? [];
+    expect(measurements.filter((m) => m.phase === 'Failed')).toHaveLength(3);
+    await page.locator('[data-field="phase"].Degraded').waitFor();
+    const plot = page.locator(`.run[data-run="${failed.metadata.name}"] .metric[data-metric="success-rate"] svg`);
+    await plot.locator('g.point').nth(measurements.length - 1).waitFor();
+    expect(await plot.locator('g.point').evaluateAll((points) => points.map((point) => point.getAttribute('data-phase')))).toEqual(measurements.map((m) => m.phase));
+    // SVG y grows downwards: a failed value (0.9 against result >= 0.95) sits below the threshold line.
+    const lineY = Number(await plot.locator('line.threshold').getAttribute('y1'));
+    const failedYs = await plot.locator('g.point[data-phase="Failed"] path').evaluateAll((paths) => paths.map((path) => Number(/^M[-\d.]+ ([-\d.]+)/.exec(path.getAttribute('d') ?? '')?.[1]) + 4));
+    expect(failedYs).toHaveLength(3);
+    for (const y of failedYs) expect(y).toBeGreaterThan(lineY);
+    await page.screenshot({ path: join(screenshotDir, 'dashboard-failed.png'), fullPage: true });
+    expect(consoleErrors).toEqual([]);
+  });
+
   it('costs the API server three watches and no requests per second with 100 Rollouts listed and the page open', async () => {
     const state = readState();
     expect(state, 'the harness cluster state (with its audit log)').toBeDefined();
@@ -326,6 +354,11 @@ spec:
       try {
         await listPage.goto(costly.url);
         await eventually('100 rows', async () => ((await listPage.locator('#rollouts tbody tr').count()) === 100 ? true : undefined), { timeoutMs: 30_000 });
+        // The namespace filter: another namespace's name hides every row, this one's shows them again.
+        await listPage.locator('#ns-filter').fill('kube-system');
+        expect(await listPage.locator('#rollouts tbody tr').count()).toBe(0);
+        await listPage.locator('#ns-filter').fill(many.name);
+        expect(await listPage.locator('#rollouts tbody tr').count()).toBe(100);
         await listPage.locator(`tr[data-rollout="${many.name}/app-7"] a`).click();
         await listPage.locator('ol.steps li').first().waitFor();
         const started = audit.mark();

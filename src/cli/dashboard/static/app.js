@@ -18,6 +18,9 @@ let source;
 let rows = [];
 let selected;
 let notice;
+let shown;
+/** An action's outcome stays on the page this long; after that it would read as news about a later state. */
+const NOTICE_MS = 15_000;
 
 function fromHash() {
   const match = /^#\/([^/]+)\/([^/]+)$/.exec(location.hash);
@@ -109,6 +112,7 @@ function runs(view) {
 }
 
 function renderDetail(view) {
+  shown = view;
   const detail = $('#detail');
   if (view === null) {
     detail.innerHTML = `<div class="card">Rollout ${esc(selected?.namespace)}/${esc(selected?.name)} is not there (deleted, or outside this dashboard's namespace).</div>`;
@@ -138,6 +142,7 @@ function show() {
   $('#detail').hidden = selected === undefined;
   $('#detail').innerHTML = '';
   notice = undefined;
+  shown = undefined;
   connect();
 }
 
@@ -157,8 +162,14 @@ async function act(action) {
   } catch (err) {
     notice = { ok: false, text: String(err) };
   }
-  // The next event redraws with the notice; a refused action changes nothing, so ask for a redraw by reconnecting.
-  if (!notice.ok) connect();
+  const current = notice;
+  setTimeout(() => {
+    if (notice !== current) return;
+    notice = undefined;
+    if (shown) renderDetail(shown);
+  }, NOTICE_MS);
+  // A successful action changes the Rollout, and its watch event redraws the page with the notice; a refused one does not.
+  if (!notice.ok && shown) renderDetail(shown);
 }
 
 $('#detail').addEventListener('click', (event) => {
