@@ -310,6 +310,8 @@ const COMMANDS: Record<string, Command> = {
       const port = Number(ctx.values.port ?? DASHBOARD_PORT);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, not ${String(ctx.values.port)}`, 2);
       const address = String(ctx.values.address ?? '127.0.0.1');
+      // It answers only to the Host it listens on (against DNS rebinding): a wildcard has no one name to check.
+      if (['0.0.0.0', '::', '[::]'].includes(address)) throw new CliError(`--address must be one address the browser will use, not the wildcard ${address}`, 2);
       if (!['127.0.0.1', '::1', 'localhost'].includes(address)) {
         process.stderr.write(`${ctx.c.yellow('warning:')} ${address} is not loopback: whoever reaches it can see and steer these rollouts with your credentials\n`);
       }
