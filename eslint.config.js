@@ -15,4 +15,6 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
+  // The dashboard's page runs in the browser, served as written (no bundler).
+  { files: ['src/cli/dashboard/static/**/*.js'], languageOptions: { globals: globals.browser } },
 );

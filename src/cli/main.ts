@@ -8,12 +8,13 @@ import type { DeclaredRollout } from '../api/rollout.js';
 import { planAbort, planPause, planPromote, planRestart, planResume, planRetry, planSetImage, planUndo, type ActionPlan } from './actions.js';
 import { CliError, FledgeClient, loadTarget } from './client.js';
 import { colors, renderRollout, renderRolloutList, type Colors } from './render.js';
-import { STATUS_EXIT, statusLine, stepOf, verdictOf } from './status.js';
-import { buildRolloutView } from './view.js';
+import { STATUS_EXIT, statusLine, verdictOf } from './status.js';
+import { buildRolloutView, rolloutRow } from './view.js';
 import { FrameThrottle, Screen, watchRolloutObjects } from './watch.js';
 import { watchRolloutList } from './watch-list.js';
 import { lintPaths, renderLintReport } from './lint.js';
 import { convertPaths, renderConvertFindings } from './convert.js';
+import { startDashboard } from './dashboard/server.js';
 
 const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -91,6 +92,9 @@ function checkOutput(ctx: CommandContext): void {
   if (format !== undefined && format !== 'json' && format !== 'yaml') throw new CliError(`--output must be json or yaml, not ${String(format)}`, 2);
 }
 
+/** The port Argo Rollouts' dashboard uses, so a habit carries over. */
+const DASHBOARD_PORT = 3100;
+
 const GITOPS_NOTE = 'This changes spec: under GitOps (Argo CD, Flux) make the same change in Git, or it is reverted at the next sync.';
 
 const COMMANDS: Record<string, Command> = {
@@ -134,20 +138,7 @@ const COMMANDS: Record<string, Command> = {
       const all = ctx.values['all-namespaces'] === true;
       const show = async (): Promise<string> => {
         const rollouts = await client.listRollouts(all ? undefined : client.target.namespace);
-        return renderRolloutList(
-          rollouts.map((rollout) => ({
-            namespace: rollout.metadata.namespace ?? '',
-            name: rollout.metadata.name ?? '',
-            phase: rollout.status?.phase ?? 'Progressing',
-            aborted: rollout.status?.abort === true,
-            step: stepOf(rollout),
-            weight: rollout.status?.actualWeight ?? 0,
-            available: `${rollout.status?.availableReplicas ?? 0}/${rollout.spec.replicas ?? 1}`,
-            message: rollout.status?.message ?? '',
-          })),
-          ctx.c,
-          all,
-        );
+        return renderRolloutList(rollouts.map(rolloutRow), ctx.c, all);
       };
       if (ctx.values.output !== undefined) {
         printStructured(ctx, await client.listRollouts(all ? undefined : client.target.namespace));
@@ -307,6 +298,32 @@ const COMMANDS: Record<string, Command> = {
       process.stderr.write(renderConvertFindings(report, ctx.c));
       const untranslated = report.findings.some((finding) => finding.severity === 'untranslated');
       return untranslated && ctx.values['allow-partial'] !== true ? 1 : 0;
+    },
+  },
+  dashboard: {
+    usage: 'kubectl fledge dashboard [--port 3100] [--address 127.0.0.1] [-n NS | -A]',
+    summary:
+      'Serve a live web page of the rollouts (steps, weights, revisions, analysis plots) with their buttons, on loopback, with your kubeconfig. Prints the URL; opens nothing.',
+    example: 'kubectl fledge dashboard -n shop --port 3100',
+    options: { port: { type: 'string' }, address: { type: 'string' }, 'all-namespaces': { type: 'boolean', short: 'A' } },
+    async run(ctx) {
+      const port = Number(ctx.values.port ?? DASHBOARD_PORT);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, not ${String(ctx.values.port)}`, 2);
+      const address = String(ctx.values.address ?? '127.0.0.1');
+      // It answers only to the Host it listens on (against DNS rebinding): a wildcard has no one name to check.
+      if (['0.0.0.0', '::', '[::]'].includes(address)) throw new CliError(`--address must be one address the browser will use, not the wildcard ${address}`, 2);
+      if (!['127.0.0.1', '::1', 'localhost'].includes(address)) {
+        process.stderr.write(`${ctx.c.yellow('warning:')} ${address} is not loopback: whoever reaches it can see and steer these rollouts with your credentials\n`);
+      }
+      const client = ctx.client();
+      const dashboard = await startDashboard({ client, namespace: ctx.values['all-namespaces'] === true ? undefined : client.target.namespace, address, port });
+      ctx.out.write(`Fledge dashboard: ${dashboard.url}  (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await dashboard.close();
+      return 0;
     },
   },
   version: {

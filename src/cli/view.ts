@@ -1,6 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout } from '../api/rollout.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
+import type { RolloutRow } from './render.js';
+import { stepOf } from './status.js';
 
 export type RevisionRole = 'stable' | 'canary' | 'old';
 
@@ -22,11 +24,21 @@ export interface RevisionView {
 
 export type MeasurementMark = 'Successful' | 'Failed' | 'Inconclusive' | 'Error' | 'Running' | 'Pending';
 
+/** One measurement for a plot: when it finished, its number (undefined when the value is absent or not one number), its outcome. */
+export interface MeasurementPoint {
+  time: string;
+  value?: number;
+  phase: MeasurementMark;
+}
+
 export interface MetricView {
   name: string;
   phase: string;
   marks: MeasurementMark[];
   lastValue?: string;
+  points: MeasurementPoint[];
+  successCondition?: string;
+  failureCondition?: string;
 }
 
 export interface AnalysisRunView {
@@ -64,14 +76,25 @@ export interface RolloutView {
 /** An AnalysisRun as the plugin reads it: loosely, so an older or newer controller's runs still render. */
 export interface AnalysisRunObject {
   metadata?: { name?: string; creationTimestamp?: string | Date };
+  spec?: { metrics?: Array<{ name?: string; successCondition?: string; failureCondition?: string }> };
   status?: {
     phase?: string;
     message?: string;
-    metricResults?: Array<{ name?: string; phase?: string; measurements?: Array<{ phase?: string; value?: string }> }>;
+    metricResults?: Array<{ name?: string; phase?: string; measurements?: Array<{ phase?: string; value?: string; finishedAt?: string }> }>;
   };
 }
 
 const MARKS = new Set<string>(['Successful', 'Failed', 'Inconclusive', 'Error', 'Running', 'Pending']);
+
+const markOf = (phase: string | undefined): MeasurementMark => (MARKS.has(phase ?? '') ? (phase as MeasurementMark) : 'Pending');
+
+/** A value as a plot reads it: a number, or the first of `[n1, n2]` (the first series, as Argo's `result[0]`). */
+export function plotValue(value: string | undefined): number | undefined {
+  const text = value?.trim().replace(/^\[\s*([^,\]]*).*$/, '$1').trim();
+  if (text === undefined || text === '') return undefined;
+  const number = Number(text);
+  return Number.isFinite(number) ? number : undefined;
+}
 
 function imagesOf(template: k8s.V1PodTemplateSpec | undefined): string[] {
   return (template?.spec?.containers ?? []).map((container) => container.image ?? '');
@@ -125,6 +148,7 @@ export function buildRolloutView(
     .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))
     .map((run): AnalysisRunView => {
       const name = run.metadata?.name ?? '';
+      const specs = new Map((run.spec?.metrics ?? []).map((metric) => [metric.name, metric]));
       return {
         name,
         phase: run.status?.phase ?? 'Pending',
@@ -133,11 +157,18 @@ export function buildRolloutView(
         metrics: (run.status?.metricResults ?? []).map((metric) => {
           const measurements = metric.measurements ?? [];
           const last = measurements.findLast((m) => m.value !== undefined)?.value;
+          const spec = specs.get(metric.name);
           return {
             name: metric.name ?? '',
             phase: metric.phase ?? 'Pending',
-            marks: measurements.map((m) => (MARKS.has(m.phase ?? '') ? (m.phase as MeasurementMark) : 'Pending')),
+            marks: measurements.map((m) => markOf(m.phase)),
             ...(last !== undefined && { lastValue: last }),
+            points: measurements.map((m) => {
+              const value = plotValue(m.value);
+              return { time: m.finishedAt ?? '', ...(value !== undefined && { value }), phase: markOf(m.phase) };
+            }),
+            ...(spec?.successCondition !== undefined && { successCondition: spec.successCondition }),
+            ...(spec?.failureCondition !== undefined && { failureCondition: spec.failureCondition }),
           };
         }),
       };
@@ -166,5 +197,19 @@ export function buildRolloutView(
     },
     revisions,
     analysisRuns: runs,
+  };
+}
+
+/** A Rollout's line in `list rollouts` and in the dashboard's list. */
+export function rolloutRow(rollout: Rollout): RolloutRow {
+  return {
+    namespace: rollout.metadata.namespace ?? '',
+    name: rollout.metadata.name ?? '',
+    phase: rollout.status?.phase ?? 'Progressing',
+    aborted: rollout.status?.abort === true,
+    step: stepOf(rollout),
+    weight: rollout.status?.actualWeight ?? 0,
+    available: `${rollout.status?.availableReplicas ?? 0}/${rollout.spec.replicas ?? 1}`,
+    message: rollout.status?.message ?? '',
   };
 }
