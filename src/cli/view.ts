@@ -201,7 +201,7 @@ export function buildRolloutView(
 }
 
 /** A Rollout's line in `list rollouts` and in the dashboard's list. */
-export function rolloutRow(rollout: Rollout): RolloutRow {
+export function rolloutRow(rollout: DeclaredRollout): RolloutRow {
   return {
     namespace: rollout.metadata.namespace ?? '',
     name: rollout.metadata.name ?? '',

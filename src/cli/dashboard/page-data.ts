@@ -1,4 +1,4 @@
-import type { Rollout } from '../../api/rollout.js';
+import type { DeclaredRollout } from '../../api/rollout.js';
 import { describeStep } from '../../rollout/steps.js';
 import { planAbort, planPause, planPromote, planResume, planRetry, type ActionPlan } from '../actions.js';
 import type { RolloutObjects } from '../client.js';
@@ -8,13 +8,13 @@ import { metricThreshold, type Threshold } from './threshold.js';
 
 /** The page's buttons, each the plan its `kubectl fledge` command makes. */
 export const ACTIONS = {
-  promote: (rollout: Rollout) => planPromote(rollout, false),
-  'promote-full': (rollout: Rollout) => planPromote(rollout, true),
+  promote: (rollout: DeclaredRollout) => planPromote(rollout, false),
+  'promote-full': (rollout: DeclaredRollout) => planPromote(rollout, true),
   abort: planAbort,
   retry: planRetry,
   pause: planPause,
   resume: planResume,
-} satisfies Record<string, (rollout: Rollout) => ActionPlan>;
+} satisfies Record<string, (rollout: DeclaredRollout) => ActionPlan>;
 
 export type ActionName = keyof typeof ACTIONS;
 
@@ -66,6 +66,6 @@ export function rolloutPage(objects: RolloutObjects): RolloutPage {
 }
 
 /** The list's rows, sorted by namespace then name so the page does not shuffle on every event. */
-export function rolloutRows(rollouts: Rollout[]): RolloutRow[] {
+export function rolloutRows(rollouts: DeclaredRollout[]): RolloutRow[] {
   return rollouts.map(rolloutRow).sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, Rollout, VERSION } from '../../api/rollout.js';
+import { GROUP, DeclaredRollout, VERSION } from '../../api/rollout.js';
 import { apiErrorMessage } from '../../kube/patch.js';
 import { LABEL_ROLLOUT, rolloutLabelValue } from '../../rollout/labels.js';
 import type { FledgeClient, RolloutObjects } from '../client.js';
@@ -86,16 +86,16 @@ class Caches {
     for (const listener of this.listeners) listener();
   }
 
-  rolloutList(): Rollout[] {
+  rolloutList(): DeclaredRollout[] {
     return this.rollouts.list(this.namespace).flatMap((raw) => {
-      const parsed = Rollout.safeParse(raw);
+      const parsed = DeclaredRollout.safeParse(raw);
       return parsed.success ? [parsed.data] : [];
     });
   }
 
   objects(namespace: string, name: string): RolloutObjects | undefined {
     const raw = this.rollouts.get(name, namespace);
-    const parsed = raw === undefined ? undefined : Rollout.safeParse(raw);
+    const parsed = raw === undefined ? undefined : DeclaredRollout.safeParse(raw);
     if (parsed === undefined || !parsed.success) return undefined;
     const uid = parsed.data.metadata.uid;
     const label = rolloutLabelValue(name);
