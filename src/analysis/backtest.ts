@@ -81,6 +81,8 @@ export interface BacktestSummary {
 export interface BacktestReport {
   windows: WindowVerdict[];
   summary: BacktestSummary;
+  /** Range queries Prometheus did not answer: their measurements are Errors, as live, but the cause is worth saying once. */
+  queryErrors: Array<{ query: string; message: string }>;
 }
 
 /** Where a simulated run takes its answers: the provider's result for `metric` at `atMs`. */
@@ -210,22 +212,22 @@ export function resultAt(answer: RangeAnswer, atMs: number, stepMs: number): Pro
 
 /**
  * How long one run of the analysis lasts when every metric has an end: the longest initialDelay + count × interval,
- * and at least `minimumMs` (a single measurement without an interval is one window per step, not per millisecond).
+ * a metric without an interval counting `stepMs` per measurement (so a single check is one window per step).
  */
-export function analysisLengthMs(spec: AnalysisRunSpec, minimumMs: number): number | undefined {
-  let longest = minimumMs;
+export function analysisLengthMs(spec: AnalysisRunSpec, stepMs: number): number | undefined {
+  let longest = 0;
   const ms = (value: unknown): number => (typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : 0);
   for (const metric of spec.metrics) {
     if (metric.count === undefined && metric.interval !== undefined) return undefined;
     const count = typeof metric.count === 'number' ? metric.count : 1;
-    longest = Math.max(longest, ms(metric.initialDelay) + count * ms(metric.interval));
+    longest = Math.max(longest, ms(metric.initialDelay) + count * (metric.interval === undefined ? stepMs : ms(metric.interval)));
   }
   return longest;
 }
 
 /** Back-to-back windows of the analysis's length from `fromMs` to `toMs`; one window for an analysis without an end. */
-export function slidingWindows(spec: AnalysisRunSpec, fromMs: number, toMs: number, minimumMs: number): BacktestWindow[] {
-  const length = analysisLengthMs(spec, minimumMs);
+export function slidingWindows(spec: AnalysisRunSpec, fromMs: number, toMs: number, stepMs: number): BacktestWindow[] {
+  const length = analysisLengthMs(spec, stepMs);
   if (length === undefined) return [{ label: '1', startMs: fromMs, endMs: toMs, spec }];
   const windows: BacktestWindow[] = [];
   for (let start = fromMs; start + length <= toMs; start += length) windows.push({ label: String(windows.length + 1), startMs: start, endMs: start + length, spec });
@@ -337,7 +339,8 @@ export async function runBacktest(windows: readonly BacktestWindow[], deps: Back
       return resultAt(planned.answer ?? { kind: 'error', message: 'not queried' }, atMs, planned.stepMs);
     });
   });
-  return { windows: verdicts, summary: summarize(verdicts) };
+  const queryErrors = [...queries.values()].flatMap(({ request, answer }) => (answer?.kind === 'error' ? [{ query: request.query, message: answer.message }] : []));
+  return { windows: verdicts, summary: summarize(verdicts), queryErrors };
 }
 
 export function summarize(windows: readonly WindowVerdict[]): BacktestSummary {

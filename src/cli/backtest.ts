@@ -73,13 +73,13 @@ export function parseArgPairs(pairs: readonly string[]): Map<string, string> {
 }
 
 /** The windows of `-f` mode: the whole range cut into runs of the analysis's length. */
-export function rangeWindows(templates: readonly NamedTemplate[], args: ReadonlyMap<string, string>, fromMs: number, toMs: number, minimumMs: number): BacktestWindow[] {
+export function rangeWindows(templates: readonly NamedTemplate[], args: ReadonlyMap<string, string>, fromMs: number, toMs: number, stepMs: number): BacktestWindow[] {
   if (toMs <= fromMs) throw new CliError('--from must be before --to', 2);
   let windows: BacktestWindow[];
   try {
-    windows = slidingWindows(backtestSpec(refsTo(templates), lookupIn(templates), args), fromMs, toMs, minimumMs);
+    windows = slidingWindows(backtestSpec(refsTo(templates), lookupIn(templates), args), fromMs, toMs, stepMs);
   } catch (err) {
-    return asCliError(err);
+    return asCliError(err instanceof BacktestError ? new BacktestError(`${err.message} (give arguments with --args name=value)`) : err);
   }
   if (windows.length === 0) throw new CliError('the range is shorter than one run of the analysis', 2);
   return windows;

@@ -378,6 +378,7 @@ const COMMANDS: Record<string, Command> = {
         namespace: rolloutName !== undefined || ctx.values.namespace !== undefined ? ctx.client().target.namespace : 'default',
         ...(stepMs !== undefined && { stepMs }),
       });
+      for (const failed of report.queryErrors) process.stderr.write(`${ctx.c.yellow('warning:')} Prometheus did not answer ${failed.query}: ${failed.message}\n`);
       const outcome = releases === undefined ? undefined : releaseOutcome(releases, report.windows);
       if (output === 'json') {
         const live = releases?.map((release) => ({ revision: release.revision, live: release.live }));

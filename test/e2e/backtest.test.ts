@@ -94,7 +94,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
     controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
 
     // History: a good release, then a bad one that the live analysis aborts.
-    await apply(`${template(0.97)}---\n${rollout}`);
+    await apply(`${template(0.99)}---\n${rollout}`);
     const first = await waitFor('Healthy', (s) => s.phase === 'Healthy');
     await setImage('demo:v2');
     await waitFor('v2 promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== first.stableRevision);
@@ -123,7 +123,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
 
   it('-f over the whole history: passes the good phase and fails where the live analysis failed', async () => {
     const file = join(dir, 'template.yaml');
-    writeFileSync(file, template(0.97));
+    writeFileSync(file, template(0.99));
     const from = Date.parse(goodRun.status?.startedAt ?? '');
     const to = Date.parse(badRun.status?.completedAt ?? '') + 10_000;
     const report = await backtest(['-f', file, '--args', `namespace=${ns.name}`, '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()]);
@@ -164,6 +164,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
   it('prints a table and the releases line for people', async () => {
     const res = await plugin(['backtest', '--rollout', 'history', '-n', ns.name, '--prometheus-address', prometheusUrl()]);
     expect(res.code, res.stderr).toBe(0);
+    process.stderr.write(`kubectl fledge backtest --rollout history:\n${res.stdout}`);
     expect(res.stdout).toMatch(/^WINDOW\s+START\s+VERDICT\s+DECIDED\s+DECIDING VALUES\s+MARGIN\s+LIVE/);
     expect(res.stdout).toMatch(/✖ Failed\s+\+\d+s\s+success-rate=0\.9\d*/);
     expect(res.stdout).toContain('✖ 1 failed, ⚠ 0 errored, ? 0 inconclusive, ✔ 1 passed of 2 windows; closest pass: success-rate');

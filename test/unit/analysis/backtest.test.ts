@@ -120,6 +120,8 @@ describe('margins, windows and specs', () => {
   it('lays back-to-back windows of initialDelay + count × interval; one window for an analysis without an end', () => {
     const spec: AnalysisRunSpec = { metrics: [successRate({ initialDelay: '10s' })] };
     expect(analysisLengthMs(spec, 1000)).toBe(30_000);
+    // The step only spaces measurements that have no interval of their own.
+    expect(analysisLengthMs(spec, 60_000)).toBe(30_000);
     expect(slidingWindows(spec, T0, T0 + 95_000, 1000).map((w) => [w.startMs - T0, w.endMs - T0])).toEqual([
       [0, 30_000],
       [30_000, 60_000],
@@ -174,6 +176,7 @@ describe('runBacktest', () => {
     const asked: string[] = [];
     const report = await runBacktest(windows, deps(answers, asked));
     expect(asked.sort()).toEqual(['ok{hash="bad"}', 'ok{hash="good"}']);
+    expect(report.queryErrors).toEqual([]);
     expect(report.windows.map((w) => [w.label, w.phase])).toEqual([
       ['good-1', 'Successful'],
       ['good-2', 'Successful'],
@@ -187,11 +190,18 @@ describe('runBacktest', () => {
     const metric = successRate({ consecutiveErrorLimit: 0, provider: { prometheus: { query: 'ok{x="1"} > {{args.n}}' } } });
     const bad = await runBacktest([{ label: 'a', startMs: T0, endMs: T0 + 20_000, spec: { metrics: [metric], args: [{ name: 'n', value: '1 or vector(1)' }] } }], deps(new Map(), []));
     expect(bad.windows[0]).toMatchObject({ phase: 'Error', message: expect.stringMatching(/not a single number/) });
+    expect(bad.queryErrors, 'nothing was asked of Prometheus').toEqual([]);
     const secret = await runBacktest(
       [{ label: 'a', startMs: T0, endMs: T0 + 20_000, spec: { metrics: [metric], args: [{ name: 'n', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] } }],
       deps(new Map(), []),
     );
     expect(secret.windows[0]).toMatchObject({ phase: 'Error', message: expect.stringMatching(/no Secrets here/) });
+  });
+
+  it('says which queries Prometheus did not answer; their measurements are Errors', async () => {
+    const report = await runBacktest([windowOf([successRate({ consecutiveErrorLimit: 1 })])], deps(new Map(), []));
+    expect(report.queryErrors).toEqual([{ query: 'rate_ok', message: 'unknown query' }]);
+    expect(report.windows[0]?.phase).toBe('Error');
   });
 
   it('refuses metrics that have no history to replay', async () => {

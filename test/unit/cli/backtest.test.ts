@@ -175,7 +175,7 @@ describe('renderBacktest', () => {
         metrics: [],
       },
     ];
-    const text = renderBacktest({ windows, summary: summarize(windows) }, colors(false), ['Successful', 'Successful']);
+    const text = renderBacktest({ windows, summary: summarize(windows), queryErrors: [] }, colors(false), ['Successful', 'Successful']);
     expect(text.split('\n')).toEqual([
       'WINDOW  START                     VERDICT       DECIDED  DECIDING VALUES     MARGIN               LIVE',
       '1       2026-04-01T10:00:00.000Z  ✔ Successful  +240s    success-rate=0.995  +0.002 success-rate  Successful',
