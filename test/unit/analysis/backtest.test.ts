@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import {
   type BacktestDeps,
   type BacktestWindow,
 } from '../../../src/analysis/backtest.js';
-import { queryPrometheusRange, type RangeAnswer } from '../../../src/analysis/providers/prometheus.js';
+import { MAX_RANGE_POINTS, queryPrometheusRange, type RangeAnswer } from '../../../src/analysis/providers/prometheus.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import type { AnalysisRun, AnalysisRunSpec, AnalysisTemplateSpec, Metric, NoDataPolicy } from '../../../src/api/analysis.js';
 import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
@@ -32,6 +32,23 @@ const successRate = (overrides: Partial<Metric> = {}): Metric => ({
   provider: { prometheus: { query: 'rate_ok' } },
   ...overrides,
 });
+/** An HTTP server on loopback while the enclosing describe runs. */
+function serveDuringSuite(handler: RequestListener): { address: () => string } {
+  let server: Server | undefined;
+  let address = '';
+  beforeAll(async () => {
+    const started = createServer(handler);
+    server = started;
+    await new Promise<void>((resolve) => started.listen(0, '127.0.0.1', resolve));
+    address = `http://127.0.0.1:${(started.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+  return { address: () => address };
+}
+
 const windowOf = (metrics: Metric[], startMs = T0, endMs = T0 + 600_000): BacktestWindow => ({ label: 'w', startMs, endMs, spec: { metrics } });
 const value = (v: number) => ({ kind: 'value' as const, value: v });
 
@@ -219,39 +236,29 @@ describe('a backtest reaches the verdict the live controller reaches on the same
   /** Per step from T0: the samples of series 0 and 1 (undefined: the series is absent then). */
   let script: Array<[Sample, Sample]> = [];
   let clock = T0;
-  let server: Server;
-  let address: string;
   const samplesAt = (ms: number): Array<[number, string]> =>
     (script[Math.floor((ms - T0) / STEP)] ?? [undefined, undefined]).flatMap((sample, series) => (sample === undefined ? [] : [[series, sample] as [number, string]]));
 
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname === '/api/v1/query') {
-        const result = samplesAt(clock).map(([series, sample]) => ({ metric: { series: String(series) }, value: [clock / 1000, sample] }));
-        return void res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
-      }
-      const start = Number(url.searchParams.get('start')) * 1000;
-      const end = Number(url.searchParams.get('end')) * 1000;
-      const step = Number(url.searchParams.get('step')) * 1000;
-      const bySeries = new Map<number, Array<[number, string]>>();
-      for (let t = start; t <= end; t += step) for (const [series, sample] of samplesAt(t)) bySeries.set(series, [...(bySeries.get(series) ?? []), [t / 1000, sample]]);
-      const result = [...bySeries].map(([series, values]) => ({ metric: { series: String(series) }, values }));
-      res.end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+  const prometheus = serveDuringSuite((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/api/v1/query') {
+      const result = samplesAt(clock).map(([series, sample]) => ({ metric: { series: String(series) }, value: [clock / 1000, sample] }));
+      return void res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+    }
+    const start = Number(url.searchParams.get('start')) * 1000;
+    const end = Number(url.searchParams.get('end')) * 1000;
+    const step = Number(url.searchParams.get('step')) * 1000;
+    const bySeries = new Map<number, Array<[number, string]>>();
+    for (let t = start; t <= end; t += step) for (const [series, sample] of samplesAt(t)) bySeries.set(series, [...(bySeries.get(series) ?? []), [t / 1000, sample]]);
+    const result = [...bySeries].map(([series, values]) => ({ metric: { series: String(series) }, values }));
+    res.end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }));
   });
 
   async function live(spec: AnalysisRunSpec): Promise<AnalysisRun> {
     clock = T0;
     const kube = new FakeKube();
     kube.put('analysisruns', { apiVersion: 'fledge.dev/v1alpha1', kind: 'AnalysisRun', metadata: { name: 'run', namespace: 'shop' }, spec });
-    const reconciler = fakeAnalysisReconciler(kube, { now: () => clock, prometheusAddress: address, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES });
+    const reconciler = fakeAnalysisReconciler(kube, { now: () => clock, prometheusAddress: prometheus.address(), maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES });
     kube.sync();
     for (let look = 0; look < 200; look++) {
       const result = await reconciler.reconcile('shop/run');
@@ -295,7 +302,7 @@ describe('a backtest reaches the verdict the live controller reaches on the same
         const report = await runBacktest([{ label: 'replay', startMs: T0, endMs: T0 + 600_000, spec }], {
           fetchRange: queryPrometheusRange,
           readSecret: async () => '',
-          prometheusAddress: address,
+          prometheusAddress: prometheus.address(),
           maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
           namespace: 'shop',
         });
@@ -328,5 +335,43 @@ describe('a backtest reaches the verdict the live controller reaches on the same
       }),
       propertyParameters(500),
     );
+  });
+});
+
+describe('queryPrometheusRange', () => {
+  const asked: Array<{ start: number; end: number; step: number }> = [];
+  const prometheus = serveDuringSuite((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const [start, end, step] = ['start', 'end', 'step'].map((name) => Number(url.searchParams.get(name)));
+    asked.push({ start: start as number, end: end as number, step: step as number });
+    if (url.searchParams.get('query') === 'huge') return void res.end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result: [] }, pad: 'x'.repeat(4096) }));
+    // Series b only in the first request, a only in the later ones: the answer must still list a before b.
+    const result = [
+      ...(start === T0 / 1000 ? [] : [{ metric: { pod: 'a' }, values: [[start, '1']] }]),
+      ...(start === T0 / 1000 ? [{ metric: { pod: 'b' }, values: [[start, '0.5'], [end, '0.6']] }] : []),
+    ];
+    res.end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }));
+  });
+
+  it('asks in requests of at most MAX_RANGE_POINTS points, back to back, and joins series by labels in label order', async () => {
+    const points = 2 * MAX_RANGE_POINTS + 500;
+    const answer = await queryPrometheusRange({ address: prometheus.address(), query: 'up', timeoutMs: 1000, headers: {}, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES }, T0, T0 + (points - 1) * 1000, 1000);
+    expect(asked.map(({ start, end }) => [(start * 1000 - T0) / 1000, (end * 1000 - T0) / 1000])).toEqual([
+      [0, MAX_RANGE_POINTS - 1],
+      [MAX_RANGE_POINTS, 2 * MAX_RANGE_POINTS - 1],
+      [2 * MAX_RANGE_POINTS, points - 1],
+    ]);
+    expect(answer).toEqual({
+      kind: 'series',
+      series: [
+        { labels: { pod: 'a' }, samples: [[T0 + MAX_RANGE_POINTS * 1000, '1'], [T0 + 2 * MAX_RANGE_POINTS * 1000, '1']] },
+        { labels: { pod: 'b' }, samples: [[T0, '0.5'], [T0 + (MAX_RANGE_POINTS - 1) * 1000, '0.6']] },
+      ],
+    });
+  });
+
+  it('refuses an answer over the response-size limit, as the instant query does', async () => {
+    const answer = await queryPrometheusRange({ address: prometheus.address(), query: 'huge', timeoutMs: 1000, headers: {}, maxResponseBytes: 1024 }, T0, T0 + 60_000, 1000);
+    expect(answer).toEqual({ kind: 'error', message: 'the answer is larger than 1024 bytes (--max-provider-response-bytes); refused' });
   });
 });
