@@ -262,6 +262,11 @@ export interface BacktestDeps {
   namespace: string;
   /** Resolution of the replay; default each metric's interval (one minute for a metric without one). */
   stepMs?: number;
+  /**
+   * One query per window, its samples aligned with the window's start (past runs start at any instant), instead of
+   * one per distinct query over all the windows (back-to-back windows of a range, which share the grid).
+   */
+  queryPerWindow?: boolean;
 }
 
 export const DEFAULT_STEP_MS = 60_000;
@@ -319,7 +324,7 @@ export async function runBacktest(windows: readonly BacktestWindow[], deps: Back
         continue;
       }
       const stepMs = stepOf(metric as ResolvedMetric, deps.stepMs);
-      const key = JSON.stringify([request, stepMs]);
+      const key = JSON.stringify([request, stepMs, deps.queryPerWindow === true ? window.label : '']);
       const known = queries.get(key);
       if (known === undefined) queries.set(key, { request, stepMs, startMs: window.startMs, endMs: window.endMs });
       else {

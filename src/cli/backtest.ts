@@ -39,7 +39,7 @@ export function readTemplates(paths: readonly string[]): NamedTemplate[] {
 }
 
 /** All the templates as one analysis, as a Rollout step naming each of them would run them. */
-export const refsTo = (templates: readonly NamedTemplate[]): RolloutAnalysis['templates'] =>
+const refsTo = (templates: readonly NamedTemplate[]): RolloutAnalysis['templates'] =>
   templates.map((template) => ({ templateName: template.name, ...(template.clusterScope && { clusterScope: true }) }));
 
 /** `now`, a time ago (`7d`, `36h`, `1d12h`, `90m`), or an RFC 3339 time, in ms. */

@@ -377,6 +377,7 @@ const COMMANDS: Record<string, Command> = {
         maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
         namespace: rolloutName !== undefined || ctx.values.namespace !== undefined ? ctx.client().target.namespace : 'default',
         ...(stepMs !== undefined && { stepMs }),
+        queryPerWindow: releases !== undefined,
       });
       for (const failed of report.queryErrors) process.stderr.write(`${ctx.c.yellow('warning:')} Prometheus did not answer ${failed.query}: ${failed.message}\n`);
       const outcome = releases === undefined ? undefined : releaseOutcome(releases, report.windows);

@@ -15,7 +15,7 @@ import {
   type BacktestDeps,
   type BacktestWindow,
 } from '../../../src/analysis/backtest.js';
-import { MAX_RANGE_POINTS, queryPrometheusRange, type RangeAnswer } from '../../../src/analysis/providers/prometheus.js';
+import { interpretRangeResponse, MAX_RANGE_POINTS, queryPrometheusRange, type RangeAnswer } from '../../../src/analysis/providers/prometheus.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import type { AnalysisRun, AnalysisRunSpec, AnalysisTemplateSpec, Metric, NoDataPolicy } from '../../../src/api/analysis.js';
 import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
@@ -201,6 +201,19 @@ describe('runBacktest', () => {
     ]);
     expect(report.summary).toMatchObject({ windows: 3, successful: 2, failed: 1, inconclusive: 0, error: 0, closestPass: { window: 'good-2', value: 0.96 } });
     expect(report.summary.closestPass?.margin).toBeCloseTo(0.01);
+
+    // Past runs start at any instant: each gets its own query, its samples aligned with its start.
+    const starts: number[] = [];
+    const perWindow = await runBacktest(windows, {
+      ...deps(answers, asked),
+      queryPerWindow: true,
+      fetchRange: async (request, startMs) => {
+        starts.push(startMs);
+        return answers.get(request.query) ?? { kind: 'error', message: 'unknown query' };
+      },
+    });
+    expect(starts).toEqual([T0, T0 + 20_000, T0]);
+    expect(perWindow.windows.map((w) => w.phase)).toEqual(['Successful', 'Successful', 'Failed']);
   });
 
   it('makes an argument that cannot go into PromQL, or an unreadable Secret, Error measurements, as live', async () => {
@@ -368,6 +381,19 @@ describe('queryPrometheusRange', () => {
         { labels: { pod: 'b' }, samples: [[T0, '0.5'], [T0 + (MAX_RANGE_POINTS - 1) * 1000, '0.6']] },
       ],
     });
+  });
+
+  it('reads only a matrix; anything else is an error, never samples', () => {
+    expect(interpretRangeResponse({ status: 'success', data: { resultType: 'matrix', result: [{ metric: {}, values: [[1700000000.5, '1']] }] } })).toEqual({
+      kind: 'series',
+      series: [{ labels: {}, samples: [[1700000000500, '1']] }],
+    });
+    expect(interpretRangeResponse({ status: 'success', data: { resultType: 'vector', result: [] } })).toMatchObject({ kind: 'error', message: expect.stringMatching(/^unexpected Prometheus range response/) });
+    expect(interpretRangeResponse({ status: 'error', errorType: 'bad_data', error: 'exceeded maximum resolution of 11,000 points' })).toEqual({
+      kind: 'error',
+      message: 'Prometheus error (bad_data): exceeded maximum resolution of 11,000 points',
+    });
+    expect(interpretRangeResponse('<html>')).toMatchObject({ kind: 'error' });
   });
 
   it('refuses an answer over the response-size limit, as the instant query does', async () => {
