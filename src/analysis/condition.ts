@@ -51,6 +51,20 @@ const kindName = (kind: ResultKind): string => (kind === 'double' ? 'double' : '
  * through cel-js's interpreter, never eval.
  */
 export function compileCondition(expression: string): CompiledCondition {
+  const known = compiled.get(expression);
+  if (known !== undefined) return known;
+  const condition = compileUncached(expression);
+  // Every evaluation of a run compiles its conditions again: a backtest does so for thousands of simulated runs.
+  if (compiled.size >= COMPILED_CACHE_SIZE) compiled.clear();
+  compiled.set(expression, condition);
+  return condition;
+}
+
+/** Compiled conditions are immutable, so one per expression serves every run; bounded, as expressions come from users. */
+const COMPILED_CACHE_SIZE = 1000;
+const compiled = new Map<string, CompiledCondition>();
+
+function compileUncached(expression: string): CompiledCondition {
   const kinds = new Set<ResultKind>();
   const problems: string[] = [];
   for (const kind of ['double', 'list'] as const) {

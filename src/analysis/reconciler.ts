@@ -12,7 +12,7 @@ import type { ControllerMetrics } from '../observability/metrics.js';
 import type { ResolvedMetric } from './metric-args.js';
 import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS } from './plan.js';
 import type { JobsApi } from './providers/job.js';
-import type { MeasureContext, MeasurementProgress } from './providers/provider.js';
+import { argumentValues, type MeasureContext, type MeasurementProgress } from './providers/provider.js';
 import { providerFor, type ProviderDeps } from './providers/registry.js';
 import { ArgumentError } from './query.js';
 import { isTerminal } from './run-machine.js';
@@ -72,7 +72,7 @@ export class AnalysisRunReconciler {
     const first = evaluateRun(run, run.status, this.deps.now());
     let status = first.status;
     const retention = run.spec.measurementRetention ?? RUN_DEFAULTS.measurementRetention;
-    const args = first.due.length + first.inProgress.length + first.abandoned.length > 0 ? await this.resolveArgs(run, namespace).catch((err: unknown) => err as Error) : {};
+    const args = first.due.length + first.inProgress.length + first.abandoned.length > 0 ? await argumentValues(run.spec.args, namespace, (ref, ns) => this.readSecret(ref, ns)).catch((err: unknown) => err as Error) : {};
     const resultOf = (metric: ResolvedMetric) => first.status.metricResults?.find((result) => result.name === metric.name);
     const contextOf = (metric: ResolvedMetric, index: number): MeasureContext => ({
       run: { name, namespace, uid: run.metadata.uid ?? '' },
@@ -147,16 +147,6 @@ export class AnalysisRunReconciler {
       if (err instanceof SecretError) throw err;
       throw new SecretError(`reading Secret ${ref.name}: ${(err as { code?: number }).code === 404 ? 'not found' : String(err)}`);
     }
-  }
-
-  /** Argument values, Secrets read at measuring time so they never land in the run's spec or status. */
-  private async resolveArgs(run: AnalysisRun, namespace: string): Promise<Record<string, string>> {
-    const values: Record<string, string> = {};
-    for (const arg of run.spec.args ?? []) {
-      if (arg.value !== undefined) values[arg.name] = arg.value;
-      else if (arg.valueFrom !== undefined) values[arg.name] = await this.readSecret(arg.valueFrom.secretKeyRef, namespace);
-    }
-    return values;
   }
 
   /** One provider call; arguments that cannot be resolved or rendered make an Error measurement, not a failed reconcile. */

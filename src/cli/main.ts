@@ -15,6 +15,10 @@ import { watchRolloutList } from './watch-list.js';
 import { lintPaths, renderLintReport } from './lint.js';
 import { convertPaths, renderConvertFindings } from './convert.js';
 import { startDashboard } from './dashboard/server.js';
+import { DEFAULT_STEP_MS, runBacktest, type BacktestWindow } from '../analysis/backtest.js';
+import { queryPrometheusRange } from '../analysis/providers/prometheus.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../analysis/providers/result.js';
+import { fetchRolloutHistory, parseArgPairs, parseInstant, rangeWindows, readTemplates, releaseOutcome, releaseWindows, renderBacktest, type PastRelease } from './backtest.js';
 
 const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -323,6 +327,87 @@ const COMMANDS: Record<string, Command> = {
         process.once('SIGTERM', resolve);
       });
       await dashboard.close();
+      return 0;
+    },
+  },
+  backtest: {
+    usage:
+      'kubectl fledge backtest (-f TEMPLATE.yaml [--from 7d] [--to now] | --rollout NAME [-f TEMPLATE.yaml] [--last 10]) [--args name=value ...] [--step DURATION] [--prometheus-address URL] [-o json]',
+    summary:
+      'Replay an analysis against Prometheus history with the controller’s own verdict rules: per window the verdict it would have reached, when, on which values, and how close to the threshold. With --rollout, the windows are that Rollout’s past analysis runs.',
+    example: 'kubectl fledge backtest -f success-rate.yaml --args service=api --from 7d --prometheus-address http://localhost:9090',
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true },
+      rollout: { type: 'string' },
+      args: { type: 'string', multiple: true },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      step: { type: 'string' },
+      last: { type: 'string' },
+      'prometheus-address': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+    },
+    async run(ctx) {
+      const output = ctx.values.output;
+      if (output !== undefined && output !== 'json') throw new CliError(`--output must be json, not ${String(output)}`, 2);
+      const paths = (ctx.values.filename as unknown as string[] | undefined) ?? [];
+      const rolloutName = typeof ctx.values.rollout === 'string' ? ctx.values.rollout : undefined;
+      if (paths.length === 0 && rolloutName === undefined) throw new CliError('name the templates with -f, or a Rollout with --rollout', 2);
+      const templates = paths.length > 0 ? readTemplates(paths) : undefined;
+      const given = parseArgPairs((ctx.values.args as unknown as string[] | undefined) ?? []);
+      const durationFlag = (flag: string): number | undefined => {
+        const raw = ctx.values[flag];
+        if (typeof raw !== 'string') return undefined;
+        try {
+          return parseDuration(raw);
+        } catch (err) {
+          throw new CliError(`--${flag}: ${err instanceof Error ? err.message : String(err)}`, 2);
+        }
+      };
+      const stepMs = durationFlag('step');
+      if (stepMs !== undefined && stepMs < 1000) throw new CliError('--step must be at least 1s', 2);
+      const now = Date.now();
+      let windows: BacktestWindow[];
+      let releases: PastRelease[] | undefined;
+      if (rolloutName !== undefined) {
+        const last = Number(ctx.values.last ?? 10);
+        if (!Number.isInteger(last) || last < 1) throw new CliError(`--last must be a positive integer, not ${String(ctx.values.last)}`, 2);
+        const history = await fetchRolloutHistory(ctx.client(), rolloutName);
+        releases = releaseWindows(history.rollout, history.runs, history.lookup, templates, given, last, now);
+        if (releases.length === 0) throw new CliError(`rollout ${rolloutName} has no AnalysisRuns that started`, 1);
+        windows = releases.map((release) => release.window);
+      } else {
+        const from = parseInstant(String(ctx.values.from ?? '7d'), now);
+        const to = parseInstant(String(ctx.values.to ?? 'now'), now);
+        windows = rangeWindows(templates ?? [], given, from, to, stepMs ?? DEFAULT_STEP_MS);
+      }
+      const address = ctx.values['prometheus-address'];
+      const report = await runBacktest(windows, {
+        fetchRange: queryPrometheusRange,
+        readSecret: async (ref, namespace) => {
+          const secret = await ctx.client().core.readNamespacedSecret({ name: ref.name, namespace });
+          const encoded = secret.data?.[ref.key];
+          if (encoded === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
+          return Buffer.from(encoded, 'base64').toString('utf8');
+        },
+        prometheusAddress: typeof address === 'string' ? address : undefined,
+        maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+        namespace: rolloutName !== undefined || ctx.values.namespace !== undefined ? ctx.client().target.namespace : 'default',
+        ...(stepMs !== undefined && { stepMs }),
+        queryPerWindow: releases !== undefined,
+      });
+      for (const failed of report.queryErrors) process.stderr.write(`${ctx.c.yellow('warning:')} Prometheus did not answer ${failed.query}: ${failed.message}\n`);
+      const outcome = releases === undefined ? undefined : releaseOutcome(releases, report.windows);
+      if (output === 'json') {
+        const live = releases?.map((release) => ({ revision: release.revision, live: release.live }));
+        ctx.out.write(`${JSON.stringify({ ...report, ...(outcome !== undefined && { releases: outcome }), ...(live !== undefined && { live }) }, null, 2)}\n`);
+        return 0;
+      }
+      ctx.out.write(renderBacktest(report, ctx.c, releases?.map((release) => release.live)));
+      if (outcome !== undefined) {
+        const held = outcome.held > 0 ? ` and held ${outcome.held} as inconclusive` : '';
+        ctx.out.write(`this analysis would have aborted ${outcome.aborted} of your last ${outcome.releases} releases${held}\n`);
+      }
       return 0;
     },
   },

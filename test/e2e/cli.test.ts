@@ -1,35 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, plugin, PLUGIN, startController, type ControllerProcess, type PluginRun } from '../harness/e2e.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
-const PLUGIN = join(repoRoot, 'bin', 'kubectl-fledge.js');
 const V1 = 'registry.k8s.io/pause:3.9';
 const V2 = 'registry.k8s.io/pause:3.10';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real plugin binary the way kubectl would, with kubectl's flags. */
-function plugin(args: string[], timeoutMs = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [PLUGIN, '--kubeconfig', inject('kubeconfig'), ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
 
 function manifest(name: string, image: string, steps: unknown[]): string {
   return JSON.stringify({
@@ -72,7 +49,7 @@ describe('kubectl fledge against the real control plane', () => {
       const status = (JSON.parse(res.stdout) as { status?: { phase?: string; currentStepIndex?: number } }).status;
       return status?.phase === phase && (step === undefined || status.currentStepIndex === step) ? true : undefined;
     });
-  const setImage = (name: string, image: string): Promise<Run> => plugin(['set', 'image', name, `app=${image}`, '-n', ns.name]);
+  const setImage = (name: string, image: string): Promise<PluginRun> => plugin(['set', 'image', name, `app=${image}`, '-n', ns.name]);
 
   it('steers a canary with promote, abort and retry, and status exits 0 for a promoted rollout and 1 for an aborted one', async () => {
     await apply(manifest('steer', V1, STEPS));

@@ -228,3 +228,27 @@ export function controllerSuite(prefix: string, controllerArgs: () => string[] =
   });
   return suite;
 }
+
+export const PLUGIN = join(repoRoot, 'bin', 'kubectl-fledge.js');
+
+export interface PluginRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real plugin binary the way kubectl would, with kubectl's flags. */
+export function plugin(args: string[], timeoutMs = 120_000): Promise<PluginRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [PLUGIN, '--kubeconfig', inject('kubeconfig'), ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}

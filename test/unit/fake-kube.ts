@@ -1,5 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
+import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
+import { createLogger } from '../../src/observability/logger.js';
 import type { EventRecorder } from '../../src/observability/events.js';
 
 /** What the API answers with on a failed request, as client-node's ApiException carries it. */
@@ -290,4 +292,19 @@ export class FakeKube {
     if (!existed) throw new FakeApiError(404);
     return {};
   }
+}
+
+/** The AnalysisRun reconciler over a FakeKube, with its own clock and Prometheus address. */
+export function fakeAnalysisReconciler(kube: FakeKube, opts: { now: () => number; prometheusAddress?: string; maxResponseBytes: number }): AnalysisRunReconciler {
+  return new AnalysisRunReconciler({
+    runs: kube.informer('analysisruns'),
+    custom: kube.custom as unknown as k8s.CustomObjectsApi,
+    core: kube.core as unknown as k8s.CoreV1Api,
+    jobs: kube.batch,
+    events: kube.recorder,
+    logger: createLogger('error', {}),
+    prometheusAddress: opts.prometheusAddress,
+    maxResponseBytes: opts.maxResponseBytes,
+    now: opts.now,
+  });
 }

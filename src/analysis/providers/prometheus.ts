@@ -33,17 +33,8 @@ export interface PrometheusRequest {
   auth?: { bearerToken?: string; basic?: { username: string; password: string } };
 }
 
-/** Turns a Prometheus answer into a result; everything unexpected is an error, never a number. */
-export function interpretPrometheusResponse(body: unknown): ProviderResult {
-  const parsed = QueryResponse.safeParse(body);
-  if (!parsed.success) return { kind: 'error', message: `unexpected Prometheus response: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
-  const response = parsed.data;
-  if (response.status === 'error') return { kind: 'error', message: `Prometheus error${response.errorType ? ` (${response.errorType})` : ''}: ${response.error}` };
-  const data = response.data;
-  if (data.resultType === 'matrix' || data.resultType === 'string') {
-    return { kind: 'error', message: `the query returned a ${data.resultType}; use an instant vector or scalar query` };
-  }
-  const samples = data.resultType === 'scalar' ? [data.result[1]] : data.result.map((series) => series.value[1]);
+/** The values of one instant's samples, one per series, as a result; an unparseable one is an error. */
+export function samplesToResult(samples: readonly string[]): ProviderResult {
   if (samples.length === 0) return { kind: 'noData', message: 'the query returned no series' };
   const values: number[] = [];
   for (const sample of samples) {
@@ -54,9 +45,35 @@ export function interpretPrometheusResponse(body: unknown): ProviderResult {
   return values.length === 1 ? { kind: 'value', value: values[0] as number } : { kind: 'values', values };
 }
 
-export async function queryPrometheus(request: PrometheusRequest): Promise<ProviderResult> {
+/** Turns a Prometheus answer into a result; everything unexpected is an error, never a number. */
+export function interpretPrometheusResponse(body: unknown): ProviderResult {
+  const parsed = QueryResponse.safeParse(body);
+  if (!parsed.success) return { kind: 'error', message: `unexpected Prometheus response: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+  const response = parsed.data;
+  if (response.status === 'error') return prometheusError(response);
+  const data = response.data;
+  if (data.resultType === 'matrix' || data.resultType === 'string') {
+    return { kind: 'error', message: `the query returned a ${data.resultType}; use an instant vector or scalar query` };
+  }
+  return samplesToResult(data.resultType === 'scalar' ? [data.result[1]] : data.result.map((series) => series.value[1]));
+}
+
+const prometheusError = (response: { errorType?: string | undefined; error: string }): ProviderError => ({
+  kind: 'error',
+  message: `Prometheus error${response.errorType ? ` (${response.errorType})` : ''}: ${response.error}`,
+});
+
+type ProviderError = Extract<ProviderResult, { kind: 'error' }>;
+
+/** One GET of Prometheus's HTTP API, its answer read by `interpret`; transport failures and non-200 answers are errors. */
+async function getPrometheus<T extends { kind: string }>(
+  request: PrometheusRequest,
+  path: string,
+  params: Record<string, string>,
+  interpret: (body: unknown) => T | ProviderError,
+): Promise<T | ProviderError> {
   const config: AxiosRequestConfig = {
-    params: { query: request.query },
+    params,
     timeout: request.timeoutMs,
     maxContentLength: request.maxResponseBytes,
     headers: { Accept: 'application/json', ...request.headers },
@@ -68,20 +85,78 @@ export async function queryPrometheus(request: PrometheusRequest): Promise<Provi
   if (request.auth?.bearerToken !== undefined) config.headers = { ...config.headers, Authorization: `Bearer ${request.auth.bearerToken}` };
   if (request.auth?.basic !== undefined) config.auth = request.auth.basic;
   try {
-    const response = await axios.get<string>(`${request.address.replace(/\/$/, '')}/api/v1/query`, config);
+    const response = await axios.get<string>(`${request.address.replace(/\/$/, '')}${path}`, config);
     let body: unknown;
     try {
       body = JSON.parse(response.data);
     } catch {
       return { kind: 'error', message: `HTTP ${response.status}: the answer is not JSON: ${String(response.data).slice(0, 120)}` };
     }
-    const result = interpretPrometheusResponse(body);
+    const result = interpret(body);
     if (response.status !== 200 && result.kind !== 'error') return { kind: 'error', message: `HTTP ${response.status}` };
-    if (response.status !== 200 && result.kind === 'error') return { kind: 'error', message: `HTTP ${response.status}: ${result.message}` };
+    if (response.status !== 200 && result.kind === 'error') return { kind: 'error', message: `HTTP ${response.status}: ${(result as ProviderError).message}` };
     return result;
   } catch (err) {
     return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
   }
+}
+
+export async function queryPrometheus(request: PrometheusRequest): Promise<ProviderResult> {
+  return getPrometheus(request, '/api/v1/query', { query: request.query }, interpretPrometheusResponse);
+}
+
+/** One series of a range query: its labels and its samples, oldest first, with times in ms. */
+export interface RangeSeries {
+  labels: Record<string, string>;
+  samples: Array<[number, string]>;
+}
+
+export type RangeAnswer = { kind: 'series'; series: RangeSeries[] } | ProviderError;
+
+const RangeResponse = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('success'),
+    data: z.object({ resultType: z.literal('matrix'), result: z.array(z.object({ metric: z.record(z.string(), z.string()), values: z.array(SampleValue) })) }),
+  }),
+  z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
+]);
+
+/** A range answer, parsed rather than trusted: anything but a matrix is an error. */
+export function interpretRangeResponse(body: unknown): RangeAnswer {
+  const parsed = RangeResponse.safeParse(body);
+  if (!parsed.success) return { kind: 'error', message: `unexpected Prometheus range response: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+  const response = parsed.data;
+  if (response.status === 'error') return prometheusError(response);
+  return {
+    kind: 'series',
+    series: response.data.result.map((series) => ({ labels: series.metric, samples: series.values.map(([time, value]) => [Math.round(time * 1000), value] as [number, string]) })),
+  };
+}
+
+/** Prometheus refuses a range of more than 11,000 points per series; ask for at most this many at once. */
+export const MAX_RANGE_POINTS = 10_000;
+
+/**
+ * `query_range` from `startMs` to `endMs` every `stepMs`, in as many requests as Prometheus's points limit needs;
+ * each request is held to the same timeout and response-size limit as an instant query. Series are joined by labels.
+ */
+export async function queryPrometheusRange(request: PrometheusRequest, startMs: number, endMs: number, stepMs: number): Promise<RangeAnswer> {
+  const bySeries = new Map<string, RangeSeries>();
+  for (let from = startMs; from <= endMs; from += stepMs * MAX_RANGE_POINTS) {
+    const to = Math.min(endMs, from + stepMs * (MAX_RANGE_POINTS - 1));
+    const params = { query: request.query, start: String(from / 1000), end: String(to / 1000), step: String(stepMs / 1000) };
+    const answer = await getPrometheus(request, '/api/v1/query_range', params, interpretRangeResponse);
+    if (answer.kind === 'error') return answer;
+    for (const series of answer.series) {
+      const key = JSON.stringify(Object.entries(series.labels).sort(([a], [b]) => a.localeCompare(b)));
+      const known = bySeries.get(key);
+      if (known === undefined) bySeries.set(key, series);
+      else known.samples.push(...series.samples);
+    }
+  }
+  // In label order, as Prometheus orders a matrix: a series missing from the first chunk must not move to the end.
+  const ordered = [...bySeries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, series]) => series);
+  return { kind: 'series', series: ordered };
 }
 
 export interface PrometheusProviderDeps {
@@ -91,27 +166,38 @@ export interface PrometheusProviderDeps {
   readSecret: SecretReader;
 }
 
+/** The request a metric's measurement makes: address, query and headers rendered from `args`, credentials read. */
+export async function prometheusRequest(
+  deps: PrometheusProviderDeps,
+  spec: PrometheusProvider['prometheus'],
+  args: Record<string, string>,
+  namespace: string,
+): Promise<PrometheusRequest | ProviderError> {
+  const address = spec.address ?? deps.defaultAddress;
+  if (address === undefined) return { kind: 'error', message: 'no Prometheus address: set provider.prometheus.address or the controller flag --prometheus-address' };
+  const auth = spec.authentication;
+  return {
+    address: renderUrl(address, args),
+    query: renderPromQL(spec.query, args),
+    timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
+    headers: renderHeaders(spec.headers, args),
+    maxResponseBytes: deps.maxResponseBytes,
+    ...(auth !== undefined && {
+      auth: {
+        ...(auth.bearerTokenSecretRef !== undefined && { bearerToken: await deps.readSecret(auth.bearerTokenSecretRef, namespace) }),
+        ...(auth.basic !== undefined && {
+          basic: { username: await deps.readSecret(auth.basic.usernameSecretRef, namespace), password: await deps.readSecret(auth.basic.passwordSecretRef, namespace) },
+        }),
+      },
+    }),
+  };
+}
+
 /** One instant query per measurement, judged by the metric's conditions. */
 export function prometheusProvider(deps: PrometheusProviderDeps, spec: PrometheusProvider['prometheus']): MeasurementProvider {
   return requestResponse(async ({ metric, args, run, conditions }) => {
-    const address = spec.address ?? deps.defaultAddress;
-    if (address === undefined) return { phase: 'Error', message: 'no Prometheus address: set provider.prometheus.address or the controller flag --prometheus-address' };
-    const auth = spec.authentication;
-    const result = await queryPrometheus({
-      address: renderUrl(address, args),
-      query: renderPromQL(spec.query, args),
-      timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
-      headers: renderHeaders(spec.headers, args),
-      maxResponseBytes: deps.maxResponseBytes,
-      ...(auth !== undefined && {
-        auth: {
-          ...(auth.bearerTokenSecretRef !== undefined && { bearerToken: await deps.readSecret(auth.bearerTokenSecretRef, run.namespace) }),
-          ...(auth.basic !== undefined && {
-            basic: { username: await deps.readSecret(auth.basic.usernameSecretRef, run.namespace), password: await deps.readSecret(auth.basic.passwordSecretRef, run.namespace) },
-          }),
-        },
-      }),
-    });
-    return judge(result, conditions, metric.noDataPolicy);
+    const request = await prometheusRequest(deps, spec, args, run.namespace);
+    if ('kind' in request) return { phase: 'Error', message: request.message };
+    return judge(await queryPrometheus(request), conditions, metric.noDataPolicy);
   });
 }

@@ -1,3 +1,4 @@
+import type { AnalysisArg } from '../../api/analysis.js';
 import { renderText } from '../query.js';
 import type { MetricConditions } from '../condition.js';
 import type { MeasurementVerdict } from '../measure.js';
@@ -52,3 +53,13 @@ export type SecretReader = (ref: { name: string; key: string }, namespace: strin
 
 export const renderHeaders = (headers: Array<{ key: string; value: string }> | undefined, args: Record<string, string>): Record<string, string> =>
   Object.fromEntries((headers ?? []).map((header) => [header.key, renderText(header.value, args)]));
+
+/** Argument values, Secrets read at measuring time so they never land in the run's spec or status. */
+export async function argumentValues(args: readonly AnalysisArg[] | undefined, namespace: string, readSecret: SecretReader): Promise<Record<string, string>> {
+  const values: Record<string, string> = {};
+  for (const arg of args ?? []) {
+    if (arg.value !== undefined) values[arg.name] = arg.value;
+    else if (arg.valueFrom !== undefined) values[arg.name] = await readSecret(arg.valueFrom.secretKeyRef, namespace);
+  }
+  return values;
+}

@@ -99,3 +99,14 @@ describe('CEL condition errors and shapes', () => {
     expect(() => compileCondition(long)).toThrow(/^"result > 0\.1 && .{100,}\.\.\.": does not type-check/);
   });
 });
+
+describe('compiled conditions are shared', () => {
+  it('compiles an expression once, and still refuses a bad one every time', () => {
+    const first = compileCondition('result >= 0.9123');
+    expect(compileCondition('result >= 0.9123')).toBe(first);
+    expect(first.evaluate(0.95)).toBe(true);
+    expect(compileCondition('result <= 0.9123')).not.toBe(first);
+    expect(() => compileCondition('result >=')).toThrow(ConditionError);
+    expect(() => compileCondition('result >=')).toThrow(ConditionError);
+  });
+});

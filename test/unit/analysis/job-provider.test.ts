@@ -3,10 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { evaluateRun } from '../../../src/analysis/plan.js';
 import { buildJob, jobName, jobProgress, jobProvider, LABEL_ANALYSIS_RUN_UID } from '../../../src/analysis/providers/job.js';
 import type { MeasureContext } from '../../../src/analysis/providers/provider.js';
-import { AnalysisRunReconciler } from '../../../src/analysis/reconciler.js';
 import type { AnalysisRun, JobProvider } from '../../../src/api/analysis.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { FakeKube } from '../fake-kube.js';
+import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
 
 const spec: JobProvider['job'] = {
   metadata: { labels: { team: 'shop' }, annotations: { purpose: 'smoke' } },
@@ -125,17 +123,7 @@ describe('AnalysisRunReconciler with a job metric', () => {
       metadata: { name: 'api-run', namespace: 'shop' },
       spec: { metrics: [{ name: 'smoke', provider: { job: spec } }], args: [{ name: 'url', value: 'http://api-canary/healthz' }], ...runSpec },
     });
-    const reconciler = new AnalysisRunReconciler({
-      runs: kube.informer('analysisruns'),
-      custom: kube.custom as unknown as k8s.CustomObjectsApi,
-      core: kube.core as unknown as k8s.CoreV1Api,
-      jobs: kube.batch,
-      events: kube.recorder,
-      logger: createLogger('error', {}),
-      prometheusAddress: undefined,
-      maxResponseBytes: 1024,
-      now: () => now,
-    });
+    const reconciler = fakeAnalysisReconciler(kube, { now: () => now, maxResponseBytes: 1024 });
     const reconcile = async () => {
       kube.sync();
       const result = await reconciler.reconcile('shop/api-run');

@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnalysisRunReconciler } from '../../../src/analysis/reconciler.js';
 import type { AnalysisRun } from '../../../src/api/analysis.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { FakeKube } from '../fake-kube.js';
+import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
 
 const KEY = 'shop/api-run';
 let server: Server;
@@ -32,17 +29,7 @@ function setup(spec: Partial<AnalysisRun['spec']>) {
       ...spec,
     },
   });
-  const reconciler = new AnalysisRunReconciler({
-    runs: kube.informer('analysisruns'),
-    custom: kube.custom as unknown as k8s.CustomObjectsApi,
-    core: kube.core as unknown as k8s.CoreV1Api,
-    jobs: kube.batch,
-    events: kube.recorder,
-    logger: createLogger('error', {}),
-    prometheusAddress: undefined,
-    maxResponseBytes: 1024 * 1024,
-    now: () => Date.now(),
-  });
+  const reconciler = fakeAnalysisReconciler(kube, { now: () => Date.now(), maxResponseBytes: 1024 * 1024 });
   kube.sync();
   const remembered = (): number => (reconciler as unknown as { statusWrites: { size: number } }).statusWrites.size;
   const phase = (): string | undefined => kube.get<AnalysisRun>('analysisruns', 'shop', 'api-run')?.status?.phase;

@@ -1,0 +1,173 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { BacktestReport } from '../../src/analysis/backtest.js';
+import type { AnalysisRun } from '../../src/api/analysis.js';
+import type { RolloutStatus } from '../../src/api/rollout.js';
+import { createTestNamespace, eventually, installCrds, kubectl, plugin, prometheusUrl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { startSimulator, type Simulator } from '../harness/simulator.js';
+
+const INTERVAL_MS = 3000;
+
+/**
+ * The whole namespace's success ratio: 1 while every pod is good, about 0.95 while one pod in four or five runs a
+ * `-bad` image (20% errors). So the history shows a good phase, then a bad one, whatever the pods' hashes.
+ */
+const template = (threshold: number): string => `apiVersion: fledge.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: namespace-success}
+spec:
+  args: [{name: namespace}]
+  metrics:
+  - name: success-rate
+    initialDelay: 3s
+    interval: 3s
+    count: 6
+    successCondition: result >= ${threshold}
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{namespace="{{args.namespace}}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}"}[10s]))
+`;
+
+const rollout = `apiVersion: fledge.dev/v1alpha1
+kind: Rollout
+metadata: {name: history}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: history}}
+  template: {metadata: {labels: {app: history}}, spec: {containers: [{name: app, image: demo:v1}]}}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 25
+      - analysis:
+          templates: [{templateName: namespace-success}]
+          args: [{name: namespace, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}]
+      - setWeight: 100
+`;
+
+const firstFailed = (series: Array<{ time: string; phase: string }> | undefined): number | undefined => {
+  const failed = series?.find((point) => point.phase === 'Failed');
+  return failed === undefined ? undefined : Date.parse(failed.time);
+};
+
+describe('kubectl fledge backtest against the real Prometheus', () => {
+  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
+  let controller: ControllerProcess;
+  let simulator: Simulator;
+  let custom: k8s.CustomObjectsApi;
+  let dir: string;
+  let goodRun: AnalysisRun;
+  let badRun: AnalysisRun;
+  let badImageAt: number;
+
+  const apply = async (text: string): Promise<void> => {
+    const res = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: text });
+    expect(res.code, res.stderr).toBe(0);
+  };
+  const status = async (): Promise<RolloutStatus> =>
+    ((await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name: 'history' })) as { status?: RolloutStatus }).status ??
+    {};
+  const waitFor = (what: string, check: (s: RolloutStatus) => boolean): Promise<RolloutStatus> =>
+    eventually(`history: ${what}`, async () => {
+      const s = await status();
+      return check(s) ? s : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 250 });
+  const setImage = async (image: string): Promise<void> => {
+    const res = await kubectl(['patch', 'rollout', 'history', '-n', ns.name, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'app', image }] } } } })]);
+    expect(res.code, res.stderr).toBe(0);
+  };
+  const backtest = async (args: string[]): Promise<BacktestReport & { releases?: { releases: number; aborted: number; held: number } }> => {
+    const res = await plugin(['backtest', '-n', ns.name, '--prometheus-address', prometheusUrl(), '--step', '1s', '-o', 'json', ...args]);
+    expect(res.code, res.stderr).toBe(0);
+    return JSON.parse(res.stdout) as BacktestReport;
+  };
+
+  beforeAll(async () => {
+    await installCrds();
+    ns = await createTestNamespace('backtest');
+    custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
+    dir = mkdtempSync(join(tmpdir(), 'fledge-backtest-'));
+    simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
+    controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
+
+    // History: a good release, then a bad one that the live analysis aborts.
+    await apply(`${template(0.99)}---\n${rollout}`);
+    const first = await waitFor('Healthy', (s) => s.phase === 'Healthy');
+    await setImage('demo:v2');
+    await waitFor('v2 promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== first.stableRevision);
+    // Long enough that the 10 s rate window only sees v2 before the bad image arrives.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    badImageAt = Date.now();
+    await setImage('demo:v3-bad');
+    await waitFor('v3-bad aborted', (s) => s.phase === 'Degraded');
+    const runs = ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=history' })) as {
+      items: AnalysisRun[];
+    }).items;
+    goodRun = runs.find((run) => run.status?.phase === 'Successful') as AnalysisRun;
+    badRun = runs.find((run) => run.status?.phase === 'Failed') as AnalysisRun;
+    expect(goodRun, 'the good release passed live').toBeDefined();
+    expect(badRun, 'the bad release failed live').toBeDefined();
+    // Prometheus has scraped past the failure before anything reads it back.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }, 300_000);
+
+  afterAll(async (ctx) => {
+    await controller?.kill();
+    await simulator?.stop();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
+    await ns?.remove();
+  });
+
+  it('-f over the whole history: passes the good phase and fails where the live analysis failed', async () => {
+    const file = join(dir, 'template.yaml');
+    writeFileSync(file, template(0.99));
+    const from = Date.parse(goodRun.status?.startedAt ?? '');
+    const to = Date.parse(badRun.status?.completedAt ?? '') + 10_000;
+    const report = await backtest(['-f', file, '--args', `namespace=${ns.name}`, '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()]);
+    const liveFailedAt = firstFailed(badRun.status?.metricResults?.[0]?.measurements.map((m) => ({ time: m.startedAt, phase: m.phase }))) as number;
+    const failedWindow = report.windows.find((window) => window.phase === 'Failed');
+    expect(failedWindow, JSON.stringify(report.summary)).toBeDefined();
+    const replayFailedAt = firstFailed(failedWindow?.metrics[0]?.series) as number;
+    process.stderr.write(`backtest: live failed at ${new Date(liveFailedAt).toISOString()}, the replay at ${new Date(replayFailedAt).toISOString()}\n`);
+    expect(Math.abs(replayFailedAt - liveFailedAt)).toBeLessThanOrEqual(INTERVAL_MS + 1000);
+    // Every window over the good phase (it ended before the bad image was set) passes, on values near 1.
+    const good = report.windows.filter((window) => Date.parse(window.end) < badImageAt);
+    expect(good.length).toBeGreaterThan(0);
+    expect(good.map((window) => window.phase)).toEqual(good.map(() => 'Successful'));
+    expect(report.summary.failed).toBeGreaterThanOrEqual(1);
+    expect(report.summary.closestPass?.margin).toBeGreaterThanOrEqual(0);
+    expect(failedWindow?.margin?.margin).toBeLessThan(0);
+  });
+
+  it('--rollout: replays the Rollout’s own runs, with the verdicts it reached live; a stricter template would abort both', async () => {
+    const report = await backtest(['--rollout', 'history']);
+    expect(report.windows.map((window) => window.label)).toEqual([goodRun.metadata.name, badRun.metadata.name]);
+    expect(report.windows.map((window) => window.phase)).toEqual(['Successful', 'Failed']);
+    expect(report.releases).toEqual({ releases: 2, aborted: 1, held: 0 });
+    const live = badRun.status?.metricResults?.[0]?.measurements ?? [];
+    const replay = report.windows[1]?.metrics[0]?.series ?? [];
+    const liveIndex = live.findIndex((m) => m.phase === 'Failed');
+    const replayIndex = replay.findIndex((m) => m.phase === 'Failed');
+    expect(Math.abs(replayIndex - liveIndex), `live ${JSON.stringify(live)} replay ${JSON.stringify(replay)}`).toBeLessThanOrEqual(1);
+    expect(report.windows[0]?.start).toBe(new Date(Date.parse(goodRun.status?.startedAt ?? '')).toISOString());
+
+    const strict = join(dir, 'strict.yaml');
+    writeFileSync(strict, template(1.01));
+    const stricter = await backtest(['--rollout', 'history', '-f', strict]);
+    expect(stricter.windows.map((window) => window.phase)).toEqual(['Failed', 'Failed']);
+    expect(stricter.releases).toEqual({ releases: 2, aborted: 2, held: 0 });
+  });
+
+  it('prints a table and the releases line for people', async () => {
+    const res = await plugin(['backtest', '--rollout', 'history', '-n', ns.name, '--prometheus-address', prometheusUrl()]);
+    expect(res.code, res.stderr).toBe(0);
+    process.stderr.write(`kubectl fledge backtest --rollout history:\n${res.stdout}`);
+    expect(res.stdout).toMatch(/^WINDOW\s+START\s+VERDICT\s+DECIDED\s+DECIDING VALUES\s+MARGIN\s+LIVE/);
+    expect(res.stdout).toMatch(/✖ Failed\s+\+\d+s\s+success-rate=0\.9\d*/);
+    expect(res.stdout).toContain('✖ 1 failed, ⚠ 0 errored, ? 0 inconclusive, ✔ 1 passed of 2 windows; closest pass: success-rate');
+    expect(res.stdout).toContain('this analysis would have aborted 1 of your last 2 releases');
+  });
+});
