@@ -4,6 +4,7 @@ import { ControllerMetrics } from '../../../src/observability/metrics.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { LABEL_ROLLOUT } from '../../../src/rollout/labels.js';
 import { RolloutReconciler } from '../../../src/rollout/reconciler.js';
+import { ConfigCopies } from '../../../src/rollout/config-copies.js';
 import { FakeKube } from '../fake-kube.js';
 import { makeRollout, revisionOf, T0, templateFor } from './fake-cluster.js';
 
@@ -22,6 +23,7 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     services: kube.informer<k8s.V1Service>('services', LABEL_ROLLOUT),
     analysisRuns: kube.informer('analysisruns'),
     analysisTemplates: kube.informer('analysistemplates'),
+    configCopies: new ConfigCopies({ configMaps: kube.informer('configmaps'), secrets: kube.informer('secrets'), core: kube.core as unknown as k8s.CoreV1Api }),
     apps: kube.apps as unknown as k8s.AppsV1Api,
     core: kube.core as unknown as k8s.CoreV1Api,
     custom: kube.custom as unknown as k8s.CustomObjectsApi,
