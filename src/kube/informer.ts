@@ -51,13 +51,18 @@ export function trimForCache<T extends k8s.KubernetesObject>(obj: T): T {
 }
 
 /**
- * A metadata-only cache (ConfigMaps, Secrets) keeps less still: no annotations either. What is left says an object
- * exists and at which resourceVersion, never what it holds.
+ * A metadata-only cache (ConfigMaps, Secrets, thousands of them in a cluster) keeps only what says an object exists,
+ * at which resourceVersion, and who owns it: no labels, annotations or timestamps, never what it holds.
  */
 export function trimToMetadata<T extends k8s.KubernetesObject>(obj: T): T {
-  const trimmed = trimForCache(obj);
-  if (trimmed.metadata !== undefined) delete trimmed.metadata.annotations;
-  return trimmed;
+  const metadata = obj.metadata;
+  if (metadata === undefined) return obj;
+  const { name, namespace, resourceVersion, ownerReferences } = metadata;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, resourceVersion, ...(ownerReferences !== undefined && { ownerReferences }) },
+  } as T;
 }
 
 /** The Accept headers that make a list, and a watch's events, PartialObjectMetadata: names, labels, owners; no data. */
@@ -125,7 +130,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
       const result = await list();
       // An empty PartialObjectMetadataList comes with `items: null`.
       result.items ??= [];
-      result.items.forEach(trim);
+      result.items = result.items.map(trim);
       listed = true;
       failures = 0;
       failingSince = undefined;

@@ -68,7 +68,8 @@ describe('config tracking on the real control plane', () => {
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
     apps = kc.makeApiClient(k8s.AppsV1Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
-    controller = await startController(ns.name);
+    // Debug: the most the controller ever logs is what must hold no Secret value.
+    controller = await startController(ns.name, ['--log-level', 'debug']);
   });
   afterAll(async (ctx) => {
     await controller.kill();

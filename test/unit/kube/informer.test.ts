@@ -177,8 +177,11 @@ describe('a metadata-only informer', () => {
     expect(accepts).toEqual(['application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1']);
   });
 
-  it('trimToMetadata drops annotations too', () => {
-    expect(trimToMetadata({ metadata: { name: 'a', annotations: { note: 'x' }, labels: { app: 'a' } } }).metadata).toEqual({ name: 'a', labels: { app: 'a' } });
+  it('keeps only name, namespace, resourceVersion and owners', () => {
+    const owner = { apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'u1' };
+    const full = { kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3', uid: 'u2', annotations: { note: 'x' }, labels: { app: 'a' }, creationTimestamp: new Date(0) } };
+    expect(trimToMetadata(full)).toEqual({ apiVersion: undefined, kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3' } });
+    expect(trimToMetadata({ metadata: { ...full.metadata, ownerReferences: [owner] } }).metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '3', ownerReferences: [owner] });
   });
 });
 
