@@ -329,15 +329,14 @@ export class RolloutReconciler {
     await this.syncServices(rollout, plan, log);
     if (router !== undefined) await this.routeTraffic(rollout, plan, router, log);
     const owned = this.ownedReplicaSets(rollout);
+    // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
+    await this.deps.configCopies?.ensure(rollout, config.copies, log);
     const canary = rollout.spec.strategy.canary;
     const roleOf = (revision: string): PodRole | undefined => podRole(revision, plan.status.stableRevision, plan.status.currentRevision);
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
       if (!existing) {
-        if (desired.create) {
-          await this.deps.configCopies?.ensure(rollout, config.copies, log);
-          this.expect(key, await this.createReplicaSet(rollout, config.template, facts, desired.revision, desired.replicas, roleOf(desired.revision), log), { created: true });
-        }
+        if (desired.create) this.expect(key, await this.createReplicaSet(rollout, config.template, facts, desired.revision, desired.replicas, roleOf(desired.revision), log), { created: true });
         continue;
       }
       const patch: {

@@ -59,6 +59,17 @@ describe('RolloutReconciler with config tracking', () => {
     expect(kube.configReads.length).toBe(reads);
   });
 
+  it('makes a deleted copy of the current revision again, from the source', async () => {
+    const { kube, step } = reconcilerOn(readingConfig());
+    kube.put('configmaps', settings('hello'));
+    kube.put('secrets', creds);
+    await step();
+    const copyName = configCopyName('settings', configContentHash({ data: { greeting: 'hello' } }));
+    kube.remove('configmaps', 'shop', copyName);
+    await step();
+    expect(kube.get<k8s.V1ConfigMap>('configmaps', 'shop', copyName)?.data).toEqual({ greeting: 'hello' });
+  });
+
   it('new content is a new revision: a canary on a new copy, the stable ReplicaSet still on the old one', async () => {
     const { kube, step, status } = reconcilerOn(readingConfig());
     kube.put('configmaps', settings('hello'));
