@@ -17,7 +17,6 @@ import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
 import { ConfigCopies } from './rollout/config-copies.js';
 import { ConfigSourceIndex, configReferences, configTrackingEnabled, type ConfigKind } from './rollout/config-tracking.js';
-import { Rollout } from './api/rollout.js';
 import { GitWriteBacks } from './rollout/write-back.js';
 import { WebhookRunner } from './rollout/webhook-runner.js';
 
@@ -237,8 +236,9 @@ async function main(): Promise<void> {
   rollouts.onChange((r) => {
     const namespace = r.metadata?.namespace ?? '';
     const name = r.metadata?.name ?? '';
-    const parsed = Rollout.safeParse(rollouts.get(name, namespace));
-    configReaders.set(namespace, name, parsed.success && configTrackingEnabled(parsed.data.spec) ? configReferences(parsed.data.spec.template) : []);
+    // Read raw, not parsed: this runs for every Rollout event, and configReferences takes any shape.
+    const spec = (rollouts.get(name, namespace) as { spec?: { template?: { spec?: unknown }; configTracking?: { enabled?: boolean } } } | undefined)?.spec;
+    configReaders.set(namespace, name, spec?.template !== undefined && configTrackingEnabled(spec) ? configReferences(spec.template) : []);
   });
   const wakeReaders = (kind: ConfigKind) => (source: k8s.KubernetesObject) =>
     configReaders.readersOf(source.metadata?.namespace ?? '', kind, source.metadata?.name ?? '').forEach(enqueue);

@@ -52,16 +52,18 @@ export function trimForCache<T extends k8s.KubernetesObject>(obj: T): T {
 
 /**
  * A metadata-only cache (ConfigMaps, Secrets, thousands of them in a cluster) keeps only what says an object exists,
- * at which resourceVersion, and who owns it: no labels, annotations or timestamps, never what it holds.
+ * at which resourceVersion, and who owns it: no annotations or timestamps, never what it holds. Labels only on an
+ * owned object (Fledge's copies say there what they were made from); the many unowned ones go without.
  */
 export function trimToMetadata<T extends k8s.KubernetesObject>(obj: T): T {
   const metadata = obj.metadata;
   if (metadata === undefined) return obj;
-  const { name, namespace, resourceVersion, ownerReferences } = metadata;
+  const { name, namespace, resourceVersion, ownerReferences, labels } = metadata;
+  const owned = ownerReferences !== undefined && ownerReferences.length > 0;
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
-    metadata: { name, namespace, resourceVersion, ...(ownerReferences !== undefined && { ownerReferences }) },
+    metadata: { name, namespace, resourceVersion, ...(owned && { ownerReferences, ...(labels !== undefined && { labels }) }) },
   } as T;
 }
 

@@ -5,6 +5,7 @@ import { isAlreadyExists, isNotFound } from '../kube/patch.js';
 import type { Logger } from '../observability/logger.js';
 import {
   configContentHash,
+  configCopyName,
   configReferences,
   configRefKey,
   configTrackingEnabled,
@@ -20,6 +21,11 @@ import { LABEL_ROLLOUT, rolloutLabelValue } from './labels.js';
 
 /** Marks a copy and names what it copies, for `kubectl get cm -l fledge.dev/config-copy-of=NAME`. */
 export const LABEL_CONFIG_COPY_OF = 'fledge.dev/config-copy-of';
+/**
+ * The source's resourceVersion the copy was made from: while the source is still at it, the copy's name gives its
+ * content hash, so a restarted controller reads no content it already copied.
+ */
+export const LABEL_CONFIG_SOURCE_VERSION = 'fledge.dev/config-source-version';
 
 export interface ConfigCopiesDeps {
   /** Metadata-only caches: which ConfigMaps and Secrets exist and at which resourceVersion, never their data. */
@@ -59,14 +65,19 @@ export class ConfigCopies {
     });
   }
 
-  /** The Rollout's template with its sources swapped for copies (as given when it opted out or reads no config). */
-  async resolve(rollout: Rollout): Promise<ResolvedConfig> {
+  /**
+   * The Rollout's template with its sources swapped for copies (as given when it opted out or reads no config).
+   * `templatesInUse`, its ReplicaSets' templates, name copies that may already tell a source's content hash.
+   */
+  async resolve(rollout: Rollout, templatesInUse: ReadonlyArray<{ spec?: unknown }>): Promise<ResolvedConfig> {
     const template = rollout.spec.template;
     if (!configTrackingEnabled(rollout.spec)) return { template, copies: [], missing: [] };
     const namespace = rollout.metadata.namespace ?? 'default';
+    const copiesInUse = templatesInUse.flatMap((used) => configReferences(used));
     const found = new Map<string, string>();
     for (const ref of configReferences(template)) {
-      const hash = await this.hashOf(ref.kind, ref.name, namespace);
+      const candidates = copiesInUse.filter((copy) => copy.kind === ref.kind).map((copy) => copy.name);
+      const hash = await this.hashOf(ref.kind, ref.name, namespace, candidates);
       if (hash !== undefined) found.set(configRefKey(ref.kind, ref.name), hash);
     }
     return resolveConfig(template, (kind, name) => {
@@ -75,15 +86,21 @@ export class ConfigCopies {
     });
   }
 
-  private async hashOf(kind: ConfigKind, name: string, namespace: string): Promise<string | undefined> {
+  private async hashOf(kind: ConfigKind, name: string, namespace: string, candidates: readonly string[]): Promise<string | undefined> {
     const key = `${namespace}/${configRefKey(kind, name)}`;
     const cached = this.cache(kind).get(name, namespace);
     if (cached === undefined) {
       this.hashes.delete(key);
       return undefined;
     }
+    const resourceVersion = cached.metadata?.resourceVersion;
     const known = this.hashes.get(key);
-    if (known !== undefined && known.resourceVersion === cached.metadata?.resourceVersion) return known.hash;
+    if (known !== undefined && known.resourceVersion === resourceVersion) return known.hash;
+    const copied = this.copiedAt(kind, name, namespace, resourceVersion, candidates);
+    if (copied !== undefined) {
+      this.hashes.set(key, { resourceVersion, hash: copied });
+      return copied;
+    }
     const source = await this.read(kind, name, namespace);
     if (source === undefined) {
       this.hashes.delete(key);
@@ -92,6 +109,17 @@ export class ConfigCopies {
     const hash = configContentHash(source);
     this.hashes.set(key, { resourceVersion: source.metadata?.resourceVersion, hash });
     return hash;
+  }
+
+  /** The hash in the name of a copy made from this source at this resourceVersion, if one of `candidates` is. */
+  private copiedAt(kind: ConfigKind, source: string, namespace: string, resourceVersion: string | undefined, candidates: readonly string[]): string | undefined {
+    for (const candidate of candidates) {
+      const hash = candidate.slice(candidate.lastIndexOf('-') + 1);
+      if (configCopyName(source, hash) !== candidate) continue;
+      const labels = this.cache(kind).get(candidate, namespace)?.metadata?.labels;
+      if (resourceVersion !== undefined && labels?.[LABEL_CONFIG_SOURCE_VERSION] === resourceVersion) return hash;
+    }
+    return undefined;
   }
 
   /**
@@ -110,7 +138,11 @@ export class ConfigCopies {
       const metadata: k8s.V1ObjectMeta = {
         name: wanted.copy,
         namespace,
-        labels: { [LABEL_ROLLOUT]: rolloutLabelValue(rolloutName), [LABEL_CONFIG_COPY_OF]: rolloutLabelValue(wanted.source) },
+        labels: {
+          [LABEL_ROLLOUT]: rolloutLabelValue(rolloutName),
+          [LABEL_CONFIG_COPY_OF]: rolloutLabelValue(wanted.source),
+          ...(source.metadata?.resourceVersion !== undefined && { [LABEL_CONFIG_SOURCE_VERSION]: source.metadata.resourceVersion }),
+        },
         ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name: rolloutName, uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
       };
       const content = { ...(source.data && { data: source.data }), ...(source.binaryData && { binaryData: source.binaryData }) };

@@ -112,7 +112,11 @@ export class RolloutReconciler {
       return;
     }
     const rollout = parsed.data;
-    const config = (await this.deps.configCopies?.resolve(rollout)) ?? { template: rollout.spec.template, copies: [], missing: [] };
+    const config = (await this.deps.configCopies?.resolve(rollout, this.ownedReplicaSets(rollout).map((rs) => rs.spec?.template ?? {}))) ?? {
+      template: rollout.spec.template,
+      copies: [],
+      missing: [],
+    };
     if (config.missing.length > 0) {
       // No ReplicaSet can start from a template whose config does not exist: hold, and say what is missing.
       await this.reportInvalid(

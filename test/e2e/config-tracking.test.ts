@@ -56,7 +56,11 @@ function refsOf(spec: PodSpecRefs | undefined): { volume?: string; env?: string;
 
 describe('config tracking on the real control plane', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
-  let controller: ControllerProcess;
+  /** Every controller process of the suite, in order: a test restarts it. */
+  const controllers: ControllerProcess[] = [];
+  const output = (): string => controllers.map((c) => c.output()).join('');
+  // Debug: the most the controller ever logs is what must hold no Secret value.
+  const startDebugController = async (): Promise<void> => void controllers.push(await startController(ns.name, ['--log-level', 'debug']));
   let custom: k8s.CustomObjectsApi;
   let apps: k8s.AppsV1Api;
   let core: k8s.CoreV1Api;
@@ -68,12 +72,11 @@ describe('config tracking on the real control plane', () => {
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
     apps = kc.makeApiClient(k8s.AppsV1Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
-    // Debug: the most the controller ever logs is what must hold no Secret value.
-    controller = await startController(ns.name, ['--log-level', 'debug']);
+    await startDebugController();
   });
   afterAll(async (ctx) => {
-    await controller.kill();
-    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller.output().slice(-20_000)}\n`);
+    for (const controller of controllers) await controller.kill();
+    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${output().slice(-20_000)}\n`);
     await ns.remove();
   });
 
@@ -127,6 +130,16 @@ describe('config tracking on the real control plane', () => {
     expect(Buffer.from(secretCopy.data?.PASSWORD ?? '', 'base64').toString()).toBe(SECRET_VALUE);
     // Opted out: the template is used as written.
     expect(refsOf((await replicaSetOf('untracked', untracked.stableRevision))?.spec?.template?.spec as PodSpecRefs)).toEqual({ volume: 'settings', env: 'settings', secret: 'creds' });
+
+    // A change that leaves the content alone (a label), and a controller restart: the same revision, no canary.
+    const labelled = await kubectl(['label', 'configmap', 'settings', '-n', ns.name, 'touched=yes']);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    await (controllers.at(-1) as ControllerProcess).kill();
+    await startDebugController();
+    await eventually('the restarted controller to reconcile', async () => (/"msg":"reconciling"/.test(controllers.at(-1)?.output() ?? '') ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await rolloutObject('tracked')).status).toMatchObject({ phase: 'Healthy', currentRevision: first.stableRevision, stableRevision: first.stableRevision });
+    expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=tracked' })).items).toHaveLength(1);
 
     // New content: a new revision, and a canary on a new copy while the stable ReplicaSet keeps the old one.
     await apply(settings('hola'));
@@ -184,10 +197,11 @@ describe('config tracking on the real control plane', () => {
 
   it('never writes the Secret value to its log, Events or status', async () => {
     const encoded = Buffer.from(SECRET_VALUE).toString('base64');
-    const output = controller.output();
-    expect(output).toContain('copying config for a new revision');
-    expect(output).not.toContain(SECRET_VALUE);
-    expect(output).not.toContain(encoded);
+    const logged = output();
+    expect(logged).toContain('copying config for a new revision');
+    expect(logged).toContain('"level":"debug"');
+    expect(logged).not.toContain(SECRET_VALUE);
+    expect(logged).not.toContain(encoded);
     const events = JSON.stringify((await core.listNamespacedEvent({ namespace: ns.name })).items);
     expect(events).toContain('tracked');
     expect(events).not.toContain(SECRET_VALUE);

@@ -177,11 +177,11 @@ describe('a metadata-only informer', () => {
     expect(accepts).toEqual(['application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1']);
   });
 
-  it('keeps only name, namespace, resourceVersion and owners', () => {
+  it('keeps only name, namespace, resourceVersion, and owners with the labels of an owned object', () => {
     const owner = { apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'u1' };
     const full = { kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3', uid: 'u2', annotations: { note: 'x' }, labels: { app: 'a' }, creationTimestamp: new Date(0) } };
     expect(trimToMetadata(full)).toEqual({ apiVersion: undefined, kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3' } });
-    expect(trimToMetadata({ metadata: { ...full.metadata, ownerReferences: [owner] } }).metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '3', ownerReferences: [owner] });
+    expect(trimToMetadata({ metadata: { ...full.metadata, ownerReferences: [owner] } }).metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '3', ownerReferences: [owner], labels: { app: 'a' } });
   });
 });
 

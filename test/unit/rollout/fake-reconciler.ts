@@ -16,7 +16,8 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
   const clock = { now: T0 };
   const metrics = new ControllerMetrics();
   kube.put('rollouts', rollout);
-  const reconciler = new RolloutReconciler({
+  /** A controller process on this apiserver: a fresh one is a restart, with nothing in memory. */
+  const start = (): RolloutReconciler => new RolloutReconciler({
     rollouts: kube.informer('rollouts'),
     replicaSets: kube.informer<k8s.V1ReplicaSet>('replicasets'),
     // As main.ts configures it: only Services labelled fledge.dev/rollout are cached.
@@ -33,6 +34,7 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     logger: createLogger('error', {}),
     now: () => clock.now,
   });
+  const reconciler = start();
   kube.sync();
   /** One level-triggered pass with every cache caught up, then the pods the plan asked for become available. */
   const step = async (): Promise<void> => {
@@ -47,5 +49,5 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     const current = kube.get<Rollout>('rollouts', 'shop', 'api') as Rollout;
     kube.put('rollouts', { ...current, metadata: { ...current.metadata, generation: (current.metadata.generation ?? 1) + 1 }, spec: { ...current.spec, template: templateFor(image) } });
   };
-  return { kube, clock, metrics, reconciler, step, status, replicasOf, setImage };
+  return { kube, clock, metrics, reconciler, start, step, status, replicasOf, setImage };
 }

@@ -43,7 +43,8 @@ describe('RolloutReconciler with config tracking', () => {
     expect(copy?.data).toEqual({ greeting: 'hello' });
     expect(copy?.immutable).toBe(true);
     expect(copy?.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true })]);
-    expect(copy?.metadata?.labels).toEqual({ 'fledge.dev/rollout': 'api', 'fledge.dev/config-copy-of': 'settings' });
+    const sourceVersion = kube.get<k8s.V1ConfigMap>('configmaps', 'shop', 'settings')?.metadata?.resourceVersion;
+    expect(copy?.metadata?.labels).toEqual({ 'fledge.dev/rollout': 'api', 'fledge.dev/config-copy-of': 'settings', 'fledge.dev/config-source-version': sourceVersion });
     const secretCopy = kube.get<k8s.V1Secret>('secrets', 'shop', configCopyName('creds', configContentHash(creds)));
     expect(secretCopy).toMatchObject({ type: 'Opaque', data: creds.data, immutable: true });
     const copyCreates = kube.writes.filter((w) => w.verb === 'create' && (w.kind === 'configmaps' || w.kind === 'secrets'));
@@ -57,6 +58,25 @@ describe('RolloutReconciler with config tracking', () => {
     await step();
     expect(status().currentRevision).toBe(revision);
     expect(kube.configReads.length).toBe(reads);
+  });
+
+  it('after a restart, reads no content it already copied: the copies say which source version they hold', async () => {
+    const { kube, start, step, status } = reconcilerOn(readingConfig());
+    kube.put('configmaps', settings('hello'));
+    kube.put('secrets', creds);
+    await step();
+    const revision = status().currentRevision;
+    const restarted = start();
+    kube.sync();
+    const reads = kube.configReads.length;
+    await restarted.reconcile('shop/api');
+    expect(kube.configReads.length).toBe(reads);
+    expect(status().currentRevision).toBe(revision);
+    // A source that moved since is read again.
+    kube.put('configmaps', settings('hola'));
+    kube.sync();
+    await restarted.reconcile('shop/api');
+    expect(kube.configReads.slice(reads)).toEqual(['configmaps/settings', 'configmaps/settings']);
   });
 
   it('makes a deleted copy of the current revision again, from the source', async () => {
