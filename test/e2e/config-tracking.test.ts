@@ -193,6 +193,14 @@ describe('config tracking on the real control plane', () => {
     expect(healthy.conditions?.some((c) => c.reason === 'ConfigSourceMissing')).toBe(false);
     const volume = refsOf((await replicaSetOf('waiting', healthy.stableRevision))?.spec?.template?.spec as PodSpecRefs).volume;
     expect(await configMapData(volume ?? '')).toEqual({ greeting: 'late' });
+    // Deleting the Rollout takes its copies with it (the garbage collector follows their ownerReference).
+    const deleted = await kubectl(['delete', 'rollout', 'waiting', '-n', ns.name]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    await eventually('the copies of a deleted Rollout to go', async () => {
+      const left = await core.listNamespacedConfigMap({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=waiting' });
+      return left.items.length === 0 ? true : undefined;
+    });
+    expect(await configMapData('later')).toEqual({ greeting: 'late' });
   });
 
   it('never writes the Secret value to its log, Events or status', async () => {
