@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION, type Rollout } from '../api/rollout.js';
 import type { ResilientInformer } from '../kube/informer.js';
-import { isAlreadyExists, isNotFound } from '../kube/patch.js';
+import { isAlreadyExists, isInvalid, isNotFound } from '../kube/patch.js';
 import type { Logger } from '../observability/logger.js';
 import {
   configContentHash,
@@ -18,6 +18,7 @@ import {
   type ResolvedConfig,
 } from './config-tracking.js';
 import { LABEL_ROLLOUT, rolloutLabelValue } from './labels.js';
+import { RefusedError } from './refused.js';
 
 /** Marks a copy and names what it copies, for `kubectl get cm -l fledge.dev/config-copy-of=NAME`. */
 export const LABEL_CONFIG_COPY_OF = 'fledge.dev/config-copy-of';
@@ -152,7 +153,15 @@ export class ConfigCopies {
           ? this.deps.core.createNamespacedConfigMap({ namespace, body: { metadata, immutable: true, ...content } })
           : this.deps.core.createNamespacedSecret({ namespace, body: { metadata, immutable: true, ...(source.type && { type: source.type }), ...content } });
       await create.catch((err: unknown) => {
-        if (!isAlreadyExists(err)) throw err;
+        if (isAlreadyExists(err)) return;
+        // The apiserver's words are left out: about a Secret they could quote what it holds.
+        if (isInvalid(err)) {
+          throw new RefusedError(
+            'ConfigCopyRefused',
+            `the apiserver refuses a copy of ${configRefKey(wanted.kind, wanted.source)}${wanted.kind === 'Secret' ? ` (type ${source.type ?? 'Opaque'})` : ''}; set spec.configTracking.enabled: false to read it as written`,
+          );
+        }
+        throw err;
       });
     }
   }

@@ -31,6 +31,7 @@ import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import type { GitWriteBacks } from './write-back.js';
 import type { WebhookRunner } from './webhook-runner.js';
 import { ConfigSourceChanged, type ConfigCopies } from './config-copies.js';
+import { RefusedError } from './refused.js';
 import type { ResolvedConfig } from './config-tracking.js';
 
 /** The reason of the condition and Event of a Rollout held because a ConfigMap or Secret it requires does not exist. */
@@ -708,16 +709,6 @@ export class RolloutReconciler {
       reason,
       message,
     );
-  }
-}
-
-/** The apiserver refused what the Rollout asks for, in a way that retrying the same request cannot fix. */
-class RefusedError extends Error {
-  constructor(
-    readonly reason: 'InvalidSpec' | 'ResourceConflict',
-    message: string,
-  ) {
-    super(message);
   }
 }
 

@@ -158,6 +158,20 @@ describe('RolloutReconciler with config tracking', () => {
     expect(withoutConfig.kube.writes.filter((w) => w.kind === 'configmaps' || w.kind === 'secrets')).toEqual([]);
   });
 
+  it('turns a copy the apiserver refuses into a condition naming the source, without the apiserver quoting its content', async () => {
+    const { kube, step, status } = reconcilerOn(readingConfig());
+    kube.put('configmaps', settings('hello'));
+    kube.put('secrets', { ...creds, type: 'kubernetes.io/service-account-token' });
+    kube.refuseCreates.set('secrets', 'data[password]: Invalid value: "hunter2"');
+    await step();
+    const condition = status().conditions?.find((c) => c.reason === 'ConfigCopyRefused');
+    expect(condition?.message).toBe(
+      'the apiserver refuses a copy of Secret/creds (type kubernetes.io/service-account-token); set spec.configTracking.enabled: false to read it as written',
+    );
+    expect(kube.writes.filter((w) => w.kind === 'replicasets')).toEqual([]);
+    expect(JSON.stringify([status(), kube.events])).not.toContain('hunter2');
+  });
+
   it('never puts Secret content in status or Events', async () => {
     const { kube, step } = reconcilerOn(readingConfig());
     kube.put('secrets', creds);
