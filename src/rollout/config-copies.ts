@@ -78,7 +78,7 @@ export class ConfigCopies {
     const found = new Map<string, string>();
     for (const ref of configReferences(template)) {
       const candidates = copiesInUse.filter((copy) => copy.kind === ref.kind).map((copy) => copy.name);
-      const hash = await this.hashOf(ref.kind, ref.name, namespace, candidates);
+      const hash = await this.hashOf(rollout.metadata.name ?? '', ref.kind, ref.name, namespace, candidates);
       if (hash !== undefined) found.set(configRefKey(ref.kind, ref.name), hash);
     }
     return resolveConfig(template, (kind, name) => {
@@ -87,8 +87,8 @@ export class ConfigCopies {
     });
   }
 
-  private async hashOf(kind: ConfigKind, name: string, namespace: string, candidates: readonly string[]): Promise<string | undefined> {
-    const key = `${namespace}/${configRefKey(kind, name)}`;
+  private async hashOf(reader: string, kind: ConfigKind, name: string, namespace: string, candidates: readonly string[]): Promise<string | undefined> {
+    const key = `${namespace}/${reader}/${configRefKey(kind, name)}`;
     const cached = this.cache(kind).get(name, namespace);
     if (cached === undefined) {
       this.hashes.delete(key);
@@ -107,7 +107,7 @@ export class ConfigCopies {
       this.hashes.delete(key);
       return undefined;
     }
-    const hash = configContentHash(source);
+    const hash = configContentHash(reader, source);
     this.hashes.set(key, { resourceVersion: source.metadata?.resourceVersion, hash });
     return hash;
   }
@@ -133,7 +133,7 @@ export class ConfigCopies {
     for (const wanted of copies) {
       if (this.cache(wanted.kind).get(wanted.copy, namespace) !== undefined) continue;
       const source = await this.read(wanted.kind, wanted.source, namespace);
-      if (source === undefined || configContentHash(source) !== wanted.hash) {
+      if (source === undefined || configContentHash(rolloutName, source) !== wanted.hash) {
         throw new ConfigSourceChanged(`${configRefKey(wanted.kind, wanted.source)} changed while it was being copied`);
       }
       const metadata: k8s.V1ObjectMeta = {

@@ -93,9 +93,12 @@ export function configReferences(template: PodTemplate | { spec?: unknown }): Co
 
 const MAX_NAME = 253;
 
-/** The hash a copy is named by: of the content only, so equal content always gives the same copy. */
-export function configContentHash(content: ConfigContent): string {
-  return contentHash({ data: content.data ?? {}, binaryData: content.binaryData ?? {}, type: content.type ?? '' });
+/**
+ * The hash a copy is named by: of the content and of the Rollout that reads it, so equal content always gives that
+ * Rollout the same copy, and two Rollouts reading one ConfigMap never share (nor delete) each other's copy.
+ */
+export function configContentHash(reader: string, content: ConfigContent): string {
+  return contentHash({ reader, data: content.data ?? {}, binaryData: content.binaryData ?? {}, type: content.type ?? '' });
 }
 
 /**

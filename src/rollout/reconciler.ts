@@ -35,7 +35,7 @@ import { RefusedError } from './refused.js';
 import type { ResolvedConfig } from './config-tracking.js';
 
 /** The reason of the condition and Event of a Rollout held because a ConfigMap or Secret it requires does not exist. */
-export const CONFIG_MISSING_REASON = 'ConfigSourceMissing';
+const CONFIG_MISSING_REASON = 'ConfigSourceMissing';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;

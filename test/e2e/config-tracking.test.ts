@@ -193,6 +193,13 @@ describe('config tracking on the real control plane', () => {
     expect(healthy.conditions?.some((c) => c.reason === 'ConfigSourceMissing')).toBe(false);
     const volume = refsOf((await replicaSetOf('waiting', healthy.stableRevision))?.spec?.template?.spec as PodSpecRefs).volume;
     expect(await configMapData(volume ?? '')).toEqual({ greeting: 'late' });
+    // Two Rollouts reading one Secret each get their own copy.
+    const waitingSecret = refsOf((await replicaSetOf('waiting', healthy.stableRevision))?.spec?.template?.spec as PodSpecRefs).secret;
+    const tracked = (await rolloutObject('tracked')).status;
+    const trackedSecret = refsOf((await replicaSetOf('tracked', tracked?.stableRevision))?.spec?.template?.spec as PodSpecRefs).secret;
+    expect(waitingSecret).toMatch(/^creds-[a-z0-9]{10}$/);
+    expect(trackedSecret).toMatch(/^creds-[a-z0-9]{10}$/);
+    expect(waitingSecret).not.toBe(trackedSecret);
     // Deleting the Rollout takes its copies with it (the garbage collector follows their ownerReference).
     const deleted = await kubectl(['delete', 'rollout', 'waiting', '-n', ns.name]);
     expect(deleted.code, deleted.stderr).toBe(0);
@@ -201,6 +208,10 @@ describe('config tracking on the real control plane', () => {
       return left.items.length === 0 ? true : undefined;
     });
     expect(await configMapData('later')).toEqual({ greeting: 'late' });
+    await eventually("the deleted Rollout's Secret copy to go", async () =>
+      (await core.readNamespacedSecret({ name: waitingSecret ?? '', namespace: ns.name }).catch(() => undefined)) === undefined ? true : undefined,
+    );
+    expect((await core.readNamespacedSecret({ name: trackedSecret ?? '', namespace: ns.name })).metadata?.name).toBe(trackedSecret);
   });
 
   it('never writes the Secret value to its log, Events or status', async () => {

@@ -46,7 +46,7 @@ const hashes: Record<string, string> = {};
 const present =
   (...names: string[]): SourceLookup =>
   (kind, name) =>
-    names.includes(`${kind}/${name}`) ? { hash: (hashes[`${kind}/${name}`] ??= configContentHash({ data: { of: `${kind}/${name}` } })) } : undefined;
+    names.includes(`${kind}/${name}`) ? { hash: (hashes[`${kind}/${name}`] ??= configContentHash('api', { data: { of: `${kind}/${name}` } })) } : undefined;
 
 describe('configReferences', () => {
   it('finds every ConfigMap and Secret the pods read, once each, and not image pull secrets', () => {
@@ -96,11 +96,15 @@ describe('configCopyName', () => {
 });
 
 describe('configContentHash', () => {
-  it('depends on the content only: key order does not matter, a changed value does', () => {
-    expect(configContentHash({ data: { a: '1', b: '2' } })).toBe(configContentHash({ data: { b: '2', a: '1' } }));
-    expect(configContentHash({ data: { a: '1' } })).not.toBe(configContentHash({ data: { a: '2' } }));
-    expect(configContentHash({ data: { a: '1' } })).not.toBe(configContentHash({ binaryData: { a: '1' } }));
-    expect(configContentHash({ data: { a: '1' }, type: 'Opaque' })).not.toBe(configContentHash({ data: { a: '1' }, type: 'kubernetes.io/tls' }));
+  it('differs between two Rollouts reading the same content, so neither shares nor collects the other one\'s copy', () => {
+    expect(configContentHash('api', { data: { a: '1' } })).not.toBe(configContentHash('web', { data: { a: '1' } }));
+  });
+
+  it('for one Rollout, depends on the content only: key order does not matter, a changed value does', () => {
+    expect(configContentHash('api', { data: { a: '1', b: '2' } })).toBe(configContentHash('api', { data: { b: '2', a: '1' } }));
+    expect(configContentHash('api', { data: { a: '1' } })).not.toBe(configContentHash('api', { data: { a: '2' } }));
+    expect(configContentHash('api', { data: { a: '1' } })).not.toBe(configContentHash('api', { binaryData: { a: '1' } }));
+    expect(configContentHash('api', { data: { a: '1' }, type: 'Opaque' })).not.toBe(configContentHash('api', { data: { a: '1' }, type: 'kubernetes.io/tls' }));
   });
 });
 
@@ -143,9 +147,9 @@ describe('resolveConfig', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.string()), fc.dictionary(fc.string(), fc.string()), (first, second) => {
         const revisionFor = (data: Record<string, string>): string =>
-          podTemplateHash(resolveConfig(everywhere, (kind, name) => ({ hash: configContentHash(kind === 'ConfigMap' && name === 'settings' ? { data } : {}) })).template);
+          podTemplateHash(resolveConfig(everywhere, (kind, name) => ({ hash: configContentHash('api', kind === 'ConfigMap' && name === 'settings' ? { data } : {}) })).template);
         expect(revisionFor(first)).toBe(revisionFor({ ...first }));
-        const same = configContentHash({ data: first }) === configContentHash({ data: second });
+        const same = configContentHash('api', { data: first }) === configContentHash('api', { data: second });
         expect(revisionFor(first) === revisionFor(second)).toBe(same);
       }),
     );

@@ -37,15 +37,15 @@ describe('RolloutReconciler with config tracking', () => {
     await step();
     const revision = status().currentRevision;
     const rs = kube.get<k8s.V1ReplicaSet>('replicasets', 'shop', `api-${revision}`);
-    const copyName = configCopyName('settings', configContentHash({ data: { greeting: 'hello' } }));
-    expect(readsOf(rs)).toEqual({ configMap: copyName, secret: configCopyName('creds', configContentHash(creds)) });
+    const copyName = configCopyName('settings', configContentHash('api', { data: { greeting: 'hello' } }));
+    expect(readsOf(rs)).toEqual({ configMap: copyName, secret: configCopyName('creds', configContentHash('api', creds)) });
     const copy = kube.get<k8s.V1ConfigMap>('configmaps', 'shop', copyName);
     expect(copy?.data).toEqual({ greeting: 'hello' });
     expect(copy?.immutable).toBe(true);
     expect(copy?.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true })]);
     const sourceVersion = kube.get<k8s.V1ConfigMap>('configmaps', 'shop', 'settings')?.metadata?.resourceVersion;
     expect(copy?.metadata?.labels).toEqual({ 'fledge.dev/rollout': 'api', 'fledge.dev/config-copy-of': 'settings', 'fledge.dev/config-source-version': sourceVersion });
-    const secretCopy = kube.get<k8s.V1Secret>('secrets', 'shop', configCopyName('creds', configContentHash(creds)));
+    const secretCopy = kube.get<k8s.V1Secret>('secrets', 'shop', configCopyName('creds', configContentHash('api', creds)));
     expect(secretCopy).toMatchObject({ type: 'Opaque', data: creds.data, immutable: true });
     const copyCreates = kube.writes.filter((w) => w.verb === 'create' && (w.kind === 'configmaps' || w.kind === 'secrets'));
     const rsCreate = kube.writes.findIndex((w) => w.verb === 'create' && w.kind === 'replicasets');
@@ -84,7 +84,7 @@ describe('RolloutReconciler with config tracking', () => {
     kube.put('configmaps', settings('hello'));
     kube.put('secrets', creds);
     await step();
-    const copyName = configCopyName('settings', configContentHash({ data: { greeting: 'hello' } }));
+    const copyName = configCopyName('settings', configContentHash('api', { data: { greeting: 'hello' } }));
     kube.remove('configmaps', 'shop', copyName);
     await step();
     expect(kube.get<k8s.V1ConfigMap>('configmaps', 'shop', copyName)?.data).toEqual({ greeting: 'hello' });
@@ -106,8 +106,8 @@ describe('RolloutReconciler with config tracking', () => {
     expect(status().stableRevision).toBe(stable);
     const stableReads = readsOf(kube.get('replicasets', 'shop', `api-${stable}`));
     const canaryReads = readsOf(kube.get('replicasets', 'shop', `api-${canary}`));
-    expect(stableReads.configMap).toBe(configCopyName('settings', configContentHash({ data: { greeting: 'hello' } })));
-    expect(canaryReads.configMap).toBe(configCopyName('settings', configContentHash({ data: { greeting: 'hola' } })));
+    expect(stableReads.configMap).toBe(configCopyName('settings', configContentHash('api', { data: { greeting: 'hello' } })));
+    expect(canaryReads.configMap).toBe(configCopyName('settings', configContentHash('api', { data: { greeting: 'hola' } })));
     expect(canaryReads.secret).toBe(stableReads.secret);
     expect(kube.get<k8s.V1ConfigMap>('configmaps', 'shop', stableReads.configMap ?? '')?.data).toEqual({ greeting: 'hello' });
   });
@@ -120,12 +120,12 @@ describe('RolloutReconciler with config tracking', () => {
     kube.put('configmaps', settings('hello'));
     kube.put('secrets', creds);
     for (let i = 0; i < 3; i++) await step();
-    const oldCopy = configCopyName('settings', configContentHash({ data: { greeting: 'hello' } }));
+    const oldCopy = configCopyName('settings', configContentHash('api', { data: { greeting: 'hello' } }));
     kube.put('configmaps', settings('hola'));
     for (let i = 0; i < 8 && kube.get('configmaps', 'shop', oldCopy) !== undefined; i++) await step();
     expect(kube.get('configmaps', 'shop', oldCopy)).toBeUndefined();
-    expect(kube.get('configmaps', 'shop', configCopyName('settings', configContentHash({ data: { greeting: 'hola' } })))).toBeDefined();
-    expect(kube.get('secrets', 'shop', configCopyName('creds', configContentHash(creds)))).toBeDefined();
+    expect(kube.get('configmaps', 'shop', configCopyName('settings', configContentHash('api', { data: { greeting: 'hola' } })))).toBeDefined();
+    expect(kube.get('secrets', 'shop', configCopyName('creds', configContentHash('api', creds)))).toBeDefined();
     // The sources themselves are never touched.
     expect(kube.writes.filter((w) => w.name === 'settings' || w.name === 'creds')).toEqual([]);
   });
