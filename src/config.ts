@@ -23,6 +23,8 @@ export const ControllerConfig = z.object({
   leaderElectionId: z.string().min(1),
   /** False where the controller may not read cluster-scoped ClusterAnalysisTemplates (namespaced installs). */
   clusterTemplates: z.boolean(),
+  /** False: no ConfigMap or Secret is watched or copied, and every Rollout's template is used as written. */
+  configTracking: z.boolean(),
   /** Slack-compatible webhook for aborted, promoted and paused rollouts. */
   notifyWebhook: z.url().optional(),
   /** Used when a Prometheus metric names no address. */
@@ -55,6 +57,7 @@ export const USAGE = `usage: fledge-controller [flags]
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
   --max-provider-response-bytes N a larger metric answer is an Error (default 8388608)  env FLEDGE_MAX_PROVIDER_RESPONSE_BYTES
   --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)
+  --no-config-tracking            do not copy ConfigMaps/Secrets per revision (installs without RBAC for them)
   --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK
   --write-back off|on             Git write-back after an abort where Rollout and namespace are silent (default off)
                                                                                        env FLEDGE_WRITE_BACK
@@ -81,6 +84,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'prometheus-address': { type: 'string' },
       'max-provider-response-bytes': { type: 'string' },
       'no-cluster-templates': { type: 'boolean' },
+      'no-config-tracking': { type: 'boolean' },
       'notify-webhook': { type: 'string' },
       'write-back': { type: 'string' },
       'write-back-secret': { type: 'string' },
@@ -106,6 +110,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
     maxProviderResponseBytes: values['max-provider-response-bytes'] ?? env.FLEDGE_MAX_PROVIDER_RESPONSE_BYTES ?? DEFAULT_MAX_RESPONSE_BYTES,
     clusterTemplates: values['no-cluster-templates'] !== true,
+    configTracking: values['no-config-tracking'] !== true,
     notifyWebhook: values['notify-webhook'] ?? env.FLEDGE_NOTIFY_WEBHOOK,
     writeBack: values['write-back'] ?? env.FLEDGE_WRITE_BACK ?? 'off',
     writeBackSecret: values['write-back-secret'] ?? env.FLEDGE_WRITE_BACK_SECRET,

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from './api/rollout.js';
 import { loadConfig, USAGE } from './config.js';
-import { resilientInformer, waitForCacheSync, type ResilientInformer } from './kube/informer.js';
+import { metadataOnlyOptions, resilientInformer, waitForCacheSync, type ResilientInformer } from './kube/informer.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from './kube/leader-election.js';
 import { makeApiClient, TokenBucket, type ClientInstrumentation } from './kube/client.js';
 import { WorkQueue, type WorkResult } from './kube/work-queue.js';
@@ -15,6 +15,8 @@ import { EVENT_BURST, EVENT_DEFAULTS, EVENT_QPS, EventSink } from './observabili
 import { createLogger } from './observability/logger.js';
 import { LABEL_ROLLOUT } from './rollout/labels.js';
 import { RolloutReconciler } from './rollout/reconciler.js';
+import { ConfigCopies } from './rollout/config-copies.js';
+import { ConfigSourceIndex, configReferences, configTrackingEnabled, type ConfigKind } from './rollout/config-tracking.js';
 import { GitWriteBacks } from './rollout/write-back.js';
 import { WebhookRunner } from './rollout/webhook-runner.js';
 
@@ -135,6 +137,23 @@ async function main(): Promise<void> {
     ),
   );
 
+  // Config tracking must see every ConfigMap and Secret a pod template may name, but never needs their data here:
+  // metadata only (name, resourceVersion, owners), so the cache costs about 500 bytes of heap an object and
+  // holds no secret. Content is read with a GET when a referenced source's resourceVersion moves.
+  const metadataInformer = (
+    plural: 'configmaps' | 'secrets',
+    list: (ns: string | undefined) => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
+  ): ResilientInformer<k8s.KubernetesObject> =>
+    multiNamespace(config.namespaces, (ns) =>
+      resilientInformer<k8s.KubernetesObject>(kc, ns ? `/api/v1/namespaces/${ns}/${plural}` : `/api/v1/${plural}`, () => list(ns), { logger, name: plural, metadataOnly: true }),
+    );
+  const configMaps =
+    config.configTracking &&
+    metadataInformer('configmaps', (ns) => (ns ? core.listNamespacedConfigMap({ namespace: ns }, metadataOnlyOptions()) : core.listConfigMapForAllNamespaces({}, metadataOnlyOptions())));
+  const secrets =
+    config.configTracking &&
+    metadataInformer('secrets', (ns) => (ns ? core.listNamespacedSecret({ namespace: ns }, metadataOnlyOptions()) : core.listSecretForAllNamespaces({}, metadataOnlyOptions())));
+
   const notifier = config.notifyWebhook !== undefined ? new WebhookNotifier(config.notifyWebhook, logger) : undefined;
   // Events are written in the background through a client of their own, so a burst of them never delays a reconcile.
   const events = new EventSink(
@@ -147,6 +166,7 @@ async function main(): Promise<void> {
   const webhooks = new WebhookRunner({ events, logger, requeue: (key) => enqueue(key) });
   const reconciler = new RolloutReconciler({
     webhooks,
+    ...(configMaps && secrets && { configCopies: new ConfigCopies({ configMaps, secrets, core }) }),
     metrics,
     ...(notifier !== undefined && { notifier }),
     rollouts,
@@ -223,6 +243,19 @@ async function main(): Promise<void> {
   const keyOf = (obj: k8s.KubernetesObject): string => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
   // A deleted Rollout is enqueued too: its reconcile forgets what the controller kept about it.
   rollouts.onChange((r) => enqueue(keyOf(r)));
+  // Which Rollouts read which ConfigMaps and Secrets, kept as Rollouts change, so a source's change wakes only them.
+  const configReaders = new ConfigSourceIndex();
+  rollouts.onChange((r) => {
+    const namespace = r.metadata?.namespace ?? '';
+    const name = r.metadata?.name ?? '';
+    // Read raw, not parsed: this runs for every Rollout event, and configReferences takes any shape.
+    const spec = (rollouts.get(name, namespace) as { spec?: { template?: { spec?: unknown }; configTracking?: { enabled?: boolean } } } | undefined)?.spec;
+    configReaders.set(namespace, name, spec?.template !== undefined && configTrackingEnabled(spec) ? configReferences(spec.template) : []);
+  });
+  const wakeReaders = (kind: ConfigKind) => (source: k8s.KubernetesObject) =>
+    configReaders.readersOf(source.metadata?.namespace ?? '', kind, source.metadata?.name ?? '').forEach(enqueue);
+  if (configMaps) configMaps.onChange(wakeReaders('ConfigMap'));
+  if (secrets) secrets.onChange(wakeReaders('Secret'));
   // The controlling owner, not the label: a label value holds a long Rollout name only shortened.
   const ownerKey = (obj: k8s.KubernetesObject): string | undefined => {
     const owner = obj.metadata?.ownerReferences?.find((ref) => ref.controller === true && ref.kind === 'Rollout');
@@ -258,7 +291,7 @@ async function main(): Promise<void> {
   analysisTemplates.onChange((template) => enqueueNamespace(template.metadata?.namespace));
   clusterAnalysisTemplates?.onChange(() => enqueueNamespace(undefined));
 
-  const informers = [rollouts, replicaSets, deployments, services, analysisRuns, analysisJobs, analysisTemplates, ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
+  const informers = [rollouts, replicaSets, deployments, services, analysisRuns, analysisJobs, analysisTemplates, ...(configMaps && secrets ? [configMaps, secrets] : []), ...(clusterAnalysisTemplates ? [clusterAnalysisTemplates] : [])];
   const synced = (): boolean => informers.every((informer) => informer.synced);
   metrics.countCachedObjects(informers);
   const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));

@@ -325,6 +325,12 @@ export const DeclaredRolloutSpec = z
     restartAt: z.string().meta({ format: 'date-time' }).optional(),
     strategy: z.object({ canary: CanaryStrategy }),
     /**
+     * Config tracking (on unless `enabled: false`): each ConfigMap and Secret the pod template reads is copied per
+     * content (`<name>-<hash>`, immutable, owned by the Rollout) and each ReplicaSet reads its own copies, so a
+     * content change is a new revision (a canary) and the stable pods keep the old content.
+     */
+    configTracking: z.strictObject({ enabled: z.boolean().optional() }).optional(),
+    /**
      * After an abort, commit the stable images back to Git, so Git declares what the cluster runs. Present, it opts
      * this Rollout in (`enabled: false` opts it out) whatever its Namespace's fledge.dev/write-back annotation or the
      * controller's --write-back say. Where the Rollout is declared is found from Flux's or Argo CD's labels; the

@@ -50,15 +50,59 @@ export function trimForCache<T extends k8s.KubernetesObject>(obj: T): T {
   return obj;
 }
 
+/**
+ * A metadata-only cache (ConfigMaps, Secrets, thousands of them in a cluster) keeps only what says an object exists,
+ * at which resourceVersion, and who owns it: no annotations or timestamps, never what it holds. Labels only on an
+ * owned object (Fledge's copies say there what they were made from); the many unowned ones go without.
+ */
+export function trimToMetadata<T extends k8s.KubernetesObject>(obj: T): T {
+  const metadata = obj.metadata;
+  if (metadata === undefined) return obj;
+  const { name, namespace, resourceVersion, ownerReferences, labels } = metadata;
+  const owned = ownerReferences !== undefined && ownerReferences.length > 0;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, resourceVersion, ...(owned && { ownerReferences, ...(labels !== undefined && { labels }) }) },
+  } as T;
+}
+
+/** The Accept headers that make a list, and a watch's events, PartialObjectMetadata: names, labels, owners; no data. */
+const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const PARTIAL_METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/** Options for a generated client's list call that asks for metadata only. */
+export function metadataOnlyOptions(): k8s.ConfigurationOptions {
+  return k8s.setHeaderOptions('Accept', PARTIAL_METADATA_LIST);
+}
+
+/** The KubeConfig with every request it signs asking for metadata only, for the Watch of a metadata-only informer. */
+function metadataOnlyConfig(kc: k8s.KubeConfig): k8s.KubeConfig {
+  const view = Object.create(kc) as k8s.KubeConfig;
+  view.applyToFetchOptions = async (opts) => {
+    const init = await kc.applyToFetchOptions(opts);
+    (init.headers as { set(name: string, value: string): void }).set('Accept', PARTIAL_METADATA_WATCH);
+    return init;
+  };
+  return view;
+}
+
 /** client-node's Watch, handing each object on trimmed (watch events of every kind carry the full object). */
 class TrimmingWatch extends k8s.Watch {
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly trim: <T extends k8s.KubernetesObject>(obj: T) => T,
+  ) {
+    super(kc);
+  }
+
   override watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
     callback: (phase: string, apiObj: k8s.KubernetesObject, watchObj?: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
-    return super.watch(path, queryParams, (phase, apiObj: k8s.KubernetesObject, watchObj) => callback(phase, trimForCache(apiObj), watchObj), done);
+    return super.watch(path, queryParams, (phase, apiObj: k8s.KubernetesObject, watchObj) => callback(phase, this.trim(apiObj), watchObj), done);
   }
 }
 
@@ -70,8 +114,10 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
   path: string,
   list: () => Promise<k8s.KubernetesListObject<T>>,
-  opts: { labelSelector?: string; logger: Logger; name: string },
+  opts: { labelSelector?: string; logger: Logger; name: string; metadataOnly?: boolean },
 ): ResilientInformer<T> {
+  // A metadata-only informer's `list` must ask for metadata too (metadataOnlyOptions); its watch does here.
+  const trim = opts.metadataOnly === true ? trimToMetadata : trimForCache;
   let listed = false;
   let synced = false;
   let stopped = false;
@@ -81,10 +127,12 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   // makeInformer's ListWatch, with the objects of both the list and the watch trimmed before they are cached.
   const informer = new k8s.ListWatch<T>(
     path,
-    new TrimmingWatch(kc),
+    new TrimmingWatch(opts.metadataOnly === true ? metadataOnlyConfig(kc) : kc, trim),
     async () => {
       const result = await list();
-      result.items.forEach(trimForCache);
+      // An empty PartialObjectMetadataList comes with `items: null`.
+      result.items ??= [];
+      result.items = result.items.map(trim);
       listed = true;
       failures = 0;
       failingSince = undefined;

@@ -32,6 +32,12 @@ import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
 import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import type { GitWriteBacks } from './write-back.js';
 import type { WebhookRunner } from './webhook-runner.js';
+import { ConfigSourceChanged, type ConfigCopies } from './config-copies.js';
+import { RefusedError } from './refused.js';
+import type { ResolvedConfig } from './config-tracking.js';
+
+/** The reason of the condition and Event of a Rollout held because a ConfigMap or Secret it requires does not exist. */
+const CONFIG_MISSING_REASON = 'ConfigSourceMissing';
 
 /** Pods are not watched, so a restart in progress checks back this often. */
 const RESTART_POLL_MS = 1000;
@@ -59,6 +65,8 @@ export interface RolloutReconcilerDeps {
   networking: k8s.NetworkingV1Api;
   /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */
   writeBacks?: GitWriteBacks;
+  /** Config tracking's copies of the ConfigMaps and Secrets pod templates read; absent, templates are used as written. */
+  configCopies?: ConfigCopies;
   /** Makes spec.strategy.canary.webhooks' calls in the background; absent, no hook is called and gates stay closed. */
   webhooks?: WebhookRunner;
   events: EventRecorder;
@@ -116,17 +124,36 @@ export class RolloutReconciler {
       return;
     }
     const rollout = parsed.data;
+    const config = (await this.deps.configCopies?.resolve(rollout, this.ownedReplicaSets(rollout).map((rs) => rs.spec?.template ?? {}))) ?? {
+      template: rollout.spec.template,
+      copies: [],
+      missing: [],
+    };
+    if (config.missing.length > 0) {
+      // No ReplicaSet can start from a template whose config does not exist: hold, and say what is missing.
+      await this.reportInvalid(
+        raw,
+        `${config.missing.join(', ')} not found: the pod template reads it; no new ReplicaSet is created until it exists (the running pods keep their copies)`,
+        log,
+        CONFIG_MISSING_REASON,
+      );
+      return;
+    }
     const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
-    const facts = this.observe(rollout);
+    const facts = this.observe(rollout, config);
     if (router !== undefined) facts.traffic = await this.observeTraffic(rollout, router);
     facts.webhooks = this.deps.webhooks?.results(key) ?? [];
     const plan = decide(facts);
     try {
       this.refuseClaimedServices(rollout);
       await this.restartPods(rollout, facts, plan, log);
-      await this.act(rollout, facts, plan, log, router);
+      await this.act(rollout, facts, plan, log, router, config);
       await this.scaleDownWorkload(rollout, plan, log);
     } catch (err) {
+      if (err instanceof ConfigSourceChanged) {
+        log.info('config changed while being copied; deciding again');
+        return { retry: true };
+      }
       if (err instanceof RefusedError) {
         // Retrying the same object cannot succeed: say why where people look, and try again only after a back-off.
         await this.reportInvalid(raw, err.message, log, err.reason);
@@ -207,7 +234,7 @@ export class RolloutReconciler {
     );
   }
 
-  private observe(rollout: Rollout): RolloutFacts {
+  private observe(rollout: Rollout, config: ResolvedConfig): RolloutFacts {
     const replicaSets: ReplicaSetFacts[] = this.ownedReplicaSets(rollout).map((rs) => {
       const specReplicas = rs.spec?.replicas ?? 0;
       const scaleDownAt = rs.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
@@ -226,7 +253,8 @@ export class RolloutReconciler {
     return {
       now: this.deps.now(),
       rollout,
-      currentRevision: podTemplateHash(rollout.spec.template),
+      // The template with its config copies: new content is a new revision, the same content the same one.
+      currentRevision: podTemplateHash(config.template),
       replicaSets,
       analysisRuns: this.ownedAnalysisRuns(rollout).map((run) => ({
         name: run.metadata?.name ?? '',
@@ -311,20 +339,22 @@ export class RolloutReconciler {
     return [...new Set(missing.map(templateRef))];
   }
 
-  private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger, router: TrafficRouter | undefined): Promise<void> {
+  private async act(rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, log: Logger, router: TrafficRouter | undefined, config: ResolvedConfig): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const key = `${namespace}/${rollout.metadata.name ?? ''}`;
     // Services and traffic before pods: an abort takes the traffic off the canary before anything is scaled.
     await this.syncServices(rollout, plan, log);
     if (router !== undefined) await this.routeTraffic(rollout, plan, router, log);
     const owned = this.ownedReplicaSets(rollout);
+    // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
+    await this.deps.configCopies?.ensure(rollout, config.copies, log);
     const canary = rollout.spec.strategy.canary;
     const roleOf = (revision: string): PodRole | undefined => podRole(revision, plan.status.stableRevision, plan.status.currentRevision);
     for (const desired of plan.replicaSets) {
       const existing = owned.find((rs) => rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === desired.revision);
       if (!existing) {
         if (desired.create) {
-          const created = await this.createReplicaSet(rollout, facts, desired.revision, desired.replicas, roleOf(desired.revision), plan.status.stableRevision, log);
+          const created = await this.createReplicaSet(rollout, config.template, facts, desired.revision, desired.replicas, roleOf(desired.revision), plan.status.stableRevision, log);
           this.expect(key, created, { created: true });
         }
         continue;
@@ -372,6 +402,11 @@ export class RolloutReconciler {
       await this.deps.apps.deleteNamespacedReplicaSet({ name, namespace }).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });
+    }
+    if (this.deps.configCopies !== undefined) {
+      const deleted = new Set(plan.deleteReplicaSets);
+      const inUse = [config.template, ...owned.filter((rs) => !deleted.has(rs.metadata?.name ?? '')).map((rs) => rs.spec?.template ?? {})];
+      await this.deps.configCopies.collect(rollout, inUse, log);
     }
     const statusChanged = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
     if (statusChanged) this.statusWrites.wrote(key, rollout.metadata.resourceVersion);
@@ -482,6 +517,7 @@ export class RolloutReconciler {
 
   private async createReplicaSet(
     rollout: Rollout,
+    template: Rollout['spec']['template'],
     facts: RolloutFacts,
     revision: string,
     replicas: number,
@@ -491,7 +527,6 @@ export class RolloutReconciler {
   ): Promise<k8s.V1ReplicaSet> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const name = rollout.metadata.name ?? '';
-    const template = rollout.spec.template;
     const podLabels = { ...(template.metadata?.labels ?? {}), [LABEL_POD_TEMPLATE_HASH]: revision };
     const podMetadata = podMetadataFor(template, rollout.spec.strategy.canary, revision, role);
     const revisionNumber = Math.max(0, ...facts.replicaSets.map((rs) => rs.revisionNumber)) + 1;
@@ -735,16 +770,6 @@ export class RolloutReconciler {
       reason,
       message,
     );
-  }
-}
-
-/** The apiserver refused what the Rollout asks for, in a way that retrying the same request cannot fix. */
-class RefusedError extends Error {
-  constructor(
-    readonly reason: 'InvalidSpec' | 'ResourceConflict',
-    message: string,
-  ) {
-    super(message);
   }
 }
 

@@ -38,6 +38,11 @@ export function webhookHash(hook: CanaryWebhook): string {
   return safeHash(hook);
 }
 
+/** The identity of a tracked ConfigMap's or Secret's content: its copy is named by it. */
+export function contentHash(content: unknown): string {
+  return safeHash(content);
+}
+
 function safeHash(value: unknown): string {
   const digest = createHash('sha256').update(canonicalJson(value)).digest();
   let encoded = '';

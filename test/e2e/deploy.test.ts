@@ -98,9 +98,11 @@ describe('deploy/', () => {
     expect(await can('create', 'pods')).toBe('no');
     // A promoted canary's running pods take stableMetadata in place.
     expect(await can('patch', 'pods')).toBe('yes');
-    expect(await can('get', 'secrets')).toBe('yes');
-    expect(await can('list', 'secrets')).toBe('no');
-    expect(await can('get', 'configmaps')).toBe('no');
+    // Config tracking: watch ConfigMaps and Secrets (metadata only), read one, create and delete copies; never change one.
+    for (const resource of ['configmaps', 'secrets']) {
+      for (const verb of ['get', 'list', 'watch', 'create', 'delete']) expect(await can(verb, resource), `${verb} ${resource}`).toBe('yes');
+      for (const verb of ['update', 'patch']) expect(await can(verb, resource), `${verb} ${resource}`).toBe('no');
+    }
     // A Rollout's Namespace is read after an abort for its write-back annotations; namespaces are never listed or watched.
     expect(await can('get', 'namespaces')).toBe('yes');
     expect(await can('list', 'namespaces')).toBe('no');

@@ -25,7 +25,9 @@ type Kind =
   | 'virtualservices'
   | 'destinationrules'
   | 'ingresses'
-  | 'jobs';
+  | 'jobs'
+  | 'configmaps'
+  | 'secrets';
 interface Stored {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
   spec?: Record<string, unknown>;
@@ -83,6 +85,8 @@ export class FakeInformer<T extends k8s.KubernetesObject> implements ResilientIn
  */
 export class FakeKube {
   readonly writes: Write[] = [];
+  /** `kind/name` of every ConfigMap and Secret read (GET), in order: config tracking reads content only when it moved. */
+  readonly configReads: string[] = [];
   readonly events: Array<{ reason: string; message: string }> = [];
   private readonly store = new Map<Kind, Map<string, Stored>>();
   /** Creates of a kind the apiserver refuses as Invalid, with this message (a malformed pod template). */
@@ -179,7 +183,20 @@ export class FakeKube {
     patchNamespacedService: async ({ name, namespace, body }: { name: string; namespace: string; body: object }) =>
       this.patch('services', namespace, name, body) as unknown as k8s.V1Service,
     listNamespacedPod: async () => ({ items: [] as k8s.V1Pod[] }),
+    readNamespacedConfigMap: async ({ name, namespace }: { name: string; namespace: string }) => this.readConfig('configmaps', namespace, name) as k8s.V1ConfigMap,
+    readNamespacedSecret: async ({ name, namespace }: { name: string; namespace: string }) => this.readConfig('secrets', namespace, name) as k8s.V1Secret,
+    createNamespacedConfigMap: async ({ namespace, body }: { namespace: string; body: k8s.V1ConfigMap }) => this.create('configmaps', namespace, body as Stored) as k8s.V1ConfigMap,
+    createNamespacedSecret: async ({ namespace, body }: { namespace: string; body: k8s.V1Secret }) => this.create('secrets', namespace, body as Stored) as k8s.V1Secret,
+    deleteNamespacedConfigMap: async ({ name, namespace }: { name: string; namespace: string }) => this.delete('configmaps', namespace, name),
+    deleteNamespacedSecret: async ({ name, namespace }: { name: string; namespace: string }) => this.delete('secrets', namespace, name),
   };
+
+  private readConfig(kind: 'configmaps' | 'secrets', namespace: string, name: string): Stored {
+    this.configReads.push(`${kind}/${name}`);
+    const obj = this.get<Stored>(kind, namespace, name);
+    if (obj === undefined) throw new FakeApiError(404);
+    return obj;
+  }
 
   readonly custom = {
     patchNamespacedCustomObjectStatus: async ({ plural, namespace, name, body }: { plural: 'rollouts' | 'analysisruns'; namespace: string; name: string; body: Stored }) => {

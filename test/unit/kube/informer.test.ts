@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { restartLogLevel, resilientInformer, trimForCache, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
+import { restartLogLevel, resilientInformer, trimForCache, trimToMetadata, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
 import { createLogger } from '../../../src/observability/logger.js';
 
 const logger = createLogger('error', {});
@@ -145,6 +145,43 @@ describe('what the cache keeps', () => {
       expect(cached?.metadata?.managedFields).toBeUndefined();
       expect(Object.keys(cached?.metadata?.annotations ?? {})).toEqual(['argocd.argoproj.io/tracking-id']);
     }
+  });
+});
+
+describe('a metadata-only informer', () => {
+  it('asks its watch for PartialObjectMetadata, keeps no annotations, and takes an empty list that says items: null', async () => {
+    const accepts: string[] = [];
+    const server = createServer((req, res) => {
+      accepts.push(String(req.headers.accept));
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (req.url?.includes('watch=true')) res.write(`${JSON.stringify({ type: 'ADDED', object: { kind: 'PartialObjectMetadata', metadata: { name: 'creds', namespace: 'ns', resourceVersion: '9', annotations: { secretish: 'x' } } } })}\n`);
+      res.flushHeaders();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const informer = resilientInformer<k8s.KubernetesObject>(
+      kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      '/api/v1/namespaces/ns/secrets',
+      async () => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '8' }, items: null }) as unknown as k8s.KubernetesListObject<k8s.KubernetesObject>,
+      { logger, name: 'secrets', metadataOnly: true },
+    );
+    cleanups.push(() => informer.stop());
+    await informer.start();
+    expect(informer.synced).toBe(true);
+    const deadline = Date.now() + 5_000;
+    while (informer.get('creds', 'ns') === undefined && Date.now() < deadline) await tick(5);
+    expect(informer.get('creds', 'ns')?.metadata).toEqual({ name: 'creds', namespace: 'ns', resourceVersion: '9' });
+    expect(accepts).toEqual(['application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1']);
+  });
+
+  it('keeps only name, namespace, resourceVersion, and owners with the labels of an owned object', () => {
+    const owner = { apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'u1' };
+    const full = { kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3', uid: 'u2', annotations: { note: 'x' }, labels: { app: 'a' }, creationTimestamp: new Date(0) } };
+    expect(trimToMetadata(full)).toEqual({ apiVersion: undefined, kind: 'PartialObjectMetadata', metadata: { name: 'a', namespace: 'ns', resourceVersion: '3' } });
+    expect(trimToMetadata({ metadata: { ...full.metadata, ownerReferences: [owner] } }).metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '3', ownerReferences: [owner], labels: { app: 'a' } });
   });
 });
 

@@ -4,6 +4,7 @@ import { ControllerMetrics } from '../../../src/observability/metrics.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { LABEL_ROLLOUT } from '../../../src/rollout/labels.js';
 import { RolloutReconciler } from '../../../src/rollout/reconciler.js';
+import { ConfigCopies } from '../../../src/rollout/config-copies.js';
 import { FakeKube } from '../fake-kube.js';
 import { makeRollout, revisionOf, T0, templateFor } from './fake-cluster.js';
 
@@ -15,13 +16,15 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
   const clock = { now: T0 };
   const metrics = new ControllerMetrics();
   kube.put('rollouts', rollout);
-  const reconciler = new RolloutReconciler({
+  /** A controller process on this apiserver: a fresh one is a restart, with nothing in memory. */
+  const start = (): RolloutReconciler => new RolloutReconciler({
     rollouts: kube.informer('rollouts'),
     replicaSets: kube.informer<k8s.V1ReplicaSet>('replicasets'),
     // As main.ts configures it: only Services labelled fledge.dev/rollout are cached.
     services: kube.informer<k8s.V1Service>('services', LABEL_ROLLOUT),
     analysisRuns: kube.informer('analysisruns'),
     analysisTemplates: kube.informer('analysistemplates'),
+    configCopies: new ConfigCopies({ configMaps: kube.informer('configmaps'), secrets: kube.informer('secrets'), core: kube.core as unknown as k8s.CoreV1Api }),
     apps: kube.apps as unknown as k8s.AppsV1Api,
     core: kube.core as unknown as k8s.CoreV1Api,
     custom: kube.custom as unknown as k8s.CustomObjectsApi,
@@ -31,6 +34,7 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     logger: createLogger('error', {}),
     now: () => clock.now,
   });
+  const reconciler = start();
   kube.sync();
   /** One level-triggered pass with every cache caught up, then the pods the plan asked for become available. */
   const step = async (): Promise<void> => {
@@ -45,5 +49,5 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     const current = kube.get<Rollout>('rollouts', 'shop', 'api') as Rollout;
     kube.put('rollouts', { ...current, metadata: { ...current.metadata, generation: (current.metadata.generation ?? 1) + 1 }, spec: { ...current.spec, template: templateFor(image) } });
   };
-  return { kube, clock, metrics, reconciler, step, status, replicasOf, setImage };
+  return { kube, clock, metrics, reconciler, start, step, status, replicasOf, setImage };
 }
