@@ -303,11 +303,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   dashboard: {
-    usage: 'kubectl fledge dashboard [--port 3100] [--address 127.0.0.1] [-n NS | -A]',
+    usage: 'kubectl fledge dashboard [--port 3100] [--address 127.0.0.1] [-n NS | -A] [--prometheus-address URL]',
     summary:
-      'Serve a live web page of the rollouts (steps, weights, revisions, analysis plots) with their buttons, on loopback, with your kubeconfig. Prints the URL; opens nothing.',
+      'Serve a live web page of the rollouts (steps, weights, revisions, analysis plots, a backtest of past releases on request) with their buttons, on loopback, with your kubeconfig. Prints the URL; opens nothing.',
     example: 'kubectl fledge dashboard -n shop --port 3100',
-    options: { port: { type: 'string' }, address: { type: 'string' }, 'all-namespaces': { type: 'boolean', short: 'A' } },
+    options: { port: { type: 'string' }, address: { type: 'string' }, 'all-namespaces': { type: 'boolean', short: 'A' }, 'prometheus-address': { type: 'string' } },
     async run(ctx) {
       const port = Number(ctx.values.port ?? DASHBOARD_PORT);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, not ${String(ctx.values.port)}`, 2);
@@ -318,7 +318,9 @@ const COMMANDS: Record<string, Command> = {
         process.stderr.write(`${ctx.c.yellow('warning:')} ${address} is not loopback: whoever reaches it can see and steer these rollouts with your credentials\n`);
       }
       const client = ctx.client();
-      const dashboard = await startDashboard({ client, namespace: ctx.values['all-namespaces'] === true ? undefined : client.target.namespace, address, port });
+      const prometheusAddress = typeof ctx.values['prometheus-address'] === 'string' ? ctx.values['prometheus-address'] : undefined;
+      const namespace = ctx.values['all-namespaces'] === true ? undefined : client.target.namespace;
+      const dashboard = await startDashboard({ client, namespace, address, port, prometheusAddress });
       ctx.out.write(`Fledge dashboard: ${dashboard.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
