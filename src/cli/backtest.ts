@@ -3,8 +3,21 @@ import yaml from 'js-yaml';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisPhase } from '../api/analysis.js';
 import { DurationError, parseDuration } from '../api/duration.js';
 import { GROUP, VERSION, type DeclaredRollout, type RolloutAnalysis } from '../api/rollout.js';
-import { analysisLengthMs, backtestSpec, BacktestError, lookupIn, slidingWindows, type BacktestReport, type BacktestWindow, type WindowVerdict } from '../analysis/backtest.js';
+import {
+  analysisLengthMs,
+  backtestSpec,
+  BacktestError,
+  lookupIn,
+  runBacktest,
+  slidingWindows,
+  type BacktestDeps,
+  type BacktestReport,
+  type BacktestWindow,
+  type WindowVerdict,
+} from '../analysis/backtest.js';
 import { literalArgs } from '../analysis/metric-args.js';
+import { queryPrometheusRange } from '../analysis/providers/prometheus.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../analysis/providers/result.js';
 import type { TemplateLookup } from '../analysis/templates.js';
 import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, ownedBy } from '../rollout/labels.js';
 import { CliError, type FledgeClient } from './client.js';
@@ -137,8 +150,11 @@ export function releaseWindows(
 }
 
 /** The Rollout, its AnalysisRuns, and the templates in its namespace and cluster, for `--rollout`. */
-export async function fetchRolloutHistory(client: FledgeClient, name: string): Promise<{ rollout: DeclaredRollout; runs: AnalysisRun[]; lookup: TemplateLookup }> {
-  const namespace = client.target.namespace;
+export async function fetchRolloutHistory(
+  client: FledgeClient,
+  name: string,
+  namespace = client.target.namespace,
+): Promise<{ rollout: DeclaredRollout; runs: AnalysisRun[]; lookup: TemplateLookup }> {
   const rollout = await client.getRollout(name, namespace);
   const list = async (plural: string, namespaced: boolean, labelSelector?: string): Promise<unknown[]> => {
     const request = { group: GROUP, version: VERSION, plural, ...(labelSelector !== undefined && { labelSelector }) };
@@ -157,14 +173,82 @@ export async function fetchRolloutHistory(client: FledgeClient, name: string): P
   return { rollout, runs: runs.flatMap((item) => AnalysisRun.safeParse(item).data ?? []), lookup: lookupIn(templates) };
 }
 
+export interface ReleaseOutcome {
+  releases: number;
+  aborted: number;
+  held: number;
+}
+
 /** Releases whose runs would have failed or errored (the Rollout aborts), or been inconclusive (it holds). */
-export function releaseOutcome(releases: readonly PastRelease[], verdicts: readonly WindowVerdict[]): { releases: number; aborted: number; held: number } {
+export function releaseOutcome(releases: readonly PastRelease[], verdicts: readonly WindowVerdict[]): ReleaseOutcome {
   const worst = new Map<string, AnalysisPhase[]>();
   releases.forEach((release, index) => worst.set(release.revision, [...(worst.get(release.revision) ?? []), verdicts[index]?.phase ?? 'Pending']));
   const phases = [...worst.values()];
   const aborted = phases.filter((list) => list.some((phase) => phase === 'Failed' || phase === 'Error')).length;
   const held = phases.filter((list) => !list.some((phase) => phase === 'Failed' || phase === 'Error') && list.includes('Inconclusive')).length;
   return { releases: worst.size, aborted, held };
+}
+
+/** The answer to "what would this analysis have done to my releases", in one line. */
+export function outcomeSentence(outcome: ReleaseOutcome): string {
+  const held = outcome.held > 0 ? ` and held ${outcome.held} as inconclusive` : '';
+  return `this analysis would have aborted ${outcome.aborted} of your last ${outcome.releases} releases${held}`;
+}
+
+/** How a backtest reaches Prometheus and Secrets: the analysis's providers, with the plugin's credentials. */
+export function backtestDeps(
+  client: FledgeClient,
+  namespace: string,
+  options: { prometheusAddress: string | undefined; stepMs?: number | undefined; queryPerWindow: boolean },
+): BacktestDeps {
+  return {
+    fetchRange: queryPrometheusRange,
+    readSecret: async (ref, secretNamespace) => {
+      const secret = await client.core.readNamespacedSecret({ name: ref.name, namespace: secretNamespace });
+      const encoded = secret.data?.[ref.key];
+      if (encoded === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
+      return Buffer.from(encoded, 'base64').toString('utf8');
+    },
+    prometheusAddress: options.prometheusAddress,
+    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+    namespace,
+    ...(options.stepMs !== undefined && { stepMs: options.stepMs }),
+    queryPerWindow: options.queryPerWindow,
+  };
+}
+
+export interface RolloutBacktestOptions {
+  namespace: string;
+  /** Templates from -f, in place of the Rollout's. */
+  templates?: readonly NamedTemplate[] | undefined;
+  given: ReadonlyMap<string, string>;
+  last: number;
+  stepMs?: number | undefined;
+  prometheusAddress: string | undefined;
+  nowMs: number;
+}
+
+export interface RolloutBacktest {
+  releases: PastRelease[];
+  report: BacktestReport;
+  outcome: ReleaseOutcome;
+}
+
+/** `kubectl fledge backtest --rollout NAME`: the Rollout's past runs replayed, each on its own query grid. */
+export async function backtestRollout(client: FledgeClient, name: string, options: RolloutBacktestOptions): Promise<RolloutBacktest> {
+  const history = await fetchRolloutHistory(client, name, options.namespace);
+  const releases = releaseWindows(history.rollout, history.runs, history.lookup, options.templates, options.given, options.last, options.nowMs);
+  if (releases.length === 0) throw new CliError(`rollout ${name} has no AnalysisRuns that started`, 1);
+  const report = await runBacktest(
+    releases.map((release) => release.window),
+    backtestDeps(client, options.namespace, { prometheusAddress: options.prometheusAddress, stepMs: options.stepMs, queryPerWindow: true }),
+  );
+  return { releases, report, outcome: releaseOutcome(releases, report.windows) };
+}
+
+/** What `--rollout -o json` prints: the report, the releases' outcome, and each window's revision and live verdict. */
+export function rolloutBacktestJson(result: RolloutBacktest): BacktestReport & { releases: ReleaseOutcome; live: Array<{ revision: string; live: AnalysisPhase }> } {
+  return { ...result.report, releases: result.outcome, live: result.releases.map((release) => ({ revision: release.revision, live: release.live })) };
 }
 
 const ICONS: Record<string, string> = { Successful: '✔', Failed: '✖', Error: '⚠', Inconclusive: '?', Running: '◌', Pending: '·' };

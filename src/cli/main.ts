@@ -15,10 +15,8 @@ import { watchRolloutList } from './watch-list.js';
 import { lintPaths, renderLintReport } from './lint.js';
 import { convertPaths, renderConvertFindings } from './convert.js';
 import { startDashboard } from './dashboard/server.js';
-import { DEFAULT_STEP_MS, runBacktest, type BacktestWindow } from '../analysis/backtest.js';
-import { queryPrometheusRange } from '../analysis/providers/prometheus.js';
-import { DEFAULT_MAX_RESPONSE_BYTES } from '../analysis/providers/result.js';
-import { fetchRolloutHistory, parseArgPairs, parseInstant, rangeWindows, readTemplates, releaseOutcome, releaseWindows, renderBacktest, type PastRelease } from './backtest.js';
+import { DEFAULT_STEP_MS, runBacktest, type BacktestReport } from '../analysis/backtest.js';
+import { backtestDeps, backtestRollout, outcomeSentence, parseArgPairs, parseInstant, rangeWindows, readTemplates, renderBacktest, rolloutBacktestJson } from './backtest.js';
 
 const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
@@ -305,11 +303,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   dashboard: {
-    usage: 'kubectl fledge dashboard [--port 3100] [--address 127.0.0.1] [-n NS | -A]',
+    usage: 'kubectl fledge dashboard [--port 3100] [--address 127.0.0.1] [-n NS | -A] [--prometheus-address URL]',
     summary:
-      'Serve a live web page of the rollouts (steps, weights, revisions, analysis plots) with their buttons, on loopback, with your kubeconfig. Prints the URL; opens nothing.',
+      'Serve a live web page of the rollouts (steps, weights, revisions, analysis plots, a backtest of past releases on request) with their buttons, on loopback, with your kubeconfig. Prints the URL; opens nothing.',
     example: 'kubectl fledge dashboard -n shop --port 3100',
-    options: { port: { type: 'string' }, address: { type: 'string' }, 'all-namespaces': { type: 'boolean', short: 'A' } },
+    options: { port: { type: 'string' }, address: { type: 'string' }, 'all-namespaces': { type: 'boolean', short: 'A' }, 'prometheus-address': { type: 'string' } },
     async run(ctx) {
       const port = Number(ctx.values.port ?? DASHBOARD_PORT);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, not ${String(ctx.values.port)}`, 2);
@@ -320,7 +318,9 @@ const COMMANDS: Record<string, Command> = {
         process.stderr.write(`${ctx.c.yellow('warning:')} ${address} is not loopback: whoever reaches it can see and steer these rollouts with your credentials\n`);
       }
       const client = ctx.client();
-      const dashboard = await startDashboard({ client, namespace: ctx.values['all-namespaces'] === true ? undefined : client.target.namespace, address, port });
+      const prometheusAddress = typeof ctx.values['prometheus-address'] === 'string' ? ctx.values['prometheus-address'] : undefined;
+      const namespace = ctx.values['all-namespaces'] === true ? undefined : client.target.namespace;
+      const dashboard = await startDashboard({ client, namespace, address, port, prometheusAddress });
       ctx.out.write(`Fledge dashboard: ${dashboard.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
@@ -367,47 +367,31 @@ const COMMANDS: Record<string, Command> = {
       const stepMs = durationFlag('step');
       if (stepMs !== undefined && stepMs < 1000) throw new CliError('--step must be at least 1s', 2);
       const now = Date.now();
-      let windows: BacktestWindow[];
-      let releases: PastRelease[] | undefined;
+      const address = typeof ctx.values['prometheus-address'] === 'string' ? ctx.values['prometheus-address'] : undefined;
+      const warn = (report: BacktestReport): void => {
+        for (const failed of report.queryErrors) process.stderr.write(`${ctx.c.yellow('warning:')} Prometheus did not answer ${failed.query}: ${failed.message}\n`);
+      };
       if (rolloutName !== undefined) {
         const last = Number(ctx.values.last ?? 10);
         if (!Number.isInteger(last) || last < 1) throw new CliError(`--last must be a positive integer, not ${String(ctx.values.last)}`, 2);
-        const history = await fetchRolloutHistory(ctx.client(), rolloutName);
-        releases = releaseWindows(history.rollout, history.runs, history.lookup, templates, given, last, now);
-        if (releases.length === 0) throw new CliError(`rollout ${rolloutName} has no AnalysisRuns that started`, 1);
-        windows = releases.map((release) => release.window);
-      } else {
-        const from = parseInstant(String(ctx.values.from ?? '7d'), now);
-        const to = parseInstant(String(ctx.values.to ?? 'now'), now);
-        windows = rangeWindows(templates ?? [], given, from, to, stepMs ?? DEFAULT_STEP_MS);
-      }
-      const address = ctx.values['prometheus-address'];
-      const report = await runBacktest(windows, {
-        fetchRange: queryPrometheusRange,
-        readSecret: async (ref, namespace) => {
-          const secret = await ctx.client().core.readNamespacedSecret({ name: ref.name, namespace });
-          const encoded = secret.data?.[ref.key];
-          if (encoded === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
-          return Buffer.from(encoded, 'base64').toString('utf8');
-        },
-        prometheusAddress: typeof address === 'string' ? address : undefined,
-        maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
-        namespace: rolloutName !== undefined || ctx.values.namespace !== undefined ? ctx.client().target.namespace : 'default',
-        ...(stepMs !== undefined && { stepMs }),
-        queryPerWindow: releases !== undefined,
-      });
-      for (const failed of report.queryErrors) process.stderr.write(`${ctx.c.yellow('warning:')} Prometheus did not answer ${failed.query}: ${failed.message}\n`);
-      const outcome = releases === undefined ? undefined : releaseOutcome(releases, report.windows);
-      if (output === 'json') {
-        const live = releases?.map((release) => ({ revision: release.revision, live: release.live }));
-        ctx.out.write(`${JSON.stringify({ ...report, ...(outcome !== undefined && { releases: outcome }), ...(live !== undefined && { live }) }, null, 2)}\n`);
+        const client = ctx.client();
+        const result = await backtestRollout(client, rolloutName, { namespace: client.target.namespace, templates, given, last, stepMs, prometheusAddress: address, nowMs: now });
+        warn(result.report);
+        if (output === 'json') {
+          ctx.out.write(`${JSON.stringify(rolloutBacktestJson(result), null, 2)}\n`);
+          return 0;
+        }
+        ctx.out.write(renderBacktest(result.report, ctx.c, result.releases.map((release) => release.live)));
+        ctx.out.write(`${outcomeSentence(result.outcome)}\n`);
         return 0;
       }
-      ctx.out.write(renderBacktest(report, ctx.c, releases?.map((release) => release.live)));
-      if (outcome !== undefined) {
-        const held = outcome.held > 0 ? ` and held ${outcome.held} as inconclusive` : '';
-        ctx.out.write(`this analysis would have aborted ${outcome.aborted} of your last ${outcome.releases} releases${held}\n`);
-      }
+      const from = parseInstant(String(ctx.values.from ?? '7d'), now);
+      const to = parseInstant(String(ctx.values.to ?? 'now'), now);
+      const windows = rangeWindows(templates ?? [], given, from, to, stepMs ?? DEFAULT_STEP_MS);
+      const namespace = ctx.values.namespace !== undefined ? ctx.client().target.namespace : 'default';
+      const report = await runBacktest(windows, backtestDeps(ctx.client(), namespace, { prometheusAddress: address, stepMs, queryPerWindow: false }));
+      warn(report);
+      ctx.out.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderBacktest(report, ctx.c));
       return 0;
     },
   },

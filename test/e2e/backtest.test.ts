@@ -1,52 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BacktestReport } from '../../src/analysis/backtest.js';
 import type { AnalysisRun } from '../../src/api/analysis.js';
-import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, plugin, prometheusUrl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, installCrds, plugin, prometheusUrl, startController, type ControllerProcess } from '../harness/e2e.js';
+import { historyTemplate, recordReleaseHistory } from '../harness/release-history.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
 
 const INTERVAL_MS = 3000;
-
-/**
- * The whole namespace's success ratio: 1 while every pod is good, about 0.95 while one pod in four or five runs a
- * `-bad` image (20% errors). So the history shows a good phase, then a bad one, whatever the pods' hashes.
- */
-const template = (threshold: number): string => `apiVersion: fledge.dev/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: namespace-success}
-spec:
-  args: [{name: namespace}]
-  metrics:
-  - name: success-rate
-    initialDelay: 3s
-    interval: 3s
-    count: 6
-    successCondition: result >= ${threshold}
-    provider:
-      prometheus:
-        query: sum(rate(http_requests_total{namespace="{{args.namespace}}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}"}[10s]))
-`;
-
-const rollout = `apiVersion: fledge.dev/v1alpha1
-kind: Rollout
-metadata: {name: history}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: history}}
-  template: {metadata: {labels: {app: history}}, spec: {containers: [{name: app, image: demo:v1}]}}
-  strategy:
-    canary:
-      steps:
-      - setWeight: 25
-      - analysis:
-          templates: [{templateName: namespace-success}]
-          args: [{name: namespace, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}]
-      - setWeight: 100
-`;
 
 const firstFailed = (series: Array<{ time: string; phase: string }> | undefined): number | undefined => {
   const failed = series?.find((point) => point.phase === 'Failed');
@@ -57,28 +19,11 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
   let controller: ControllerProcess;
   let simulator: Simulator;
-  let custom: k8s.CustomObjectsApi;
   let dir: string;
   let goodRun: AnalysisRun;
   let badRun: AnalysisRun;
   let badImageAt: number;
 
-  const apply = async (text: string): Promise<void> => {
-    const res = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: text });
-    expect(res.code, res.stderr).toBe(0);
-  };
-  const status = async (): Promise<RolloutStatus> =>
-    ((await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name: 'history' })) as { status?: RolloutStatus }).status ??
-    {};
-  const waitFor = (what: string, check: (s: RolloutStatus) => boolean): Promise<RolloutStatus> =>
-    eventually(`history: ${what}`, async () => {
-      const s = await status();
-      return check(s) ? s : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 250 });
-  const setImage = async (image: string): Promise<void> => {
-    const res = await kubectl(['patch', 'rollout', 'history', '-n', ns.name, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'app', image }] } } } })]);
-    expect(res.code, res.stderr).toBe(0);
-  };
   const backtest = async (args: string[]): Promise<BacktestReport & { releases?: { releases: number; aborted: number; held: number } }> => {
     const res = await plugin(['backtest', '-n', ns.name, '--prometheus-address', prometheusUrl(), '--step', '1s', '-o', 'json', ...args]);
     expect(res.code, res.stderr).toBe(0);
@@ -88,30 +33,11 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
   beforeAll(async () => {
     await installCrds();
     ns = await createTestNamespace('backtest');
-    custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
     dir = mkdtempSync(join(tmpdir(), 'fledge-backtest-'));
     simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
     controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
 
-    // History: a good release, then a bad one that the live analysis aborts.
-    await apply(`${template(0.99)}---\n${rollout}`);
-    const first = await waitFor('Healthy', (s) => s.phase === 'Healthy');
-    await setImage('demo:v2');
-    await waitFor('v2 promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== first.stableRevision);
-    // Long enough that the 10 s rate window only sees v2 before the bad image arrives.
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
-    badImageAt = Date.now();
-    await setImage('demo:v3-bad');
-    await waitFor('v3-bad aborted', (s) => s.phase === 'Degraded');
-    const runs = ((await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=history' })) as {
-      items: AnalysisRun[];
-    }).items;
-    goodRun = runs.find((run) => run.status?.phase === 'Successful') as AnalysisRun;
-    badRun = runs.find((run) => run.status?.phase === 'Failed') as AnalysisRun;
-    expect(goodRun, 'the good release passed live').toBeDefined();
-    expect(badRun, 'the bad release failed live').toBeDefined();
-    // Prometheus has scraped past the failure before anything reads it back.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    ({ goodRun, badRun, badImageAt } = await recordReleaseHistory(ns.name));
   }, 300_000);
 
   afterAll(async (ctx) => {
@@ -123,7 +49,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
 
   it('-f over the whole history: passes the good phase and fails where the live analysis failed', async () => {
     const file = join(dir, 'template.yaml');
-    writeFileSync(file, template(0.99));
+    writeFileSync(file, historyTemplate(0.99));
     const from = Date.parse(goodRun.status?.startedAt ?? '');
     const to = Date.parse(badRun.status?.completedAt ?? '') + 10_000;
     const report = await backtest(['-f', file, '--args', `namespace=${ns.name}`, '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()]);
@@ -155,7 +81,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
     expect(report.windows[0]?.start).toBe(new Date(Date.parse(goodRun.status?.startedAt ?? '')).toISOString());
 
     const strict = join(dir, 'strict.yaml');
-    writeFileSync(strict, template(1.01));
+    writeFileSync(strict, historyTemplate(1.01));
     const stricter = await backtest(['--rollout', 'history', '-f', strict]);
     expect(stricter.windows.map((window) => window.phase)).toEqual(['Failed', 'Failed']);
     expect(stricter.releases).toEqual({ releases: 2, aborted: 2, held: 0 });

@@ -19,6 +19,8 @@ export interface RequestFacts {
   host: string | undefined;
   origin: string | undefined;
   token: string | undefined;
+  /** A read that costs something (a backtest queries Prometheus): it needs the token, so another site's page cannot start it. */
+  costly?: boolean;
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -29,11 +31,12 @@ function sameToken(given: string, expected: string): boolean {
 
 /**
  * Why a request must be refused, or undefined. Every request needs a Host the server answers to (a rebound DNS
- * name does not pass); a state-changing one also needs this server's Origin and the per-process token the page carries.
+ * name does not pass); a state-changing one also needs this server's Origin and the per-process token the page
+ * carries; a costly read needs the token (a browser sends no Origin on a same-origin GET).
  */
 export function refusal(request: RequestFacts, hosts: ReadonlySet<string>, token: string): string | undefined {
   if (request.host === undefined || !hosts.has(request.host.toLowerCase())) return `Host ${request.host ?? '(none)'} is not this dashboard`;
-  if (request.method === 'GET' || request.method === 'HEAD') return undefined;
+  if (request.method === 'GET' || request.method === 'HEAD') return request.costly === true && !(request.token !== undefined && sameToken(request.token, token)) ? 'missing or wrong token' : undefined;
   if (request.method !== 'POST') return `${request.method} is not allowed`;
   if (request.origin === undefined || !hosts.has(request.origin.toLowerCase().replace(/^http:\/\//, ''))) return `Origin ${request.origin ?? '(none)'} is not this dashboard`;
   if (request.token === undefined || !sameToken(request.token, token)) return 'missing or wrong token';

@@ -1,9 +1,12 @@
+import type { AnalysisPhase } from '../../api/analysis.js';
 import type { DeclaredRollout } from '../../api/rollout.js';
+import type { WindowMetric, WindowVerdict } from '../../analysis/backtest.js';
 import { describeStep } from '../../rollout/steps.js';
 import { planAbort, planPause, planPromote, planResume, planRetry, type ActionPlan } from '../actions.js';
+import { outcomeSentence, rolloutBacktestJson, type RolloutBacktest } from '../backtest.js';
 import type { RolloutObjects } from '../client.js';
 import type { RolloutRow } from '../render.js';
-import { buildRolloutView, rolloutRow, type AnalysisRunView, type MetricView, type RolloutView } from '../view.js';
+import { buildRolloutView, plotValue, rolloutRow, type AnalysisRunView, type MeasurementPoint, type MetricView, type RolloutView } from '../view.js';
 import { metricThreshold, type Threshold } from './threshold.js';
 
 /** The page's buttons, each the plan its `kubectl fledge` command makes. */
@@ -68,4 +71,46 @@ export function rolloutPage(objects: RolloutObjects): RolloutPage {
 /** The list's rows, sorted by namespace then name so the page does not shuffle on every event. */
 export function rolloutRows(rollouts: DeclaredRollout[]): RolloutRow[] {
   return rollouts.map(rolloutRow).sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+}
+
+export interface BacktestPanel extends ReturnType<typeof rolloutBacktestJson> {
+  /** "this analysis would have aborted K of your last N releases", as the command prints it. */
+  sentence: string;
+  windows: Array<
+    WindowVerdict & {
+      revision: string;
+      live: AnalysisPhase;
+      metrics: Array<WindowMetric & { points: MeasurementPoint[]; threshold?: Threshold }>;
+    }
+  >;
+}
+
+/**
+ * The backtest panel: what `backtest --rollout -o json` prints, with the releases line, and per window its
+ * revision, live verdict, and per metric the replayed measurements as plot points and the threshold of its template.
+ */
+export function backtestPanel(result: RolloutBacktest): BacktestPanel {
+  const json = rolloutBacktestJson(result);
+  return {
+    ...json,
+    sentence: outcomeSentence(result.outcome),
+    windows: json.windows.map((window, index) => {
+      const release = result.releases[index];
+      const specs = release?.window.spec.metrics ?? [];
+      return {
+        ...window,
+        revision: release?.revision ?? window.label,
+        live: release?.live ?? 'Pending',
+        metrics: window.metrics.map((metric) => {
+          const spec = specs.find((candidate) => candidate.name === metric.name);
+          const threshold = spec === undefined ? undefined : metricThreshold(spec);
+          const points = metric.series.map((point) => {
+            const value = plotValue(point.value);
+            return { time: point.time, ...(value !== undefined && { value }), phase: point.phase };
+          });
+          return { ...metric, points, ...(threshold !== undefined && { threshold }) };
+        }),
+      };
+    }),
+  };
 }

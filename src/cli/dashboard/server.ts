@@ -5,11 +5,12 @@ import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../../api/rollout.js';
 import { apiErrorMessage } from '../../kube/patch.js';
 import { LABEL_ROLLOUT, rolloutLabelValue } from '../../rollout/labels.js';
-import type { FledgeClient, RolloutObjects } from '../client.js';
+import { backtestRollout } from '../backtest.js';
+import { CliError, type FledgeClient, type RolloutObjects } from '../client.js';
 import type { AnalysisRunObject } from '../view.js';
 import { FrameThrottle } from '../watch.js';
 import { allowedHosts, newToken, refusal, TOKEN_HEADER } from './guard.js';
-import { ACTIONS, isActionName, rolloutPage, rolloutRows } from './page-data.js';
+import { ACTIONS, backtestPanel, isActionName, rolloutPage, rolloutRows } from './page-data.js';
 
 /** From src/cli/dashboard and dist/cli/dashboard alike: the package root, then the page's files in the source tree. */
 const STATIC_DIR = new URL('../../../src/cli/dashboard/static/', import.meta.url);
@@ -20,6 +21,8 @@ const STATIC_FILES: Record<string, string> = {
   '/style.css': 'style.css',
 };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+/** How many past runs the backtest panel replays: the command's --last default. */
+const BACKTEST_LAST = 10;
 /** A comment on idle event streams, so proxies and the browser keep them open. */
 const KEEPALIVE_MS = 25_000;
 
@@ -116,6 +119,8 @@ export interface DashboardOptions {
   address: string;
   /** 0 picks a free port. */
   port: number;
+  /** For the backtest panel: Prometheus when a template's provider names no address (backtest's --prometheus-address). */
+  prometheusAddress?: string | undefined;
 }
 
 export interface Dashboard {
@@ -177,25 +182,41 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   };
 
+  const backtest = async (res: ServerResponse, namespace: string, name: string): Promise<void> => {
+    if (caches.rollouts.get(name, namespace) === undefined) return sendJson(res, 404, { message: `rollout ${namespace}/${name} is not listed by this dashboard` });
+    try {
+      const result = await backtestRollout(client, name, { namespace, given: new Map(), last: BACKTEST_LAST, prometheusAddress: options.prometheusAddress, nowMs: Date.now() });
+      sendJson(res, 200, backtestPanel(result));
+    } catch (err) {
+      if (err instanceof CliError) return sendJson(res, 422, { message: err.message });
+      sendJson(res, statusOf(err), { message: apiErrorMessage(err) });
+    }
+  };
+
   const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://dashboard');
     const why = refusal(
       {
         method: req.method ?? 'GET',
         host: req.headers.host,
         origin: req.headers.origin,
         token: typeof req.headers[TOKEN_HEADER] === 'string' ? req.headers[TOKEN_HEADER] : undefined,
+        costly: url.pathname === '/api/backtest',
       },
       hosts,
       token,
     );
     if (why !== undefined) return sendJson(res, 403, { message: why });
-    const url = new URL(req.url ?? '/', 'http://dashboard');
     const action = /^\/api\/rollouts\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'POST' && action !== null) {
       void act(res, decodeURIComponent(action[1] as string), decodeURIComponent(action[2] as string), action[3] as string);
       return;
     }
     if (req.method === 'GET' && url.pathname === '/api/stream') return stream(req, res, url);
+    if (req.method === 'GET' && url.pathname === '/api/backtest') {
+      void backtest(res, url.searchParams.get('namespace') ?? '', url.searchParams.get('rollout') ?? '');
+      return;
+    }
     // Browsers ask for one whatever the page says; "no content" keeps their consoles free of a 404.
     if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
     const file = STATIC_FILES[url.pathname];

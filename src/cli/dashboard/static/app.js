@@ -92,6 +92,14 @@ function revisions(view) {
   return `<h3>Revisions</h3><table><thead><tr><th>#</th><th>Role</th><th>ReplicaSet</th><th>Available</th><th>Images</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
+/** One metric's plot with its name, verdict and legend: `extra` follows the verdict, `what` names the points. */
+function metricPlot(metric, extra, what) {
+  return `<div class="metric" data-metric="${esc(metric.name)}">
+    <h4>${esc(metric.name)} <span class="${esc(metric.phase)}">${esc(metric.phase)}</span>${extra}</h4>
+    ${plotSvg(metric.points, { ...(metric.threshold && { threshold: metric.threshold }), label: `${metric.name} ${what}` })}
+    <div class="legend">● successful ✕ failed ◆ inconclusive ▲ error${metric.threshold ? '' : ' · no simple threshold to draw'}</div></div>`;
+}
+
 function runs(view) {
   if (view.analysisRuns.length === 0) return '<h3>Analysis</h3><p class="message">No AnalysisRuns.</p>';
   return `<h3>Analysis</h3>${view.analysisRuns
@@ -100,11 +108,12 @@ function runs(view) {
         <div><strong>${esc(run.name)}</strong>${run.kind === 'other' ? '' : ` (${run.kind})`} <span class="${esc(run.phase)}" data-field="run-phase">${esc(run.phase)}</span></div>
         ${run.message && run.phase !== 'Running' ? `<div class="message">${esc(run.message)}</div>` : ''}
         <div class="metrics">${run.metrics
-          .map(
-            (metric) => `<div class="metric" data-metric="${esc(metric.name)}">
-              <h4>${esc(metric.name)} <span class="${esc(metric.phase)}">${esc(metric.phase)}</span>${metric.lastValue !== undefined ? ` <span class="legend">last ${esc(Number.isFinite(Number(metric.lastValue)) ? short(metric.lastValue) : metric.lastValue)}</span>` : ''}</h4>
-              ${plotSvg(metric.points, { ...(metric.threshold && { threshold: metric.threshold }), label: `${metric.name} measurements` })}
-              <div class="legend">● successful ✕ failed ◆ inconclusive ▲ error${metric.threshold ? '' : ' · no simple threshold to draw'}</div></div>`,
+          .map((metric) =>
+            metricPlot(
+              metric,
+              metric.lastValue !== undefined ? ` <span class="legend">last ${esc(Number.isFinite(Number(metric.lastValue)) ? short(metric.lastValue) : metric.lastValue)}</span>` : '',
+              'measurements',
+            ),
           )
           .join('')}</div></div>`,
     )
@@ -136,11 +145,66 @@ function renderDetail(view) {
     <div class="card">${runs(view)}</div>`;
 }
 
+/** Seconds from a window's start to its verdict, as the command's DECIDED column prints it. */
+const after = (from, to) => (to === undefined ? 'not decided' : `+${Math.round((Date.parse(to) - Date.parse(from)) / 1000)}s`);
+
+function backtestWindow(window) {
+  const deciding = window.deciding.map((d) => `${d.metric}=${d.value ?? 'none'}`).join(' ');
+  const agrees = window.phase === window.live;
+  return `<div class="card run" data-window="${esc(window.label)}">
+    <div><strong>${esc(window.label)}</strong> <span class="legend">revision ${esc(window.revision)}, from ${esc(window.start)}</span></div>
+    <div>Replayed: <span class="${esc(window.phase)}" data-field="bt-verdict">${esc(window.phase)}</span>
+      <span data-field="bt-decided">${esc(after(window.start, window.decidedAt))}</span>${window.decidedAt ? ` <span class="legend">(${esc(window.decidedAt)})</span>` : ''}${deciding ? ` on <span data-field="bt-deciding">${esc(deciding)}</span>` : ''}
+      · live: <span class="${esc(window.live)}" data-field="bt-live">${esc(window.live)}</span> <span class="legend">${agrees ? 'same verdict' : 'differs from the replay'}</span></div>
+    ${window.message ? `<div class="message">${esc(window.message)}</div>` : ''}
+    <div class="metrics">${window.metrics.map((metric) => metricPlot(metric, metric.dryRun ? ' <span class="legend">dry run</span>' : '', 'replayed measurements')).join('')}</div></div>`;
+}
+
+let backtest;
+
+function renderBacktest() {
+  const panel = $('#backtest');
+  const body =
+    backtest === undefined
+      ? '<p class="message">Replays this Rollout’s analysis over its last 10 AnalysisRuns against Prometheus history, as <code>kubectl fledge backtest --rollout</code> does. It queries Prometheus, so it runs only when you ask.</p>'
+      : backtest.running
+        ? '<p class="message" data-field="bt-running">Querying Prometheus…</p>'
+        : backtest.error
+          ? `<div class="notice error" data-field="bt-error">${esc(backtest.error)}</div>`
+          : `<p data-field="bt-summary"><strong>${esc(backtest.report.sentence)}</strong></p>
+            <p class="legend">${backtest.report.summary.failed} failed, ${backtest.report.summary.error} errored, ${backtest.report.summary.inconclusive} inconclusive, ${backtest.report.summary.successful} passed of ${backtest.report.summary.windows} windows; run at ${esc(backtest.at)}</p>
+            ${backtest.report.queryErrors.map((q) => `<div class="notice error">Prometheus did not answer ${esc(q.query)}: ${esc(q.message)}</div>`).join('')}
+            ${backtest.report.windows.map(backtestWindow).join('')}`;
+  panel.innerHTML = `<div class="card"><h3>Backtest past releases <button data-backtest ${backtest?.running ? 'disabled' : ''}>${backtest === undefined ? 'Run backtest' : 'Run again'}</button></h3>${body}</div>`;
+}
+
+async function runBacktest() {
+  const target = selected;
+  backtest = { running: true };
+  renderBacktest();
+  const query = `namespace=${encodeURIComponent(target.namespace)}&rollout=${encodeURIComponent(target.name)}`;
+  let next;
+  try {
+    const res = await fetch(`/api/backtest?${query}`, { headers: { 'x-fledge-token': token } });
+    const body = await res.json();
+    next = res.ok ? { report: body, at: new Date().toISOString() } : { error: body.message };
+  } catch (err) {
+    next = { error: String(err) };
+  }
+  // The user may have moved to another Rollout while Prometheus answered.
+  if (selected !== target) return;
+  backtest = next;
+  renderBacktest();
+}
+
 function show() {
   selected = fromHash();
   $('#list').hidden = selected !== undefined;
   $('#detail').hidden = selected === undefined;
   $('#detail').innerHTML = '';
+  $('#backtest').hidden = selected === undefined;
+  backtest = undefined;
+  if (selected) renderBacktest();
   notice = undefined;
   shown = undefined;
   connect();
@@ -175,6 +239,9 @@ async function act(action) {
 $('#detail').addEventListener('click', (event) => {
   const action = event.target.closest('button[data-action]')?.dataset.action;
   if (action) void act(action);
+});
+$('#backtest').addEventListener('click', (event) => {
+  if (event.target.closest('button[data-backtest]')) void runBacktest();
 });
 $('#ns-filter').addEventListener('input', renderList);
 window.addEventListener('hashchange', show);

@@ -30,6 +30,14 @@ describe('dashboard request guard', () => {
     expect(refusal({ ...post, method: 'DELETE' }, hosts, token)).toBe('DELETE is not allowed');
   });
 
+  it('serves a costly read (the backtest) only with its token, on its own Host', () => {
+    const backtest = { method: 'GET', host: '127.0.0.1:3100', origin: undefined, token, costly: true };
+    expect(refusal(backtest, hosts, token)).toBeUndefined();
+    expect(refusal({ ...backtest, token: undefined }, hosts, token)).toBe('missing or wrong token');
+    expect(refusal({ ...backtest, token: newToken() }, hosts, token)).toBe('missing or wrong token');
+    expect(refusal({ ...backtest, host: 'evil.example:3100' }, hosts, token)).toMatch(/Host evil.example:3100/);
+  });
+
   it('makes a different token per process', () => {
     expect(newToken()).not.toBe(newToken());
     expect(newToken()).toMatch(/^[A-Za-z0-9_-]{32}$/);
