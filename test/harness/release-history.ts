@@ -4,12 +4,15 @@ import * as k8s from '@kubernetes/client-node';
 import { expect } from 'vitest';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { eventually, kubectl, testKubeConfig } from './e2e.js';
+import { eventually, kubectl, prometheusUrl, testKubeConfig } from './e2e.js';
 
 /**
  * The whole namespace's success ratio: 1 while every pod is good, about 0.95 while one pod in four or five runs a
  * `-bad` image (20% errors). So the history shows a good phase, then a bad one, whatever the pods' hashes.
  */
+const successRatio = (namespace: string): string =>
+  `sum(rate(http_requests_total{namespace="${namespace}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="${namespace}"}[10s]))`;
+
 export const historyTemplate = (threshold: number): string => `apiVersion: fledge.dev/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: namespace-success}
@@ -23,7 +26,7 @@ spec:
     successCondition: result >= ${threshold}
     provider:
       prometheus:
-        query: sum(rate(http_requests_total{namespace="{{args.namespace}}",code!~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}"}[10s]))
+        query: ${successRatio('{{args.namespace}}')}
 `;
 
 const rollout = `apiVersion: fledge.dev/v1alpha1
@@ -60,7 +63,9 @@ export async function recordReleaseHistory(namespace: string): Promise<ReleaseHi
   const waitFor = (what: string, check: (s: RolloutStatus) => boolean): Promise<RolloutStatus> =>
     eventually(`history: ${what}`, async () => {
       const s = ((await custom.getNamespacedCustomObject(rollouts)) as { status?: RolloutStatus }).status ?? {};
-      return check(s) ? s : undefined;
+      // Thrown rather than undefined, so a timeout says where the Rollout was.
+      if (!check(s)) throw new Error(`phase ${s.phase ?? 'none'}: ${s.message ?? ''}`);
+      return s;
     }, { timeoutMs: 120_000, intervalMs: 250 });
   const run = async (args: string[], input?: string): Promise<void> => {
     const res = await kubectl(args, input === undefined ? {} : { input });
@@ -71,6 +76,14 @@ export async function recordReleaseHistory(namespace: string): Promise<ReleaseHi
 
   await run(['apply', '-n', namespace, '-f', '-'], `${historyTemplate(0.99)}---\n${rollout}`);
   const first = await waitFor('Healthy', (s) => s.phase === 'Healthy');
+  // v2's analysis starts 3 s after its weight is set; on a loaded machine Prometheus may not yet have two scrapes of
+  // v1's pods by then, and a no-data measurement would hold v2 as Inconclusive instead of promoting it.
+  await eventually('Prometheus has the success ratio of v1', async () => {
+    const answer = (await fetch(`${prometheusUrl()}/api/v1/query?query=${encodeURIComponent(successRatio(namespace))}`).then((r) => r.json())) as {
+      data?: { result?: Array<{ value?: [number, string] }> };
+    };
+    return answer.data?.result?.[0]?.value?.[1] === '1' ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500 });
   await setImage('demo:v2');
   await waitFor('v2 promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== first.stableRevision);
   // Long enough that the 10 s rate window only sees v2 before the bad image arrives.
