@@ -148,14 +148,15 @@ export async function serviceAccountKubeconfig(account: string, namespace: strin
 }
 
 /**
- * Runs the real controller (`src/main.ts`) as its own process, watching one namespace, as the deploy/
- * ServiceAccount unless `kubeconfig` names another identity.
+ * Runs the real controller (`src/main.ts`, or the bundle at `main`) as its own process, watching one namespace, as
+ * the deploy/ ServiceAccount unless `kubeconfig` names another identity.
  */
-export async function startController(namespace: string, extraArgs: string[] = [], opts: { kubeconfig?: string } = {}): Promise<ControllerProcess> {
+export async function startController(namespace: string, extraArgs: string[] = [], opts: { kubeconfig?: string; main?: string } = {}): Promise<ControllerProcess> {
   // Free ports on loopback, so parallel and restarted controllers never collide.
   const kubeconfig = opts.kubeconfig ?? (await controllerKubeconfig());
   const args = ['--kubeconfig', kubeconfig, '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), ...args, ...extraArgs], {
+  const entry = opts.main !== undefined ? [opts.main] : ['--import', 'tsx', join(repoRoot, 'src/main.ts')];
+  const child = spawn(process.execPath, [...entry, ...args, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
