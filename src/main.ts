@@ -24,6 +24,8 @@ import { WebhookRunner } from './rollout/webhook-runner.js';
 const LEASE_QPS = 5;
 /** How long a stopping controller waits for Events and notifications still being written. */
 const SHUTDOWN_FLUSH_MS = 2_000;
+/** How often status changes deferred for API budget are looked at: counts lag by about this much once there is budget. */
+const DEFERRED_STATUS_FLUSH_MS = 1_000;
 
 /** One informer per watched namespace (or one cluster-wide), merged behind the same interface. */
 function multiNamespace<T extends k8s.KubernetesObject>(
@@ -192,6 +194,7 @@ async function main(): Promise<void> {
     events,
     logger,
     now: () => Date.now(),
+    apiSaturated: () => instrumentation.limiter.saturated(),
   });
   const runReconciler = new AnalysisRunReconciler({
     runs: analysisRuns,
@@ -355,6 +358,10 @@ async function main(): Promise<void> {
   }
   reconciling = true;
   metrics.leader.set(1);
+  // Status changes that only report counts wait while the API budget is spent; once it is not, they are written.
+  setInterval(() => {
+    if (!instrumentation.limiter.saturated()) reconciler.takeDeferredStatus().forEach(enqueue);
+  }, DEFERRED_STATUS_FLUSH_MS).unref();
   for (const rollout of rollouts.list()) queue.add(keyOf(rollout));
   for (const run of analysisRuns.list()) runQueue.add(keyOf(run));
   logger.info('reconciling', { leader: elector !== undefined });

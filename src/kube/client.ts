@@ -20,13 +20,23 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Milliseconds until a token is free, having taken it (the caller waits that long). */
-  reserve(): number {
+  private refill(): void {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
     this.last = now;
+  }
+
+  /** Milliseconds until a token is free, having taken it (the caller waits that long). */
+  reserve(): number {
+    this.refill();
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
+  }
+
+  /** Whether a request made now would have to wait: the budget is spent, and requests are queuing for it. */
+  saturated(): boolean {
+    this.refill();
+    return this.tokens < 1;
   }
 
   async take(): Promise<void> {

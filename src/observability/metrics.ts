@@ -73,6 +73,12 @@ export class ControllerMetrics {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [this.registry],
   });
+  readonly statusWrites = new Counter({
+    name: 'fledge_rollout_status_writes_total',
+    help: 'Rollout status changes: written, or deferred (only counts changed while the API budget was spent; written later).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly events = new Counter({
     name: 'fledge_events_total',
     help: 'Kubernetes Events recorded, by outcome: created, aggregated (a repeat counted on an earlier Event), dropped (too many waiting), failed.',

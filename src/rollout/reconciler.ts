@@ -29,7 +29,7 @@ import { canaryAffinity, removeInjectedAntiAffinity, type AntiAffinityPatch } fr
 import { routerFor } from '../traffic/routers/index.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
 import { TRAFFIC_RECHECK_MS, TRAFFIC_PROBLEM_RECHECK_MS } from './plan.js';
-import { TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
+import { statusChange, TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import type { GitWriteBacks } from './write-back.js';
 import type { WebhookRunner } from './webhook-runner.js';
 import { ConfigSourceChanged, type ConfigCopies } from './config-copies.js';
@@ -74,11 +74,18 @@ export interface RolloutReconcilerDeps {
   notifier?: WebhookNotifier;
   logger: Logger;
   now: () => number;
+  /**
+   * Whether the API budget is spent (requests are waiting for the client's limiter). While it is, a status change
+   * that only reports counts waits for the next decided change or for takeDeferredStatus(); absent, never.
+   */
+  apiSaturated?: () => boolean;
 }
 
 /** Observe (caches only) → decide (pure) → act (idempotent writes) → report (status, events). */
 export class RolloutReconciler {
   private readonly statusWrites = new StatusWrites();
+  /** Rollouts whose observed-only status change waited for API budget. */
+  private readonly deferredStatus = new Set<string>();
   private readonly expectations: ScaleExpectations;
 
   constructor(private readonly deps: RolloutReconcilerDeps) {
@@ -94,6 +101,7 @@ export class RolloutReconciler {
       // Deleted: nothing of it may stay in memory (a metric series per Rollout, our write records), and no
       // Service may keep selecting a pod-template hash whose pods are going away.
       this.statusWrites.forget(key);
+      this.deferredStatus.delete(key);
       this.expectations.forget(key);
       this.deps.metrics?.forgetRollout(namespace, name);
       this.deps.webhooks?.forget(key);
@@ -408,8 +416,7 @@ export class RolloutReconciler {
       const inUse = [config.template, ...owned.filter((rs) => !deleted.has(rs.metadata?.name ?? '')).map((rs) => rs.spec?.template ?? {})];
       await this.deps.configCopies.collect(rollout, inUse, log);
     }
-    const statusChanged = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
-    if (statusChanged) this.statusWrites.wrote(key, rollout.metadata.resourceVersion);
+    const statusChanged = await this.reportStatus(key, rollout, plan);
     this.deps.metrics?.observeRollout(namespace, rollout.metadata.name ?? '', plan.status.phase, plan.status.actualWeight);
     // Events follow a successful status write: a conflict re-runs the transition, and it must not be told twice.
     // Both are handed off, never awaited: a slow webhook or a burst of Events does not hold the reconcile.
@@ -426,6 +433,34 @@ export class RolloutReconciler {
         );
       }
     }
+  }
+
+  /**
+   * Writes the plan's status, at most once per reconcile and only if it differs. A change that only reports counts
+   * and carries no Event waits while the API budget is spent: at 40 QPS those writes were half of every update's
+   * requests, and the next decided change (or takeDeferredStatus) writes the counts of that moment anyway.
+   */
+  private async reportStatus(key: string, rollout: Rollout, plan: RolloutPlan): Promise<boolean> {
+    const announces = plan.events.length > 0 || plan.notifications.length > 0;
+    if (!announces && this.deps.apiSaturated?.() === true && statusChange(rollout.status ?? {}, plan.status) === 'observed') {
+      this.deferredStatus.add(key);
+      this.deps.metrics?.statusWrites.inc({ outcome: 'deferred' });
+      return false;
+    }
+    const written = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
+    if (written) {
+      this.statusWrites.wrote(key, rollout.metadata.resourceVersion);
+      this.deferredStatus.delete(key);
+      this.deps.metrics?.statusWrites.inc({ outcome: 'written' });
+    }
+    return written;
+  }
+
+  /** The Rollouts whose status waited for API budget, to be reconciled again now that there is some. */
+  takeDeferredStatus(): string[] {
+    const keys = [...this.deferredStatus];
+    this.deferredStatus.clear();
+    return keys;
   }
 
   /**

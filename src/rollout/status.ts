@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Condition } from '../api/meta.js';
 import type { DesiredAnalysisRun } from './analysis-runs.js';
 import type { RolloutPhase, RolloutStatus } from '../api/rollout.js';
@@ -303,4 +304,30 @@ function webhookStatus({ stage, context }: StatusInput): RolloutStatus['webhooks
 
 function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}
+
+/** Status fields that report what the caches show (pod counts, the weight they make, the words) and decide nothing. */
+const OBSERVED_FIELDS: ReadonlySet<string> = new Set(['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'actualWeight', 'message', 'progressStartTime']);
+
+/**
+ * How `next` differs from `previous`: not at all; only in what it observes (the fields above, and conditions that
+ * keep their type and status while a reason or message moves); or in something decided (a phase, step, revision,
+ * abort, a condition turning True or False). An observed-only change may wait while the API budget is spent: the
+ * next reconcile computes all of it again from the caches, and nothing decided depends on it being written.
+ */
+export function statusChange(previous: RolloutStatus, next: RolloutStatus): 'none' | 'observed' | 'decided' {
+  let observed = false;
+  const prev = previous as Record<string, unknown>;
+  const want = next as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(prev), ...Object.keys(want)])) {
+    if (isDeepStrictEqual(prev[key], want[key])) continue;
+    if (key === 'conditions') {
+      const statuses = (conditions: Condition[] | undefined): Map<string, string> => new Map((conditions ?? []).map((c) => [c.type, c.status]));
+      if (!isDeepStrictEqual(statuses(previous.conditions), statuses(next.conditions))) return 'decided';
+    } else if (!OBSERVED_FIELDS.has(key)) {
+      return 'decided';
+    }
+    observed = true;
+  }
+  return observed ? 'observed' : 'none';
 }

@@ -121,6 +121,11 @@ export class FakeKube {
     return obj === undefined ? undefined : (structuredClone(obj) as T);
   }
 
+  /** Every object of a kind the apiserver holds (copies). */
+  all<T>(kind: Kind): T[] {
+    return [...this.objects(kind).values()].map((obj) => structuredClone(obj) as T);
+  }
+
   /** Creates or replaces an object as a person would (kubectl apply). */
   put(kind: Kind, obj: object): void {
     const stored = structuredClone(obj) as Stored;

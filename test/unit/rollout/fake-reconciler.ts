@@ -11,7 +11,10 @@ import { makeRollout, revisionOf, T0, templateFor } from './fake-cluster.js';
 export const KEY = 'shop/api';
 
 /** The real RolloutReconciler on a FakeKube, with the clock in the test's hands. */
-export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps: [{ setWeight: 25 }, { setWeight: 50 }, { pause: {} }] })) {
+export function reconcilerOn(
+  rollout: Rollout = makeRollout({ replicas: 4, steps: [{ setWeight: 25 }, { setWeight: 50 }, { pause: {} }] }),
+  { apiSaturated }: { apiSaturated?: () => boolean } = {},
+) {
   const kube = new FakeKube();
   const clock = { now: T0 };
   const metrics = new ControllerMetrics();
@@ -33,6 +36,7 @@ export function reconcilerOn(rollout: Rollout = makeRollout({ replicas: 4, steps
     metrics,
     logger: createLogger('error', {}),
     now: () => clock.now,
+    ...(apiSaturated !== undefined && { apiSaturated }),
   });
   const reconciler = start();
   kube.sync();
