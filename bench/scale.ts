@@ -193,6 +193,8 @@ interface ControllerResult {
   idleApiRequestsPerSecond: number;
   idleApiRequests: Record<string, number>;
   singleChange: { canaryReplicaSetMs: Percentiles };
+  /** A new process started on N idle Rollouts: until each was reconciled once, what it asked of the API, its memory. */
+  restart: { toAllReconciledMs: number; apiRequests: Record<string, number>; memory: Memory };
 }
 
 interface Requests {
@@ -217,6 +219,17 @@ async function settle(audit: AuditLog, capMs: number): Promise<{ lastRequestAt: 
     else if (Date.now() - stillSince >= QUIET_MS) return { lastRequestAt: audit.lastRequestAt(mark), mark };
   }
   return undefined;
+}
+
+/** When the controller's /metrics first said every one of `n` Rollouts was reconciled (polled every 100 ms). */
+async function reconciledAll(running: Running, n: number): Promise<number> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+    const metrics = await fetch(running.metricsUrl)
+      .then((r) => r.text())
+      .catch(() => '');
+    if (running.reconciledAll(metrics, n)) return Date.now();
+  }
+  throw new Error(`not every Rollout was reconciled within ${Math.round(timeoutMs / 1000)} s of the restart`);
 }
 
 async function stop(running: Running): Promise<void> {
@@ -380,6 +393,17 @@ async function main(): Promise<void> {
         singleLatencies.push(addedAt - ack.at);
       }
 
+      log(`${controller.name}: restarted with ${n} idle Rollouts`);
+      await stop(running);
+      const restartFrom = audit.mark();
+      const restartedAt = Date.now();
+      running = await controller.start(settings('restart'));
+      const restartToAllReconciledMs = (await reconciledAll(running, n)) - restartedAt;
+      log(`${controller.name}: all reconciled ${(restartToAllReconciledMs / 1000).toFixed(1)} s after the restart`);
+      await settle(audit, 60_000);
+      const restartRequests = audit.count(restartFrom, audit.mark());
+      const restarted = await memory(running);
+
       results.push({
         name: controller.name,
         kind: controller.kind,
@@ -393,6 +417,7 @@ async function main(): Promise<void> {
         idleApiRequestsPerSecond: Number((idleRequests.total / idleSeconds).toFixed(3)),
         idleApiRequests: idleRequests.byVerbResource,
         singleChange: { canaryReplicaSetMs: percentiles(singleLatencies) },
+        restart: { toAllReconciledMs: restartToAllReconciledMs, apiRequests: restartRequests.byVerbResource, memory: restarted },
       });
     } finally {
       for (const stopWatch of stopWatches) stopWatch();
@@ -458,6 +483,8 @@ const FIGURES: Array<{ label: string; value: (r: ControllerResult) => number; un
   { label: 'idle API requests/s', value: (r) => r.idleApiRequestsPerSecond, unit: '' },
   { label: 'one change → canary RS p50', value: (r) => r.singleChange.canaryReplicaSetMs.p50, unit: 'ms' },
   { label: 'one change → canary RS p99', value: (r) => r.singleChange.canaryReplicaSetMs.p99, unit: 'ms' },
+  { label: 'restart → all reconciled', value: (r) => r.restart.toAllReconciledMs, unit: 's' },
+  { label: 'RSS after restart', value: (r) => r.restart.memory.rssBytes, unit: 'MB' },
 ];
 
 /** Every Fledge against Argo, and this checkout's Fledge against each other Fledge build, from this run alone. */

@@ -39,6 +39,7 @@ function multiNamespace<T extends k8s.KubernetesObject>(
     name: parts[0]?.informer.name ?? '',
     get: (name, namespace) => pick(namespace).map((i) => i.get(name, namespace)).find(Boolean),
     list: (namespace) => pick(namespace).flatMap((i) => i.list(namespace)),
+    listOwnedBy: (uid) => parts.flatMap((p) => p.informer.listOwnedBy(uid)),
     get synced() {
       return parts.every((p) => p.informer.synced);
     },

@@ -32,6 +32,8 @@ export interface Running {
   collectGarbage(): Promise<void>;
   /** Heap in use (after collectGarbage), from the controller's own /metrics. */
   heapBytes(metrics: string): number;
+  /** Whether its own /metrics say every one of `n` Rollouts was reconciled since it started, and none waits. */
+  reconciledAll(metrics: string, n: number): boolean;
 }
 
 export interface Controller {
@@ -50,6 +52,7 @@ export interface Controller {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The first sample of `name`, a regular expression that may include its labels. */
 function metric(text: string, name: string): number {
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
@@ -145,6 +148,9 @@ export function fledge(dir: string, gcPreload: string, { other }: { other: boole
           await sleep(2000);
         },
         heapBytes: (metrics) => metric(metrics, 'fledge_nodejs_heap_size_used_bytes'),
+        // Every Rollout is enqueued once the caches have synced: reconciles ≥ n with an empty queue is all of them.
+        reconciledAll: (metrics, n) =>
+          metric(metrics, 'fledge_reconcile_duration_seconds_count\\{controller="rollout"\\}') >= n && metric(metrics, 'fledge_workqueue_depth\\{controller="rollout"\\}') === 0,
       };
     },
   };
@@ -180,6 +186,8 @@ export function argo(): Controller {
         // Go collects on its own; there is no way to force it from outside.
         collectGarbage: () => sleep(2000),
         heapBytes: (metrics) => metric(metrics, 'go_memstats_heap_alloc_bytes'),
+        // Argo counts reconciles per Rollout (rollout_reconcile_count{namespace,name}).
+        reconciledAll: (metrics, n) => (metrics.match(/^rollout_reconcile_count\{[^}]*\} [1-9]/gm) ?? []).length >= n,
       };
     },
   };

@@ -7,6 +7,11 @@ export interface ResilientInformer<T extends k8s.KubernetesObject> {
   readonly name: string;
   get(name: string, namespace?: string): T | undefined;
   list(namespace?: string): ReadonlyArray<T>;
+  /**
+   * The objects whose controlling ownerReference has `uid`, from an index the cache's own events keep (client-go's
+   * controller-owner indexer): a reconcile that filtered list() read every ReplicaSet of the namespace, for each Rollout.
+   */
+  listOwnedBy(uid: string): ReadonlyArray<T>;
   /** True once a list has succeeded and its objects are in the cache, so the cache reflects the cluster. Stays true. */
   readonly synced: boolean;
   onChange(cb: (obj: T) => void): void;
@@ -106,6 +111,45 @@ class TrimmingWatch extends k8s.Watch {
   }
 }
 
+/** Cached objects by the uid of their controlling owner; each object's entry follows it as its owner changes. */
+export class OwnerIndex<T extends k8s.KubernetesObject> {
+  private readonly byOwner = new Map<string, Map<string, T>>();
+  private readonly ownerOf = new Map<string, string>();
+
+  put(obj: T): void {
+    const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+    const uid = obj.metadata?.ownerReferences?.find((owner) => owner.controller === true)?.uid;
+    const previous = this.ownerOf.get(key);
+    if (previous !== undefined && previous !== uid) this.drop(previous, key);
+    if (uid === undefined) {
+      this.ownerOf.delete(key);
+      return;
+    }
+    this.ownerOf.set(key, uid);
+    let owned = this.byOwner.get(uid);
+    if (owned === undefined) this.byOwner.set(uid, (owned = new Map()));
+    owned.set(key, obj);
+  }
+
+  remove(obj: T): void {
+    const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+    const previous = this.ownerOf.get(key);
+    if (previous === undefined) return;
+    this.ownerOf.delete(key);
+    this.drop(previous, key);
+  }
+
+  ownedBy(uid: string): T[] {
+    return [...(this.byOwner.get(uid)?.values() ?? [])];
+  }
+
+  private drop(uid: string, key: string): void {
+    const owned = this.byOwner.get(uid);
+    owned?.delete(key);
+    if (owned?.size === 0) this.byOwner.delete(uid);
+  }
+}
+
 /**
  * Wraps client-node's informer (objects trimmed by trimForCache), which stops for good on any non-410 error, so that it restarts with capped
  * exponential backoff instead. A controller whose informer silently stopped would act on a stale cache forever.
@@ -152,6 +196,10 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     }
     if (listed) synced = true;
   };
+  const owners = new OwnerIndex<T>();
+  informer.on(k8s.ADD, (obj) => owners.put(obj));
+  informer.on(k8s.UPDATE, (obj) => owners.put(obj));
+  informer.on(k8s.DELETE, (obj) => owners.remove(obj));
   const callbacks: Array<(obj: T) => void> = [];
   const fire = (obj: T): void => callbacks.forEach((cb) => cb(obj));
   informer.on(k8s.ADD, fire);
@@ -172,6 +220,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     name: opts.name,
     get: (name, namespace) => informer.get(name, namespace),
     list: (namespace) => informer.list(namespace),
+    listOwnedBy: (uid) => owners.ownedBy(uid),
     get synced() {
       return synced;
     },

@@ -170,10 +170,7 @@ export class ConfigCopies {
   async collect(rollout: Rollout, templatesInUse: ReadonlyArray<{ spec?: unknown }>, log: Logger): Promise<void> {
     const namespace = rollout.metadata.namespace ?? 'default';
     const owned = (kind: ConfigKind): OwnedCopy[] =>
-      this.cache(kind)
-        .list(namespace)
-        .filter((obj) => obj.metadata?.ownerReferences?.some((owner) => owner.uid === rollout.metadata.uid && owner.controller))
-        .map((obj) => ({ kind, name: obj.metadata?.name ?? '' }));
+      (rollout.metadata.uid === undefined ? [] : this.cache(kind).listOwnedBy(rollout.metadata.uid)).map((obj) => ({ kind, name: obj.metadata?.name ?? '' }));
     for (const copy of unusedCopies([...owned('ConfigMap'), ...owned('Secret')], templatesInUse)) {
       log.info('deleting config copy no ReplicaSet reads', { kind: copy.kind, copy: copy.name });
       const remove = copy.kind === 'ConfigMap' ? this.deps.core.deleteNamespacedConfigMap({ name: copy.name, namespace }) : this.deps.core.deleteNamespacedSecret({ name: copy.name, namespace });

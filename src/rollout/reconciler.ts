@@ -228,18 +228,12 @@ export class RolloutReconciler {
     return unmet.length > 0;
   }
 
-  private ownedReplicaSets(rollout: Rollout): k8s.V1ReplicaSet[] {
-    const uid = rollout.metadata.uid;
-    return this.deps.replicaSets
-      .list(rollout.metadata.namespace)
-      .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === uid && o.controller));
+  private ownedReplicaSets(rollout: Rollout): ReadonlyArray<k8s.V1ReplicaSet> {
+    return rollout.metadata.uid === undefined ? [] : this.deps.replicaSets.listOwnedBy(rollout.metadata.uid);
   }
 
   private ownedAnalysisRuns(rollout: Rollout): OwnedRun[] {
-    const uid = rollout.metadata.uid;
-    return (this.deps.analysisRuns.list(rollout.metadata.namespace) as OwnedRun[]).filter((run) =>
-      run.metadata?.ownerReferences?.some((owner) => owner.uid === uid && owner.controller),
-    );
+    return rollout.metadata.uid === undefined ? [] : (this.deps.analysisRuns.listOwnedBy(rollout.metadata.uid) as OwnedRun[]);
   }
 
   private observe(rollout: Rollout, config: ResolvedConfig): RolloutFacts {

@@ -73,6 +73,9 @@ export class FakeInformer<T extends k8s.KubernetesObject> implements ResilientIn
   list(namespace?: string): ReadonlyArray<T> {
     return [...this.objects.values()].filter((o) => namespace === undefined || o.metadata?.namespace === namespace);
   }
+  listOwnedBy(uid: string): ReadonlyArray<T> {
+    return [...this.objects.values()].filter((o) => o.metadata?.ownerReferences?.some((owner) => owner.uid === uid && owner.controller === true));
+  }
   onChange(): void {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
