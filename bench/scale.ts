@@ -23,7 +23,7 @@ const USAGE = `usage: npm run bench -- [options]
   --controllers LIST     which to measure, in order: fledge, argo (default fledge,argo)
   --fledge-dir DIR       with fledge: also measure the Fledge built in DIR (its dist/ and node_modules/), e.g. a
                          worktree of an older commit, after this checkout's; repeatable
-  --workers N            reconcile workers for every controller (default: each one's own, Fledge 4, Argo 10)
+  --workers N            reconcile workers for every controller (default: each one's own, 10 for both)
   --single-changes K     one-Rollout template changes timed among N idle ones (default 20)
   --idle-seconds S       how long idle API traffic is counted with every canary paused (default 30)`;
 

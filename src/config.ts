@@ -43,7 +43,7 @@ export type ControllerConfig = z.infer<typeof ControllerConfig>;
 export const USAGE = `usage: fledge-controller [flags]
   --kubeconfig PATH     kubeconfig to use (default: KUBECONFIG, then in-cluster)        env FLEDGE_KUBECONFIG
   --namespaces A,B      namespaces to watch (default: all)                             env FLEDGE_NAMESPACES
-  --concurrency N       Rollouts reconciled in parallel (default 4)                    env FLEDGE_CONCURRENCY
+  --concurrency N       Rollouts reconciled in parallel (default 10)                   env FLEDGE_CONCURRENCY
   --kube-api-qps N      API requests per second, client side (default 40)            env FLEDGE_KUBE_API_QPS
   --kube-api-burst N    requests allowed in a burst (default 80)                       env FLEDGE_KUBE_API_BURST
   --kube-api-timeout S  seconds an API request may go unanswered (default 60)         env FLEDGE_KUBE_API_TIMEOUT
@@ -96,7 +96,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
   const parsed = ControllerConfig.safeParse({
     kubeconfig: values.kubeconfig ?? env.FLEDGE_KUBECONFIG,
     namespaces: namespaces.split(',').map((n) => n.trim()).filter(Boolean),
-    concurrency: values.concurrency ?? env.FLEDGE_CONCURRENCY ?? 4,
+    concurrency: values.concurrency ?? env.FLEDGE_CONCURRENCY ?? 10,
     kubeApiQps: values['kube-api-qps'] ?? env.FLEDGE_KUBE_API_QPS ?? 40,
     kubeApiBurst: values['kube-api-burst'] ?? env.FLEDGE_KUBE_API_BURST ?? 80,
     kubeApiTimeoutSeconds: values['kube-api-timeout'] ?? env.FLEDGE_KUBE_API_TIMEOUT ?? 60,
