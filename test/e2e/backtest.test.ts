@@ -1,12 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BacktestReport } from '../../src/analysis/backtest.js';
 import type { AnalysisRun } from '../../src/api/analysis.js';
-import { createTestNamespace, installCrds, plugin, prometheusUrl, startController, type ControllerProcess } from '../harness/e2e.js';
+import { controllerSuite, plugin, prometheusUrl } from '../harness/e2e.js';
 import { historyTemplate, recordReleaseHistory } from '../harness/release-history.js';
-import { startSimulator, type Simulator } from '../harness/simulator.js';
 
 const INTERVAL_MS = 3000;
 
@@ -16,43 +15,29 @@ const firstFailed = (series: Array<{ time: string; phase: string }> | undefined)
 };
 
 describe('kubectl fledge backtest against the real Prometheus', () => {
-  let ns: Awaited<ReturnType<typeof createTestNamespace>>;
-  let controller: ControllerProcess;
-  let simulator: Simulator;
+  const suite = controllerSuite('backtest', () => ['--prometheus-address', prometheusUrl()], { simulator: true });
   let dir: string;
   let goodRun: AnalysisRun;
   let badRun: AnalysisRun;
   let badImageAt: number;
 
   const backtest = async (args: string[]): Promise<BacktestReport & { releases?: { releases: number; aborted: number; held: number } }> => {
-    const res = await plugin(['backtest', '-n', ns.name, '--prometheus-address', prometheusUrl(), '--step', '1s', '-o', 'json', ...args]);
+    const res = await plugin(['backtest', '-n', suite.ns.name, '--prometheus-address', prometheusUrl(), '--step', '1s', '-o', 'json', ...args]);
     expect(res.code, res.stderr).toBe(0);
     return JSON.parse(res.stdout) as BacktestReport;
   };
 
   beforeAll(async () => {
-    await installCrds();
-    ns = await createTestNamespace('backtest');
     dir = mkdtempSync(join(tmpdir(), 'fledge-backtest-'));
-    simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
-    controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
-
-    ({ goodRun, badRun, badImageAt } = await recordReleaseHistory(ns.name));
+    ({ goodRun, badRun, badImageAt } = await recordReleaseHistory(suite.ns.name));
   }, 300_000);
-
-  afterAll(async (ctx) => {
-    await controller?.kill();
-    await simulator?.stop();
-    if (ctx.tasks.some((t) => t.result?.state !== 'pass')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
-    await ns?.remove();
-  });
 
   it('-f over the whole history: passes the good phase and fails where the live analysis failed', async () => {
     const file = join(dir, 'template.yaml');
     writeFileSync(file, historyTemplate(0.99));
     const from = Date.parse(goodRun.status?.startedAt ?? '');
     const to = Date.parse(badRun.status?.completedAt ?? '') + 10_000;
-    const report = await backtest(['-f', file, '--args', `namespace=${ns.name}`, '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()]);
+    const report = await backtest(['-f', file, '--args', `namespace=${suite.ns.name}`, '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()]);
     const liveFailedAt = firstFailed(badRun.status?.metricResults?.[0]?.measurements.map((m) => ({ time: m.startedAt, phase: m.phase }))) as number;
     const failedWindow = report.windows.find((window) => window.phase === 'Failed');
     expect(failedWindow, JSON.stringify(report.summary)).toBeDefined();
@@ -88,7 +73,7 @@ describe('kubectl fledge backtest against the real Prometheus', () => {
   });
 
   it('prints a table and the releases line for people', async () => {
-    const res = await plugin(['backtest', '--rollout', 'history', '-n', ns.name, '--prometheus-address', prometheusUrl()]);
+    const res = await plugin(['backtest', '--rollout', 'history', '-n', suite.ns.name, '--prometheus-address', prometheusUrl()]);
     expect(res.code, res.stderr).toBe(0);
     process.stderr.write(`kubectl fledge backtest --rollout history:\n${res.stdout}`);
     expect(res.stdout).toMatch(/^WINDOW\s+START\s+VERDICT\s+DECIDED\s+DECIDING VALUES\s+MARGIN\s+LIVE/);

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
+import { startSimulator, type Simulator } from './simulator.js';
 
 const run = promisify(execFile);
 
@@ -196,15 +197,22 @@ export interface ControllerSuite {
   custom: k8s.CustomObjectsApi;
   apps: k8s.AppsV1Api;
   core: k8s.CoreV1Api;
+  /** The workload simulator, serving the namespace's pods to Prometheus, when the suite asked for it. */
+  simulator?: Simulator;
   /** `kubectl apply` into the namespace, which must succeed. */
   apply(text: string): Promise<void>;
 }
 
 /**
  * The usual frame of an e2e file: the CRDs, a fresh namespace and a controller watching it, stopped afterwards, with
- * the controller's output printed when a test failed. Call it at the top of a describe block.
+ * the controller's output printed when a test did not pass. Call it at the top of a describe block. `simulator` also
+ * runs the workload simulator for the namespace; `main` runs that bundle instead of src/ (read when the suite starts).
  */
-export function controllerSuite(prefix: string, controllerArgs: () => string[] = () => []): ControllerSuite {
+export function controllerSuite(
+  prefix: string,
+  controllerArgs: () => string[] = () => [],
+  opts: { simulator?: boolean; main?: () => string } = {},
+): ControllerSuite {
   const kc = testKubeConfig();
   let namespace: Awaited<ReturnType<typeof createTestNamespace>> | undefined;
   const suite = {
@@ -220,11 +228,16 @@ export function controllerSuite(prefix: string, controllerArgs: () => string[] =
     await installCrds();
     namespace = await createTestNamespace(prefix);
     suite.ns = namespace;
-    suite.controller = await startController(namespace.name, controllerArgs());
+    if (opts.simulator === true) {
+      suite.simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [namespace.name], targetsDir: inject('prometheusTargetsDir') });
+    }
+    suite.controller = await startController(namespace.name, controllerArgs(), opts.main !== undefined ? { main: opts.main() } : {});
   });
   afterAll(async (ctx) => {
     await suite.controller?.kill();
-    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${suite.controller?.output().slice(-20_000)}\n`);
+    await suite.simulator?.stop();
+    // Not only failed tests: a failed beforeAll leaves them skipped, and the output says why.
+    if (ctx.tasks.some((t) => t.result?.state !== 'pass')) process.stderr.write(`controller output:\n${suite.controller?.output().slice(-20_000)}\n`);
     await namespace?.remove();
   });
   return suite;
