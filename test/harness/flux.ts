@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { downloadGoModule, ensureBinaries } from './build.js';
 import { FLUX_KUSTOMIZE_CONTROLLER_VERSION, FLUX_SOURCE_CONTROLLER_VERSION, fluxKustomizeControllerBinary, fluxSourceControllerBinary } from './config.js';
 import { eventually, kubectl } from './e2e.js';
-import { freePort } from './free-port.js';
+import { addressInUse, freePort } from './free-port.js';
 
 const log = (line: string): void => void process.stderr.write(`flux: ${line}\n`);
 
@@ -55,7 +55,6 @@ export async function startFlux(namespace: string): Promise<Flux> {
   await installFluxCrds('github.com/fluxcd/source-controller', FLUX_SOURCE_CONTROLLER_VERSION);
   await installFluxCrds('github.com/fluxcd/kustomize-controller', FLUX_KUSTOMIZE_CONTROLLER_VERSION);
   const storage = mkdtempSync(join(tmpdir(), 'fledge-flux-storage-'));
-  const artifactPort = await freePort();
   const common = async (): Promise<{ args: string[]; health: string }> => {
     const [metrics, health] = [await freePort(), await freePort()];
     return {
@@ -69,49 +68,88 @@ export async function startFlux(namespace: string): Promise<Flux> {
       health: `http://127.0.0.1:${health}/readyz`,
     };
   };
-  const source = await common();
-  const kustomize = await common();
-  const specs = [
+  const specs: Array<{ name: string; binary: string; spec: () => Promise<{ args: string[]; health: string }> }> = [
     {
       name: 'source-controller',
       binary: fluxSourceControllerBinary,
-      args: [...source.args, `--storage-path=${storage}`, `--storage-addr=127.0.0.1:${artifactPort}`, `--storage-adv-addr=127.0.0.1:${artifactPort}`],
-      health: source.health,
+      spec: async () => {
+        const [source, artifactPort] = [await common(), await freePort()];
+        return { ...source, args: [...source.args, `--storage-path=${storage}`, `--storage-addr=127.0.0.1:${artifactPort}`, `--storage-adv-addr=127.0.0.1:${artifactPort}`] };
+      },
     },
-    { name: 'kustomize-controller', binary: fluxKustomizeControllerBinary, args: [...kustomize.args, '--no-remote-bases=true'], health: kustomize.health },
+    {
+      name: 'kustomize-controller',
+      binary: fluxKustomizeControllerBinary,
+      spec: async () => {
+        const kustomize = await common();
+        return { ...kustomize, args: [...kustomize.args, '--no-remote-bases=true'] };
+      },
+    },
   ];
-  const started = specs.map((spec) => {
-    const child = spawn(spec.binary, spec.args, {
-      // RUNTIME_NAMESPACE is the one namespace a Flux controller watches without --watch-all-namespaces.
-      env: { ...process.env, KUBECONFIG: inject('kubeconfig'), RUNTIME_NAMESPACE: namespace },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    return { spec, child, exited, output: () => output };
-  });
+  const started: Started[] = [];
   const stop = async (): Promise<void> => {
-    for (const { child, exited } of started) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    }
+    for (const controller of started) await controller.stop();
     rmSync(storage, { recursive: true, force: true });
   };
   try {
-    for (const { spec, child, output } of started) {
-      await eventually(`${spec.name} ready on ${spec.health}`, async () => {
-        if (child.exitCode !== null) throw new Error(`${spec.name} exited ${child.exitCode}:\n${output().slice(-4000)}`);
-        return (await ready(spec.health)) ? true : undefined;
-      });
+    for (const { name, binary, spec } of specs) {
+      // A port reserved for the harness can still be bound by something outside it: then start again on new ports.
+      for (let attempt = 1; ; attempt++) {
+        const controller = launch(name, binary, await spec(), namespace);
+        const outcome = await controller.ready();
+        if (outcome === 'ready') {
+          started.push(controller);
+          break;
+        }
+        await controller.stop();
+        if (!(addressInUse(controller.output()) && attempt < 3)) throw new Error(`${name} exited before it was ready:\n${controller.output().slice(-4000)}`);
+        log(`${name} could not bind its address (attempt ${attempt}); starting it again on other ports`);
+      }
     }
   } catch (err) {
     await stop();
     throw err;
   }
   return {
-    controllers: started.map(({ spec, output }) => ({ name: spec.name, args: spec.args, output })),
+    controllers: started.map(({ name, args, output }) => ({ name, args, output })),
     stop,
+  };
+}
+
+interface Started extends FluxController {
+  /** 'ready' once its readiness endpoint answers 200; 'exited' if the process ends first. */
+  ready(): Promise<'ready' | 'exited'>;
+  stop(): Promise<void>;
+}
+
+function launch(name: string, binary: string, spec: { args: string[]; health: string }, namespace: string): Started {
+  const child = spawn(binary, spec.args, {
+    // RUNTIME_NAMESPACE is the one namespace a Flux controller watches without --watch-all-namespaces.
+    env: { ...process.env, KUBECONFIG: inject('kubeconfig'), RUNTIME_NAMESPACE: namespace },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    name,
+    args: spec.args,
+    output: () => output,
+    ready: async () => {
+      try {
+        return await eventually(`${name} ready on ${spec.health}`, async () => {
+          if (!running()) return 'exited' as const;
+          return (await ready(spec.health)) ? ('ready' as const) : undefined;
+        });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${output.slice(-4000)}`);
+      }
+    },
+    stop: async () => {
+      if (running()) child.kill('SIGTERM');
+      await exited;
+    },
   };
 }
