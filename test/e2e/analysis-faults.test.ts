@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AnalysisPhase, AnalysisRun } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, recordWatch, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 import { BAD_PROMETHEUS_ANSWERS, startPrometheusImpostor, vector, type PrometheusImpostor } from '../harness/prometheus-impostor.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
 
@@ -362,6 +362,8 @@ spec:
       kills.push({ killedAt, readyAt: Date.parse((JSON.parse(line) as { time: string }).time) });
     };
 
+    // Every status write, in order: the pause timings below are read from these, on the controller's own clock.
+    const writes = await recordWatch<{ status?: RolloutStatus }>(`/apis/fledge.dev/v1alpha1/namespaces/${ns.name}/rollouts`, { fieldSelector: 'metadata.name=phoenix' });
     await kit.setImage('phoenix', 'demo:v2');
     // While the first weight is scaling the canary up, half a second before the second pause's deadline (so the
     // deadline passes with no controller running), and as the third weight begins: the first and last pauses
@@ -381,12 +383,17 @@ spec:
     await killAndRestart();
     const done = await kit.waitFor('phoenix', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== stable);
     const canary = done.currentRevision as string;
-    const finalSets = await eventually('only the new revision left', async () => {
-      const sets = await kit.replicaSets('phoenix');
-      return sets.get(stable)?.replicas === 0 && sets.get(stable)?.current === 0 && sets.get(canary)?.available === replicas ? sets : undefined;
-    }, { timeoutMs: 30_000 });
+    // The sampler stops only once it has itself seen the end state: a sample in flight when the promotion landed
+    // must not be its last.
+    const finalSets = (
+      await sampled('only the new revision left', (s) => {
+        const { sets } = s;
+        return s.status.stableRevision === canary && sets.get(stable)?.replicas === 0 && sets.get(stable)?.current === 0 && sets.get(canary)?.available === replicas;
+      })
+    ).sets;
     sampling = false;
     await sampler;
+    const statuses = (await writes.stop()).map((rollout) => rollout.status ?? {});
 
     expect(done.stableRevision).toBe(canary);
     expect([...finalSets.entries()].filter(([, rs]) => rs.replicas > 0).map(([rev]) => rev)).toEqual([canary]);
@@ -402,19 +409,23 @@ spec:
     expect(underAvailable.map((s) => ({ at: s.at, sets: Object.fromEntries(s.sets) }))).toEqual([]);
 
     // Each pause: its start survives every restart, it never ends early, and it ends within 2 s of its deadline,
-    // or of the restart when a kill overlapped it.
+    // or of the restart when a kill overlapped it. Start and end are the controller's own clock: pauseStartTime, and
+    // the Paused condition's lastTransitionTime in the first status write past the pause.
     const report: string[] = [];
     let unkilledPauses = 0;
     for (const [step, durationMs] of pauses) {
-      const inPause = during.filter((s) => s.status.currentStepIndex === step && s.status.pauseStartTime !== undefined);
-      expect(inPause.length, `samples in the pause at step ${step}`).toBeGreaterThan(0);
-      const starts = new Set(inPause.map((s) => s.status.pauseStartTime));
+      const inPause = statuses.map((s, i) => ({ s, i })).filter(({ s }) => s.currentRevision === canary && s.currentStepIndex === step && s.pauseStartTime !== undefined);
+      expect(inPause.length, `status writes in the pause at step ${step}`).toBeGreaterThan(0);
+      const starts = new Set(inPause.map(({ s }) => s.pauseStartTime));
       expect([...starts], `pauseStartTime of step ${step}`).toHaveLength(1);
-      const start = Date.parse(inPause[0]?.status.pauseStartTime as string);
+      const start = Date.parse(inPause[0]?.s.pauseStartTime as string);
       const deadline = start + durationMs;
-      const ended = during.find((s) => s.at > start && ((s.status.currentStepIndex ?? 0) > step || s.status.stableRevision === canary));
+      const lastInPause = inPause.at(-1)?.i ?? 0;
+      const ended = statuses.find((s, i) => i > lastInPause && s.currentRevision === canary && ((s.currentStepIndex ?? 0) > step || s.stableRevision === canary));
       expect(ended, `the pause at step ${step} ended`).toBeDefined();
-      const endedAt = (ended as Sample).at;
+      const paused = ended?.conditions?.find((c) => c.type === 'Paused');
+      expect(paused?.status, `the Paused condition past step ${step}`).toBe('False');
+      const endedAt = Date.parse(paused?.lastTransitionTime as string);
       const overlapping = kills.filter((k) => k.killedAt <= endedAt && k.readyAt >= start);
       const due = Math.max(deadline, ...overlapping.map((k) => k.readyAt));
       report.push(`step ${step} (${durationMs} ms): ended ${endedAt - deadline} ms after its deadline${overlapping.length > 0 ? `, ${endedAt - due} ms after the restart that overlapped it` : ''}`);

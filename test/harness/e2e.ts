@@ -190,6 +190,43 @@ export function rolloutStatuses(custom: k8s.CustomObjectsApi, namespace: string)
   return { status, waitFor };
 }
 
+/** Every version of the objects a watch saw, in the order the apiserver wrote them. */
+export interface WatchRecording<T> {
+  /** The objects as written, oldest first (the watch's initial ADDED events included). */
+  objects(): T[];
+  /** Throws if the watch ended before stop(): its record would then have a gap. */
+  stop(): Promise<T[]>;
+}
+
+/**
+ * Records every version of the objects under `path` (a collection URL), as a watch delivers them. Unlike a poll, a
+ * watch cannot miss a short-lived state, however loaded the machine: it is how a test sees each status write.
+ */
+export async function recordWatch<T>(path: string, query: Record<string, string> = {}): Promise<WatchRecording<T>> {
+  const seen: T[] = [];
+  let ended: string | undefined;
+  let stopping = false;
+  const request = await new k8s.Watch(testKubeConfig()).watch(
+    path,
+    query,
+    (type: string, object: T) => {
+      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') seen.push(object);
+    },
+    (err: unknown) => {
+      if (!stopping) ended = `the watch of ${path} ended early${err ? `: ${String(err)}` : ''}`;
+    },
+  );
+  return {
+    objects: () => [...seen],
+    stop: async () => {
+      stopping = true;
+      request.abort();
+      if (ended !== undefined) throw new Error(ended);
+      return [...seen];
+    },
+  };
+}
+
 /** What a file testing one controller in one namespace works with; filled in by the suite's beforeAll. */
 export interface ControllerSuite {
   ns: { name: string };
