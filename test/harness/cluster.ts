@@ -520,6 +520,8 @@ export async function up(
     if (fits && (await isHealthyWithin(existing, 40_000))) {
       // A person may have removed the address (or rebooted, which kills the cluster anyway).
       if (existing.podCidr) addPodCidr(existing.podCidr);
+      // The cluster may have been started for someone who needs less (the demo, then the bench needs Argo Rollouts).
+      if (withKubernetes) await ensureBinaries(buildFor, log);
       log(`reusing the running cluster in ${clusterDir}`);
       return { ...existing, reused: true };
     }
