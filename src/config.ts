@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './analysis/providers/result.js';
+import { DEFAULT_WRITE_BACK_MAX_BYTES } from './gitops/git-http.js';
+import { DEFAULT_WRITE_BACK_DEADLINE_MS } from './gitops/push.js';
 
 /** Controller configuration from flags, falling back to FLEDGE_* environment variables. */
 export const ControllerConfig = z.object({
@@ -37,6 +39,10 @@ export const ControllerConfig = z.object({
   writeBackSecret: z.string().min(1).optional(),
   /** Where Argo CD's Applications live, for a tracking id that names no namespace. */
   argocdNamespace: z.string().min(1),
+  /** The largest answer a Git server may send one write-back (the clone's pack): isomorphic-git holds it in memory several times over. */
+  writeBackMaxBytes: z.coerce.number().int().min(64 * 1024).max(1024 ** 3),
+  /** Seconds a write-back may take, every request to the Git server included. */
+  writeBackTimeoutSeconds: z.coerce.number().positive().max(3600),
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -62,7 +68,10 @@ export const USAGE = `usage: fledge-controller [flags]
   --write-back off|on             Git write-back after an abort where Rollout and namespace are silent (default off)
                                                                                        env FLEDGE_WRITE_BACK
   --write-back-secret NAME        Git credentials Secret when Rollout and namespace name none  env FLEDGE_WRITE_BACK_SECRET
-  --argocd-namespace NS           where Argo CD's Applications live (default argocd)  env FLEDGE_ARGOCD_NAMESPACE`;
+  --argocd-namespace NS           where Argo CD's Applications live (default argocd)  env FLEDGE_ARGOCD_NAMESPACE
+  --write-back-max-bytes N        largest repository answer a write-back takes (default 33554432, fits the 512Mi limit)
+                                                                                       env FLEDGE_WRITE_BACK_MAX_BYTES
+  --write-back-timeout S          seconds a whole write-back may take (default 120)    env FLEDGE_WRITE_BACK_TIMEOUT`;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -89,6 +98,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'write-back': { type: 'string' },
       'write-back-secret': { type: 'string' },
       'argocd-namespace': { type: 'string' },
+      'write-back-max-bytes': { type: 'string' },
+      'write-back-timeout': { type: 'string' },
     },
     strict: true,
   });
@@ -115,6 +126,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     writeBack: values['write-back'] ?? env.FLEDGE_WRITE_BACK ?? 'off',
     writeBackSecret: values['write-back-secret'] ?? env.FLEDGE_WRITE_BACK_SECRET,
     argocdNamespace: values['argocd-namespace'] ?? env.FLEDGE_ARGOCD_NAMESPACE ?? 'argocd',
+    writeBackMaxBytes: values['write-back-max-bytes'] ?? env.FLEDGE_WRITE_BACK_MAX_BYTES ?? DEFAULT_WRITE_BACK_MAX_BYTES,
+    writeBackTimeoutSeconds: values['write-back-timeout'] ?? env.FLEDGE_WRITE_BACK_TIMEOUT ?? DEFAULT_WRITE_BACK_DEADLINE_MS / 1000,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

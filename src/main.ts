@@ -9,7 +9,7 @@ import { LABEL_ANALYSIS_RUN_UID } from './analysis/providers/job.js';
 import { AnalysisRunReconciler } from './analysis/reconciler.js';
 import { ControllerMetrics, healthRoutes, metricsRoutes, serveHttp } from './observability/metrics.js';
 import { WebhookNotifier } from './observability/notifier.js';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { EVENT_BURST, EVENT_DEFAULTS, EVENT_QPS, EventSink } from './observability/events.js';
 import { createLogger } from './observability/logger.js';
@@ -191,6 +191,7 @@ async function main(): Promise<void> {
       now: () => Date.now(),
       controller: { mode: config.writeBack, ...(config.writeBackSecret !== undefined && { secret: config.writeBackSecret }) },
       argocdNamespace: config.argocdNamespace,
+      limits: { deadlineMs: config.writeBackTimeoutSeconds * 1000, maxBytes: config.writeBackMaxBytes, workDir: tmpdir() },
     }),
     events,
     logger,

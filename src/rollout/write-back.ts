@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Rollout, type RolloutStatus } from '../api/rollout.js';
 import { discoverSource, type Discovered, type ObjectRef } from '../gitops/source.js';
-import { writeBack, type GitCredentials, type WriteBackRequest, type WriteBackResult } from '../gitops/push.js';
+import { DEFAULT_WRITE_BACK_LIMITS, writeBack, type GitCredentials, type WriteBackLimits, type WriteBackRequest, type WriteBackResult } from '../gitops/push.js';
 import type { ImageRestore } from '../gitops/edit.js';
 import { apiErrorMessage, isNotFound, mergePatchOptions } from '../kube/patch.js';
 import type { EventRecorder } from '../observability/events.js';
@@ -22,8 +22,10 @@ export interface WriteBackDeps {
   controller?: ControllerWriteBack;
   /** --argocd-namespace; absent, `argocd`. */
   argocdNamespace?: string;
+  /** --write-back-timeout, --write-back-max-bytes, and the temp directory. */
+  limits?: WriteBackLimits;
   /** The Git side; tests may pass another. */
-  push?: (request: WriteBackRequest) => Promise<WriteBackResult>;
+  push?: (request: WriteBackRequest, limits: WriteBackLimits) => Promise<WriteBackResult>;
 }
 
 type Container = { name: string; image?: string };
@@ -79,6 +81,11 @@ export function replacing(record: NonNullable<RolloutStatus['writeBack']>): Reco
  */
 export class GitWriteBacks {
   private readonly running = new Set<string>();
+  /**
+   * Write-backs run one at a time: each may hold a repository's pack in memory (up to --write-back-max-bytes, several
+   * times over), and two at once could pass the memory limit. Each is bounded by its deadline, so none waits long.
+   */
+  private queue: Promise<void> = Promise.resolve();
   /** Aborted revisions nobody opted in, until when they are not looked at again (each look is a Namespace GET). */
   private readonly notOptedIn = new Map<string, number>();
 
@@ -98,7 +105,7 @@ export class GitWriteBacks {
     const key = `${rollout.metadata.namespace ?? ''}/${rollout.metadata.name ?? ''}@${revision}`;
     if (this.running.has(key) || (this.notOptedIn.get(key) ?? 0) > this.deps.now()) return undefined;
     this.running.add(key);
-    void this.run(rollout, status, revision, stableTemplate).finally(() => this.running.delete(key));
+    this.queue = this.queue.then(() => this.run(rollout, status, revision, stableTemplate)).finally(() => this.running.delete(key));
     return undefined;
   }
 
@@ -167,16 +174,19 @@ export class GitWriteBacks {
     }
     const credentials = scope.secret === undefined ? undefined : await this.credentials(namespace, scope.secret);
     const verdict = status.message ?? 'aborted';
-    const result = await (this.deps.push ?? writeBack)({
-      source,
-      credentials,
-      rollout: { name, namespace },
-      restores,
-      message: commitMessage({ namespace, name }, restores, verdict),
-      author: AUTHOR,
-      // One review branch per aborted revision: a later abort never lands on (or is refused by) an earlier one's branch.
-      ...(config.pushBranch !== undefined && { pushBranch: `${config.pushBranch}-${revision}` }),
-    });
+    const result = await (this.deps.push ?? writeBack)(
+      {
+        source,
+        credentials,
+        rollout: { name, namespace },
+        restores,
+        message: commitMessage({ namespace, name }, restores, verdict),
+        author: AUTHOR,
+        // One review branch per aborted revision: a later abort never lands on (or is refused by) an earlier one's branch.
+        ...(config.pushBranch !== undefined && { pushBranch: `${config.pushBranch}-${revision}` }),
+      },
+      this.deps.limits ?? DEFAULT_WRITE_BACK_LIMITS,
+    );
     if (result.outcome === 'unchanged') return { revision, outcome: 'Unchanged', repoURL: source.repoURL, message: `Git left as it is: ${result.reason}` };
     return {
       revision,

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBack, type WriteBackRequest } from '../../../src/gitops/push.js';
 import { startGitServer, type GitServer } from '../../harness/git-server.js';
@@ -28,9 +32,13 @@ describe('writing the stable version back to Git', () => {
 
   it('commits the one-line change with the verdict in the message, authenticated, and leaves a fixed branch alone', async () => {
     const repo = await server.createRepo('platform');
-    await server.commitFiles('platform', { 'apps/shop/rollout.yaml': rolloutYaml('shop', 'shop:v2'), 'README.md': 'platform\n' }, 'shop: v2', 'main');
+    const others = { 'README.md': 'platform\n', 'apps/shop/service.yaml': 'kind: Service\n', 'apps/cart/rollout.yaml': rolloutYaml('cart', 'cart:v7'), 'bin/run.sh': '#!/bin/sh\n' };
+    await server.commitFiles('platform', { 'apps/shop/rollout.yaml': rolloutYaml('shop', 'shop:v2'), ...others }, 'shop: v2', 'main');
     const result = await writeBack(request(repo, 'shop'));
     expect(result).toMatchObject({ outcome: 'committed', file: 'apps/shop/rollout.yaml', branch: 'main', edits: ['app: shop:v2 → shop:v1'] });
+    // The commit is built from Git's objects, not a checkout: every other file of the tree is still there, unchanged.
+    expect(await server.show('platform', 'apps/shop/rollout.yaml')).toBe(rolloutYaml('shop', 'shop:v1'));
+    for (const [path, text] of Object.entries(others)) expect(await server.show('platform', path)).toBe(text);
     const log = await server.log('platform', 'main');
     expect(log[0]?.subject).toBe('fledge: restore shop to shop:v1 after the canary of shop:v2 was aborted');
     expect(log[0]?.sha).toBe(result.outcome === 'committed' ? result.commit : '');
@@ -74,4 +82,58 @@ describe('writing the stable version back to Git', () => {
     expect(await writeBack(request(repo, 'shop', { pushBranch: 'fledge/restore-shop' }))).toEqual({ outcome: 'unchanged', reason: 'the review branch fledge/restore-shop exists already' });
     expect(await server.log('kustomized', 'fledge/restore-shop')).toHaveLength(2);
   });
+
+  it('fails a slow Git server at the deadline over the whole exchange, though every byte comes within an idle timeout', async () => {
+    const repo = await server.createRepo('slow');
+    await server.commitFiles('slow', { 'apps/rollout.yaml': rolloutYaml('shop', 'shop:v2') }, 'shop: v2', 'main');
+    // One byte every 20 ms: no idle timer would ever fire.
+    const drip = await dripProxy(new URL(repo).port, 20);
+    try {
+      const started = Date.now();
+      const slow = writeBack(request(repo.replace(/:\d+\//, `:${drip.port}/`), 'shop'), { deadlineMs: 1_500, maxBytes: 1 << 20, workDir: tmpdir() });
+      await expect(slow).rejects.toThrow(/did not finish within its 1\.5 s deadline \(gave up after [\d.]+ s\)/);
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(1_500);
+      expect(await server.log('slow', 'main')).toHaveLength(1);
+    } finally {
+      await drip.close();
+    }
+  });
+
+  it('refuses a repository larger than the byte budget, naming the budget, and pushes nothing', async () => {
+    const repo = await server.createRepo('large');
+    await server.commitFiles('large', { 'apps/rollout.yaml': rolloutYaml('shop', 'shop:v2'), 'assets/blob.bin': randomBytes(3 << 20).toString('base64') }, 'shop: v2 and assets', 'main');
+    const tooLarge = writeBack(request(repo, 'shop'), { deadlineMs: 60_000, maxBytes: 1 << 20, workDir: tmpdir() });
+    await expect(tooLarge).rejects.toThrow('the Git server sent more than 1 MiB (the write-back budget, --write-back-max-bytes); stopped reading');
+    expect(await server.log('large', 'main')).toHaveLength(1);
+    // Within a budget that fits, the same repository is written back.
+    expect(await writeBack(request(repo, 'shop'), { deadlineMs: 60_000, maxBytes: 16 << 20, workDir: tmpdir() })).toMatchObject({ outcome: 'committed' });
+  });
 });
+
+/** Forwards to the Git server on loopback `port`, sending each answer on one byte at a time, every `everyMs`. */
+async function dripProxy(port: string, everyMs: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const proxy: Server = createServer((req, res) => {
+    const upstream = httpRequest({ host: '127.0.0.1', port, path: req.url, method: req.method, headers: req.headers }, async (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      for await (const chunk of answer as AsyncIterable<Buffer>) {
+        for (const byte of chunk) {
+          if (res.destroyed) return;
+          res.write(Buffer.of(byte));
+          await new Promise((resolve) => setTimeout(resolve, everyMs));
+        }
+      }
+      res.end();
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => {
+      proxy.closeAllConnections();
+      proxy.close(() => resolve());
+    }),
+  };
+}
