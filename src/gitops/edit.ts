@@ -10,7 +10,8 @@ export interface ImageRestore {
 /** What an edit did to a file: the new text, or why it left the file alone. */
 export type EditResult = { changed: true; text: string; edits: string[] } | { changed: false; reason: string };
 
-interface Splice {
+/** A source range of a file to replace with a new scalar value, and what that restores (for messages). */
+export interface Splice {
   start: number;
   end: number;
   value: string;
@@ -28,13 +29,13 @@ function styled(original: string, value: string): string {
 }
 
 /** Replaces source ranges, last first, so earlier offsets stay valid; everything outside them is kept byte for byte. */
-function splice(text: string, splices: Splice[]): string {
+export function splice(text: string, splices: Splice[]): string {
   return [...splices]
     .sort((a, b) => b.start - a.start)
     .reduce((acc, { start, end, value }) => acc.slice(0, start) + styled(acc.slice(start, end), value) + acc.slice(end), text);
 }
 
-function scalarAt(node: unknown): Scalar | undefined {
+export function scalarAt(node: unknown): Scalar | undefined {
   return isScalar(node) && node.range !== undefined && node.range !== null ? node : undefined;
 }
 
@@ -51,7 +52,7 @@ export function parseImage(image: string): { name: string; tag?: string; digest?
   };
 }
 
-function documentsOf(text: string): Document[] | string {
+export function documentsOf(text: string): Document[] | string {
   const documents = parseAllDocuments(text);
   if (!Array.isArray(documents)) return 'the file is not YAML documents';
   const broken = documents.find((document) => document.errors.length > 0);

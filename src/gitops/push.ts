@@ -105,7 +105,8 @@ async function attemptOnce(request: WriteBackRequest, http: HttpClient, onAuth: 
     });
     const branch = request.source.branch !== '' ? request.source.branch : ((await git.currentBranch({ fs, dir })) ?? 'main');
     const head = await git.resolveRef({ fs, dir, ref: `refs/heads/${branch}` });
-    const found = await findEdit(commitSnapshot(dir, head), { path: request.source.path, rollout: request.rollout, restores: request.restores });
+    const { path, helm, helmRelease } = request.source;
+    const found = await findEdit(commitSnapshot(dir, head), { path, rollout: request.rollout, restores: request.restores, ...(helm !== undefined && { helm }), ...(helmRelease !== undefined && { helmRelease }) });
     if (!('file' in found)) return { outcome: 'unchanged', reason: found.reason };
     const tree = await treeWith(dir, head, found.file, found.text);
     const commit = await git.commit({ fs, dir, message: request.message, author: request.author, tree, parent: [head], ref: `refs/heads/${branch}` });
