@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { IN_FLIGHT_DEFAULTS } from './analysis/in-flight.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './analysis/providers/result.js';
 import { DEFAULT_WRITE_BACK_MAX_BYTES } from './gitops/git-http.js';
 import { DEFAULT_WRITE_BACK_DEADLINE_MS } from './gitops/push.js';
@@ -33,6 +34,10 @@ export const ControllerConfig = z.object({
   prometheusAddress: z.url().optional(),
   /** A metric provider's answer larger than this is an Error measurement. */
   maxProviderResponseBytes: z.coerce.number().int().min(1024).max(1024 ** 3),
+  /** Measurements in flight to one backend (scheme, host and port); more wait in that backend's own queue. */
+  maxMeasurementsPerBackend: z.coerce.number().int().min(1).max(1024),
+  /** Measurements in flight in all. */
+  maxMeasurementsInFlight: z.coerce.number().int().min(1).max(65_536),
   /** Write-back to Git after an abort for Rollouts and namespaces that do not say: `on` opts every one in. */
   writeBack: z.enum(['off', 'on']),
   /** The Secret (in each Rollout's namespace) with Git credentials, when neither the Rollout nor its namespace names one. */
@@ -62,6 +67,8 @@ export const USAGE = `usage: fledge-controller [flags]
   --leader-election-id NAME       the Lease's name (default fledge-controller)
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
   --max-provider-response-bytes N a larger metric answer is an Error (default 8388608)  env FLEDGE_MAX_PROVIDER_RESPONSE_BYTES
+  --max-measurements-per-backend N  measurements in flight to one backend (default 4)   env FLEDGE_MAX_MEASUREMENTS_PER_BACKEND
+  --max-measurements-in-flight N    measurements in flight in all (default 256)         env FLEDGE_MAX_MEASUREMENTS_IN_FLIGHT
   --no-cluster-templates          do not read ClusterAnalysisTemplates (namespaced installs without a ClusterRole)
   --no-config-tracking            do not copy ConfigMaps/Secrets per revision (installs without RBAC for them)
   --notify-webhook URL            Slack-compatible webhook for aborted, promoted, paused   env FLEDGE_NOTIFY_WEBHOOK
@@ -92,6 +99,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'leader-election-id': { type: 'string' },
       'prometheus-address': { type: 'string' },
       'max-provider-response-bytes': { type: 'string' },
+      'max-measurements-per-backend': { type: 'string' },
+      'max-measurements-in-flight': { type: 'string' },
       'no-cluster-templates': { type: 'boolean' },
       'no-config-tracking': { type: 'boolean' },
       'notify-webhook': { type: 'string' },
@@ -120,6 +129,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
     maxProviderResponseBytes: values['max-provider-response-bytes'] ?? env.FLEDGE_MAX_PROVIDER_RESPONSE_BYTES ?? DEFAULT_MAX_RESPONSE_BYTES,
+    maxMeasurementsPerBackend: values['max-measurements-per-backend'] ?? env.FLEDGE_MAX_MEASUREMENTS_PER_BACKEND ?? IN_FLIGHT_DEFAULTS.perBackend,
+    maxMeasurementsInFlight: values['max-measurements-in-flight'] ?? env.FLEDGE_MAX_MEASUREMENTS_IN_FLIGHT ?? IN_FLIGHT_DEFAULTS.total,
     clusterTemplates: values['no-cluster-templates'] !== true,
     configTracking: values['no-config-tracking'] !== true,
     notifyWebhook: values['notify-webhook'] ?? env.FLEDGE_NOTIFY_WEBHOOK,

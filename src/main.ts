@@ -208,6 +208,19 @@ async function main(): Promise<void> {
     metrics,
     prometheusAddress: config.prometheusAddress,
     maxResponseBytes: config.maxProviderResponseBytes,
+    // Answers re-enqueue their run through `enqueueRun`, defined with the queues below.
+    requeue: (key) => enqueueRun(key),
+    inFlight: { perBackend: config.maxMeasurementsPerBackend, total: config.maxMeasurementsInFlight },
+    inFlightObserver: {
+      depth: (backend, inFlight, queued) => {
+        metrics.measurementsInFlight.set({ backend }, inFlight);
+        metrics.measurementsQueued.set({ backend }, queued);
+      },
+      settled: (backend, progress) => {
+        const failed = progress.phase === 'Done' && progress.verdict.phase === 'Error';
+        metrics.measurementsAnswered.inc({ backend, outcome: failed ? (progress.verdict.deadlineExceeded === true ? 'deadline' : 'error') : 'ok' });
+      },
+    },
     now: () => Date.now(),
   });
 

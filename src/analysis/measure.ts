@@ -6,6 +6,8 @@ export interface MeasurementVerdict {
   phase: MeasurementPhase;
   value?: string;
   message?: string;
+  /** An Error because the backend did not answer within the metric's deadline (counted per backend in /metrics). */
+  deadlineExceeded?: true;
 }
 
 const NO_DATA: Record<NoDataPolicy, MeasurementPhase> = { Inconclusive: 'Inconclusive', Fail: 'Failed', Pass: 'Successful' };
@@ -29,7 +31,7 @@ function isNoData(result: ProviderResult): boolean {
 export function judge(result: ProviderResult, conditions: MetricConditions, noDataPolicy: NoDataPolicy = 'Inconclusive'): MeasurementVerdict {
   const value = formatValue(result);
   const withValue = value !== undefined ? { value } : {};
-  if (result.kind === 'error') return { phase: 'Error', message: result.message };
+  if (result.kind === 'error') return { phase: 'Error', message: result.message, ...(result.deadlineExceeded === true && { deadlineExceeded: true as const }) };
   if (isNoData(result)) {
     const why = result.kind === 'noData' ? result.message : 'the query returned NaN (no traffic?)';
     return { phase: NO_DATA[noDataPolicy], ...withValue, message: `no data: ${why}; noDataPolicy ${noDataPolicy}` };

@@ -141,9 +141,9 @@ function verdictMessage(phase: AnalysisPhase, results: MetricResult[]): string |
  * Where a run stands at `now`: metric and run phases from the recorded measurements, which metrics are
  * due (first at startedAt + initialDelay, then every interval after the last measurement's start, so
  * timing neither drifts nor resets on a restart; after an Error, min(10 s, interval) after it), and
- * when to look again. Pure.
+ * when to look again. `measuring` names the metrics with a measurement asked and not yet answered. Pure.
  */
-export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number): RunEvaluation {
+export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number, measuring: ReadonlySet<string> = new Set()): RunEvaluation {
   const current = status ?? {};
   const previousPhase = current.phase ?? 'Pending';
   const terminated = run.spec.terminate === true;
@@ -191,6 +191,12 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
     for (const metric of metrics) {
       const result = results.find((candidate) => candidate.name === metric.name);
       if (result === undefined || isTerminal(result.phase)) continue;
+      // Asked and not yet answered, in the background: its answer wakes the run, so it is not due; the wake-up is
+      // only a safety net.
+      if (measuring.has(metric.name)) {
+        wakeups.push(now + IN_PROGRESS_POLL_MS);
+        continue;
+      }
       if (result.inProgress !== undefined) {
         inProgress.push(metric);
         wakeups.push(now + IN_PROGRESS_POLL_MS);

@@ -10,6 +10,7 @@ import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { ResolvedMetric } from './metric-args.js';
+import { IN_FLIGHT_DEFAULTS, MeasurementScheduler, type InFlightLimits, type InFlightObserver } from './in-flight.js';
 import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS } from './plan.js';
 import type { JobsApi } from './providers/job.js';
 import { argumentValues, type MeasureContext, type MeasurementProgress } from './providers/provider.js';
@@ -30,6 +31,12 @@ export interface AnalysisRunReconcilerDeps {
   prometheusAddress: string | undefined;
   /** --max-provider-response-bytes */
   maxResponseBytes: number;
+  /** Enqueues a run again: when one of its measurements has been answered. */
+  requeue: (key: string) => void;
+  /** --max-measurements-per-backend and --max-measurements-in-flight */
+  inFlight?: InFlightLimits;
+  /** /metrics per backend: in flight, queued, and how each measurement ended. */
+  inFlightObserver?: InFlightObserver;
   now: () => number;
 }
 
@@ -39,8 +46,10 @@ class SecretError extends Error {}
 export class AnalysisRunReconciler {
   private readonly statusWrites = new StatusWrites();
   private readonly providerDeps: ProviderDeps;
+  private readonly measurements: MeasurementScheduler;
 
   constructor(private readonly deps: AnalysisRunReconcilerDeps) {
+    this.measurements = new MeasurementScheduler(deps.requeue, deps.inFlight ?? IN_FLIGHT_DEFAULTS, deps.now, deps.inFlightObserver);
     this.providerDeps = {
       defaultAddress: deps.prometheusAddress,
       maxResponseBytes: deps.maxResponseBytes,
@@ -49,11 +58,17 @@ export class AnalysisRunReconciler {
     };
   }
 
+  /** Measurements asked of a backend whose answer is not recorded yet: each enqueues its run when it comes. */
+  outstandingMeasurements(): number {
+    return this.measurements.outstanding;
+  }
+
   async reconcile(key: string): Promise<WorkResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.runs.get(name, namespace);
     if (!raw) {
       this.statusWrites.forget(key);
+      this.measurements.forget(key);
       return;
     }
     const log = this.deps.logger.with({ namespace, analysisRun: name, reconcileId: randomBytes(4).toString('hex') });
@@ -67,7 +82,10 @@ export class AnalysisRunReconciler {
     // the resourceVersion precondition then throws away. Wait for the cache instead. (Checked before the
     // terminal phase, so that our last write's record goes once the cache shows it.)
     if (this.statusWrites.isStale(key, run.metadata.resourceVersion)) return { requeueAfterMs: 100 };
-    if (isTerminal(run.status?.phase ?? 'Pending')) return;
+    if (isTerminal(run.status?.phase ?? 'Pending')) {
+      this.measurements.forget(key);
+      return;
+    }
 
     const first = evaluateRun(run, run.status, this.deps.now());
     let status = first.status;
@@ -81,13 +99,26 @@ export class AnalysisRunReconciler {
       args: args instanceof Error ? {} : args,
       conditions: first.conditions.get(metric.name) ?? {},
     });
+    const measuring = new Set<string>();
     // Metrics are independent: measure the due ones together, so one slow provider delays none of the others.
     const measured = await Promise.all([
       ...first.due.map(async (metric) => {
-        const startedAt = this.deps.now();
         const result = resultOf(metric);
         const context = contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
-        return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).run(context)) };
+        const provider = providerFor(metric.provider, this.providerDeps);
+        const backend = provider.backend?.(context);
+        if (backend === undefined || args instanceof Error) {
+          const startedAt = this.deps.now();
+          return { metric, startedAt, progress: await this.step(args, () => provider.run(context)) };
+        }
+        // A third party's answer is never awaited here: it is asked in the background and taken when it has come.
+        const settled = this.measurements.take(`${key}/${metric.name}/${context.index}`);
+        if (settled === undefined || settled === 'pending') {
+          if (settled === undefined) this.measurements.start(`${key}/${metric.name}/${context.index}`, { runKey: key, backend, namespace, call: () => this.step(args, () => provider.run(context)) });
+          measuring.add(metric.name);
+          return undefined;
+        }
+        return { metric, startedAt: settled.startedAt, finishedAt: settled.finishedAt, progress: settled.progress };
       }),
       ...first.inProgress.map(async (metric) => {
         const result = resultOf(metric);
@@ -97,17 +128,19 @@ export class AnalysisRunReconciler {
         return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).resume(context, metadata)) };
       }),
     ]);
-    for (const { metric, startedAt, progress } of measured) {
+    for (const entry of measured) {
+      if (entry === undefined) continue;
+      const { metric, startedAt, progress } = entry;
       if (progress.phase === 'Running') {
         status = recordInProgress(status, metric, startedAt, progress.metadata);
         continue;
       }
       const verdict = progress.verdict;
-      status = recordMeasurement(status, metric, verdict, startedAt, this.deps.now(), retention);
+      status = recordMeasurement(status, metric, verdict, startedAt, ('finishedAt' in entry ? entry.finishedAt : undefined) ?? this.deps.now(), retention);
       this.deps.metrics?.analysisMeasurements.inc({ namespace, metric: metric.name, phase: verdict.phase });
       log.info('measured', { metric: metric.name, phase: verdict.phase, value: verdict.value, message: verdict.message });
     }
-    const settled = evaluateRun(run, status, this.deps.now());
+    const settled = evaluateRun(run, status, this.deps.now(), measuring);
     // A verdict reached before measuring (the Rollout terminated the run) or by it. Stopped before the status
     // forgets them: a failed stop fails the reconcile, and the retry finds them again.
     await Promise.all(

@@ -9,7 +9,7 @@ export class DeadlineExceeded extends Error {
     readonly limitMs: number,
     readonly elapsedMs: number,
   ) {
-    super(`${what} did not finish within its ${formatMs(limitMs)} deadline (gave up after ${formatMs(elapsedMs)})`);
+    super(`${what} did not finish within its ${formatLimit(limitMs)} deadline (gave up after ${formatMs(elapsedMs)})`);
     this.name = 'DeadlineExceeded';
   }
 }
@@ -28,6 +28,11 @@ export class SizeCapExceeded extends Error {
 
 export function formatMs(ms: number): string {
   return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+/** A configured limit as it was likely written: `3 s`, not `3.0 s`, which reads like a measurement. */
+function formatLimit(ms: number): string {
+  return ms >= 1000 && ms < 10_000 && ms % 1000 === 0 ? `${ms / 1000} s` : formatMs(ms);
 }
 
 export function formatBytes(bytes: number): string {

@@ -48,6 +48,24 @@ export class ControllerMetrics {
     labelNames: ['namespace', 'metric', 'phase'] as const,
     registers: [this.registry],
   });
+  readonly measurementsInFlight = new Gauge({
+    name: 'fledge_analysis_measurements_in_flight',
+    help: 'Measurements asked of a backend and not yet answered, by backend (scheme, host and port).',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly measurementsQueued = new Gauge({
+    name: 'fledge_analysis_measurements_queued',
+    help: "Measurements waiting for a slot of their backend's in-flight limit, by backend.",
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly measurementsAnswered = new Counter({
+    name: 'fledge_analysis_measurements_answered_total',
+    help: 'Measurements a backend answered (or failed to within its deadline), by backend and outcome: ok, error or deadline.',
+    labelNames: ['backend', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly aborts = new Counter({
     name: 'fledge_rollout_aborts_total',
     help: 'Rollouts aborted, by what aborted them.',
@@ -143,6 +161,7 @@ export class ControllerMetrics {
     for (const reason of this.abortReasons.get(key) ?? []) this.aborts.remove({ namespace, name, reason });
     this.abortReasons.delete(key);
   }
+
 }
 
 export interface HttpEndpoint {

@@ -1,4 +1,4 @@
-import axios from 'axios';
+import { describeHttpError, sendRequest } from '../http/request.js';
 import type { Logger } from './logger.js';
 
 /** The Events people want pushed to chat; the key is the Event reason, the value what happened. */
@@ -38,6 +38,9 @@ export function slackPayload(notice: RolloutNotice): Record<string, unknown> | u
   };
 }
 
+/** A receiver's answer is not used; reading more than this of it is a failure, not a memory cost. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /** Notifications in flight at once; more are dropped (and logged) rather than piling up behind a dead receiver. */
 export const MAX_NOTIFICATIONS_IN_FLIGHT = 32;
 
@@ -51,6 +54,7 @@ export class WebhookNotifier {
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
+    /** Each notification's deadline, from connect to the receiver's last byte. */
     private readonly timeoutMs = 5000,
   ) {}
 
@@ -72,9 +76,17 @@ export class WebhookNotifier {
 
   private async post(notice: RolloutNotice, payload: Record<string, unknown>): Promise<void> {
     try {
-      await axios.post(this.url, payload, { timeout: this.timeoutMs });
+      await sendRequest({
+        what: 'the notification',
+        url: this.url,
+        method: 'POST',
+        data: payload,
+        deadlineMs: this.timeoutMs,
+        maxResponseBytes: MAX_ANSWER_BYTES,
+        sizeBudget: `a notification answer is read up to ${MAX_ANSWER_BYTES / 1024} KiB`,
+      });
     } catch (err) {
-      this.logger.warn('notification webhook failed', { namespace: notice.namespace, name: notice.name, reason: notice.reason, error: err instanceof Error ? err.message : String(err) });
+      this.logger.warn('notification webhook failed', { namespace: notice.namespace, name: notice.name, reason: notice.reason, error: describeHttpError(err) });
     }
   }
 }

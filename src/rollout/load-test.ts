@@ -1,18 +1,20 @@
-import axios from 'axios';
+import { describeHttpError, sendRequest } from '../http/request.js';
 
 export interface LoadTestOptions {
   url: string;
   /** Requests a second, already within LOAD_TEST_MAX_RPS. */
   rps: number;
   durationMs: number;
-  /** Each request's timeout. */
+  /** Each request's deadline, from connect to the last byte of the answer. */
   timeoutMs: number;
 }
 
 export interface LoadTestSummary {
   sent: number;
-  /** Non-2xx answers, timeouts and connection errors. */
+  /** Non-2xx answers, requests past their deadline and connection errors. */
   errors: number;
+  /** What the latest of those was, so the summary says why they failed. */
+  lastError?: string;
   /** Ticks skipped because `rps` requests were still unanswered: the load never piles up behind a slow canary. */
   skipped: number;
   /** `duration` (it ran its course) or `stopped` (the canary left the step, was aborted or promoted). */
@@ -55,16 +57,21 @@ export class LoadTest {
     }
     this.inFlight++;
     this.summary.sent++;
-    axios
-      .get(this.options.url, {
-        timeout: this.options.timeoutMs,
-        signal: this.abort.signal,
-        maxContentLength: MAX_ANSWER_BYTES,
-        responseType: 'arraybuffer',
-        validateStatus: (status) => status >= 200 && status < 300,
-      })
-      .catch(() => {
-        if (!this.abort.signal.aborted) this.summary.errors++;
+    sendRequest({
+      what: 'a load-test request',
+      url: this.options.url,
+      method: 'GET',
+      deadlineMs: this.options.timeoutMs,
+      signal: this.abort.signal,
+      maxResponseBytes: MAX_ANSWER_BYTES,
+      sizeBudget: `a load-test answer is read up to ${MAX_ANSWER_BYTES / (1024 * 1024)} MiB`,
+      responseType: 'arraybuffer',
+      validateStatus: (status) => status >= 200 && status < 300,
+    })
+      .catch((err: unknown) => {
+        if (this.abort.signal.aborted) return;
+        this.summary.errors++;
+        this.summary.lastError = describeHttpError(err);
       })
       .finally(() => this.inFlight--);
   }

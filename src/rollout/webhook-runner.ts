@@ -1,7 +1,6 @@
-import axios from 'axios';
 import { API_VERSION, LOAD_TEST_MAX_RPS, type Rollout } from '../api/rollout.js';
 import { parseDuration } from '../api/duration.js';
-import { describeError } from '../analysis/providers/result.js';
+import { describeHttpError, sendRequest } from '../http/request.js';
 import type { EventRecorder, EventTarget } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import { WEBHOOK_DEFAULTS, type WebhookCall, type WebhookNotification, type WebhookPayload, type WebhookResult } from './hooks.js';
@@ -32,15 +31,20 @@ interface Running {
   load?: LoadTest;
 }
 
-/** The answer to one HTTP call, as a result: 2xx passes; anything else, a timeout or an error does not. */
+/** The answer to one HTTP call, as a result: 2xx passes; anything else, a call past its deadline or an error does not. */
 export async function callWebhook(url: string, payload: WebhookPayload, timeoutMs: number, signal?: AbortSignal): Promise<Omit<WebhookResult, 'key'>> {
   const started = Date.now();
   try {
-    const response = await axios.post<string>(url, payload, {
-      timeout: timeoutMs,
+    const response = await sendRequest<string>({
+      what: 'the call',
+      url,
+      method: 'POST',
+      data: payload,
+      deadlineMs: timeoutMs,
       ...(signal !== undefined && { signal }),
       headers: { 'Content-Type': 'application/json' },
-      maxContentLength: MAX_ANSWER_BYTES,
+      maxResponseBytes: MAX_ANSWER_BYTES,
+      sizeBudget: `a hook answer is read up to ${MAX_ANSWER_BYTES / 1024} KiB`,
       // A redirect is an answer like any other non-2xx: a gate must be opened by the URL it names.
       maxRedirects: 0,
       responseType: 'text',
@@ -51,9 +55,7 @@ export async function callWebhook(url: string, payload: WebhookPayload, timeoutM
     const passed = response.status >= 200 && response.status < 300;
     return { outcome: passed ? 'passed' : 'failed', message: `HTTP ${response.status}${body && !passed ? `: ${body}` : ''} in ${Date.now() - started}ms` };
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const message = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `no answer within ${timeoutMs / 1000}s` : describeError(err, MAX_ANSWER_BYTES);
-    return { outcome: 'failed', message };
+    return { outcome: 'failed', message: describeHttpError(err) };
   }
 }
 
@@ -177,11 +179,12 @@ export class WebhookRunner {
     const rps = Math.min(Number(hook.metadata?.rps ?? WEBHOOK_DEFAULTS.loadTestRps), LOAD_TEST_MAX_RPS);
     const durationMs = hook.metadata?.duration === undefined ? WEBHOOK_DEFAULTS.loadTestDurationMs : parseDuration(hook.metadata.duration);
     run.load = new LoadTest({ url: hook.url, rps, durationMs, timeoutMs }, (summary) => {
+      const why = summary.lastError === undefined ? '' : `; the last failure: ${summary.lastError}`;
       void this.record(
         run.target,
         'Normal',
         'LoadTestEnded',
-        `load-test ${hook.name} ${summary.ended === 'duration' ? 'ran its duration' : 'stopped with its step'}: ${summary.sent} requests, ${summary.errors} failed, ${summary.skipped} skipped (a slow answer held them)`,
+        `load-test ${hook.name} ${summary.ended === 'duration' ? 'ran its duration' : 'stopped with its step'}: ${summary.sent} requests, ${summary.errors} failed, ${summary.skipped} skipped (a slow answer held them)${why}`,
       );
     });
     void this.record(run.target, 'Normal', 'LoadTestStarted', `load-test ${hook.name}: ${rps} requests a second to ${hook.url} for at most ${durationMs / 1000}s`);

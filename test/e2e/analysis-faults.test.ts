@@ -80,7 +80,7 @@ const NO_DATA = /^no data: /;
 const CASES: FaultCase[] = [
   errorCase('http500-text', /^HTTP 500: the answer is not JSON: internal server error/),
   errorCase('http500-json', /^HTTP 500$/),
-  errorCase('hang', /^timed out: /),
+  errorCase('hang', /^the Prometheus query to http:\/\/127\.0\.0\.1:\d+ did not finish within its [\d.]+ m?s deadline \(gave up after [\d.]+ m?s\)$/),
   errorCase('proxy-html-502', /^HTTP 502: the answer is not JSON: <html>/),
   errorCase('error-envelope-200', /^Prometheus error \(execution\): query processing would load too many samples/),
   errorCase('error-envelope-422', /^HTTP 422: Prometheus error \(bad_data\): invalid parameter/),

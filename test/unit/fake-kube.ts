@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
+import type { WorkResult } from '../../src/kube/work-queue.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { EventRecorder } from '../../src/observability/events.js';
 
@@ -319,8 +320,35 @@ export class FakeKube {
   }
 }
 
+/**
+ * Reconciles `key` as the run queue would, until every measurement it asked in the background is answered and
+ * recorded: each answer enqueues the run (`woken`), and the next reconcile takes it. The clock does not move meanwhile.
+ */
+export async function reconcileAnswered(kube: FakeKube, reconciler: AnalysisRunReconciler, key: string, woken: () => Promise<void>): Promise<WorkResult> {
+  for (;;) {
+    const answered = woken();
+    const result = await reconciler.reconcile(key);
+    kube.sync();
+    if (reconciler.outstandingMeasurements() === 0) return result;
+    await answered;
+  }
+}
+
+/** A requeue callback, and a promise of its next call. */
+export function wakeups(): { requeue: () => void; woken: () => Promise<void> } {
+  let wake: () => void = () => {};
+  let next = new Promise<void>((resolve) => (wake = resolve));
+  return {
+    requeue: () => {
+      wake();
+      next = new Promise<void>((resolve) => (wake = resolve));
+    },
+    woken: () => next,
+  };
+}
+
 /** The AnalysisRun reconciler over a FakeKube, with its own clock and Prometheus address. */
-export function fakeAnalysisReconciler(kube: FakeKube, opts: { now: () => number; prometheusAddress?: string; maxResponseBytes: number }): AnalysisRunReconciler {
+export function fakeAnalysisReconciler(kube: FakeKube, opts: { now: () => number; prometheusAddress?: string; maxResponseBytes: number; requeue?: (key: string) => void }): AnalysisRunReconciler {
   return new AnalysisRunReconciler({
     runs: kube.informer('analysisruns'),
     custom: kube.custom as unknown as k8s.CustomObjectsApi,
@@ -330,6 +358,7 @@ export function fakeAnalysisReconciler(kube: FakeKube, opts: { now: () => number
     logger: createLogger('error', {}),
     prometheusAddress: opts.prometheusAddress,
     maxResponseBytes: opts.maxResponseBytes,
+    requeue: opts.requeue ?? (() => {}),
     now: opts.now,
   });
 }

@@ -1,11 +1,12 @@
-import axios, { type AxiosRequestConfig } from 'axios';
 import { z } from 'zod';
 import type { PrometheusProvider } from '../../api/analysis.js';
 import { parseDuration } from '../../api/duration.js';
+import { DeadlineExceeded } from '../../http/deadline.js';
+import { describeHttpError, sendRequest } from '../../http/request.js';
 import { judge } from '../measure.js';
 import { renderPromQL, renderUrl } from '../query.js';
-import { DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider, type SecretReader } from './provider.js';
-import { describeError, parseSampleValue, type ProviderResult } from './result.js';
+import { backendOf, DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider, type SecretReader } from './provider.js';
+import { MAX_RESPONSE_BYTES_FLAG, parseSampleValue, type ProviderResult } from './result.js';
 
 const SampleValue = z.tuple([z.number(), z.string()]);
 
@@ -26,6 +27,7 @@ const QueryResponse = z.discriminatedUnion('status', [
 export interface PrometheusRequest {
   address: string;
   query: string;
+  /** The metric's `timeout`: a deadline for the whole exchange, however steadily the answer trickles in. */
   timeoutMs: number;
   headers: Record<string, string>;
   /** A larger answer is an Error, not buffered: a query that matches every series must not exhaust the controller. */
@@ -68,24 +70,26 @@ type ProviderError = Extract<ProviderResult, { kind: 'error' }>;
 /** One GET of Prometheus's HTTP API, its answer read by `interpret`; transport failures and non-200 answers are errors. */
 async function getPrometheus<T extends { kind: string }>(
   request: PrometheusRequest,
-  path: string,
-  params: Record<string, string>,
+  call: { what: string; path: string; params: Record<string, string> },
   interpret: (body: unknown) => T | ProviderError,
 ): Promise<T | ProviderError> {
-  const config: AxiosRequestConfig = {
-    params,
-    timeout: request.timeoutMs,
-    maxContentLength: request.maxResponseBytes,
-    headers: { Accept: 'application/json', ...request.headers },
-    // The envelope of a 4xx (bad query) says why; read it instead of throwing it away.
-    validateStatus: () => true,
-    responseType: 'text',
-    transformResponse: (text: unknown) => text,
-  };
-  if (request.auth?.bearerToken !== undefined) config.headers = { ...config.headers, Authorization: `Bearer ${request.auth.bearerToken}` };
-  if (request.auth?.basic !== undefined) config.auth = request.auth.basic;
+  const bearer = request.auth?.bearerToken;
   try {
-    const response = await axios.get<string>(`${request.address.replace(/\/$/, '')}${path}`, config);
+    const response = await sendRequest<string>({
+      what: call.what,
+      url: `${request.address.replace(/\/$/, '')}${call.path}`,
+      method: 'GET',
+      params: call.params,
+      deadlineMs: request.timeoutMs,
+      maxResponseBytes: request.maxResponseBytes,
+      sizeBudget: MAX_RESPONSE_BYTES_FLAG,
+      headers: { Accept: 'application/json', ...request.headers, ...(bearer !== undefined && { Authorization: `Bearer ${bearer}` }) },
+      ...(request.auth?.basic !== undefined && { auth: request.auth.basic }),
+      // The envelope of a 4xx (bad query) says why; read it instead of throwing it away.
+      validateStatus: () => true,
+      responseType: 'text',
+      transformResponse: (text: unknown) => text,
+    });
     let body: unknown;
     try {
       body = JSON.parse(response.data);
@@ -97,12 +101,12 @@ async function getPrometheus<T extends { kind: string }>(
     if (response.status !== 200 && result.kind === 'error') return { kind: 'error', message: `HTTP ${response.status}: ${(result as ProviderError).message}` };
     return result;
   } catch (err) {
-    return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
+    return { kind: 'error', message: describeHttpError(err), ...(err instanceof DeadlineExceeded && { deadlineExceeded: true as const }) };
   }
 }
 
 export async function queryPrometheus(request: PrometheusRequest): Promise<ProviderResult> {
-  return getPrometheus(request, '/api/v1/query', { query: request.query }, interpretPrometheusResponse);
+  return getPrometheus(request, { what: 'the Prometheus query', path: '/api/v1/query', params: { query: request.query } }, interpretPrometheusResponse);
 }
 
 /** One series of a range query: its labels and its samples, oldest first, with times in ms. */
@@ -138,14 +142,14 @@ export const MAX_RANGE_POINTS = 10_000;
 
 /**
  * `query_range` from `startMs` to `endMs` every `stepMs`, in as many requests as Prometheus's points limit needs;
- * each request is held to the same timeout and response-size limit as an instant query. Series are joined by labels.
+ * each request is held to the same deadline and response-size limit as an instant query. Series are joined by labels.
  */
 export async function queryPrometheusRange(request: PrometheusRequest, startMs: number, endMs: number, stepMs: number): Promise<RangeAnswer> {
   const bySeries = new Map<string, RangeSeries>();
   for (let from = startMs; from <= endMs; from += stepMs * MAX_RANGE_POINTS) {
     const to = Math.min(endMs, from + stepMs * (MAX_RANGE_POINTS - 1));
     const params = { query: request.query, start: String(from / 1000), end: String(to / 1000), step: String(stepMs / 1000) };
-    const answer = await getPrometheus(request, '/api/v1/query_range', params, interpretRangeResponse);
+    const answer = await getPrometheus(request, { what: 'the Prometheus range query', path: '/api/v1/query_range', params }, interpretRangeResponse);
     if (answer.kind === 'error') return answer;
     for (const series of answer.series) {
       const key = JSON.stringify(Object.entries(series.labels).sort(([a], [b]) => a.localeCompare(b)));
@@ -199,5 +203,5 @@ export function prometheusProvider(deps: PrometheusProviderDeps, spec: Prometheu
     const request = await prometheusRequest(deps, spec, args, run.namespace);
     if ('kind' in request) return { phase: 'Error', message: request.message };
     return judge(await queryPrometheus(request), conditions, metric.noDataPolicy);
-  });
+  }, ({ args }) => backendOf(spec.address ?? deps.defaultAddress, args));
 }

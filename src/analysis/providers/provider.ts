@@ -1,5 +1,5 @@
 import type { AnalysisArg } from '../../api/analysis.js';
-import { renderText } from '../query.js';
+import { renderText, renderUrl } from '../query.js';
 import type { MetricConditions } from '../condition.js';
 import type { MeasurementVerdict } from '../measure.js';
 import type { ResolvedMetric } from '../metric-args.js';
@@ -31,6 +31,11 @@ export type MeasurementProgress = { phase: 'Running'; metadata: Record<string, s
  * run no longer needs. None of them may hold a worker longer than the provider's own timeout.
  */
 export interface MeasurementProvider {
+  /**
+   * Where a measurement of `context` goes when that is a third party (a Prometheus, a web endpoint): the reconciler
+   * then never awaits it, and limits calls per backend. Undefined for a provider that only talks to the apiserver.
+   */
+  backend?(context: MeasureContext): string | undefined;
   run(context: MeasureContext): Promise<MeasurementProgress>;
   resume(context: MeasureContext, metadata: Record<string, string>): Promise<MeasurementProgress>;
   terminate(context: MeasureContext, metadata: Record<string, string>): Promise<void>;
@@ -40,9 +45,9 @@ export interface MeasurementProvider {
  * A provider that answers within one request (Prometheus, web). It never returns Running; if a run's status says
  * one of its measurements is under way anyway, the request is simply made again.
  */
-export function requestResponse(measure: (context: MeasureContext) => Promise<MeasurementVerdict>): MeasurementProvider {
+export function requestResponse(measure: (context: MeasureContext) => Promise<MeasurementVerdict>, backend: (context: MeasureContext) => string | undefined): MeasurementProvider {
   const run = async (context: MeasureContext): Promise<MeasurementProgress> => ({ phase: 'Done', verdict: await measure(context) });
-  return { run, resume: run, terminate: async () => {} };
+  return { backend, run, resume: run, terminate: async () => {} };
 }
 
 /** A Prometheus or web request without a `timeout` gives up after this long. */
@@ -62,4 +67,14 @@ export async function argumentValues(args: readonly AnalysisArg[] | undefined, n
     else if (arg.valueFrom !== undefined) values[arg.name] = await readSecret(arg.valueFrom.secretKeyRef, namespace);
   }
   return values;
+}
+
+/** The origin a measurement's URL names; undefined when it cannot be rendered or parsed (the measurement then fails at once, asking no one). */
+export function backendOf(address: string | undefined, args: Record<string, string>): string | undefined {
+  if (address === undefined) return undefined;
+  try {
+    return new URL(renderUrl(address, args)).origin;
+  } catch {
+    return undefined;
+  }
 }

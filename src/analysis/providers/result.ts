@@ -3,7 +3,8 @@ export type ProviderResult =
   | { kind: 'value'; value: number }
   | { kind: 'values'; values: number[] }
   | { kind: 'noData'; message: string }
-  | { kind: 'error'; message: string };
+  /** deadlineExceeded: the backend did not answer in time (counted per backend in /metrics). */
+  | { kind: 'error'; message: string; deadlineExceeded?: true };
 
 /** Prometheus and most JSON APIs send special floats as strings; Number('+Inf') is NaN in JavaScript. */
 export function parseSampleValue(text: string): number | undefined {
@@ -34,19 +35,5 @@ export function formatValue(result: ProviderResult): string | undefined {
  */
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
-export function describeError(err: unknown, maxResponseBytes?: number): string {
-  if (err && typeof err === 'object') {
-    const e = err as { code?: unknown; message?: unknown; response?: { status?: number; data?: unknown } };
-    if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT') return `timed out: ${String(e.message)}`;
-    // axios stops reading, and drops what it read, once an answer passes maxContentLength.
-    if (typeof e.message === 'string' && e.message.startsWith('maxContentLength')) {
-      return `the answer is larger than ${maxResponseBytes ?? '?'} bytes (--max-provider-response-bytes); refused`;
-    }
-    if (e.response?.status !== undefined) {
-      const body = typeof e.response.data === 'string' ? e.response.data : JSON.stringify(e.response.data);
-      return `HTTP ${e.response.status}: ${(body ?? '').slice(0, 200)}`;
-    }
-    if (typeof e.message === 'string') return e.message;
-  }
-  return String(err);
-}
+/** Named in the message for an answer over that limit, so the reader knows what to raise. */
+export const MAX_RESPONSE_BYTES_FLAG = '--max-provider-response-bytes';

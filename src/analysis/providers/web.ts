@@ -1,17 +1,19 @@
 import { Agent } from 'node:https';
-import axios from 'axios';
 import type { WebProvider } from '../../api/analysis.js';
 import { parseDuration } from '../../api/duration.js';
+import { DeadlineExceeded } from '../../http/deadline.js';
+import { describeHttpError, sendRequest } from '../../http/request.js';
 import { judge } from '../measure.js';
 import { renderText, renderUrl } from '../query.js';
-import { DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider } from './provider.js';
-import { describeError, parseSampleValue, type ProviderResult } from './result.js';
+import { backendOf, DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider } from './provider.js';
+import { MAX_RESPONSE_BYTES_FLAG, parseSampleValue, type ProviderResult } from './result.js';
 
 export interface WebRequest {
   url: string;
   method: 'GET' | 'POST' | 'PUT';
   headers: Record<string, string>;
   body?: string;
+  /** The metric's `timeout`: a deadline for the whole exchange, however steadily the answer trickles in. */
   timeoutMs: number;
   jsonPath: string;
   /** Skip TLS certificate verification (web.insecure), for this request only. */
@@ -85,14 +87,16 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
     ...request.headers,
   };
   try {
-    const response = await axios.request<string>({
+    const response = await sendRequest<string>({
+      what: 'the web metric request',
       url: request.url,
       method: request.method,
       headers,
       ...(request.body !== undefined && { data: request.body }),
-      timeout: request.timeoutMs,
+      deadlineMs: request.timeoutMs,
       ...(request.insecure === true && { httpsAgent: insecureAgent }),
-      maxContentLength: request.maxResponseBytes,
+      maxResponseBytes: request.maxResponseBytes,
+      sizeBudget: MAX_RESPONSE_BYTES_FLAG,
       responseType: 'text',
       transformResponse: (text: unknown) => text,
       validateStatus: () => true,
@@ -106,7 +110,7 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
     }
     return interpretWebValue(selectJsonPath(document, request.jsonPath), request.jsonPath);
   } catch (err) {
-    return { kind: 'error', message: describeError(err, request.maxResponseBytes) };
+    return { kind: 'error', message: describeHttpError(err), ...(err instanceof DeadlineExceeded && { deadlineExceeded: true as const }) };
   }
 }
 
@@ -124,5 +128,5 @@ export function webProvider(deps: { maxResponseBytes: number }, spec: WebProvide
       maxResponseBytes: deps.maxResponseBytes,
     });
     return judge(result, conditions, metric.noDataPolicy);
-  });
+  }, ({ args }) => backendOf(spec.url, args));
 }

@@ -18,7 +18,7 @@ import {
 import { interpretRangeResponse, MAX_RANGE_POINTS, queryPrometheusRange, type RangeAnswer } from '../../../src/analysis/providers/prometheus.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import type { AnalysisRun, AnalysisRunSpec, AnalysisTemplateSpec, Metric, NoDataPolicy } from '../../../src/api/analysis.js';
-import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
+import { fakeAnalysisReconciler, FakeKube, reconcileAnswered, wakeups } from '../fake-kube.js';
 import { propertyParameters } from '../property.js';
 
 const T0 = Date.parse('2026-04-01T10:00:00Z');
@@ -271,10 +271,11 @@ describe('a backtest reaches the verdict the live controller reaches on the same
     clock = T0;
     const kube = new FakeKube();
     kube.put('analysisruns', { apiVersion: 'fledge.dev/v1alpha1', kind: 'AnalysisRun', metadata: { name: 'run', namespace: 'shop' }, spec });
-    const reconciler = fakeAnalysisReconciler(kube, { now: () => clock, prometheusAddress: prometheus.address(), maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES });
+    const { requeue, woken } = wakeups();
+    const reconciler = fakeAnalysisReconciler(kube, { now: () => clock, prometheusAddress: prometheus.address(), maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, requeue });
     kube.sync();
     for (let look = 0; look < 200; look++) {
-      const result = await reconciler.reconcile('shop/run');
+      const result = await reconcileAnswered(kube, reconciler, 'shop/run', woken);
       kube.sync();
       const run = kube.get<AnalysisRun>('analysisruns', 'shop', 'run') as AnalysisRun;
       if (['Successful', 'Failed', 'Error', 'Inconclusive'].includes(run.status?.phase ?? '')) return run;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisRun } from '../../../src/api/analysis.js';
-import { fakeAnalysisReconciler, FakeKube } from '../fake-kube.js';
+import { fakeAnalysisReconciler, FakeKube, wakeups } from '../fake-kube.js';
 
 const KEY = 'shop/api-run';
 let server: Server;
@@ -29,11 +29,12 @@ function setup(spec: Partial<AnalysisRun['spec']>) {
       ...spec,
     },
   });
-  const reconciler = fakeAnalysisReconciler(kube, { now: () => Date.now(), maxResponseBytes: 1024 * 1024 });
+  const { requeue, woken } = wakeups();
+  const reconciler = fakeAnalysisReconciler(kube, { now: () => Date.now(), maxResponseBytes: 1024 * 1024, requeue });
   kube.sync();
   const remembered = (): number => (reconciler as unknown as { statusWrites: { size: number } }).statusWrites.size;
   const phase = (): string | undefined => kube.get<AnalysisRun>('analysisruns', 'shop', 'api-run')?.status?.phase;
-  return { kube, reconciler, remembered, phase };
+  return { kube, reconciler, remembered, phase, woken };
 }
 
 describe('AnalysisRunReconciler and its own status writes', () => {
@@ -51,7 +52,13 @@ describe('AnalysisRunReconciler and its own status writes', () => {
   });
 
   it('forgets the write of a run deleted before its cache caught up', async () => {
-    const { kube, reconciler, remembered, phase } = setup({});
+    const { kube, reconciler, remembered, phase, woken } = setup({});
+    // The first reconcile asks the metric source in the background; its answer wakes the run, whose next reconcile records it.
+    const answered = woken();
+    await reconciler.reconcile(KEY);
+    expect(reconciler.outstandingMeasurements()).toBe(1);
+    kube.sync();
+    await answered;
     expect(await reconciler.reconcile(KEY)).toMatchObject({ requeueAfterMs: expect.any(Number) });
     expect(phase()).toBe('Running');
     expect(remembered()).toBe(1);
