@@ -4,14 +4,17 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, testKubeConfig } from '../harness/e2e.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
 import { rolloutInGit } from '../harness/git-manifests.js';
+import { startShippedController, type ShippedController } from '../harness/shipped.js';
 
 /**
  * After an abort, the controller commits the stable image back to a real Git server (git http-backend behind basic
- * auth on loopback), so Git declares what the cluster runs. Here the test plays the GitOps tool: it applies what Git
- * declares. The full loop with a real Flux is in flux.test.ts.
+ * auth on loopback), so Git declares what the cluster runs. The controller runs as deploy/ ships it (the bundle, a
+ * read-only root with only the Deployment's volumes, uid 65532, its ServiceAccount's token, its memory limit: see
+ * harness/shipped.ts). Here the test plays the GitOps tool: it applies what Git declares. The full loop with a real
+ * Flux is in flux.test.ts.
  */
 
 const log = (line: string): void => void process.stderr.write(`write-back e2e: ${line}\n`);
@@ -22,7 +25,7 @@ function manifest(name: string, image: string, writeBack: object): string {
 
 describe('write-back to Git after an abort, on the real control plane', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
-  let controller: ControllerProcess;
+  let controller: ShippedController;
   let git: GitServer;
   let custom: k8s.CustomObjectsApi;
   let statuses: ReturnType<typeof rolloutStatuses>;
@@ -37,10 +40,13 @@ describe('write-back to Git after an abort, on the real control plane', () => {
     expect(secret.code, secret.stderr).toBe(0);
     const wrong = await kubectl(['create', 'secret', 'generic', 'wrong-credentials', '-n', ns.name, '--from-literal=username=fledge', '--from-literal=password=guess']);
     expect(wrong.code, wrong.stderr).toBe(0);
-    controller = await startController(ns.name);
+    controller = await startShippedController(ns.name);
   });
   afterAll(async (ctx) => {
     await controller?.kill();
+    const memory = controller?.memory();
+    log(`as shipped: peak memory ${Math.round((memory?.peakBytes ?? 0) / 2 ** 20)} MiB of its ${Math.round((memory?.limitBytes ?? 0) / 2 ** 20)} MiB limit`);
+    expect(memory?.oomKilled, 'the controller was OOM-killed').toBe(false);
     if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
     await git?.close();
     await ns?.remove();
