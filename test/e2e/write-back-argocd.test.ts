@@ -1,18 +1,26 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { installArgoCdApplicationCrd } from '../harness/argocd.js';
-import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { helmBinary } from '../harness/config.js';
+import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, testKubeConfig } from '../harness/e2e.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
 import { rolloutInGit } from '../harness/git-manifests.js';
+import { startShippedController, type ShippedController } from '../harness/shipped.js';
 
 /**
  * Write-back finds the repository the way it must in a real Argo CD install: from Argo CD's tracking annotation or
  * instance label to an Application object (Argo CD's own CRD, served by the real apiserver) in Argo CD's namespace,
  * and from there to repoURL, targetRevision and path. No Argo CD runs: the test applies what Git declares and adds
- * the annotation or label, as Argo CD does when it syncs. The Rollouts name no repoURL. A cluster from
- * FLEDGE_TEST_KUBECONFIG may run a real Argo CD, whose CRD this must not overwrite.
+ * the annotation or label, as Argo CD does when it syncs (rendering a Helm chart with the real helm, as Argo CD's
+ * repo-server does). The Rollouts name no repoURL. The controller runs as deploy/ ships it (harness/shipped.ts). A
+ * cluster from FLEDGE_TEST_KUBECONFIG may run a real Argo CD, whose CRD this must not overwrite.
  */
 
 const log = (line: string): void => void process.stderr.write(`write-back argocd e2e: ${line}\n`);
@@ -28,7 +36,7 @@ describe.skipIf(Boolean(process.env.FLEDGE_TEST_KUBECONFIG))('write-back to Git 
   let optedIn: Awaited<ReturnType<typeof createTestNamespace>>;
   /** Argo CD's namespace, unique to this file: the controller is told with --argocd-namespace. */
   let argocd: Awaited<ReturnType<typeof createTestNamespace>>;
-  let controller: ControllerProcess;
+  let controller: ShippedController;
   let git: GitServer;
   let custom: k8s.CustomObjectsApi;
 
@@ -46,11 +54,12 @@ describe.skipIf(Boolean(process.env.FLEDGE_TEST_KUBECONFIG))('write-back to Git 
       const done = await kubectl(args);
       expect(done.code, done.stderr).toBe(0);
     }
-    controller = await startController(`${ns.name},${optedIn.name}`, ['--argocd-namespace', argocd.name]);
+    controller = await startShippedController(`${ns.name},${optedIn.name}`, { extraArgs: [`--argocd-namespace=${argocd.name}`] });
   });
   afterAll(async (ctx) => {
     await controller?.kill();
     if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-20_000)}\n`);
+    expect(controller?.memory().oomKilled, 'the controller was OOM-killed').toBe(false);
     await git?.close();
     await Promise.all([ns?.remove(), optedIn?.remove(), argocd?.remove()]);
   });
@@ -147,4 +156,77 @@ describe.skipIf(Boolean(process.env.FLEDGE_TEST_KUBECONFIG))('write-back to Git 
     expect((await rolloutStatuses(custom, ns.name).status('quiet')).writeBack).toBeUndefined();
     expect((await git.log('quiet')).map((c) => c.subject)).toEqual(['quiet: v2', 'quiet: v1']);
   });
+
+  it("restores the tag in a Helm chart's values.yaml under an Application with source.helm, comments kept, and Argo CD's next render is stable", { timeout: 120_000 }, async () => {
+    const repo = await git.createRepo('pay');
+    const app = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'pay', namespace: argocd.name },
+      spec: { project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: optedIn.name }, source: { repoURL: repo, targetRevision: 'main', path: 'charts/pay', helm: { valueFiles: ['values.yaml'] } } },
+    };
+    const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(app) });
+    expect(applied.code, applied.stderr).toBe(0);
+    const chart = chartFiles('pay');
+    const values = (tag: string): string => (chart['values.yaml'] as string).replace('tag: "3.10"', `tag: "${tag}"`);
+    const tracking: Tracking = { annotations: { 'argocd.argoproj.io/tracking-id': `pay:fledge.dev/Rollout:${optedIn.name}/pay` } };
+    const statuses = rolloutStatuses(custom, optedIn.name);
+
+    await git.commitFiles('pay', prefixed('charts/pay', { ...chart, 'values.yaml': values('3.9') }), 'pay: v1', 'main');
+    await syncHelm(optedIn.name, repo, tracking);
+    const v1 = await statuses.waitFor('pay', 'Healthy on v1', (s) => s.phase === 'Healthy');
+    await git.commitFiles('pay', { 'charts/pay/values.yaml': values('3.10') }, 'pay: v2', 'main');
+    await syncHelm(optedIn.name, repo, tracking);
+    await statuses.waitFor('pay', 'paused at 50%', (s) => s.phase === 'Paused');
+    const patched = await kubectl(['patch', 'rollout', 'pay', '-n', optedIn.name, '--subresource=status', '--type=merge', '-p', '{"status":{"abort":true}}']);
+    expect(patched.code, patched.stderr).toBe(0);
+
+    const status = await writtenBack(optedIn.name, 'pay');
+    expect(status.writeBack).toMatchObject({ outcome: 'Committed', branch: 'main', file: 'charts/pay/values.yaml' });
+    expect(status.writeBack?.message).toContain('image.tag');
+    // The value is restored where Helm reads it, every other byte (comments, quotes) as the team wrote it.
+    expect(await git.show('pay', 'charts/pay/values.yaml')).toBe(values('3.9'));
+    expect(await git.show('pay', 'charts/pay/templates/rollout.yaml')).toBe(chart['templates/rollout.yaml']);
+
+    // Argo CD renders Git again: the stable version, and the abort is over.
+    await syncHelm(optedIn.name, repo, tracking);
+    const healthy = await statuses.waitFor('pay', 'Healthy on v1 again', (s) => s.phase === 'Healthy' && s.currentRevision === v1.stableRevision);
+    expect(healthy.stableRevision).toBe(v1.stableRevision);
+  });
+
+  /** What Argo CD's repo-server and sync do with a Helm source: render the chart at Git's tip with its values, apply, track. */
+  const syncHelm = async (namespace: string, repo: string, tracking: Tracking): Promise<void> => {
+    const dir = mkdtempSync(join(tmpdir(), 'fledge-argocd-helm-'));
+    try {
+      const name = repo.split('/').at(-1)?.replace(/\.git$/, '') ?? '';
+      for (const file of Object.keys(chartFiles('pay'))) {
+        const path = join(dir, file);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, await git.show(name, `charts/pay/${file}`));
+      }
+      const rendered = await promisify(execFile)(helmBinary, ['template', 'pay', dir, '--namespace', namespace, '-f', join(dir, 'values.yaml')]);
+      await sync(namespace, rendered.stdout.replace(/^---\n(# Source: [^\n]*\n)?/, ''), tracking);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
 });
+
+const chartDir = new URL('../fixtures/charts/', import.meta.url).pathname;
+
+/** A chart of test/fixtures/charts, as relative path → content. */
+function chartFiles(chart: string): Record<string, string> {
+  const root = join(chartDir, chart);
+  const files: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else files[relative(root, path)] = readFileSync(path, 'utf8');
+    }
+  };
+  walk(root);
+  return files;
+}
+
+const prefixed = (prefix: string, files: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(files).map(([path, text]) => [`${prefix}/${path}`, text]));
