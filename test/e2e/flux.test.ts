@@ -5,9 +5,10 @@ import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Condition } from '../../src/api/meta.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, testKubeConfig } from '../harness/e2e.js';
 import { startFlux, type Flux } from '../harness/flux.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
+import { startShippedController, type ShippedController } from '../harness/shipped.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
 
 // The harness's pods serve and count requests by their image tag: `-bad` fails one request in five.
@@ -91,7 +92,7 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
   let git: GitServer;
   let flux: Flux;
-  let controller: ControllerProcess;
+  let controller: ShippedController;
   let simulator: Simulator;
   let custom: k8s.CustomObjectsApi;
   let rollouts: ReturnType<typeof rolloutStatuses>;
@@ -102,7 +103,8 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     git = await startGitServer({ username: 'flux', password: randomBytes(12).toString('hex') });
     flux = await startFlux(ns.name);
     simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [ns.name], targetsDir: inject('prometheusTargetsDir') });
-    controller = await startController(ns.name, ['--prometheus-address', prometheusUrl()]);
+    // As deploy/ ships it: write-back clones into the Deployment's /tmp volume under a read-only root.
+    controller = await startShippedController(ns.name, { extraArgs: [`--prometheus-address=${prometheusUrl()}`] });
     custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
     rollouts = rolloutStatuses(custom, ns.name);
   });

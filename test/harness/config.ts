@@ -14,6 +14,8 @@ export const ARGOCD_VERSION = 'v3.5.7';
 /** Flux's controllers for the GitOps tests; kustomize-controller v1.9.x reads source-controller v1.9.x's artifacts. */
 export const FLUX_SOURCE_CONTROLLER_VERSION = 'v1.9.1';
 export const FLUX_KUSTOMIZE_CONTROLLER_VERSION = 'v1.9.4';
+/** Only the HelmRelease CRD is taken from it (the tests play helm-controller); v1.4.0 is the newest the proxy serves here. */
+export const FLUX_HELM_CONTROLLER_VERSION = 'v1.4.0';
 /** Argo Rollouts, which the scale bench measures Fledge against: the newest v1.9 that Go 1.26.8 builds (v1.9.3 needs 1.26.10). */
 export const ARGO_ROLLOUTS_VERSION = 'v1.9.2';
 

@@ -24,7 +24,7 @@ function ready(url: string): Promise<boolean> {
 }
 
 /** Applies a Flux module's CRDs (config/crd/bases, from the module proxy) and waits until they are served. */
-async function installFluxCrds(module: string, version: string): Promise<void> {
+export async function installFluxCrds(module: string, version: string): Promise<void> {
   const dir = join(await downloadGoModule(module, version), 'config', 'crd', 'bases');
   const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', dir, '-o', 'name']);
   if (applied.code !== 0) throw new Error(`applying ${module} ${version} CRDs failed: ${applied.stderr}`);
