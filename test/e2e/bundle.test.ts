@@ -1,18 +1,16 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleController } from '../../scripts/bundle-controller.js';
+import { describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { controllerSuite, prometheusUrl } from '../harness/e2e.js';
 import { recordReleaseHistory } from '../harness/release-history.js';
+import { startShippedController } from '../harness/shipped.js';
 
-// What the image runs is the bundle (scripts/bundle-controller.ts), not src/ through tsx: this runs that file.
+// What the image runs is the bundle (scripts/bundle-controller.ts), not src/ through tsx, and the way deploy/ runs
+// it: the Deployment's args, read-only root, uid 65532, its ServiceAccount's token and memory limit (harness/shipped.ts).
 describe('the bundled controller, as the image runs it', () => {
-  const main = join(mkdtempSync(join(tmpdir(), 'fledge-bundle-')), 'main.mjs');
-  // Registered before the suite's own beforeAll, so the bundle exists when the controller starts.
-  beforeAll(() => bundleController(main), 120_000);
-  const suite = controllerSuite('bundle', () => ['--prometheus-address', prometheusUrl()], { simulator: true, main: () => main });
+  const suite = controllerSuite('bundle', () => [`--prometheus-address=${prometheusUrl()}`], {
+    simulator: true,
+    start: (namespace, args) => startShippedController(namespace, { extraArgs: args }),
+  });
 
   it('promotes a good release on its analysis, aborts a bad one to stable, and serves its metrics', async () => {
     const { goodRun, badRun } = await recordReleaseHistory(suite.ns.name);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, kubectl, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { startShippedController } from '../harness/shipped.js';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 /** A value that must never leave the Secret and its copies: not in logs, Events or status. */
@@ -60,7 +61,7 @@ describe('config tracking on the real control plane', () => {
   const controllers: ControllerProcess[] = [];
   const output = (): string => controllers.map((c) => c.output()).join('');
   // Debug: the most the controller ever logs is what must hold no Secret value.
-  const startDebugController = async (): Promise<void> => void controllers.push(await startController(ns.name, ['--log-level', 'debug']));
+  const startDebugController = async (): Promise<void> => void controllers.push(await startShippedController(ns.name, { extraArgs: ['--log-level=debug'] }));
   let custom: k8s.CustomObjectsApi;
   let apps: k8s.AppsV1Api;
   let core: k8s.CoreV1Api;

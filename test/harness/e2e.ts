@@ -149,14 +149,14 @@ export async function serviceAccountKubeconfig(account: string, namespace: strin
 }
 
 /**
- * Runs the real controller (`src/main.ts`, or the bundle at `main`) as its own process, watching one namespace, as
+ * Runs the real controller (`src/main.ts` through tsx) as its own process, watching one namespace, as
  * the deploy/ ServiceAccount unless `kubeconfig` names another identity.
  */
-export async function startController(namespace: string, extraArgs: string[] = [], opts: { kubeconfig?: string; main?: string } = {}): Promise<ControllerProcess> {
+export async function startController(namespace: string, extraArgs: string[] = [], opts: { kubeconfig?: string } = {}): Promise<ControllerProcess> {
   // Free ports on loopback, so parallel and restarted controllers never collide.
   const kubeconfig = opts.kubeconfig ?? (await controllerKubeconfig());
   const args = ['--kubeconfig', kubeconfig, '--namespaces', namespace, '--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'];
-  const entry = opts.main !== undefined ? [opts.main] : ['--import', 'tsx', join(repoRoot, 'src/main.ts')];
+  const entry = ['--import', 'tsx', join(repoRoot, 'src/main.ts')];
   const child = spawn(process.execPath, [...entry, ...args, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -243,12 +243,12 @@ export interface ControllerSuite {
 /**
  * The usual frame of an e2e file: the CRDs, a fresh namespace and a controller watching it, stopped afterwards, with
  * the controller's output printed when a test did not pass. Call it at the top of a describe block. `simulator` also
- * runs the workload simulator for the namespace; `main` runs that bundle instead of src/ (read when the suite starts).
+ * runs the workload simulator for the namespace; `start` starts the controller another way, such as startShippedController (as deploy/ ships it).
  */
 export function controllerSuite(
   prefix: string,
   controllerArgs: () => string[] = () => [],
-  opts: { simulator?: boolean; main?: () => string } = {},
+  opts: { simulator?: boolean; start?: (namespace: string, args: string[]) => Promise<ControllerProcess> } = {},
 ): ControllerSuite {
   const kc = testKubeConfig();
   let namespace: Awaited<ReturnType<typeof createTestNamespace>> | undefined;
@@ -268,7 +268,10 @@ export function controllerSuite(
     if (opts.simulator === true) {
       suite.simulator = await startSimulator({ kubeconfig: inject('kubeconfig'), namespaces: [namespace.name], targetsDir: inject('prometheusTargetsDir') });
     }
-    suite.controller = await startController(namespace.name, controllerArgs(), opts.main !== undefined ? { main: opts.main() } : {});
+    suite.controller =
+      opts.start !== undefined
+        ? await opts.start(namespace.name, controllerArgs())
+        : await startController(namespace.name, controllerArgs());
   });
   afterAll(async (ctx) => {
     await suite.controller?.kill();
