@@ -7,6 +7,7 @@ import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { CONTROLLER_NAMESPACE, createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { startShippedController } from '../harness/shipped.js';
 
 describe('running it in production: leader election and /metrics', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
@@ -47,8 +48,8 @@ describe('running it in production: leader election and /metrics', () => {
   };
 
   it('fails over to the follower within the lease time when the leader is SIGKILLed mid-rollout, and the rollout completes; /metrics follows the phase', async () => {
-    const args = ['--leader-elect', '--leader-election-namespace', CONTROLLER_NAMESPACE, '--leader-election-id', lease];
-    for (let i = 0; i < 2; i++) controllers.push(await startController(ns.name, args));
+    // As shipped: the Deployment's own --leader-elect, its POD_NAMESPACE (the controller's namespace) for the Lease.
+    for (let i = 0; i < 2; i++) controllers.push(await startShippedController(ns.name, { extraArgs: [`--leader-election-id=${lease}`] }));
     const leaderOf = (): ControllerProcess | undefined => controllers.find((c) => !c.exited() && c.output().includes('"msg":"became leader"'));
     const leader = await eventually('a leader', async () => leaderOf());
     const follower = controllers.find((c) => c !== leader) as ControllerProcess;
@@ -175,11 +176,11 @@ describe('running it in production: leader election and /metrics', () => {
   });
 
   it('hands the lease over at once on SIGTERM', async () => {
-    const args = ['--leader-elect', '--leader-election-namespace', CONTROLLER_NAMESPACE, '--leader-election-id', `${lease}-handover`];
-    const leader = await startController(ns.name, args);
+    const args = { extraArgs: [`--leader-election-id=${lease}-handover`] };
+    const leader = await startShippedController(ns.name, args);
     controllers.push(leader);
     await eventually('first leader', async () => (leader.output().includes('"msg":"became leader"') ? true : undefined));
-    const successor = await startController(ns.name, args);
+    const successor = await startShippedController(ns.name, args);
     controllers.push(successor);
     await eventually('successor waits', async () => (successor.output().includes('waiting for leadership') ? true : undefined));
     const stoppedAt = Date.now();
