@@ -2,6 +2,15 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** Files that decide: pure functions of their input (see the rule below, and ../shared/ARCHITECTURE.md). */
+export const PURE_FILES = [
+  'src/api/**/*.ts',
+  'src/rollout/{analysis-runs,conditions,config-tracking,defaults,facts,history,hooks,invariants,machine,plan,refused,replicas,restart,restore,role-metadata,selector,services,stage,steps,time,write-back-scope}.ts',
+  'src/analysis/{condition,invariants,measure,metric-args,plan,query,run-machine,templates}.ts',
+  'src/traffic/{plan,types}.ts',
+  'src/gitops/{edit,find-edit,helm-values,snapshot}.ts',
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'test/harness/k8s/'] },
   js.configs.recommended,
@@ -12,6 +21,33 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-eval': 'error',
       'no-new-func': 'error',
+    },
+  },
+  // The pure wall: decisions (the machines, decide() and its planners, verdicts, edits of Git files) take facts and
+  // return plans. No I/O, no clock, no randomness, enforced here rather than remembered (as Temporal's SDK does for
+  // workflow code). Types may be imported from anywhere; values only from other pure files and libraries without I/O.
+  {
+    files: PURE_FILES,
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['fs', 'fs/promises', 'http', 'https', 'net', 'child_process', 'os'].map((name) => ({ name, message: 'a pure file does no I/O: take what it needs as facts', allowTypeImports: true })),
+          patterns: [
+            { group: ['node:*', 'axios', 'isomorphic-git', 'isomorphic-git/*', 'prom-client'], message: 'a pure file does no I/O: take what it needs as facts', allowTypeImports: true },
+            { group: ['@kubernetes/client-node'], message: 'a pure file never calls the apiserver: import types only', allowTypeImports: true },
+            { group: ['**/observability/*', '**/kube/*', '**/http/*', '**/reconciler.js', '**/gitops/push.js', '**/gitops/git-http.js', '**/providers/prometheus.js', '**/providers/web.js', '**/providers/job.js', '**/providers/registry.js', '**/routers/*'], message: 'a pure file imports no effectful module: the shell calls it, not the other way round', allowTypeImports: true },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'no clock in a pure file: use facts.now' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'no clock in a pure file: use facts.now' },
+        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'no randomness in a pure file: decisions must replay' },
+        { selector: "Identifier[name='process']", message: 'no process state in a pure file: take it as configuration' },
+        { selector: "CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate|fetch)$/]", message: 'a pure file neither waits nor calls out: return requeueAfterMs' },
+      ],
     },
   },
   { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
