@@ -1,57 +1,12 @@
-import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { AnalysisPhase, AnalysisRun } from '../../src/api/analysis.js';
+import type { AnalysisPhase } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, recordWatch, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, prometheusUrl, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
+import { namespaceKit } from '../harness/namespace-kit.js';
 import { BAD_PROMETHEUS_ANSWERS, startPrometheusImpostor, vector, type PrometheusImpostor } from '../harness/prometheus-impostor.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
 
-const GROUP = { group: 'fledge.dev', version: 'v1alpha1' } as const;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Reads and steers the Rollouts, ReplicaSets and AnalysisRuns of one test namespace. */
-function namespaceKit(namespace: string) {
-  const kc = testKubeConfig();
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const kit = {
-    apply: async (text: string): Promise<void> => {
-      const res = await kubectl(['apply', '-n', namespace, '-f', '-'], { input: text });
-      expect(res.code, res.stderr).toBe(0);
-    },
-    status: async (name: string): Promise<RolloutStatus> =>
-      ((await custom.getNamespacedCustomObject({ ...GROUP, namespace, plural: 'rollouts', name })) as { status?: RolloutStatus }).status ?? {},
-    statuses: async (): Promise<Map<string, RolloutStatus>> => {
-      const list = (await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'rollouts' })) as { items: Array<{ metadata: { name: string }; status?: RolloutStatus }> };
-      return new Map(list.items.map((item) => [item.metadata.name, item.status ?? {}]));
-    },
-    waitFor: (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
-      eventually(`${name}: ${what}`, async () => {
-        const s = await kit.status(name);
-        return check(s) ? s : undefined;
-      }, { timeoutMs, intervalMs: 250 }),
-    setImage: async (name: string, image: string): Promise<void> => {
-      const patch = { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } };
-      const res = await kubectl(['patch', 'rollout', name, '-n', namespace, '--type=merge', '-p', JSON.stringify(patch)]);
-      expect(res.code, res.stderr).toBe(0);
-    },
-    /** spec.replicas and status counts of a Rollout's ReplicaSets, by revision. */
-    replicaSets: async (rollout: string): Promise<Map<string, { replicas: number; current: number; available: number }>> => {
-      const list = await apps.listNamespacedReplicaSet({ namespace, labelSelector: `fledge.dev/rollout=${rollout}` });
-      return new Map(
-        list.items.map((rs) => [
-          rs.metadata?.labels?.['fledge.dev/pod-template-hash'] ?? '',
-          { replicas: rs.spec?.replicas ?? 0, current: rs.status?.replicas ?? 0, available: rs.status?.availableReplicas ?? 0 },
-        ]),
-      );
-    },
-    runsOf: async (rollout: string, revision: string): Promise<AnalysisRun[]> =>
-      ((await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'analysisruns', labelSelector: `fledge.dev/rollout=${rollout}` })) as { items: AnalysisRun[] }).items.filter(
-        (run) => run.metadata.labels?.['fledge.dev/pod-template-hash'] === revision,
-      ),
-  };
-  return kit;
-}
 
 const isHeld = (s: RolloutStatus): boolean => s.phase === 'Paused' && s.conditions?.some((c) => c.type === 'Paused' && c.status === 'True' && c.reason === 'AnalysisHold') === true;
 const isAborted = (s: RolloutStatus): boolean => s.phase === 'Degraded' && s.abort === true;

@@ -1,13 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnalysisRun } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, installCrds, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
+import { namespaceKit } from '../harness/namespace-kit.js';
 import { startPrometheusImpostor, vector, type PrometheusImpostor } from '../harness/prometheus-impostor.js';
-
-const GROUP = { group: 'fledge.dev', version: 'v1alpha1' } as const;
 
 interface RolloutObject {
   metadata: { name: string; generation?: number };
@@ -15,53 +12,11 @@ interface RolloutObject {
   status?: RolloutStatus;
 }
 
-/** Reads and steers the Rollouts and AnalysisRuns of one test namespace. */
-function namespaceKit(namespace: string) {
-  const custom = testKubeConfig().makeApiClient(k8s.CustomObjectsApi);
-  const kit = {
-    apply: async (text: string): Promise<void> => {
-      const res = await kubectl(['apply', '-n', namespace, '-f', '-'], { input: text });
-      expect(res.code, res.stderr).toBe(0);
-    },
-    status: async (name: string): Promise<RolloutStatus> =>
-      ((await custom.getNamespacedCustomObject({ ...GROUP, namespace, plural: 'rollouts', name })) as { status?: RolloutStatus }).status ?? {},
-    statuses: async (): Promise<Map<string, RolloutStatus>> => {
-      const list = (await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'rollouts' })) as { items: RolloutObject[] };
-      return new Map(list.items.map((item) => [item.metadata.name, item.status ?? {}]));
-    },
-    waitFor: (name: string, what: string, check: (s: RolloutStatus) => boolean, timeoutMs = 90_000): Promise<RolloutStatus> =>
-      eventually(`${name}: ${what}`, async () => {
-        const s = await kit.status(name);
-        return check(s) ? s : undefined;
-      }, { timeoutMs, intervalMs: 250 }),
-    /** A merge patch of the image, straight to the apiserver: many of them in parallel land at nearly one moment. */
-    setImage: async (name: string, image: string): Promise<void> => {
-      const body = { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } };
-      await custom.patchNamespacedCustomObject({ ...GROUP, namespace, plural: 'rollouts', name, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    },
-    runs: async (): Promise<AnalysisRun[]> => ((await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'analysisruns' })) as { items: AnalysisRun[] }).items,
-    runsOf: async (rollout: string, revision: string): Promise<AnalysisRun[]> =>
-      (await kit.runs()).filter((run) => run.metadata.labels?.['fledge.dev/rollout'] === rollout && run.metadata.labels?.['fledge.dev/pod-template-hash'] === revision),
-  };
-  return kit;
-}
-
 /** A watch of a namespace's Rollouts that stamps each version with when it arrived, for timings on one clock. */
 async function timedRolloutWatch(namespace: string) {
-  const seen: Array<{ at: number; rollout: RolloutObject }> = [];
-  let ended: string | undefined;
-  let stopping = false;
-  const request = await new k8s.Watch(testKubeConfig()).watch(
-    `/apis/fledge.dev/v1alpha1/namespaces/${namespace}/rollouts`,
-    {},
-    (type: string, rollout: RolloutObject) => {
-      if (type === 'ADDED' || type === 'MODIFIED') seen.push({ at: Date.now(), rollout });
-    },
-    (err: unknown) => {
-      if (!stopping) ended = `the watch of the Rollouts ended early${err ? `: ${String(err)}` : ''}`;
-    },
-  );
-  const of = (name: string) => seen.filter((e) => e.rollout.metadata.name === name);
+  const recording = await recordWatch<RolloutObject>(`/apis/fledge.dev/v1alpha1/namespaces/${namespace}/rollouts`);
+  const of = (name: string): Array<{ at: number; rollout: RolloutObject }> =>
+    recording.timed().flatMap(({ at, object }) => (object.metadata.name === name ? [{ at, rollout: object }] : []));
   return {
     of,
     /** When the apiserver first showed `name` with `image`, and when first promoted past `initialStable` after that. */
@@ -74,11 +29,7 @@ async function timedRolloutWatch(namespace: string) {
       );
       return promoted === undefined ? undefined : { changedAt: changed.at, promotedAt: promoted.at };
     },
-    stop: (): void => {
-      stopping = true;
-      request.abort();
-      if (ended !== undefined) throw new Error(ended);
-    },
+    stop: (): Promise<RolloutObject[]> => recording.stop(),
   };
 }
 
@@ -302,7 +253,7 @@ describe('a backend that drips its answers delays only the runs that measure aga
   afterAll(async (ctx) => {
     sampling = false;
     await sampler;
-    watch?.stop();
+    await watch?.stop();
     await controller?.kill();
     await healthy?.stop();
     await drip?.stop();

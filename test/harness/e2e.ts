@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -161,10 +161,20 @@ export async function startController(namespace: string, extraArgs: string[] = [
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return controllerProcess(child);
+}
+
+/** A started controller's handle: its output as it comes, the URLs it logs, and a kill that waits for the exit. */
+export function controllerProcess(child: ChildProcess, onExit: () => void = () => {}): ControllerProcess {
   let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      onExit();
+      resolve();
+    }),
+  );
   return {
     pid: child.pid ?? -1,
     output: () => output,
@@ -194,6 +204,8 @@ export function rolloutStatuses(custom: k8s.CustomObjectsApi, namespace: string)
 export interface WatchRecording<T> {
   /** The objects as written, oldest first (the watch's initial ADDED events included). */
   objects(): T[];
+  /** The same, each with when it arrived here (this process's clock). */
+  timed(): Array<{ at: number; object: T }>;
   /** Throws if the watch ended before stop(): its record would then have a gap. */
   stop(): Promise<T[]>;
 }
@@ -203,26 +215,28 @@ export interface WatchRecording<T> {
  * watch cannot miss a short-lived state, however loaded the machine: it is how a test sees each status write.
  */
 export async function recordWatch<T>(path: string, query: Record<string, string> = {}): Promise<WatchRecording<T>> {
-  const seen: T[] = [];
+  const seen: Array<{ at: number; object: T }> = [];
   let ended: string | undefined;
   let stopping = false;
   const request = await new k8s.Watch(testKubeConfig()).watch(
     path,
     query,
     (type: string, object: T) => {
-      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') seen.push(object);
+      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') seen.push({ at: Date.now(), object });
     },
     (err: unknown) => {
       if (!stopping) ended = `the watch of ${path} ended early${err ? `: ${String(err)}` : ''}`;
     },
   );
+  const objects = (): T[] => seen.map(({ object }) => object);
   return {
-    objects: () => [...seen],
+    objects,
+    timed: () => [...seen],
     stop: async () => {
       stopping = true;
       request.abort();
       if (ended !== undefined) throw new Error(ended);
-      return [...seen];
+      return objects();
     },
   };
 }

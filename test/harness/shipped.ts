@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import yaml from 'js-yaml';
 import { bundleController } from '../../scripts/bundle-controller.js';
 import { helmBinary } from './config.js';
-import { CONTROLLER_NAMESPACE, controllerKubeconfig, kubectl, testKubeConfig, type ControllerProcess } from './e2e.js';
+import { CONTROLLER_NAMESPACE, controllerKubeconfig, controllerProcess, kubectl, testKubeConfig, type ControllerProcess } from './e2e.js';
 import { freePort } from './free-port.js';
 
 /**
@@ -247,30 +247,17 @@ export async function startShippedController(namespaces: string, opts: ShippedOp
   const child = spawn('sh', ['-c', `echo $$ > ${quote(join(cgroup.dir, 'cgroup.procs'))} && exec unshare -m -u --propagation private sh -c ${quote(script)}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   let memory: { peakBytes: number; oomKills: number } | undefined;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      memory = { peakBytes: cgroup.read('memory.max_usage_in_bytes'), oomKills: cgroup.read('memory.oom_control') };
-      cgroup.remove();
-      resolve();
-    }),
-  );
+  const usage = (): { peakBytes: number; oomKills: number } => ({ peakBytes: cgroup.read('memory.max_usage_in_bytes'), oomKills: cgroup.read('memory.oom_control') });
+  const handle = controllerProcess(child, () => {
+    memory = usage();
+    cgroup.remove();
+  });
   return {
+    ...handle,
     spec,
-    pid: child.pid ?? -1,
-    output: () => output,
-    metricsUrl: () => /"metrics":"(http:\/\/[^"]+)"/.exec(output)?.[1],
-    healthUrl: () => /"health":"(http:\/\/[^"]+)\/healthz"/.exec(output)?.[1],
-    exited: () => child.exitCode !== null || child.signalCode !== null,
-    kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
     memory: () => {
-      const now = memory ?? { peakBytes: cgroup.read('memory.max_usage_in_bytes'), oomKills: cgroup.read('memory.oom_control') };
+      const now = memory ?? usage();
       return { peakBytes: now.peakBytes, limitBytes: spec.memoryLimitBytes, oomKilled: now.oomKills > 0 };
     },
   };
