@@ -253,12 +253,13 @@ describe('a backend that drips its answers delays only the runs that measure aga
   afterAll(async (ctx) => {
     sampling = false;
     await sampler;
-    await watch?.stop();
+    const watchGap = await watch?.stop().then(() => undefined, (err: unknown) => err);
     await controller?.kill();
     await healthy?.stop();
     await drip?.stop();
-    if (ctx.tasks.some((t) => t.result?.state === 'fail')) process.stderr.write(`controller output:\n${controller?.output().slice(-30_000)}\n`);
+    if (watchGap !== undefined || ctx.tasks.some((t) => t.result?.state !== 'pass')) process.stderr.write(`controller output:\n${controller?.output().slice(-30_000)}\n`);
     await ns?.remove();
+    if (watchGap !== undefined) throw watchGap;
   });
 
   it(`promotes a healthy canary beside ${SLOW} canaries measuring a dripping backend within 2 s of its time alone`, async () => {

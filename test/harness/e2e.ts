@@ -212,30 +212,46 @@ export interface WatchRecording<T> {
 
 /**
  * Records every version of the objects under `path` (a collection URL), as a watch delivers them. Unlike a poll, a
- * watch cannot miss a short-lived state, however loaded the machine: it is how a test sees each status write.
+ * watch cannot miss a short-lived state, however loaded the machine: it is how a test sees each status write. The
+ * apiserver may end a watch at any time (it does when a CRD's handler is rebuilt, moments after the CRD is created);
+ * the recording then resumes from the last resourceVersion it saw, as an informer does, so nothing is missed. Only a
+ * resume the apiserver refuses (that version is gone) leaves a gap, and stop() then throws.
  */
 export async function recordWatch<T>(path: string, query: Record<string, string> = {}): Promise<WatchRecording<T>> {
   const seen: Array<{ at: number; object: T }> = [];
-  let ended: string | undefined;
+  let gap: string | undefined;
   let stopping = false;
-  const request = await new k8s.Watch(testKubeConfig()).watch(
-    path,
-    query,
-    (type: string, object: T) => {
-      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') seen.push({ at: Date.now(), object });
-    },
-    (err: unknown) => {
-      if (!stopping) ended = `the watch of ${path} ended early${err ? `: ${String(err)}` : ''}`;
-    },
-  );
+  let lastVersion: string | undefined;
+  let request: AbortController | undefined;
+  const start = async (): Promise<void> => {
+    request = await new k8s.Watch(testKubeConfig()).watch(
+      path,
+      { ...query, ...(lastVersion !== undefined && { resourceVersion: lastVersion }) },
+      (type: string, object: T & { code?: number; message?: string }) => {
+        if (type === 'ERROR') {
+          gap = `the watch of ${path} could not resume from ${lastVersion ?? 'the start'}: ${object.message ?? object.code ?? 'error'}`;
+          return;
+        }
+        if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+        lastVersion = (object as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion ?? lastVersion;
+        seen.push({ at: Date.now(), object });
+      },
+      (err: unknown) => {
+        if (stopping || gap !== undefined) return;
+        process.stderr.write(`harness: the watch of ${path} ended${err ? ` (${String(err)})` : ''}; resuming from resourceVersion ${lastVersion ?? '(none yet)'}\n`);
+        void start().catch((startErr: unknown) => (gap = `the watch of ${path} ended${err ? ` (${String(err)})` : ''} and could not resume: ${String(startErr)}`));
+      },
+    );
+  };
+  await start();
   const objects = (): T[] => seen.map(({ object }) => object);
   return {
     objects,
     timed: () => [...seen],
     stop: async () => {
       stopping = true;
-      request.abort();
-      if (ended !== undefined) throw new Error(ended);
+      request?.abort();
+      if (gap !== undefined) throw new Error(gap);
       return objects();
     },
   };
