@@ -183,7 +183,8 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       settings.replicas,
       routed,
       facts.currentRevision,
-      settings.dynamicStableScale ? (observedWeight ?? 0) : undefined,
+      // A superseded canary's traffic goes back to the stable side, which is sized for all of it meanwhile.
+      settings.dynamicStableScale ? (heldCanaryFor(current) !== undefined ? 0 : (observedWeight ?? 0)) : undefined,
     );
   const availableOf = (revision: string | undefined): number => facts.replicaSets.find((rs) => rs.revision === revision)?.availableReplicas ?? 0;
   /**
@@ -207,8 +208,11 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     if (!routed) return undefined;
     const superseded = heldCanaryFor(current);
     if (superseded !== undefined) {
-      // Off the superseded canary first; the canary side moves to the new revision once the router reports 0.
-      return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight: 0 };
+      // Off the superseded canary first; the canary side moves to the new revision once the router reports 0. With
+      // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
+      const served = lowestWeightServed(settings.replicas, availableOf(current.context.stableRevision));
+      const canaryWeight = settings.dynamicStableScale ? Math.min(observedWeight ?? 0, served) : 0;
+      return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
     }
     const stage = stageOf(current);
     const context = positionOf(current);
