@@ -1,6 +1,9 @@
+import type * as k8s from '@kubernetes/client-node';
 import type { TrafficObservation } from '../traffic/types.js';
 import type { WebhookResult } from './hooks.js';
-import type { Rollout } from '../api/rollout.js';
+import type { PodTemplate, Rollout } from '../api/rollout.js';
+import type { AnalysisTemplateSpec } from '../api/analysis.js';
+import type { PodFacts } from './restart.js';
 
 /** What the shell observed about one ReplicaSet this Rollout owns. */
 export interface ReplicaSetFacts {
@@ -17,6 +20,10 @@ export interface ReplicaSetFacts {
   createdAt: number;
   /** Epoch ms from annotation fledge.dev/scale-down-at, if a scale-down is scheduled. */
   scaleDownAt?: number;
+  /** spec.minReadySeconds as written on the ReplicaSet. */
+  minReadySeconds?: number;
+  /** Its pod template as written (role metadata, injected anti-affinity, the images a write-back restores). */
+  template?: k8s.V1PodTemplateSpec;
 }
 
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Error' | 'Inconclusive';
@@ -29,6 +36,8 @@ export interface AnalysisRunFacts {
   message?: string;
   /** spec.terminate: cut short because the Rollout left the step, so its verdict judges nothing now. */
   terminated?: boolean;
+  /** metadata.creationTimestamp as written (RFC 3339): the oldest finished runs are pruned first. */
+  createdAt?: string;
 }
 
 /** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */
@@ -37,8 +46,10 @@ export interface RolloutFacts {
   now: number;
   /** Parsed; status may be absent on first sight. */
   rollout: Rollout;
-  /** Pod-template hash of spec.template, computed by the shell with podTemplateHash. */
+  /** Pod-template hash of `template`, computed by the shell with podTemplateHash. */
   currentRevision: string;
+  /** The pod template a new ReplicaSet runs: spec.template with config tracking's copies in place of what it reads. */
+  template: PodTemplate;
   /** Only the ReplicaSets this Rollout owns. */
   replicaSets: ReplicaSetFacts[];
   /**
@@ -51,6 +62,14 @@ export interface RolloutFacts {
    * `ClusterAnalysisTemplate NAME`: under GitOps a Rollout and its templates arrive in either order.
    */
   missingTemplates: string[];
+  /** The templates the Rollout's analysis names that exist and parse, by templateRef (`AnalysisTemplate NAME`). */
+  templates: Record<string, AnalysisTemplateSpec>;
+  /** The fledge.dev/rollout label of the stable and canary Services the Rollout names, by Service name (absent: none). */
+  serviceOwners: Record<string, string | undefined>;
+  /** The pods of the owned ReplicaSets, read only while a restart (spec.restartAt) is due. */
+  pods?: PodFacts[];
+  /** The workloadRef's Deployment: its spec.replicas (absent without a workloadRef, or before it is seen). */
+  workloadReplicas?: number;
   /** spec.strategy.canary.trafficRouting is set: a router splits traffic; without one the pod ratio is the split. */
   hasTrafficRouter: boolean;
   /** What the router read back this reconcile (only with a router). */

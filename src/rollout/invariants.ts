@@ -1,5 +1,8 @@
 import type { RolloutStatus } from '../api/rollout.js';
 import { analysisRunName } from './analysis-runs.js';
+import { isTerminal } from '../analysis/run-machine.js';
+import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from './labels.js';
+import { pendingRestart } from './restart.js';
 import { resolveSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import { decide, type RolloutPlan } from './plan.js';
@@ -59,6 +62,15 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan
  *    b. A canary whose pre-rollout hooks have not passed is given no pods (pods it has from an earlier life as the
  *       stable revision leave within the budget) and no weight.
  *    c. A rollback hook's 2xx for the canary in flight always aborts it (a person's promote aside).
+ * 9. The shell's writes follow the targets and touch only what they may.
+ *    a. A ReplicaSet is created only for a revision that has none, numbered above every owned one, and every write
+ *       leaves each ReplicaSet at its target's count.
+ *    b. An AnalysisRun the plan wants is never terminated or pruned; one is created only when none of that name
+ *       exists; after the changes, at most analysisRunHistoryLimit finished runs the plan does not want are left.
+ *    c. A Service's selector always carries the pod-template hash key (a revision, or null with the Rollout's own
+ *       labels), so it never selects pods of another workload.
+ *    d. A restart deletes only pods of this Rollout that are older than restartAt, and never more at once than
+ *       maxUnavailable (at least one) counting pods already down.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -295,5 +307,51 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...trafficViolations(facts, plan),
     ...replayViolations(facts, plan),
     ...webhookViolations(facts, plan),
+    ...writeViolations(facts, plan),
   ];
+}
+
+/** Invariant 9: the writes the plan asks of the shell. */
+export function writeViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const violations: string[] = [];
+  const highest = Math.max(0, ...facts.replicaSets.map((rs) => rs.revisionNumber));
+  for (const change of plan.replicaSetChanges) {
+    const target = plan.replicaSets.find((candidate) => candidate.revision === change.revision);
+    const replicas = change.kind === 'create' ? change.replicaSet.spec?.replicas : change.patch.spec?.replicas;
+    if (replicas !== undefined && replicas !== target?.replicas) violations.push(`ReplicaSet ${change.revision} is written at ${replicas} pods, its target is ${target?.replicas}`);
+    if (change.kind !== 'create') continue;
+    if (facts.replicaSets.some((rs) => rs.revision === change.revision)) violations.push(`ReplicaSet ${change.revision} is created though one exists`);
+    if (Number(change.replicaSet.metadata?.annotations?.[ANNOTATION_REVISION]) <= highest) violations.push(`ReplicaSet ${change.revision} is numbered at or below an owned one (${highest})`);
+  }
+  for (const target of plan.replicaSets) {
+    const rs = facts.replicaSets.find((candidate) => candidate.revision === target.revision);
+    const written = plan.replicaSetChanges.some((change) => change.revision === target.revision && (change.kind === 'create' || change.patch.spec?.replicas !== undefined));
+    if (rs !== undefined && rs.replicas !== target.replicas && !written) violations.push(`ReplicaSet ${target.revision} stays at ${rs.replicas} pods, its target is ${target.replicas}`);
+  }
+  const wanted = new Set(plan.analysisRuns.map((run) => run.name));
+  const changes = plan.analysisRunChanges;
+  for (const name of [...changes.terminate, ...changes.delete.map((run) => run.name)]) {
+    const needsAfresh = facts.analysisRuns.some((run) => run.name === name && run.terminated === true);
+    if (wanted.has(name) && !(needsAfresh && !changes.terminate.includes(name))) violations.push(`AnalysisRun ${name} is wanted, yet terminated or deleted`);
+  }
+  for (const { run } of changes.create) {
+    if (facts.analysisRuns.some((existing) => existing.name === run.metadata.name)) violations.push(`AnalysisRun ${run.metadata.name} is created though it exists`);
+  }
+  const deleted = new Set(changes.delete.map((run) => run.name));
+  const finishedLeft = facts.analysisRuns.filter((run) => !wanted.has(run.name) && !deleted.has(run.name) && isTerminal(run.phase ?? 'Pending'));
+  const limit = resolveSettings(facts.rollout.spec).analysisRunHistoryLimit;
+  if (finishedLeft.length > limit) violations.push(`${finishedLeft.length} finished AnalysisRuns are kept, analysisRunHistoryLimit is ${limit}`);
+  for (const service of plan.services) {
+    if (!(LABEL_POD_TEMPLATE_HASH in service.selector)) violations.push(`Service ${service.name}'s selector leaves out the pod-template hash`);
+  }
+  const restartAt = pendingRestart(facts.rollout.spec.restartAt, facts.rollout.status?.restartedAt);
+  if (plan.podsToDelete.length > 0) {
+    const pods = new Map((facts.pods ?? []).map((pod) => [pod.name, pod]));
+    const down = (facts.pods ?? []).filter((pod) => pod.terminating || !pod.ready).length;
+    const settings = resolveSettings(facts.rollout.spec);
+    const budget = Math.max(1, scalingLimits(settings.replicas, settings.maxSurge, settings.maxUnavailable).maxUnavailable);
+    if (restartAt === undefined || plan.podsToDelete.some((name) => (pods.get(name)?.createdAt ?? Infinity) >= restartAt)) violations.push(`a restart deletes a pod it may not: ${plan.podsToDelete.join(', ')}`);
+    if (down + plan.podsToDelete.length > budget) violations.push(`a restart takes ${down + plan.podsToDelete.length} pods down at once, maxUnavailable allows ${budget}`);
+  }
+  return violations;
 }

@@ -46,7 +46,7 @@ export type RolloutEvent =
   | { type: 'PAUSE_ELAPSED' }
   | { type: 'PROMOTE_STEP' }
   | { type: 'PROMOTE_FULL' }
-  | { type: 'ABORT'; reason: string }
+  | { type: 'ABORT'; reason: string; cause: 'Manual' | 'Webhook' | 'TemplateMissing' }
   | { type: 'RETRY' }
   | { type: 'ANALYSIS_SUCCESSFUL' }
   /** The step's run failed or errored; `hold` is onFailure: Pause. */
@@ -60,11 +60,16 @@ export type RolloutEvent =
   /** spec.strategy.canary.steps changed under a canary in flight. */
   | { type: 'STEPS_CHANGED'; previousStepIndex: number };
 
+/** What aborted a canary, as the metric rollout_aborts_total labels it. */
+export type AbortCause = 'Manual' | 'Webhook' | 'TemplateMissing' | 'Analysis' | 'BackgroundAnalysis' | 'ProgressDeadline';
+
 /** A Kubernetes Event the shell should record; emitted only by transitions, so never repeated. */
 export interface Announcement {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** On RolloutAborted: what aborted it. */
+  cause?: AbortCause;
 }
 
 const where = (context: RolloutContext): string =>
@@ -91,10 +96,26 @@ const announceHold = announce((context) => ({
   message: `${context.holdReason ?? 'analysis hold'}; paused until promoted or aborted`,
 }));
 
-const announceAborted = announce((context) => ({
+function abortCauseOf(event: RolloutEvent): AbortCause {
+  switch (event.type) {
+    case 'ABORT':
+      return event.cause;
+    case 'ANALYSIS_FAILED':
+      return 'Analysis';
+    case 'BACKGROUND_ANALYSIS_FAILED':
+      return 'BackgroundAnalysis';
+    case 'DEADLINE_EXCEEDED':
+      return 'ProgressDeadline';
+    default:
+      return 'Manual';
+  }
+}
+
+const announceAborted = announce((context, event) => ({
   type: 'Warning',
   reason: 'RolloutAborted',
   message: `${context.abortReason ?? 'aborted'}; canary revision ${context.currentRevision} scaled down, stable revision ${context.stableRevision} restored`,
+  cause: abortCauseOf(event),
 }));
 const announceStepCompleted = announce((context) => ({
   type: 'Normal',

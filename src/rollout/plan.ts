@@ -19,7 +19,13 @@ import { restoreSnapshot } from './restore.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
 import { composeStatus, DEADLINE_REASON, observedCounts, TEMPLATE_MISSING_REASON, TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON, type ObservedCounts } from './status.js';
 import { stepsHash } from './revision.js';
-import { desiredServices, type ServiceTarget } from './services.js';
+import { claimConflict, desiredServices, serviceSelector, type ServiceTarget } from './services.js';
+import { replicaSetChanges, type ReplicaSetChange } from './replica-set-changes.js';
+import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-changes.js';
+import { restartStep } from './restart.js';
+import { workloadReplicas } from './workload-ref.js';
+import { writeBackDue } from './write-back-scope.js';
+import { rolloutLabelValue } from './labels.js';
 import { pauseDeadline, setWeightAt } from './steps.js';
 import { lowestWeightServed, managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
 import type { TrafficTarget } from '../traffic/types.js';
@@ -33,16 +39,32 @@ export const TRAFFIC_PROBLEM_RECHECK_MS = 5_000;
 export const TRAFFIC_RESYNC_MS = 30_000;
 
 export interface RolloutPlan {
+  /**
+   * Set when the Rollout cannot be acted on as it is (a Service it names is another Rollout's): the shell reports
+   * it as InvalidSpec's reason and message, acts on nothing, and tries again after a back-off.
+   */
+  refusal?: { reason: 'ResourceConflict'; message: string };
   /** The complete desired status (the shell merge-patches it, and only writes when it differs). */
   status: RolloutStatus;
+  /** How many pods each revision should have. */
   replicaSets: ReplicaSetTarget[];
+  /** The ReplicaSet writes that make the targets so: whole new ReplicaSets and patches of owned ones. */
+  replicaSetChanges: ReplicaSetChange[];
   /** Names, history pruning. */
   deleteReplicaSets: string[];
+  /** Pods a restart (spec.restartAt) deletes now; their ReplicaSets replace them. */
+  podsToDelete: string[];
+  /** The workloadRef's Deployment gives way: its new spec.replicas. */
+  workload?: { name: string; from: number; replicas: number; scaleDown: string };
+  /** A write-back to Git of the stable images is due for this aborted revision. */
+  writeBack?: { revision: string };
   events: Announcement[];
   /** For pause deadlines, scale-down delays, the progress deadline. */
   requeueAfterMs?: number;
   /** AnalysisRuns that should exist now; runs of this Rollout not listed here are to be terminated. */
   analysisRuns: DesiredAnalysisRun[];
+  /** What to create, terminate and delete to get there. */
+  analysisRunChanges: AnalysisRunChanges;
   /** What the stable and canary Services should select. */
   services: ServiceTarget[];
   /** With a router: what it should make true, applied before any ReplicaSet changes. */
@@ -144,7 +166,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     send({ type: 'REVISION_OBSERVED', revision: facts.currentRevision });
   } else {
     if (previous.abort === true && previous.abortedAt === undefined) {
-      if (!send({ type: 'ABORT', reason: 'aborted by request (status.abort)' })) {
+      if (!send({ type: 'ABORT', reason: 'aborted by request (status.abort)', cause: 'Manual' })) {
         events.push({ type: 'Normal', reason: 'AbortIgnored', message: `nothing to abort: revision ${snapshot.context.stableRevision} is stable` });
       }
     } else if (previous.abort !== true && snapshot.matches('aborted')) {
@@ -257,14 +279,14 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     // A rollback hook's 2xx and a failed pre-rollout or rollout hook abort wherever the canary is, gates included.
     for (const call of calls) {
       const result = hookResults.get(call.key);
-      if (call.hook.type === 'rollback' && result?.outcome === 'passed') return { type: 'ABORT', reason: `webhook ${call.hook.name} (rollback) asked for a rollback: ${result.message}` };
+      if (call.hook.type === 'rollback' && result?.outcome === 'passed') return { type: 'ABORT', reason: `webhook ${call.hook.name} (rollback) asked for a rollback: ${result.message}`, cause: 'Webhook' };
     }
     const gateCalls = calls.filter((call) => call.hook.type === context.gate && stage === 'gated');
     const stepCalls = calls.filter((call) => call.hook.type === 'rollout');
     const gate = verdictOf(gateCalls, hookResults);
     const step = verdictOf(stepCalls, hookResults);
     for (const verdict of [gate, step]) {
-      if (verdict.kind === 'failed') return { type: 'ABORT', reason: `webhook ${verdict.hook.name} (${verdict.hook.type}) failed: ${verdict.message}` };
+      if (verdict.kind === 'failed') return { type: 'ABORT', reason: `webhook ${verdict.hook.name} (${verdict.hook.type}) failed: ${verdict.message}`, cause: 'Webhook' };
     }
     // A step is done only once its rollout hooks passed: a hook not yet answered never counts as a pass.
     const stepHooksPassed = step.kind === 'passed';
@@ -273,7 +295,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     if (missing.length > 0) {
       // Hold where it is: the template may arrive in the same GitOps sync. Give up only at the progress deadline.
       const waited = !context.specPaused && !progressedThisReconcile() && facts.now - previousProgressStart >= settings.progressDeadlineMs;
-      return waited ? { type: 'ABORT', reason: `${missing.join(', ')} not found within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)` } : undefined;
+      return waited ? { type: 'ABORT', reason: `${missing.join(', ')} not found within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)`, cause: 'TemplateMissing' } : undefined;
     }
     const background = runs.find((run) => run.kind === 'background');
     const backgroundRun = background && runVerdictOf(runByName.get(background.name));
@@ -412,6 +434,14 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     const settled = trafficInEffect(facts.traffic, traffic);
     wakeups.push(facts.now + (settled ? TRAFFIC_RESYNC_MS : facts.traffic?.problem !== undefined ? TRAFFIC_PROBLEM_RECHECK_MS : TRAFFIC_RECHECK_MS));
   }
+  const restart = restartStep(facts.rollout.spec.restartAt, previous.restartedAt, facts.pods, limits.maxUnavailable, facts.now);
+  if (restart.wakeAt !== undefined) wakeups.push(restart.wakeAt);
+  if (restart.done !== undefined) {
+    status.restartedAt = restart.done;
+    events.push({ type: 'Normal', reason: 'RolloutRestarted', message: `every pod created before ${restart.done} was recreated` });
+  }
+  const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
+  if (writeBack !== undefined && 'retryAt' in writeBack) wakeups.push(writeBack.retryAt);
   const future = wakeups.filter((at) => at > facts.now);
   const requeueAfterMs = future.length > 0 ? Math.min(...future) - facts.now : undefined;
 
@@ -425,14 +455,48 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     aborted: stage === 'aborted',
     replicaSets: facts.replicaSets,
   });
-  const services = heldCanary === undefined ? serviceTargets : serviceTargets.map((target) => (target.role === 'canary' ? { ...target, revision: heldCanary } : target));
+  const rolloutLabels = facts.rollout.spec.selector.matchLabels ?? {};
+  const services = serviceTargets.map((target): ServiceTarget => {
+    const revision = heldCanary !== undefined && target.role === 'canary' ? heldCanary : target.revision;
+    return { ...target, revision, selector: serviceSelector(revision, rolloutLabels) };
+  });
+  const conflict = claimConflict([settings.stableService, settings.canaryService], facts.serviceOwners, rolloutLabelValue(rolloutName));
+  const workloadRef = facts.rollout.spec.workloadRef;
+  const workloadWanted =
+    workloadRef === undefined
+      ? undefined
+      : workloadReplicas(workloadRef.scaleDown, facts.workloadReplicas ?? 1, {
+          desired: settings.replicas,
+          available: status.availableReplicas ?? 0,
+          fullyRolledOut: status.phase === 'Healthy' && status.stableRevision === status.currentRevision,
+        });
 
   return {
+    ...(conflict !== undefined && { refusal: { reason: 'ResourceConflict' as const, message: conflict } }),
     status,
     replicaSets,
+    replicaSetChanges: replicaSetChanges({
+      rollout: facts.rollout,
+      template: facts.template,
+      targets: replicaSets,
+      replicaSets: facts.replicaSets,
+      stableRevision: status.stableRevision,
+      currentRevision: status.currentRevision,
+    }),
     deleteReplicaSets,
+    podsToDelete: restart.podsToDelete,
+    ...(workloadRef !== undefined && workloadWanted !== undefined && { workload: { name: workloadRef.name, from: facts.workloadReplicas ?? 1, replicas: workloadWanted, scaleDown: workloadRef.scaleDown ?? 'never' } }),
+    ...(writeBack !== undefined && 'revision' in writeBack && { writeBack }),
     events,
     analysisRuns,
+    analysisRunChanges: analysisRunChanges({
+      rollout: facts.rollout,
+      wanted: analysisRuns,
+      owned: facts.analysisRuns,
+      templates: facts.templates,
+      stableRevision: status.stableRevision,
+      historyLimit: settings.analysisRunHistoryLimit,
+    }),
     services,
     webhooks: calls,
     notifications: notificationsFor(hooks, events, {

@@ -36,3 +36,25 @@ export function pendingRestart(restartAt: string | undefined, restartedAt: strin
   const at = Date.parse(restartAt);
   return Number.isNaN(at) ? undefined : at;
 }
+
+/** Pods are not watched, so a restart in progress checks back this often. */
+export const RESTART_POLL_MS = 1000;
+
+/**
+ * This reconcile's part of a restart: nothing before restartAt (wake then), then the pods to delete, and once every
+ * pod is new and ready, the restartedAt to record. `pods` is what the shell read while the restart is due.
+ */
+export function restartStep(
+  restartAt: string | undefined,
+  restartedAt: string | undefined,
+  pods: readonly PodFacts[] | undefined,
+  maxUnavailable: number,
+  now: number,
+): { podsToDelete: string[]; done?: string; wakeAt?: number } {
+  const at = pendingRestart(restartAt, restartedAt);
+  if (restartAt === undefined || at === undefined) return { podsToDelete: [] };
+  if (at > now) return { podsToDelete: [], wakeAt: at };
+  if (pods === undefined) return { podsToDelete: [], wakeAt: now + RESTART_POLL_MS };
+  const restart = planRestart(at, [...pods], maxUnavailable);
+  return restart.done ? { podsToDelete: restart.deletePods, done: restartAt } : { podsToDelete: restart.deletePods, wakeAt: now + RESTART_POLL_MS };
+}

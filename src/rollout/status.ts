@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Condition } from '../api/meta.js';
 import type { DesiredAnalysisRun } from './analysis-runs.js';
 import type { RolloutPhase, RolloutStatus } from '../api/rollout.js';
-import { setConditions, type DesiredCondition } from './conditions.js';
+import { setCondition, setConditions, type DesiredCondition } from './conditions.js';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import type { RolloutContext } from './machine.js';
@@ -221,6 +221,15 @@ function trafficCondition(input: StatusInput, traffic: { target: TrafficTarget; 
   if (traffic.inEffect) return { type: TRAFFIC_CONDITION, status: 'True', reason: 'TrafficInEffect', message: wanted };
   const now = observed?.canaryWeight === undefined ? 'not yet taken up by the data plane' : `${observed.canaryWeight}% in effect`;
   return { type: TRAFFIC_CONDITION, status: 'False', reason: 'TrafficPending', message: `asking for ${wanted}; ${now}` };
+}
+
+/**
+ * The status with a router's refusal of what was asked: TrafficRouting False, its lastTransitionTime kept when it
+ * already was False (or every retry would rewrite status).
+ */
+export function withTrafficRefused(status: RolloutStatus, problem: string, now: number): RolloutStatus {
+  const desired = { type: TRAFFIC_CONDITION, status: 'False' as const, reason: TRAFFIC_ERROR_REASON, message: problem };
+  return { ...status, conditions: setCondition(status.conditions ?? [], desired, now, status.observedGeneration) };
 }
 
 /** The last write-back to Git after an abort, as a condition `kubectl describe` and the plugin show. */

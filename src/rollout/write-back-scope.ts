@@ -1,4 +1,4 @@
-import type { RolloutSpec } from '../api/rollout.js';
+import type { RolloutSpec, RolloutStatus } from '../api/rollout.js';
 
 /** On a Namespace: `enabled` or `disabled`, for every Rollout in it that does not say. */
 export const WRITE_BACK_ANNOTATION = 'fledge.dev/write-back';
@@ -58,4 +58,25 @@ export function writeBackScope(config: WriteBackSpec, namespace: NamespaceWord |
   }
   if (controller.mode === 'on') return scope('controller');
   return { enabled: false, reason: 'neither the Rollout, its Namespace nor the controller (--write-back) opts in' };
+}
+
+/** A write-back that failed (auth, network, a branch that kept moving) is tried again after this long. */
+export const WRITE_BACK_RETRY_MS = 5 * 60_000;
+
+/**
+ * Whether a write-back of the stable images is due now for the aborted revision, or when to look again for one that
+ * failed: one write-back per aborted revision, unless the Rollout turned it off. Whether anyone opted in is the
+ * shell's question (it reads the Namespace).
+ */
+export function writeBackDue(spec: WriteBackSpec, status: RolloutStatus, now: number): { revision: string } | { retryAt: number } | undefined {
+  if (spec?.enabled === false) return undefined;
+  const revision = status.currentRevision;
+  if (status.abort !== true || revision === undefined || revision === status.stableRevision) return undefined;
+  const previous = status.writeBack;
+  if (previous?.revision === revision) {
+    if (previous.outcome !== 'Failed') return undefined;
+    const retryAt = Date.parse(previous.time ?? '') + WRITE_BACK_RETRY_MS;
+    if (retryAt > now) return { retryAt };
+  }
+  return { revision };
 }

@@ -6,10 +6,8 @@ import type { ImageRestore } from '../gitops/edit.js';
 import { apiErrorMessage, isNotFound, mergePatchOptions } from '../kube/patch.js';
 import type { EventRecorder } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
-import { needsNamespace, writeBackScope, type ControllerWriteBack, type NamespaceWord } from './write-back-scope.js';
+import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWriteBack, type NamespaceWord } from './write-back-scope.js';
 
-/** A write-back that failed (auth, network, a branch that kept moving) is tried again after this long. */
-export const WRITE_BACK_RETRY_MS = 5 * 60_000;
 const AUTHOR = { name: 'Fledge', email: 'fledge-controller@fledge.dev' };
 
 export interface WriteBackDeps {
@@ -91,22 +89,15 @@ export class GitWriteBacks {
 
   constructor(private readonly deps: WriteBackDeps) {}
 
-  /** Starts a write-back if one is due; returns when to look again for a failed one. */
-  consider(rollout: Rollout, status: RolloutStatus, stableTemplate: k8s.V1PodTemplateSpec | undefined): number | undefined {
-    if (rollout.spec.writeBack?.enabled === false) return undefined;
-    const revision = status.currentRevision;
-    if (status.abort !== true || revision === undefined || revision === status.stableRevision) return undefined;
-    const previous = status.writeBack;
-    if (previous?.revision === revision) {
-      if (previous.outcome !== 'Failed') return undefined;
-      const retryAt = Date.parse(previous.time ?? '') + WRITE_BACK_RETRY_MS;
-      if (retryAt > this.deps.now()) return retryAt - this.deps.now();
-    }
+  /**
+   * Starts the write-back decide() found due for an aborted revision (writeBackDue), unless one for it is running or
+   * nobody opted it in a moment ago.
+   */
+  start(rollout: Rollout, status: RolloutStatus, revision: string, stableTemplate: k8s.V1PodTemplateSpec | undefined): void {
     const key = `${rollout.metadata.namespace ?? ''}/${rollout.metadata.name ?? ''}@${revision}`;
-    if (this.running.has(key) || (this.notOptedIn.get(key) ?? 0) > this.deps.now()) return undefined;
+    if (this.running.has(key) || (this.notOptedIn.get(key) ?? 0) > this.deps.now()) return;
     this.running.add(key);
     this.queue = this.queue.then(() => this.run(rollout, status, revision, stableTemplate)).finally(() => this.running.delete(key));
-    return undefined;
   }
 
   private async run(rollout: Rollout, status: RolloutStatus, revision: string, stableTemplate: k8s.V1PodTemplateSpec | undefined): Promise<void> {

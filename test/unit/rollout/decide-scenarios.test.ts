@@ -333,10 +333,14 @@ describe('decide: scale-down delay and history', () => {
     expect(cluster.countOf('api:1')).toEqual({ replicas: 0, available: 0 });
     // Stable revision, then every pod while the promotion moves them, then the new revision alone.
     expect([...new Set(selections)]).toEqual([revisionOf('api:1'), null, revisionOf('api:2')]);
+    const hash = 'fledge.dev/pod-template-hash';
     expect(cluster.plans.at(-1)?.services).toEqual([
-      { name: 'api-stable', role: 'stable', revision: revisionOf('api:2') },
-      { name: 'api-canary', role: 'canary', revision: revisionOf('api:2') },
+      { name: 'api-stable', role: 'stable', revision: revisionOf('api:2'), selector: { [hash]: revisionOf('api:2') } },
+      { name: 'api-canary', role: 'canary', revision: revisionOf('api:2'), selector: { [hash]: revisionOf('api:2') } },
     ]);
+    // Every pod of the Rollout: its own labels stay in the selector, so nothing else is ever selected.
+    const everyPod = cluster.plans.flatMap((plan) => plan.services).find((service) => service.revision === null);
+    expect(everyPod?.selector).toEqual({ app: 'api', [hash]: null });
   });
 
   it('never reports a completed promotion as past its progress deadline, whatever the scale-down delay', () => {

@@ -4,6 +4,9 @@ import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } f
 import type { Announcement } from '../../../src/rollout/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/plan.js';
 import { podTemplateHash } from '../../../src/rollout/revision.js';
+import { pendingRestart, type PodFacts } from '../../../src/rollout/restart.js';
+import { mergePatch } from '../fake-kube.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/rollout/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
 import type { WebhookCall, WebhookResult } from '../../../src/rollout/hooks.js';
 
@@ -82,11 +85,19 @@ export class FakeCluster {
     return this.rollout.status ?? {};
   }
 
+  /** Pods, modelled only for restarts (spec.restartAt): each ReplicaSet's count of them, the oldest ready first. */
+  private readonly pods = new Map<string, PodFacts & { replicaSet: string }>();
+
   facts(): RolloutFacts {
+    const restartAt = pendingRestart(this.rollout.spec.restartAt, this.status.restartedAt);
     return {
+      ...(restartAt !== undefined && restartAt <= this.now && { pods: this.podsNow() }),
       now: this.now,
       rollout: structuredClone(this.rollout),
+      template: structuredClone(this.rollout.spec.template),
       currentRevision: podTemplateHash(this.rollout.spec.template),
+      templates: {},
+      serviceOwners: {},
       replicaSets: structuredClone(this.replicaSets),
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
@@ -96,6 +107,21 @@ export class FakeCluster {
         traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : structuredClone(this.traffic),
       }),
     };
+  }
+
+  /** The pods the ReplicaSets have now: new ones for missing pods, as many ready as each one has available. */
+  private podsNow(): PodFacts[] {
+    for (const rs of this.replicaSets) {
+      const own = [...this.pods.values()].filter((pod) => pod.replicaSet === rs.name).sort((a, b) => a.createdAt - b.createdAt);
+      for (const extra of own.slice(rs.replicas)) this.pods.delete(extra.name);
+      for (let i = own.length; i < rs.replicas; i++) {
+        const name = `${rs.name}-${this.now}-${i}`;
+        own.push({ name, replicaSet: rs.name, createdAt: this.now, ready: false, terminating: false });
+        this.pods.set(name, own[own.length - 1]!);
+      }
+      own.slice(0, rs.replicas).forEach((pod, index) => (pod.ready = index < rs.availableReplicas));
+    }
+    return [...this.pods.values()].filter((pod) => this.replicaSets.some((rs) => rs.name === pod.replicaSet)).map(({ replicaSet: _replicaSet, ...pod }) => ({ ...pod }));
   }
 
   /** Verdicts by run name, for tests that track several runs; they win over the two phases above. */
@@ -153,26 +179,51 @@ export class FakeCluster {
       expect(keptAvailable, 'availability never drops below replicas (maxUnavailable 0)').toBeGreaterThanOrEqual(Math.min(replicas, availableBefore));
     }
     for (const target of plan.replicaSets) {
-      let rs = this.replicaSets.find((candidate) => candidate.revision === target.revision);
-      if (rs === undefined) {
-        expect(target.create, `ReplicaSet ${target.revision} is created only when the plan says so`).toBe(true);
-        rs = {
-          name: `api-${target.revision}`,
-          revision: target.revision,
-          revisionNumber: Math.max(0, ...this.replicaSets.map((candidate) => candidate.revisionNumber)) + 1,
-          replicas: 0,
+      const exists = this.replicaSets.some((rs) => rs.revision === target.revision);
+      const created = plan.replicaSetChanges.some((change) => change.kind === 'create' && change.revision === target.revision);
+      expect(exists || created, `ReplicaSet ${target.revision} is created only when the plan says so`).toBe(true);
+    }
+    // The plan's writes, as the apiserver and the ReplicaSet controller take them: nothing of the shell's rules here.
+    for (const change of plan.replicaSetChanges) {
+      if (change.kind === 'create') {
+        const { metadata, spec } = change.replicaSet;
+        this.replicaSets.push({
+          name: metadata?.name ?? '',
+          revision: change.revision,
+          revisionNumber: Number(metadata?.annotations?.[ANNOTATION_REVISION]),
+          replicas: spec?.replicas ?? 0,
           readyReplicas: 0,
           availableReplicas: 0,
           createdAt: this.now,
-        };
-        this.replicaSets.push(rs);
+          ...(spec?.minReadySeconds !== undefined && { minReadySeconds: spec.minReadySeconds }),
+          ...(spec?.template !== undefined && { template: structuredClone(spec.template) }),
+        });
+        continue;
       }
-      rs.replicas = target.replicas;
+      const rs = this.replicaSets.find((candidate) => candidate.name === change.name);
+      expect(rs, `ReplicaSet ${change.name} is patched only when it exists`).toBeDefined();
+      if (rs === undefined) continue;
+      const { spec, metadata } = change.patch;
+      if (spec?.replicas !== undefined) rs.replicas = spec.replicas;
+      if (spec?.minReadySeconds !== undefined) rs.minReadySeconds = spec.minReadySeconds;
+      if (spec?.template !== undefined) rs.template = mergePatch(rs.template ?? {}, spec.template) as ReplicaSetFacts['template'];
+      const scaleDownAt = metadata?.annotations[ANNOTATION_SCALE_DOWN_AT];
+      if (scaleDownAt === null) delete rs.scaleDownAt;
+      else if (scaleDownAt !== undefined) rs.scaleDownAt = Date.parse(scaleDownAt);
       // The reconciler caps observed availability at spec.replicas: scaled-down pods are gone at once.
       rs.availableReplicas = Math.min(rs.availableReplicas, rs.replicas);
       rs.readyReplicas = Math.min(rs.readyReplicas, rs.replicas);
-      if (target.scaleDownAt === null) delete rs.scaleDownAt;
-      else if (target.scaleDownAt !== undefined) rs.scaleDownAt = target.scaleDownAt;
+    }
+    // A deleted pod is gone at once; its ReplicaSet replaces it with one that is not yet available.
+    for (const name of plan.podsToDelete) {
+      const pod = this.pods.get(name);
+      const rs = this.replicaSets.find((candidate) => candidate.name === pod?.replicaSet);
+      expect(pod, `pod ${name} is deleted only when it exists`).toBeDefined();
+      this.pods.delete(name);
+      if (rs !== undefined && pod?.ready === true) {
+        rs.availableReplicas = Math.max(0, rs.availableReplicas - 1);
+        rs.readyReplicas = Math.max(0, rs.readyReplicas - 1);
+      }
     }
     this.replicaSets = this.replicaSets.filter((rs) => !plan.deleteReplicaSets.includes(rs.name));
     this.rollout = { ...this.rollout, status: plan.status };
@@ -269,3 +320,4 @@ export class FakeCluster {
     return condition === undefined ? undefined : { status: condition.status, reason: condition.reason };
   }
 }
+

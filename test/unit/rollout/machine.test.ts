@@ -32,7 +32,7 @@ const EVENTS: RolloutEvent[] = [
   { type: 'PAUSE_ELAPSED' },
   { type: 'PROMOTE_STEP' },
   { type: 'PROMOTE_FULL' },
-  { type: 'ABORT', reason: 'aborted by test' },
+  { type: 'ABORT', reason: 'aborted by test', cause: 'Manual' },
   { type: 'RETRY' },
   { type: 'ANALYSIS_SUCCESSFUL' },
   { type: 'ANALYSIS_FAILED', phase: 'Failed', reason: 'success-rate 0.8', hold: false },

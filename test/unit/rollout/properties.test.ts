@@ -70,7 +70,9 @@ type Action =
   /** The wanted calls of one webhook type answer, 2xx or not. */
   | { kind: 'hook'; type: WebhookType; outcome: 'passed' | 'failed' }
   /** The controller restarts: every answer it held in memory is gone. */
-  | { kind: 'restart' };
+  | { kind: 'restart' }
+  /** A person asks for every pod to be recreated (spec.restartAt, as `kubectl fledge restart` writes it). */
+  | { kind: 'restartPods' };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'settle' as const }) },
@@ -85,6 +87,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.boolean().map((paused) => ({ kind: 'paused' as const, paused })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lostWrite' as const }) },
   { weight: 1, arbitrary: fc.boolean().map((exists) => ({ kind: 'template' as const, exists })) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'restartPods' as const }) },
 );
 
 // A routed step needs pods, then the weight written, then the weight taken up: worlds settle more often, or few get anywhere.
@@ -101,6 +104,7 @@ const routedAction: fc.Arbitrary<Action> = fc.oneof(
 
 const scenario = fc.record({
   replicas: fc.integer({ min: 1, max: 8 }),
+  analysisRunHistoryLimit: fc.constantFrom(undefined, 0, 1),
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1, 2, '50%'),
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
   stableService: fc.boolean(),
@@ -190,6 +194,8 @@ function perform(cluster: FakeCluster, act: Action): void {
     case 'restart':
       cluster.webhookResults.clear();
       return;
+    case 'restartPods':
+      return cluster.setSpec({ restartAt: new Date(cluster.now).toISOString() });
   }
 }
 
@@ -213,15 +219,17 @@ function explore(cluster: FakeCluster, actions: readonly Action[]): number {
     }
     if (act.kind !== 'lostWrite') {
       cluster.apply(plan);
-      // The shell creates the runs the plan wants, unless one of that name exists, and terminates those it no
-      // longer wants: at worst, one that had measured a success then says Successful.
-      for (const wanted of plan.analysisRuns) {
-        if (!cluster.runs.has(wanted.name)) cluster.runs.set(wanted.name, { name: wanted.name, phase: undefined });
+      // The plan's AnalysisRun writes, as the apiserver takes them; a terminated run that had not finished then says
+      // Successful at worst (the run controller's promise).
+      const runs = plan.analysisRunChanges;
+      for (const { name } of runs.delete) cluster.runs.delete(name);
+      for (const { run } of runs.create) cluster.runs.set(run.metadata.name, { name: run.metadata.name, phase: undefined, createdAt: new Date(cluster.now).toISOString() });
+      for (const name of runs.terminate) {
+        const run = cluster.runs.get(name);
+        if (run !== undefined) cluster.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
       }
-      for (const [name, run] of cluster.runs) {
-        const live = run.phase === undefined || run.phase === 'Running';
-        if (live && !plan.analysisRuns.some((wanted) => wanted.name === name)) cluster.runs.set(name, { name, phase: 'Successful', terminated: true });
-      }
+      restarts += plan.events.filter((event) => event.reason === 'RolloutRestarted').length;
+      pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
     }
@@ -249,6 +257,9 @@ function clusterFor(
 }
 
 let worlds = 0;
+/** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
+let restarts = 0;
+let pruned = 0;
 /**
  * Lets the worker's event loop run every few worlds. Thousands of worlds in one synchronous stretch starved the
  * worker's RPC to vitest on a loaded 2-core machine ("Timeout calling onTaskUpdate": every test passed, the run failed).
@@ -263,12 +274,15 @@ describe('rollout core properties', () => {
     await fc.assert(
       fc.asyncProperty(scenario, async (world) => {
         await breathe();
-        const cluster = clusterFor(world, world.stableService ? { stableService: 'api-stable', canaryService: 'api-canary' } : {});
+        const services = world.stableService ? { stableService: 'api-stable', canaryService: 'api-canary' } : {};
+        const cluster = clusterFor(world, { ...services, ...(world.analysisRunHistoryLimit !== undefined && { analysisRunHistoryLimit: world.analysisRunHistoryLimit }) });
         reconciles += explore(cluster, world.actions);
       }),
       propertyParameters(3000),
     );
     expect(reconciles).toBeGreaterThan(1000);
+    expect(restarts, 'restarts (spec.restartAt) ran to completion in some worlds').toBeGreaterThan(10);
+    expect(pruned, 'AnalysisRuns were deleted (afresh or beyond the history limit) in some worlds').toBeGreaterThan(10);
   }, 120_000);
 
   it('keeps every invariant, gates and rollback included, in worlds with webhooks that answer, fail and are forgotten at restarts', async () => {

@@ -99,15 +99,15 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
     setImage('api:2');
     kube.sync();
     await reconciler.reconcile(KEY);
-    const internals = reconciler as unknown as { statusWrites: { size: number }; expectations: { size: number } };
-    expect([internals.statusWrites.size, internals.expectations.size], 'a status write and a create to remember').toEqual([1, 1]);
+    const internals = reconciler as unknown as { reporter: { statusWrites: { size: number } }; expectations: { size: number } };
+    expect([internals.reporter.statusWrites.size, internals.expectations.size], 'a status write and a create to remember').toEqual([1, 1]);
     metrics.recordAbort('shop', 'api', 'Manual');
     expect(await metrics.registry.metrics()).toContain('name="api"');
     kube.remove('rollouts', 'shop', 'api');
     kube.sync();
     await reconciler.reconcile(KEY);
     expect(await metrics.registry.metrics()).not.toContain('name="api"');
-    expect(internals.statusWrites.size).toBe(0);
+    expect(internals.reporter.statusWrites.size).toBe(0);
     expect(internals.expectations.size).toBe(0);
   });
 });

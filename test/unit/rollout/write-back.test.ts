@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import type { WriteBackRequest, WriteBackResult } from '../../../src/gitops/push.js';
 import { createLogger } from '../../../src/observability/logger.js';
-import { GitWriteBacks, WRITE_BACK_RETRY_MS } from '../../../src/rollout/write-back.js';
-import type { ControllerWriteBack } from '../../../src/rollout/write-back-scope.js';
+import { GitWriteBacks } from '../../../src/rollout/write-back.js';
+import { WRITE_BACK_RETRY_MS, writeBackDue, type ControllerWriteBack } from '../../../src/rollout/write-back-scope.js';
 
 const template = (image: string): Rollout['spec']['template'] => ({ metadata: { labels: { app: 'shop' } }, spec: { containers: [{ name: 'app', image }] } });
 const rollout = (writeBack?: Rollout['spec']['writeBack']): Rollout =>
@@ -50,7 +50,12 @@ function harness(namespaceAnnotations: Record<string, string>, controller: Contr
     push,
   });
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
-  return { writeBacks, calls, pushes, patches, settle, advance: (ms: number) => void (clock += ms) };
+  /** As the reconciler does: decide() says whether one is due (writeBackDue), the shell starts it. */
+  const consider = (target: Rollout, status: RolloutStatus, stableTemplate: k8s.V1PodTemplateSpec): void => {
+    const due = writeBackDue(target.spec.writeBack, status, clock);
+    if (due !== undefined && 'revision' in due) writeBacks.start(target, status, due.revision, stableTemplate);
+  };
+  return { writeBacks: { consider }, calls, pushes, patches, settle, advance: (ms: number) => void (clock += ms) };
 }
 
 describe('GitWriteBacks: opted in by the Namespace or the controller, read only after an abort', () => {
@@ -112,5 +117,22 @@ describe('GitWriteBacks: opted in by the Namespace or the controller, read only 
     await h.settle();
     const record = (h.patches[0] as { status: { writeBack: Record<string, unknown> } }).status.writeBack;
     expect(record).toMatchObject({ revision: 'v2', outcome: 'Unchanged', commit: null, branch: null, file: null });
+  });
+});
+
+describe('writeBackDue: one write-back per aborted revision, a failed one again after a while', () => {
+  const failedAt = Date.parse('2026-03-01T12:00:00Z');
+  const failed = { ...aborted, writeBack: { revision: 'v2', outcome: 'Failed' as const, time: new Date(failedAt).toISOString() } };
+
+  it('is due for an aborted revision that has no record yet, and never for one turned off, not aborted, or recorded', () => {
+    expect(writeBackDue(undefined, aborted, failedAt)).toEqual({ revision: 'v2' });
+    expect(writeBackDue({ enabled: false }, aborted, failedAt)).toBeUndefined();
+    expect(writeBackDue(undefined, { currentRevision: 'v2', stableRevision: 'v1' }, failedAt)).toBeUndefined();
+    expect(writeBackDue(undefined, { ...aborted, writeBack: { revision: 'v2', outcome: 'Committed' } }, failedAt)).toBeUndefined();
+  });
+
+  it('retries a failed one only once WRITE_BACK_RETRY_MS has passed, and says when', () => {
+    expect(writeBackDue(undefined, failed, failedAt + 1000)).toEqual({ retryAt: failedAt + WRITE_BACK_RETRY_MS });
+    expect(writeBackDue(undefined, failed, failedAt + WRITE_BACK_RETRY_MS)).toEqual({ revision: 'v2' });
   });
 });

@@ -1,0 +1,87 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { Rollout } from '../../api/rollout.js';
+import { apiErrorMessage, isAlreadyExists, isInvalid, isNotFound, mergePatchOptions } from '../../kube/patch.js';
+import type { Logger } from '../../observability/logger.js';
+import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../labels.js';
+import type { RolloutRef } from '../ref.js';
+import { RefusedError } from '../refused.js';
+import type { ReplicaSetChange } from '../replica-set-changes.js';
+import type { PodActuator } from './pods.js';
+
+/** A ReplicaSet write the cache must show before the Rollout is decided on again. */
+export type ReplicaSetWritten = (written: k8s.V1ReplicaSet, how: { created: boolean }) => void;
+
+/** Makes the owned ReplicaSets what the plan's changes say, and prunes those beyond revisionHistoryLimit. */
+export class ReplicaSetActuator {
+  constructor(
+    private readonly apps: k8s.AppsV1Api,
+    private readonly pods: PodActuator,
+  ) {}
+
+  async apply(ref: RolloutRef, rollout: Rollout, owned: ReadonlyArray<k8s.V1ReplicaSet>, changes: readonly ReplicaSetChange[], written: ReplicaSetWritten, log: Logger): Promise<void> {
+    for (const change of changes) {
+      if (change.kind === 'create') {
+        log.info('creating replicaset', { replicaSet: change.replicaSet.metadata?.name, revision: change.revision, replicas: change.replicaSet.spec?.replicas });
+        written(await this.create(ref, rollout, change.replicaSet, log), { created: true });
+        continue;
+      }
+      const existing = owned.find((rs) => rs.metadata?.name === change.name);
+      if (change.podMetadata !== undefined && existing !== undefined) await this.pods.patchMetadata(ref, existing, change.podMetadata, log);
+      log.info('updating replicaset', { replicaSet: change.name, replicas: change.patch.spec?.replicas, role: change.role });
+      const patched = await this.apps.patchNamespacedReplicaSet({ name: change.name, namespace: ref.namespace, body: change.patch }, mergePatchOptions());
+      if (change.patch.spec?.replicas !== undefined || change.patch.spec?.minReadySeconds !== undefined) written(patched, { created: false });
+    }
+  }
+
+  async delete(ref: RolloutRef, names: readonly string[], log: Logger): Promise<void> {
+    for (const name of names) {
+      log.info('deleting old replicaset beyond revisionHistoryLimit', { replicaSet: name });
+      await this.apps.deleteNamespacedReplicaSet({ name, namespace: ref.namespace }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+  }
+
+  private async create(ref: RolloutRef, rollout: Rollout, body: k8s.V1ReplicaSet, log: Logger): Promise<k8s.V1ReplicaSet> {
+    try {
+      return await this.apps.createNamespacedReplicaSet({ namespace: ref.namespace, body });
+    } catch (err) {
+      if (isInvalid(err)) throw new RefusedError('InvalidSpec', `the apiserver refuses the pod template: ${apiErrorMessage(err)}`);
+      if (!isAlreadyExists(err)) throw err;
+      return this.adopt(ref, rollout, body, log);
+    }
+  }
+
+  /**
+   * A ReplicaSet with our name that we do not own (left by `--cascade=orphan`, or an earlier install): adopted
+   * when it is an orphan of this revision, as the Deployment controller does; otherwise refused, never fought over.
+   */
+  private async adopt(ref: RolloutRef, rollout: Rollout, wanted: k8s.V1ReplicaSet, log: Logger): Promise<k8s.V1ReplicaSet> {
+    const name = wanted.metadata?.name ?? '';
+    const found = await this.apps.readNamespacedReplicaSet({ name, namespace: ref.namespace });
+    const controller = found.metadata?.ownerReferences?.find((owner) => owner.controller === true);
+    if (controller?.uid === ref.uid) return found;
+    const revision = wanted.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH];
+    const sameRevision = found.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === revision && found.spec?.selector.matchLabels?.[LABEL_POD_TEMPLATE_HASH] === revision;
+    const selects = Object.entries(rollout.spec.selector.matchLabels ?? {}).every(([key, value]) => found.spec?.selector.matchLabels?.[key] === value);
+    if (controller !== undefined || !sameRevision || !selects) {
+      const why = controller !== undefined ? `it is controlled by ${controller.kind} ${controller.name}` : 'it is not an orphan of this revision';
+      throw new RefusedError('ResourceConflict', `ReplicaSet ${name} exists and cannot be adopted: ${why}`);
+    }
+    log.info('adopting an orphaned replicaset', { replicaSet: name, revision });
+    return this.apps.patchNamespacedReplicaSet(
+      {
+        name,
+        namespace: ref.namespace,
+        body: {
+          metadata: {
+            labels: { [LABEL_ROLLOUT]: ref.owner },
+            ownerReferences: [...(found.metadata?.ownerReferences ?? []), ...(wanted.metadata?.ownerReferences ?? [])],
+            resourceVersion: found.metadata?.resourceVersion,
+          },
+        },
+      },
+      mergePatchOptions(),
+    );
+  }
+}

@@ -1,0 +1,47 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { ResilientInformer } from '../kube/informer.js';
+import type { EventRecorder } from '../observability/events.js';
+import type { ControllerMetrics } from '../observability/metrics.js';
+import type { WebhookNotifier } from '../observability/notifier.js';
+import type { Logger } from '../observability/logger.js';
+import type { GitWriteBacks } from './write-back.js';
+import type { WebhookRunner } from './webhook-runner.js';
+import type { ConfigCopies } from './config-copies.js';
+import type { AnalysisPhase } from '../api/analysis.js';
+
+/** What the rollout shell reads, writes and reports through: caches, API clients, and the background runners. */
+export interface RolloutReconcilerDeps {
+  rollouts: ResilientInformer<k8s.KubernetesObject>;
+  replicaSets: ResilientInformer<k8s.V1ReplicaSet>;
+  /** The Deployments a workloadRef names; absent, a Rollout with a workloadRef is invalid. */
+  deployments?: ResilientInformer<k8s.V1Deployment>;
+  services: ResilientInformer<k8s.V1Service>;
+  analysisRuns: ResilientInformer<k8s.KubernetesObject>;
+  analysisTemplates: ResilientInformer<k8s.KubernetesObject>;
+  /** Absent when the controller may not read cluster-scoped templates (--no-cluster-templates). */
+  clusterAnalysisTemplates?: ResilientInformer<k8s.KubernetesObject>;
+  apps: k8s.AppsV1Api;
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  /** For the NGINX router's canary Ingresses. */
+  networking: k8s.NetworkingV1Api;
+  /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */
+  writeBacks?: GitWriteBacks;
+  /** Config tracking's copies of the ConfigMaps and Secrets pod templates read; absent, templates are used as written. */
+  configCopies?: ConfigCopies;
+  /** Makes spec.strategy.canary.webhooks' calls in the background; absent, no hook is called and gates stay closed. */
+  webhooks?: WebhookRunner;
+  events: EventRecorder;
+  metrics?: ControllerMetrics;
+  notifier?: WebhookNotifier;
+  logger: Logger;
+  now: () => number;
+  /**
+   * Whether the API budget is spent (requests are waiting for the client's limiter). While it is, a status change
+   * that only reports counts waits for the next decided change or for takeDeferredStatus(); absent, never.
+   */
+  apiSaturated?: () => boolean;
+}
+
+/** An AnalysisRun as the rollout shell reads it from the cache. */
+export type OwnedRun = k8s.KubernetesObject & { spec?: { terminate?: boolean }; status?: { phase?: AnalysisPhase; message?: string } };

@@ -1,0 +1,160 @@
+import type * as k8s from '@kubernetes/client-node';
+import { AnalysisTemplateSpec } from '../api/analysis.js';
+import type { Rollout } from '../api/rollout.js';
+import { apiErrorMessage } from '../kube/patch.js';
+import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
+import { templateRef } from './analysis-runs.js';
+import type { ResolvedConfig } from './config-tracking.js';
+import type { OwnedRun, RolloutReconcilerDeps } from './deps.js';
+import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
+import type { RolloutRef } from './ref.js';
+import { pendingRestart, type PodFacts } from './restart.js';
+import { podTemplateHash } from './revision.js';
+
+type ObserveDeps = Pick<
+  RolloutReconcilerDeps,
+  'replicaSets' | 'analysisRuns' | 'analysisTemplates' | 'clusterAnalysisTemplates' | 'services' | 'deployments' | 'core' | 'webhooks' | 'now'
+>;
+
+/** Reads what decide() needs: the caches, the router's routes, and pods only while a restart is due. */
+export class RolloutObserver {
+  constructor(private readonly deps: ObserveDeps) {}
+
+  ownedReplicaSets(ref: RolloutRef): ReadonlyArray<k8s.V1ReplicaSet> {
+    return ref.uid === undefined ? [] : this.deps.replicaSets.listOwnedBy(ref.uid);
+  }
+
+  ownedAnalysisRuns(ref: RolloutRef): OwnedRun[] {
+    return ref.uid === undefined ? [] : (this.deps.analysisRuns.listOwnedBy(ref.uid) as OwnedRun[]);
+  }
+
+  async observe(ref: RolloutRef, rollout: Rollout, config: ResolvedConfig, router: TrafficRouter | undefined): Promise<RolloutFacts> {
+    const now = this.deps.now();
+    const owned = this.ownedReplicaSets(ref);
+    const canary = rollout.spec.strategy.canary;
+    const restartDue = pendingRestart(rollout.spec.restartAt, rollout.status?.restartedAt);
+    const facts: RolloutFacts = {
+      now,
+      rollout,
+      template: config.template,
+      // The template with its config copies: new content is a new revision, the same content the same one.
+      currentRevision: podTemplateHash(config.template),
+      replicaSets: owned.map(replicaSetFacts),
+      analysisRuns: this.ownedAnalysisRuns(ref).map((run) => ({
+        name: run.metadata?.name ?? '',
+        phase: run.status?.phase,
+        ...(run.status?.message !== undefined && { message: run.status.message }),
+        ...(run.spec?.terminate === true && { terminated: true }),
+        ...(run.metadata?.creationTimestamp !== undefined && { createdAt: String(run.metadata.creationTimestamp) }),
+      })),
+      ...this.templates(ref, rollout),
+      serviceOwners: Object.fromEntries(
+        [canary.stableService, canary.canaryService]
+          .filter((name): name is string => name !== undefined)
+          .map((name) => [name, this.deps.services.get(name, ref.namespace)?.metadata?.labels?.[LABEL_ROLLOUT]]),
+      ),
+      hasTrafficRouter: canary.trafficRouting !== undefined,
+      webhooks: this.deps.webhooks?.results(ref.key) ?? [],
+    };
+    if (restartDue !== undefined && restartDue <= now) facts.pods = await this.pods(ref, owned);
+    if (rollout.spec.workloadRef !== undefined) {
+      const replicas = this.deps.deployments?.get(rollout.spec.workloadRef.name, ref.namespace)?.spec?.replicas;
+      if (replicas !== undefined) facts.workloadReplicas = replicas;
+    }
+    if (router !== undefined) facts.traffic = await this.traffic(ref, rollout, router);
+    return facts;
+  }
+
+  /** The templates the Rollout's analysis names: those that exist and parse, and the names of those that do not exist. */
+  private templates(ref: RolloutRef, rollout: Rollout): Pick<RolloutFacts, 'templates' | 'missingTemplates'> {
+    const canary = rollout.spec.strategy.canary;
+    const analyses = [...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : [])), ...(canary.analysis ? [canary.analysis] : [])];
+    const templates: Record<string, AnalysisTemplateSpec> = {};
+    const missing = new Set<string>();
+    for (const template of analyses.flatMap((analysis) => analysis.templates)) {
+      const raw = template.clusterScope === true ? this.deps.clusterAnalysisTemplates?.get(template.templateName) : this.deps.analysisTemplates.get(template.templateName, ref.namespace);
+      if (raw === undefined) {
+        missing.add(templateRef(template));
+        continue;
+      }
+      const parsed = AnalysisTemplateSpec.safeParse((raw as { spec?: unknown }).spec);
+      if (parsed.success) templates[templateRef(template)] = parsed.data;
+    }
+    return { templates, missingTemplates: [...missing] };
+  }
+
+  /**
+   * The pods of the owned ReplicaSets that have any, listed by each one's selector (as the ReplicaSet controller
+   * counts them): read from the API only while a restart is due, so the controller never caches Pods.
+   */
+  private async pods(ref: RolloutRef, owned: ReadonlyArray<k8s.V1ReplicaSet>): Promise<PodFacts[]> {
+    const pods: PodFacts[] = [];
+    for (const rs of owned) {
+      if ((rs.spec?.replicas ?? 0) === 0) continue;
+      const list = await this.deps.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorOf(rs) });
+      for (const pod of list.items) {
+        pods.push({
+          name: pod.metadata?.name ?? '',
+          createdAt: new Date(pod.metadata?.creationTimestamp ?? 0).getTime(),
+          ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+          terminating: pod.metadata?.deletionTimestamp !== undefined,
+        });
+      }
+    }
+    return pods;
+  }
+
+  /**
+   * What the router reports in effect, read from the API (not a cache): a step completes on it, and an aborted
+   * canary's pods go only once it says the traffic is gone. A read that fails is a problem, never a weight.
+   */
+  private async traffic(ref: RolloutRef, rollout: Rollout, router: TrafficRouter): Promise<TrafficObservation> {
+    let observed: TrafficObservation;
+    try {
+      observed = await router.observe(routerContext(ref, rollout));
+    } catch (err) {
+      observed = { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem: `${router.kind}: ${apiErrorMessage(err)}` };
+    }
+    const selects = (serviceName: string): string | null | undefined => {
+      const service = this.deps.services.get(serviceName, ref.namespace);
+      const owned = service?.metadata?.labels?.[LABEL_ROLLOUT] === ref.owner;
+      return owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
+    };
+    const { stableService, canaryService } = rollout.spec.strategy.canary;
+    if (stableService !== undefined) observed.stableSelects = selects(stableService);
+    if (canaryService !== undefined) observed.canarySelects = selects(canaryService);
+    return observed;
+  }
+}
+
+function replicaSetFacts(rs: k8s.V1ReplicaSet): ReplicaSetFacts {
+  const specReplicas = rs.spec?.replicas ?? 0;
+  const scaleDownAt = rs.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
+  return {
+    name: rs.metadata?.name ?? '',
+    revision: rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '',
+    revisionNumber: Number(rs.metadata?.annotations?.[ANNOTATION_REVISION] ?? 0),
+    replicas: specReplicas,
+    // A status not yet caught up with a scale-down still counts the Pods being removed; cap it.
+    readyReplicas: Math.min(rs.status?.readyReplicas ?? 0, specReplicas),
+    availableReplicas: Math.min(rs.status?.availableReplicas ?? 0, specReplicas),
+    createdAt: new Date(rs.metadata?.creationTimestamp ?? 0).getTime(),
+    ...(scaleDownAt ? { scaleDownAt: new Date(scaleDownAt).getTime() } : {}),
+    ...(rs.spec?.minReadySeconds !== undefined && { minReadySeconds: rs.spec.minReadySeconds }),
+    ...(rs.spec?.template !== undefined && { template: rs.spec.template }),
+  };
+}
+
+/** A ReplicaSet's selector as a label selector string, to list its pods. */
+export function selectorOf(rs: k8s.V1ReplicaSet): string {
+  return Object.entries(rs.spec?.selector.matchLabels ?? {})
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+}
+
+/** Who the router works for, and the Services it steers. */
+export function routerContext(ref: RolloutRef, rollout: Rollout): RouterContext {
+  const canary = rollout.spec.strategy.canary;
+  return { namespace: ref.namespace, rolloutName: ref.name, rolloutUid: ref.uid, stableService: canary.stableService, canaryService: canary.canaryService };
+}
