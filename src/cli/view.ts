@@ -1,7 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout } from '../api/rollout.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
-import type { RolloutRow } from './render.js';
 import { stepOf } from './status.js';
 
 export type RevisionRole = 'stable' | 'canary' | 'old';
@@ -201,6 +200,17 @@ export function buildRolloutView(
 }
 
 /** A Rollout's line in `list rollouts` and in the dashboard's list. */
+export interface RolloutRow {
+  namespace: string;
+  name: string;
+  phase: string;
+  aborted: boolean;
+  step: string;
+  weight: number;
+  available: string;
+  message: string;
+}
+
 export function rolloutRow(rollout: DeclaredRollout): RolloutRow {
   return {
     namespace: rollout.metadata.namespace ?? '',
