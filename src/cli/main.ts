@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import yaml from 'js-yaml';
 import { parseDuration } from '../api/duration.js';
 import type { DeclaredRollout } from '../api/rollout.js';
 import { planAbort, planPause, planPromote, planRestart, planResume, planRetry, planSetImage, planUndo, type ActionPlan } from './actions.js';
@@ -15,6 +14,7 @@ import { watchRolloutList } from './watch-list.js';
 import { lintPaths, renderLintReport } from './lint.js';
 import { convertPaths, renderConvertFindings } from './convert.js';
 import { startDashboard } from './dashboard/server.js';
+import { dump } from '../yaml/parse.js';
 import { DEFAULT_STEP_MS, runBacktest, type BacktestReport } from '../analysis/backtest.js';
 import { backtestDeps, backtestRollout, outcomeSentence, parseArgPairs, parseInstant, rangeWindows, readTemplates, renderBacktest, rolloutBacktestJson } from './backtest.js';
 
@@ -86,7 +86,7 @@ async function untilInterrupted(throttle: FrameThrottle, stop: () => Promise<voi
 
 function printStructured(ctx: CommandContext, value: unknown): void {
   const format = ctx.values.output;
-  ctx.out.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : yaml.dump(value, { noRefs: true, lineWidth: -1 }));
+  ctx.out.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : dump(value));
 }
 
 function checkOutput(ctx: CommandContext): void {
