@@ -9,6 +9,7 @@ export const PURE_FILES = [
   'src/analysis/{condition,invariants,measure,metric-args,plan,query,run-machine,templates}.ts',
   'src/traffic/{plan,types}.ts',
   'src/gitops/{edit,find-edit,helm-values,snapshot}.ts',
+  'src/yaml/*.ts',
 ];
 
 export default tseslint.config(

@@ -1,4 +1,4 @@
-import yaml from 'js-yaml';
+import { dump } from '../yaml/parse.js';
 import { renderCrds } from './crds.js';
 
 const HEADER = '# Generated from src/api by `npm run gen:crds`. Do not edit.\n';
@@ -9,9 +9,9 @@ export const CRD_OUTPUT_DIRS = ['crds', 'deploy/helm/fledge/crds'] as const;
 /** The text of every file the generator writes into `dir`. */
 export function crdFileContents(dir: (typeof CRD_OUTPUT_DIRS)[number] = 'crds'): Record<string, string> {
   const crds = renderCrds();
-  const files = Object.fromEntries(Object.entries(crds).map(([file, crd]) => [file, HEADER + yaml.dump(crd, { lineWidth: -1, noRefs: true })]));
+  const files = Object.fromEntries(Object.entries(crds).map(([file, crd]) => [file, HEADER + dump(crd)]));
   // A kustomization beside them lets deploy/ include crds/ (kustomize loads no file outside a kustomization root).
   if (dir !== 'crds') return files;
   const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: Object.keys(crds).sort() };
-  return { ...files, 'kustomization.yaml': HEADER + yaml.dump(kustomization, { lineWidth: -1 }) };
+  return { ...files, 'kustomization.yaml': HEADER + dump(kustomization) };
 }

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisPhase } from '../api/analysis.js';
 import { DurationError, parseDuration } from '../api/duration.js';
 import { GROUP, VERSION, type DeclaredRollout, type RolloutAnalysis } from '../api/rollout.js';
@@ -22,6 +21,7 @@ import type { TemplateLookup } from '../analysis/templates.js';
 import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, ownedBy } from '../rollout/labels.js';
 import { CliError, type FledgeClient } from './client.js';
 import { yamlFiles } from './lint.js';
+import { parseAll } from '../yaml/parse.js';
 import type { Colors } from './render.js';
 
 export interface NamedTemplate {
@@ -39,7 +39,7 @@ const asCliError = (err: unknown): never => {
 export function readTemplates(paths: readonly string[]): NamedTemplate[] {
   const templates: NamedTemplate[] = [];
   for (const file of paths.flatMap((path) => yamlFiles(path))) {
-    for (const doc of yaml.loadAll(readFileSync(file, 'utf8'))) {
+    for (const doc of parseAll(readFileSync(file, 'utf8'))) {
       const kind = (doc as { kind?: unknown } | null)?.kind;
       if (kind !== 'AnalysisTemplate' && kind !== 'ClusterAnalysisTemplate') continue;
       const parsed = (kind === 'AnalysisTemplate' ? AnalysisTemplate : ClusterAnalysisTemplate).safeParse(doc);

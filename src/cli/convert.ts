@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { API_VERSION } from '../api/rollout.js';
 import { validateAgainstCrd } from './crd-schema.js';
 import { exprToCel } from './expr-to-cel.js';
-import { lineOf, rolloutFieldRefs, yamlFiles } from './lint.js';
+import { rolloutFieldRefs, yamlFiles } from './lint.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import type { Colors } from './render.js';
+import { parseDocuments, type Document, type SourceDocuments } from '../yaml/document.js';
 
 export const ARGO_API = 'argoproj.io/v1alpha1';
 const CONVERTED_KINDS = new Set(['Rollout', 'AnalysisTemplate', 'ClusterAnalysisTemplate', 'AnalysisRun']);
@@ -68,14 +68,14 @@ class DocumentConversion {
   constructor(
     private readonly file: string,
     private readonly doc: Document,
-    private readonly counter: LineCounter,
+    private readonly source: SourceDocuments,
     readonly kind: string,
     readonly name: string,
   ) {}
 
   report(path: Path, severity: ConvertFinding['severity'], message: string): void {
     if (severity === 'untranslated') this.reported.add(path.join('.'));
-    this.findings.push({ file: this.file, line: lineOf(this.doc, this.counter, path), kind: this.kind, name: this.name, severity, message: `${path.join('.')}: ${message}` });
+    this.findings.push({ file: this.file, line: this.source.lineOf(this.doc, path), kind: this.kind, name: this.name, severity, message: `${path.join('.')}: ${message}` });
   }
 
   /** Whether a problem at `path` is already explained by one reported at or above it. */
@@ -154,12 +154,12 @@ function convertTemplate(object: Json, c: DocumentConversion): void {
   }
 }
 
-function convertDocument(file: string, doc: Document, counter: LineCounter, index: number): { conversion?: DocumentConversion; summary?: ConvertedDocument } {
+function convertDocument(file: string, doc: Document, source: SourceDocuments, index: number): { conversion?: DocumentConversion; summary?: ConvertedDocument } {
   const object = asObject(doc.toJS());
   if (object === undefined || object.apiVersion !== ARGO_API) return {};
   const kind = String(object.kind);
   const name = typeof asObject(object.metadata)?.name === 'string' ? (asObject(object.metadata)?.name as string) : '<unnamed>';
-  const c = new DocumentConversion(file, doc, counter, kind, name);
+  const c = new DocumentConversion(file, doc, source, kind, name);
   const strategy = asObject(asObject(object.spec)?.strategy);
   const summary = (): ConvertedDocument => ({ kind, name, index, canary: kind === 'Rollout' && strategy?.canary !== undefined, complete: c.complete });
   if (!CONVERTED_KINDS.has(kind)) {
@@ -182,24 +182,22 @@ function convertDocument(file: string, doc: Document, counter: LineCounter, inde
 
 /** Rewrites one file's Argo Rollouts documents to Fledge, keeping comments, layout and every other document. */
 export function convertText(file: string, text: string): { file: ConvertedFile; findings: ConvertFinding[] } {
-  const counter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: counter });
+  const source = parseDocuments(text);
   const findings: ConvertFinding[] = [];
   const documents: ConvertedDocument[] = [];
-  if (!Array.isArray(docs)) return { file: { file, text, documents }, findings };
-  docs.forEach((doc, index) => {
+  source.documents.forEach((doc, index) => {
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
-        findings.push({ file, line: counter.linePos(error.pos[0]).line, kind: '-', name: '-', severity: 'untranslated', message: `YAML: ${error.message.split('\n')[0]}` });
+        findings.push({ file, line: source.lineAt(error.pos[0]), kind: '-', name: '-', severity: 'untranslated', message: `YAML: ${error.message.split('\n')[0]}` });
       }
       return;
     }
-    const { conversion, summary } = convertDocument(file, doc, counter, index);
+    const { conversion, summary } = convertDocument(file, doc, source, index);
     if (conversion) findings.push(...conversion.findings);
     if (summary) documents.push(summary);
   });
   // Every document after the first kept its own `---`. Kubernetes manifests rarely indent lists under their key.
-  const out = docs.map((doc) => doc.toString({ lineWidth: 0, indentSeq: false, flowCollectionPadding: false })).join('');
+  const out = source.documents.map((doc) => doc.toString({ lineWidth: 0, indentSeq: false, flowCollectionPadding: false })).join('');
   return { file: { file, text: out, documents }, findings };
 }
 

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { DeclaredRollout } from '../api/rollout.js';
@@ -8,6 +7,7 @@ import { compileCondition, ConditionError } from '../analysis/condition.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import { conditionForTypeCheck } from '../analysis/metric-args.js';
 import { validateAgainstCrd } from './crd-schema.js';
+import { parseDocuments } from '../yaml/document.js';
 import type { Colors } from './render.js';
 
 export interface LintProblem {
@@ -127,24 +127,13 @@ export function yamlFiles(path: string): string[] {
     });
 }
 
-/** The line of the deepest node on `path` that exists in the document, so a message points as near as it can. */
-export function lineOf(doc: Document, counter: LineCounter, path: Array<string | number>): number {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth), true);
-    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
-  }
-  return doc.contents?.range ? counter.linePos(doc.contents.range[0]).line : 1;
-}
-
 export function lintText(file: string, text: string): { objects: number; problems: LintProblem[] } {
-  const counter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: counter });
+  const { documents, lineAt, lineOf } = parseDocuments(text);
   const problems: LintProblem[] = [];
   let objects = 0;
-  if (!Array.isArray(docs)) return { objects, problems };
-  for (const doc of docs) {
+  for (const doc of documents) {
     for (const error of doc.errors) {
-      problems.push({ file, line: counter.linePos(error.pos[0]).line, kind: '-', name: '-', message: `YAML: ${error.message.split('\n')[0]}` });
+      problems.push({ file, line: lineAt(error.pos[0]), kind: '-', name: '-', message: `YAML: ${error.message.split('\n')[0]}` });
     }
     if (doc.errors.length > 0) continue;
     const object = doc.toJS() as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } } | null;
@@ -155,14 +144,14 @@ export function lintText(file: string, text: string): { objects: number; problem
     objects++;
     const validator = KINDS.get(kind);
     if (validator === undefined) {
-      problems.push({ file, line: lineOf(doc, counter, ['kind']), kind, name, message: `unknown kind ${kind} for ${FLEDGE_API} (known: ${[...KINDS.keys()].join(', ')})` });
+      problems.push({ file, line: lineOf(doc, ['kind']), kind, name, message: `unknown kind ${kind} for ${FLEDGE_API} (known: ${[...KINDS.keys()].join(', ')})` });
       continue;
     }
     const parsed = validator.schema.safeParse(object);
     const reported: string[] = [];
     const report = (path: Array<string | number>, message: string): void => {
       reported.push(path.join('.'));
-      problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.') || '<root>'}: ${message}` });
+      problems.push({ file, line: lineOf(doc, path), kind, name, message: `${path.join('.') || '<root>'}: ${message}` });
     };
     const overlaps = (path: string): boolean => reported.some((known) => known.startsWith(path) || path.startsWith(known));
     // The CRD is what `kubectl apply` enforces, unknown fields (which zod drops) and CEL rules included, and says
@@ -174,7 +163,7 @@ export function lintText(file: string, text: string): { objects: number; problem
     }
     if (!parsed.success) continue;
     for (const [path, message] of validator.extra?.(object) ?? []) {
-      problems.push({ file, line: lineOf(doc, counter, path), kind, name, message: `${path.join('.')}: ${message}` });
+      problems.push({ file, line: lineOf(doc, path), kind, name, message: `${path.join('.')}: ${message}` });
     }
   }
   return { objects, problems };

@@ -1,6 +1,6 @@
 import pc from 'picocolors';
 import { stepProgress } from '../rollout/steps.js';
-import type { AnalysisRunView, MeasurementMark, RevisionView, RolloutView } from './view.js';
+import type { AnalysisRunView, MeasurementMark, RevisionView, RolloutRow, RolloutView } from './view.js';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 
@@ -105,17 +105,6 @@ export function renderRollout(view: RolloutView, c: Colors): string {
     });
   }
   return lines.join('\n') + '\n';
-}
-
-export interface RolloutRow {
-  namespace: string;
-  name: string;
-  phase: string;
-  aborted: boolean;
-  step: string;
-  weight: number;
-  available: string;
-  message: string;
 }
 
 /** One line per Rollout for `list rollouts`. */

@@ -1,7 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { DeclaredRollout } from '../api/rollout.js';
+import type { DeclaredRollout, RolloutStatus } from '../api/rollout.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
-import type { RolloutRow } from './render.js';
 import { stepOf } from './status.js';
 
 export type RevisionRole = 'stable' | 'canary' | 'old';
@@ -112,6 +111,57 @@ function routerView(rollout: DeclaredRollout): { router?: string; trafficPending
   return { router, ...(condition !== undefined && condition.status !== 'True' && { trafficPending: condition.message }) };
 }
 
+function revisionView(rs: k8s.V1ReplicaSet, pods: k8s.V1Pod[], status: RolloutStatus): RevisionView {
+  const hash = rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '';
+  const own = pods.filter((pod) => pod.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === hash && pod.metadata?.deletionTimestamp === undefined);
+  const scaleDownAt = rs.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
+  return {
+    number: Number(rs.metadata?.annotations?.[ANNOTATION_REVISION] ?? 0),
+    hash,
+    role: hash === status.stableRevision ? 'stable' : hash === status.currentRevision ? 'canary' : 'old',
+    current: hash === status.currentRevision,
+    replicaSet: rs.metadata?.name ?? '',
+    desired: rs.spec?.replicas ?? 0,
+    ready: rs.status?.readyReplicas ?? 0,
+    available: rs.status?.availableReplicas ?? 0,
+    ...(scaleDownAt !== undefined && { scaleDownAt }),
+    images: imagesOf(rs.spec?.template),
+    pods: { total: own.length, ready: own.filter(isReady).length },
+  };
+}
+
+type MetricResult = NonNullable<NonNullable<AnalysisRunObject['status']>['metricResults']>[number];
+type MetricSpec = NonNullable<NonNullable<AnalysisRunObject['spec']>['metrics']>[number];
+
+function metricView(metric: MetricResult, spec: MetricSpec | undefined): MetricView {
+  const measurements = metric.measurements ?? [];
+  const last = measurements.findLast((m) => m.value !== undefined)?.value;
+  return {
+    name: metric.name ?? '',
+    phase: metric.phase ?? 'Pending',
+    marks: measurements.map((m) => markOf(m.phase)),
+    ...(last !== undefined && { lastValue: last }),
+    points: measurements.map((m) => {
+      const value = plotValue(m.value);
+      return { time: m.finishedAt ?? '', ...(value !== undefined && { value }), phase: markOf(m.phase) };
+    }),
+    ...(spec?.successCondition !== undefined && { successCondition: spec.successCondition }),
+    ...(spec?.failureCondition !== undefined && { failureCondition: spec.failureCondition }),
+  };
+}
+
+function analysisRunView(run: AnalysisRunObject, status: RolloutStatus): AnalysisRunView {
+  const name = run.metadata?.name ?? '';
+  const specs = new Map((run.spec?.metrics ?? []).map((metric) => [metric.name, metric]));
+  return {
+    name,
+    phase: run.status?.phase ?? 'Pending',
+    kind: name === status.stepAnalysisRun ? 'step' : name === status.backgroundAnalysisRun ? 'background' : 'other',
+    ...(run.status?.message !== undefined && { message: run.status.message }),
+    metrics: (run.status?.metricResults ?? []).map((metric) => metricView(metric, specs.get(metric.name))),
+  };
+}
+
 /** Everything `get rollout` shows, from the objects the plugin read; pure, so frames can be tested. */
 export function buildRolloutView(
   rollout: DeclaredRollout,
@@ -122,57 +172,12 @@ export function buildRolloutView(
   const status = rollout.status ?? {};
   const stable = status.stableRevision;
   const current = status.currentRevision;
-  const revisions = replicaSets
-    .map((rs): RevisionView => {
-      const hash = rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '';
-      const own = pods.filter((pod) => pod.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === hash && pod.metadata?.deletionTimestamp === undefined);
-      const scaleDownAt = rs.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
-      return {
-        number: Number(rs.metadata?.annotations?.[ANNOTATION_REVISION] ?? 0),
-        hash,
-        role: hash === stable ? 'stable' : hash === current ? 'canary' : 'old',
-        current: hash === current,
-        replicaSet: rs.metadata?.name ?? '',
-        desired: rs.spec?.replicas ?? 0,
-        ready: rs.status?.readyReplicas ?? 0,
-        available: rs.status?.availableReplicas ?? 0,
-        ...(scaleDownAt !== undefined && { scaleDownAt }),
-        images: imagesOf(rs.spec?.template),
-        pods: { total: own.length, ready: own.filter(isReady).length },
-      };
-    })
-    .sort((a, b) => b.number - a.number);
+  const revisions = replicaSets.map((rs) => revisionView(rs, pods, status)).sort((a, b) => b.number - a.number);
   const prefix = `${rollout.metadata.name ?? ''}-`;
   const runs = analysisRuns
     .filter((run) => (run.metadata?.name ?? '').startsWith(prefix))
     .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))
-    .map((run): AnalysisRunView => {
-      const name = run.metadata?.name ?? '';
-      const specs = new Map((run.spec?.metrics ?? []).map((metric) => [metric.name, metric]));
-      return {
-        name,
-        phase: run.status?.phase ?? 'Pending',
-        kind: name === status.stepAnalysisRun ? 'step' : name === status.backgroundAnalysisRun ? 'background' : 'other',
-        ...(run.status?.message !== undefined && { message: run.status.message }),
-        metrics: (run.status?.metricResults ?? []).map((metric) => {
-          const measurements = metric.measurements ?? [];
-          const last = measurements.findLast((m) => m.value !== undefined)?.value;
-          const spec = specs.get(metric.name);
-          return {
-            name: metric.name ?? '',
-            phase: metric.phase ?? 'Pending',
-            marks: measurements.map((m) => markOf(m.phase)),
-            ...(last !== undefined && { lastValue: last }),
-            points: measurements.map((m) => {
-              const value = plotValue(m.value);
-              return { time: m.finishedAt ?? '', ...(value !== undefined && { value }), phase: markOf(m.phase) };
-            }),
-            ...(spec?.successCondition !== undefined && { successCondition: spec.successCondition }),
-            ...(spec?.failureCondition !== undefined && { failureCondition: spec.failureCondition }),
-          };
-        }),
-      };
-    });
+    .map((run) => analysisRunView(run, status));
   return {
     name: rollout.metadata.name ?? '',
     namespace: rollout.metadata.namespace ?? '',
@@ -201,6 +206,17 @@ export function buildRolloutView(
 }
 
 /** A Rollout's line in `list rollouts` and in the dashboard's list. */
+export interface RolloutRow {
+  namespace: string;
+  name: string;
+  phase: string;
+  aborted: boolean;
+  step: string;
+  weight: number;
+  available: string;
+  message: string;
+}
+
 export function rolloutRow(rollout: DeclaredRollout): RolloutRow {
   return {
     namespace: rollout.metadata.namespace ?? '',

@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Scalar } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocuments, type Document, type Scalar } from '../yaml/document.js';
 
 /** One container's image to put back: the aborted one Git declares, and the stable one to declare instead. */
 export interface ImageRestore {
@@ -53,8 +53,7 @@ export function parseImage(image: string): { name: string; tag?: string; digest?
 }
 
 export function documentsOf(text: string): Document[] | string {
-  const documents = parseAllDocuments(text);
-  if (!Array.isArray(documents)) return 'the file is not YAML documents';
+  const { documents } = parseDocuments(text);
   const broken = documents.find((document) => document.errors.length > 0);
   return broken === undefined ? documents : `the file does not parse: ${broken.errors[0]?.message ?? 'YAML error'}`;
 }

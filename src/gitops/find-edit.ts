@@ -1,4 +1,4 @@
-import { isMap, isSeq } from 'yaml';
+import { isMap, isSeq } from '../yaml/document.js';
 import { documentsOf, restoreKustomizationImages, restoreRolloutImages, type ImageRestore } from './edit.js';
 import { inClusterLayers, nodeLayer, parameterFileLayer, restoreHelmValues, valuesFileLayer, type HelmValues, type ValuesLayer } from './helm-values.js';
 import { normalizePath, type Snapshot } from './snapshot.js';

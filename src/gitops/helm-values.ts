@@ -1,4 +1,4 @@
-import { Document, isMap, isScalar, isSeq, type Scalar } from 'yaml';
+import { isMap, isScalar, isSeq, nodeOf, type Scalar } from '../yaml/document.js';
 import { documentsOf, parseImage, scalarAt, splice, type ImageRestore, type Splice } from './edit.js';
 import type { FoundEdit } from './find-edit.js';
 import type { HelmParameter } from './source.js';
@@ -79,7 +79,7 @@ export function inClusterLayers(inCluster: { parameters?: HelmParameter[]; value
     const documents = documentsOf(inCluster.values);
     if (typeof documents !== 'string') layers.push(nodeLayer("the Application's helm.values", documents[0]?.contents));
   }
-  if (inCluster.valuesObject !== undefined) layers.push(nodeLayer("the Application's helm.valuesObject", new Document(inCluster.valuesObject).contents));
+  if (inCluster.valuesObject !== undefined) layers.push(nodeLayer("the Application's helm.valuesObject", nodeOf(inCluster.valuesObject)));
   if (inCluster.parameters !== undefined) {
     const leaves = inCluster.parameters.map((parameter) => ({ path: parseKey(parameter.name), value: parameter.value }));
     layers.push({ label: "the Application's helm.parameters", leaves, lists: [] });

@@ -5,8 +5,7 @@ import { describeStep } from '../../rollout/steps.js';
 import { planAbort, planPause, planPromote, planResume, planRetry, type ActionPlan } from '../actions.js';
 import { outcomeSentence, rolloutBacktestJson, type RolloutBacktest } from '../backtest.js';
 import type { RolloutObjects } from '../client.js';
-import type { RolloutRow } from '../render.js';
-import { buildRolloutView, plotValue, rolloutRow, type AnalysisRunView, type MeasurementPoint, type MetricView, type RolloutView } from '../view.js';
+import { buildRolloutView, plotValue, rolloutRow, type AnalysisRunView, type MeasurementPoint, type MetricView, type RolloutRow, type RolloutView } from '../view.js';
 import { metricThreshold, type Threshold } from './threshold.js';
 
 /** The page's buttons, each the plan its `kubectl fledge` command makes. */

@@ -138,106 +138,125 @@ function statusOf(err: unknown): number {
   return typeof code === 'number' && code >= 400 && code < 600 ? code : 502;
 }
 
+/** What every request is served from; `hosts` is known once the server listens (port 0 picks one). */
+interface Site {
+  client: FledgeClient;
+  caches: Caches;
+  options: DashboardOptions;
+  token: string;
+  hosts: Set<string>;
+}
+
+/** The event stream of one page: the list, and the selected rollout, sent again whenever the caches change. */
+function stream(site: Site, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const { caches } = site;
+  const selected = url.searchParams.get('rollout')?.split('/');
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  const send = (): void => {
+    res.write(`event: list\ndata: ${JSON.stringify({ namespace: site.options.namespace ?? null, rows: rolloutRows(caches.rolloutList()) })}\n\n`);
+    if (selected?.length === 2) {
+      const objects = caches.objects(selected[0] as string, selected[1] as string);
+      res.write(`event: rollout\ndata: ${JSON.stringify(objects === undefined ? null : rolloutPage(objects))}\n\n`);
+    }
+  };
+  const throttle = new FrameThrottle(send);
+  const unsubscribe = caches.onChange(() => throttle.changed());
+  const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+  send();
+  req.on('close', () => {
+    unsubscribe();
+    throttle.cancel();
+    clearInterval(keepalive);
+  });
+}
+
+/** A button's POST. */
+async function act(site: Site, res: ServerResponse, namespace: string, name: string, action: string): Promise<void> {
+  if (!isActionName(action)) return sendJson(res, 404, { message: `no action ${action}` });
+  if (site.caches.rollouts.get(name, namespace) === undefined) return sendJson(res, 404, { message: `rollout ${namespace}/${name} is not listed by this dashboard` });
+  try {
+    // The same as the command: read the Rollout, plan from what it says, then one merge patch.
+    const rollout = await site.client.getRollout(name, namespace);
+    const plan = ACTIONS[action](rollout);
+    if (plan.kind === 'refuse') return sendJson(res, 409, { message: `refused: ${plan.message}` });
+    await site.client.patchRollout(name, plan.subresource, plan.patch, namespace);
+    sendJson(res, 200, { message: plan.done });
+  } catch (err) {
+    sendJson(res, statusOf(err), { message: apiErrorMessage(err) });
+  }
+}
+
+/** The backtest panel of one rollout. */
+async function backtest(site: Site, res: ServerResponse, namespace: string, name: string): Promise<void> {
+  if (site.caches.rollouts.get(name, namespace) === undefined) return sendJson(res, 404, { message: `rollout ${namespace}/${name} is not listed by this dashboard` });
+  try {
+    const result = await backtestRollout(site.client, name, { namespace, given: new Map(), last: BACKTEST_LAST, prometheusAddress: site.options.prometheusAddress, nowMs: Date.now() });
+    sendJson(res, 200, backtestPanel(result));
+  } catch (err) {
+    if (err instanceof CliError) return sendJson(res, 422, { message: err.message });
+    sendJson(res, statusOf(err), { message: apiErrorMessage(err) });
+  }
+}
+
+/** The page's own files, the token written into the page. */
+function serveStatic(site: Site, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const file = STATIC_FILES[url.pathname];
+  if (req.method !== 'GET' || file === undefined) return sendJson(res, 404, { message: `no ${req.method} ${url.pathname}` });
+  void readFile(new URL(file, STATIC_DIR), 'utf8').then((text) => {
+    res.writeHead(200, {
+      'content-type': TYPES[file.split('.').pop() ?? ''] ?? 'text/plain',
+      'cache-control': 'no-store',
+      'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+    });
+    res.end(file === 'index.html' ? text.replace('%TOKEN%', site.token) : text);
+  });
+}
+
+/** Refuses what the guard refuses, then routes the request. */
+function handle(site: Site, req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://dashboard');
+  const why = refusal(
+    {
+      method: req.method ?? 'GET',
+      host: req.headers.host,
+      origin: req.headers.origin,
+      token: typeof req.headers[TOKEN_HEADER] === 'string' ? req.headers[TOKEN_HEADER] : undefined,
+      costly: url.pathname === '/api/backtest',
+    },
+    site.hosts,
+    site.token,
+  );
+  if (why !== undefined) return sendJson(res, 403, { message: why });
+  const action = /^\/api\/rollouts\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  if (req.method === 'POST' && action !== null) {
+    void act(site, res, decodeURIComponent(action[1] as string), decodeURIComponent(action[2] as string), action[3] as string);
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/api/stream') return stream(site, req, res, url);
+  if (req.method === 'GET' && url.pathname === '/api/backtest') {
+    void backtest(site, res, url.searchParams.get('namespace') ?? '', url.searchParams.get('rollout') ?? '');
+    return;
+  }
+  // Browsers ask for one whatever the page says; "no content" keeps their consoles free of a 404.
+  if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
+  serveStatic(site, req, res, url);
+}
+
 /** Serves the page, its event stream and the buttons' POSTs on one address; returns once the caches have listed. */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { client } = options;
   const caches = new Caches(client, options.namespace);
   await caches.start();
-  const token = newToken();
-  let hosts = new Set<string>();
-
-  const stream = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
-    const selected = url.searchParams.get('rollout')?.split('/');
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const send = (): void => {
-      res.write(`event: list\ndata: ${JSON.stringify({ namespace: options.namespace ?? null, rows: rolloutRows(caches.rolloutList()) })}\n\n`);
-      if (selected?.length === 2) {
-        const objects = caches.objects(selected[0] as string, selected[1] as string);
-        res.write(`event: rollout\ndata: ${JSON.stringify(objects === undefined ? null : rolloutPage(objects))}\n\n`);
-      }
-    };
-    const throttle = new FrameThrottle(send);
-    const unsubscribe = caches.onChange(() => throttle.changed());
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-    send();
-    req.on('close', () => {
-      unsubscribe();
-      throttle.cancel();
-      clearInterval(keepalive);
-    });
-  };
-
-  const act = async (res: ServerResponse, namespace: string, name: string, action: string): Promise<void> => {
-    if (!isActionName(action)) return sendJson(res, 404, { message: `no action ${action}` });
-    if (caches.rollouts.get(name, namespace) === undefined) return sendJson(res, 404, { message: `rollout ${namespace}/${name} is not listed by this dashboard` });
-    try {
-      // The same as the command: read the Rollout, plan from what it says, then one merge patch.
-      const rollout = await client.getRollout(name, namespace);
-      const plan = ACTIONS[action](rollout);
-      if (plan.kind === 'refuse') return sendJson(res, 409, { message: `refused: ${plan.message}` });
-      await client.patchRollout(name, plan.subresource, plan.patch, namespace);
-      sendJson(res, 200, { message: plan.done });
-    } catch (err) {
-      sendJson(res, statusOf(err), { message: apiErrorMessage(err) });
-    }
-  };
-
-  const backtest = async (res: ServerResponse, namespace: string, name: string): Promise<void> => {
-    if (caches.rollouts.get(name, namespace) === undefined) return sendJson(res, 404, { message: `rollout ${namespace}/${name} is not listed by this dashboard` });
-    try {
-      const result = await backtestRollout(client, name, { namespace, given: new Map(), last: BACKTEST_LAST, prometheusAddress: options.prometheusAddress, nowMs: Date.now() });
-      sendJson(res, 200, backtestPanel(result));
-    } catch (err) {
-      if (err instanceof CliError) return sendJson(res, 422, { message: err.message });
-      sendJson(res, statusOf(err), { message: apiErrorMessage(err) });
-    }
-  };
-
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
-    const why = refusal(
-      {
-        method: req.method ?? 'GET',
-        host: req.headers.host,
-        origin: req.headers.origin,
-        token: typeof req.headers[TOKEN_HEADER] === 'string' ? req.headers[TOKEN_HEADER] : undefined,
-        costly: url.pathname === '/api/backtest',
-      },
-      hosts,
-      token,
-    );
-    if (why !== undefined) return sendJson(res, 403, { message: why });
-    const action = /^\/api\/rollouts\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (req.method === 'POST' && action !== null) {
-      void act(res, decodeURIComponent(action[1] as string), decodeURIComponent(action[2] as string), action[3] as string);
-      return;
-    }
-    if (req.method === 'GET' && url.pathname === '/api/stream') return stream(req, res, url);
-    if (req.method === 'GET' && url.pathname === '/api/backtest') {
-      void backtest(res, url.searchParams.get('namespace') ?? '', url.searchParams.get('rollout') ?? '');
-      return;
-    }
-    // Browsers ask for one whatever the page says; "no content" keeps their consoles free of a 404.
-    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
-    const file = STATIC_FILES[url.pathname];
-    if (req.method !== 'GET' || file === undefined) return sendJson(res, 404, { message: `no ${req.method} ${url.pathname}` });
-    void readFile(new URL(file, STATIC_DIR), 'utf8').then((text) => {
-      res.writeHead(200, {
-        'content-type': TYPES[file.split('.').pop() ?? ''] ?? 'text/plain',
-        'cache-control': 'no-store',
-        'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
-        'x-frame-options': 'DENY',
-        'referrer-policy': 'no-referrer',
-      });
-      res.end(file === 'index.html' ? text.replace('%TOKEN%', token) : text);
-    });
-  });
+  const site: Site = { client, caches, options, token: newToken(), hosts: new Set() };
+  const server = createServer((req, res) => handle(site, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.address, resolve);
   });
   const port = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(options.address, port);
+  site.hosts = allowedHosts(options.address, port);
   const host = options.address.includes(':') ? `[${options.address}]` : options.address;
   return {
     url: `http://${host}:${port}/`,
