@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { ControllerConfig } from '../config.js';
+import { TokenBucket } from '../kube/client.js';
+import { waitForCacheSync } from '../kube/informer.js';
+import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from '../kube/leader-election.js';
+import type { Logger } from '../observability/logger.js';
+import { healthRoutes, metricsRoutes, serveHttp, type ControllerMetrics, type HttpEndpoint } from '../observability/metrics.js';
+import type { ApiClients } from './api-clients.js';
+import { informersOf, type Caches } from './informers.js';
+import type { ControllerQueues } from './queues.js';
+import type { Reconcilers } from './reconcilers.js';
+import { stopOnSignals } from './shutdown.js';
+import { keyOf } from './watches.js';
+
+/** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
+const LEASE_QPS = 5;
+/** How often status changes deferred for API budget are looked at: counts lag by about this much once there is budget. */
+const DEFERRED_STATUS_FLUSH_MS = 1_000;
+
+/** A wired controller, not yet started. */
+export interface Controller {
+  config: ControllerConfig;
+  api: ApiClients;
+  caches: Caches;
+  metrics: ControllerMetrics;
+  logger: Logger;
+  queues: ControllerQueues;
+  reconcilers: Reconcilers;
+}
+
+/**
+ * Serves metrics and probes, syncs every cache, waits for leadership (with --leader-elect), then reconciles until a
+ * signal stops it. Followers keep warm caches; once reconciling starts, everything cached is enqueued.
+ */
+export async function runController(controller: Controller): Promise<void> {
+  const { config, caches, metrics, logger, queues, reconcilers } = controller;
+  const informers = informersOf(caches);
+  metrics.countCachedObjects(informers);
+  const endpoints = await serveEndpoints(config, metrics, () => informers.every((informer) => informer.synced), logger);
+  const elector = config.leaderElect ? leaderElector(config, controller.api, logger) : undefined;
+  const stopping = stopOnSignals({ queues, reconcilers, elector, informers, endpoints }, logger);
+
+  // Not awaited: a start can hang on an apiserver that accepts connections but never answers. An informer whose
+  // list failed (a bad CA, missing RBAC, an apiserver down) retries on its own; wait until every one has listed.
+  for (const informer of informers) void informer.start();
+  const cachesSynced = await waitForCacheSync(informers, {
+    signal: stopping,
+    onWaiting: (waiting) => logger.warn('waiting for caches to sync; not reconciling', { informers: waiting }),
+  });
+  if (!cachesSynced) return;
+  logger.info('caches synced', { namespaces: config.namespaces.length ? config.namespaces : 'all', concurrency: config.concurrency });
+
+  if (elector !== undefined) {
+    logger.info('waiting for leadership', { lease: `${config.leaderElectionNamespace}/${config.leaderElectionId}` });
+    const won = await elector.acquire(() => {
+      // Another process may already be reconciling: stop at once rather than race it; the Deployment restarts us.
+      metrics.leader.set(0);
+      process.exit(1);
+    });
+    if (!won) return;
+  }
+  startReconciling(controller);
+  logger.info('reconciling', { leader: elector !== undefined });
+}
+
+async function serveEndpoints(config: ControllerConfig, metrics: ControllerMetrics, synced: () => boolean, logger: Logger): Promise<HttpEndpoint[]> {
+  const metricsEndpoint = await serveHttp(config.bindAddress, config.metricsPort, metricsRoutes(metrics));
+  const healthEndpoint = await serveHttp(config.bindAddress, config.healthPort, healthRoutes(synced));
+  logger.info('serving metrics and probes', { metrics: `${metricsEndpoint.url}/metrics`, health: `${healthEndpoint.url}/healthz` });
+  return [metricsEndpoint, healthEndpoint];
+}
+
+/**
+ * The Lease gets a client of its own, as in controller-runtime: renewals never queue behind reconciles for the
+ * shared QPS limit, and a request the apiserver does not answer fails in time for another attempt.
+ */
+function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger): LeaderElector {
+  return new LeaderElector(
+    api.separate(k8s.CoordinationV1Api, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs)),
+    {
+      namespace: config.leaderElectionNamespace,
+      name: config.leaderElectionId,
+      identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+      ...LEADER_ELECTION_DEFAULTS,
+      logger,
+    },
+  );
+}
+
+function startReconciling({ api, caches, metrics, queues, reconcilers }: Controller): void {
+  queues.start({ rollout: (key) => reconcilers.rollout.reconcile(key), analysisrun: (key) => reconcilers.analysisRun.reconcile(key) });
+  metrics.leader.set(1);
+  // Status changes that only report counts wait while the API budget is spent; once it is not, they are written.
+  setInterval(() => {
+    if (!api.limiter.saturated()) reconcilers.rollout.takeDeferredStatus().forEach((key) => queues.enqueue('rollout', key));
+  }, DEFERRED_STATUS_FLUSH_MS).unref();
+  for (const rollout of caches.rollouts.list()) queues.enqueue('rollout', keyOf(rollout));
+  for (const run of caches.analysisRuns.list()) queues.enqueue('analysisrun', keyOf(run));
+}
