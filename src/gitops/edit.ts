@@ -8,6 +8,9 @@ export interface ImageRestore {
 }
 
 /** What an edit did to a file: the new text, or why it left the file alone. */
+/** The one file to change and its new text, or why nothing under the path is changed. */
+export type FoundEdit = { file: string; text: string; edits: string[] } | { reason: string };
+
 export type EditResult = { changed: true; text: string; edits: string[] } | { changed: false; reason: string };
 
 /** A source range of a file to replace with a new scalar value, and what that restores (for messages). */

@@ -1,5 +1,5 @@
 import { isMap, isSeq } from '../yaml/document.js';
-import { documentsOf, restoreKustomizationImages, restoreRolloutImages, type ImageRestore } from './edit.js';
+import { documentsOf, restoreKustomizationImages, restoreRolloutImages, type FoundEdit, type ImageRestore } from './edit.js';
 import { inClusterLayers, nodeLayer, parameterFileLayer, restoreHelmValues, valuesFileLayer, type HelmValues, type ValuesLayer } from './helm-values.js';
 import { normalizePath, type Snapshot } from './snapshot.js';
 import type { GitSource, HelmSource } from './source.js';
@@ -15,8 +15,6 @@ export interface EditTarget {
   helmRelease?: GitSource['helmRelease'];
 }
 
-/** The one file to change and its new text, or why nothing under the path is changed. */
-export type FoundEdit = { file: string; text: string; edits: string[] } | { reason: string };
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 const isYaml = (file: string): boolean => /\.ya?ml$/.test(file);

@@ -1,6 +1,5 @@
 import { isMap, isScalar, isSeq, nodeOf, type Scalar } from '../yaml/document.js';
-import { documentsOf, parseImage, scalarAt, splice, type ImageRestore, type Splice } from './edit.js';
-import type { FoundEdit } from './find-edit.js';
+import { documentsOf, parseImage, scalarAt, splice, type FoundEdit, type ImageRestore, type Splice } from './edit.js';
 import type { HelmParameter } from './source.js';
 
 /** A key in Helm's values: map keys and list indexes, `image.tag` or `sidecars[0].image`. */

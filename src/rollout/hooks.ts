@@ -1,15 +1,9 @@
 import { parseDuration } from '../api/duration.js';
-import type { CanaryStep, CanaryWebhook, WebhookType } from '../api/rollout.js';
+import type { CanaryStep, CanaryWebhook } from '../api/rollout.js';
 import type { Announcement } from './machine.js';
 import { webhookHash } from './revision.js';
 import type { Stage } from './stage.js';
-import { setWeightAt } from './steps.js';
-
-/** Hooks that hold the canary where it is: confirm-* gates poll until they answer 2xx, pre-rollout is called once. */
-export type GateType = 'confirm-rollout' | 'pre-rollout' | 'confirm-traffic-increase' | 'confirm-promotion';
-
-/** The order in which the gates of one position are met. */
-const GATE_ORDER: readonly GateType[] = ['confirm-rollout', 'pre-rollout', 'confirm-traffic-increase', 'confirm-promotion'];
+import type { GateType } from './gates.js';
 
 export const WEBHOOK_DEFAULTS = {
   timeoutMs: 10_000,
@@ -18,43 +12,6 @@ export const WEBHOOK_DEFAULTS = {
   loadTestRps: 10,
   loadTestDurationMs: 10 * 60_000,
 } as const;
-
-/** Where in a canary the gates are looked for. */
-export interface GatePosition {
-  steps: readonly CanaryStep[];
-  stepIndex: number;
-  currentRevision: string | undefined;
-  /** The types of spec.strategy.canary.webhooks. */
-  hookTypes: readonly WebhookType[];
-  /** The revision whose pre-rollout hooks passed. */
-  preRolloutPassed: string | undefined;
-  /** The gate last reached at this position (waited at, or passed). */
-  gate: GateType | undefined;
-}
-
-/** A setWeight step that raises the weight above what the steps before it asked for. */
-export function increasesWeight(steps: readonly CanaryStep[], stepIndex: number): boolean {
-  const step = steps[stepIndex];
-  return step !== undefined && 'setWeight' in step && setWeightAt(steps, stepIndex) > setWeightAt(steps, stepIndex - 1);
-}
-
-/** The gates the canary meets at its position, in order. */
-export function gatesAt(position: GatePosition): GateType[] {
-  const has = (type: WebhookType): boolean => position.hookTypes.includes(type);
-  const { stepIndex, steps } = position;
-  const gates: GateType[] = [];
-  if (stepIndex === 0 && has('confirm-rollout')) gates.push('confirm-rollout');
-  if (stepIndex === 0 && has('pre-rollout') && position.preRolloutPassed !== position.currentRevision) gates.push('pre-rollout');
-  if (has('confirm-traffic-increase') && increasesWeight(steps, stepIndex)) gates.push('confirm-traffic-increase');
-  if (stepIndex >= steps.length && has('confirm-promotion')) gates.push('confirm-promotion');
-  return gates;
-}
-
-/** The next gate at this position after the one last reached, if any. */
-export function nextGate(position: GatePosition): GateType | undefined {
-  const after = position.gate === undefined ? -1 : GATE_ORDER.indexOf(position.gate);
-  return gatesAt(position).find((gate) => GATE_ORDER.indexOf(gate) > after);
-}
 
 /**
  * The step a canary's pods and traffic are planned at. At a gate, the step before it: the gate holds what comes

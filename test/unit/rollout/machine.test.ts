@@ -8,7 +8,8 @@ import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rol
 import { restoreStateValue } from '../../../src/rollout/restore.js';
 import { stageOf } from '../../../src/rollout/stage.js';
 import { setWeightAt } from '../../../src/rollout/steps.js';
-import { increasesWeight, plannedStepIndex } from '../../../src/rollout/hooks.js';
+import { plannedStepIndex } from '../../../src/rollout/hooks.js';
+import { increasesWeight } from '../../../src/rollout/gates.js';
 
 const REPLICAS = 10;
 
