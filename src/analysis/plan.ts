@@ -5,7 +5,7 @@ import { compileMetricConditions, ConditionError, type MetricConditions } from '
 import type { MeasurementVerdict } from './measure.js';
 import { resolveRunMetrics, type ResolvedMetric } from './metric-args.js';
 import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
-import { setConditions, type DesiredCondition } from '../rollout/conditions.js';
+import { setConditions, type DesiredCondition } from '../api/conditions.js';
 
 export const RUN_DEFAULTS = { consecutiveErrorLimit: 4, failureLimit: 0, inconclusiveLimit: 0, measurementRetention: 10 } as const;
 

@@ -6,7 +6,7 @@ import { StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import { isConflict, writeStatus } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
-import type { EventRecorder } from '../observability/events.js';
+import type { EventRecorder } from '../kube/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { ResolvedMetric } from './metric-args.js';

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout } from '../api/rollout.js';
-import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
-import { stepOrdinal } from '../rollout/steps.js';
+import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../api/labels.js';
+import { stepOrdinal } from '../rollout/decide/steps.js';
 
 /** What a steering command will do, decided purely from the Rollout it read, or why it refuses. */
 export type ActionPlan =

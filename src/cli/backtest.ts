@@ -18,7 +18,7 @@ import { literalArgs } from '../analysis/metric-args.js';
 import { queryPrometheusRange } from '../analysis/providers/prometheus.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../analysis/providers/result.js';
 import type { TemplateLookup } from '../analysis/templates.js';
-import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, ownedBy } from '../rollout/labels.js';
+import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, ownedBy } from '../api/labels.js';
 import { CliError, type FledgeClient } from './client.js';
 import { yamlFiles } from './lint.js';
 import { parseAll } from '../yaml/parse.js';

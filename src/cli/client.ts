@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
 import { isNotFound, mergePatchOptions } from '../kube/patch.js';
-import { ownedBy } from '../rollout/labels.js';
+import { ownedBy } from '../api/labels.js';
 import type { AnalysisRunObject } from './view.js';
 
 export class CliError extends Error {

@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import { stepProgress } from '../rollout/steps.js';
+import { stepProgress } from '../rollout/decide/steps.js';
 import type { AnalysisRunView, MeasurementMark, RevisionView, RolloutRow, RolloutView } from './view.js';
 
 export type Colors = ReturnType<typeof pc.createColors>;

@@ -1,5 +1,5 @@
 import type { DeclaredRollout } from '../api/rollout.js';
-import { stepProgress } from '../rollout/steps.js';
+import { stepProgress } from '../rollout/decide/steps.js';
 
 export type Verdict = 'healthy' | 'degraded' | 'progressing';
 

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout, RolloutStatus } from '../api/rollout.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../rollout/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../api/labels.js';
 import { stepOf } from './status.js';
 
 export type RevisionRole = 'stable' | 'canary' | 'old';

@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
-import { ownedBy } from '../rollout/labels.js';
+import { ownedBy } from '../api/labels.js';
 import type { FledgeClient, RolloutObjects } from './client.js';
 import type { AnalysisRunObject } from './view.js';
 

@@ -4,7 +4,7 @@ import { GROUP, VERSION } from '../api/rollout.js';
 import type { ControllerConfig } from '../config.js';
 import { metadataOnlyOptions, resilientInformer, type ResilientInformer } from '../kube/informer.js';
 import type { Logger } from '../observability/logger.js';
-import { LABEL_ROLLOUT } from '../rollout/labels.js';
+import { LABEL_ROLLOUT } from '../api/labels.js';
 import type { ApiClients } from './api-clients.js';
 
 type Informer<T extends k8s.KubernetesObject = k8s.KubernetesObject> = ResilientInformer<T>;

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ResilientInformer } from '../kube/informer.js';
-import { configReferences, configTrackingEnabled, ConfigSourceIndex, type ConfigKind } from '../rollout/config-tracking.js';
+import { configReferences, configTrackingEnabled, ConfigSourceIndex, type ConfigKind } from '../rollout/config/tracking.js';
 import type { Caches } from './informers.js';
 
 /** The controllers, each with its own queue of `namespace/name` keys. */

@@ -1,12 +1,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ResilientInformer } from '../kube/informer.js';
-import type { EventRecorder } from '../observability/events.js';
+import type { EventRecorder } from '../kube/events.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { WebhookNotifier } from '../observability/notifier.js';
 import type { Logger } from '../observability/logger.js';
-import type { GitWriteBacks } from './write-back.js';
-import type { WebhookRunner } from './webhook-runner.js';
-import type { ConfigCopies } from './config-copies.js';
+import type { GitWriteBacks } from '../gitops/write-back.js';
+import type { WebhookRunner } from './hooks/runner.js';
+import type { ConfigCopies } from './config/copies.js';
 import type { AnalysisPhase } from '../api/analysis.js';
 
 /** What the rollout shell reads, writes and reports through: caches, API clients, and the background runners. */

@@ -3,14 +3,14 @@ import { AnalysisTemplateSpec } from '../api/analysis.js';
 import type { Rollout } from '../api/rollout.js';
 import { apiErrorMessage } from '../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
-import { templateRef } from './analysis-runs.js';
-import type { ResolvedConfig } from './config-tracking.js';
+import { templateRef } from './decide/analysis-runs.js';
+import type { ResolvedConfig } from './config/tracking.js';
 import type { OwnedRun, RolloutReconcilerDeps } from './deps.js';
-import type { ReplicaSetFacts, RolloutFacts } from './facts.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from './labels.js';
+import type { ReplicaSetFacts, RolloutFacts } from './decide/facts.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../api/labels.js';
 import type { RolloutRef } from './ref.js';
-import { pendingRestart, type PodFacts } from './restart.js';
-import { podTemplateHash } from './revision.js';
+import { pendingRestart, type PodFacts } from './decide/restart.js';
+import { podTemplateHash } from './decide/revision.js';
 
 type ObserveDeps = Pick<
   RolloutReconcilerDeps,

@@ -13,17 +13,17 @@ import { ReplicaSetActuator } from './act/replica-sets.js';
 import { ServiceActuator } from './act/services.js';
 import { routeTraffic } from './act/traffic.js';
 import { scaleWorkload } from './act/workload.js';
-import { ConfigSourceChanged } from './config-copies.js';
-import type { ResolvedConfig } from './config-tracking.js';
+import { ConfigSourceChanged } from './config/copies.js';
+import type { ResolvedConfig } from './config/tracking.js';
 import type { RolloutReconcilerDeps } from './deps.js';
-import type { RolloutFacts } from './facts.js';
+import type { RolloutFacts } from './decide/facts.js';
 import { RolloutObserver } from './observe.js';
-import { decide, TRAFFIC_PROBLEM_RECHECK_MS, TRAFFIC_RECHECK_MS, type RolloutPlan } from './plan.js';
+import { decide, TRAFFIC_PROBLEM_RECHECK_MS, TRAFFIC_RECHECK_MS, type RolloutPlan } from './decide/plan.js';
 import { rolloutRef, type RolloutRef } from './ref.js';
-import { RefusedError } from './refused.js';
+import { RefusedError } from './act/refused.js';
 import { RolloutReporter } from './report.js';
-import { withTrafficRefused } from './status.js';
-import { withWorkloadTemplate } from './workload-ref.js';
+import { withTrafficRefused } from './decide/status.js';
+import { withWorkloadTemplate } from './decide/workload-ref.js';
 
 export type { RolloutReconcilerDeps } from './deps.js';
 

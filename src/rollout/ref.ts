@@ -1,6 +1,6 @@
 import { API_VERSION } from '../api/rollout.js';
-import type { EventTarget } from '../observability/events.js';
-import { rolloutLabelValue } from './labels.js';
+import type { EventTarget } from '../kube/events.js';
+import { rolloutLabelValue } from '../api/labels.js';
 
 /** Who a reconcile is about, computed once: names, the work-queue key, the owner label and the Events' target. */
 export interface RolloutRef {

@@ -4,9 +4,9 @@ import { StatusWrites } from '../kube/cache-expectations.js';
 import { isConflict, mergePatchOptions, writeStatus } from '../kube/patch.js';
 import type { Logger } from '../observability/logger.js';
 import type { RolloutReconcilerDeps } from './deps.js';
-import type { RolloutPlan } from './plan.js';
+import type { RolloutPlan } from './decide/plan.js';
 import { rolloutRef, type RolloutRef } from './ref.js';
-import { statusChange } from './status.js';
+import { statusChange } from './decide/status.js';
 
 type ReportDeps = Pick<RolloutReconcilerDeps, 'custom' | 'events' | 'metrics' | 'notifier' | 'webhooks' | 'apiSaturated' | 'now'>;
 

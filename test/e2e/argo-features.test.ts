@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import { convertText } from '../../src/cli/convert.js';
-import { LABEL_POD_TEMPLATE_HASH } from '../../src/rollout/labels.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../src/api/labels.js';
 import { controllerSuite, eventually, prometheusUrl, rolloutStatuses } from '../harness/e2e.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LABEL_POD_TEMPLATE_HASH } from '../../src/rollout/labels.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../src/api/labels.js';
 import { controllerSuite, eventually, kubectl, rolloutStatuses } from '../harness/e2e.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';

@@ -3,7 +3,7 @@ import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
 import type { WorkResult } from '../../src/kube/work-queue.js';
 import { createLogger } from '../../src/observability/logger.js';
-import type { EventRecorder } from '../../src/observability/events.js';
+import type { EventRecorder } from '../../src/kube/events.js';
 
 /** What the API answers with on a failed request, as client-node's ApiException carries it. */
 export class FakeApiError extends Error {

@@ -1,7 +1,7 @@
 import type { AnalysisPhase } from '../../api/analysis.js';
 import type { DeclaredRollout } from '../../api/rollout.js';
 import type { WindowMetric, WindowVerdict } from '../../analysis/backtest.js';
-import { describeStep } from '../../rollout/steps.js';
+import { describeStep } from '../../rollout/decide/steps.js';
 import { planAbort, planPause, planPromote, planResume, planRetry, type ActionPlan } from '../actions.js';
 import { outcomeSentence, rolloutBacktestJson, type RolloutBacktest } from '../backtest.js';
 import type { RolloutObjects } from '../client.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../../api/rollout.js';
 import { apiErrorMessage } from '../../kube/patch.js';
-import { LABEL_ROLLOUT, rolloutLabelValue } from '../../rollout/labels.js';
+import { LABEL_ROLLOUT, rolloutLabelValue } from '../../api/labels.js';
 import { backtestRollout } from '../backtest.js';
 import { CliError, type FledgeClient, type RolloutObjects } from '../client.js';
 import type { AnalysisRunObject } from '../view.js';

@@ -2,11 +2,11 @@ import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION } from '../../api/rollout.js';
 import { isAlreadyExists, isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
-import type { AnalysisRunChanges } from '../analysis-run-changes.js';
+import type { AnalysisRunChanges } from '../decide/analysis-run-changes.js';
 import type { OwnedRun } from '../deps.js';
-import { LABEL_ROLLOUT } from '../labels.js';
+import { LABEL_ROLLOUT } from '../../api/labels.js';
 import type { RolloutRef } from '../ref.js';
-import { RefusedError } from '../refused.js';
+import { RefusedError } from './refused.js';
 
 const RUNS = { group: GROUP, version: VERSION, plural: 'analysisruns' } as const;
 

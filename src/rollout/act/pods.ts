@@ -3,7 +3,7 @@ import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
 import { selectorOf } from '../observe.js';
 import type { RolloutRef } from '../ref.js';
-import type { PodMetadataPatch } from '../role-metadata.js';
+import type { PodMetadataPatch } from '../decide/role-metadata.js';
 
 /** Pod writes: a restart's deletions, and a new role's metadata on running pods. */
 export class PodActuator {

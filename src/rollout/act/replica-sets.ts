@@ -2,10 +2,10 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Rollout } from '../../api/rollout.js';
 import { apiErrorMessage, isAlreadyExists, isInvalid, isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
-import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../labels.js';
+import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../../api/labels.js';
 import type { RolloutRef } from '../ref.js';
-import { RefusedError } from '../refused.js';
-import type { ReplicaSetChange } from '../replica-set-changes.js';
+import { RefusedError } from './refused.js';
+import type { ReplicaSetChange } from '../decide/replica-set-changes.js';
 import type { PodActuator } from './pods.js';
 
 /** A ReplicaSet write the cache must show before the Rollout is decided on again. */

@@ -2,9 +2,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ResilientInformer } from '../../kube/informer.js';
 import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
-import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../labels.js';
+import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../../api/labels.js';
 import type { RolloutRef } from '../ref.js';
-import type { ServiceTarget } from '../services.js';
+import type { ServiceTarget } from '../decide/services.js';
 
 /**
  * Makes the stable and canary Services select what the plan says. The Services cache holds only Services labelled

@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { mergePatchOptions } from '../../kube/patch.js';
-import type { EventRecorder } from '../../observability/events.js';
+import type { EventRecorder } from '../../kube/events.js';
 import type { Logger } from '../../observability/logger.js';
-import type { RolloutPlan } from '../plan.js';
+import type { RolloutPlan } from '../decide/plan.js';
 import type { RolloutRef } from '../ref.js';
 
 /** A workloadRef's Deployment gives way to the Rollout's pods as the plan says, and the Rollout's Events say so. */

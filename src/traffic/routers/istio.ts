@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
-import { LABEL_POD_TEMPLATE_HASH } from '../../rollout/labels.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
 

@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
 import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import { API_VERSION } from '../../api/rollout.js';
-import { LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../rollout/labels.js';
+import { LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 
 type NginxConfig = NonNullable<TrafficRouting['nginx']>;

@@ -25,7 +25,7 @@ describe('the pure wall (eslint.config.js)', () => {
       'export const wait = (): unknown => setTimeout(() => {}, 1);',
       'export const used = [axios, readFileSync, k8s, sendRequest, writeBack];',
     ].join('\n');
-    expect(await violations(code, 'src/rollout/plan.ts')).toEqual([
+    expect(await violations(code, 'src/rollout/decide/plan.ts')).toEqual([
       '@typescript-eslint/no-restricted-imports:1',
       '@typescript-eslint/no-restricted-imports:2',
       '@typescript-eslint/no-restricted-imports:3',
@@ -46,7 +46,7 @@ describe('the pure wall (eslint.config.js)', () => {
       'export const at = (epochMs: number): string => new Date(epochMs).toISOString();',
       'export type Both = [k8s.V1Pod, Logger];',
     ].join('\n');
-    expect(await violations(code, 'src/rollout/plan.ts')).toEqual([]);
+    expect(await violations(code, 'src/rollout/decide/plan.ts')).toEqual([]);
   });
 
   it('leaves the shell alone: the same code is allowed in a reconciler', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_DEFAULTS, EventSink, type EventOutcome, type EventTarget } from '../../../src/observability/events.js';
+import { EVENT_DEFAULTS, EventSink, type EventOutcome, type EventTarget } from '../../../src/kube/events.js';
 import { createLogger } from '../../../src/observability/logger.js';
 
 const rollout: EventTarget = { apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'shop', namespace: 'team', uid: 'u1' };

@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ANTI_AFFINITY_TOPOLOGY_KEY, canaryAffinity, removeInjectedAntiAffinity } from '../../../src/rollout/anti-affinity.js';
-import { LABEL_POD_TEMPLATE_HASH } from '../../../src/rollout/labels.js';
+import { ANTI_AFFINITY_TOPOLOGY_KEY, canaryAffinity, removeInjectedAntiAffinity } from '../../../src/rollout/decide/anti-affinity.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
 import { makeRollout, revisionOf } from './fake-cluster.js';
 import { reconcilerOn } from './fake-reconciler.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../../src/api/meta.js';
-import { setCondition, setConditions } from '../../../src/rollout/conditions.js';
+import { setCondition, setConditions } from '../../../src/api/conditions.js';
 
 const at = (ms: number): string => new Date(ms).toISOString();
 

@@ -10,8 +10,8 @@ import {
   resolveConfig,
   unusedCopies,
   type SourceLookup,
-} from '../../../src/rollout/config-tracking.js';
-import { podTemplateHash } from '../../../src/rollout/revision.js';
+} from '../../../src/rollout/config/tracking.js';
+import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
 
 /** A template naming config in every place the pod spec can: env, envFrom, volumes, projected, init and ephemeral containers. */
 const everywhere: PodTemplate = {

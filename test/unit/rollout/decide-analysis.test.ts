@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep } from '../../../src/api/rollout.js';
-import { analysisRunName } from '../../../src/rollout/analysis-runs.js';
+import { analysisRunName } from '../../../src/rollout/decide/analysis-runs.js';
 import { FakeCluster, MINUTE, makeRollout, revisionOf, type RolloutOptions } from './fake-cluster.js';
 
 const SUCCESS_RATE = { templates: [{ templateName: 'success-rate' }] };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep } from '../../../src/api/rollout.js';
-import { analysisRunName } from '../../../src/rollout/analysis-runs.js';
-import { stepsHash } from '../../../src/rollout/revision.js';
+import { analysisRunName } from '../../../src/rollout/decide/analysis-runs.js';
+import { stepsHash } from '../../../src/rollout/decide/revision.js';
 import { FakeCluster, MINUTE, makeRollout, revisionOf } from './fake-cluster.js';
 
 const SUCCESS_RATE = { templates: [{ templateName: 'success-rate' }] };

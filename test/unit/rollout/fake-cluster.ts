@@ -1,14 +1,14 @@
 import { expect } from 'vitest';
 import { API_VERSION, type CanaryStep, type CanaryStrategy, type Rollout, type RolloutStatus } from '../../../src/api/rollout.js';
-import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/facts.js';
-import type { Announcement } from '../../../src/rollout/machine.js';
-import { decide, type RolloutPlan } from '../../../src/rollout/plan.js';
-import { podTemplateHash } from '../../../src/rollout/revision.js';
-import { pendingRestart, type PodFacts } from '../../../src/rollout/restart.js';
+import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
+import type { Announcement } from '../../../src/rollout/decide/machine.js';
+import { decide, type RolloutPlan } from '../../../src/rollout/decide/plan.js';
+import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
+import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/restart.js';
 import { mergePatch } from '../fake-kube.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/rollout/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
-import type { WebhookCall, WebhookResult } from '../../../src/rollout/hooks.js';
+import type { WebhookCall, WebhookResult } from '../../../src/rollout/hooks/plan.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 export const MINUTE = 60_000;

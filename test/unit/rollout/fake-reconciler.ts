@@ -2,9 +2,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import { ControllerMetrics } from '../../../src/observability/metrics.js';
 import { createLogger } from '../../../src/observability/logger.js';
-import { LABEL_ROLLOUT } from '../../../src/rollout/labels.js';
+import { LABEL_ROLLOUT } from '../../../src/api/labels.js';
 import { RolloutReconciler } from '../../../src/rollout/reconciler.js';
-import { ConfigCopies } from '../../../src/rollout/config-copies.js';
+import { ConfigCopies } from '../../../src/rollout/config/copies.js';
 import { FakeKube } from '../fake-kube.js';
 import { makeRollout, revisionOf, T0, templateFor } from './fake-cluster.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analysisRunName } from '../../../src/rollout/analysis-runs.js';
-import { ownedBy, ownedObjectName, rolloutLabelValue } from '../../../src/rollout/labels.js';
+import { analysisRunName } from '../../../src/rollout/decide/analysis-runs.js';
+import { ownedBy, ownedObjectName, rolloutLabelValue } from '../../../src/api/labels.js';
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 

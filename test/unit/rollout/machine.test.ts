@@ -2,14 +2,14 @@ import { transition } from 'xstate';
 import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep, WebhookType } from '../../../src/api/rollout.js';
-import { rolloutMachine, type RolloutContext, type RolloutEvent, type RolloutSnapshot } from '../../../src/rollout/machine.js';
-import { replicaModeOf } from '../../../src/rollout/plan.js';
-import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rollout/replicas.js';
-import { restoreStateValue } from '../../../src/rollout/restore.js';
-import { stageOf } from '../../../src/rollout/stage.js';
-import { setWeightAt } from '../../../src/rollout/steps.js';
-import { plannedStepIndex } from '../../../src/rollout/hooks.js';
-import { increasesWeight } from '../../../src/rollout/gates.js';
+import { rolloutMachine, type RolloutContext, type RolloutEvent, type RolloutSnapshot } from '../../../src/rollout/decide/machine.js';
+import { replicaModeOf } from '../../../src/rollout/decide/plan.js';
+import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rollout/decide/replicas.js';
+import { restoreStateValue } from '../../../src/rollout/decide/restore.js';
+import { stageOf } from '../../../src/rollout/decide/stage.js';
+import { setWeightAt } from '../../../src/rollout/decide/steps.js';
+import { plannedStepIndex } from '../../../src/rollout/hooks/plan.js';
+import { increasesWeight } from '../../../src/rollout/hooks/gates.js';
 
 const REPLICAS = 10;
 

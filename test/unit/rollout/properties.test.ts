@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisPhase } from '../../../src/api/analysis.js';
 import type { CanaryStep, CanaryStrategy, CanaryWebhook, WebhookType } from '../../../src/api/rollout.js';
-import { decide } from '../../../src/rollout/plan.js';
-import { rolloutViolations } from '../../../src/rollout/invariants.js';
+import { decide } from '../../../src/rollout/decide/plan.js';
+import { rolloutViolations } from '../../../src/rollout/decide/invariants.js';
 import { propertyParameters } from '../property.js';
 import { FakeCluster, makeRollout } from './fake-cluster.js';
 
@@ -269,7 +269,7 @@ async function breathe(): Promise<void> {
 }
 
 describe('rollout core properties', () => {
-  it('keeps every invariant of src/rollout/invariants.ts after every generated event', async () => {
+  it('keeps every invariant of src/rollout/decide/invariants.ts after every generated event', async () => {
     let reconciles = 0;
     await fc.assert(
       fc.asyncProperty(scenario, async (world) => {

@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { Rollout } from '../../../src/api/rollout.js';
-import { configContentHash, configCopyName } from '../../../src/rollout/config-tracking.js';
-import { podTemplateHash } from '../../../src/rollout/revision.js';
+import { configContentHash, configCopyName } from '../../../src/rollout/config/tracking.js';
+import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
 import { makeRollout } from './fake-cluster.js';
 import { reconcilerOn } from './fake-reconciler.js';
 

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { Rollout } from '../../../src/api/rollout.js';
-import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../../../src/rollout/labels.js';
+import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../../../src/api/labels.js';
 import { makeRollout, revisionOf, templateFor } from './fake-cluster.js';
 import { KEY, reconcilerOn } from './fake-reconciler.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ReplicaSetFacts } from '../../../src/rollout/facts.js';
+import type { ReplicaSetFacts } from '../../../src/rollout/decide/facts.js';
 import {
   canaryStepCounts,
   isAtCounts,
@@ -10,7 +10,7 @@ import {
   weightedCounts,
   type ReplicaPlanInput,
   type RollingSet,
-} from '../../../src/rollout/replicas.js';
+} from '../../../src/rollout/decide/replicas.js';
 
 describe('resolveIntOrPercent / scalingLimits', () => {
   it('rounds surge up and unavailable down', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pendingRestart, planRestart, type PodFacts } from '../../../src/rollout/restart.js';
+import { pendingRestart, planRestart, type PodFacts } from '../../../src/rollout/decide/restart.js';
 
 const pod = (name: string, createdAt: number, extra: Partial<PodFacts> = {}): PodFacts => ({ name, createdAt, ready: true, terminating: false, ...extra });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, podTemplateHash } from '../../../src/rollout/revision.js';
-import { formatLabelSelector } from '../../../src/rollout/selector.js';
+import { canonicalJson, podTemplateHash } from '../../../src/rollout/decide/revision.js';
+import { formatLabelSelector } from '../../../src/rollout/decide/selector.js';
 
 describe('podTemplateHash', () => {
   const template = { metadata: { labels: { app: 'api', tier: 'web' } }, spec: { containers: [{ name: 'api', image: 'api:1' }] } };

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { LABEL_POD_TEMPLATE_HASH } from '../../../src/rollout/labels.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
 import { makeRollout, revisionOf } from './fake-cluster.js';
 import { reconcilerOn } from './fake-reconciler.js';
 

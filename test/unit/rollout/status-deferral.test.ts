@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
-import { statusChange } from '../../../src/rollout/status.js';
+import { statusChange } from '../../../src/rollout/decide/status.js';
 import { propertyParameters } from '../property.js';
 import { makeRollout, revisionOf } from './fake-cluster.js';
 import { KEY, reconcilerOn } from './fake-reconciler.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep } from '../../../src/api/rollout.js';
-import { canaryScaleAt, describeStep, pauseDeadline, setWeightAt, stepKind, stepOrdinal, stepProgress } from '../../../src/rollout/steps.js';
+import { canaryScaleAt, describeStep, pauseDeadline, setWeightAt, stepKind, stepOrdinal, stepProgress } from '../../../src/rollout/decide/steps.js';
 
 const steps: CanaryStep[] = [
   { pause: { duration: 30 } },

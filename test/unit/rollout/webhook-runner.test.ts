@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CanaryWebhook, WebhookType } from '../../../src/api/rollout.js';
-import { callKey, hookTimeoutMs, type WebhookCall } from '../../../src/rollout/hooks.js';
-import { WebhookRunner } from '../../../src/rollout/webhook-runner.js';
+import { callKey, hookTimeoutMs, type WebhookCall } from '../../../src/rollout/hooks/plan.js';
+import { WebhookRunner } from '../../../src/rollout/hooks/runner.js';
 import type { Logger } from '../../../src/observability/logger.js';
 import { makeRollout } from './fake-cluster.js';
 

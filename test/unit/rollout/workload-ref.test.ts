@@ -2,8 +2,8 @@ import type * as k8s from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rollout } from '../../../src/api/rollout.js';
-import { podTemplateHash } from '../../../src/rollout/revision.js';
-import { withWorkloadTemplate, workloadReplicas } from '../../../src/rollout/workload-ref.js';
+import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
+import { withWorkloadTemplate, workloadReplicas } from '../../../src/rollout/decide/workload-ref.js';
 import { makeRollout, templateFor } from './fake-cluster.js';
 
 const deployment = (labels: Record<string, string>): k8s.V1Deployment => ({

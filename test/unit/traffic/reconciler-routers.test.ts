@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { CanaryStrategy, Rollout, TrafficRouting } from '../../../src/api/rollout.js';
-import { ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../../../src/rollout/labels.js';
-import { TRAFFIC_RESYNC_MS } from '../../../src/rollout/plan.js';
+import { ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
+import { TRAFFIC_RESYNC_MS } from '../../../src/rollout/decide/plan.js';
 import { canaryIngressName } from '../../../src/traffic/routers/nginx.js';
 import type { FakeKube } from '../fake-kube.js';
 import { KEY, reconcilerOn } from '../rollout/fake-reconciler.js';

@@ -1,11 +1,11 @@
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, type PodTemplate, type Rollout } from '../api/rollout.js';
+import { API_VERSION, type PodTemplate, type Rollout } from '../../api/rollout.js';
 import { canaryAffinity, removeInjectedAntiAffinity, type AntiAffinityPatch } from './anti-affinity.js';
 import type { ReplicaSetFacts } from './facts.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from './labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../api/labels.js';
 import type { ReplicaSetTarget } from './replicas.js';
 import { podMetadataFor, podMetadataPatch, podRole, type PodMetadataPatch, type PodRole } from './role-metadata.js';
-import { toTimestamp } from './time.js';
+import { toTimestamp } from '../../api/time.js';
 
 /** A merge patch of an owned ReplicaSet: its size, minReadySeconds, role metadata, anti-affinity and scale-down time. */
 export interface ReplicaSetPatch {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CanaryStep, CanaryWebhook, PodTemplate } from '../api/rollout.js';
+import type { CanaryStep, CanaryWebhook, PodTemplate } from '../../api/rollout.js';
 
 /** Kubernetes' SafeEncodeString alphabet: no vowels (no accidental words), no look-alike characters. */
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';

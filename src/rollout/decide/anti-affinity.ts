@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { CanaryAntiAffinity } from '../api/rollout.js';
-import { LABEL_POD_TEMPLATE_HASH } from './labels.js';
+import type { CanaryAntiAffinity } from '../../api/rollout.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 
 export const ANTI_AFFINITY_TOPOLOGY_KEY = 'kubernetes.io/hostname';
 

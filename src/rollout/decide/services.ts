@@ -1,5 +1,5 @@
 import type { ReplicaSetFacts } from './facts.js';
-import { LABEL_POD_TEMPLATE_HASH } from './labels.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 
 /** What a Service named by the Rollout should select. */
 export interface ServiceTarget {

@@ -1,5 +1,5 @@
-import type { IntOrPercent } from '../api/meta.js';
-import type { CanaryStep } from '../api/rollout.js';
+import type { IntOrPercent } from '../../api/meta.js';
+import type { CanaryStep } from '../../api/rollout.js';
 import type { ReplicaSetFacts } from './facts.js';
 import { canaryScaleAt, setWeightAt } from './steps.js';
 

@@ -1,9 +1,9 @@
-import { API_VERSION, LOAD_TEST_MAX_RPS, type Rollout } from '../api/rollout.js';
-import { parseDuration } from '../api/duration.js';
-import { describeHttpError, sendRequest } from '../http/request.js';
-import type { EventRecorder, EventTarget } from '../observability/events.js';
-import type { Logger } from '../observability/logger.js';
-import { WEBHOOK_DEFAULTS, type WebhookCall, type WebhookNotification, type WebhookPayload, type WebhookResult } from './hooks.js';
+import { API_VERSION, LOAD_TEST_MAX_RPS, type Rollout } from '../../api/rollout.js';
+import { parseDuration } from '../../api/duration.js';
+import { describeHttpError, sendRequest } from '../../http/request.js';
+import type { EventRecorder, EventTarget } from '../../kube/events.js';
+import type { Logger } from '../../observability/logger.js';
+import { WEBHOOK_DEFAULTS, type WebhookCall, type WebhookNotification, type WebhookPayload, type WebhookResult } from './plan.js';
 import { LoadTest } from './load-test.js';
 
 /** A gate or rollback hook is asked again this long after its last answer. */

@@ -1,5 +1,5 @@
-import type { BackgroundAnalysis, CanaryStep, CanaryWebhook, RolloutSpec, TrafficRouting } from '../api/rollout.js';
-import type { IntOrPercent } from '../api/meta.js';
+import type { BackgroundAnalysis, CanaryStep, CanaryWebhook, RolloutSpec, TrafficRouting } from '../../api/rollout.js';
+import type { IntOrPercent } from '../../api/meta.js';
 
 /**
  * maxUnavailable defaults to 0, not Argo's 25%: a canary should never cost availability unless

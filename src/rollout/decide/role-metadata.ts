@@ -1,5 +1,5 @@
-import type { CanaryStrategy, PodTemplate, RolePodMetadata } from '../api/rollout.js';
-import { LABEL_POD_TEMPLATE_HASH } from './labels.js';
+import type { CanaryStrategy, PodTemplate, RolePodMetadata } from '../../api/rollout.js';
+import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 
 export type PodRole = 'stable' | 'canary';
 

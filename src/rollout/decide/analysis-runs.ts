@@ -1,7 +1,7 @@
-import type { RolloutAnalysis } from '../api/rollout.js';
+import type { RolloutAnalysis } from '../../api/rollout.js';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutContext } from './machine.js';
-import { ownedObjectName } from './labels.js';
+import { ownedObjectName } from '../../api/labels.js';
 import type { Stage } from './stage.js';
 
 /** An AnalysisRun the Rollout wants to exist now; the shell creates it from the templates if it is missing. */

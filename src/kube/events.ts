@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { isNotFound, mergePatchOptions } from '../kube/patch.js';
-import type { Logger } from './logger.js';
+import { isNotFound, mergePatchOptions } from './patch.js';
+import type { Logger } from '../observability/logger.js';
 
 export interface EventTarget {
   apiVersion: string;

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Condition } from '../api/meta.js';
+import type { Condition } from '../../api/meta.js';
 import type { DesiredAnalysisRun } from './analysis-runs.js';
-import type { RolloutPhase, RolloutStatus } from '../api/rollout.js';
-import { setCondition, setConditions, type DesiredCondition } from './conditions.js';
+import type { RolloutPhase, RolloutStatus } from '../../api/rollout.js';
+import { setCondition, setConditions, type DesiredCondition } from '../../api/conditions.js';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import type { RolloutContext } from './machine.js';
@@ -11,9 +11,9 @@ import { ABORTED_REASON, HOLD_REASON } from './restore.js';
 import { formatLabelSelector } from './selector.js';
 import { isPauseStage, type Stage } from './stage.js';
 import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
-import { toTimestamp } from './time.js';
-import { plannedStepIndex } from './hooks.js';
-import type { TrafficTarget } from '../traffic/types.js';
+import { toTimestamp } from '../../api/time.js';
+import { plannedStepIndex } from '../hooks/plan.js';
+import type { TrafficTarget } from '../../traffic/types.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
 /** Progressing condition reason (and Event) while the analysis a step needs names a template that does not exist. */

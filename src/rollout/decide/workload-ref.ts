@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { WorkloadRef } from '../api/rollout.js';
+import type { WorkloadRef } from '../../api/rollout.js';
 
 type Declared = k8s.KubernetesObject & { spec?: { workloadRef?: WorkloadRef; selector?: k8s.V1LabelSelector; template?: unknown } };
 

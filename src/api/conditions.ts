@@ -1,4 +1,4 @@
-import type { Condition } from '../api/meta.js';
+import type { Condition } from './meta.js';
 import { toTimestamp } from './time.js';
 
 export type ConditionStatus = Condition['status'];

@@ -1,5 +1,5 @@
-import { parseDuration } from '../api/duration.js';
-import type { CanaryStep } from '../api/rollout.js';
+import { parseDuration } from '../../api/duration.js';
+import type { CanaryStep } from '../../api/rollout.js';
 
 export type StepKind = 'setWeight' | 'setCanaryScale' | 'pause' | 'analysis' | 'setHeaderRoute' | 'setMirrorRoute';
 

@@ -1,6 +1,6 @@
 import { transition } from 'xstate';
-import type { RolloutStatus } from '../api/rollout.js';
-import { findCondition } from './conditions.js';
+import type { RolloutStatus } from '../../api/rollout.js';
+import { findCondition } from '../../api/conditions.js';
 import { resolveSettings, type RolloutSettings } from './defaults.js';
 import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import type { AnalysisRunFacts, RolloutFacts } from './facts.js';
@@ -25,11 +25,11 @@ import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-chan
 import { restartStep } from './restart.js';
 import { workloadReplicas } from './workload-ref.js';
 import { writeBackDue } from './write-back-scope.js';
-import { rolloutLabelValue } from './labels.js';
+import { rolloutLabelValue } from '../../api/labels.js';
 import { pauseDeadline, setWeightAt } from './steps.js';
-import { lowestWeightServed, managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
-import type { TrafficTarget } from '../traffic/types.js';
-import { describeClosed, hookPhase, notificationsFor, plannedStepIndex, verdictOf, wantedCalls, type WebhookCall, type WebhookNotification } from './hooks.js';
+import { lowestWeightServed, managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
+import type { TrafficTarget } from '../../traffic/types.js';
+import { describeClosed, hookPhase, notificationsFor, plannedStepIndex, verdictOf, wantedCalls, type WebhookCall, type WebhookNotification } from '../hooks/plan.js';
 
 /** While a router has not taken up what was asked, look again this soon (routes are read, not watched). */
 export const TRAFFIC_RECHECK_MS = 500;

@@ -1,11 +1,11 @@
 import type { StateValue } from 'xstate';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
-import { findCondition } from './conditions.js';
-import type { GateType } from './gates.js';
+import { findCondition } from '../../api/conditions.js';
+import type { GateType } from '../hooks/gates.js';
 import { rolloutMachine, type RolloutContext, type RolloutSnapshot } from './machine.js';
 import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
-import { parseTimestamp } from './time.js';
+import { parseTimestamp } from '../../api/time.js';
 
 export const ABORTED_REASON = 'RolloutAborted';
 /** Paused condition reason while analysis holds the rollout; its message is the hold reason. */

@@ -1,12 +1,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Rollout, type RolloutStatus } from '../api/rollout.js';
-import { discoverSource, type Discovered, type ObjectRef } from '../gitops/source.js';
-import { DEFAULT_WRITE_BACK_LIMITS, writeBack, type GitCredentials, type WriteBackLimits, type WriteBackRequest, type WriteBackResult } from '../gitops/push.js';
-import type { ImageRestore } from '../gitops/edit.js';
+import { discoverSource, type Discovered, type ObjectRef } from './source.js';
+import { DEFAULT_WRITE_BACK_LIMITS, writeBack, type GitCredentials, type WriteBackLimits, type WriteBackRequest, type WriteBackResult } from './push.js';
+import type { ImageRestore } from './edit.js';
 import { apiErrorMessage, isNotFound, mergePatchOptions } from '../kube/patch.js';
-import type { EventRecorder } from '../observability/events.js';
+import type { EventRecorder } from '../kube/events.js';
 import type { Logger } from '../observability/logger.js';
-import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWriteBack, type NamespaceWord } from './write-back-scope.js';
+import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWriteBack, type NamespaceWord } from '../rollout/decide/write-back-scope.js';
 
 const AUTHOR = { name: 'Fledge', email: 'fledge-controller@fledge.dev' };
 

@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, type Rollout } from '../api/rollout.js';
-import type { ResilientInformer } from '../kube/informer.js';
-import { isAlreadyExists, isInvalid, isNotFound } from '../kube/patch.js';
-import type { Logger } from '../observability/logger.js';
+import { API_VERSION, type Rollout } from '../../api/rollout.js';
+import type { ResilientInformer } from '../../kube/informer.js';
+import { isAlreadyExists, isInvalid, isNotFound } from '../../kube/patch.js';
+import type { Logger } from '../../observability/logger.js';
 import {
   configContentHash,
   configCopyName,
@@ -16,9 +16,9 @@ import {
   type ConfigKind,
   type OwnedCopy,
   type ResolvedConfig,
-} from './config-tracking.js';
-import { LABEL_ROLLOUT, rolloutLabelValue } from './labels.js';
-import { RefusedError } from './refused.js';
+} from './tracking.js';
+import { LABEL_ROLLOUT, rolloutLabelValue } from '../../api/labels.js';
+import { RefusedError } from '../act/refused.js';
 
 /** Marks a copy and names what it copies, for `kubectl get cm -l fledge.dev/config-copy-of=NAME`. */
 export const LABEL_CONFIG_COPY_OF = 'fledge.dev/config-copy-of';

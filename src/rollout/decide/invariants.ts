@@ -1,7 +1,7 @@
-import type { RolloutStatus } from '../api/rollout.js';
+import type { RolloutStatus } from '../../api/rollout.js';
 import { analysisRunName } from './analysis-runs.js';
-import { isTerminal } from '../analysis/run-machine.js';
-import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from './labels.js';
+import { isTerminal } from '../../analysis/run-machine.js';
+import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import { pendingRestart } from './restart.js';
 import { resolveSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
@@ -9,7 +9,7 @@ import { decide, type RolloutPlan } from './plan.js';
 import { canaryStepCounts, scalingLimits } from './replicas.js';
 import { canonicalJson } from './revision.js';
 import { isAnalysis, setWeightAt } from './steps.js';
-import { managedRoutesAt, stableShareOf, trafficInEffect } from '../traffic/plan.js';
+import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
 
 /**
  * What the rollout core promises, as predicates over one reconcile: the facts decide() saw and the

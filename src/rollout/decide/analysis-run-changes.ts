@@ -1,11 +1,11 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { AnalysisRunSpec, AnalysisTemplateSpec } from '../api/analysis.js';
-import { API_VERSION, type Rollout } from '../api/rollout.js';
-import { buildRunSpec } from '../analysis/templates.js';
-import { isTerminal } from '../analysis/run-machine.js';
+import type { AnalysisRunSpec, AnalysisTemplateSpec } from '../../api/analysis.js';
+import { API_VERSION, type Rollout } from '../../api/rollout.js';
+import { buildRunSpec } from '../../analysis/templates.js';
+import { isTerminal } from '../../analysis/run-machine.js';
 import { templateRef, type DesiredAnalysisRun } from './analysis-runs.js';
 import type { AnalysisRunFacts } from './facts.js';
-import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, rolloutLabelValue } from './labels.js';
+import { LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT, rolloutLabelValue } from '../../api/labels.js';
 
 /** An AnalysisRun to create, whole. */
 export type AnalysisRunManifest = k8s.KubernetesObject & { metadata: k8s.V1ObjectMeta & { name: string }; spec: AnalysisRunSpec };

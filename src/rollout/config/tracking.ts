@@ -1,5 +1,5 @@
-import type { PodTemplate, RolloutSpec } from '../api/rollout.js';
-import { contentHash } from './revision.js';
+import type { PodTemplate, RolloutSpec } from '../../api/rollout.js';
+import { contentHash } from '../decide/revision.js';
 
 /**
  * Config tracking: each ConfigMap and Secret the pod template references is copied per content (`<name>-<hash>`,

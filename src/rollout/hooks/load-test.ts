@@ -1,4 +1,4 @@
-import { describeHttpError, sendRequest } from '../http/request.js';
+import { describeHttpError, sendRequest } from '../../http/request.js';
 
 export interface LoadTestOptions {
   url: string;

@@ -1,4 +1,4 @@
-import type { LabelSelector } from '../api/meta.js';
+import type { LabelSelector } from '../../api/meta.js';
 
 /** metav1.FormatLabelSelector: the string form the scale subresource (and HPA) reads, e.g. "app=api". */
 export function formatLabelSelector(selector: LabelSelector): string {
