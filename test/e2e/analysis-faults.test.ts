@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AnalysisPhase } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, prometheusUrl, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, prometheusUrl, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
 import { namespaceKit } from '../harness/namespace-kit.js';
 import { BAD_PROMETHEUS_ANSWERS, startPrometheusImpostor, vector, type PrometheusImpostor } from '../harness/prometheus-impostor.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
@@ -215,13 +215,18 @@ describe('a canary judged by a Prometheus that answers badly is never promoted',
     const holds = CASES.filter((c) => c.expected === 'held');
     expect([...heldSince.keys()].sort()).toEqual(holds.map((c) => c.name).sort());
     // Held for at least 5 s: a hold that times out into a promotion would show here.
-    await sleep(Math.max(0, Math.max(...heldSince.values()) + 5_000 - Date.now()));
-    const statuses = await kit.statuses();
-    for (const c of CASES) {
-      const s = statuses.get(c.name) ?? {};
-      expect(outcomeOf(s, initialStable.get(c.name) as string), c.name).toBe(c.expected);
-      expect(s.currentRevision, c.name).toBe(canaryRevision.get(c.name));
-    }
+    await holdsFor(
+      Math.max(0, Math.max(...heldSince.values()) + 5_000 - Date.now()),
+      async () => {
+        const statuses = await kit.statuses();
+        for (const c of CASES) {
+          const s = statuses.get(c.name) ?? {};
+          expect(outcomeOf(s, initialStable.get(c.name) as string), c.name).toBe(c.expected);
+          expect(s.currentRevision, c.name).toBe(canaryRevision.get(c.name));
+        }
+      },
+      { what: 'every outcome, on its canary revision' },
+    );
     expect(promotions).toEqual([]);
   });
 });

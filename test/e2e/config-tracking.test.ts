@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 import { startShippedController } from '../harness/shipped.js';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
@@ -138,9 +138,14 @@ describe('config tracking on the real control plane', () => {
     await (controllers.at(-1) as ControllerProcess).kill();
     await startDebugController();
     await eventually('the restarted controller to reconcile', async () => (/"msg":"reconciling"/.test(controllers.at(-1)?.output() ?? '') ? true : undefined));
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect((await rolloutObject('tracked')).status).toMatchObject({ phase: 'Healthy', currentRevision: first.stableRevision, stableRevision: first.stableRevision });
-    expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=tracked' })).items).toHaveLength(1);
+    await holdsFor(
+      2_000,
+      async () => {
+        expect((await rolloutObject('tracked')).status).toMatchObject({ phase: 'Healthy', currentRevision: first.stableRevision, stableRevision: first.stableRevision });
+        expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=tracked' })).items).toHaveLength(1);
+      },
+      { what: 'the same revision, Healthy, with one ReplicaSet' },
+    );
 
     // New content: a new revision, and a canary on a new copy while the stable ReplicaSet keeps the old one.
     await apply(settings('hola'));

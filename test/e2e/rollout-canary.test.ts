@@ -4,6 +4,7 @@ import type { RolloutStatus } from '../../src/api/rollout.js';
 import {
   createTestNamespace,
   eventually,
+  holdsFor,
   installCrds,
   kubectl,
   recordWatch,
@@ -146,9 +147,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(atIndefinite.stableRevision).toBe(stable);
     expect(atIndefinite.canaryWeight).toBe(50);
     await sizes('seed', stable, canary, { stable: 5, canary: 5 });
-    // An indefinite pause stays put.
-    await new Promise((r) => setTimeout(r, 3000));
-    expect((await status('seed')).currentStepIndex).toBe(3);
+    await holdsFor(3_000, async () => (await status('seed')).currentStepIndex === 3, { what: 'an indefinite pause staying at step 3' });
 
     await patchStatus('seed', { promote: 'step' });
     const done = await healthyOn('seed');
@@ -176,12 +175,15 @@ describe('Rollout canary on the real control plane', () => {
     expect(aborted.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutAborted' });
     expect(aborted.abortedAt).toBeDefined();
     await sizes('abort', stable, canary, { stable: 10, canary: 0 });
-    // No retry loop: a few seconds later it is still aborted, with no canary Pods.
-    await new Promise((r) => setTimeout(r, 4000));
-    const later = await status('abort');
-    expect(later.phase).toBe('Degraded');
-    expect(later.abort).toBe(true);
-    expect((await replicaSets('abort')).get(canary)?.replicas).toBe(0);
+    // No retry loop: it stays aborted, with no canary Pods.
+    await holdsFor(
+      4_000,
+      async () => {
+        const [later, sets] = await Promise.all([status('abort'), replicaSets('abort')]);
+        expect({ phase: later.phase, abort: later.abort, canaryReplicas: sets.get(canary)?.replicas }).toEqual({ phase: 'Degraded', abort: true, canaryReplicas: 0 });
+      },
+      { what: 'the abort, Degraded with the canary at 0 replicas' },
+    );
     // The spec is left as Git declared it.
     const obj = (await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name: 'abort' })) as {
       spec: { template: { spec: { containers: Array<{ image: string }> } } };
