@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { readState } from '../harness/cluster.js';
 import { CONTROLLER_NAMESPACE, controllerKubeconfig, createTestNamespace, eventually, installCrds, kubectl, serviceAccountKubeconfig, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { canaryRollout, type CanaryRolloutOptions, type RolloutManifest } from '../harness/manifests.js';
 
 /** A self-signed CA that signed nothing the apiserver serves. */
 function unrelatedCa(): string {
@@ -19,22 +20,8 @@ function unrelatedCa(): string {
   return readFileSync(join(dir, 'ca.crt'), 'utf8');
 }
 
-interface RolloutManifest {
-  metadata: { name: string };
-  spec: { strategy: { canary: Record<string, unknown> } };
-}
-
-const rolloutManifest = (name: string, { image = 'registry.k8s.io/pause:3.9', steps = [{ setWeight: 50 }, { pause: {} }] }: { image?: string; steps?: object[] } = {}): RolloutManifest => ({
-  apiVersion: 'fledge.dev/v1alpha1',
-  kind: 'Rollout',
-  metadata: { name },
-  spec: {
-    replicas: 2,
-    selector: { matchLabels: { app: name } },
-    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    strategy: { canary: { steps } },
-  },
-} as RolloutManifest);
+const rolloutManifest = (name: string, { image = 'registry.k8s.io/pause:3.9', steps = [{ setWeight: 50 }, { pause: {} }] }: { image?: string; steps?: CanaryRolloutOptions['canary']['steps'] } = {}): RolloutManifest =>
+  canaryRollout(name, { replicas: 2, image, canary: { steps } });
 
 describe('control plane: caches', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;

@@ -12,30 +12,15 @@ import {
   testKubeConfig,
   type ControllerProcess,
 } from '../harness/e2e.js';
+import { canaryRollout, type CanaryRolloutOptions } from '../harness/manifests.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';
 const V2 = 'registry.k8s.io/pause:3.10';
 const V3 = 'registry.k8s.io/pause:3.10.1';
 
-interface Steps {
-  steps: Array<Record<string, unknown>>;
-  stableService?: string;
-  canaryService?: string;
-}
+type Steps = CanaryRolloutOptions['canary'];
 
-function rolloutManifest(name: string, image: string, canary: Steps, replicas = 10): string {
-  return JSON.stringify({
-    apiVersion: 'fledge.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-      strategy: { canary },
-    },
-  });
-}
+const rolloutManifest = (name: string, image: string, canary: Steps, replicas = 10): string => JSON.stringify(canaryRollout(name, { replicas, image, canary }));
 
 /** The seed example's steps, with the 5m pause kept: tests promote through it rather than wait. */
 const SEED_STEPS: Steps = {
@@ -289,7 +274,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(weight.stderr).toMatch(/setWeight/);
     expect(weight.stderr).toMatch(/100/);
 
-    const badSelector = JSON.parse(rolloutManifest('bad-selector', V1, SEED_STEPS)) as { spec: { selector: { matchLabels: Record<string, string> } } };
+    const badSelector = canaryRollout('bad-selector', { replicas: 10, image: V1, canary: SEED_STEPS });
     badSelector.spec.selector.matchLabels = { app: 'other' };
     const selector = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify(badSelector) });
     expect(selector.code).not.toBe(0);
@@ -311,7 +296,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(shared.stderr).toMatch(/stableService and canaryService must be different Services/);
 
     // spec.replicas is defaulted by the apiserver, so the scale subresource (an HPA) always reads a number.
-    const unsized = JSON.parse(rolloutManifest('unsized', V1, SEED_STEPS)) as { spec: { replicas?: number } };
+    const unsized = canaryRollout('unsized', { replicas: 10, image: V1, canary: SEED_STEPS });
     delete unsized.spec.replicas;
     await apply(JSON.stringify(unsized));
     const scale = await kubectl(['get', '--raw', `/apis/fledge.dev/v1alpha1/namespaces/${ns.name}/rollouts/unsized/scale`]);
