@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AnalysisPhase } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, prometheusUrl, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, prometheusUrl, recordWatch, startController, type ControllerProcess } from '../harness/e2e.js';
+import { analysisTemplate, canaryRollout } from '../harness/manifests.js';
 import { namespaceKit } from '../harness/namespace-kit.js';
 import { BAD_PROMETHEUS_ANSWERS, startPrometheusImpostor, vector, type PrometheusImpostor } from '../harness/prometheus-impostor.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
@@ -64,11 +65,8 @@ function manifests(impostor: PrometheusImpostor): string {
       ? 'sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}",code=~"5.."}[10s])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",pod_template_hash="{{args.canary-hash}}"}[10s]))'
       : 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))';
     docs.push(
-      JSON.stringify({
-        apiVersion: 'fledge.dev/v1alpha1',
-        kind: 'AnalysisTemplate',
-        metadata: { name: c.name },
-        spec: {
+      JSON.stringify(
+        analysisTemplate(c.name, {
           ...(real && { args: [{ name: 'namespace' }, { name: 'canary-hash' }] }),
           metrics: [
             {
@@ -82,37 +80,31 @@ function manifests(impostor: PrometheusImpostor): string {
               provider: { prometheus: { address: real ? prometheusUrl() : impostor.address(c.name), timeout: '1s', query } },
             },
           ],
-        },
-      }),
-      JSON.stringify({
-        apiVersion: 'fledge.dev/v1alpha1',
-        kind: 'Rollout',
-        metadata: { name: c.name },
-        spec: {
+        }),
+      ),
+      JSON.stringify(
+        canaryRollout(c.name, {
           replicas: REPLICAS,
-          selector: { matchLabels: { app: c.name } },
-          template: { metadata: { labels: { app: c.name } }, spec: { containers: [{ name: 'app', image: 'demo:v1' }] } },
-          strategy: {
-            canary: {
-              steps: [
-                { setWeight: 20 },
-                {
-                  analysis: {
-                    templates: [{ templateName: c.name }],
-                    ...(real && {
-                      args: [
-                        { name: 'namespace', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                        { name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } },
-                      ],
-                    }),
-                  },
+          image: 'demo:v1',
+          canary: {
+            steps: [
+              { setWeight: 20 },
+              {
+                analysis: {
+                  templates: [{ templateName: c.name }],
+                  ...(real && {
+                    args: [
+                      { name: 'namespace', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                      { name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } },
+                    ],
+                  }),
                 },
-                { setWeight: 100 },
-              ],
-            },
+              },
+              { setWeight: 100 },
+            ],
           },
-        },
-      }),
+        }),
+      ),
     );
   }
   return docs.join('\n---\n');
@@ -215,13 +207,18 @@ describe('a canary judged by a Prometheus that answers badly is never promoted',
     const holds = CASES.filter((c) => c.expected === 'held');
     expect([...heldSince.keys()].sort()).toEqual(holds.map((c) => c.name).sort());
     // Held for at least 5 s: a hold that times out into a promotion would show here.
-    await sleep(Math.max(0, Math.max(...heldSince.values()) + 5_000 - Date.now()));
-    const statuses = await kit.statuses();
-    for (const c of CASES) {
-      const s = statuses.get(c.name) ?? {};
-      expect(outcomeOf(s, initialStable.get(c.name) as string), c.name).toBe(c.expected);
-      expect(s.currentRevision, c.name).toBe(canaryRevision.get(c.name));
-    }
+    await holdsFor(
+      Math.max(0, Math.max(...heldSince.values()) + 5_000 - Date.now()),
+      async () => {
+        const statuses = await kit.statuses();
+        for (const c of CASES) {
+          const s = statuses.get(c.name) ?? {};
+          expect(outcomeOf(s, initialStable.get(c.name) as string), c.name).toBe(c.expected);
+          expect(s.currentRevision, c.name).toBe(canaryRevision.get(c.name));
+        }
+      },
+      { what: 'every outcome, on its canary revision' },
+    );
     expect(promotions).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobName } from '../../src/analysis/providers/job.js';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 /**
  * The job provider on the real control plane. kwok runs no containers: test/harness/kwok-stages.yaml makes a Job's Pod
@@ -136,8 +136,13 @@ spec:
     await controller.kill();
     controller = await startController(ns.name);
     await eventually('the new controller is reconciling', async () => (controller.output().includes('"reconciling"') ? true : undefined));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect((await jobsOf(run)).map((j) => j.metadata?.uid)).toEqual([job?.metadata?.uid]);
+    await holdsFor(
+      2_000,
+      async () => {
+        expect((await jobsOf(run)).map((j) => j.metadata?.uid)).toEqual([job?.metadata?.uid]);
+      },
+      { what: 'the one Job the first controller started' },
+    );
     const abort = await kubectl(['patch', 'rollout', 'holding', '-n', ns.name, '--subresource=status', '--type=merge', '-p', '{"status":{"abort":true}}']);
     expect(abort.code, abort.stderr).toBe(0);
     await waitFor('holding', 'aborted', (s) => s.phase === 'Degraded');

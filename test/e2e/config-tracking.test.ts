@@ -2,24 +2,23 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { canaryRollout, type RolloutManifest } from '../harness/manifests.js';
 import { startShippedController } from '../harness/shipped.js';
 
 const IMAGE = 'registry.k8s.io/pause:3.9';
 /** A value that must never leave the Secret and its copies: not in logs, Events or status. */
 const SECRET_VALUE = `s3cr3t-${randomBytes(12).toString('hex')}`;
 
-/** A Rollout whose pods read ConfigMap `settings` (env and a volume) and Secret `creds` (envFrom). */
-function rolloutManifest(name: string, configTracking?: { enabled: boolean }): string {
-  return JSON.stringify({
-    apiVersion: 'fledge.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name },
+/** A Rollout whose pods read ConfigMap `settings` (env), `volumeConfigMap` (a volume) and Secret `creds` (envFrom). */
+function rolloutManifest(name: string, configTracking?: { enabled: boolean }, volumeConfigMap = 'settings'): RolloutManifest {
+  return canaryRollout(name, {
+    replicas: 2,
+    image: IMAGE,
+    canary: { scaleDownDelaySeconds: 0, abortScaleDownDelaySeconds: 0, steps: [{ setWeight: 50 }, { pause: {} }] },
     spec: {
-      replicas: 2,
       revisionHistoryLimit: 0,
       ...(configTracking && { configTracking }),
-      selector: { matchLabels: { app: name } },
       template: {
         metadata: { labels: { app: name } },
         spec: {
@@ -32,10 +31,9 @@ function rolloutManifest(name: string, configTracking?: { enabled: boolean }): s
               volumeMounts: [{ name: 'settings', mountPath: '/etc/settings' }],
             },
           ],
-          volumes: [{ name: 'settings', configMap: { name: 'settings' } }],
+          volumes: [{ name: 'settings', configMap: { name: volumeConfigMap } }],
         },
       },
-      strategy: { canary: { scaleDownDelaySeconds: 0, abortScaleDownDelaySeconds: 0, steps: [{ setWeight: 50 }, { pause: {} }] } },
     },
   });
 }
@@ -138,9 +136,14 @@ describe('config tracking on the real control plane', () => {
     await (controllers.at(-1) as ControllerProcess).kill();
     await startDebugController();
     await eventually('the restarted controller to reconcile', async () => (/"msg":"reconciling"/.test(controllers.at(-1)?.output() ?? '') ? true : undefined));
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect((await rolloutObject('tracked')).status).toMatchObject({ phase: 'Healthy', currentRevision: first.stableRevision, stableRevision: first.stableRevision });
-    expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=tracked' })).items).toHaveLength(1);
+    await holdsFor(
+      2_000,
+      async () => {
+        expect((await rolloutObject('tracked')).status).toMatchObject({ phase: 'Healthy', currentRevision: first.stableRevision, stableRevision: first.stableRevision });
+        expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=tracked' })).items).toHaveLength(1);
+      },
+      { what: 'the same revision, Healthy, with one ReplicaSet' },
+    );
 
     // New content: a new revision, and a canary on a new copy while the stable ReplicaSet keeps the old one.
     await apply(settings('hola'));
@@ -183,9 +186,7 @@ describe('config tracking on the real control plane', () => {
   });
 
   it('holds a Rollout whose ConfigMap does not exist, with a condition naming it, and goes on once it appears', async () => {
-    const manifest = JSON.parse(rolloutManifest('waiting')) as { spec: { template: { spec: { volumes: Array<{ configMap: { name: string } }> } } } };
-    manifest.spec.template.spec.volumes[0] = { ...manifest.spec.template.spec.volumes[0], configMap: { name: 'later' } } as { configMap: { name: string } };
-    await apply(manifest);
+    await apply(rolloutManifest('waiting', undefined, 'later'));
     const held = await waitFor('waiting', 'held for its ConfigMap', (s) => s.conditions?.some((c) => c.reason === 'ConfigSourceMissing') === true);
     expect(held.message).toContain('ConfigMap/later not found');
     expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'fledge.dev/rollout=waiting' })).items).toEqual([]);

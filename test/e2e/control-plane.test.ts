@@ -7,7 +7,8 @@ import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
 import { readState } from '../harness/cluster.js';
-import { CONTROLLER_NAMESPACE, controllerKubeconfig, createTestNamespace, eventually, installCrds, kubectl, serviceAccountKubeconfig, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { CONTROLLER_NAMESPACE, controllerKubeconfig, createTestNamespace, eventually, holdsFor, installCrds, kubectl, serviceAccountKubeconfig, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { canaryRollout, type CanaryRolloutOptions, type RolloutManifest } from '../harness/manifests.js';
 
 /** A self-signed CA that signed nothing the apiserver serves. */
 function unrelatedCa(): string {
@@ -19,22 +20,8 @@ function unrelatedCa(): string {
   return readFileSync(join(dir, 'ca.crt'), 'utf8');
 }
 
-interface RolloutManifest {
-  metadata: { name: string };
-  spec: { strategy: { canary: Record<string, unknown> } };
-}
-
-const rolloutManifest = (name: string, { image = 'registry.k8s.io/pause:3.9', steps = [{ setWeight: 50 }, { pause: {} }] }: { image?: string; steps?: object[] } = {}): RolloutManifest => ({
-  apiVersion: 'fledge.dev/v1alpha1',
-  kind: 'Rollout',
-  metadata: { name },
-  spec: {
-    replicas: 2,
-    selector: { matchLabels: { app: name } },
-    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    strategy: { canary: { steps } },
-  },
-} as RolloutManifest);
+const rolloutManifest = (name: string, { image = 'registry.k8s.io/pause:3.9', steps = [{ setWeight: 50 }, { pause: {} }] }: { image?: string; steps?: CanaryRolloutOptions['canary']['steps'] } = {}): RolloutManifest =>
+  canaryRollout(name, { replicas: 2, image, canary: { steps } });
 
 describe('control plane: caches', () => {
   let ns: Awaited<ReturnType<typeof createTestNamespace>>;
@@ -65,19 +52,17 @@ describe('control plane: caches', () => {
     const base = await eventually('health url', async () => controller.healthUrl());
     return (await axios.get(`${base}/readyz`, { validateStatus: () => true, timeout: 2_000 })).status;
   };
-  /**
-   * Polls /readyz for `ms` from its first answer, and at least 10 times: every answer, and whether the process stayed
-   * up. The window starts once the controller answers, so a slow start on a loaded machine cannot eat it.
-   */
-  const watchReadiness = async (controller: ControllerProcess, ms: number): Promise<number[]> => {
-    const answers = [await readyz(controller)];
-    const until = Date.now() + ms;
-    while (Date.now() < until || answers.length < 10) {
-      expect(controller.exited(), 'the controller keeps running').toBe(false);
-      await new Promise((r) => setTimeout(r, 200));
-      answers.push(await readyz(controller));
-    }
-    return answers;
+  /** From when the controller serves /readyz (a loaded machine takes seconds to start it), `ms` of 503 and no exit. */
+  const staysUnready = async (controller: ControllerProcess, ms: number): Promise<void> => {
+    await eventually('health url', async () => controller.healthUrl());
+    await holdsFor(
+      ms,
+      async () => {
+        expect(controller.exited(), 'the controller keeps running').toBe(false);
+        expect(await readyz(controller), '/readyz').toBe(503);
+      },
+      { what: 'an unready controller' },
+    );
   };
 
   it('does not trust an apiserver its CA did not sign: /readyz stays 503, nothing is reconciled, nothing crashes', async () => {
@@ -85,8 +70,7 @@ describe('control plane: caches', () => {
     const kubeconfig = await serviceAccountKubeconfig('fledge-controller', CONTROLLER_NAMESPACE, { caData: unrelatedCa() });
     const controller = await startController(ns.name, [], { kubeconfig });
     controllers.push(controller);
-    const answers = await watchReadiness(controller, 8_000);
-    expect(new Set(answers)).toEqual(new Set([503]));
+    await staysUnready(controller, 8_000);
     // The wait is reported every 5 s of the controller's own time, which a busy machine stretches.
     const output = await eventually('the controller to say it waits for its caches', async () =>
       controller.output().includes('"msg":"waiting for caches to sync; not reconciling"') ? controller.output() : undefined, { timeoutMs: 30_000 });
@@ -129,8 +113,7 @@ describe('control plane: caches', () => {
     const kubeconfig = await serviceAccountKubeconfig('fledge-no-services', ns.name);
     const controller = await startController(ns.name, ['--no-cluster-templates'], { kubeconfig });
     controllers.push(controller);
-    const answers = await watchReadiness(controller, 8_000);
-    expect(new Set(answers)).toEqual(new Set([503]));
+    await staysUnready(controller, 8_000);
     const output = await eventually('the controller to say which cache it waits for', async () =>
       /"msg":"waiting for caches to sync; not reconciling".*"informers":\["services"\]/.test(controller.output()) ? controller.output() : undefined, { timeoutMs: 30_000 });
     expect(output).not.toContain('"msg":"reconciling"');

@@ -11,6 +11,7 @@ import { readState } from '../harness/cluster.js';
 import {
   createTestNamespace,
   eventually,
+  holdsFor,
   installCrds,
   kubectl,
   prometheusUrl,
@@ -195,9 +196,8 @@ spec:
     expect((await raw(url.href, 'POST', { ...own, origin: 'http://evil.example', 'x-fledge-token': token as string })).status).toBe(403);
     expect((await raw(url.href, 'POST', { host: `evil.example:${url.port}`, origin: `http://evil.example:${url.port}`, 'x-fledge-token': token as string })).status).toBe(403);
     expect((await raw(dashboard.url, 'GET', { host: `rebound.example:${url.port}` })).status).toBe(403);
-    // Given time to act, none of them did: the Rollout is still aborted.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect((await status('web')).abort).toBe(true);
+    // Given time to act, none of them did.
+    await holdsFor(2_000, async () => (await status('web')).abort === true, { what: 'the Rollout staying aborted' });
     // The token, Origin and Host of the page do act: the retry goes through.
     const accepted = await raw(url.href, 'POST', { ...own, 'x-fledge-token': token as string });
     expect(accepted.status, accepted.body).toBe(200);
@@ -304,7 +304,13 @@ spec:
         const started = audit.mark();
         const startup = audit.count(before, started);
         const windowMs = 30_000;
-        await new Promise((resolve) => setTimeout(resolve, windowMs));
+        await holdsFor(
+          windowMs,
+          () => {
+            expect(audit.count(started, audit.mark()).byVerbResource, 'the requests since start-up').toEqual({});
+          },
+          { every: 1_000, what: 'the dashboard making no request while the page is open and nothing changes' },
+        );
         const idle = audit.count(started, audit.mark());
         process.stderr.write(
           `dashboard cost, 100 Rollouts: start-up ${JSON.stringify(startup.byVerbResource)}; then ${idle.total} requests in ${windowMs / 1000}s with the page open (${((idle.total * 1000) / windowMs).toFixed(2)}/s): ${JSON.stringify(idle.byVerbResource)}\n`,

@@ -5,7 +5,7 @@ import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Condition } from '../../src/api/meta.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, prometheusUrl, rolloutStatuses, testKubeConfig } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, prometheusUrl, rolloutStatuses, testKubeConfig } from '../harness/e2e.js';
 import { startFlux, type Flux } from '../harness/flux.js';
 import { startGitServer, type GitServer } from '../harness/git-server.js';
 import { startShippedController, type ShippedController } from '../harness/shipped.js';
@@ -228,12 +228,14 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     const paused = await rollouts.waitFor(ROLLOUT, 'paused at the indefinite pause', (s: RolloutStatus) => s.phase === 'Paused' && s.currentStepIndex === 2);
     expect(paused.canaryWeight).toBe(50);
     // Fledge keeps Reconciling=True while paused, so Flux's health check keeps waiting: Ready stays Unknown.
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline) {
-      const c = await kustomizationReady();
-      expect(c?.status, JSON.stringify(c)).not.toBe('True');
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await holdsFor(
+      5_000,
+      async () => {
+        const c = await kustomizationReady();
+        expect(c?.status, JSON.stringify(c)).not.toBe('True');
+      },
+      { every: 500, what: 'the Kustomization not Ready while the canary is paused' },
+    );
     const waiting = await kustomizationReady();
     note(`v2 paused: Kustomization Ready=${waiting?.status} (${waiting?.reason}: ${waiting?.message})`);
     expect((await fluxObject('kustomize.toolkit.fluxcd.io', 'kustomizations', REPO)).status?.lastAttemptedRevision).toMatch(new RegExp(`${sha}$`));
@@ -302,12 +304,17 @@ describe.skipIf(process.env.FLEDGE_TEST_KUBECONFIG !== undefined)('Flux syncs a 
     const failed = await kustomizationNotReady();
     expect(failed.reason).toBe('HealthCheckFailed');
     // Long enough for a write-back to have landed (it took a few seconds above): none does.
-    await new Promise((r) => setTimeout(r, 8_000));
-    expect((await git.log(REPO))[0]?.sha).toBe(sha);
-    const after = await rollouts.status(ROLLOUT);
-    expect(after.writeBack).toEqual(before.writeBack);
-    expect(after.conditions?.find((c) => c.type === 'GitWriteBack')?.reason).toBe('GitWriteBackCommitted');
-    expect(after.phase).toBe('Degraded');
+    await holdsFor(
+      8_000,
+      async () => {
+        expect((await git.log(REPO))[0]?.sha, 'the head of Git').toBe(sha);
+        const after = await rollouts.status(ROLLOUT);
+        expect(after.writeBack).toEqual(before.writeBack);
+        expect(after.conditions?.find((c) => c.type === 'GitWriteBack')?.reason).toBe('GitWriteBackCommitted');
+        expect(after.phase).toBe('Degraded');
+      },
+      { what: 'Git and the write-back status as they were, the Rollout Degraded' },
+    );
     expect(aborted.stableRevision).toBe(before.stableRevision);
     expect((await kustomizationReady())?.status).toBe('False');
   });

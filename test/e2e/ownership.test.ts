@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 const HASH = 'fledge.dev/pod-template-hash';
 
@@ -111,8 +111,13 @@ spec: {selector: {app: ${app}}, ports: [{port: 80}]}
     // Backed off: a handful of creates in 5 s, not one every 50 ms.
     const creates = async (): Promise<number> => (controller.output().match(/"msg":"creating replicaset".*?"malformed/g) ?? []).length;
     const before = await creates();
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    expect((await creates()) - before).toBeLessThanOrEqual(4);
+    await holdsFor(
+      5_000,
+      async () => {
+        expect((await creates()) - before, 'creates since the first Event').toBeLessThanOrEqual(4);
+      },
+      { what: 'a backed-off create of the refused ReplicaSet' },
+    );
     await kubectl(['patch', 'rollout', 'malformed', '-n', ns.name, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'demo:v1' }])]);
     const fixed = await waitFor('malformed', 'Healthy once fixed', (s) => s.phase === 'Healthy');
     expect(fixed.conditions?.some((c) => c.type === 'InvalidSpec')).toBe(false);
@@ -148,8 +153,13 @@ spec: {selector: {app: ${app}}, ports: [{port: 80}]}
     const deleted = await kubectl(['delete', 'rollout', name, '-n', ns.name, '--cascade=foreground', '--wait=true', '--timeout=60s']);
     expect(deleted.code, deleted.stderr).toBe(0);
     await eventually('no ReplicaSet left', async () => ((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'app=gone' })).items.length === 0 ? true : undefined));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'app=gone' })).items).toEqual([]);
+    await holdsFor(
+      2_000,
+      async () => {
+        expect((await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: 'app=gone' })).items).toEqual([]);
+      },
+      { what: 'no ReplicaSet recreated for the deleted Rollout' },
+    );
     const released = await eventually('the Service released', async () => {
       const svc = await core.readNamespacedService({ name: 'gone-stable', namespace: ns.name });
       return svc.spec?.selector?.[HASH] === undefined ? svc : undefined;
@@ -164,10 +174,15 @@ spec: {selector: {app: ${app}}, ports: [{port: 80}]}
     await kubectl(['patch', 'rollout', 'late-template', '-n', ns.name, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'app', image: 'demo:v2' }] } } } })]);
     const waiting = await waitFor('late-template', 'waiting for the template', (s) => s.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'AnalysisTemplateMissing') === true);
     expect(waiting.message).toMatch(/waiting at step 1\/2 for AnalysisTemplate arrives-late, which does not exist; aborting at /);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    expect(await rolloutStatuses(custom, ns.name).status('late-template')).toMatchObject({ phase: 'Progressing', stableRevision: healthy.stableRevision });
-    const runs = await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=late-template' });
-    expect((runs as { items: unknown[] }).items).toEqual([]);
+    await holdsFor(
+      2_000,
+      async () => {
+        expect(await rolloutStatuses(custom, ns.name).status('late-template')).toMatchObject({ phase: 'Progressing', stableRevision: healthy.stableRevision });
+        const runs = await custom.listNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'analysisruns', labelSelector: 'fledge.dev/rollout=late-template' });
+        expect((runs as { items: unknown[] }).items).toEqual([]);
+      },
+      { what: 'the canary waiting for its template, with no AnalysisRun' },
+    );
     // The template arrives (a web metric that always passes): the run is created, and the canary goes on.
     const server = (await import('node:http')).createServer((_req, res) => res.end('{"ok":1}'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

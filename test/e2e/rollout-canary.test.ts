@@ -4,6 +4,7 @@ import type { RolloutStatus } from '../../src/api/rollout.js';
 import {
   createTestNamespace,
   eventually,
+  holdsFor,
   installCrds,
   kubectl,
   recordWatch,
@@ -11,30 +12,15 @@ import {
   testKubeConfig,
   type ControllerProcess,
 } from '../harness/e2e.js';
+import { canaryRollout, type CanaryRolloutOptions } from '../harness/manifests.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';
 const V2 = 'registry.k8s.io/pause:3.10';
 const V3 = 'registry.k8s.io/pause:3.10.1';
 
-interface Steps {
-  steps: Array<Record<string, unknown>>;
-  stableService?: string;
-  canaryService?: string;
-}
+type Steps = CanaryRolloutOptions['canary'];
 
-function rolloutManifest(name: string, image: string, canary: Steps, replicas = 10): string {
-  return JSON.stringify({
-    apiVersion: 'fledge.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-      strategy: { canary },
-    },
-  });
-}
+const rolloutManifest = (name: string, image: string, canary: Steps, replicas = 10): string => JSON.stringify(canaryRollout(name, { replicas, image, canary }));
 
 /** The seed example's steps, with the 5m pause kept: tests promote through it rather than wait. */
 const SEED_STEPS: Steps = {
@@ -146,9 +132,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(atIndefinite.stableRevision).toBe(stable);
     expect(atIndefinite.canaryWeight).toBe(50);
     await sizes('seed', stable, canary, { stable: 5, canary: 5 });
-    // An indefinite pause stays put.
-    await new Promise((r) => setTimeout(r, 3000));
-    expect((await status('seed')).currentStepIndex).toBe(3);
+    await holdsFor(3_000, async () => (await status('seed')).currentStepIndex === 3, { what: 'an indefinite pause staying at step 3' });
 
     await patchStatus('seed', { promote: 'step' });
     const done = await healthyOn('seed');
@@ -176,12 +160,15 @@ describe('Rollout canary on the real control plane', () => {
     expect(aborted.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutAborted' });
     expect(aborted.abortedAt).toBeDefined();
     await sizes('abort', stable, canary, { stable: 10, canary: 0 });
-    // No retry loop: a few seconds later it is still aborted, with no canary Pods.
-    await new Promise((r) => setTimeout(r, 4000));
-    const later = await status('abort');
-    expect(later.phase).toBe('Degraded');
-    expect(later.abort).toBe(true);
-    expect((await replicaSets('abort')).get(canary)?.replicas).toBe(0);
+    // No retry loop: it stays aborted, with no canary Pods.
+    await holdsFor(
+      4_000,
+      async () => {
+        const [later, sets] = await Promise.all([status('abort'), replicaSets('abort')]);
+        expect({ phase: later.phase, abort: later.abort, canaryReplicas: sets.get(canary)?.replicas }).toEqual({ phase: 'Degraded', abort: true, canaryReplicas: 0 });
+      },
+      { what: 'the abort, Degraded with the canary at 0 replicas' },
+    );
     // The spec is left as Git declared it.
     const obj = (await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: ns.name, plural: 'rollouts', name: 'abort' })) as {
       spec: { template: { spec: { containers: Array<{ image: string }> } } };
@@ -287,7 +274,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(weight.stderr).toMatch(/setWeight/);
     expect(weight.stderr).toMatch(/100/);
 
-    const badSelector = JSON.parse(rolloutManifest('bad-selector', V1, SEED_STEPS)) as { spec: { selector: { matchLabels: Record<string, string> } } };
+    const badSelector = canaryRollout('bad-selector', { replicas: 10, image: V1, canary: SEED_STEPS });
     badSelector.spec.selector.matchLabels = { app: 'other' };
     const selector = await kubectl(['apply', '-n', ns.name, '-f', '-'], { input: JSON.stringify(badSelector) });
     expect(selector.code).not.toBe(0);
@@ -309,7 +296,7 @@ describe('Rollout canary on the real control plane', () => {
     expect(shared.stderr).toMatch(/stableService and canaryService must be different Services/);
 
     // spec.replicas is defaulted by the apiserver, so the scale subresource (an HPA) always reads a number.
-    const unsized = JSON.parse(rolloutManifest('unsized', V1, SEED_STEPS)) as { spec: { replicas?: number } };
+    const unsized = canaryRollout('unsized', { replicas: 10, image: V1, canary: SEED_STEPS });
     delete unsized.spec.replicas;
     await apply(JSON.stringify(unsized));
     const scale = await kubectl(['get', '--raw', `/apis/fledge.dev/v1alpha1/namespaces/${ns.name}/rollouts/unsized/scale`]);

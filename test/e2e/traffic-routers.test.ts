@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
+import { createTestNamespace, eventually, holdsFor, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
 
 /**
  * The Traefik, Istio and NGINX routers against the real apiserver with the real CRDs (installed by the harness)
@@ -280,9 +280,14 @@ describe('Traefik, Istio and NGINX routers on the real apiserver', () => {
       return found.length > 0 ? found : undefined;
     });
     // A few more reconciles (the problem is retried every 5 s) must not add Events.
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
-    const later = await kubectl(['get', 'events', '-n', ns.name, '--field-selector', `involvedObject.name=${name},reason=TrafficRoutingError`, '-o', 'json']);
-    expect((JSON.parse(later.stdout) as { items: Array<{ count?: number }> }).items).toEqual(items);
+    await holdsFor(
+      6_000,
+      async () => {
+        const later = await kubectl(['get', 'events', '-n', ns.name, '--field-selector', `involvedObject.name=${name},reason=TrafficRoutingError`, '-o', 'json']);
+        expect((JSON.parse(later.stdout) as { items: Array<{ count?: number }> }).items).toEqual(items);
+      },
+      { every: 1_000, what: 'the one TrafficRoutingError Event, unchanged' },
+    );
     expect(items).toHaveLength(1);
     expect(items[0]?.count ?? 1).toBe(1);
     expect(waiting.phase).toBe('Progressing');

@@ -84,6 +84,31 @@ export async function eventually<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 }
 
+/**
+ * The negative of `eventually`: checks `holds` every `every` ms from now, and once more at or after `ms`, and fails at
+ * the first sample where it returns false or throws (so it may be a block of `expect`s, which say what that sample
+ * saw). Sampling all along, not once at the end, catches a state that comes and goes, and fails as soon as it breaks.
+ */
+export async function holdsFor(
+  ms: number,
+  holds: () => boolean | void | Promise<boolean | void>,
+  { every = 200, what }: { every?: number; what: string },
+): Promise<void> {
+  const start = Date.now();
+  for (let sample = 1; ; sample++) {
+    const at = Date.now() - start;
+    let broken: string | undefined;
+    try {
+      if ((await holds()) === false) broken = 'it was false';
+    } catch (err) {
+      broken = err instanceof Error ? err.message : String(err);
+    }
+    if (broken !== undefined) throw new Error(`${what} should have held for ${ms} ms, but sample ${sample} (${at} ms in) broke it: ${broken}`);
+    if (at >= ms) return;
+    await new Promise((r) => setTimeout(r, Math.min(every, start + ms - Date.now())));
+  }
+}
+
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
 /** Applies every CRD in crds/ (server-side, so re-applying is a no-op) and waits until they are served. */
