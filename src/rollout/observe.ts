@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { AnalysisTemplateSpec } from '../api/analysis.js';
-import type { Rollout } from '../api/rollout.js';
+import { Rollout } from '../api/rollout.js';
 import { apiErrorMessage } from '../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
 import { templateRef } from './decide/analysis-runs.js';
@@ -11,10 +11,11 @@ import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH,
 import type { RolloutRef } from './ref.js';
 import { pendingRestart, type PodFacts } from './decide/restart.js';
 import { podTemplateHash } from './decide/revision.js';
+import { withWorkloadTemplate } from './decide/workload-ref.js';
 
 type ObserveDeps = Pick<
   RolloutReconcilerDeps,
-  'replicaSets' | 'analysisRuns' | 'analysisTemplates' | 'clusterAnalysisTemplates' | 'services' | 'deployments' | 'core' | 'webhooks' | 'now'
+  'replicaSets' | 'analysisRuns' | 'analysisTemplates' | 'clusterAnalysisTemplates' | 'services' | 'deployments' | 'configCopies' | 'core' | 'webhooks' | 'now'
 >;
 
 /** Reads what decide() needs: the caches, the router's routes, and pods only while a restart is due. */
@@ -27,6 +28,26 @@ export class RolloutObserver {
 
   ownedAnalysisRuns(ref: RolloutRef): OwnedRun[] {
     return ref.uid === undefined ? [] : (this.deps.analysisRuns.listOwnedBy(ref.uid) as OwnedRun[]);
+  }
+
+  /**
+   * The Rollout as decide() reads it (its workloadRef's template filled in, parsed) and the template with its config
+   * copies; or why it cannot be used as it is, as the InvalidSpec condition's reason and message.
+   */
+  async input(ref: RolloutRef, raw: k8s.KubernetesObject): Promise<{ rollout: Rollout; config: ResolvedConfig } | { problem: string; reason: 'InvalidSpec' | 'ConfigSourceMissing' }> {
+    const resolved = withWorkloadTemplate(raw, (deployment) => this.deps.deployments?.get(deployment, ref.namespace));
+    if ('problem' in resolved) return { problem: resolved.problem, reason: 'InvalidSpec' };
+    const parsed = Rollout.safeParse(resolved.rollout);
+    if (!parsed.success) return { problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), reason: 'InvalidSpec' };
+    const rollout = parsed.data;
+    const owned = this.ownedReplicaSets(ref).map((rs) => rs.spec?.template ?? {});
+    const config = (await this.deps.configCopies?.resolve(rollout, owned)) ?? { template: rollout.spec.template, copies: [], missing: [] };
+    if (config.missing.length > 0) {
+      // No ReplicaSet can start from a template whose config does not exist: hold, and say what is missing.
+      const problem = `${config.missing.join(', ')} not found: the pod template reads it; no new ReplicaSet is created until it exists (the running pods keep their copies)`;
+      return { problem, reason: 'ConfigSourceMissing' };
+    }
+    return { rollout, config };
   }
 
   async observe(ref: RolloutRef, rollout: Rollout, config: ResolvedConfig, router: TrafficRouter | undefined): Promise<RolloutFacts> {

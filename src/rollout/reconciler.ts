@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { Rollout } from '../api/rollout.js';
-import { ScaleExpectations } from '../kube/cache-expectations.js';
+import type { Rollout } from '../api/rollout.js';
 import { isConflict } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { Logger } from '../observability/logger.js';
@@ -23,22 +22,16 @@ import { rolloutRef, type RolloutRef } from './ref.js';
 import { RefusedError } from './act/refused.js';
 import { RolloutReporter } from './report.js';
 import { withTrafficRefused } from './decide/status.js';
-import { withWorkloadTemplate } from './decide/workload-ref.js';
 
 export type { RolloutReconcilerDeps } from './deps.js';
 
-/** The reason of the condition and Event of a Rollout held because a ConfigMap or Secret it requires does not exist. */
-const CONFIG_MISSING_REASON = 'ConfigSourceMissing';
 /** While the cache has not caught up with our own writes, look again this soon (its watch event usually comes first). */
 const CACHE_LAG_RECHECK_MS = 100;
-/** A ReplicaSet write the cache never shows (someone else scaled it at once) stops delaying its Rollout after this. */
-const EXPECTATION_TTL_MS = 30_000;
 /** A Service the Rollout names but that does not exist is looked for this often (its creation sends no event). */
 const MISSING_SERVICE_RECHECK_MS = 10_000;
 
 /** Observe (caches only) → decide (pure) → act (one actuator per kind of object) → report (status, events). */
 export class RolloutReconciler {
-  private readonly expectations: ScaleExpectations;
   private readonly observer: RolloutObserver;
   private readonly reporter: RolloutReporter;
   private readonly pods: PodActuator;
@@ -47,11 +40,10 @@ export class RolloutReconciler {
   private readonly analysisRuns: AnalysisRunActuator;
 
   constructor(private readonly deps: RolloutReconcilerDeps) {
-    this.expectations = new ScaleExpectations(EXPECTATION_TTL_MS, deps.now);
     this.observer = new RolloutObserver(deps);
     this.reporter = new RolloutReporter(deps);
     this.pods = new PodActuator(deps.core);
-    this.replicaSets = new ReplicaSetActuator(deps.apps, this.pods);
+    this.replicaSets = new ReplicaSetActuator(deps.apps, deps.replicaSets, this.pods, deps.now);
     this.services = new ServiceActuator(deps.core, deps.services);
     this.analysisRuns = new AnalysisRunActuator(deps.custom);
   }
@@ -73,8 +65,14 @@ export class RolloutReconciler {
       log.debug('the cache is older than our last write; waiting for it');
       return { requeueAfterMs: CACHE_LAG_RECHECK_MS };
     }
-    const input = await this.input(ref, raw, log);
-    if (input === undefined) return;
+    const input = await this.observer.input(ref, raw);
+    if ('problem' in input) {
+      // Nothing is decided for a Rollout that cannot be used, so nothing it asked of its webhooks is wanted any longer.
+      // Whatever it waits for (its workloadRef's Deployment, a ConfigMap) enqueues it again when it comes.
+      if (input.reason === 'InvalidSpec') this.deps.webhooks?.forget(ref.key);
+      await this.reporter.invalid(raw, input.problem, log, input.reason);
+      return;
+    }
     const { rollout, config } = input;
     const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
     const facts = await this.observer.observe(ref, rollout, config, router);
@@ -116,40 +114,9 @@ export class RolloutReconciler {
 
   private forget(ref: RolloutRef): void {
     this.reporter.forget(ref.key);
-    this.expectations.forget(ref.key);
+    this.replicaSets.forget(ref.key);
     this.deps.metrics?.forgetRollout(ref.namespace, ref.name);
     this.deps.webhooks?.forget(ref.key);
-  }
-
-  /**
-   * The Rollout as decide() reads it (its workloadRef's template filled in, parsed) and the template with its config
-   * copies; undefined, having said why, when it cannot be used as it is.
-   */
-  private async input(ref: RolloutRef, raw: k8s.KubernetesObject, log: Logger): Promise<{ rollout: Rollout; config: ResolvedConfig } | undefined> {
-    const resolved = withWorkloadTemplate(raw, (deployment) => this.deps.deployments?.get(deployment, ref.namespace));
-    // Nothing is decided for a Rollout that cannot be used, so nothing it asked of its webhooks is wanted any longer.
-    // A workloadRef's Deployment's events enqueue it again: nothing to retry until one arrives.
-    if ('problem' in resolved) {
-      this.deps.webhooks?.forget(ref.key);
-      await this.reporter.invalid(raw, resolved.problem, log);
-      return undefined;
-    }
-    const parsed = Rollout.safeParse(resolved.rollout);
-    if (!parsed.success) {
-      this.deps.webhooks?.forget(ref.key);
-      await this.reporter.invalid(raw, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), log);
-      return undefined;
-    }
-    const rollout = parsed.data;
-    const owned = this.observer.ownedReplicaSets(ref).map((rs) => rs.spec?.template ?? {});
-    const config = (await this.deps.configCopies?.resolve(rollout, owned)) ?? { template: rollout.spec.template, copies: [], missing: [] };
-    if (config.missing.length > 0) {
-      // No ReplicaSet can start from a template whose config does not exist: hold, and say what is missing.
-      const problem = `${config.missing.join(', ')} not found: the pod template reads it; no new ReplicaSet is created until it exists (the running pods keep their copies)`;
-      await this.reporter.invalid(raw, problem, log, CONFIG_MISSING_REASON);
-      return undefined;
-    }
-    return { rollout, config };
   }
 
   /**
@@ -157,12 +124,7 @@ export class RolloutReconciler {
    * scale, would undo that write (a canary just raised from 1 to 2, decided again at the old step, goes back to 1).
    */
   private cacheLags(ref: RolloutRef, raw: k8s.KubernetesObject): boolean {
-    if (this.reporter.statusWrites.isStale(ref.key, raw.metadata?.resourceVersion)) return true;
-    const unmet = this.expectations.unmet(ref.key, (name) => {
-      const rs = this.deps.replicaSets.get(name, ref.namespace);
-      return rs && { resourceVersion: rs.metadata?.resourceVersion, replicas: rs.spec?.replicas ?? 0 };
-    });
-    return unmet.length > 0;
+    return this.reporter.statusWrites.isStale(ref.key, raw.metadata?.resourceVersion) || this.replicaSets.unseen(ref);
   }
 
   /** Makes the plan so, in the order that keeps traffic safe; returns how soon to look again for what is not yet in effect. */
@@ -182,9 +144,7 @@ export class RolloutReconciler {
     const owned = this.observer.ownedReplicaSets(ref);
     // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
     await this.deps.configCopies?.ensure(rollout, config.copies, log);
-    const written = (rs: k8s.V1ReplicaSet, how: { created: boolean }): void =>
-      this.expectations.expect(ref.key, rs.metadata?.name ?? '', { resourceVersion: rs.metadata?.resourceVersion, replicas: rs.spec?.replicas ?? 0 }, how);
-    await this.replicaSets.apply(ref, rollout, owned, plan.replicaSetChanges, written, log);
+    await this.replicaSets.apply(ref, rollout, owned, plan.replicaSetChanges, log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, log);
     if (this.deps.configCopies !== undefined) {

@@ -1,5 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Rollout } from '../../api/rollout.js';
+import { ScaleExpectations, type ScaledObject } from '../../kube/cache-expectations.js';
+import type { ResilientInformer } from '../../kube/informer.js';
 import { apiErrorMessage, isAlreadyExists, isInvalid, isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
 import { LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../../api/labels.js';
@@ -8,17 +10,41 @@ import { RefusedError } from './refused.js';
 import type { ReplicaSetChange } from '../decide/replica-set-changes.js';
 import type { PodActuator } from './pods.js';
 
-/** A ReplicaSet write the cache must show before the Rollout is decided on again. */
-export type ReplicaSetWritten = (written: k8s.V1ReplicaSet, how: { created: boolean }) => void;
+/** A ReplicaSet write the cache never shows (someone else scaled it at once) stops delaying its Rollout after this. */
+const EXPECTATION_TTL_MS = 30_000;
 
-/** Makes the owned ReplicaSets what the plan's changes say, and prunes those beyond revisionHistoryLimit. */
+/**
+ * Makes the owned ReplicaSets what the plan's changes say, and prunes those beyond revisionHistoryLimit. It remembers
+ * its creates and scales until the cache shows them: deciding on older ReplicaSets would undo them.
+ */
 export class ReplicaSetActuator {
+  private readonly expectations: ScaleExpectations;
+
   constructor(
     private readonly apps: k8s.AppsV1Api,
+    private readonly cache: ResilientInformer<k8s.V1ReplicaSet>,
     private readonly pods: PodActuator,
-  ) {}
+    now: () => number,
+  ) {
+    this.expectations = new ScaleExpectations(EXPECTATION_TTL_MS, now);
+  }
 
-  async apply(ref: RolloutRef, rollout: Rollout, owned: ReadonlyArray<k8s.V1ReplicaSet>, changes: readonly ReplicaSetChange[], written: ReplicaSetWritten, log: Logger): Promise<void> {
+  /** Whether the cache is still older than one of this Rollout's ReplicaSet writes. */
+  unseen(ref: RolloutRef): boolean {
+    const cached = (name: string): ScaledObject | undefined => {
+      const rs = this.cache.get(name, ref.namespace);
+      return rs && { resourceVersion: rs.metadata?.resourceVersion, replicas: rs.spec?.replicas ?? 0 };
+    };
+    return this.expectations.unmet(ref.key, cached).length > 0;
+  }
+
+  forget(key: string): void {
+    this.expectations.forget(key);
+  }
+
+  async apply(ref: RolloutRef, rollout: Rollout, owned: ReadonlyArray<k8s.V1ReplicaSet>, changes: readonly ReplicaSetChange[], log: Logger): Promise<void> {
+    const written = (rs: k8s.V1ReplicaSet, how: { created: boolean }): void =>
+      this.expectations.expect(ref.key, rs.metadata?.name ?? '', { resourceVersion: rs.metadata?.resourceVersion, replicas: rs.spec?.replicas ?? 0 }, how);
     for (const change of changes) {
       if (change.kind === 'create') {
         log.info('creating replicaset', { replicaSet: change.replicaSet.metadata?.name, revision: change.revision, replicas: change.replicaSet.spec?.replicas });

@@ -99,8 +99,8 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
     setImage('api:2');
     kube.sync();
     await reconciler.reconcile(KEY);
-    const internals = reconciler as unknown as { reporter: { statusWrites: { size: number } }; expectations: { size: number } };
-    expect([internals.reporter.statusWrites.size, internals.expectations.size], 'a status write and a create to remember').toEqual([1, 1]);
+    const internals = reconciler as unknown as { reporter: { statusWrites: { size: number } }; replicaSets: { expectations: { size: number } } };
+    expect([internals.reporter.statusWrites.size, internals.replicaSets.expectations.size], 'a status write and a create to remember').toEqual([1, 1]);
     metrics.recordAbort('shop', 'api', 'Manual');
     expect(await metrics.registry.metrics()).toContain('name="api"');
     kube.remove('rollouts', 'shop', 'api');
@@ -108,6 +108,6 @@ describe('RolloutReconciler and a cache older than its own writes', () => {
     await reconciler.reconcile(KEY);
     expect(await metrics.registry.metrics()).not.toContain('name="api"');
     expect(internals.reporter.statusWrites.size).toBe(0);
-    expect(internals.expectations.size).toBe(0);
+    expect(internals.replicaSets.expectations.size).toBe(0);
   });
 });
