@@ -137,25 +137,20 @@ function verdictMessage(phase: AnalysisPhase, results: MetricResult[]): string |
   return `metric ${culprit.name} ${word} (${culprit.failed} failed, ${culprit.inconclusive} inconclusive, ${culprit.error} errors of ${culprit.count + culprit.error})${detail ? `, last ${detail}` : ''}`;
 }
 
-/**
- * Where a run stands at `now`: metric and run phases from the recorded measurements, which metrics are
- * due (first at startedAt + initialDelay, then every interval after the last measurement's start, so
- * timing neither drifts nor resets on a restart; after an Error, min(10 s, interval) after it), and
- * when to look again. `measuring` names the metrics with a measurement asked and not yet answered. Pure.
- */
-export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number, measuring: ReadonlySet<string> = new Set()): RunEvaluation {
-  const current = status ?? {};
-  const previousPhase = current.phase ?? 'Pending';
+/** Each declared metric's result with its phase judged afresh: Error for all when the run itself is invalid. */
+function judgeMetrics(run: AnalysisRun, current: AnalysisRunStatus, metrics: ResolvedMetric[], problem: string | undefined): MetricResult[] {
   const terminated = run.spec.terminate === true;
-  const { conditions, metrics, problem } = problemsOf(run);
   const byName = new Map((current.metricResults ?? []).map((result) => [result.name, result]));
-  let results = run.spec.metrics.map((declared, index) => {
+  return run.spec.metrics.map((declared, index) => {
     const result = byName.get(declared.name) ?? emptyResult(declared);
     const metric = metrics[index];
     return { ...result, phase: problem !== undefined || metric === undefined ? ('Error' as const) : metricPhase(metric, result, terminated) };
   });
+}
 
-  let snapshot = runMachine.resolveState({ value: previousPhase, context: undefined });
+/** The run's phase: its machine, from `previous`, told what the metrics say (or that the run is invalid). */
+function advanceRun(previous: AnalysisPhase, results: MetricResult[], problem: string | undefined, terminated: boolean): AnalysisPhase {
+  let snapshot = runMachine.resolveState({ value: previous, context: undefined });
   const send = (event: Parameters<typeof transition<typeof runMachine>>[2]): void => {
     [snapshot] = transition(runMachine, snapshot, event);
   };
@@ -166,55 +161,88 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
     send({ type: 'EVALUATED', phase: computed });
     if (terminated) send({ type: 'TERMINATE', phase: (isTerminal(computed) ? computed : 'Successful') as TerminalPhase });
   }
-  const phase = snapshot.value as AnalysisPhase;
-  const done = isTerminal(phase);
-  if (done && problem === undefined) {
+  return snapshot.value as AnalysisPhase;
+}
+
+/** The results of a run that has its verdict, and the measurements under way that it abandons. */
+function stopAtVerdict(results: MetricResult[], metrics: ResolvedMetric[], problem: string | undefined): { results: MetricResult[]; abandoned: AbandonedMeasurement[] } {
+  if (problem === undefined) {
     // A verdict stops every metric still measuring; their phase says they did not finish.
     results = results.map((result) => (isTerminal(result.phase) ? result : { ...result, phase: result.successful > 0 ? 'Successful' : 'Inconclusive' }));
   }
 
   // A verdict stops whatever is still being measured; the provider is told, and the status forgets it.
   const abandoned: AbandonedMeasurement[] = [];
-  if (done) {
-    results = results.map(({ inProgress, ...result }, index) => {
-      const metric = metrics[index];
-      if (inProgress !== undefined && metric !== undefined) abandoned.push({ metric, index: result.count + result.error, metadata: inProgress.metadata });
-      return result;
-    });
-  }
+  results = results.map(({ inProgress, ...result }, index) => {
+    const metric = metrics[index];
+    if (inProgress !== undefined && metric !== undefined) abandoned.push({ metric, index: result.count + result.error, metadata: inProgress.metadata });
+    return result;
+  });
+  return { results, abandoned };
+}
 
-  const startedAt = Date.parse(current.startedAt ?? '') || now;
+interface Schedule {
+  due: ResolvedMetric[];
+  inProgress: ResolvedMetric[];
+  /** When each metric that is neither due nor finished wants the run looked at again. */
+  wakeups: number[];
+}
+
+/** Which metrics of a run still going are due at `now`, which have a measurement to look at again, and when to wake. */
+function schedule(metrics: ResolvedMetric[], results: MetricResult[], measuring: ReadonlySet<string>, startedAt: number, now: number): Schedule {
   const due: ResolvedMetric[] = [];
   const inProgress: ResolvedMetric[] = [];
   const wakeups: number[] = [];
-  if (!done) {
-    for (const metric of metrics) {
-      const result = results.find((candidate) => candidate.name === metric.name);
-      if (result === undefined || isTerminal(result.phase)) continue;
-      // Asked and not yet answered, in the background: its answer wakes the run, so it is not due; the wake-up is
-      // only a safety net.
-      if (measuring.has(metric.name)) {
-        wakeups.push(now + IN_PROGRESS_POLL_MS);
-        continue;
-      }
-      if (result.inProgress !== undefined) {
-        inProgress.push(metric);
-        wakeups.push(now + IN_PROGRESS_POLL_MS);
-        continue;
-      }
-      const last = result.measurements.at(-1);
-      // An Error did not count towards `count`, so the measurement is retried; without an interval it
-      // would otherwise be due again at once, on every reconcile.
-      const gap = last?.phase === 'Error' ? Math.min(ERROR_RETRY_MS, metric.interval === undefined ? ERROR_RETRY_MS : durationMs(metric.interval)) : durationMs(metric.interval);
-      const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + gap;
-      if (dueAt <= now) due.push(metric);
-      else wakeups.push(dueAt);
+  for (const metric of metrics) {
+    const result = results.find((candidate) => candidate.name === metric.name);
+    if (result === undefined || isTerminal(result.phase)) continue;
+    // Asked and not yet answered, in the background: its answer wakes the run, so it is not due; the wake-up is
+    // only a safety net.
+    if (measuring.has(metric.name)) {
+      wakeups.push(now + IN_PROGRESS_POLL_MS);
+      continue;
     }
+    if (result.inProgress !== undefined) {
+      inProgress.push(metric);
+      wakeups.push(now + IN_PROGRESS_POLL_MS);
+      continue;
+    }
+    const last = result.measurements.at(-1);
+    // An Error did not count towards `count`, so the measurement is retried; without an interval it
+    // would otherwise be due again at once, on every reconcile.
+    const gap = last?.phase === 'Error' ? Math.min(ERROR_RETRY_MS, metric.interval === undefined ? ERROR_RETRY_MS : durationMs(metric.interval)) : durationMs(metric.interval);
+    const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + gap;
+    if (dueAt <= now) due.push(metric);
+    else wakeups.push(dueAt);
   }
+  return { due, inProgress, wakeups };
+}
 
+/** The run's message: why it is invalid, or its verdict (and that its Rollout cut it short), once it has one. */
+function runMessage(run: AnalysisRun, phase: AnalysisPhase, results: MetricResult[], problem: string | undefined): string | undefined {
+  const terminated = run.spec.terminate === true;
   const untouched = results.every((result) => result.count === 0);
-  const verdict = terminated && untouched ? 'terminated by its Rollout before the first measurement' : done ? verdictMessage(phase, results) : undefined;
-  const message = problem ?? (terminated && verdict !== undefined && !untouched ? `terminated by its Rollout: ${verdict}` : verdict);
+  const verdict = terminated && untouched ? 'terminated by its Rollout before the first measurement' : isTerminal(phase) ? verdictMessage(phase, results) : undefined;
+  return problem ?? (terminated && verdict !== undefined && !untouched ? `terminated by its Rollout: ${verdict}` : verdict);
+}
+
+/**
+ * Where a run stands at `now`: metric and run phases from the recorded measurements, which metrics are
+ * due (first at startedAt + initialDelay, then every interval after the last measurement's start, so
+ * timing neither drifts nor resets on a restart; after an Error, min(10 s, interval) after it), and
+ * when to look again. `measuring` names the metrics with a measurement asked and not yet answered. Pure.
+ */
+export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefined, now: number, measuring: ReadonlySet<string> = new Set()): RunEvaluation {
+  const current = status ?? {};
+  const { conditions, metrics, problem } = problemsOf(run);
+  const judged = judgeMetrics(run, current, metrics, problem);
+  const phase = advanceRun(current.phase ?? 'Pending', judged, problem, run.spec.terminate === true);
+  const done = isTerminal(phase);
+  const { results, abandoned } = done ? stopAtVerdict(judged, metrics, problem) : { results: judged, abandoned: [] };
+  const startedAt = Date.parse(current.startedAt ?? '') || now;
+  const { due, inProgress, wakeups } = done ? { due: [], inProgress: [], wakeups: [] } : schedule(metrics, results, measuring, startedAt, now);
+
+  const message = runMessage(run, phase, results, problem);
   const generation = run.metadata.generation;
   const next: AnalysisRunStatus = {
     ...(generation !== undefined && { observedGeneration: generation }),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { AnalysisRun, type SecretKeyRef } from '../api/analysis.js';
+import { AnalysisRun, type AnalysisRunStatus, type MetricResult, type SecretKeyRef } from '../api/analysis.js';
 import { API_VERSION, GROUP, VERSION } from '../api/rollout.js';
 import { StatusWrites } from '../kube/cache-expectations.js';
 import type { ResilientInformer } from '../kube/informer.js';
@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { ResolvedMetric } from './metric-args.js';
 import { IN_FLIGHT_DEFAULTS, MeasurementScheduler, type InFlightLimits, type InFlightObserver } from './in-flight.js';
-import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS } from './plan.js';
+import { evaluateRun, recordInProgress, recordMeasurement, RUN_DEFAULTS, type AbandonedMeasurement, type RunEvaluation } from './plan.js';
 import type { JobsApi } from './providers/job.js';
 import { argumentValues, type MeasureContext, type MeasurementProgress } from './providers/provider.js';
 import { providerFor, type ProviderDeps } from './providers/registry.js';
@@ -41,6 +41,30 @@ export interface AnalysisRunReconcilerDeps {
 }
 
 class SecretError extends Error {}
+
+/** Resolved argument values, or why they could not be resolved (each measurement then records an Error). */
+type MeasureArgs = Record<string, string> | Error;
+type ContextOf = (metric: ResolvedMetric, index: number) => MeasureContext;
+
+/** What one reconcile took of a metric: a verdict or a measurement still under way. */
+interface Measured {
+  metric: ResolvedMetric;
+  startedAt: number;
+  /** When a measurement taken in the background answered; one taken here finishes when it is recorded. */
+  finishedAt?: number;
+  progress: MeasurementProgress;
+}
+
+/** The context each measurement of the run `namespace/name` is taken in. */
+function measureContexts(name: string, namespace: string, uid: string, conditions: RunEvaluation['conditions'], args: MeasureArgs): ContextOf {
+  return (metric, index) => ({
+    run: { name, namespace, uid },
+    metric,
+    index,
+    args: args instanceof Error ? {} : args,
+    conditions: conditions.get(metric.name) ?? {},
+  });
+}
 
 /** Measures AnalysisRuns: observe the run, decide what is due (pure), measure, record, report. */
 export class AnalysisRunReconciler {
@@ -88,46 +112,57 @@ export class AnalysisRunReconciler {
     }
 
     const first = evaluateRun(run, run.status, this.deps.now());
-    let status = first.status;
     const retention = run.spec.measurementRetention ?? RUN_DEFAULTS.measurementRetention;
     const args = first.due.length + first.inProgress.length + first.abandoned.length > 0 ? await argumentValues(run.spec.args, namespace, (ref, ns) => this.readSecret(ref, ns)).catch((err: unknown) => err as Error) : {};
     const resultOf = (metric: ResolvedMetric) => first.status.metricResults?.find((result) => result.name === metric.name);
-    const contextOf = (metric: ResolvedMetric, index: number): MeasureContext => ({
-      run: { name, namespace, uid: run.metadata.uid ?? '' },
-      metric,
-      index,
-      args: args instanceof Error ? {} : args,
-      conditions: first.conditions.get(metric.name) ?? {},
-    });
+    const contextOf = measureContexts(name, namespace, run.metadata.uid ?? '', first.conditions, args);
+    const nextContext = (metric: ResolvedMetric): MeasureContext => {
+      const result = resultOf(metric);
+      return contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
+    };
     const measuring = new Set<string>();
     // Metrics are independent: measure the due ones together, so one slow provider delays none of the others.
     const measured = await Promise.all([
-      ...first.due.map(async (metric) => {
-        const result = resultOf(metric);
-        const context = contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
-        const provider = providerFor(metric.provider, this.providerDeps);
-        const backend = provider.backend?.(context);
-        if (backend === undefined || args instanceof Error) {
-          const startedAt = this.deps.now();
-          return { metric, startedAt, progress: await this.step(args, () => provider.run(context)) };
-        }
-        // A third party's answer is never awaited here: it is asked in the background and taken when it has come.
-        const settled = this.measurements.take(`${key}/${metric.name}/${context.index}`);
-        if (settled === undefined || settled === 'pending') {
-          if (settled === undefined) this.measurements.start(`${key}/${metric.name}/${context.index}`, { runKey: key, backend, namespace, call: () => this.step(args, () => provider.run(context)) });
-          measuring.add(metric.name);
-          return undefined;
-        }
-        return { metric, startedAt: settled.startedAt, finishedAt: settled.finishedAt, progress: settled.progress };
-      }),
-      ...first.inProgress.map(async (metric) => {
-        const result = resultOf(metric);
-        const context = contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));
-        const metadata = result?.inProgress?.metadata ?? {};
-        const startedAt = Date.parse(result?.inProgress?.startedAt ?? '') || this.deps.now();
-        return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).resume(context, metadata)) };
-      }),
+      ...first.due.map((metric) => this.measureDue(key, nextContext(metric), args, measuring)),
+      ...first.inProgress.map((metric) => this.resume(resultOf(metric)?.inProgress, nextContext(metric), args)),
     ]);
+    const status = this.record(first.status, measured, retention, namespace, log);
+    const settled = evaluateRun(run, status, this.deps.now(), measuring);
+    // A verdict reached before measuring (the Rollout terminated the run) or by it. Stopped before the status
+    // forgets them: a failed stop fails the reconcile, and the retry finds them again.
+    await this.stopAbandoned([...first.abandoned, ...settled.abandoned], contextOf, log);
+    return this.report(key, run, settled);
+  }
+
+  /** Takes a due measurement: at once where there is no backend to queue for, otherwise in the background. */
+  private async measureDue(key: string, context: MeasureContext, args: MeasureArgs, measuring: Set<string>): Promise<Measured | undefined> {
+    const { metric } = context;
+    const provider = providerFor(metric.provider, this.providerDeps);
+    const backend = provider.backend?.(context);
+    if (backend === undefined || args instanceof Error) {
+      const startedAt = this.deps.now();
+      return { metric, startedAt, progress: await this.step(args, () => provider.run(context)) };
+    }
+    // A third party's answer is never awaited here: it is asked in the background and taken when it has come.
+    const settled = this.measurements.take(`${key}/${metric.name}/${context.index}`);
+    if (settled === undefined || settled === 'pending') {
+      if (settled === undefined) this.measurements.start(`${key}/${metric.name}/${context.index}`, { runKey: key, backend, namespace: context.run.namespace, call: () => this.step(args, () => provider.run(context)) });
+      measuring.add(metric.name);
+      return undefined;
+    }
+    return { metric, startedAt: settled.startedAt, finishedAt: settled.finishedAt, progress: settled.progress };
+  }
+
+  /** Looks again at a measurement the status says is under way. */
+  private async resume(inProgress: MetricResult['inProgress'], context: MeasureContext, args: MeasureArgs): Promise<Measured> {
+    const { metric } = context;
+    const metadata = inProgress?.metadata ?? {};
+    const startedAt = Date.parse(inProgress?.startedAt ?? '') || this.deps.now();
+    return { metric, startedAt, progress: await this.step(args, () => providerFor(metric.provider, this.providerDeps).resume(context, metadata)) };
+  }
+
+  /** The status with what was measured: a measurement still under way, or a verdict (counted and logged). */
+  private record(status: AnalysisRunStatus, measured: ReadonlyArray<Measured | undefined>, retention: number, namespace: string, log: Logger): AnalysisRunStatus {
     for (const entry of measured) {
       if (entry === undefined) continue;
       const { metric, startedAt, progress } = entry;
@@ -136,19 +171,24 @@ export class AnalysisRunReconciler {
         continue;
       }
       const verdict = progress.verdict;
-      status = recordMeasurement(status, metric, verdict, startedAt, ('finishedAt' in entry ? entry.finishedAt : undefined) ?? this.deps.now(), retention);
+      status = recordMeasurement(status, metric, verdict, startedAt, entry.finishedAt ?? this.deps.now(), retention);
       this.deps.metrics?.analysisMeasurements.inc({ namespace, metric: metric.name, phase: verdict.phase });
       log.info('measured', { metric: metric.name, phase: verdict.phase, value: verdict.value, message: verdict.message });
     }
-    const settled = evaluateRun(run, status, this.deps.now(), measuring);
-    // A verdict reached before measuring (the Rollout terminated the run) or by it. Stopped before the status
-    // forgets them: a failed stop fails the reconcile, and the retry finds them again.
+    return status;
+  }
+
+  private async stopAbandoned(abandoned: AbandonedMeasurement[], contextOf: ContextOf, log: Logger): Promise<void> {
     await Promise.all(
-      [...first.abandoned, ...settled.abandoned].map(async ({ metric, index, metadata }) => {
+      abandoned.map(async ({ metric, index, metadata }) => {
         await providerFor(metric.provider, this.providerDeps).terminate(contextOf(metric, index), metadata);
         log.info('stopped a measurement the run no longer needs', { metric: metric.name, ...metadata });
       }),
     );
+  }
+
+  /** Writes the status (a conflict retries the reconcile), announces a verdict this reconcile reached, and says when to look again. */
+  private async report(key: string, run: AnalysisRun, settled: RunEvaluation): Promise<WorkResult> {
     try {
       if (await writeStatus(this.deps.custom, GROUP, VERSION, 'analysisruns', run, settled.status)) this.statusWrites.wrote(key, run.metadata.resourceVersion);
     } catch (err) {

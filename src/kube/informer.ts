@@ -151,6 +151,49 @@ export class OwnerIndex<T extends k8s.KubernetesObject> {
 }
 
 /**
+ * makeInformer's ListWatch, with the objects of both the list and the watch trimmed before they are cached.
+ * `onListed` hears of each list that got through.
+ */
+function trimmingListWatch<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig,
+  path: string,
+  list: () => Promise<k8s.KubernetesListObject<T>>,
+  opts: { labelSelector?: string; metadataOnly?: boolean },
+  onListed: () => void,
+): k8s.ListWatch<T> {
+  // A metadata-only informer's `list` must ask for metadata too (metadataOnlyOptions); its watch does here.
+  const trim = opts.metadataOnly === true ? trimToMetadata : trimForCache;
+  return new k8s.ListWatch<T>(
+    path,
+    new TrimmingWatch(opts.metadataOnly === true ? metadataOnlyConfig(kc) : kc, trim),
+    async () => {
+      const result = await list();
+      // An empty PartialObjectMetadataList comes with `items: null`.
+      result.items ??= [];
+      result.items = result.items.map(trim);
+      onListed();
+      return result;
+    },
+    false,
+    opts.labelSelector,
+  );
+}
+
+/** Keeps an owner index of the informer's objects and hands each change on to whoever registers with `onChange`. */
+function followChanges<T extends k8s.KubernetesObject>(informer: k8s.ListWatch<T>): { owners: OwnerIndex<T>; onChange: (cb: (obj: T) => void) => void } {
+  const owners = new OwnerIndex<T>();
+  informer.on(k8s.ADD, (obj) => owners.put(obj));
+  informer.on(k8s.UPDATE, (obj) => owners.put(obj));
+  informer.on(k8s.DELETE, (obj) => owners.remove(obj));
+  const callbacks: Array<(obj: T) => void> = [];
+  const fire = (obj: T): void => callbacks.forEach((cb) => cb(obj));
+  informer.on(k8s.ADD, fire);
+  informer.on(k8s.UPDATE, fire);
+  informer.on(k8s.DELETE, fire);
+  return { owners, onChange: (cb) => void callbacks.push(cb) };
+}
+
+/**
  * Wraps client-node's informer (objects trimmed by trimForCache), which stops for good on any non-410 error, so that it restarts with capped
  * exponential backoff instead. A controller whose informer silently stopped would act on a stale cache forever.
  */
@@ -160,31 +203,17 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   list: () => Promise<k8s.KubernetesListObject<T>>,
   opts: { labelSelector?: string; logger: Logger; name: string; metadataOnly?: boolean },
 ): ResilientInformer<T> {
-  // A metadata-only informer's `list` must ask for metadata too (metadataOnlyOptions); its watch does here.
-  const trim = opts.metadataOnly === true ? trimToMetadata : trimForCache;
   let listed = false;
   let synced = false;
   let stopped = false;
   let failures = 0;
   let failingSince: number | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
-  // makeInformer's ListWatch, with the objects of both the list and the watch trimmed before they are cached.
-  const informer = new k8s.ListWatch<T>(
-    path,
-    new TrimmingWatch(opts.metadataOnly === true ? metadataOnlyConfig(kc) : kc, trim),
-    async () => {
-      const result = await list();
-      // An empty PartialObjectMetadataList comes with `items: null`.
-      result.items ??= [];
-      result.items = result.items.map(trim);
-      listed = true;
-      failures = 0;
-      failingSince = undefined;
-      return result;
-    },
-    false,
-    opts.labelSelector,
-  );
+  const informer = trimmingListWatch(kc, path, list, opts, () => {
+    listed = true;
+    failures = 0;
+    failingSince = undefined;
+  });
   // client-node fills the cache only after the list function returns, and start() resolves even when the list
   // failed (it reports an ERROR instead), so synced is decided once start() is over, by whether a list got
   // through. A start that throws rather than reporting an ERROR is retried the same way, never left unhandled.
@@ -196,15 +225,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     }
     if (listed) synced = true;
   };
-  const owners = new OwnerIndex<T>();
-  informer.on(k8s.ADD, (obj) => owners.put(obj));
-  informer.on(k8s.UPDATE, (obj) => owners.put(obj));
-  informer.on(k8s.DELETE, (obj) => owners.remove(obj));
-  const callbacks: Array<(obj: T) => void> = [];
-  const fire = (obj: T): void => callbacks.forEach((cb) => cb(obj));
-  informer.on(k8s.ADD, fire);
-  informer.on(k8s.UPDATE, fire);
-  informer.on(k8s.DELETE, fire);
+  const { owners, onChange } = followChanges(informer);
   const restart = (err: unknown): void => {
     if (stopped) return;
     failures++;
@@ -224,7 +245,7 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     get synced() {
       return synced;
     },
-    onChange: (cb) => void callbacks.push(cb),
+    onChange,
     start: async () => {
       stopped = false;
       await run();
