@@ -3,7 +3,7 @@ import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep, WebhookType } from '../../../src/api/rollout.js';
 import { rolloutMachine, type RolloutContext, type RolloutEvent, type RolloutSnapshot } from '../../../src/rollout/decide/machine.js';
-import { replicaModeOf } from '../../../src/rollout/decide/plan.js';
+import { replicaModeOf } from '../../../src/rollout/decide/replica-mode.js';
 import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rollout/decide/replicas.js';
 import { restoreStateValue } from '../../../src/rollout/decide/restore.js';
 import { stageOf } from '../../../src/rollout/decide/stage.js';

@@ -1,0 +1,124 @@
+import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
+import { lowestWeightServed, managedRoutesAt } from '../../traffic/plan.js';
+import type { TrafficTarget } from '../../traffic/types.js';
+import { plannedStepIndex, wantedCalls, type WebhookCall } from '../hooks/plan.js';
+import type { DecideContext } from './context.js';
+import type { RolloutContext, RolloutSnapshot } from './machine.js';
+import { replicaModeOf } from './replica-mode.js';
+import type { ReplicaMode } from './replicas.js';
+import { stageOf } from './stage.js';
+import { setWeightAt } from './steps.js';
+
+/** What tells two positions of the machine apart: a transition that leaves this unchanged did not move it. */
+export function positionKey(snapshot: RolloutSnapshot): string {
+  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime } = snapshot.context;
+  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime]);
+}
+
+/** The machine's context with the step index the planners work at. */
+export function positionOf(current: RolloutSnapshot): RolloutContext {
+  return { ...current.context, stepIndex: plannedStepIndex(stageOf(current), current.context) };
+}
+
+export function callsFor(ctx: DecideContext, current: RolloutSnapshot): WebhookCall[] {
+  return wantedCalls({
+    hooks: ctx.settings.webhooks,
+    stage: stageOf(current),
+    gate: current.context.gate,
+    rollout: ctx.rollout,
+    revision: current.context.currentRevision ?? ctx.facts.currentRevision,
+    attempt: current.context.attempt,
+    stepIndex: current.context.stepIndex,
+  });
+}
+
+export function stepCountsFor(ctx: DecideContext, current: RolloutSnapshot): ReplicaMode {
+  const { settings, observedWeight } = ctx;
+  return replicaModeOf(
+    stageOf(current),
+    positionOf(current),
+    settings.replicas,
+    ctx.routed,
+    ctx.facts.currentRevision,
+    // A superseded canary's traffic goes back to the stable side, which is sized for all of it meanwhile.
+    settings.dynamicStableScale ? (heldCanaryFor(ctx, current) !== undefined ? 0 : (observedWeight ?? 0)) : undefined,
+  );
+}
+
+function availableOf(ctx: DecideContext, revision: string | undefined): number {
+  return ctx.facts.replicaSets.find((rs) => rs.revision === revision)?.availableReplicas ?? 0;
+}
+
+/**
+ * With a router, a canary revision the template has moved past (a new image mid-canary) keeps the canary side, and
+ * its pods, while the router still reports weight on it: the new revision has no pods to take that traffic yet.
+ */
+export function heldCanaryFor(ctx: DecideContext, current: RolloutSnapshot): string | undefined {
+  if (!ctx.routed) return undefined;
+  const stage = stageOf(current);
+  if (stage === 'stable' || stage === 'aborted') return undefined;
+  const selects = ctx.facts.traffic?.canarySelects;
+  if (typeof selects !== 'string' || selects === current.context.currentRevision || selects === current.context.stableRevision) return undefined;
+  return ctx.observedWeight === 0 ? undefined : selects;
+}
+
+type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableRevision' | 'canaryRevision'>;
+
+/**
+ * What the router should make true at `current`. A canary gets its step's weight only once its pods are
+ * available; until then it keeps no more than it has. A promotion sends everything to the promoted revision once
+ * it is fully available, and back to the stable side once that selects it. An abort takes all traffic off at once.
+ */
+export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): TrafficTarget | undefined {
+  if (!ctx.routed) return undefined;
+  const superseded = heldCanaryFor(ctx, current);
+  if (superseded !== undefined) return supersededTarget(ctx, current, superseded);
+  const stage = stageOf(current);
+  const context = positionOf(current);
+  const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
+  if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
+  if (stage === 'stable') return promotedTarget(ctx, base, context.stableRevision);
+  return canaryTarget(ctx, current, base, context);
+}
+
+function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, superseded: string): TrafficTarget {
+  const { settings } = ctx;
+  // Off the superseded canary first; the canary side moves to the new revision once the router reports 0. With
+  // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
+  const served = lowestWeightServed(settings.replicas, availableOf(ctx, current.context.stableRevision));
+  const canaryWeight = settings.dynamicStableScale ? Math.min(ctx.observedWeight ?? 0, served) : 0;
+  return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
+}
+
+function promotedTarget(ctx: DecideContext, base: TargetBase, stable: string | undefined): TrafficTarget {
+  const { facts } = ctx;
+  const promoting = facts.replicaSets.some((rs) => rs.revision !== stable && rs.availableReplicas > 0);
+  if (!promoting || facts.traffic?.stableSelects === stable) return { ...base, canaryWeight: 0 };
+  if (availableOf(ctx, stable) >= ctx.settings.replicas) return { ...base, canaryWeight: 100 };
+  // Like the stable Service, a stable subset selects every pod of the Rollout until the promoted revision is whole.
+  return { ...base, stableRevision: undefined, canaryWeight: Math.min(100, Math.max(0, ctx.observedWeight ?? 0)) };
+}
+
+function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: TargetBase, context: RolloutContext): TrafficTarget {
+  const { settings } = ctx;
+  const mode = stepCountsFor(ctx, current);
+  const stepWeight = setWeightAt(context.steps, context.stepIndex);
+  const canaryAvailable = availableOf(ctx, context.currentRevision);
+  const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary;
+  // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
+  const held = ctx.observedWeight ?? ctx.previous.actualWeight ?? 0;
+  let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+  // dynamicStableScale: traffic moves back to the stable side only as fast as its available pods can serve it.
+  if (settings.dynamicStableScale) canaryWeight = Math.max(canaryWeight, Math.min(held, lowestWeightServed(settings.replicas, availableOf(ctx, context.stableRevision))));
+  // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
+  // (a new template mid-canary), or to pods that are gone.
+  if (canaryAvailable === 0) canaryWeight = 0;
+  return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes) };
+}
+
+/** The AnalysisRuns `current` wants, and the templates they name that do not exist (none are awaited while inconclusive). */
+export function runsAt(ctx: DecideContext, current: RolloutSnapshot): { runs: DesiredAnalysisRun[]; missingTemplates: string[] } {
+  const stage = stageOf(current);
+  const runs = desiredAnalysisRuns(ctx.rollout.name, stage, current.context, ctx.settings);
+  return { runs, missingTemplates: stage === 'inconclusive' ? [] : missingTemplatesOf(runs, ctx.facts.missingTemplates) };
+}

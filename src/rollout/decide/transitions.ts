@@ -1,0 +1,193 @@
+import { transition } from 'xstate';
+import type { RolloutStatus } from '../../api/rollout.js';
+import { trafficInEffect } from '../../traffic/plan.js';
+import { verdictOf, type Verdict, type WebhookCall } from '../hooks/plan.js';
+import type { DesiredAnalysisRun } from './analysis-runs.js';
+import type { DecideContext } from './context.js';
+import type { AnalysisRunFacts } from './facts.js';
+import { rolloutMachine, type Announcement, type RolloutEvent, type RolloutSnapshot } from './machine.js';
+import { callsFor, heldCanaryFor, positionKey, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
+import { stalledPastDeadline } from './progress.js';
+import { idealCounts, isAtCounts } from './replicas.js';
+import { restoreSnapshot } from './restore.js';
+import { stageOf } from './stage.js';
+import { pauseDeadline } from './steps.js';
+
+/** The machine as this reconcile drives it. */
+interface Drive {
+  snapshot: RolloutSnapshot;
+}
+
+/** Where the machine ended, and `origin`: its position right after SYNC, which progress is measured from. */
+export interface Driven {
+  snapshot: RolloutSnapshot;
+  origin: string;
+}
+
+/** Feeds one event to the machine, collecting its announcements; whether the position changed. */
+function send(ctx: DecideContext, drive: Drive, event: RolloutEvent): boolean {
+  const [next, actions] = transition(rolloutMachine, drive.snapshot, event);
+  for (const action of actions) {
+    if (action.type === 'announce') ctx.events.push(action.params as Announcement);
+  }
+  const changed = next !== drive.snapshot && positionKey(next) !== positionKey(drive.snapshot);
+  drive.snapshot = next;
+  return changed;
+}
+
+/** Restores the machine from status, feeds it the requests in status, then what the facts say happened. */
+export function driveMachine(ctx: DecideContext): Driven {
+  const drive: Drive = { snapshot: restoreSnapshot(ctx.facts, ctx.settings) };
+  sync(ctx, drive);
+  const origin = positionKey(drive.snapshot);
+  applyRequests(ctx, drive);
+  // Level-triggered events: whatever the facts say now, until the machine stops moving.
+  for (let guard = 0; guard < 2 * ctx.settings.steps.length + 4; guard++) {
+    const event = observedEvent(ctx, drive.snapshot, origin);
+    if (event === undefined || !send(ctx, drive, event)) break;
+  }
+  return { snapshot: drive.snapshot, origin };
+}
+
+/**
+ * Whether the steps differ from those the status was written for. A status from before stepsHash
+ * existed (an upgrade) adopts the steps, unless its step index is beyond them, which proves they shrank.
+ */
+function stepsChanged(previous: RolloutStatus, currentHash: string, stepCount: number): boolean {
+  if (previous.stepsHash !== undefined) return previous.stepsHash !== currentHash;
+  return (previous.currentStepIndex ?? 0) > stepCount;
+}
+
+function sync(ctx: DecideContext, drive: Drive): void {
+  const { previous, settings } = ctx;
+  if (ctx.facts.currentRevision === drive.snapshot.context.currentRevision && stepsChanged(previous, ctx.currentStepsHash, settings.steps.length)) {
+    // Before SYNC: a restored position past the end of shorter steps would otherwise complete the canary.
+    send(ctx, drive, { type: 'STEPS_CHANGED', previousStepIndex: previous.currentStepIndex ?? 0 });
+  }
+  send(ctx, drive, { type: 'SYNC' });
+}
+
+function applyRequests(ctx: DecideContext, drive: Drive): void {
+  if (ctx.facts.currentRevision !== drive.snapshot.context.currentRevision) {
+    // A new template makes pending abort and promote requests moot: they were about the old canary.
+    send(ctx, drive, { type: 'REVISION_OBSERVED', revision: ctx.facts.currentRevision });
+    return;
+  }
+  const { previous, events } = ctx;
+  if (previous.abort === true && previous.abortedAt === undefined) {
+    if (!send(ctx, drive, { type: 'ABORT', reason: 'aborted by request (status.abort)', cause: 'Manual' })) {
+      events.push({ type: 'Normal', reason: 'AbortIgnored', message: `nothing to abort: revision ${drive.snapshot.context.stableRevision} is stable` });
+    }
+  } else if (previous.abort !== true && drive.snapshot.matches('aborted')) {
+    send(ctx, drive, { type: 'RETRY' });
+  }
+  if (previous.promote !== undefined) {
+    const stageBefore = stageOf(drive.snapshot);
+    const promoted = send(ctx, drive, { type: previous.promote === 'full' ? 'PROMOTE_FULL' : 'PROMOTE_STEP' });
+    if (!promoted && stageBefore !== 'stable') {
+      const why = stageBefore === 'aborted' ? 'the rollout is aborted; retry or change the template' : 'spec.paused is true';
+      events.push({ type: 'Warning', reason: 'PromoteIgnored', message: `promote ${previous.promote} ignored: ${why}` });
+    }
+  }
+}
+
+/** A run whose verdict counts: one cut short by termination judged a step the canary had left. */
+function runVerdictOf(run: AnalysisRunFacts | undefined): AnalysisRunFacts | undefined {
+  return run?.terminated === true ? undefined : run;
+}
+
+/** What a run says about its verdict, for reasons and events. */
+function reasonOf(run: AnalysisRunFacts): string {
+  return run.message ?? `AnalysisRun ${run.name} is ${run.phase ?? 'Pending'}`;
+}
+
+function observedEvent(ctx: DecideContext, current: RolloutSnapshot, origin: string): RolloutEvent | undefined {
+  const stage = stageOf(current);
+  // Runs are looked up by the name this position gives them, so a verdict never reaches another step, revision or attempt.
+  const calls = callsFor(ctx, current);
+  const verdicts = hookVerdicts(ctx, current, calls);
+  const abort = hookAbort(ctx, calls, verdicts);
+  if (abort !== undefined) return abort;
+  const { runs, missingTemplates } = runsAt(ctx, current);
+  if (missingTemplates.length > 0) {
+    // Hold where it is: the template may arrive in the same GitOps sync. Give up only at the progress deadline.
+    const waited = !current.context.specPaused && stalledPastDeadline(ctx, origin, current);
+    const { progressDeadlineMs } = ctx.settings;
+    return waited ? { type: 'ABORT', reason: `${missingTemplates.join(', ')} not found within progressDeadlineSeconds (${progressDeadlineMs / 1000}s)`, cause: 'TemplateMissing' } : undefined;
+  }
+  const background = stage === 'inconclusive' ? undefined : backgroundEvent(ctx, runs);
+  if (background !== undefined) return background;
+  // A step is done only once its rollout hooks passed: a hook not yet answered never counts as a pass.
+  const stepHooksPassed = verdicts.step.kind === 'passed';
+  switch (stage) {
+    case 'gated':
+      return verdicts.gate.kind === 'passed' ? { type: 'GATE_OPENED' } : undefined;
+    case 'weighting':
+      return weightingEvent(ctx, current, origin, stepHooksPassed);
+    case 'timedPause':
+      return pauseEvent(ctx, current, stepHooksPassed);
+    case 'analyzing':
+      return stepAnalysisEvent(ctx, runs, stepHooksPassed);
+    default:
+      return undefined;
+  }
+}
+
+function hookVerdicts(ctx: DecideContext, current: RolloutSnapshot, calls: readonly WebhookCall[]): { gate: Verdict; step: Verdict } {
+  const stage = stageOf(current);
+  const gateCalls = calls.filter((call) => call.hook.type === current.context.gate && stage === 'gated');
+  const stepCalls = calls.filter((call) => call.hook.type === 'rollout');
+  return { gate: verdictOf(gateCalls, ctx.hookResults), step: verdictOf(stepCalls, ctx.hookResults) };
+}
+
+function hookAbort(ctx: DecideContext, calls: readonly WebhookCall[], verdicts: { gate: Verdict; step: Verdict }): RolloutEvent | undefined {
+  // A rollback hook's 2xx and a failed pre-rollout or rollout hook abort wherever the canary is, gates included.
+  for (const call of calls) {
+    const result = ctx.hookResults.get(call.key);
+    if (call.hook.type === 'rollback' && result?.outcome === 'passed') return { type: 'ABORT', reason: `webhook ${call.hook.name} (rollback) asked for a rollback: ${result.message}`, cause: 'Webhook' };
+  }
+  for (const verdict of [verdicts.gate, verdicts.step]) {
+    if (verdict.kind === 'failed') return { type: 'ABORT', reason: `webhook ${verdict.hook.name} (${verdict.hook.type}) failed: ${verdict.message}`, cause: 'Webhook' };
+  }
+  return undefined;
+}
+
+function backgroundEvent(ctx: DecideContext, runs: readonly DesiredAnalysisRun[]): RolloutEvent | undefined {
+  const background = runs.find((run) => run.kind === 'background');
+  const backgroundRun = background && runVerdictOf(ctx.runByName.get(background.name));
+  const phase = backgroundRun?.phase;
+  if (backgroundRun === undefined || !(phase === 'Failed' || phase === 'Error' || phase === 'Inconclusive')) return undefined;
+  return { type: 'BACKGROUND_ANALYSIS_FAILED', phase, reason: reasonOf(backgroundRun), hold: background?.analysis.onFailure === 'Pause' };
+}
+
+function weightingEvent(ctx: DecideContext, current: RolloutSnapshot, origin: string, stepHooksPassed: boolean): RolloutEvent | undefined {
+  const { facts } = ctx;
+  const mode = stepCountsFor(ctx, current);
+  const target = trafficTargetFor(ctx, current);
+  const routedInEffect = target === undefined || (heldCanaryFor(ctx, current) === undefined && trafficInEffect(facts.traffic, target));
+  if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, ctx.settings.replicas), current.context.stableRevision)) return stepHooksPassed ? { type: 'STEP_COMPLETED' } : undefined;
+  return stalledPastDeadline(ctx, origin, current) && !current.context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
+}
+
+function pauseEvent(ctx: DecideContext, current: RolloutSnapshot, stepHooksPassed: boolean): RolloutEvent | undefined {
+  const { context } = current;
+  if (context.pauseStartTime === undefined) return undefined;
+  const deadline = pauseDeadline(context.steps, context.stepIndex, context.pauseStartTime);
+  return deadline !== undefined && ctx.facts.now >= deadline && stepHooksPassed ? { type: 'PAUSE_ELAPSED' } : undefined;
+}
+
+function stepAnalysisEvent(ctx: DecideContext, runs: readonly DesiredAnalysisRun[], stepHooksPassed: boolean): RolloutEvent | undefined {
+  const stepAnalysis = runs.find((run) => run.kind === 'step');
+  const stepRun = stepAnalysis && runVerdictOf(ctx.runByName.get(stepAnalysis.name));
+  switch (stepRun?.phase) {
+    case 'Successful':
+      return stepHooksPassed ? { type: 'ANALYSIS_SUCCESSFUL' } : undefined;
+    case 'Failed':
+    case 'Error':
+      return { type: 'ANALYSIS_FAILED', phase: stepRun.phase, reason: reasonOf(stepRun), hold: stepAnalysis?.analysis.onFailure === 'Pause' };
+    case 'Inconclusive':
+      return { type: 'ANALYSIS_INCONCLUSIVE', reason: reasonOf(stepRun) };
+    default:
+      return undefined;
+  }
+}
