@@ -8,6 +8,27 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
+    {
+      name: 'dependencies-point-inward',
+      severity: 'error',
+      comment: 'The building blocks never reach up into the controllers, the plugin or the wiring that use them.',
+      from: { path: '^src/(api|analysis|traffic|gitops|http|kube|observability|yaml)/' },
+      to: { path: '^src/(rollout|cli|controller)/|^src/main[.]ts$' },
+    },
+    {
+      name: 'api-imports-only-yaml',
+      severity: 'error',
+      comment: 'src/api is the contract every folder reads: it imports nothing of ours but the YAML module.',
+      from: { path: '^src/api/' },
+      to: { path: '^src/', pathNot: '^src/(api|yaml)/' },
+    },
+    {
+      name: 'decide-never-reaches-the-shell',
+      severity: 'error',
+      comment: 'The pure core takes facts and returns a plan: the shell imports it, never the other way round.',
+      from: { path: '^src/rollout/decide/' },
+      to: { path: '^src/rollout/(act|hooks|config/copies|reconciler|observe|report|deps)' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

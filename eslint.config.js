@@ -6,11 +6,10 @@ import tseslint from 'typescript-eslint';
 export const PURE_FILES = [
   'src/api/**/*.ts',
   'src/rollout/decide/**/*.ts',
-  'src/rollout/hooks/{gates,plan}.ts',
   'src/rollout/config/tracking.ts',
   'src/analysis/{condition,invariants,measure,metric-args,plan,query,run-machine,templates}.ts',
   'src/traffic/{plan,types}.ts',
-  'src/gitops/{edit,find-edit,helm-values,snapshot}.ts',
+  'src/gitops/{edit,find-edit,helm-values,snapshot,write-back-scope}.ts',
   'src/yaml/*.ts',
 ];
 

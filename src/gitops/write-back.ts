@@ -6,7 +6,7 @@ import type { ImageRestore } from './edit.js';
 import { apiErrorMessage, isNotFound, mergePatchOptions } from '../kube/patch.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { Logger } from '../observability/logger.js';
-import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWriteBack, type NamespaceWord } from '../rollout/decide/write-back-scope.js';
+import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWriteBack, type NamespaceWord } from './write-back-scope.js';
 
 const AUTHOR = { name: 'Fledge', email: 'fledge-controller@fledge.dev' };
 

@@ -1,5 +1,5 @@
 import type { RolloutStatus } from '../../api/rollout.js';
-import type { WebhookResult } from '../hooks/plan.js';
+import type { WebhookResult } from './hooks.js';
 import { resolveSettings, type RolloutSettings } from './defaults.js';
 import type { AnalysisRunFacts, RolloutFacts } from './facts.js';
 import type { Announcement } from './machine.js';

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficObservation } from '../../traffic/types.js';
-import type { WebhookResult } from '../hooks/plan.js';
+import type { WebhookResult } from './hooks.js';
 import type { PodTemplate, Rollout } from '../../api/rollout.js';
 import type { AnalysisTemplateSpec } from '../../api/analysis.js';
 import type { PodFacts } from './restart.js';

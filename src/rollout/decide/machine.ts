@@ -1,6 +1,6 @@
 import { assign, or, setup } from 'xstate';
 import type { CanaryStep, WebhookType } from '../../api/rollout.js';
-import { nextGate, type GateType } from '../hooks/gates.js';
+import { nextGate, type GateType } from './gates.js';
 import { describeStep, isAnalysis, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
 
 /**

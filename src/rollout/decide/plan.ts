@@ -3,7 +3,7 @@ import { findCondition } from '../../api/conditions.js';
 import { rolloutLabelValue } from '../../api/labels.js';
 import { trafficInEffect } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
-import { describeClosed, hookPhase, notificationsFor, verdictOf, type WebhookCall, type WebhookNotification } from '../hooks/plan.js';
+import { describeClosed, hookPhase, notificationsFor, verdictOf, type WebhookCall, type WebhookNotification } from './hooks.js';
 import { missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-changes.js';
 import { decideContext, type DecideContext } from './context.js';
@@ -21,7 +21,7 @@ import { composeStatus, DEADLINE_REASON, TEMPLATE_MISSING_REASON, TRAFFIC_CONDIT
 import { pauseDeadline } from './steps.js';
 import { driveMachine } from './transitions.js';
 import { workloadReplicas } from './workload-ref.js';
-import { writeBackDue } from './write-back-scope.js';
+import { writeBackDue } from '../../gitops/write-back-scope.js';
 
 /** While a router has not taken up what was asked, look again this soon (routes are read, not watched). */
 export const TRAFFIC_RECHECK_MS = 500;

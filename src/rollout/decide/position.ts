@@ -1,7 +1,7 @@
 import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import { lowestWeightServed, managedRoutesAt } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
-import { plannedStepIndex, wantedCalls, type WebhookCall } from '../hooks/plan.js';
+import { plannedStepIndex, wantedCalls, type WebhookCall } from './hooks.js';
 import type { DecideContext } from './context.js';
 import type { RolloutContext, RolloutSnapshot } from './machine.js';
 import { replicaModeOf } from './replica-mode.js';

@@ -2,7 +2,7 @@ import type { StateValue } from 'xstate';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
 import { findCondition } from '../../api/conditions.js';
-import type { GateType } from '../hooks/gates.js';
+import type { GateType } from './gates.js';
 import { rolloutMachine, type RolloutContext, type RolloutSnapshot } from './machine.js';
 import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
 import { parseTimestamp } from '../../api/time.js';

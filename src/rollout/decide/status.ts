@@ -12,7 +12,7 @@ import { formatLabelSelector } from './selector.js';
 import { isPauseStage, type Stage } from './stage.js';
 import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.js';
 import { toTimestamp } from '../../api/time.js';
-import { plannedStepIndex } from '../hooks/plan.js';
+import { plannedStepIndex } from './hooks.js';
 import type { TrafficTarget } from '../../traffic/types.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';

@@ -1,7 +1,7 @@
 import { transition } from 'xstate';
 import type { RolloutStatus } from '../../api/rollout.js';
 import { trafficInEffect } from '../../traffic/plan.js';
-import { verdictOf, type Verdict, type WebhookCall } from '../hooks/plan.js';
+import { verdictOf, type Verdict, type WebhookCall } from './hooks.js';
 import type { DesiredAnalysisRun } from './analysis-runs.js';
 import type { DecideContext } from './context.js';
 import type { AnalysisRunFacts } from './facts.js';

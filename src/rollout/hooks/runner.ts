@@ -3,7 +3,7 @@ import { parseDuration } from '../../api/duration.js';
 import { describeHttpError, sendRequest } from '../../http/request.js';
 import type { EventRecorder, EventTarget } from '../../kube/events.js';
 import type { Logger } from '../../observability/logger.js';
-import { WEBHOOK_DEFAULTS, type WebhookCall, type WebhookNotification, type WebhookPayload, type WebhookResult } from './plan.js';
+import { WEBHOOK_DEFAULTS, type WebhookCall, type WebhookNotification, type WebhookPayload, type WebhookResult } from '../decide/hooks.js';
 import { LoadTest } from './load-test.js';
 
 /** A gate or rollback hook is asked again this long after its last answer. */

@@ -12,7 +12,7 @@ import { DeadlineExceeded } from '../../../src/http/deadline.js';
 import { originOf, sendRequest } from '../../../src/http/request.js';
 import type { Logger } from '../../../src/observability/logger.js';
 import { WebhookNotifier } from '../../../src/observability/notifier.js';
-import { callKey, type WebhookResult } from '../../../src/rollout/hooks/plan.js';
+import { callKey, type WebhookResult } from '../../../src/rollout/decide/hooks.js';
 import { LoadTest, type LoadTestSummary } from '../../../src/rollout/hooks/load-test.js';
 import { WebhookRunner } from '../../../src/rollout/hooks/runner.js';
 import { makeRollout } from '../rollout/fake-cluster.js';

@@ -8,7 +8,7 @@ import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/resta
 import { mergePatch } from '../fake-kube.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
-import type { WebhookCall, WebhookResult } from '../../../src/rollout/hooks/plan.js';
+import type { WebhookCall, WebhookResult } from '../../../src/rollout/decide/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 export const MINUTE = 60_000;

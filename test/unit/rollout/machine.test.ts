@@ -8,8 +8,8 @@ import { canaryStepCounts, idealCounts, planReplicaSets } from '../../../src/rol
 import { restoreStateValue } from '../../../src/rollout/decide/restore.js';
 import { stageOf } from '../../../src/rollout/decide/stage.js';
 import { setWeightAt } from '../../../src/rollout/decide/steps.js';
-import { plannedStepIndex } from '../../../src/rollout/hooks/plan.js';
-import { increasesWeight } from '../../../src/rollout/hooks/gates.js';
+import { plannedStepIndex } from '../../../src/rollout/decide/hooks.js';
+import { increasesWeight } from '../../../src/rollout/decide/gates.js';
 
 const REPLICAS = 10;
 

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CanaryWebhook, WebhookType } from '../../../src/api/rollout.js';
-import { callKey, hookTimeoutMs, type WebhookCall } from '../../../src/rollout/hooks/plan.js';
+import { callKey, hookTimeoutMs, type WebhookCall } from '../../../src/rollout/decide/hooks.js';
 import { WEBHOOK_POLL_MS, WebhookRunner } from '../../../src/rollout/hooks/runner.js';
 import type { Logger } from '../../../src/observability/logger.js';
 import { makeRollout } from './fake-cluster.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RolloutSpec } from '../../../src/api/rollout.js';
-import { needsNamespace, writeBackScope, type ControllerWriteBack, type NamespaceWord } from '../../../src/rollout/decide/write-back-scope.js';
+import { needsNamespace, writeBackScope, type ControllerWriteBack, type NamespaceWord } from '../../../src/gitops/write-back-scope.js';
 
 const ns = (annotations: Record<string, string> = {}): NamespaceWord => ({ name: 'shop', annotations });
 const enabledNs = ns({ 'fledge.dev/write-back': 'enabled' });

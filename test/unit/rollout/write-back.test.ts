@@ -4,7 +4,7 @@ import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import type { WriteBackRequest, WriteBackResult } from '../../../src/gitops/push.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { GitWriteBacks } from '../../../src/gitops/write-back.js';
-import { WRITE_BACK_RETRY_MS, writeBackDue, type ControllerWriteBack } from '../../../src/rollout/decide/write-back-scope.js';
+import { WRITE_BACK_RETRY_MS, writeBackDue, type ControllerWriteBack } from '../../../src/gitops/write-back-scope.js';
 
 const template = (image: string): Rollout['spec']['template'] => ({ metadata: { labels: { app: 'shop' } }, spec: { containers: [{ name: 'app', image }] } });
 const rollout = (writeBack?: Rollout['spec']['writeBack']): Rollout =>

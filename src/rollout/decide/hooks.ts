@@ -1,8 +1,8 @@
 import { parseDuration } from '../../api/duration.js';
 import type { CanaryStep, CanaryWebhook } from '../../api/rollout.js';
-import type { Announcement } from '../decide/machine.js';
-import { webhookHash } from '../decide/revision.js';
-import type { Stage } from '../decide/stage.js';
+import type { Announcement } from './machine.js';
+import { webhookHash } from './revision.js';
+import type { Stage } from './stage.js';
 import type { GateType } from './gates.js';
 
 export const WEBHOOK_DEFAULTS = {

@@ -1,4 +1,4 @@
-import type { RolloutSpec, RolloutStatus } from '../../api/rollout.js';
+import type { RolloutSpec, RolloutStatus } from '../api/rollout.js';
 
 /** On a Namespace: `enabled` or `disabled`, for every Rollout in it that does not say. */
 export const WRITE_BACK_ANNOTATION = 'fledge.dev/write-back';

@@ -1,5 +1,5 @@
 import type { CanaryStep, WebhookType } from '../../api/rollout.js';
-import { setWeightAt } from '../decide/steps.js';
+import { setWeightAt } from './steps.js';
 
 /** Hooks that hold the canary where it is: confirm-* gates poll until they answer 2xx, pre-rollout is called once. */
 export type GateType = 'confirm-rollout' | 'pre-rollout' | 'confirm-traffic-increase' | 'confirm-promotion';
