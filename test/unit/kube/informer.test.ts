@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { restartLogLevel, resilientInformer, trimForCache, trimToMetadata, waitForCacheSync, WARMUP_GRACE_MS, type ResilientInformer } from '../../../src/kube/informer.js';
 import { createLogger } from '../../../src/observability/logger.js';
 
@@ -50,6 +50,7 @@ const pod = (name: string): k8s.V1Pod => ({ apiVersion: 'v1', kind: 'Pod', metad
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -189,22 +190,24 @@ describe('waitForCacheSync', () => {
   const fake = (name: string, synced = false): { name: string; synced: boolean } => ({ name, synced });
 
   it('resolves true only once every informer has synced, and says which ones it waits for', async () => {
+    // On the fake clock: a loaded machine stretched a real 10 ms wait past reportEveryMs.
+    vi.useFakeTimers();
     const informers = [fake('rollouts', true), fake('replicasets'), fake('services')];
     const reports: string[][] = [];
     let result: boolean | undefined;
     void waitForCacheSync(informers, { pollMs: 5, reportEveryMs: 20, onWaiting: (names) => reports.push(names) }).then((r) => (result = r));
-    await tick(10);
+    await vi.advanceTimersByTimeAsync(10);
     expect(reports, 'nothing to say before reportEveryMs').toEqual([]);
-    await tick(50);
+    await vi.advanceTimersByTimeAsync(50);
     expect(result).toBeUndefined();
     expect(reports[0]).toEqual(['replicasets', 'services']);
     expect(reports.length).toBeGreaterThanOrEqual(2);
     informers[1]!.synced = true;
-    await tick(50);
+    await vi.advanceTimersByTimeAsync(50);
     expect(result).toBeUndefined();
     expect(reports.at(-1)).toEqual(['services']);
     informers[2]!.synced = true;
-    await tick(20);
+    await vi.advanceTimersByTimeAsync(20);
     expect(result).toBe(true);
   });
 
