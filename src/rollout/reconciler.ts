@@ -147,11 +147,7 @@ export class RolloutReconciler {
     await this.replicaSets.apply(ref, rollout, owned, plan.replicaSetChanges, log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, log);
-    if (this.deps.configCopies !== undefined) {
-      const deleted = new Set(plan.deleteReplicaSets);
-      const inUse = [config.template, ...owned.filter((rs) => !deleted.has(rs.metadata?.name ?? '')).map((rs) => rs.spec?.template ?? {})];
-      await this.deps.configCopies.collect(rollout, inUse, log);
-    }
+    await this.deps.configCopies?.collect(rollout, plan.templatesInUse, log);
     const statusChanged = await this.reporter.status(ref, rollout, plan);
     this.deps.metrics?.observeRollout(ref.namespace, ref.name, plan.status.phase, plan.status.actualWeight);
     if (statusChanged) this.reporter.announce(ref, rollout, plan);

@@ -44,6 +44,8 @@ export interface RolloutPlan {
   replicaSetChanges: ReplicaSetChange[];
   /** Names, history pruning. */
   deleteReplicaSets: string[];
+  /** The pod templates still in use once those are gone: config copies no template reads are collected. */
+  templatesInUse: Array<{ spec?: unknown }>;
   /** Pods a restart (spec.restartAt) deletes now; their ReplicaSets replace them. */
   podsToDelete: string[];
   /** The workloadRef's Deployment gives way: its new spec.replicas. */
@@ -87,13 +89,15 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
   const retryAt = writeBack !== undefined && 'retryAt' in writeBack ? writeBack.retryAt : undefined;
   const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt]);
+  const pruned = prunedReplicaSets(ctx, snapshot.context, pods.replicaSets);
   const conflict = claimConflict([ctx.settings.stableService, ctx.settings.canaryService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
   return {
     ...(conflict !== undefined && { refusal: { reason: 'ResourceConflict' as const, message: conflict } }),
     status,
     replicaSets: pods.replicaSets,
     replicaSetChanges: replicaSetChangesFor(ctx, pods.replicaSets, status),
-    deleteReplicaSets: prunedReplicaSets(ctx, snapshot.context, pods.replicaSets),
+    deleteReplicaSets: pruned,
+    templatesInUse: [facts.template, ...facts.replicaSets.filter((rs) => !pruned.includes(rs.name)).map((rs) => rs.template ?? {})],
     podsToDelete: restart.podsToDelete,
     ...workloadOf(ctx, status),
     ...(writeBack !== undefined && 'revision' in writeBack && { writeBack }),
