@@ -65,7 +65,7 @@ describe('decide: analysis runs', () => {
     cluster.checkBudgets = false;
     cluster.backgroundAnalysisPhase = 'Failed';
     const plan = cluster.tick();
-    expect(plan.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
+    expect(plan.events.map((event) => [event.reason, event.cause])).toEqual([['RolloutAborted', 'BackgroundAnalysis']]);
     expect(cluster.status.message).toBe(
       'aborted: background analysis failed at step 1/5 (pause 5m): success-rate: 0.8 failed result >= 0.95',
     );
@@ -163,6 +163,8 @@ describe('decide: an AnalysisTemplate that does not exist yet', () => {
     cluster.checkBudgets = false;
     cluster.advance(10 * MINUTE);
     cluster.converge();
+    // The cause is a field, not read from the words: this abort was once counted as Manual.
+    expect(cluster.events.filter((event) => event.reason === 'RolloutAborted').map((event) => event.cause)).toEqual(['TemplateMissing']);
     expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, stableRevision: revisionOf('api:1') });
     expect(cluster.status.message).toBe('aborted: ClusterAnalysisTemplate latency not found within progressDeadlineSeconds (600s) at step 0/3 (setWeight 20)');
     expect(cluster.countOf('api:2')).toEqual({ replicas: 0, available: 0 });

@@ -29,7 +29,7 @@ describe('decide: abort', () => {
     cluster.checkBudgets = false;
     cluster.patchStatus({ abort: true });
     const plan = cluster.decide();
-    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'RolloutAborted' })]);
+    expect(plan.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'RolloutAborted', cause: 'Manual' })]);
     expect(plan.replicaSets).toEqual(
       expect.arrayContaining([
         { revision: revisionOf('api:1'), replicas: 10 },
@@ -146,7 +146,7 @@ describe('decide: abort', () => {
     cluster.checkBudgets = false;
     cluster.stepAnalysisPhase = 'Failed';
     const failed = cluster.tick();
-    expect(failed.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
+    expect(failed.events.map((event) => [event.reason, event.cause])).toEqual([['RolloutAborted', 'Analysis']]);
     expect(cluster.status).toMatchObject({ phase: 'Degraded', abort: true, canaryWeight: 0 });
     expect(cluster.status.message).toBe('aborted: analysis failed at step 3/4 (analysis): success-rate: 0.8 failed result >= 0.95');
     expect(cluster.countOf('api:2')?.replicas).toBe(0);
@@ -287,7 +287,7 @@ describe('decide: progress deadline', () => {
     cluster.advance(60_000);
     cluster.checkBudgets = false;
     const plan = cluster.decide();
-    expect(plan.events.map((event) => event.reason)).toEqual(['RolloutAborted']);
+    expect(plan.events.map((event) => [event.reason, event.cause])).toEqual([['RolloutAborted', 'ProgressDeadline']]);
     expect(plan.status).toMatchObject({ phase: 'Degraded', abort: true });
     expect(plan.status.message).toBe('aborted: progress deadline exceeded at step 0/5 (setWeight 20)');
   });
