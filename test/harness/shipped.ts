@@ -1,13 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
 import { bundleController } from '../../scripts/bundle-controller.js';
 import { helmBinary } from './config.js';
 import { CONTROLLER_NAMESPACE, controllerKubeconfig, controllerProcess, kubectl, testKubeConfig, type ControllerProcess } from './e2e.js';
-import { freePort } from './free-port.js';
+import { alive, freePort } from './free-port.js';
 
 /**
  * The controller as deploy/ ships it, on this machine: the bundle in the image's layout (/app/dist/main.js, cwd
@@ -120,6 +120,7 @@ let image: Promise<string> | undefined;
 /** The image's /app: package.json and dist/main.js, bundled once per test process, readable by any uid. */
 function imageDir(): Promise<string> {
   image ??= (async () => {
+    sweepStaleImages();
     const app = join(shippedRoot, `${process.pid}-${randomBytes(3).toString('hex')}`, 'app');
     mkdirSync(join(app, 'dist'), { recursive: true });
     copyFileSync(join(repoRoot, 'package.json'), join(app, 'package.json'));
@@ -129,6 +130,18 @@ function imageDir(): Promise<string> {
     return app;
   })();
   return image;
+}
+
+/**
+ * Removes the images of test processes that are gone: vitest ends its workers without their exit hooks, so each run
+ * would otherwise leave a bundle behind.
+ */
+function sweepStaleImages(): void {
+  if (!existsSync(shippedRoot)) return;
+  for (const entry of readdirSync(shippedRoot)) {
+    const pid = Number(entry.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) rmSync(join(shippedRoot, entry), { recursive: true, force: true });
+  }
 }
 
 const quote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
