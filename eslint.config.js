@@ -11,6 +11,7 @@ export const PURE_FILES = [
   'src/traffic/{plan,types}.ts',
   'src/gitops/{edit,find-edit,helm-values,snapshot,write-back-scope}.ts',
   'src/yaml/*.ts',
+  'src/judge/**/*.ts',
 ];
 
 export default tseslint.config(
