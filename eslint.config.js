@@ -7,7 +7,7 @@ export const PURE_FILES = [
   'src/api/**/*.ts',
   'src/rollout/decide/**/*.ts',
   'src/rollout/config/tracking.ts',
-  'src/analysis/{condition,invariants,measure,metric-args,plan,query,run-machine,templates}.ts',
+  'src/analysis/{condition,invariants,judge-verdict,measure,metric-args,plan,query,run-machine,templates}.ts',
   'src/traffic/{plan,types}.ts',
   'src/gitops/{edit,find-edit,helm-values,snapshot,write-back-scope}.ts',
   'src/yaml/*.ts',

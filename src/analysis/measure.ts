@@ -1,4 +1,4 @@
-import type { MeasurementPhase, NoDataPolicy } from '../api/analysis.js';
+import type { Judgement, MeasurementPhase, NoDataPolicy } from '../api/analysis.js';
 import { ConditionError, type MetricConditions } from './condition.js';
 import { formatValue, type ProviderResult } from './providers/result.js';
 
@@ -8,9 +8,12 @@ export interface MeasurementVerdict {
   message?: string;
   /** An Error because the backend did not answer within the metric's deadline (counted per backend in /metrics). */
   deadlineExceeded?: true;
+  /** A judge metric's verdict, explained; kept in the metric's result. */
+  judgement?: Judgement;
 }
 
-const NO_DATA: Record<NoDataPolicy, MeasurementPhase> = { Inconclusive: 'Inconclusive', Fail: 'Failed', Pass: 'Successful' };
+/** What no data becomes under each noDataPolicy. */
+export const NO_DATA: Record<NoDataPolicy, MeasurementPhase> = { Inconclusive: 'Inconclusive', Fail: 'Failed', Pass: 'Successful' };
 
 function isNoData(result: ProviderResult): boolean {
   if (result.kind === 'noData') return true;

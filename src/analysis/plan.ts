@@ -1,5 +1,5 @@
 import { transition } from 'xstate';
-import { judgesItself, type AnalysisPhase, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
+import { isSequential, judgesItself, type AnalysisPhase, type JudgeSpec, AnalysisRun, AnalysisRunStatus, MetricResult } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
@@ -96,6 +96,18 @@ export function runPhase(results: MetricResult[]): AnalysisPhase {
   return results.some((result) => result.phase !== 'Pending') ? 'Running' : 'Pending';
 }
 
+/**
+ * Why a judge metric's looks are wrong for its mode. A fixed-horizon test looked at again and again aborts good
+ * releases far more often than its confidence says, so it looks once; a sequential one looks at every interval.
+ */
+function judgeLooks(metric: ResolvedMetric, judge: JudgeSpec): string | undefined {
+  if (isSequential(judge)) return metric.interval === undefined ? 'a sequential judge (errors and requests) needs an interval: it looks once per interval' : undefined;
+  if (metric.interval !== undefined || (metric.count ?? 1) > 1) {
+    return 'a fixed-horizon judge (query) looks once, at initialDelay: repeated looks would inflate its false-abort rate; to look at every interval, judge errors and requests (sequential)';
+  }
+  return undefined;
+}
+
 function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricConditions>; metrics: ResolvedMetric[]; problem?: string } {
   const conditions = new Map<string, MetricConditions>();
   if (run.spec.invalidReason !== undefined) return { conditions, metrics: [], problem: run.spec.invalidReason };
@@ -105,6 +117,8 @@ function problemsOf(run: AnalysisRun): { conditions: Map<string, MetricCondition
   const { metrics } = resolved;
   for (const metric of metrics) {
     if ((metric.count ?? 1) > 1 && metric.interval === undefined) return { conditions, metrics, problem: `metric ${metric.name}: count ${metric.count} needs an interval` };
+    const judgeProblem = 'judge' in metric.provider ? judgeLooks(metric, metric.provider.judge) : undefined;
+    if (judgeProblem !== undefined) return { conditions, metrics, problem: `metric ${metric.name}: ${judgeProblem}` };
     try {
       const unconditioned = metric.successCondition === undefined && metric.failureCondition === undefined;
       conditions.set(metric.name, unconditioned && judgesItself(metric.provider) ? {} : compileMetricConditions(metric));
@@ -181,6 +195,15 @@ function stopAtVerdict(results: MetricResult[], metrics: ResolvedMetric[], probl
   return { results, abandoned };
 }
 
+/**
+ * From the run's start to its first measurement: initialDelay, and for a sequential judge one interval more, since
+ * its first look ends then (measuring earlier would find nothing to judge).
+ */
+function firstDelay(metric: ResolvedMetric): number {
+  const sequential = 'judge' in metric.provider && isSequential(metric.provider.judge);
+  return durationMs(metric.initialDelay) + (sequential ? durationMs(metric.interval) : 0);
+}
+
 interface Schedule {
   due: ResolvedMetric[];
   inProgress: ResolvedMetric[];
@@ -211,7 +234,7 @@ function schedule(metrics: ResolvedMetric[], results: MetricResult[], measuring:
     // An Error did not count towards `count`, so the measurement is retried; without an interval it
     // would otherwise be due again at once, on every reconcile.
     const gap = last?.phase === 'Error' ? Math.min(ERROR_RETRY_MS, metric.interval === undefined ? ERROR_RETRY_MS : durationMs(metric.interval)) : durationMs(metric.interval);
-    const dueAt = last === undefined ? startedAt + durationMs(metric.initialDelay) : Date.parse(last.startedAt) + gap;
+    const dueAt = last === undefined ? startedAt + firstDelay(metric) : Date.parse(last.startedAt) + gap;
     if (dueAt <= now) due.push(metric);
     else wakeups.push(dueAt);
   }
@@ -297,6 +320,7 @@ export function recordMeasurement(
     error: result.error + (verdict.phase === 'Error' ? 1 : 0),
     consecutiveError: verdict.phase === 'Error' ? result.consecutiveError + 1 : 0,
     measurements: [...result.measurements, measurement].slice(-retention),
+    ...(verdict.judgement !== undefined && { judgement: verdict.judgement }),
   };
   const others = results.filter((candidate) => candidate.name !== metric.name);
   return { ...status, metricResults: [...others, updated] };

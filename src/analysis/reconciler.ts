@@ -56,9 +56,9 @@ interface Measured {
 }
 
 /** The context each measurement of the run `namespace/name` is taken in. */
-function measureContexts(name: string, namespace: string, uid: string, conditions: RunEvaluation['conditions'], args: MeasureArgs): ContextOf {
+function measureContexts(run: { name: string; namespace: string; uid: string; startedAt?: number }, conditions: RunEvaluation['conditions'], args: MeasureArgs): ContextOf {
   return (metric, index) => ({
-    run: { name, namespace, uid },
+    run,
     metric,
     index,
     args: args instanceof Error ? {} : args,
@@ -79,6 +79,7 @@ export class AnalysisRunReconciler {
       maxResponseBytes: deps.maxResponseBytes,
       readSecret: (ref, namespace) => this.readSecret(ref, namespace),
       jobs: deps.jobs,
+      now: deps.now,
     };
   }
 
@@ -115,7 +116,8 @@ export class AnalysisRunReconciler {
     const retention = run.spec.measurementRetention ?? RUN_DEFAULTS.measurementRetention;
     const args = first.due.length + first.inProgress.length + first.abandoned.length > 0 ? await argumentValues(run.spec.args, namespace, (ref, ns) => this.readSecret(ref, ns)).catch((err: unknown) => err as Error) : {};
     const resultOf = (metric: ResolvedMetric) => first.status.metricResults?.find((result) => result.name === metric.name);
-    const contextOf = measureContexts(name, namespace, run.metadata.uid ?? '', first.conditions, args);
+    const startedAt = Date.parse(first.status.startedAt ?? '');
+    const contextOf = measureContexts({ name, namespace, uid: run.metadata.uid ?? '', ...(Number.isFinite(startedAt) && { startedAt }) }, first.conditions, args);
     const nextContext = (metric: ResolvedMetric): MeasureContext => {
       const result = resultOf(metric);
       return contextOf(metric, (result?.count ?? 0) + (result?.error ?? 0));

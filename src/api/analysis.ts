@@ -78,11 +78,71 @@ export const JobProvider = z.strictObject({
 
 export type JobProvider = z.infer<typeof JobProvider>;
 
-export const MetricProvider = z.union([PrometheusProvider, WebProvider, JobProvider]);
+/** Which change of the canary against its baseline is a regression. */
+export const JudgeDirection = z.enum(['increase', 'decrease', 'either']);
+export type JudgeDirection = z.infer<typeof JudgeDirection>;
+
+const Probability = (description: string) => z.number().gt(0).lt(1).meta({ description });
+
+/**
+ * The judge: the canary compared with a baseline (pods of the stable template started beside it, of the same size,
+ * on the same share of traffic) by statistics rather than a fixed threshold. Each query is rendered twice, with
+ * `{{args.role}}` set to `baseline` and to `canary`. Exactly one mode:
+ * - `query`: samples (one per series and step of a range query over the run so far), compared by Mann-Whitney U
+ *   with the Hodges-Lehmann estimate and its interval, at one look (fixed horizon);
+ * - `errors` and `requests`: counts per look, compared by an anytime-valid sequential test, so the metric may be
+ *   measured at every interval and still abort a good release with probability at most `alpha`.
+ */
+export const JudgeProvider = z.strictObject({
+  judge: z
+    .object({
+      /** Defaults to the controller's --prometheus-address. */
+      address: z.string().optional(),
+      timeout: Duration.optional(),
+      headers: z.array(Header).optional(),
+      query: z.string().min(1).optional(),
+      /** Spacing of the range query's samples (default 30s). */
+      step: Duration.optional(),
+      /** PromQL giving the errors of one role since the previous look; `{{args.window}}` is the time since then. */
+      errors: z.string().min(1).optional(),
+      /** PromQL giving the requests of one role since the previous look, as `errors`. */
+      requests: z.string().min(1).optional(),
+      direction: JudgeDirection.optional(),
+      /** Mann-Whitney's confidence (default 0.98, Netflix's judge). */
+      confidence: Probability('Confidence of the interval, default 0.98.').optional(),
+      /** A shift within tolerance × |baseline median| is no regression, however significant (default 0.25). */
+      tolerance: z.number().min(0).max(10).optional(),
+      /** Samples per role below which the judge says Inconclusive rather than guess (default 50). */
+      minSamples: z.number().int().min(3).max(100000).optional(),
+      /** Drop samples outside Tukey's 1.5 IQR fences before comparing (default false). */
+      removeOutliers: z.boolean().optional(),
+      /** Sequential mode: the bound on aborting a good release, however often it looks (default 0.01). */
+      alpha: Probability('Sequential mode: false-abort bound, default 0.01.').optional(),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        {
+          rule: 'has(self.query) != (has(self.errors) || has(self.requests))',
+          message: 'a judge takes either query (samples, Mann-Whitney) or errors and requests (counts, sequential test)',
+        },
+        { rule: 'has(self.errors) == has(self.requests)', message: 'the sequential judge needs both errors and requests' },
+      ],
+    }),
+});
+export type JudgeProvider = z.infer<typeof JudgeProvider>;
+export type JudgeSpec = JudgeProvider['judge'];
+
+/** The arguments a judge gives its own queries: `role` (baseline or canary) and `window` (a look's length, e.g. 10s). */
+export const JUDGE_ARGS: readonly string[] = ['role', 'window'];
+
+/** Whether a judge counts (sequential) rather than compares samples (fixed horizon). */
+export const isSequential = (judge: JudgeSpec): boolean => judge.errors !== undefined;
+
+export const MetricProvider = z.union([PrometheusProvider, WebProvider, JobProvider, JudgeProvider]);
 export type MetricProvider = z.infer<typeof MetricProvider>;
 
-/** A provider whose outcome is the verdict itself (a Job succeeds or fails), so a metric needs no condition. */
-export const judgesItself = (provider: MetricProvider): boolean => 'job' in provider;
+/** A provider whose outcome is the verdict itself (a Job succeeds or fails, a judge decides), so a metric needs no condition. */
+export const judgesItself = (provider: MetricProvider): boolean => 'job' in provider || 'judge' in provider;
 
 /** What an empty answer means: Inconclusive by default, never Successful unless a team says so. */
 export const NoDataPolicy = z.enum(['Inconclusive', 'Fail', 'Pass']);
@@ -112,8 +172,8 @@ export const Metric = z.object({
 }).meta({
   'x-kubernetes-validations': [
     {
-      rule: 'has(self.successCondition) || has(self.failureCondition) || has(self.provider.job)',
-      message: 'a metric needs a successCondition or a failureCondition (a job metric may have neither)',
+      rule: 'has(self.successCondition) || has(self.failureCondition) || has(self.provider.job) || has(self.provider.judge)',
+      message: 'a metric needs a successCondition or a failureCondition (a job or judge metric may have neither)',
     },
   ],
 });
@@ -159,6 +219,43 @@ export const Measurement = z.object({
 });
 export type Measurement = z.infer<typeof Measurement>;
 
+/** One role's side of a judgement: what was compared, so a person can check the verdict. */
+export const JudgedSamples = z.object({
+  n: z.number().int().min(0),
+  min: z.number().optional(),
+  p25: z.number().optional(),
+  median: z.number().optional(),
+  p75: z.number().optional(),
+  p90: z.number().optional(),
+  max: z.number().optional(),
+  mean: z.number().optional(),
+  /** Sequential mode: the totals over every look. */
+  errors: z.number().min(0).optional(),
+  requests: z.number().min(0).optional(),
+});
+export type JudgedSamples = z.infer<typeof JudgedSamples>;
+
+export const JudgementClass = z.enum(['Pass', 'High', 'Low', 'NoData', 'TooFewSamples']);
+export type JudgementClass = z.infer<typeof JudgementClass>;
+
+/** The judge's latest verdict on a metric, explained: the estimate, its interval, both sides' samples and the class. */
+export const Judgement = z.object({
+  mode: z.enum(['fixed', 'sequential']),
+  class: JudgementClass,
+  /** Fixed: the Hodges-Lehmann shift canary − baseline. Sequential: the error-rate ratio canary / baseline. */
+  estimate: z.number().optional(),
+  lower: z.number().optional(),
+  upper: z.number().optional(),
+  /** Fixed: the interval's confidence. Sequential: 1 − alpha, the confidence sequence's. */
+  confidence: z.number(),
+  pValue: z.number().optional(),
+  eValue: z.number().optional(),
+  baseline: JudgedSamples,
+  canary: JudgedSamples,
+  explanation: z.string(),
+});
+export type Judgement = z.infer<typeof Judgement>;
+
 export const MetricResult = z.object({
   name: z.string(),
   phase: AnalysisPhase,
@@ -178,6 +275,8 @@ export const MetricResult = z.object({
   inProgress: z.object({ startedAt: z.string(), metadata: StringMap }).optional(),
   message: z.string().optional(),
   dryRun: z.boolean().optional(),
+  /** A judge metric's latest verdict, explained. */
+  judgement: Judgement.optional(),
 });
 export type MetricResult = z.infer<typeof MetricResult>;
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, type AnalysisTemplateSpec } from '../api/analysis.js';
+import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, JUDGE_ARGS, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { DeclaredRollout } from '../api/rollout.js';
 import { compileCondition, ConditionError } from '../analysis/condition.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
@@ -53,10 +53,11 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
         problems.push([['spec', 'metrics', index, field], err.reason]);
       }
     }
-    // The provider, and Argo's templated interval, count and limits.
+    // The provider, and Argo's templated interval, count and limits. A judge gives its queries role and window itself.
+    const given = 'judge' in metric.provider ? JUDGE_ARGS : [];
     for (const [field, value] of Object.entries(metric)) {
       for (const [, name] of JSON.stringify(value).matchAll(/\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}/g)) {
-        if (!declared.has(name as string)) problems.push([['spec', 'metrics', index, field], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
+        if (!declared.has(name as string) && !given.includes(name as string)) problems.push([['spec', 'metrics', index, field], `uses {{args.${name}}} but the ${owner} declares no argument ${name}`]);
       }
     }
   });

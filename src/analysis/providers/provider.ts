@@ -6,7 +6,8 @@ import type { ResolvedMetric } from '../metric-args.js';
 
 /** What a provider knows about the measurement it takes. */
 export interface MeasureContext {
-  run: { name: string; namespace: string; uid: string };
+  /** startedAt: when the run started measuring (ms), for a provider that looks back over the whole run. */
+  run: { name: string; namespace: string; uid: string; startedAt?: number };
   metric: ResolvedMetric;
   /**
    * Which measurement of the metric this is, counted from 0 over every one taken (Errors too). It comes from
