@@ -5,6 +5,8 @@ export const LABEL_POD_TEMPLATE_HASH = 'fledge.dev/pod-template-hash';
 export const LABEL_ROLLOUT = 'fledge.dev/rollout';
 export const ANNOTATION_REVISION = 'fledge.dev/revision';
 export const ANNOTATION_SCALE_DOWN_AT = 'fledge.dev/scale-down-at';
+/** `baseline` on the baseline ReplicaSet and its pods: the stable template run beside the canary for the judge. */
+export const LABEL_ROLE = 'fledge.dev/role';
 /** `step` or `background` on AnalysisRuns. */
 export const LABEL_ANALYSIS_KIND = 'fledge.dev/analysis';
 

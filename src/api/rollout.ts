@@ -239,8 +239,17 @@ export const CanaryAntiAffinity = z
   });
 export type CanaryAntiAffinity = z.infer<typeof CanaryAntiAffinity>;
 
+/**
+ * A baseline for the judge: pods of the stable template, started beside the canary with as many pods as the canary
+ * has at each step, so the two are compared at the same time, size and age. Its pods carry fledge.dev/role=baseline
+ * and `metadata` (over the stable template's own, without stableMetadata). It is removed at promotion and abort.
+ */
+export const CanaryBaseline = z.strictObject({ metadata: RolePodMetadata.optional() });
+export type CanaryBaseline = z.infer<typeof CanaryBaseline>;
+
 export const CanaryStrategy = z.object({
   steps: z.array(CanaryStep).max(100).optional(),
+  baseline: CanaryBaseline.optional(),
   /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
   canaryMetadata: RolePodMetadata.optional(),
   /** On the stable revision's pods. */
@@ -277,6 +286,11 @@ export const CanaryStrategy = z.object({
     {
       rule: '!has(self.webhooks) || self.webhooks.all(h, self.webhooks.exists_one(o, o.name == h.name))',
       message: 'webhook names must be unique',
+    },
+    {
+      // A router sends traffic only to the stable and canary Services; a baseline would get none, and judge nothing.
+      rule: '!has(self.baseline) || !has(self.trafficRouting)',
+      message: 'a baseline takes its share of traffic by pod count, so it cannot be combined with trafficRouting yet',
     },
     {
       rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',

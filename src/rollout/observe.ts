@@ -7,7 +7,8 @@ import { templateRef } from './decide/analysis-runs.js';
 import type { ResolvedConfig } from './config/tracking.js';
 import type { OwnedRun, RolloutReconcilerDeps } from './deps.js';
 import type { ReplicaSetFacts, RolloutFacts } from './decide/facts.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLLOUT } from '../api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_ROLLOUT } from '../api/labels.js';
+import { BASELINE_ROLE } from './decide/baseline.js';
 import type { RolloutRef } from './ref.js';
 import { pendingRestart, type PodFacts } from './decide/restart.js';
 import { podTemplateHash } from './decide/revision.js';
@@ -61,7 +62,8 @@ export class RolloutObserver {
       template: config.template,
       // The template with its config copies: new content is a new revision, the same content the same one.
       currentRevision: podTemplateHash(config.template),
-      replicaSets: owned.map(replicaSetFacts),
+      replicaSets: owned.filter((rs) => !isBaseline(rs)).map(replicaSetFacts),
+      baselines: owned.filter(isBaseline).map(replicaSetFacts),
       analysisRuns: this.ownedAnalysisRuns(ref).map((run) => ({
         name: run.metadata?.name ?? '',
         phase: run.status?.phase,
@@ -148,6 +150,8 @@ export class RolloutObserver {
     return observed;
   }
 }
+
+const isBaseline = (rs: k8s.V1ReplicaSet): boolean => rs.metadata?.labels?.[LABEL_ROLE] === BASELINE_ROLE;
 
 function replicaSetFacts(rs: k8s.V1ReplicaSet): ReplicaSetFacts {
   const specReplicas = rs.spec?.replicas ?? 0;

@@ -144,9 +144,10 @@ export class RolloutReconciler {
     const owned = this.observer.ownedReplicaSets(ref);
     // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
     await this.deps.configCopies?.ensure(rollout, config.copies, log);
-    await this.replicaSets.apply(ref, rollout, owned, plan.replicaSetChanges, log);
+    await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes], log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
-    await this.replicaSets.delete(ref, plan.deleteReplicaSets, log);
+    await this.replicaSets.delete(ref, plan.deleteReplicaSets, 'beyond revisionHistoryLimit', log);
+    await this.replicaSets.delete(ref, plan.baseline.delete, 'a baseline with no canary beside it', log);
     await this.deps.configCopies?.collect(rollout, plan.templatesInUse, log);
     const statusChanged = await this.reporter.status(ref, rollout, plan);
     this.deps.metrics?.observeRollout(ref.namespace, ref.name, plan.status.phase, plan.status.actualWeight);

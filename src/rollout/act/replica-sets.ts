@@ -59,9 +59,9 @@ export class ReplicaSetActuator {
     }
   }
 
-  async delete(ref: RolloutRef, names: readonly string[], log: Logger): Promise<void> {
+  async delete(ref: RolloutRef, names: readonly string[], why: string, log: Logger): Promise<void> {
     for (const name of names) {
-      log.info('deleting old replicaset beyond revisionHistoryLimit', { replicaSet: name });
+      log.info(`deleting replicaset: ${why}`, { replicaSet: name });
       await this.apps.deleteNamespacedReplicaSet({ name, namespace: ref.namespace }).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });

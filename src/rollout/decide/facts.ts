@@ -50,8 +50,10 @@ export interface RolloutFacts {
   currentRevision: string;
   /** The pod template a new ReplicaSet runs: spec.template with config tracking's copies in place of what it reads. */
   template: PodTemplate;
-  /** Only the ReplicaSets this Rollout owns. */
+  /** Only the ReplicaSets this Rollout owns, its baselines left out. */
   replicaSets: ReplicaSetFacts[];
+  /** Its baseline ReplicaSets (label fledge.dev/role=baseline): one while a canary with a baseline is in progress. */
+  baselines?: ReplicaSetFacts[];
   /**
    * The AnalysisRuns this Rollout owns, as their status says. decide() looks runs up by the names it
    * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.

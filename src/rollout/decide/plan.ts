@@ -9,6 +9,7 @@ import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-chan
 import { decideContext, type DecideContext } from './context.js';
 import type { RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
+import { planBaseline, type BaselinePlan } from './baseline.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
 import { callsFor, heldCanaryFor, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
 import { progressedThisReconcile, trackProgress, type ProgressTracking } from './progress.js';
@@ -44,6 +45,8 @@ export interface RolloutPlan {
   replicaSetChanges: ReplicaSetChange[];
   /** Names, history pruning. */
   deleteReplicaSets: string[];
+  /** The judge's baseline beside the canary: created and sized with it, deleted once there is no canary. */
+  baseline: BaselinePlan;
   /** The pod templates still in use once those are gone: config copies no template reads are collected. */
   templatesInUse: Array<{ spec?: unknown }>;
   /** Pods a restart (spec.restartAt) deletes now; their ReplicaSets replace them. */
@@ -97,6 +100,13 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     replicaSets: pods.replicaSets,
     replicaSetChanges: replicaSetChangesFor(ctx, pods.replicaSets, status),
     deleteReplicaSets: pruned,
+    baseline: planBaseline({
+      rollout: facts.rollout,
+      mode: pods.mode,
+      stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
+      canaryReplicas: pods.replicaSets.find((target) => pods.mode.kind === 'canary' && target.revision === pods.mode.canaryRevision)?.replicas ?? 0,
+      baselines: facts.baselines ?? [],
+    }),
     templatesInUse: [facts.template, ...facts.replicaSets.filter((rs) => !pruned.includes(rs.name)).map((rs) => rs.template ?? {})],
     podsToDelete: restart.podsToDelete,
     ...workloadOf(ctx, status),

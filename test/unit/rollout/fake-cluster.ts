@@ -56,6 +56,8 @@ export const revisionOf = (image: string): string => podTemplateHash(templateFor
 export class FakeCluster {
   now = T0;
   replicaSets: ReplicaSetFacts[] = [];
+  /** The baseline ReplicaSets, kept apart as the shell's observer keeps them. */
+  baselines: ReplicaSetFacts[] = [];
   /** What the run named by status.stepAnalysisRun says, as the shell would read it from the cache. */
   stepAnalysisPhase: AnalysisPhase | undefined;
   /** Likewise for status.backgroundAnalysisRun. */
@@ -99,6 +101,7 @@ export class FakeCluster {
       templates: {},
       serviceOwners: {},
       replicaSets: structuredClone(this.replicaSets),
+      baselines: structuredClone(this.baselines),
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
@@ -226,9 +229,37 @@ export class FakeCluster {
       }
     }
     this.replicaSets = this.replicaSets.filter((rs) => !plan.deleteReplicaSets.includes(rs.name));
+    this.applyBaseline(plan);
     this.rollout = { ...this.rollout, status: plan.status };
     this.wantedCalls = plan.webhooks;
     for (const key of this.webhookResults.keys()) if (!plan.webhooks.some((call) => call.key === key)) this.webhookResults.delete(key);
+  }
+
+  /**
+   * The baseline's writes. Whatever the plan, a baseline exists only beside a canary in progress, with the canary's
+   * size at that step, and never once the Rollout is stable or aborted.
+   */
+  private applyBaseline(plan: RolloutPlan): void {
+    for (const change of plan.baseline.changes) {
+      if (change.kind === 'create') {
+        expect(this.baselines.some((rs) => rs.name === change.replicaSet.metadata?.name), 'a baseline is created once').toBe(false);
+        this.baselines.push({ name: change.replicaSet.metadata?.name ?? '', revision: change.revision, revisionNumber: 0, replicas: change.replicaSet.spec?.replicas ?? 0, readyReplicas: 0, availableReplicas: 0, createdAt: this.now, template: structuredClone(change.replicaSet.spec?.template) });
+        continue;
+      }
+      const rs = this.baselines.find((candidate) => candidate.name === change.name);
+      expect(rs, `baseline ${change.name} is resized only when it exists`).toBeDefined();
+      if (rs !== undefined && change.patch.spec?.replicas !== undefined) rs.replicas = change.patch.spec.replicas;
+    }
+    this.baselines = this.baselines.filter((rs) => !plan.baseline.delete.includes(rs.name));
+    const { status } = plan;
+    const canaryInProgress = status.abort !== true && status.currentRevision !== status.stableRevision;
+    if (this.rollout.spec.strategy.canary.baseline === undefined || !canaryInProgress) {
+      expect(this.baselines, 'no baseline without a canary in progress').toEqual([]);
+      return;
+    }
+    expect(this.baselines.length, 'at most one baseline').toBeLessThanOrEqual(1);
+    const canary = plan.replicaSets.find((target) => target.revision === status.currentRevision);
+    for (const baseline of this.baselines) expect(baseline.replicas, 'the baseline has the canary’s size').toBe(canary?.replicas ?? 0);
   }
 
   /** The calls the last applied plan wants made. */

@@ -105,6 +105,7 @@ const routedAction: fc.Arbitrary<Action> = fc.oneof(
 const scenario = fc.record({
   replicas: fc.integer({ min: 1, max: 8 }),
   analysisRunHistoryLimit: fc.constantFrom(undefined, 0, 1),
+  baseline: fc.boolean(),
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1, 2, '50%'),
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
   stableService: fc.boolean(),
@@ -229,6 +230,7 @@ function explore(cluster: FakeCluster, actions: readonly Action[]): number {
         if (run !== undefined) cluster.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
       }
       restarts += plan.events.filter((event) => event.reason === 'RolloutRestarted').length;
+      if (plan.baseline.changes.some((change) => change.kind === 'create')) baselined++;
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
@@ -257,6 +259,8 @@ function clusterFor(
 }
 
 let worlds = 0;
+/** Baseline ReplicaSets created across the worlds explored. */
+let baselined = 0;
 /** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
 let restarts = 0;
 let pruned = 0;
@@ -275,12 +279,17 @@ describe('rollout core properties', () => {
       fc.asyncProperty(scenario, async (world) => {
         await breathe();
         const services = world.stableService ? { stableService: 'api-stable', canaryService: 'api-canary' } : {};
-        const cluster = clusterFor(world, { ...services, ...(world.analysisRunHistoryLimit !== undefined && { analysisRunHistoryLimit: world.analysisRunHistoryLimit }) });
+        const cluster = clusterFor(world, {
+          ...services,
+          ...(world.analysisRunHistoryLimit !== undefined && { analysisRunHistoryLimit: world.analysisRunHistoryLimit }),
+          ...(world.baseline && { baseline: { metadata: { labels: { role: 'baseline' } } } }),
+        });
         reconciles += explore(cluster, world.actions);
       }),
       propertyParameters(3000),
     );
     expect(reconciles).toBeGreaterThan(1000);
+    expect(baselined, 'baselines were started beside canaries in some worlds').toBeGreaterThan(10);
     expect(restarts, 'restarts (spec.restartAt) ran to completion in some worlds').toBeGreaterThan(10);
     expect(pruned, 'AnalysisRuns were deleted (afresh or beyond the history limit) in some worlds').toBeGreaterThan(10);
   }, 120_000);
