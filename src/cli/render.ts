@@ -33,7 +33,13 @@ export function weightBar(weight: number, width: number, c: Colors): string {
 
 function revisionLine(revision: RevisionView, c: Colors): string {
   const role =
-    revision.role === 'stable' ? c.green(revision.current ? 'stable,current' : 'stable') : revision.role === 'canary' ? c.yellow('canary') : c.dim('old');
+    revision.role === 'stable'
+      ? c.green(revision.current ? 'stable,current' : 'stable')
+      : revision.role === 'canary'
+        ? c.yellow('canary')
+        : revision.role === 'baseline'
+          ? c.cyan('baseline')
+          : c.dim('old');
   const health = revision.available >= revision.desired ? '✔' : '◌';
   const delay = revision.scaleDownAt !== undefined && revision.desired > 0 ? c.dim(`  scale-down at ${revision.scaleDownAt}`) : '';
   return `${c.bold(`revision ${revision.number}`)}  ${role}  ${revision.replicaSet}  ${health} ${revision.available}/${revision.desired} available  pods ${revision.pods.ready}/${revision.pods.total} ready${delay}`;
@@ -57,7 +63,11 @@ function marks(run: AnalysisRunView, c: Colors): string[] {
 function runLines(run: AnalysisRunView, c: Colors): string[] {
   const kind = run.kind === 'other' ? '' : ` (${run.kind})`;
   const lines = [`analysis ${run.name}${kind}  ${paint(c, run.phase, `${MARK_ICONS[run.phase as MeasurementMark] ?? '·'} ${run.phase}`)}`];
-  for (const line of marks(run, c)) lines.push(`  ${line}`);
+  for (const [index, line] of marks(run, c).entries()) {
+    lines.push(`  ${line}`);
+    const judgement = run.metrics[index]?.judgement;
+    if (judgement !== undefined) lines.push(`    ${c.dim(`judge ${judgement.class}: ${judgement.explanation}`)}`);
+  }
   if (run.message !== undefined && run.phase !== 'Running') lines.push(`  ${c.dim(run.message)}`);
   return lines;
 }

@@ -1,9 +1,10 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout, RolloutStatus } from '../api/rollout.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH } from '../api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE } from '../api/labels.js';
 import { stepOf } from './status.js';
 
-export type RevisionRole = 'stable' | 'canary' | 'old';
+/** `baseline`: the stable template run beside the canary for the judge (spec.strategy.canary.baseline). */
+export type RevisionRole = 'stable' | 'canary' | 'baseline' | 'old';
 
 export interface RevisionView {
   number: number;
@@ -38,6 +39,22 @@ export interface MetricView {
   points: MeasurementPoint[];
   successCondition?: string;
   failureCondition?: string;
+  /** A judge metric's latest verdict: its class, the one line that explains it, and both roles' samples. */
+  judgement?: { class: string; explanation: string; baseline?: JudgedSide; canary?: JudgedSide };
+}
+
+/** One role's side of a judgement, as the run's status gives it (see Judgement in src/api/analysis.ts). */
+export interface JudgedSide {
+  n?: number;
+  min?: number;
+  p25?: number;
+  median?: number;
+  p75?: number;
+  p90?: number;
+  max?: number;
+  mean?: number;
+  errors?: number;
+  requests?: number;
 }
 
 export interface AnalysisRunView {
@@ -79,7 +96,12 @@ export interface AnalysisRunObject {
   status?: {
     phase?: string;
     message?: string;
-    metricResults?: Array<{ name?: string; phase?: string; measurements?: Array<{ phase?: string; value?: string; finishedAt?: string }> }>;
+    metricResults?: Array<{
+      name?: string;
+      phase?: string;
+      measurements?: Array<{ phase?: string; value?: string; finishedAt?: string }>;
+      judgement?: { class?: string; explanation?: string; baseline?: JudgedSide; canary?: JudgedSide };
+    }>;
   };
 }
 
@@ -118,7 +140,7 @@ function revisionView(rs: k8s.V1ReplicaSet, pods: k8s.V1Pod[], status: RolloutSt
   return {
     number: Number(rs.metadata?.annotations?.[ANNOTATION_REVISION] ?? 0),
     hash,
-    role: hash === status.stableRevision ? 'stable' : hash === status.currentRevision ? 'canary' : 'old',
+    role: rs.metadata?.labels?.[LABEL_ROLE] === 'baseline' ? 'baseline' : hash === status.stableRevision ? 'stable' : hash === status.currentRevision ? 'canary' : 'old',
     current: hash === status.currentRevision,
     replicaSet: rs.metadata?.name ?? '',
     desired: rs.spec?.replicas ?? 0,
@@ -147,6 +169,14 @@ function metricView(metric: MetricResult, spec: MetricSpec | undefined): MetricV
     }),
     ...(spec?.successCondition !== undefined && { successCondition: spec.successCondition }),
     ...(spec?.failureCondition !== undefined && { failureCondition: spec.failureCondition }),
+    ...(metric.judgement?.explanation !== undefined && {
+      judgement: {
+        class: metric.judgement.class ?? '',
+        explanation: metric.judgement.explanation,
+        ...(metric.judgement.baseline !== undefined && { baseline: metric.judgement.baseline }),
+        ...(metric.judgement.canary !== undefined && { canary: metric.judgement.canary }),
+      },
+    }),
   };
 }
 

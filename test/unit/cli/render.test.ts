@@ -37,6 +37,8 @@ function rollout(status: RolloutStatus): Rollout {
   };
 }
 
+const JUDGED = 'canary 2.1% (42/2000) vs baseline 1.0% (20/2000) errors: rate ratio 2.1, 99% anytime-valid interval [1.3, 3.6]; e-value 152 ≥ 100: regression';
+
 /** Three observed states of one canary: starting, at 20% with analysis running, aborted. */
 const STATES: Array<{ status: RolloutStatus; sets: k8s.V1ReplicaSet[]; pods: k8s.V1Pod[]; runs: AnalysisRunObject[] }> = [
   {
@@ -75,7 +77,10 @@ const STATES: Array<{ status: RolloutStatus; sets: k8s.V1ReplicaSet[]; pods: k8s
         status: {
           phase: 'Failed',
           message: 'metric success-rate failed: 0.71',
-          metricResults: [{ name: 'success-rate', phase: 'Failed', measurements: [{ phase: 'Successful', value: '0.99' }, { phase: 'Failed', value: '0.71' }, { phase: 'Error' }, { phase: 'Inconclusive' }] }],
+          metricResults: [
+            { name: 'success-rate', phase: 'Failed', measurements: [{ phase: 'Successful', value: '0.99' }, { phase: 'Failed', value: '0.71' }, { phase: 'Error' }, { phase: 'Inconclusive' }] },
+            { name: 'error-ratio', phase: 'Failed', measurements: [{ phase: 'Successful', value: '1.2' }, { phase: 'Failed', value: '2.1' }], judgement: { class: 'High', explanation: JUDGED } },
+          ],
         },
       },
     ],
@@ -112,6 +117,11 @@ describe('get rollout frames', () => {
     expect(frame).toContain('Status:     ✖ Degraded (aborted)');
     expect(frame).toContain('success-rate  ✔✖⚠?  last 0.71');
     expect(frame).toContain('metric success-rate failed: 0.71');
+    // A judge metric's verdict is explained right under its marks.
+    const lines = frame.split('\n');
+    const judged = lines.findIndex((line) => line.includes('error-ratio  ✔✖  last 2.1'));
+    expect(judged).toBeGreaterThan(0);
+    expect(lines[judged + 1]?.trim()).toBe(`judge High: ${JUDGED}`);
     expect(frame).toContain(`Weight:     ${'░'.repeat(20)} 0% canary by pod count (aborted: back to stable)`);
   });
 

@@ -1,5 +1,5 @@
 // The dashboard page: one event stream from the server (its watches), rendered as plain DOM; buttons POST with the token.
-import { plotSvg, short } from './plot.js';
+import { distributionsSvg, plotSvg, short } from './plot.js';
 
 const token = document.querySelector('meta[name="fledge-token"]').content;
 const $ = (selector) => document.querySelector(selector);
@@ -97,7 +97,15 @@ function metricPlot(metric, extra, what) {
   return `<div class="metric" data-metric="${esc(metric.name)}">
     <h4>${esc(metric.name)} <span class="${esc(metric.phase)}">${esc(metric.phase)}</span>${extra}</h4>
     ${plotSvg(metric.points, { ...(metric.threshold && { threshold: metric.threshold }), label: `${metric.name} ${what}` })}
-    <div class="legend">● successful ✕ failed ◆ inconclusive ▲ error${metric.threshold ? '' : ' · no simple threshold to draw'}</div></div>`;
+    <div class="legend">● successful ✕ failed ◆ inconclusive ▲ error${metric.threshold || metric.judgement ? '' : ' · no simple threshold to draw'}</div>${judged(metric)}</div>`;
+}
+
+/** A judge metric's baseline and canary side by side, and its verdict in one line. */
+function judged(metric) {
+  if (!metric.judgement) return '';
+  return `<div class="judgement" data-class="${esc(metric.judgement.class)}">
+    ${distributionsSvg(metric.judgement, { label: `${metric.name}: baseline and canary` })}
+    <div class="message">judge ${esc(metric.judgement.class)}: ${esc(metric.judgement.explanation)}</div></div>`;
 }
 
 function runs(view) {

@@ -19,3 +19,17 @@ export interface PlotThreshold {
 export function short(value: number | string): string;
 
 export function plotSvg(series: PlotPoint[], options?: { threshold?: PlotThreshold; width?: number; height?: number; label?: string }): string;
+
+export interface DistributionSide {
+  n?: number;
+  min?: number;
+  p25?: number;
+  median?: number;
+  p75?: number;
+  p90?: number;
+  max?: number;
+  errors?: number;
+  requests?: number;
+}
+
+export function distributionsSvg(judgement: { class: string; baseline?: DistributionSide; canary?: DistributionSide }, options?: { width?: number; height?: number; label?: string }): string;

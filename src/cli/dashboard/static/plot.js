@@ -71,3 +71,50 @@ export function plotSvg(series, options = {}) {
   parts.push('</svg>');
   return parts.join('');
 }
+
+/** Whether a side carries a distribution (the fixed-horizon judge) rather than counts (the sequential one). */
+const spread = (side) => side && ['min', 'p25', 'median', 'p75', 'max'].every((key) => typeof side[key] === 'number');
+
+/**
+ * A judge's two sides next to each other: for samples, a box per role (quartiles, median, whiskers to min and max,
+ * a tick at p90); for counts, each role's error rate as a bar with its errors out of requests.
+ * @param {{class: string, baseline?: object, canary?: object}} judgement
+ * @param {{width?: number, height?: number, label?: string}} options
+ * @returns {string} an <svg> element with a <g class="side" data-role> per role.
+ */
+export function distributionsSvg(judgement, options = {}) {
+  const width = options.width ?? 440;
+  const height = options.height ?? 150;
+  const m = { left: 52, right: 12, top: 12, bottom: 24 };
+  const sides = [['baseline', judgement.baseline], ['canary', judgement.canary]];
+  const boxes = sides.every(([, side]) => spread(side));
+  const rate = (side) => (side && side.requests > 0 ? side.errors / side.requests : undefined);
+  const values = boxes ? sides.flatMap(([, side]) => [side.min, side.max]) : sides.flatMap(([, side]) => (rate(side) === undefined ? [] : [0, rate(side)]));
+  let lo = values.length ? Math.min(...values) : 0;
+  let hi = values.length ? Math.max(...values) : 1;
+  const pad = hi > lo ? (hi - lo) * 0.1 : Math.abs(hi) * 0.1 || 1;
+  lo = boxes ? lo - pad : 0;
+  hi += pad;
+  const y = (v) => m.top + ((hi - v) / (hi - lo)) * (height - m.top - m.bottom);
+  const lane = (width - m.left - m.right) / 2;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="plot distributions" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${esc(options.label ?? 'baseline and canary')}">`];
+  parts.push(`<rect class="frame" x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.bottom - m.top}"/>`);
+  for (const v of [hi - (boxes ? pad : 0), lo + (boxes ? pad : 0)]) parts.push(`<text class="tick" x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end">${esc(short(v))}</text>`);
+  sides.forEach(([role, side], index) => {
+    const cx = m.left + lane * index + lane / 2;
+    const half = lane / 5;
+    const inner = [];
+    if (boxes) {
+      inner.push(`<line class="whisker" x1="${cx}" x2="${cx}" y1="${y(side.max)}" y2="${y(side.min)}"/>`);
+      inner.push(`<rect class="box" x="${cx - half}" y="${y(side.p75)}" width="${2 * half}" height="${Math.max(1, y(side.p25) - y(side.p75))}"/>`);
+      inner.push(`<line class="median" x1="${cx - half}" x2="${cx + half}" y1="${y(side.median)}" y2="${y(side.median)}"/>`);
+      if (typeof side.p90 === 'number') inner.push(`<line class="p90" x1="${cx - half / 2}" x2="${cx + half / 2}" y1="${y(side.p90)}" y2="${y(side.p90)}"/>`);
+    } else if (rate(side) !== undefined) {
+      inner.push(`<rect class="box" x="${cx - half}" y="${y(rate(side))}" width="${2 * half}" height="${Math.max(1, y(0) - y(rate(side)))}"/>`);
+    }
+    const caption = boxes ? `${role}: median ${short(side.median)}, n ${side.n ?? 0}` : rate(side) !== undefined ? `${role}: ${short(rate(side) * 100)}% (${side.errors}/${side.requests})` : `${role}: no data`;
+    parts.push(`<g class="side ${role}" data-role="${role}"><title>${esc(caption)}</title>${inner.join('')}<text class="tick" x="${cx}" y="${height - 8}" text-anchor="middle">${esc(caption)}</text></g>`);
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}

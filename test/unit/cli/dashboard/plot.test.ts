@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { plotSvg, short } from '../../../../src/cli/dashboard/static/plot.js';
+import { distributionsSvg, plotSvg, short } from '../../../../src/cli/dashboard/static/plot.js';
 
 const at = (second: number): string => new Date(Date.UTC(2026, 10, 24, 10, 0, second)).toISOString();
 
@@ -67,5 +67,28 @@ describe('plotSvg', () => {
   it('draws an empty series without failing, and shortens long numbers', () => {
     expect(geometry(plotSvg([])).points).toEqual([]);
     expect(short(0.09874999999999999)).toBe('0.09875');
+  });
+});
+
+describe('distributionsSvg', () => {
+  const side = (shift: number) => ({ n: 60, min: 0.1 + shift, p25: 0.2 + shift, median: 0.25 + shift, p75: 0.3 + shift, p90: 0.35 + shift, max: 0.4 + shift });
+  /** Each role's median line y (y grows downwards), from the SVG text. */
+  const medians = (svg: string): Record<string, number> =>
+    Object.fromEntries([...svg.matchAll(/data-role="(\w+)"><title>[^<]*<\/title>.*?<line class="median"[^>]* y1="([-\d.]+)"/g)].map((m) => [m[1], Number(m[2])]));
+
+  it('draws a box per role, the canary shifted up when its samples are higher', () => {
+    const svg = distributionsSvg({ class: 'High', baseline: side(0), canary: side(0.2) });
+    const y = medians(svg);
+    expect(Object.keys(y)).toEqual(['baseline', 'canary']);
+    expect((y.canary as number) < (y.baseline as number)).toBe(true);
+    expect(svg).toContain('baseline: median 0.25, n 60');
+    expect(svg).toContain('canary: median 0.45, n 60');
+  });
+
+  it('draws counts as error-rate bars with errors out of requests, and says when a side has no data', () => {
+    const svg = distributionsSvg({ class: 'Pass', baseline: { n: 6, errors: 36, requests: 600 }, canary: { n: 6, errors: 0, requests: 0 } });
+    expect(svg).toContain('baseline: 6% (36/600)');
+    expect(svg).toContain('canary: no data');
+    expect(svg).not.toContain('class="median"');
   });
 });
