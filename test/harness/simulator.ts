@@ -78,6 +78,8 @@ export interface SimulatedPod {
   ip: string | undefined;
   /** The TCP ports its containers declare, or DEFAULT_POD_PORT when none does. */
   ports: number[];
+  /** Its `role` label (set by canaryMetadata / stableMetadata), exported as the series' `role` label, as a relabelling would. */
+  role: string;
 }
 
 function tcpPorts(pod: k8s.V1Pod): number[] {
@@ -94,7 +96,7 @@ export function simulatedPod(pod: k8s.V1Pod): SimulatedPod | undefined {
   const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   if (!ready) return undefined;
   const image = pod.spec?.containers[0]?.image ?? '';
-  return { namespace, name, hash, image, profile: profileForImage(image), ip: pod.status?.podIP || undefined, ports: tcpPorts(pod) };
+  return { namespace, name, hash, image, profile: profileForImage(image), ip: pod.status?.podIP || undefined, ports: tcpPorts(pod), role: pod.metadata?.labels?.['role'] ?? '' };
 }
 
 /** How a pod answers `GET /`: the body and header the demo app sends, and a status from its profile. */
@@ -262,13 +264,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'Requests served, by status code.',
-    labelNames: ['namespace', 'pod', 'pod_template_hash', 'code'] as const,
+    labelNames: ['namespace', 'pod', 'pod_template_hash', 'role', 'code'] as const,
     registers: [registry],
   });
   const latency = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'Request latency.',
-    labelNames: ['namespace', 'pod', 'pod_template_hash'] as const,
+    labelNames: ['namespace', 'pod', 'pod_template_hash', 'role'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
@@ -284,10 +286,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   // One entry (and one set of series) per live pod, keyed by namespace/name.
   const live = new Map<string, Live>();
   const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
-  const labelsOf = (pod: SimulatedPod): { namespace: string; pod: string; pod_template_hash: string } => ({
+  const labelsOf = (pod: SimulatedPod): { namespace: string; pod: string; pod_template_hash: string; role: string } => ({
     namespace: pod.namespace,
     pod: pod.name,
     pod_template_hash: pod.hash,
+    role: pod.role,
   });
 
   /** Drops a pod's series and closes its servers; resolves once they are closed. */
@@ -306,7 +309,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     const known = live.get(key);
     if (pod === undefined) return void forgetKey(key);
     // Same pod, same version, same address: keep its counters. A relabelled or re-imaged pod starts new series.
-    const same = (a: SimulatedPod, b: SimulatedPod): boolean => a.hash === b.hash && a.image === b.image && a.ip === b.ip && a.ports.join() === b.ports.join();
+    const same = (a: SimulatedPod, b: SimulatedPod): boolean => a.hash === b.hash && a.role === b.role && a.image === b.image && a.ip === b.ip && a.ports.join() === b.ports.join();
     if (known && same(known.pod, pod)) return;
     void forgetKey(key);
     const { ip } = pod;

@@ -118,7 +118,7 @@ describe('which pods are simulated', () => {
   });
 
   it('serves a Ready pod with the first container’s profile, on its IP', () => {
-    expect(simulatedPod(pod())).toEqual({ namespace: 'shop', name: 'web-abc-1', hash: 'abc', image: 'demo:v2-bad', profile: BAD, ip: '198.18.0.7', ports: [8080] });
+    expect(simulatedPod(pod())).toEqual({ namespace: 'shop', name: 'web-abc-1', hash: 'abc', image: 'demo:v2-bad', profile: BAD, ip: '198.18.0.7', ports: [8080], role: '' });
     expect(simulatedPod(pod({ image: 'demo:v1' }))?.profile).toEqual(GOOD);
     expect(simulatedPod(pod({ ip: '' }))?.ip).toBeUndefined();
   });
@@ -137,7 +137,7 @@ describe('which pods are simulated', () => {
 });
 
 describe('how a pod answers real requests', () => {
-  const simulated = (image: string): SimulatedPod => ({ namespace: 'shop', name: 'web-1', hash: 'abc', image, profile: profileForImage(image), ip: '198.18.0.7', ports: [8080] });
+  const simulated = (image: string): SimulatedPod => ({ namespace: 'shop', name: 'web-1', hash: 'abc', image, profile: profileForImage(image), ip: '198.18.0.7', ports: [8080], role: '' });
 
   it('answers with its version, name and hash, and fails exactly every fifth request of a bad version', () => {
     const bad = new PodBehaviour(simulated('demo:v2-bad'), 0);
