@@ -264,6 +264,8 @@ export const CanaryStrategy = z.object({
   stableService: z.string().optional(),
   canaryService: z.string().optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
+  /** Old revisions that may keep their pods through scaleDownDelaySeconds at once (Argo's); older ones go at once. */
+  scaleDownDelayRevisionLimit: z.number().int().min(0).optional(),
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
   /** Shift traffic through a router instead of by pod counts. */
   trafficRouting: TrafficRouting.optional(),
@@ -324,9 +326,10 @@ export const DeclaredRolloutSpec = z
   .object({
     // Defaulted by the apiserver, so the scale subresource (an HPA, `kubectl scale`) always reads a number.
     replicas: z.number().int().min(0).optional().meta({ default: 1 }),
+    /** Required, unless a workloadRef gives it: then, as in Argo, the Deployment's selector is used. */
     selector: LabelSelector.meta({
       'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'spec.selector is immutable' }],
-    }),
+    }).optional(),
     template: PodTemplate.optional(),
     /** Argo's workloadRef: the pod template is read from this Deployment, which Fledge scales down as `scaleDown` says. */
     workloadRef: WorkloadRef.optional(),
@@ -374,15 +377,19 @@ export const DeclaredRolloutSpec = z
         message: 'give exactly one of spec.template or spec.workloadRef',
       },
       {
-        rule: "!has(self.template) || !has(self.selector.matchLabels) || self.selector.matchLabels.all(k, has(self.template.metadata) && has(self.template.metadata.labels) && k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+        rule: 'has(self.selector) || has(self.workloadRef)',
+        message: 'spec.selector is required (only a workloadRef may leave it out: the Deployment’s is used)',
+      },
+      {
+        rule: "!has(self.template) || !has(self.selector) || !has(self.selector.matchLabels) || self.selector.matchLabels.all(k, has(self.template.metadata) && has(self.template.metadata.labels) && k in self.template.metadata.labels && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
         message: 'spec.selector.matchLabels must match spec.template.metadata.labels',
       },
     ],
   });
 export type DeclaredRolloutSpec = z.infer<typeof DeclaredRolloutSpec>;
 
-/** The spec the controller works with: a workloadRef's template is filled in from its Deployment. */
-export const RolloutSpec = DeclaredRolloutSpec.extend({ template: PodTemplate });
+/** The spec the controller works with: a workloadRef's template (and selector, if not given) is filled in from its Deployment. */
+export const RolloutSpec = DeclaredRolloutSpec.extend({ template: PodTemplate, selector: LabelSelector });
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 
 export const RolloutPhase = z.enum(['Progressing', 'Paused', 'Healthy', 'Degraded']);

@@ -78,7 +78,8 @@ export class FledgeClient {
   async rolloutObjects(name: string, namespace = this.target.namespace): Promise<RolloutObjects> {
     const rollout = await this.getRollout(name, namespace);
     const labelSelector = ownedBy(name);
-    const podSelector = Object.entries(rollout.spec.selector.matchLabels ?? {})
+    // A workloadRef may leave the selector to its Deployment: then every pod of the namespace is read, and sorted by hash.
+    const podSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {})
       .map(([key, value]) => `${key}=${value}`)
       .join(',');
     const [replicaSets, pods, runs] = await Promise.all([

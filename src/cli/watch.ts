@@ -84,7 +84,8 @@ export async function watchRolloutObjects(
   const { kc } = client.target;
   const rollout = await client.getRollout(name, namespace);
   const owned = ownedBy(name);
-  const podSelector = Object.entries(rollout.spec.selector.matchLabels ?? {})
+  // A workloadRef may leave the selector to its Deployment: then every pod of the namespace is read, and sorted by hash.
+  const podSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {})
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
   const rolloutInformer: Informer<k8s.KubernetesObject> = k8s.makeInformer(

@@ -4,8 +4,8 @@ import type { WorkloadRef } from '../../api/rollout.js';
 type Declared = k8s.KubernetesObject & { spec?: { workloadRef?: WorkloadRef; selector?: k8s.V1LabelSelector; template?: unknown } };
 
 /**
- * The Rollout with its workloadRef's pod template filled in, so everything downstream reads `spec.template` as if it
- * had been written there; or why it cannot run. A Rollout without a workloadRef is returned as it is.
+ * The Rollout with its workloadRef's pod template filled in (and its selector, when the Rollout gives none), so
+ * everything downstream reads `spec.template` and `spec.selector` as if they had been written there; or why it cannot run. A Rollout without a workloadRef is returned as it is.
  */
 export function withWorkloadTemplate(raw: k8s.KubernetesObject, deployment: (name: string) => k8s.V1Deployment | undefined): { rollout: k8s.KubernetesObject } | { problem: string } {
   const declared = raw as Declared;
@@ -19,7 +19,9 @@ export function withWorkloadTemplate(raw: k8s.KubernetesObject, deployment: (nam
   if (unmatched.length > 0) {
     return { problem: `workloadRef: the pod template of Deployment ${ref.name} lacks the Rollout's selector labels ${unmatched.map(([key, value]) => `${key}=${value}`).join(', ')}` };
   }
-  return { rollout: { ...declared, spec: { ...declared.spec, template: structuredClone(template) } } as k8s.KubernetesObject };
+  // Argo's meaning: a workloadRef may leave the selector out, and the Deployment's is used.
+  const selector = declared.spec?.selector ?? found.spec?.selector;
+  return { rollout: { ...declared, spec: { ...declared.spec, template: structuredClone(template), ...(selector !== undefined && { selector: structuredClone(selector) }) } } as k8s.KubernetesObject };
 }
 
 /**

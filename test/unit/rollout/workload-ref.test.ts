@@ -25,6 +25,14 @@ describe('workloadRef: the pod template comes from a Deployment', () => {
     expect(parsed.spec.workloadRef?.name).toBe('legacy');
   });
 
+  it('takes the Deployment’s selector when the Rollout gives none, as Argo does; a given one is kept', () => {
+    const { selector: _selector, ...noSelector } = (referring as unknown as { spec: Record<string, unknown> }).spec;
+    const resolved = withWorkloadTemplate({ ...referring, spec: noSelector } as k8s.KubernetesObject, () => deployment({ ...labels, tier: 'web' }));
+    expect(Rollout.parse((resolved as { rollout: unknown }).rollout).spec.selector).toEqual({ matchLabels: { ...labels, tier: 'web' } });
+    const kept = withWorkloadTemplate(referring, () => deployment({ ...labels, tier: 'web' }));
+    expect(Rollout.parse((kept as { rollout: unknown }).rollout).spec.selector).toEqual({ matchLabels: labels });
+  });
+
   it('a Rollout without workloadRef is returned as it is', () => {
     const object = inline as unknown as k8s.KubernetesObject;
     expect(withWorkloadTemplate(object, () => undefined)).toEqual({ rollout: object });
