@@ -27,6 +27,8 @@ export interface RolloutSettings {
   canaryService: string | undefined;
   abortScaleDownDelayMs: number;
   scaleDownDelayMs: number;
+  /** Old revisions allowed to wait out scaleDownDelayMs at once; undefined: no limit. */
+  scaleDownDelayRevisionLimit: number | undefined;
   trafficRouting: TrafficRouting | undefined;
   dynamicStableScale: boolean;
   revisionHistoryLimit: number;
@@ -49,6 +51,7 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     canaryService: canary.canaryService,
     abortScaleDownDelayMs: (canary.abortScaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.abortScaleDownDelaySeconds) * 1000,
     scaleDownDelayMs: (canary.scaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.scaleDownDelaySeconds) * 1000,
+    scaleDownDelayRevisionLimit: canary.scaleDownDelayRevisionLimit,
     trafficRouting: canary.trafficRouting,
     dynamicStableScale: canary.trafficRouting !== undefined && canary.dynamicStableScale === true,
     revisionHistoryLimit: spec.revisionHistoryLimit ?? ROLLOUT_DEFAULTS.revisionHistoryLimit,

@@ -205,7 +205,8 @@ export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   if (canaryStage(plan)) {
     const stepIndex = plan.status.currentStepIndex ?? 0;
     const planned = canaryStepCounts(settings.steps, stepIndex, settings.replicas, true).canary;
-    const canaryAvailable = rsOf(currentRevision)?.availableReplicas ?? 0;
+    // The revision the canary side serves: a superseded canary still holding traffic until the router lets it go.
+    const canaryAvailable = rsOf(plan.traffic.canaryRevision ?? currentRevision)?.availableReplicas ?? 0;
     if (target > inEffect && canaryAvailable < planned) violations.push(`7b: ${target}% asked above the ${inEffect}% in effect with ${canaryAvailable}/${planned} canary pods available`);
     if (target > 0 && canaryAvailable === 0) violations.push(`7b: ${target}% asked for a canary with no available pod`);
     if (settings.dynamicStableScale) {
@@ -227,9 +228,14 @@ export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   }
   if (abort !== true && currentRevision === stableRevision) {
     const switched = facts.traffic?.stableSelects === stableRevision && reported === 0;
+    // scaleDownDelayRevisionLimit lets an old revision go at once once the stable side has switched; 7g bounds the rest.
+    const delayMs = settings.scaleDownDelayRevisionLimit === undefined ? settings.scaleDownDelayMs : 0;
     for (const rs of facts.replicaSets) {
-      if (rs.revision !== stableRevision) released(rs, switched, settings.scaleDownDelayMs, '7d: promoted before the stable side took all traffic');
+      if (rs.revision !== stableRevision) released(rs, switched, delayMs, '7d: promoted before the stable side took all traffic');
     }
+    const limit = settings.scaleDownDelayRevisionLimit;
+    const waiting = plan.replicaSets.filter((target) => target.revision !== stableRevision && target.replicas > 0 && typeof (target.scaleDownAt ?? rsOf(target.revision)?.scaleDownAt) === 'number');
+    if (limit !== undefined && waiting.length > limit) violations.push(`7g: ${waiting.length} old revisions keep their pods through the scale-down delay, over scaleDownDelayRevisionLimit ${limit}`);
   }
 
   // 7f: weighting steps this reconcile left, in the same canary, without a promote.

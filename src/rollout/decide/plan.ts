@@ -149,6 +149,7 @@ function planPods(ctx: DecideContext, snapshot: RolloutSnapshot): PodPlan {
     hasTrafficRouter: routed,
     abortScaleDownDelayMs: settings.abortScaleDownDelayMs,
     scaleDownDelayMs: settings.scaleDownDelayMs,
+    ...(settings.scaleDownDelayRevisionLimit !== undefined && { scaleDownDelayRevisionLimit: settings.scaleDownDelayRevisionLimit }),
     trafficOffCanary: observedWeight === 0,
     stableSwitched: facts.traffic?.stableSelects === context.stableRevision && observedWeight === 0,
     keepServing: heldCanaryFor(ctx, snapshot),

@@ -152,6 +152,8 @@ export interface ReplicaPlanInput {
   keepServing?: string;
   stableSwitched?: boolean;
   scaleDownDelayMs?: number;
+  /** Old revisions that may keep their pods through the scale-down delay at once, the newest first (Argo's). */
+  scaleDownDelayRevisionLimit?: number;
 }
 
 /** Desired spec.replicas and scale-down annotations for every ReplicaSet, this reconcile. */
@@ -231,8 +233,29 @@ export function planReplicaSets(input: ReplicaPlanInput): ReplicaSetTarget[] {
     targets.set(set.revision, { ...previous, revision: set.revision, replicas: rolled.get(set.revision) ?? set.replicas });
   }
 
+  limitDelayedRevisions(sets, targets, input);
   return sets.map((rs) => {
     const target = targets.get(rs.revision) ?? { revision: rs.revision, replicas: rs.replicas };
     return creates && rs.revision === input.currentRevision ? { ...target, create: true } : target;
   });
+}
+
+/**
+ * scaleDownDelayRevisionLimit: of the old revisions keeping their pods through a scale-down delay (one scheduled, or
+ * being scheduled now), only the newest `limit` do; the others go to 0 now, their delay cleared. The stable and the
+ * current revision are never old.
+ */
+function limitDelayedRevisions(sets: readonly ReplicaSetFacts[], targets: Map<string, ReplicaSetTarget>, input: ReplicaPlanInput): void {
+  const limit = input.scaleDownDelayRevisionLimit;
+  if (limit === undefined) return;
+  const stable = input.mode.kind === 'stable' ? input.mode.revision : input.mode.stableRevision;
+  const waiting = sets
+    .filter((rs) => rs.revision !== stable && rs.revision !== input.currentRevision)
+    .filter((rs) => {
+      const target = targets.get(rs.revision);
+      const delayedUntil = target?.scaleDownAt === undefined ? rs.scaleDownAt : target.scaleDownAt;
+      return typeof delayedUntil === 'number' && delayedUntil > input.now && (target?.replicas ?? rs.replicas) > 0;
+    })
+    .sort((a, b) => b.revisionNumber - a.revisionNumber || b.createdAt - a.createdAt);
+  for (const rs of waiting.slice(limit)) targets.set(rs.revision, { revision: rs.revision, replicas: 0, ...(rs.scaleDownAt !== undefined && { scaleDownAt: null }) });
 }

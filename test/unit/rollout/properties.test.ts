@@ -121,6 +121,7 @@ const routedScenario = fc.record({
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
   dynamicStableScale: fc.boolean(),
   scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
+  scaleDownDelayRevisionLimit: fc.constantFrom(undefined, 0, 1),
   abortScaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
   background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
   steps: routedSteps,
@@ -323,6 +324,7 @@ describe('rollout core properties', () => {
           trafficRouting: { gatewayAPI: { httpRoute: 'api' }, managedRoutes: MANAGED_ROUTES },
           dynamicStableScale: world.dynamicStableScale,
           ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
+          ...(world.scaleDownDelayRevisionLimit !== undefined && { scaleDownDelayRevisionLimit: world.scaleDownDelayRevisionLimit }),
           ...(world.abortScaleDownDelaySeconds !== undefined && { abortScaleDownDelaySeconds: world.abortScaleDownDelaySeconds }),
         });
         cluster.hasTrafficRouter = true;

@@ -278,6 +278,25 @@ describe('planReplicaSets', () => {
     ]);
   });
 
+  it('scaleDownDelayRevisionLimit: only the newest old revisions wait out their delay; older ones go at once', () => {
+    const replicaSets = [
+      rs('r1', 2, 2, { revisionNumber: 1, scaleDownAt: 50_000 }),
+      rs('r2', 2, 2, { revisionNumber: 2, scaleDownAt: 60_000 }),
+      rs('r3', 2, 2, { revisionNumber: 3, scaleDownAt: 70_000 }),
+      rs('r4', 4, 4, { revisionNumber: 4 }),
+    ];
+    const input = baseInput({ mode: { kind: 'stable', revision: 'r4' }, currentRevision: 'r4', replicaSets, hasTrafficRouter: true, stableSwitched: true, scaleDownDelayMs: 30_000 });
+    expect(planReplicaSets({ ...input, scaleDownDelayRevisionLimit: 1 })).toEqual([
+      { revision: 'r1', replicas: 0, scaleDownAt: null },
+      { revision: 'r2', replicas: 0, scaleDownAt: null },
+      { revision: 'r3', replicas: 2 },
+      { revision: 'r4', replicas: 4 },
+    ]);
+    // 0 keeps none waiting; no limit keeps all three until their times.
+    expect(planReplicaSets({ ...input, scaleDownDelayRevisionLimit: 0 }).filter((target) => target.replicas > 0).map((target) => target.revision)).toEqual(['r4']);
+    expect(planReplicaSets(input).filter((target) => target.replicas > 0).map((target) => target.revision)).toEqual(['r1', 'r2', 'r3', 'r4']);
+  });
+
   it('clears a pending scale-down when the ReplicaSet is wanted again', () => {
     const plan = planReplicaSets(baseInput({ replicaSets: [rs('r1', 4, 4, { scaleDownAt: 50_000 })] }));
     expect(plan).toEqual([{ revision: 'r1', replicas: 4, scaleDownAt: null }]);
