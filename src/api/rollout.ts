@@ -340,6 +340,11 @@ export const DeclaredRolloutSpec = z
     paused: z.boolean().optional(),
     /** Recreate every Pod created before this time, maxUnavailable at a time (`kubectl fledge restart`). */
     restartAt: z.string().meta({ format: 'date-time' }).optional(),
+    /**
+     * Argo's rollback window: a template change back to one of the `revisions` newest revisions (the stable one
+     * counted) skips every step and analysis, straight to full promotion, since that revision ran before.
+     */
+    rollbackWindow: z.strictObject({ revisions: z.number().int().min(1) }).optional(),
     strategy: z.object({ canary: CanaryStrategy }),
     /**
      * Config tracking (on unless `enabled: false`): each ConfigMap and Secret the pod template reads is copied per

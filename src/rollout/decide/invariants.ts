@@ -9,6 +9,7 @@ import { decide, type RolloutPlan } from './plan.js';
 import { canaryStepCounts, scalingLimits } from './replicas.js';
 import { canonicalJson } from './revision.js';
 import { isAnalysis, setWeightAt } from './steps.js';
+import { rollbackWithinWindow } from './rollback-window.js';
 import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
 
 /**
@@ -139,7 +140,9 @@ export function progressViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   if (stableMoved && !promoted && sameAttempt && ['Failed', 'Error', 'Inconclusive'].includes(runPhase('background') ?? '')) {
     violations.push(`stable moved to ${next.stableRevision} while its background analysis was ${runPhase('background')}`);
   }
-  if (reached !== undefined && settings.steps.length > 0 && !(stableMoved && previous.promote === 'full' && promoted)) {
+  // A rollback within spec.rollbackWindow goes back to a revision that ran before: it may skip every step.
+  const fastTracked = rollbackWithinWindow(facts.rollout.spec.rollbackWindow, facts.currentRevision, previous.stableRevision, facts.replicaSets);
+  if (reached !== undefined && settings.steps.length > 0 && !(stableMoved && previous.promote === 'full' && promoted) && !fastTracked) {
     const from = continuedFrom(previous, next) ?? 0;
     for (let index = from; index < reached; index++) {
       if (!isAnalysis(settings.steps[index])) continue;

@@ -10,6 +10,7 @@ import { callsFor, heldCanaryFor, positionKey, runsAt, stepCountsFor, trafficTar
 import { stalledPastDeadline } from './progress.js';
 import { idealCounts, isAtCounts } from './replicas.js';
 import { restoreSnapshot } from './restore.js';
+import { rollbackWithinWindow } from './rollback-window.js';
 import { stageOf } from './stage.js';
 import { pauseDeadline } from './steps.js';
 
@@ -71,6 +72,7 @@ function applyRequests(ctx: DecideContext, drive: Drive): void {
   if (ctx.facts.currentRevision !== drive.snapshot.context.currentRevision) {
     // A new template makes pending abort and promote requests moot: they were about the old canary.
     send(ctx, drive, { type: 'REVISION_OBSERVED', revision: ctx.facts.currentRevision });
+    fastTrackRollback(ctx, drive);
     return;
   }
   const { previous, events } = ctx;
@@ -88,6 +90,17 @@ function applyRequests(ctx: DecideContext, drive: Drive): void {
       const why = stageBefore === 'aborted' ? 'the rollout is aborted; retry or change the template' : 'spec.paused is true';
       events.push({ type: 'Warning', reason: 'PromoteIgnored', message: `promote ${previous.promote} ignored: ${why}` });
     }
+  }
+}
+
+/** A rollback within spec.rollbackWindow skips its steps: the revision it goes back to ran before. */
+function fastTrackRollback(ctx: DecideContext, drive: Drive): void {
+  const { facts } = ctx;
+  const { stableRevision } = drive.snapshot.context;
+  if (stageOf(drive.snapshot) === 'stable' || !rollbackWithinWindow(facts.rollout.spec.rollbackWindow, facts.currentRevision, stableRevision, facts.replicaSets)) return;
+  if (send(ctx, drive, { type: 'PROMOTE_FULL' })) {
+    const window = facts.rollout.spec.rollbackWindow?.revisions ?? 0;
+    ctx.events.push({ type: 'Normal', reason: 'RollbackFastTracked', message: `revision ${facts.currentRevision} is within the rollback window (${window} revisions): its steps are skipped` });
   }
 }
 

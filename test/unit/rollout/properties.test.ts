@@ -106,6 +106,7 @@ const scenario = fc.record({
   replicas: fc.integer({ min: 1, max: 8 }),
   analysisRunHistoryLimit: fc.constantFrom(undefined, 0, 1),
   baseline: fc.boolean(),
+  rollbackWindow: fc.constantFrom(undefined, 1, 2),
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1, 2, '50%'),
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
   stableService: fc.boolean(),
@@ -285,6 +286,7 @@ describe('rollout core properties', () => {
           ...(world.analysisRunHistoryLimit !== undefined && { analysisRunHistoryLimit: world.analysisRunHistoryLimit }),
           ...(world.baseline && { baseline: { metadata: { labels: { role: 'baseline' } } } }),
         });
+        if (world.rollbackWindow !== undefined) cluster.rollout.spec.rollbackWindow = { revisions: world.rollbackWindow };
         reconciles += explore(cluster, world.actions);
       }),
       propertyParameters(3000),
