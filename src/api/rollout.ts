@@ -117,6 +117,33 @@ export const GatewayApiRouting = z.strictObject({
 });
 export type GatewayApiRouting = z.infer<typeof GatewayApiRouting>;
 
+/**
+ * Istio: the VirtualService's `spec.tls[]` entries to weight, as in Argo's TLSRoute. A field left out does not
+ * constrain; `port` matches an entry whose every `match[].port` is that port, `sniHosts` one whose `match[].sniHosts`
+ * together are exactly these hosts (in any order).
+ */
+export const IstioTlsRoute = z.strictObject({
+  port: z.number().int().min(1).max(65535).optional(),
+  sniHosts: z.array(z.string().min(1)).min(1).max(16).optional(),
+});
+export type IstioTlsRoute = z.infer<typeof IstioTlsRoute>;
+
+/** Istio: the VirtualService's `spec.tcp[]` entries to weight (Argo's TCPRoute): those whose every `match[].port` is `port`, every one when left out. */
+export const IstioTcpRoute = z.strictObject({ port: z.number().int().min(1).max(65535).optional() });
+export type IstioTcpRoute = z.infer<typeof IstioTcpRoute>;
+
+/** The VirtualService whose routes carry the canary and stable weights. */
+export const IstioVirtualService = z.strictObject({
+  name: z.string().min(1),
+  /** The HTTP routes to weight, by name; left out, every HTTP route with both a canary and a stable destination. */
+  routes: z.array(z.string().min(1)).max(16).optional(),
+  /** TLS routes to weight too; each must match at least one entry, and every entry it matches must split canary and stable. */
+  tlsRoutes: z.array(IstioTlsRoute).min(1).max(16).optional(),
+  /** TCP routes to weight too, with the same rules as tlsRoutes. */
+  tcpRoutes: z.array(IstioTcpRoute).min(1).max(16).optional(),
+});
+export type IstioVirtualService = z.infer<typeof IstioVirtualService>;
+
 export const TrafficRouting = z
   .strictObject({
     gatewayAPI: GatewayApiRouting.optional(),
@@ -124,7 +151,7 @@ export const TrafficRouting = z
     traefik: z.strictObject({ weightedTraefikServiceName: z.string().min(1) }).optional(),
     istio: z
       .strictObject({
-        virtualService: z.strictObject({ name: z.string().min(1), routes: z.array(z.string().min(1)).max(16).optional() }),
+        virtualService: IstioVirtualService,
         /** Subset-level split: the subsets' pod-template-hash labels follow the stable and canary revisions. */
         destinationRule: z
           .strictObject({ name: z.string().min(1), canarySubsetName: z.string().min(1), stableSubsetName: z.string().min(1) })

@@ -431,6 +431,105 @@ describe('IstioRouter', () => {
     expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
   });
 
+  describe('tlsRoutes and tcpRoutes', () => {
+    interface L4Route {
+      match?: Array<{ port?: number; sniHosts?: string[] }>;
+      route: Destination[];
+    }
+    const pair = (weight: number): Destination[] => [
+      { destination: { host: 'api-stable' }, weight: 100 - weight },
+      { destination: { host: 'api-canary' }, weight },
+    ];
+    const put = (kube: FakeKube, spec: { http?: HttpRoute[]; tls?: L4Route[]; tcp?: L4Route[] }): void =>
+      kube.put('virtualservices', { metadata: { name: 'api', namespace: 'shop' }, spec: { hosts: ['api.example.com'], ...spec } });
+    const spec = (kube: FakeKube) => kube.get<{ spec: { http?: HttpRoute[]; tls?: L4Route[]; tcp?: L4Route[] } }>('virtualservices', 'shop', 'api')?.spec;
+
+    it('weights the TLS routes matching the port and exactly the SNI hosts, in any order, and leaves the others', async () => {
+      const kube = new FakeKube();
+      put(kube, {
+        http: [{ route: [{ destination: { host: 'metrics' } }] }],
+        tls: [
+          { match: [{ port: 443, sniHosts: ['a.example.com'] }, { port: 443, sniHosts: ['b.example.com'] }], route: pair(0) },
+          { match: [{ port: 443, sniHosts: ['a.example.com'] }], route: pair(0) },
+          { match: [{ port: 8443, sniHosts: ['a.example.com', 'b.example.com'] }], route: pair(0) },
+        ],
+      });
+      const router = istio(kube, { virtualService: { name: 'api', tlsRoutes: [{ port: 443, sniHosts: ['b.example.com', 'a.example.com'] }] } });
+      await router.apply(CONTEXT, target(30));
+      expect(spec(kube)?.tls?.map(weightsOf)).toEqual([
+        [['api-stable', 70], ['api-canary', 30]],
+        [['api-stable', 100], ['api-canary', 0]],
+        [['api-stable', 100], ['api-canary', 0]],
+      ]);
+      expect(spec(kube)?.http).toEqual([{ route: [{ destination: { host: 'metrics' } }] }]);
+      expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 30, headerRoutes: [], mirrorRoutes: [] });
+
+      // A field left out does not constrain: the SNI hosts alone match on every port.
+      await istio(kube, { virtualService: { name: 'api', tlsRoutes: [{ sniHosts: ['a.example.com'] }] } }).apply(CONTEXT, target(50));
+      expect(spec(kube)?.tls?.map((route) => route.route[1]?.weight)).toEqual([30, 50, 0]);
+    });
+
+    it('weights the TCP routes on the port next to the split HTTP routes, and reads them back', async () => {
+      const kube = new FakeKube();
+      put(kube, {
+        http: [{ route: pair(0) }],
+        tcp: [
+          { match: [{ port: 3000 }], route: pair(0) },
+          { match: [{ port: 3001 }], route: pair(0) },
+        ],
+      });
+      const router = istio(kube, { virtualService: { name: 'api', tcpRoutes: [{ port: 3000 }] } });
+      await router.apply(CONTEXT, target(20));
+      expect(weightsOf(spec(kube)?.http?.[0])).toEqual([['api-stable', 80], ['api-canary', 20]]);
+      expect(spec(kube)?.tcp?.map(weightsOf)).toEqual([
+        [['api-stable', 80], ['api-canary', 20]],
+        [['api-stable', 100], ['api-canary', 0]],
+      ]);
+      expect((await router.observe(CONTEXT)).canaryWeight).toBe(20);
+
+      // Someone edits the TCP split: the routes disagree, so no weight is in effect, and apply puts it back.
+      const edited = spec(kube);
+      put(kube, { ...edited, tcp: [{ match: [{ port: 3000 }], route: pair(60) }, ...(edited?.tcp?.slice(1) ?? [])] });
+      expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+      expect(await router.apply(CONTEXT, target(20))).toBe(true);
+      expect(weightsOf(spec(kube)?.tcp?.[0])).toEqual([['api-stable', 80], ['api-canary', 20]]);
+      expect(await router.apply(CONTEXT, target(20))).toBe(false);
+    });
+
+    it('needs no HTTP route when TCP routes are given, and then writes only the tcp list', async () => {
+      const kube = new FakeKube();
+      put(kube, { tcp: [{ route: pair(0) }] });
+      const router = istio(kube, { virtualService: { name: 'api', tcpRoutes: [{}] } });
+      expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
+      await router.apply(CONTEXT, target(10));
+      expect(spec(kube)).toEqual({ hosts: ['api.example.com'], tcp: [{ route: pair(10) }] });
+    });
+
+    it('reports a TLS or TCP route that matches nothing, or matches an entry it cannot split, and writes nothing', async () => {
+      const kube = new FakeKube();
+      put(kube, {
+        http: [{ route: pair(0) }],
+        tls: [{ match: [{ port: 443, sniHosts: ['a.example.com'] }], route: pair(0) }],
+        tcp: [
+          { match: [{ port: 3000 }], route: pair(0) },
+          { match: [{ port: 3000 }, { port: 3001 }], route: pair(0) },
+          { match: [{ port: 5432 }], route: [{ destination: { host: 'postgres' } }] },
+        ],
+      });
+      const before = structuredClone(spec(kube));
+      const noTls = istio(kube, { virtualService: { name: 'api', tlsRoutes: [{ port: 443, sniHosts: ['a.example.com', 'b.example.com'] }] } });
+      expect((await noTls.observe(CONTEXT)).problem).toBe('VirtualService shop/api has no TLS route matching port 443 and sniHosts a.example.com, b.example.com');
+      await expect(noTls.apply(CONTEXT, target(10))).rejects.toThrow(/no TLS route matching port 443/);
+      // An entry with matches on two ports is not on port 3001.
+      const noTcp = istio(kube, { virtualService: { name: 'api', tcpRoutes: [{ port: 3000 }, { port: 3001 }] } });
+      expect((await noTcp.observe(CONTEXT)).problem).toBe('VirtualService shop/api has no TCP route matching port 3001');
+      const unsplit = istio(kube, { virtualService: { name: 'api', tcpRoutes: [{ port: 5432 }] } });
+      expect((await unsplit.observe(CONTEXT)).problem).toBe('VirtualService shop/api: TCP route tcp[2] (matching port 5432) has no canary and stable destination to split between');
+      await expect(unsplit.apply(CONTEXT, target(10))).rejects.toThrow(/tcp\[2\]/);
+      expect(spec(kube)).toEqual(before);
+    });
+  });
+
   it('reports a missing VirtualService, DestinationRule or subset, and a VirtualService with no split route', async () => {
     const kube = new FakeKube();
     const config = { virtualService: { name: 'api' }, destinationRule: { name: 'api', stableSubsetName: 'stable', canarySubsetName: 'canary' } };
