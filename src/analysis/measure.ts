@@ -29,7 +29,8 @@ function isNoData(result: ProviderResult): boolean {
  * true: with both conditions given it is Inconclusive, with only successCondition it is Failed, with
  * only failureCondition it is Successful. No data follows the metric's noDataPolicy (Inconclusive by
  * default), a value of ±Inf can fail but never pass (Inconclusive instead), and a provider error is
- * an Error measurement, counted against consecutiveErrorLimit.
+ * an Error measurement, counted against consecutiveErrorLimit, as is a condition that cannot be evaluated
+ * to a bool for the value at hand (a web metric's `result > 0.9` when the JSON is a string).
  */
 export function judge(result: ProviderResult, conditions: MetricConditions, noDataPolicy: NoDataPolicy = 'Inconclusive'): MeasurementVerdict {
   const value = formatValue(result);
@@ -39,7 +40,7 @@ export function judge(result: ProviderResult, conditions: MetricConditions, noDa
     const why = result.kind === 'noData' ? result.message : 'the query returned NaN (no traffic?)';
     return { phase: NO_DATA[noDataPolicy], ...withValue, message: `no data: ${why}; noDataPolicy ${noDataPolicy}` };
   }
-  const input = result.kind === 'value' ? result.value : (result as { values: number[] }).values;
+  const input = result.kind === 'value' ? result.value : result.kind === 'values' ? result.values : (result as { value: unknown }).value;
   try {
     if (conditions.failure?.evaluate(input) === true) return { phase: 'Failed', ...withValue, message: `failureCondition ${conditions.failure.expression} is true` };
     if (conditions.success !== undefined && !conditions.success.evaluate(input)) {
@@ -48,7 +49,8 @@ export function judge(result: ProviderResult, conditions: MetricConditions, noDa
         : { phase: 'Failed', ...withValue, message: `successCondition ${conditions.success.expression} is false` };
     }
     // ±Inf is what a division by zero or an overflowing quantile gives: it may fail a canary, never pass one.
-    if ((Array.isArray(input) ? input : [input]).some((n) => !Number.isFinite(n))) {
+    const numbers = result.kind === 'value' ? [result.value] : result.kind === 'values' ? result.values : [];
+    if (numbers.some((n) => !Number.isFinite(n))) {
       return { phase: 'Inconclusive', ...withValue, message: 'the value is not finite: it can fail a condition but never pass one' };
     }
     return { phase: 'Successful', ...withValue };

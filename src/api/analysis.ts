@@ -57,7 +57,11 @@ export const WebProvider = z.strictObject({
     headers: z.array(Header).optional(),
     body: z.string().optional(),
     timeout: Duration.optional(),
-    jsonPath: z.string().regex(new RegExp(WEB_JSON_PATH_PATTERN)),
+    /**
+     * Where the value is in the JSON answer (`$.data.ok` or Argo's `{$.data.ok}`); without it the whole answer is
+     * `result`. The value keeps its JSON type: a number, a bool, a string, a list or a map.
+     */
+    jsonPath: z.string().regex(new RegExp(WEB_JSON_PATH_PATTERN)).optional(),
     /** Skip TLS certificate verification for this provider only (a self-signed metrics endpoint). */
     insecure: z.boolean().optional(),
   }),

@@ -112,7 +112,8 @@ function convertTemplate(object: Json, c: DocumentConversion): void {
     for (const which of ['successCondition', 'failureCondition'] as const) {
       const expression = fields[which];
       if (typeof expression !== 'string') continue;
-      const translated = exprToCel(expression.trim());
+      // A web metric's result is its JSON value (`result == true`), a Prometheus one's a number.
+      const translated = exprToCel(expression.trim(), asObject(asObject(fields.provider)?.web) !== undefined ? 'json' : 'number');
       if (!translated.ok) {
         c.report(at(which), 'untranslated', `${JSON.stringify(expression)} is not translated: ${translated.reason}`);
         continue;

@@ -1,4 +1,4 @@
-import { compileCondition, ConditionError } from '../analysis/condition.js';
+import { compileCondition, ConditionError, type ResultType } from '../analysis/condition.js';
 import { conditionForTypeCheck } from '../analysis/metric-args.js';
 
 /** A condition in Argo's expr-lang, as CEL over Fledge's `result`, with what the reader must know; or why not. */
@@ -154,9 +154,9 @@ function translateCall(name: string, args: Token[][], notes: Set<string>, inPred
 }
 
 /** Why Fledge refuses a condition, or undefined when it type-checks. */
-function typeCheck(cel: string): string | undefined {
+function typeCheck(cel: string, resultType: ResultType): string | undefined {
   try {
-    compileCondition(conditionForTypeCheck(cel, undefined));
+    compileCondition(conditionForTypeCheck(cel, undefined), resultType);
     return undefined;
   } catch (err) {
     if (err instanceof ConditionError) return err.reason;
@@ -169,7 +169,7 @@ function typeCheck(cel: string): string | undefined {
  * `isNaN`, `default`, `asFloat`/`asInt`, `abs` and the predicate builtins (`all(result, {# < 1})`). The outcome must
  * type-check as a Fledge condition; anything else is refused with the reason, never guessed.
  */
-export function exprToCel(expression: string): Translation {
+export function exprToCel(expression: string, resultType: ResultType = 'number'): Translation {
   const notes = new Set<string>();
   if (/len\(\s*result\s*\)\s*==\s*0/.test(expression)) notes.add(NO_DATA_NOTE);
   let cel: string;
@@ -179,10 +179,10 @@ export function exprToCel(expression: string): Translation {
     if (err instanceof Untranslatable) return { ok: false, reason: err.message };
     throw err;
   }
-  const refused = typeCheck(cel);
+  const refused = typeCheck(cel, resultType);
   if (refused === undefined) return { ok: true, cel, notes: [...notes] };
   // expr-lang compares 1 with 1.0; CEL has no == between int and double, so `result == 1` needs `1.0`. Indexes stay ints.
   const asDoubles = cel.replace(/(^|[^\w.[])(\d+)(?![\w.\]])/g, '$1$2.0');
-  if (typeCheck(asDoubles) === undefined) return { ok: true, cel: asDoubles, notes: [...notes] };
+  if (typeCheck(asDoubles, resultType) === undefined) return { ok: true, cel: asDoubles, notes: [...notes] };
   return { ok: false, reason: `translated to ${JSON.stringify(cel)}, which Fledge refuses: ${refused}` };
 }

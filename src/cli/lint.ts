@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, JUDGE_ARGS, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { DeclaredRollout } from '../api/rollout.js';
-import { compileCondition, ConditionError } from '../analysis/condition.js';
+import { compileCondition, ConditionError, resultTypeOf } from '../analysis/condition.js';
 import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import { conditionForTypeCheck } from '../analysis/metric-args.js';
 import { validateAgainstCrd } from './crd-schema.js';
@@ -47,7 +47,7 @@ const checkMetrics = (owner: string): ExtraCheck => (object) => {
       const expression = metric[field];
       if (expression === undefined) continue;
       try {
-        compileCondition(conditionForTypeCheck(expression, spec.args));
+        compileCondition(conditionForTypeCheck(expression, spec.args), resultTypeOf(metric.provider));
       } catch (err) {
         if (!(err instanceof ConditionError)) throw err;
         problems.push([['spec', 'metrics', index, field], err.reason]);

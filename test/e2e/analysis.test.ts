@@ -259,7 +259,8 @@ spec:
         res.end(JSON.stringify({ error: 'unauthorized' }));
         return;
       }
-      res.end(JSON.stringify({ service: req.url, result: { score: String(score) } }));
+      // A JSON number: `result > 0.9` compares doubles (a string would stay a string, as in Argo).
+      res.end(JSON.stringify({ service: req.url, result: { score } }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/score/{{args.service}}`;

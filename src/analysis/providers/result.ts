@@ -2,6 +2,8 @@
 export type ProviderResult =
   | { kind: 'value'; value: number }
   | { kind: 'values'; values: number[] }
+  /** A web metric's JSON value that is not a number or a list of numbers: a bool, a string, an object, a mixed list. */
+  | { kind: 'json'; value: unknown }
   | { kind: 'noData'; message: string }
   /** deadlineExceeded: the backend did not answer in time (counted per backend in /metrics). */
   | { kind: 'error'; message: string; deadlineExceeded?: true };
@@ -26,7 +28,17 @@ export function formatValue(result: ProviderResult): string | undefined {
   const show = (n: number): string => (Number.isNaN(n) ? 'NaN' : n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : String(Number(n.toPrecision(12))));
   if (result.kind === 'value') return show(result.value);
   if (result.kind === 'values') return `[${result.values.map(show).join(', ')}]`;
+  if (result.kind === 'json') return formatJson(result.value);
   return undefined;
+}
+
+/** The longest a JSON value is shown in a measurement; a whole answer body can be much larger. */
+export const MAX_SHOWN_JSON = 256;
+
+/** A JSON value as a measurement shows it: `true`, `"ok"`, `{"status":"ok"}`, compact and cut at MAX_SHOWN_JSON characters. */
+export function formatJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > MAX_SHOWN_JSON ? `${text.slice(0, MAX_SHOWN_JSON - 3)}...` : text;
 }
 
 /**

@@ -6,7 +6,7 @@ import { describeHttpError, sendRequest } from '../../http/request.js';
 import { judge } from '../measure.js';
 import { renderText, renderUrl } from '../query.js';
 import { backendOf, DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider } from './provider.js';
-import { MAX_RESPONSE_BYTES_FLAG, parseSampleValue, type ProviderResult } from './result.js';
+import { MAX_RESPONSE_BYTES_FLAG, type ProviderResult } from './result.js';
 
 export interface WebRequest {
   url: string;
@@ -15,7 +15,8 @@ export interface WebRequest {
   body?: string;
   /** The metric's `timeout`: a deadline for the whole exchange, however steadily the answer trickles in. */
   timeoutMs: number;
-  jsonPath: string;
+  /** Where the value is in the answer; without it the whole answer is the value (as in Argo). */
+  jsonPath?: string;
   /** Skip TLS certificate verification (web.insecure), for this request only. */
   insecure?: boolean;
   /** A larger answer is an Error, not buffered. */
@@ -48,22 +49,23 @@ export function selectJsonPath(document: unknown, path: string): unknown {
   return current;
 }
 
-/** A number, a numeric string, or an array of them; null or a missing path is no data; anything else an error. */
-export function interpretWebValue(selected: unknown, path: string): ProviderResult {
-  const toNumber = (value: unknown): number | undefined => {
-    if (typeof value === 'number') return value;
-    if (typeof value === 'string') return parseSampleValue(value);
-    return undefined;
-  };
-  if (selected === undefined || selected === null) return { kind: 'noData', message: `${path} is absent from the answer` };
+/**
+ * The value at jsonPath (or the whole answer, without one) as the condition's `result`, following the JSON as
+ * Argo does: a number is a double, a non-empty list of numbers a list of doubles, and a bool, a string, an
+ * object or any other list is passed through as it is (`result == true`, `result.status == "ok"`). A string
+ * stays a string, numeric or not: `double(result)` reads one (Argo's `asFloat`). null, a missing path or an
+ * empty list is no data.
+ */
+export function interpretWebValue(selected: unknown, path: string | undefined): ProviderResult {
+  const where = path ?? 'the answer';
+  if (selected === undefined) return { kind: 'noData', message: `${where} is absent from the answer` };
+  if (selected === null) return { kind: 'noData', message: `${where} is null` };
+  if (typeof selected === 'number') return { kind: 'value', value: selected };
   if (Array.isArray(selected)) {
-    if (selected.length === 0) return { kind: 'noData', message: `${path} is an empty list` };
-    const values = selected.map(toNumber);
-    if (values.some((value) => value === undefined)) return { kind: 'error', message: `${path} holds a non-numeric element` };
-    return values.length === 1 ? { kind: 'value', value: values[0] as number } : { kind: 'values', values: values as number[] };
+    if (selected.length === 0) return { kind: 'noData', message: `${where} is an empty list` };
+    if (selected.every((element) => typeof element === 'number')) return { kind: 'values', values: selected as number[] };
   }
-  const value = toNumber(selected);
-  return value === undefined ? { kind: 'error', message: `${path} is ${JSON.stringify(selected).slice(0, 80)}, not a number` } : { kind: 'value', value };
+  return { kind: 'json', value: selected };
 }
 
 /**
@@ -108,13 +110,13 @@ export async function queryWeb(request: WebRequest): Promise<ProviderResult> {
     } catch {
       return { kind: 'error', message: `the answer is not JSON: ${String(response.data).slice(0, 120)}` };
     }
-    return interpretWebValue(selectJsonPath(document, request.jsonPath), request.jsonPath);
+    return interpretWebValue(request.jsonPath === undefined ? document : selectJsonPath(document, request.jsonPath), request.jsonPath);
   } catch (err) {
     return { kind: 'error', message: describeHttpError(err), ...(err instanceof DeadlineExceeded && { deadlineExceeded: true as const }) };
   }
 }
 
-/** One request per measurement, the number at jsonPath judged by the metric's conditions. */
+/** One request per measurement, the JSON value at jsonPath (or the whole answer) judged by the metric's conditions. */
 export function webProvider(deps: { maxResponseBytes: number }, spec: WebProvider['web']): MeasurementProvider {
   return requestResponse(async ({ metric, args, conditions }) => {
     const result = await queryWeb({
@@ -123,7 +125,7 @@ export function webProvider(deps: { maxResponseBytes: number }, spec: WebProvide
       headers: renderHeaders(spec.headers, args),
       ...(spec.body !== undefined && { body: renderText(spec.body, args) }),
       timeoutMs: spec.timeout !== undefined ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
-      jsonPath: spec.jsonPath,
+      ...(spec.jsonPath !== undefined && { jsonPath: spec.jsonPath }),
       insecure: spec.insecure === true,
       maxResponseBytes: deps.maxResponseBytes,
     });

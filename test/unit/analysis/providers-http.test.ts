@@ -76,8 +76,8 @@ describe('prometheus provider over HTTP', () => {
 });
 
 describe('web provider over HTTP', () => {
-  const web = (path: string, jsonPath: string, extra: Partial<Parameters<typeof queryWeb>[0]> = {}) =>
-    queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, jsonPath, ...extra });
+  const web = (path: string, jsonPath: string | undefined, extra: Partial<Parameters<typeof queryWeb>[0]> = {}) =>
+    queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, ...(jsonPath !== undefined && { jsonPath }), ...extra });
 
   it('posts a JSON body as application/json, unless the template names a Content-Type', async () => {
     await web('/metrics', '$.data.rates[1].value', { method: 'POST', body: '{"service":"api"}' });
@@ -90,24 +90,25 @@ describe('web provider over HTTP', () => {
   });
 
   it('follows object keys and array indexes', async () => {
-    expect(await web('/metrics', '$.data.rates[1].value')).toEqual({ kind: 'value', value: 0.97 });
+    expect(await web('/metrics', '$.data.rates[1].value')).toEqual({ kind: 'json', value: '0.97' });
     expect(await web('/metrics', '$.data.rates[0].value')).toEqual({ kind: 'value', value: 0.5 });
     expect(await web('/metrics', '$.data.rates[2].value')).toMatchObject({ kind: 'noData' });
-    expect(await web('/metrics', '$.data.rates')).toMatchObject({ kind: 'error', message: expect.stringContaining('non-numeric') });
+    expect(await web('/metrics', '$.data.rates')).toEqual({ kind: 'json', value: [{ value: 0.5 }, { value: '0.97' }] });
   });
 
-  it('reads special floats written as strings', async () => {
-    const result = await web('/special', '$.v');
-    expect(result.kind).toBe('values');
-    const values = result.kind === 'values' ? result.values : [];
-    expect(values.slice(0, 2)).toEqual([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
-    expect(values[2]).toBeNaN();
+  it('keeps strings, special floats included, as strings: double(result) reads them', async () => {
+    expect(await web('/special', '$.v')).toEqual({ kind: 'json', value: ['+Inf', '-Inf', 'NaN'] });
   });
 
-  it('turns a non-2xx, a timeout, a non-number and an oversized answer into errors', async () => {
+  it('passes a bool through, and the whole answer without a jsonPath', async () => {
+    expect(await web('/flag', '$.healthy')).toEqual({ kind: 'json', value: true });
+    expect(await web('/flag', '{$}')).toEqual({ kind: 'json', value: { healthy: true } });
+    expect(await web('/flag', undefined)).toEqual({ kind: 'json', value: { healthy: true } });
+  });
+
+  it('turns a non-2xx, a timeout and an oversized answer into errors', async () => {
     expect(await web('/boom', '$.v')).toEqual({ kind: 'error', message: 'HTTP 503: upstream down' });
     expect(await web('/slow', '$.v', { timeoutMs: 150 })).toMatchObject({ kind: 'error', message: expect.stringContaining('did not finish within its 150 ms deadline') });
-    expect(await web('/flag', '$.healthy')).toMatchObject({ kind: 'error', message: '$.healthy is true, not a number' });
     expect(await web('/huge', '$.v')).toEqual({ kind: 'error', message: `the answer is larger than ${DEFAULT_MAX_RESPONSE_BYTES} bytes (--max-provider-response-bytes); refused` });
     expect(await web('/metrics', '$.data.rates[0].value', { maxResponseBytes: 16 })).toMatchObject({ kind: 'error', message: expect.stringContaining('larger than 16 bytes') });
   });

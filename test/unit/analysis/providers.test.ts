@@ -104,15 +104,15 @@ describe('prometheus provider', () => {
 describe('web provider', () => {
   const web = (path: string, jsonPath: string) => queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, jsonPath });
 
-  it('selects a value by JSON path, numeric strings included', async () => {
-    expect(await web('/web/ok', '$.data.successRate')).toEqual({ kind: 'value', value: 0.99 });
+  it('selects a value by JSON path; a string stays a string, numeric or not (as in Argo)', async () => {
+    expect(await web('/web/ok', '$.data.successRate')).toEqual({ kind: 'json', value: '0.99' });
     expect(await web('/web/ok', '$.data.series')).toEqual({ kind: 'values', values: [1, 2] });
     expect(await web('/web/ok', '$.data.series[1]')).toEqual({ kind: 'value', value: 2 });
   });
 
-  it('treats a missing path as no data and a non-number or a 404 as an error', async () => {
+  it('treats a missing path as no data and a 404 as an error', async () => {
     expect(await web('/web/missing', '$.data.successRate')).toMatchObject({ kind: 'noData' });
-    expect(await web('/web/text', '$.data.successRate')).toMatchObject({ kind: 'error', message: expect.stringContaining('not a number') });
+    expect(await web('/web/text', '$.data.successRate')).toEqual({ kind: 'json', value: 'high' });
     expect(await web('/nope', '$.x')).toMatchObject({ kind: 'error', message: expect.stringContaining('HTTP 404') });
   });
 

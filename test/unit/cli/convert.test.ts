@@ -20,6 +20,12 @@ describe('expr-lang conditions to CEL', () => {
     expect(exprToCel(expression)).toMatchObject({ ok: true, cel });
   });
 
+  it("keeps a web metric's condition over its JSON value, which a Prometheus one refuses", () => {
+    expect(exprToCel('result == true', 'json')).toMatchObject({ ok: true, cel: 'result == true' });
+    expect(exprToCel('asFloat(result) > 0.9', 'json')).toMatchObject({ ok: true, cel: 'double(result) > 0.9' });
+    expect(exprToCel('result == true')).toMatchObject({ ok: false });
+  });
+
   it('says where Fledge differs: no data never reaches a condition', () => {
     const translated = exprToCel('len(result) == 0 || result[0] < 0.05');
     expect(translated.ok && translated.notes.join()).toContain('noDataPolicy');

@@ -82,4 +82,34 @@ status:
       expect.stringMatching(/^17 AnalysisRun\/api-6f9c7d-0-s1: spec\.metrics\.0\.provider: uses \{\{args\.hash\}\} but the run declares no argument hash/),
     ]);
   });
+  it("accepts Argo's documented web example and a web metric without jsonPath, and still refuses broken conditions", () => {
+    const template = (metrics: string): string => `apiVersion: fledge.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: web}
+spec:
+  metrics:
+${metrics}`;
+    const web = (condition: string, jsonPath = '\n        jsonPath: "{$.data.ok}"'): string => `  - name: m
+    successCondition: ${condition}
+    provider:
+      web:
+        url: http://status.shop/health${jsonPath}
+`;
+    expect(lintText('t.yaml', template(web('result == true'))).problems).toEqual([]);
+    expect(lintText('t.yaml', template(web("result.status == 'ok'", ''))).problems).toEqual([]);
+    expect(lintText('t.yaml', template(web('result > 0.9') + web('result.all(x, x > 1)'))).problems).toEqual([]);
+    const refused = lintText('t.yaml', template(web('result + 1') + web('result >=') + web('latency > 1.0')));
+    expect(refused.problems.map((p) => `${p.line} ${p.message}`)).toEqual([
+      expect.stringMatching(/^7 spec\.metrics\.0\.successCondition: is int, not bool/),
+      expect.stringMatching(/^13 spec\.metrics\.1\.successCondition: does not parse/),
+      expect.stringMatching(/^19 spec\.metrics\.2\.successCondition: does not type-check .*Unknown variable: latency/),
+    ]);
+    // A Prometheus result is still a number: Argo's web condition is refused there.
+    const prometheus = template(`  - name: m
+    successCondition: result == true
+    provider:
+      prometheus: {address: "http://p:9090", query: up}
+`);
+    expect(lintText('t.yaml', prometheus).problems).toEqual([expect.objectContaining({ message: expect.stringMatching(/successCondition: does not type-check to bool/) })]);
+  });
 });
