@@ -169,8 +169,7 @@ function compileJson(expression: string): CompiledCondition {
       try {
         value = program({ result });
       } catch (err) {
-        const hint = typeof result === 'string' && /^\s*[-+]?(\d|\.\d|Inf|NaN)/.test(result) ? '; a number sent as a string needs double(result)' : '';
-        throw new ConditionError(expression, `cannot be evaluated with result the ${describeJson(result)}: ${firstLine(err instanceof Error ? err.message : String(err))}${hint}`, 'shape');
+        throw new ConditionError(expression, `cannot be evaluated with result the ${describeJson(result)}: ${firstLine(err instanceof Error ? err.message : String(err))}`, 'shape');
       }
       if (typeof value !== 'boolean') throw new ConditionError(expression, `evaluated to ${describeJson(value)} with result the ${describeJson(result)}, not a bool`, 'shape');
       return value;

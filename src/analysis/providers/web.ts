@@ -6,7 +6,7 @@ import { describeHttpError, sendRequest } from '../../http/request.js';
 import { judge } from '../measure.js';
 import { renderText, renderUrl } from '../query.js';
 import { backendOf, DEFAULT_TIMEOUT_MS, renderHeaders, requestResponse, type MeasurementProvider } from './provider.js';
-import { MAX_RESPONSE_BYTES_FLAG, type ProviderResult } from './result.js';
+import { MAX_RESPONSE_BYTES_FLAG, parseSampleValue, type ProviderResult } from './result.js';
 
 export interface WebRequest {
   url: string;
@@ -52,18 +52,24 @@ export function selectJsonPath(document: unknown, path: string): unknown {
 /**
  * The value at jsonPath (or the whole answer, without one) as the condition's `result`, following the JSON as
  * Argo does: a number is a double, a non-empty list of numbers a list of doubles, and a bool, a string, an
- * object or any other list is passed through as it is (`result == true`, `result.status == "ok"`). A string
- * stays a string, numeric or not: `double(result)` reads one (Argo's `asFloat`). null, a missing path or an
+ * object or any other list is passed through as it is (`result == true`, `result.status == "ok"`). One departure:
+ * a number sent as text ("0.95", "+Inf") is that number, as it always was here, so existing conditions keep
+ * working (Argo's `asFloat(result)`, translated to `double(result)`, reads it too). null, a missing path or an
  * empty list is no data.
  */
 export function interpretWebValue(selected: unknown, path: string | undefined): ProviderResult {
   const where = path ?? 'the answer';
   if (selected === undefined) return { kind: 'noData', message: `${where} is absent from the answer` };
   if (selected === null) return { kind: 'noData', message: `${where} is null` };
-  if (typeof selected === 'number') return { kind: 'value', value: selected };
+  // Many metric APIs (Prometheus's own among them) send numbers as text: "0.95" stays the number it always was here,
+  // so a condition written for it keeps working. Any other string, bool or object is passed on as JSON.
+  const number = (value: unknown): number | undefined => (typeof value === 'number' ? value : typeof value === 'string' ? parseSampleValue(value) : undefined);
+  const single = number(selected);
+  if (single !== undefined) return { kind: 'value', value: single };
   if (Array.isArray(selected)) {
     if (selected.length === 0) return { kind: 'noData', message: `${where} is an empty list` };
-    if (selected.every((element) => typeof element === 'number')) return { kind: 'values', values: selected as number[] };
+    const values = selected.map(number);
+    if (values.every((value) => value !== undefined)) return { kind: 'values', values: values as number[] };
   }
   return { kind: 'json', value: selected };
 }

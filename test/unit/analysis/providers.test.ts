@@ -104,8 +104,8 @@ describe('prometheus provider', () => {
 describe('web provider', () => {
   const web = (path: string, jsonPath: string) => queryWeb({ url: `${address}${path}`, method: 'GET', headers: {}, timeoutMs: 1000, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, jsonPath });
 
-  it('selects a value by JSON path; a string stays a string, numeric or not (as in Argo)', async () => {
-    expect(await web('/web/ok', '$.data.successRate')).toEqual({ kind: 'json', value: '0.99' });
+  it('selects a value by JSON path, numeric strings read as numbers; any other string stays a string', async () => {
+    expect(await web('/web/ok', '$.data.successRate')).toEqual({ kind: 'value', value: 0.99 });
     expect(await web('/web/ok', '$.data.series')).toEqual({ kind: 'values', values: [1, 2] });
     expect(await web('/web/ok', '$.data.series[1]')).toEqual({ kind: 'value', value: 2 });
   });

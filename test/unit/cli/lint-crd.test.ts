@@ -22,14 +22,14 @@ describe('lint refuses what the apiserver refuses (the CRD schema)', () => {
     expect(problemsOf(rollout('      steps: [{setWeight: 20}, {pause: {}}]'))).toEqual([]);
   });
 
-  it('refuses unknown fields: trafficRouting in the wrong place, rollbackWindow, ephemeral metadata outside the canary', () => {
+  it('refuses unknown fields: trafficRouting in the wrong place, a misspelt rollbackWindow, ephemeral metadata outside the canary', () => {
     const text = rollout(
       '      steps: [{setWeight: 20}]\n      stableService: s\n      canaryService: c',
-      '  trafficRouting: {nginx: {stableIngress: web}}\n  rollbackWindow: {revisions: 3}\n  canaryMetadata: {labels: {role: canary}}',
+      '  trafficRouting: {nginx: {stableIngress: web}}\n  rollbackWindows: {revisions: 3}\n  canaryMetadata: {labels: {role: canary}}',
     );
     expect(problemsOf(text)).toEqual([
       '15 spec.trafficRouting: unknown field: the apiserver refuses it',
-      '16 spec.rollbackWindow: unknown field: the apiserver refuses it',
+      '16 spec.rollbackWindows: unknown field: the apiserver refuses it',
       '17 spec.canaryMetadata: unknown field: the apiserver refuses it',
     ]);
   });
