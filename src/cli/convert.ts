@@ -51,9 +51,20 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 /** Argo features with no Fledge equivalent, by where they sit, and why. */
 const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = [
   { match: (p) => p.join('.') === 'spec.strategy.blueGreen', message: 'the blueGreen strategy is not supported: Fledge runs canaries' },
-  { match: (p) => p[3] === 'steps' && p[5] === 'experiment', message: 'experiment steps are not supported' },
+  {
+    match: (p) => p[3] === 'steps' && p[5] === 'experiment',
+    message: 'experiment steps are not supported yet; for the baseline-against-canary pattern, strategy.canary.baseline with a judge metric does it in process (examples/canary-with-judge.yaml)',
+  },
+  {
+    match: (p) => p[3] === 'steps' && p[5] === 'plugin',
+    message:
+      'step plugins are not supported: Argo downloads and runs plugin binaries in its controller, and Fledge runs no third-party code; a webhook (strategy.canary.webhooks: pre-rollout, rollout, confirm-rollout) or a job metric in an analysis step can call what the plugin did',
+  },
   { match: (p) => p.join('.') === 'spec.strategy.canary.pingPong', message: 'pingPong services are not supported' },
-  { match: (p) => p.join('.') === 'spec.rollbackWindow', message: 'rollbackWindow is not supported' },
+  {
+    match: (p) => p.join('.') === 'spec.strategy.canary.trafficRouting.appMesh',
+    message: 'AWS App Mesh is discontinued (AWS ended support on 2026-09-30): move the mesh to the Gateway API (trafficRouting.gatewayAPI), which Fledge routes through',
+  },
   {
     match: (p) => p.slice(0, 4).join('.') === 'spec.strategy.canary.trafficRouting' && p.length === 5,
     message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio or nginx',

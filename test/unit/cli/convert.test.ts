@@ -85,6 +85,30 @@ describe('convert', () => {
     ]);
   });
 
+  it('refuses step plugins and App Mesh with what to use instead, and names the baseline for experiments', () => {
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  rollbackWindow: {revisions: 2}
+  strategy:
+    canary:
+      trafficRouting:
+        appMesh: {virtualService: {name: r}}
+      steps:
+      - plugin: {name: argoproj-labs/gatewayAPI}
+      - experiment: {templates: [{name: baseline, specRef: stable}]}
+`;
+    const messages = convertText('r.yaml', rollout).findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
+    expect(messages).toEqual([
+      expect.stringMatching(/^11 spec\.strategy\.canary\.trafficRouting\.appMesh: AWS App Mesh is discontinued \(AWS ended support on 2026-09-30\): move the mesh to the Gateway API/),
+      expect.stringMatching(/^13 spec\.strategy\.canary\.steps\.0\.plugin: step plugins are not supported: Argo downloads and runs plugin binaries.*a webhook/),
+      expect.stringMatching(/^14 spec\.strategy\.canary\.steps\.1\.experiment: experiment steps are not supported yet; .*strategy\.canary\.baseline with a judge metric/),
+    ]);
+  });
+
   it('exits 1 when something was not translated, 0 with --allow-partial', async () => {
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
