@@ -4,6 +4,7 @@ import { parseDuration } from '../api/duration.js';
 import { compileMetricConditions, ConditionError, type MetricConditions } from './condition.js';
 import type { MeasurementVerdict } from './measure.js';
 import { resolveRunMetrics, type ResolvedMetric } from './metric-args.js';
+import { scoreMetrics } from '../judge/index.js';
 import { isTerminal, runMachine, type TerminalPhase } from './run-machine.js';
 import { setConditions, type DesiredCondition } from '../api/conditions.js';
 
@@ -241,6 +242,50 @@ function schedule(metrics: ResolvedMetric[], results: MetricResult[], measuring:
   return { due, inProgress, wakeups };
 }
 
+/** What the score says for the run: what runPhase reads in place of the judge metrics, the status's score, the message. */
+interface ScoredRun {
+  results: MetricResult[];
+  score?: NonNullable<AnalysisRunStatus['score']>;
+  /** The phase the score gives the judge metrics together. */
+  phase: AnalysisPhase;
+  /** No other deciding metric has that phase: a run ending in it rests on the score, and says so. */
+  alone: boolean;
+  message: string;
+}
+
+/**
+ * With scoreThresholds, the judge metrics decide together, as Kayenta's score (src/judge/score.ts): their own phases
+ * stand aside, and one entry takes their place for runPhase: Failed at once on a critical metric's regression, else
+ * Running until every judge metric has finished, then Successful, Inconclusive or Failed by the score. Pure.
+ */
+function scoreJudged(run: AnalysisRun, results: MetricResult[]): ScoredRun | undefined {
+  const thresholds = run.spec.scoreThresholds;
+  if (thresholds === undefined) return undefined;
+  const judges = new Map(run.spec.metrics.flatMap((metric) => ('judge' in metric.provider && metric.dryRun !== true ? [[metric.name, metric.provider.judge] as const] : [])));
+  if (judges.size === 0) return undefined;
+  const mine = results.filter((result) => judges.has(result.name));
+  const scoredMetrics = mine.flatMap((result) => {
+    const spec = judges.get(result.name);
+    if (result.judgement === undefined || spec === undefined) return [];
+    return [{ name: result.name, class: result.judgement.class, direction: spec.direction ?? 'increase', ...(spec.weight !== undefined && { weight: spec.weight }), ...(spec.critical !== undefined && { critical: spec.critical }), ...(spec.mustHaveData !== undefined && { mustHaveData: spec.mustHaveData }) }];
+  });
+  const card = scoreMetrics(scoredMetrics, thresholds);
+  const finished = mine.every((result) => isTerminal(result.phase));
+  const phase: AnalysisPhase = card.failedCritical !== undefined ? 'Failed' : !finished ? 'Running' : SCORE_PHASE[card.verdict];
+  const value = Number.isFinite(card.score) ? Number(card.score.toPrecision(6)) : undefined;
+  const others = results.filter((result) => !judges.has(result.name));
+  const entry: MetricResult = { ...emptyResult({ name: 'score' }), phase };
+  return {
+    results: [...others, entry],
+    ...(scoredMetrics.length > 0 && { score: { ...(value !== undefined && { value }), verdict: card.verdict, reasons: card.reasons } }),
+    phase,
+    alone: !others.some((result) => result.dryRun !== true && result.phase === phase),
+    message: `score ${value ?? 'none'} (pass ${thresholds.pass}, marginal ${thresholds.marginal}): ${card.verdict}; ${card.reasons.join('; ')}`,
+  };
+}
+
+const SCORE_PHASE: Record<'Pass' | 'Marginal' | 'Fail', AnalysisPhase> = { Pass: 'Successful', Marginal: 'Inconclusive', Fail: 'Failed' };
+
 /** The run's message: why it is invalid, or its verdict (and that its Rollout cut it short), once it has one. */
 function runMessage(run: AnalysisRun, phase: AnalysisPhase, results: MetricResult[], problem: string | undefined): string | undefined {
   const terminated = run.spec.terminate === true;
@@ -259,13 +304,15 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
   const current = status ?? {};
   const { conditions, metrics, problem } = problemsOf(run);
   const judged = judgeMetrics(run, current, metrics, problem);
-  const phase = advanceRun(current.phase ?? 'Pending', judged, problem, run.spec.terminate === true);
+  const scored = scoreJudged(run, judged);
+  const phase = advanceRun(current.phase ?? 'Pending', scored?.results ?? judged, problem, run.spec.terminate === true);
   const done = isTerminal(phase);
   const { results, abandoned } = done ? stopAtVerdict(judged, metrics, problem) : { results: judged, abandoned: [] };
   const startedAt = Date.parse(current.startedAt ?? '') || now;
   const { due, inProgress, wakeups } = done ? { due: [], inProgress: [], wakeups: [] } : schedule(metrics, results, measuring, startedAt, now);
 
-  const message = runMessage(run, phase, results, problem);
+  const restsOnScore = scored !== undefined && problem === undefined && isTerminal(phase) && phase === scored.phase && scored.alone;
+  const message = restsOnScore ? scored.message : runMessage(run, phase, results, problem);
   const generation = run.metadata.generation;
   const next: AnalysisRunStatus = {
     ...(generation !== undefined && { observedGeneration: generation }),
@@ -275,6 +322,7 @@ export function evaluateRun(run: AnalysisRun, status: AnalysisRunStatus | undefi
     ...(done && { completedAt: current.completedAt ?? toTime(now) }),
     summary: summarize(results),
     metricResults: results,
+    ...(scored?.score !== undefined && { score: scored.score }),
     conditions: setConditions(current.conditions ?? [], runConditions(phase, message ?? `AnalysisRun is ${phase}`), now, generation),
   };
   return {

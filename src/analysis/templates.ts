@@ -1,8 +1,12 @@
-import type { AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric } from '../api/analysis.js';
+import type { AnalysisArg, AnalysisRunSpec, AnalysisTemplateSpec, Metric, ScoreThresholds } from '../api/analysis.js';
 import type { RolloutAnalysis, RolloutAnalysisArg } from '../api/rollout.js';
 import { resolveRunMetrics } from './metric-args.js';
 
 /** Values a Rollout can hand to its templates through valueFrom. */
+/** Two templates' score thresholds as one run's: the higher of each, so no template's bar is lowered. */
+const strictest = (a: ScoreThresholds | undefined, b: ScoreThresholds): ScoreThresholds =>
+  a === undefined ? b : { pass: Math.max(a.pass, b.pass), marginal: Math.max(a.marginal, b.marginal) };
+
 export interface RolloutArgContext {
   /** The Rollout as the apiserver has it: fieldRef paths are read from it. */
   rollout: unknown;
@@ -72,6 +76,7 @@ export function buildRunSpec(analysis: RolloutAnalysis, lookup: TemplateLookup, 
   const args = new Map<string, AnalysisArg>();
   const problems: string[] = [];
   let retention: number | undefined;
+  let thresholds: ScoreThresholds | undefined;
   for (const ref of analysis.templates) {
     const scope = ref.clusterScope === true;
     const template = lookup(ref.templateName, scope);
@@ -85,6 +90,7 @@ export function buildRunSpec(analysis: RolloutAnalysis, lookup: TemplateLookup, 
     }
     for (const arg of template.args ?? []) if (!args.has(arg.name)) args.set(arg.name, arg);
     if (template.measurementRetention !== undefined) retention = Math.max(retention ?? 0, template.measurementRetention);
+    if (template.scoreThresholds !== undefined) thresholds = strictest(thresholds, template.scoreThresholds);
   }
   for (const given of analysis.args ?? []) {
     const resolved = rolloutArgValue(given, context);
@@ -101,6 +107,7 @@ export function buildRunSpec(analysis: RolloutAnalysis, lookup: TemplateLookup, 
     metrics: 'metrics' in resolved ? resolved.metrics : metrics,
     args: [...args.values()],
     ...(retention !== undefined && { measurementRetention: retention }),
+    ...(thresholds !== undefined && { scoreThresholds: thresholds }),
     ...(problems.length > 0 && { invalidReason: problems.join('; ') }),
   };
 }

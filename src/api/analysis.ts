@@ -122,6 +122,12 @@ export const JudgeProvider = z.strictObject({
       removeOutliers: z.boolean().optional(),
       /** Sequential mode: the bound on aborting a good release, however often it looks (default 0.01). */
       alpha: Probability('Sequential mode: false-abort bound, default 0.01.').optional(),
+      /** With scoreThresholds: this metric's weight in the score (default 1). */
+      weight: z.number().min(0).max(1000).optional(),
+      /** With scoreThresholds: a regression here fails the run whatever the score (Kayenta's critical). */
+      critical: z.boolean().optional(),
+      /** With scoreThresholds: no data (or too few samples) counts as a failure of this metric, not as unjudged. */
+      mustHaveData: z.boolean().optional(),
     })
     .meta({
       'x-kubernetes-validations': [
@@ -183,11 +189,22 @@ export const Metric = z.object({
 });
 export type Metric = z.infer<typeof Metric>;
 
+/**
+ * Kayenta's score over the judge metrics: 100 × the weight of those that passed / the weight of those judged. At or
+ * above `pass` the judge metrics pass the run, at or above `marginal` it is Inconclusive (a person decides), below it
+ * Failed; a critical metric's regression fails it at once. Without it, each judge metric fails the run on its own.
+ */
+export const ScoreThresholds = z
+  .strictObject({ pass: z.number().min(0).max(100), marginal: z.number().min(0).max(100) })
+  .meta({ 'x-kubernetes-validations': [{ rule: 'self.marginal <= self.pass', message: 'scoreThresholds.marginal must not be above pass' }] });
+export type ScoreThresholds = z.infer<typeof ScoreThresholds>;
+
 export const AnalysisTemplateSpec = z.object({
   args: z.array(AnalysisArg).optional(),
   metrics: z.array(Metric).min(1).max(20),
   /** Measurements kept per metric in the run's status (default 10); counts still include every one. */
   measurementRetention: z.number().int().min(1).max(1000).optional(),
+  scoreThresholds: ScoreThresholds.optional(),
 });
 export type AnalysisTemplateSpec = z.infer<typeof AnalysisTemplateSpec>;
 
@@ -289,6 +306,8 @@ export const AnalysisRunSpec = z.object({
   /** Resolved arguments: a value, or a Secret key read when measuring (secrets never land in the run). */
   args: z.array(AnalysisArg).optional(),
   measurementRetention: z.number().int().min(1).max(1000).optional(),
+  /** From the templates (the strictest of each threshold when several give them). */
+  scoreThresholds: ScoreThresholds.optional(),
   /** Set by the controller when the Rollout no longer needs the run: measuring stops, the verdict so far stands. */
   terminate: z.boolean().optional(),
   /** Set when the run could not be built (missing template or argument): the run errors without measuring. */
@@ -306,6 +325,8 @@ export const AnalysisRunStatus = z.object({
   /** For the printer column: counts of measurement outcomes over all metrics. */
   summary: z.string().optional(),
   metricResults: z.array(MetricResult).optional(),
+  /** With scoreThresholds: the judge metrics' score so far (absent while nothing is judged), its verdict and why. */
+  score: z.object({ value: z.number().optional(), verdict: z.enum(['Pass', 'Marginal', 'Fail']), reasons: z.array(z.string()) }).optional(),
   /** Reconciling while measuring, Stalled once Failed or Error, Ready once Successful: what kstatus and `kubectl wait` read. */
   conditions: z.array(Condition).optional(),
 });
