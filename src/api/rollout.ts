@@ -144,6 +144,29 @@ export const IstioVirtualService = z.strictObject({
 });
 export type IstioVirtualService = z.infer<typeof IstioVirtualService>;
 
+/** ALB target-group stickiness, as Argo's StickinessConfig: AWS takes 1 to 604800 seconds (7 days) when enabled. */
+export const AlbStickinessConfig = z.strictObject({ enabled: z.boolean(), durationSeconds: z.number().int().min(0).max(604800) }).meta({
+  'x-kubernetes-validations': [{ rule: '!self.enabled || self.durationSeconds >= 1', message: 'stickinessConfig.durationSeconds must be 1 to 604800 when enabled' }],
+});
+
+/** Argo's ALBTrafficRouting: the Ingresses whose action annotation Fledge writes. */
+export const AlbRouting = z
+  .strictObject({
+    ingress: z.string().min(1).optional(),
+    ingresses: z.array(z.string().min(1)).min(1).max(16).optional(),
+    /** The port the forward action's target groups name (written as a string, as the controller reads it). */
+    servicePort: z.number().int().min(1).max(65535),
+    /** The Service whose rule backend carries the action (`port.name: use-annotation`); stableService when left out. */
+    rootService: z.string().min(1).optional(),
+    /** The AWS Load Balancer Controller's annotation prefix; `alb.ingress.kubernetes.io` when left out. */
+    annotationPrefix: z.string().min(1).optional(),
+    stickinessConfig: AlbStickinessConfig.optional(),
+  })
+  .meta({
+    'x-kubernetes-validations': [{ rule: 'has(self.ingress) != has(self.ingresses)', message: 'give exactly one of ingress or ingresses' }],
+  });
+export type AlbRouting = z.infer<typeof AlbRouting>;
+
 export const TrafficRouting = z
   .strictObject({
     gatewayAPI: GatewayApiRouting.optional(),
@@ -166,14 +189,19 @@ export const TrafficRouting = z
         annotationPrefix: z.string().min(1).optional(),
       })
       .optional(),
+    /**
+     * AWS Load Balancer Controller: the `actions.<rootService or stableService>` annotation on each Ingress, a forward
+     * action splitting servicePort between canaryService and stableService (Argo's ALBTrafficRouting).
+     */
+    alb: AlbRouting.optional(),
     /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
     managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
   })
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio or nginx',
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb)].filter(x, x).size() == 1',
+        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx or alb',
       },
       {
         rule: '!has(self.managedRoutes) || has(self.gatewayAPI)',

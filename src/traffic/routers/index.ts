@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
+import { AlbRouter } from './alb.js';
 import { GatewayApiRouter } from './gateway-api.js';
 import { IstioRouter } from './istio.js';
 import { NginxRouter } from './nginx.js';
@@ -17,5 +18,6 @@ export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRou
   if (routing.traefik !== undefined) return new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
   if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio);
   if (routing.nginx !== undefined) return new NginxRouter(apis.networking, routing.nginx);
-  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio or nginx');
+  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb);
+  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx or alb');
 }

@@ -36,7 +36,17 @@ describe('lint refuses what the apiserver refuses (the CRD schema)', () => {
 
   it('refuses what the CRD’s CEL rules refuse: two routers at once', () => {
     const text = rollout('      stableService: s\n      canaryService: c\n      trafficRouting: {nginx: {stableIngress: web}, istio: {virtualService: {name: vs}}}');
-    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio or nginx']);
+    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx or alb']);
+  });
+
+  it('takes Argo`s ALB router as Argo writes it, and refuses both ingress and ingresses, or stickiness enabled without a duration', () => {
+    const alb = (fields: string) => rollout(`      stableService: s\n      canaryService: c\n      trafficRouting: {alb: {servicePort: 80, ${fields}}}`);
+    expect(problemsOf(alb('ingress: web, rootService: root, annotationPrefix: custom.alb.io, stickinessConfig: {enabled: true, durationSeconds: 3600}'))).toEqual([]);
+    expect(problemsOf(alb('ingresses: [web, api], stickinessConfig: {enabled: false, durationSeconds: 0}'))).toEqual([]);
+    expect(problemsOf(alb('ingress: web, ingresses: [api]'))).toEqual(['14 spec.strategy.canary.trafficRouting.alb: give exactly one of ingress or ingresses']);
+    expect(problemsOf(alb('ingress: web, stickinessConfig: {enabled: true, durationSeconds: 0}'))).toEqual([
+      '14 spec.strategy.canary.trafficRouting.alb.stickinessConfig: stickinessConfig.durationSeconds must be 1 to 604800 when enabled',
+    ]);
   });
 
   it('refuses wrong types once, by the first check that sees them', () => {

@@ -150,6 +150,31 @@ const nginx: Driver = {
   remove: (kube) => kube.remove('ingresses', 'shop', 'api'),
 };
 
+const ALB_ACTION = 'alb.ingress.kubernetes.io/actions.api-stable';
+type AlbAction = { ForwardConfig: { TargetGroups: Array<{ ServiceName: string; Weight: number }> } };
+const albAction = (kube: FakeKube): AlbAction | undefined => {
+  const text = kube.get<k8s.V1Ingress>('ingresses', 'shop', 'api')?.metadata?.annotations?.[ALB_ACTION];
+  return text === undefined ? undefined : (JSON.parse(text) as AlbAction);
+};
+const alb: Driver = {
+  name: 'alb',
+  routing: { alb: { ingress: 'api', servicePort: 80 } },
+  kind: 'ingresses',
+  setup: (kube) =>
+    kube.put('ingresses', {
+      metadata: { name: 'api', namespace: 'shop' },
+      spec: { ingressClassName: 'alb', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api-stable', port: { name: 'use-annotation' } } } }] } }] },
+    }),
+  weight: (kube) => albAction(kube)?.ForwardConfig.TargetGroups.find((group) => group.ServiceName === 'api-canary')?.Weight,
+  edit: (kube, weight) =>
+    edited<Named & k8s.V1Ingress>(kube, 'ingresses', 'api', (ingress) => {
+      const action = albAction(kube) as AlbAction;
+      for (const group of action.ForwardConfig.TargetGroups) group.Weight = group.ServiceName === 'api-canary' ? weight : 100 - weight;
+      ingress.metadata = { ...ingress.metadata, annotations: { ...ingress.metadata?.annotations, [ALB_ACTION]: JSON.stringify(action) } } as Named['metadata'];
+    }),
+  remove: (kube) => kube.remove('ingresses', 'shop', 'api'),
+};
+
 const STEPS: CanaryStrategy['steps'] = [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
 
 function world(driver: Driver, canary: Partial<CanaryStrategy> = {}) {
@@ -210,7 +235,7 @@ async function canaryAtTwenty(driver: Driver, canary: Partial<CanaryStrategy> = 
   return env;
 }
 
-describe.each([gateway, traefik, istioHosts, istioSubsets, nginx])('RolloutReconciler with the $name router', (driver) => {
+describe.each([gateway, traefik, istioHosts, istioSubsets, nginx, alb])('RolloutReconciler with the $name router', (driver) => {
   it('steps the weight, then promotes: 100% once the new revision is whole, stable switched, back to 0, the old pods gone after scaleDownDelaySeconds', async () => {
     const env = await canaryAtTwenty(driver);
     if (driver === istioSubsets) {

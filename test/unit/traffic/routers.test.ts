@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../../src/api/rollout.js';
+import { AlbRouter } from '../../../src/traffic/routers/alb.js';
 import { ANNOTATION_MANAGED_RULES, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
 import { IstioRouter } from '../../../src/traffic/routers/istio.js';
 import { canaryIngressName, NginxRouter } from '../../../src/traffic/routers/nginx.js';
@@ -635,5 +636,160 @@ describe('NginxRouter', () => {
     expect((await nginx(other).observe(CONTEXT)).problem).toMatch(/Ingress shop\/api not found/);
     other.put('ingresses', { metadata: { name: 'api', namespace: 'shop' }, spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web' } } }] } }] } });
     expect((await nginx(other).observe(CONTEXT)).problem).toMatch(/no path whose backend is api-stable/);
+  });
+});
+
+describe('AlbRouter', () => {
+  const alb = (kube: FakeKube, config: Partial<NonNullable<TrafficRouting['alb']>> = {}) =>
+    new AlbRouter(kube.networking as unknown as k8s.NetworkingV1Api, { ingress: 'api', servicePort: 80, ...config });
+  const KEY = 'alb.ingress.kubernetes.io/actions.api-stable';
+  const annotations = (kube: FakeKube, name = 'api') => kube.get<k8s.V1Ingress>('ingresses', 'shop', name)?.metadata?.annotations ?? {};
+  const action = (kube: FakeKube, name = 'api', key = KEY): unknown => JSON.parse(annotations(kube, name)[key] ?? 'null');
+  /** An Ingress as the AWS Load Balancer Controller wants it: the action's backend has the port name use-annotation. */
+  const albIngress = (kube: FakeKube, name = 'api', backend = 'api-stable', port: k8s.V1ServiceBackendPort = { name: 'use-annotation' }): void =>
+    kube.put('ingresses', {
+      metadata: { name, namespace: 'shop', annotations: { 'alb.ingress.kubernetes.io/scheme': 'internet-facing' } },
+      spec: {
+        ingressClassName: 'alb',
+        rules: [
+          {
+            http: {
+              paths: [
+                { path: '/static', pathType: 'Prefix', backend: { service: { name: 'cdn', port: { number: 80 } } } },
+                { path: '/', pathType: 'Prefix', backend: { service: { name: backend, port } } },
+              ],
+            },
+          },
+        ],
+      },
+    });
+
+  it('writes the forward action in Argo`s shape, ServicePort a string, and nothing else; then only when the weight changes', async () => {
+    const kube = new FakeKube();
+    albIngress(kube);
+    const router = alb(kube);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    expect(await router.apply(CONTEXT, target(10))).toBe(true);
+    expect(annotations(kube)[KEY]).toBe(
+      '{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"api-canary","ServicePort":"80","Weight":10},{"ServiceName":"api-stable","ServicePort":"80","Weight":90}]}}',
+    );
+    expect(annotations(kube)['alb.ingress.kubernetes.io/scheme']).toBe('internet-facing');
+    expect(kube.get<k8s.V1Ingress>('ingresses', 'shop', 'api')?.spec?.rules?.[0]?.http?.paths[1]?.backend.service).toEqual({ name: 'api-stable', port: { name: 'use-annotation' } });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 10, headerRoutes: [], mirrorRoutes: [] });
+
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(10))).toBe(false);
+    expect(kube.writes.length).toBe(writes);
+    expect(await router.apply(CONTEXT, target(0))).toBe(true);
+    expect(action(kube)).toEqual({
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: [
+          { ServiceName: 'api-canary', ServicePort: '80', Weight: 0 },
+          { ServiceName: 'api-stable', ServicePort: '80', Weight: 100 },
+        ],
+      },
+    });
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
+  });
+
+  it('weights every listed Ingress, and reports no weight while they disagree', async () => {
+    const kube = new FakeKube();
+    albIngress(kube, 'public');
+    albIngress(kube, 'internal');
+    const router = alb(kube, { ingress: undefined, ingresses: ['public', 'internal'], servicePort: 8080 });
+    expect(await router.apply(CONTEXT, target(25))).toBe(true);
+    for (const name of ['public', 'internal']) {
+      expect(action(kube, name)).toEqual({
+        Type: 'forward',
+        ForwardConfig: {
+          TargetGroups: [
+            { ServiceName: 'api-canary', ServicePort: '8080', Weight: 25 },
+            { ServiceName: 'api-stable', ServicePort: '8080', Weight: 75 },
+          ],
+        },
+      });
+    }
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(25);
+
+    // A hand edit of one of them: nothing is in effect until both agree again, and only that one is written.
+    const edited = kube.get<k8s.V1Ingress>('ingresses', 'shop', 'internal') as k8s.V1Ingress;
+    edited.metadata = { ...edited.metadata, annotations: { ...edited.metadata?.annotations, [KEY]: (edited.metadata?.annotations?.[KEY] ?? '').replace('"Weight":25', '"Weight":50').replace('"Weight":75', '"Weight":50') } };
+    kube.put('ingresses', edited);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(25))).toBe(true);
+    expect(kube.writesSince(writes).map((write) => write.name)).toEqual(['internal']);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(25);
+  });
+
+  it('adds the target groups` stickiness when enabled, and none when disabled', async () => {
+    const kube = new FakeKube();
+    albIngress(kube);
+    await alb(kube, { stickinessConfig: { enabled: true, durationSeconds: 3600 } }).apply(CONTEXT, target(40));
+    expect(annotations(kube)[KEY]).toBe(
+      '{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"api-canary","ServicePort":"80","Weight":40},{"ServiceName":"api-stable","ServicePort":"80","Weight":60}],' +
+        '"TargetGroupStickinessConfig":{"Enabled":true,"DurationSeconds":3600}}}',
+    );
+    expect((await alb(kube).observe(CONTEXT)).canaryWeight).toBe(40);
+    // Turning it off rewrites the action without it, though the weight is the same.
+    expect(await alb(kube, { stickinessConfig: { enabled: false, durationSeconds: 0 } }).apply(CONTEXT, target(40))).toBe(true);
+    expect((action(kube) as { ForwardConfig: Record<string, unknown> }).ForwardConfig).not.toHaveProperty('TargetGroupStickinessConfig');
+  });
+
+  it('puts the action on rootService, under a custom annotationPrefix', async () => {
+    const kube = new FakeKube();
+    albIngress(kube, 'api', 'api-root');
+    const router = alb(kube, { rootService: 'api-root', annotationPrefix: 'custom.alb.example.com' });
+    expect(await router.apply(CONTEXT, target(5))).toBe(true);
+    expect(Object.keys(annotations(kube))).toEqual(['alb.ingress.kubernetes.io/scheme', 'custom.alb.example.com/actions.api-root']);
+    expect(action(kube, 'api', 'custom.alb.example.com/actions.api-root')).toEqual({
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: [
+          { ServiceName: 'api-canary', ServicePort: '80', Weight: 5 },
+          { ServiceName: 'api-stable', ServicePort: '80', Weight: 95 },
+        ],
+      },
+    });
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(5);
+    // Without rootService the action would be api-stable, which this Ingress does not route by annotation.
+    expect((await alb(kube).observe(CONTEXT)).problem).toMatch(/no path whose backend is service api-stable with port name use-annotation/);
+  });
+
+  it('refuses, as the router`s problem, an Ingress that is missing or does not route the action by annotation, and writes nothing', async () => {
+    const kube = new FakeKube();
+    expect(await alb(kube).observe(CONTEXT)).toEqual({ canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem: 'Ingress shop/api not found' });
+    await expect(alb(kube).apply(CONTEXT, target(10))).rejects.toThrow(/Ingress shop\/api not found/);
+
+    // The stable Service by port number: the controller would never read the annotation.
+    albIngress(kube, 'api', 'api-stable', { number: 80 });
+    const problem = (await alb(kube).observe(CONTEXT)).problem;
+    expect(problem).toMatch(/Ingress shop\/api has no path whose backend is service api-stable with port name use-annotation/);
+    expect(problem).toMatch(/alb\.ingress\.kubernetes\.io\/actions\.api-stable/);
+    await expect(alb(kube).apply(CONTEXT, target(10))).rejects.toThrow(/port name use-annotation/);
+
+    // One good Ingress and one missing: nothing is written to the good one either.
+    const other = new FakeKube();
+    albIngress(other, 'public');
+    await expect(alb(other, { ingress: undefined, ingresses: ['public', 'internal'] }).apply(CONTEXT, target(10))).rejects.toThrow(/Ingress shop\/internal not found/);
+    expect(other.writes).toEqual([]);
+  });
+
+  it('reads back the canary`s share of an action it did not write, and nothing from one it cannot parse', async () => {
+    const kube = new FakeKube();
+    albIngress(kube);
+    const ingress = kube.get<k8s.V1Ingress>('ingresses', 'shop', 'api') as k8s.V1Ingress;
+    const set = (value: string): void => {
+      kube.put('ingresses', { ...ingress, metadata: { ...ingress.metadata, annotations: { [KEY]: value } } });
+    };
+    set(' { "Type": "forward", "ForwardConfig": { "TargetGroups": [ {"ServiceName": "api-stable", "ServicePort": "80", "Weight": 70}, {"ServiceName": "api-canary", "ServicePort": "80", "Weight": 30} ] } }');
+    expect((await alb(kube).observe(CONTEXT)).canaryWeight).toBe(30);
+    set('{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"api-stable","ServicePort":"80"}]}}');
+    expect((await alb(kube).observe(CONTEXT)).canaryWeight).toBe(0);
+    set('not json');
+    expect((await alb(kube).observe(CONTEXT)).canaryWeight).toBeUndefined();
+    set('{"Type":"redirect"}');
+    expect((await alb(kube).observe(CONTEXT)).canaryWeight).toBeUndefined();
   });
 });
