@@ -194,14 +194,23 @@ export const TrafficRouting = z
      * action splitting servicePort between canaryService and stableService (Argo's ALBTrafficRouting).
      */
     alb: AlbRouting.optional(),
+    /**
+     * SMI (archived upstream): a TrafficSplit (split.smi-spec.io/v1alpha1, Argo's default) the Rollout creates and
+     * owns, named trafficSplitName (default: the Rollout's name), for rootService (default: stableService).
+     */
+    smi: z.strictObject({ rootService: z.string().min(1).optional(), trafficSplitName: z.string().min(1).optional() }).optional(),
+    /** APISIX: the backend weights in the named spec.http rules (default: the rule named as the route) of an ApisixRoute (apisix.apache.org/v2). */
+    apisix: z
+      .strictObject({ route: z.strictObject({ name: z.string().min(1), rules: z.array(z.string().min(1)).min(1).max(16).optional() }) })
+      .optional(),
     /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
     managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
   })
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx or alb',
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix)].filter(x, x).size() == 1',
+        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
       },
       {
         rule: '!has(self.managedRoutes) || has(self.gatewayAPI)',

@@ -67,7 +67,7 @@ const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = 
   },
   {
     match: (p) => p.slice(0, 4).join('.') === 'spec.strategy.canary.trafficRouting' && p.length === 5,
-    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx or alb',
+    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
   },
   { match: (p) => p[3] === 'provider' && p.length === 5, message: 'this provider is not supported (Fledge measures with prometheus, web and job)' },
 ];

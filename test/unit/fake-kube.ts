@@ -23,6 +23,8 @@ type Kind =
   | 'analysistemplates'
   | 'httproutes'
   | 'traefikservices'
+  | 'trafficsplits'
+  | 'apisixroutes'
   | 'virtualservices'
   | 'destinationrules'
   | 'ingresses'
@@ -221,7 +223,7 @@ export class FakeKube {
       this.writes.push({ verb: 'patch', kind: `${plural}/status`, name, body, outcome: 'ok' });
       return structuredClone(current);
     },
-    createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
+    createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns' | 'trafficsplits'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
     getNamespacedCustomObject: async ({ plural, namespace, name }: { plural: Kind; namespace: string; name: string }) => {
       const obj = this.get<Stored>(plural, namespace, name);
       if (obj === undefined) throw new FakeApiError(404);

@@ -76,7 +76,7 @@ describe('Argo Rollouts corpus (test/fixtures/argo-corpus): accepted before and 
     expect(documents.filter((doc) => doc.before && !doc.after)).toEqual([]);
   });
 
-  // The corpus holds one or more of every Argo feature Fledge lacks (SMI and Ambassador routers, the
+  // The corpus holds one or more of every Argo feature Fledge lacks (the Ambassador router, the
   // Datadog provider, workloadRef, antiAffinity, Istio header routes, args in conditions, fieldRef into the pod
   // template), so 80% is what it measures; each of the rest is reported with a reason below.
   it('accepts at least 80% of the counted documents after convert', () => {

@@ -1,0 +1,117 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { TrafficRouting } from '../../api/rollout.js';
+import { API_VERSION } from '../../api/rollout.js';
+import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
+import { patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+
+type SmiConfig = NonNullable<TrafficRouting['smi']>;
+
+/** Argo's default TrafficSplit version (its --traffic-split-api-version), whose weights are quantities. */
+export const TRAFFIC_SPLIT: Kind = { group: 'split.smi-spec.io', version: 'v1alpha1', plural: 'trafficsplits', kind: 'TrafficSplit' };
+
+interface Backend {
+  service?: unknown;
+  weight?: unknown;
+}
+
+const SUFFIXES: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** A v1alpha1 weight: a Kubernetes quantity ("5", "500m"); a plain number (v1alpha2/3) is read too. */
+export function quantityValue(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)|(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?)$/.exec(value.trim());
+  if (match === null) return undefined;
+  const base = Number(match[1]);
+  return match[2] !== undefined ? base * 10 ** Number(match[2]) : base * (SUFFIXES[match[3] ?? ''] ?? 1);
+}
+
+/**
+ * SMI: a TrafficSplit the Rollout creates and owns (as Argo does), for rootService, with the canary and stable
+ * Services as backends. One of that name the Rollout does not control is refused, never taken over.
+ */
+export class SmiRouter implements TrafficRouter {
+  readonly kind = 'smi';
+
+  constructor(
+    private readonly api: k8s.CustomObjectsApi,
+    private readonly config: SmiConfig,
+  ) {}
+
+  private name(context: RouterContext): string {
+    return this.config.trafficSplitName ?? context.rolloutName;
+  }
+
+  private async read(context: RouterContext): Promise<{ object?: CustomObject; problem?: string }> {
+    const name = this.name(context);
+    const object = await readObject(this.api, TRAFFIC_SPLIT, context.namespace, name);
+    if (object === undefined) return {};
+    const controller = object.metadata?.ownerReferences?.find((owner) => owner.controller === true);
+    const ours =
+      controller !== undefined &&
+      controller.kind === 'Rollout' &&
+      controller.apiVersion.split('/')[0] === API_VERSION.split('/')[0] &&
+      (context.rolloutUid !== undefined ? controller.uid === context.rolloutUid : controller.name === context.rolloutName);
+    if (!ours) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
+    return { object };
+  }
+
+  async observe(context: RouterContext): Promise<TrafficObservation> {
+    const { object, problem } = await this.read(context);
+    if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
+    // Not created yet: apply creates it.
+    if (object === undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [] };
+    const backends = ((object.spec?.backends as Backend[] | undefined) ?? []).filter((backend) => typeof backend === 'object' && backend !== null);
+    const weightOf = (service: string | undefined): number | undefined => {
+      const entries = backends.filter((backend) => backend.service === service);
+      const weights = entries.map((backend) => quantityValue(backend.weight ?? 0));
+      return entries.length === 0 || weights.some((weight) => weight === undefined) ? undefined : weights.reduce<number>((total, weight) => total + (weight ?? 0), 0);
+    };
+    const canary = weightOf(context.canaryService);
+    const stable = weightOf(context.stableService);
+    const canaryWeight = canary === undefined || stable === undefined ? undefined : percentOf(canary, stable);
+    return { canaryWeight, headerRoutes: [], mirrorRoutes: [] };
+  }
+
+  /** The spec as Argo writes it for v1alpha1: the canary backend first, weights as quantities (strings). */
+  private spec(context: RouterContext, target: TrafficTarget): Record<string, unknown> {
+    return {
+      service: this.config.rootService ?? context.stableService,
+      backends: [
+        { service: context.canaryService, weight: String(target.canaryWeight) },
+        { service: context.stableService, weight: String(100 - target.canaryWeight) },
+      ],
+    };
+  }
+
+  async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {
+    const { object, problem } = await this.read(context);
+    if (problem !== undefined) throw new Error(problem);
+    const spec = this.spec(context, target);
+    if (object === undefined) {
+      await this.api.createNamespacedCustomObject({
+        group: TRAFFIC_SPLIT.group,
+        version: TRAFFIC_SPLIT.version,
+        plural: TRAFFIC_SPLIT.plural,
+        namespace: context.namespace,
+        body: {
+          apiVersion: `${TRAFFIC_SPLIT.group}/${TRAFFIC_SPLIT.version}`,
+          kind: TRAFFIC_SPLIT.kind,
+          metadata: {
+            name: this.name(context),
+            namespace: context.namespace,
+            ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name: context.rolloutName, uid: context.rolloutUid ?? '', controller: true, blockOwnerDeletion: true }],
+          },
+          spec,
+        },
+      });
+      return true;
+    }
+    // Compared field by field: the apiserver hands back an object's keys in its own order.
+    const backends = Array.isArray(object.spec?.backends) ? (object.spec.backends as Backend[]) : [];
+    const current = { service: object.spec?.service, backends: backends.map((backend) => ({ service: backend?.service, weight: backend?.weight })) };
+    if (JSON.stringify(current) === JSON.stringify(spec)) return false;
+    await patchObject(this.api, TRAFFIC_SPLIT, object, { spec });
+    return true;
+  }
+}

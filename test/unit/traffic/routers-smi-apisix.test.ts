@@ -1,0 +1,229 @@
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { TrafficRouting } from '../../../src/api/rollout.js';
+import { lintText } from '../../../src/cli/lint.js';
+import { ApisixRouter } from '../../../src/traffic/routers/apisix.js';
+import { routerFor } from '../../../src/traffic/routers/index.js';
+import { quantityValue, SmiRouter } from '../../../src/traffic/routers/smi.js';
+import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
+import { FakeKube } from '../fake-kube.js';
+
+const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
+const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
+
+interface TrafficSplit {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; ownerReferences?: Array<Record<string, unknown>> };
+  spec: { service: string; backends: Array<{ service: string; weight: unknown }> };
+}
+
+describe('SmiRouter', () => {
+  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}) => new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? {});
+
+  it('creates the TrafficSplit as Argo does (v1alpha1, canary first, quantity weights, owned by the Rollout), then patches it only when it differs', async () => {
+    const kube = new FakeKube();
+    const router = smi(kube);
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [] });
+    expect(await router.apply(CONTEXT, target(5))).toBe(true);
+    const created = kube.get<TrafficSplit>('trafficsplits', 'shop', 'api');
+    expect(created?.apiVersion).toBe('split.smi-spec.io/v1alpha1');
+    expect(created?.kind).toBe('TrafficSplit');
+    expect(created?.metadata.ownerReferences).toEqual([{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    expect(created?.spec).toEqual({
+      service: 'api-stable',
+      backends: [
+        { service: 'api-canary', weight: '5' },
+        { service: 'api-stable', weight: '95' },
+      ],
+    });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: [], mirrorRoutes: [] });
+
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(5))).toBe(false);
+    expect(kube.writes.length).toBe(writes);
+
+    expect(await router.apply(CONTEXT, target(40))).toBe(true);
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')?.spec.backends).toEqual([
+      { service: 'api-canary', weight: '40' },
+      { service: 'api-stable', weight: '60' },
+    ]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(40);
+  });
+
+  it('names the split trafficSplitName and routes rootService', async () => {
+    const kube = new FakeKube();
+    const router = smi(kube, { rootService: 'api', trafficSplitName: 'api-split' });
+    await router.apply(CONTEXT, target(20));
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')).toBeUndefined();
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api-split')?.spec.service).toBe('api');
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(20);
+  });
+
+  it('reads back weights in quantity form, and numbers (v1alpha2/3), as relative weights', async () => {
+    const kube = new FakeKube();
+    const owned = { ownerReferences: [{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true }] };
+    const put = (backends: Array<{ service: string; weight?: unknown }>) =>
+      kube.put('trafficsplits', { metadata: { name: 'api', namespace: 'shop', ...owned }, spec: { service: 'api-stable', backends } });
+    const router = smi(kube);
+    put([{ service: 'api-canary', weight: '250m' }, { service: 'api-stable', weight: '750m' }]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(25);
+    put([{ service: 'api-canary', weight: 1 }, { service: 'api-stable', weight: 3 }]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(25);
+    put([{ service: 'api-stable', weight: '100' }]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    // A hand edit is put back on the next apply.
+    expect(await router.apply(CONTEXT, target(10))).toBe(true);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(10);
+    expect(quantityValue('1k')).toBe(1000);
+    expect(quantityValue('2e1')).toBe(20);
+    expect(quantityValue('ten')).toBeUndefined();
+  });
+
+  it('refuses a TrafficSplit of that name the Rollout does not control, and never takes it over', async () => {
+    const kube = new FakeKube();
+    const spec = { service: 'api-stable', backends: [{ service: 'api-stable', weight: '100' }] };
+    kube.put('trafficsplits', { metadata: { name: 'api', namespace: 'shop' }, spec });
+    const router = smi(kube);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/TrafficSplit shop\/api exists and is not controlled by this Rollout/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/not controlled by this Rollout/);
+    // Owned by another Rollout of the same name (an earlier incarnation): still not ours.
+    kube.put('trafficsplits', {
+      metadata: { name: 'api', namespace: 'shop', ownerReferences: [{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'uid-old', controller: true }] },
+      spec,
+    });
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/not controlled by this Rollout/);
+    expect(kube.writes.filter((write) => write.kind === 'trafficsplits')).toEqual([]);
+  });
+});
+
+interface ApisixBackend {
+  serviceName: string;
+  servicePort: number;
+  weight?: number;
+  resolveGranularity?: string;
+}
+interface ApisixHttp {
+  name: string;
+  match: { hosts?: string[]; paths: string[] };
+  backends: ApisixBackend[];
+  plugins?: unknown[];
+}
+
+/** An ApisixRoute shaped as in Argo's APISIX example. */
+function apisixRoute(kube: FakeKube, http: ApisixHttp[], name = 'api-route'): void {
+  kube.put('apisixroutes', { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', metadata: { name, namespace: 'shop' }, spec: { http } });
+}
+const rule = (name: string, path = '/*'): ApisixHttp => ({
+  name,
+  match: { hosts: ['shop.example.com'], paths: [path] },
+  backends: [
+    { serviceName: 'api-stable', servicePort: 80, weight: 100 },
+    { serviceName: 'api-canary', servicePort: 80, weight: 0, resolveGranularity: 'service' },
+  ],
+});
+
+describe('ApisixRouter', () => {
+  const apisix = (kube: FakeKube, config: NonNullable<TrafficRouting['apisix']>) => new ApisixRouter(kube.custom as unknown as k8s.CustomObjectsApi, config);
+  const http = (kube: FakeKube, name = 'api-route') => kube.get<{ spec: { http: ApisixHttp[] } }>('apisixroutes', 'shop', name)?.spec.http ?? [];
+  const weights = (entry: ApisixHttp | undefined) => entry?.backends.map((backend) => [backend.serviceName, backend.weight]);
+
+  it('by default weights the http rule named as the route, as Argo does, and keeps every other field', async () => {
+    const kube = new FakeKube();
+    apisixRoute(kube, [rule('api-route'), rule('other', '/admin/*')]);
+    const router = apisix(kube, { route: { name: 'api-route' } });
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(0);
+    expect(await router.apply(CONTEXT, target(30))).toBe(true);
+    expect(http(kube)[0]).toEqual({
+      ...rule('api-route'),
+      backends: [
+        { serviceName: 'api-stable', servicePort: 80, weight: 70 },
+        { serviceName: 'api-canary', servicePort: 80, weight: 30, resolveGranularity: 'service' },
+      ],
+    });
+    expect(http(kube)[1]).toEqual(rule('other', '/admin/*'));
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 30, headerRoutes: [], mirrorRoutes: [] });
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(30))).toBe(false);
+    expect(kube.writes.length).toBe(writes);
+  });
+
+  it('weights every rule listed in rules, and reports no weight while they disagree', async () => {
+    const kube = new FakeKube();
+    apisixRoute(kube, [rule('web'), rule('untouched'), rule('grpc', '/grpc/*')]);
+    const router = apisix(kube, { route: { name: 'api-route', rules: ['web', 'grpc'] } });
+    expect(await router.apply(CONTEXT, target(50))).toBe(true);
+    expect(weights(http(kube)[0])).toEqual([['api-stable', 50], ['api-canary', 50]]);
+    expect(weights(http(kube)[1])).toEqual([['api-stable', 100], ['api-canary', 0]]);
+    expect(weights(http(kube)[2])).toEqual([['api-stable', 50], ['api-canary', 50]]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(50);
+
+    const edited = http(kube);
+    edited[2] = rule('grpc', '/grpc/*');
+    apisixRoute(kube, edited);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+  });
+
+  it('counts a backend without a weight at the controller default of 100', async () => {
+    const kube = new FakeKube();
+    apisixRoute(kube, [{ ...rule('api-route'), backends: [{ serviceName: 'api-stable', servicePort: 80 }, { serviceName: 'api-canary', servicePort: 80 }] }]);
+    expect((await apisix(kube, { route: { name: 'api-route' } }).observe(CONTEXT)).canaryWeight).toBe(50);
+  });
+
+  it('refuses a missing route, a missing rule and a rule without both backends, and writes nothing', async () => {
+    const kube = new FakeKube();
+    const router = apisix(kube, { route: { name: 'api-route', rules: ['web'] } });
+    expect((await router.observe(CONTEXT)).problem).toMatch(/ApisixRoute shop\/api-route not found/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/not found/);
+    apisixRoute(kube, [rule('other')]);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/has no http rule named web/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/no http rule named web/);
+    apisixRoute(kube, [{ ...rule('web'), backends: [{ serviceName: 'api-stable', servicePort: 80, weight: 100 }] }]);
+    expect((await router.observe(CONTEXT)).problem).toMatch(/http rule web has no backend with serviceName api-canary/);
+    await expect(router.apply(CONTEXT, target(10))).rejects.toThrow(/no backend with serviceName api-canary/);
+    expect(kube.writes).toEqual([]);
+  });
+});
+
+describe('trafficRouting smi and apisix', () => {
+  it('routerFor picks them', () => {
+    const kube = new FakeKube();
+    const apis = { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api };
+    expect(routerFor({ smi: {} }, apis).kind).toBe('smi');
+    expect(routerFor({ apisix: { route: { name: 'r' } } }, apis).kind).toBe('apisix');
+  });
+
+  it('the schema takes Argo`s fields and nothing else', () => {
+    expect(TrafficRouting.safeParse({ smi: { rootService: 'api', trafficSplitName: 'api-split' } }).success).toBe(true);
+    expect(TrafficRouting.safeParse({ apisix: { route: { name: 'r', rules: ['a', 'b'] } } }).success).toBe(true);
+    expect(TrafficRouting.safeParse({ apisix: { route: {} } }).success).toBe(false);
+    expect(TrafficRouting.safeParse({ smi: { weights: 1 } }).success).toBe(false);
+  });
+
+  it('the CRD refuses smi or apisix beside another router, and managedRoutes with either', () => {
+    const lint = (routing: string) =>
+      lintText(
+        'r.yaml',
+        `apiVersion: fledge.dev/v1alpha1
+kind: Rollout
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: "api:1"}]
+  strategy:
+    canary:
+      stableService: s
+      canaryService: c
+      trafficRouting: ${routing}
+`,
+      ).problems.map((problem) => problem.message);
+    expect(lint('{smi: {}}')).toEqual([]);
+    expect(lint('{apisix: {route: {name: r, rules: [a]}}}')).toEqual([]);
+    expect(lint('{smi: {}, apisix: {route: {name: r}}}')).toEqual([expect.stringMatching(/names exactly one router/)]);
+    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
+    expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
+  });
+});
