@@ -36,11 +36,11 @@ spec:
 ---
 apiVersion: fledge.dev/v1alpha1
 kind: Rollout
-metadata: {name: payments-threshold}
+metadata: {name: orders-threshold}
 spec:
   replicas: 4
-  selector: {matchLabels: {app: payments-threshold}}
-  template: {metadata: {labels: {app: payments-threshold}}, spec: {containers: [{name: payments, image: demo:v1-errors06}]}}
+  selector: {matchLabels: {app: orders-threshold}}
+  template: {metadata: {labels: {app: orders-threshold}}, spec: {containers: [{name: orders, image: demo:v1-errors06}]}}
   strategy:
     canary:
       steps:
@@ -64,33 +64,33 @@ describe('the judge: canary against baseline, on real Prometheus and the workloa
   const run = async (name: string): Promise<AnalysisRun> =>
     (await custom.getNamespacedCustomObject({ group: 'fledge.dev', version: 'v1alpha1', namespace: suite.ns.name, plural: 'analysisruns', name })) as AnalysisRun;
   const setImage = async (name: string, image: string): Promise<void> => {
-    const patch = { spec: { template: { spec: { containers: [{ name: 'payments', image }] } } } };
+    const patch = { spec: { template: { spec: { containers: [{ name: 'orders', image }] } } } };
     const res = await kubectl(['patch', 'rollout', name, '-n', suite.ns.name, '--type=merge', '-p', JSON.stringify(patch)]);
     expect(res.code, res.stderr).toBe(0);
   };
   const baselines = async (): Promise<k8s.V1ReplicaSet[]> =>
-    (await apps.listNamespacedReplicaSet({ namespace: suite.ns.name, labelSelector: 'fledge.dev/rollout=payments,fledge.dev/role=baseline' })).items;
+    (await apps.listNamespacedReplicaSet({ namespace: suite.ns.name, labelSelector: 'fledge.dev/rollout=orders,fledge.dev/role=baseline' })).items;
   const resultOf = (analysis: AnalysisRun, metric: string): MetricResult | undefined => analysis.status?.metricResults?.find((r) => r.name === metric);
 
   it('on a bad day (every version fails 6%), the threshold aborts a good release and the judge promotes it', async () => {
     await apply(example);
     await apply(thresholdTwin);
-    const firstJudged = await waitFor('payments', 'Healthy', (s) => s.phase === 'Healthy');
-    const firstThreshold = await waitFor('payments-threshold', 'Healthy', (s) => s.phase === 'Healthy');
-    await Promise.all([setImage('payments', 'demo:v2-errors06'), setImage('payments-threshold', 'demo:v2-errors06')]);
+    const firstJudged = await waitFor('orders', 'Healthy', (s) => s.phase === 'Healthy');
+    const firstThreshold = await waitFor('orders-threshold', 'Healthy', (s) => s.phase === 'Healthy');
+    await Promise.all([setImage('orders', 'demo:v2-errors06'), setImage('orders-threshold', 'demo:v2-errors06')]);
 
-    const aborted = await waitFor('payments-threshold', 'aborted', (s) => s.phase === 'Degraded');
+    const aborted = await waitFor('orders-threshold', 'aborted', (s) => s.phase === 'Degraded');
     expect(aborted.abort).toBe(true);
     expect(aborted.stableRevision).toBe(firstThreshold.stableRevision);
     expect(aborted.message).toMatch(/metric error-ratio failed.*last value 0\.0[5-7]/);
 
-    const analysing = await waitFor('payments', 'judging', (s) => s.stepAnalysisRun !== undefined && s.currentRevision !== firstJudged.stableRevision);
+    const analysing = await waitFor('orders', 'judging', (s) => s.stepAnalysisRun !== undefined && s.currentRevision !== firstJudged.stableRevision);
     // Beside the canary, a baseline of the stable template with the canary's one pod.
     const [baseline] = await baselines();
     expect(baseline?.spec?.replicas).toBe(1);
     expect(baseline?.spec?.template?.spec?.containers[0]?.image).toBe('demo:v1-errors06');
     expect(baseline?.spec?.template?.metadata?.labels).toMatchObject({ role: 'baseline', 'fledge.dev/role': 'baseline' });
-    const promoted = await waitFor('payments', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision === analysing.currentRevision);
+    const promoted = await waitFor('orders', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision === analysing.currentRevision);
     expect(promoted.abort ?? false).toBe(false);
     await eventually('the baseline removed at the promotion', async () => ((await baselines()).length === 0 ? true : undefined));
     const judged = await run(analysing.stepAnalysisRun as string);
@@ -109,10 +109,10 @@ describe('the judge: canary against baseline, on real Prometheus and the workloa
   });
 
   it('aborts a real regression (6% → 30% errors) on the sequential judge, its verdict explained', async () => {
-    const stable = (await status('payments')).stableRevision as string;
-    await setImage('payments', 'demo:v3-errors30');
-    const analysing = await waitFor('payments', 'judging', (s) => s.stepAnalysisRun !== undefined && s.currentRevision !== stable);
-    const aborted = await waitFor('payments', 'aborted', (s) => s.phase === 'Degraded');
+    const stable = (await status('orders')).stableRevision as string;
+    await setImage('orders', 'demo:v3-errors30');
+    const analysing = await waitFor('orders', 'judging', (s) => s.stepAnalysisRun !== undefined && s.currentRevision !== stable);
+    const aborted = await waitFor('orders', 'aborted', (s) => s.phase === 'Degraded');
     expect(aborted.abort).toBe(true);
     expect(aborted.stableRevision).toBe(stable);
     expect(aborted.message).toMatch(/metric error-ratio failed/);

@@ -62,20 +62,20 @@ describe('the workload simulator, scraped by the real Prometheus', () => {
     await ns.remove();
   });
 
-  it('serves one series set per Ready pod, labelled with its namespace, pod and pod-template-hash', async () => {
+  it('serves one series set per Ready pod, labelled with its namespace, pod, pod-template-hash and role label', async () => {
     const text = await eventually('4 Ready pods in /metrics', async () => {
       const body = await metricsText();
       const pods = new Set([...body.matchAll(/http_requests_total\{[^}]*pod="([^"]+)"/g)].map((m) => m[1]));
       return pods.size === 4 ? body : undefined;
     });
     for (const hash of ['abc', 'good']) {
-      const pods = new Set([...text.matchAll(new RegExp(`http_requests_total\\{namespace="${ns.name}",pod="([^"]+)",pod_template_hash="${hash}",code="200"\\}`, 'g'))].map((m) => m[1]));
+      const pods = new Set([...text.matchAll(new RegExp(`http_requests_total\\{namespace="${ns.name}",pod="([^"]+)",pod_template_hash="${hash}",role="",code="200"\\}`, 'g'))].map((m) => m[1]));
       expect(pods.size, hash).toBe(2);
       for (const pod of pods) expect(pod).toMatch(hash === 'abc' ? /^bad-/ : /^good-/);
     }
     // Both codes exist from the start, so "no errors" is a measured 0 rather than an empty result.
-    expect(text).toMatch(new RegExp(`http_requests_total\\{namespace="${ns.name}",pod="good-[^"]+",pod_template_hash="good",code="500"\\} 0\\n`));
-    expect(text).toMatch(/http_request_duration_seconds_bucket\{le="2.5",namespace="[^"]+",pod="bad-[^"]+",pod_template_hash="abc"\}/);
+    expect(text).toMatch(new RegExp(`http_requests_total\\{namespace="${ns.name}",pod="good-[^"]+",pod_template_hash="good",role="",code="500"\\} 0\\n`));
+    expect(text).toMatch(/http_request_duration_seconds_bucket\{le="2.5",namespace="[^"]+",pod="bad-[^"]+",pod_template_hash="abc",role=""\}/);
   });
 
   it('gives Prometheus a 20% error ratio and ~0.8 s latency for the bad version, none and ~0.05 s for the good one', async () => {
