@@ -1,8 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AlbRouting } from '../../api/rollout.js';
-import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
+import { mergePatchOptions } from '../../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { agreed, percentOf } from './objects.js';
+import { agreed, percentOf, readIngress } from './objects.js';
 
 const DEFAULT_PREFIX = 'alb.ingress.kubernetes.io';
 /** The port name that tells the AWS Load Balancer Controller to take a backend's action from the annotation. */
@@ -65,15 +65,6 @@ export class AlbRouter implements TrafficRouter {
     return JSON.stringify(action);
   }
 
-  private async readIngress(namespace: string, name: string): Promise<k8s.V1Ingress | undefined> {
-    try {
-      return await this.api.readNamespacedIngress({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
   /** Every listed Ingress, or the first reason one of them cannot carry the action. */
   private async read(context: RouterContext): Promise<{ ingresses: k8s.V1Ingress[]; problem?: string }> {
     const action = this.action(context);
@@ -81,7 +72,7 @@ export class AlbRouter implements TrafficRouter {
     if (this.ingresses.length === 0) return { ingresses: [], problem: 'trafficRouting.alb names no Ingress: give ingress or ingresses' };
     const ingresses: k8s.V1Ingress[] = [];
     for (const name of this.ingresses) {
-      const ingress = await this.readIngress(context.namespace, name);
+      const ingress = await readIngress(this.api, context.namespace, name);
       if (ingress === undefined) return { ingresses, problem: `Ingress ${context.namespace}/${name} not found` };
       const backends = (ingress.spec?.rules ?? []).flatMap((rule) => rule.http?.paths ?? []).map((path) => path.backend.service);
       if (!backends.some((service) => service?.name === action && service.port?.name === USE_ANNOTATION)) {

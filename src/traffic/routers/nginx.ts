@@ -1,9 +1,10 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
-import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
+import { mergePatchOptions } from '../../kube/patch.js';
 import { API_VERSION } from '../../api/rollout.js';
 import { LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
+import { readIngress } from './objects.js';
 
 type NginxConfig = NonNullable<TrafficRouting['nginx']>;
 
@@ -45,23 +46,14 @@ export class NginxRouter implements TrafficRouter {
     return this.config.annotationPrefix ?? DEFAULT_PREFIX;
   }
 
-  private async readIngress(namespace: string, name: string): Promise<k8s.V1Ingress | undefined> {
-    try {
-      return await this.api.readNamespacedIngress({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
   private async read(context: RouterContext): Promise<{ stable?: k8s.V1Ingress; canary?: k8s.V1Ingress; problem?: string }> {
-    const stable = await this.readIngress(context.namespace, this.config.stableIngress);
+    const stable = await readIngress(this.api, context.namespace, this.config.stableIngress);
     if (stable === undefined) return { problem: `Ingress ${context.namespace}/${this.config.stableIngress} not found` };
     const backends = (stable.spec?.rules ?? []).flatMap((rule) => rule.http?.paths ?? []).map((path) => path.backend.service?.name);
     if (!backends.includes(context.stableService)) {
       return { stable, problem: `Ingress ${context.namespace}/${this.config.stableIngress} has no path whose backend is ${context.stableService}` };
     }
-    const canary = await this.readIngress(context.namespace, canaryIngressName(context.rolloutName, this.config.stableIngress));
+    const canary = await readIngress(this.api, context.namespace, canaryIngressName(context.rolloutName, this.config.stableIngress));
     if (canary !== undefined && canary.metadata?.labels?.[LABEL_ROLLOUT] !== rolloutLabelValue(context.rolloutName)) {
       return { stable, problem: `Ingress ${canary.metadata?.name} exists and is not this Rollout's canary Ingress` };
     }

@@ -22,6 +22,16 @@ export async function readObject(api: k8s.CustomObjectsApi, kind: Kind, namespac
   }
 }
 
+/** Reads one Ingress; undefined when it does not exist (the NGINX and ALB routers both edit Ingresses). */
+export async function readIngress(api: k8s.NetworkingV1Api, namespace: string, name: string): Promise<k8s.V1Ingress | undefined> {
+  try {
+    return await api.readNamespacedIngress({ name, namespace });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /**
  * Merge-patches an object with its resourceVersion, so a concurrent edit makes the write fail with a conflict (and
  * the reconcile retry on fresh data) instead of overwriting it.
