@@ -1,11 +1,13 @@
 import type { AnalysisPhase, AnalysisRun, AnalysisRunSpec, AnalysisRunStatus, AnalysisTemplateSpec, MeasurementPhase } from '../api/analysis.js';
 import { parseDuration } from '../api/duration.js';
 import { API_VERSION, type RolloutAnalysis } from '../api/rollout.js';
-import { judge } from './measure.js';
+import type { JudgeSpec } from '../api/analysis.js';
+import { judgeQueries, judgeRanges, judgeRoleArgs, judgeSampling, JUDGE_ROLES, type JudgeSampling } from './judge-verdict.js';
+import { judge, type MeasurementVerdict } from './measure.js';
 import type { ResolvedMetric } from './metric-args.js';
 import { evaluateRun, recordMeasurement, RUN_DEFAULTS } from './plan.js';
 import { argumentValues, type SecretReader } from './providers/provider.js';
-import { prometheusRequest, samplesToResult, type PrometheusRequest, type RangeAnswer } from './providers/prometheus.js';
+import { prometheusRequest, samplesToResult, type PrometheusRequest, type RangeAnswer, type RangeSeries } from './providers/prometheus.js';
 import type { ProviderResult } from './providers/result.js';
 import { isTerminal } from './run-machine.js';
 import { buildRunSpec, type TemplateLookup } from './templates.js';
@@ -85,8 +87,14 @@ export interface BacktestReport {
   queryErrors: Array<{ query: string; message: string }>;
 }
 
-/** Where a simulated run takes its answers: the provider's result for `metric` at `atMs`. */
-export type AnswerSource = (metric: ResolvedMetric, atMs: number) => ProviderResult;
+/** A judge's verdict, reached from its own range answers (it has no condition to apply). */
+export interface JudgedAnswer {
+  kind: 'judged';
+  verdict: MeasurementVerdict;
+}
+
+/** Where a simulated run takes its answers: the provider's result for `metric` at `atMs`, or a judge's verdict. */
+export type AnswerSource = (metric: ResolvedMetric, atMs: number) => ProviderResult | JudgedAnswer;
 
 const toTime = (ms: number): string => new Date(ms).toISOString();
 
@@ -107,7 +115,8 @@ export function simulateRun(window: BacktestWindow, answer: AnswerSource): Windo
     if (isTerminal(status.phase ?? 'Pending')) break;
     if (evaluation.due.length > 0 && lastMeasuredAt === now) throw new BacktestError(`window ${window.label}: measures again at the same instant; is an interval 0?`);
     for (const metric of evaluation.due) {
-      const verdict = judge(answer(metric, now), evaluation.conditions.get(metric.name) ?? {}, metric.noDataPolicy);
+      const answered = answer(metric, now);
+      const verdict = answered.kind === 'judged' ? answered.verdict : judge(answered, evaluation.conditions.get(metric.name) ?? {}, metric.noDataPolicy);
       status = recordMeasurement(status, metric, verdict, now, now, retention);
       series.get(metric.name)?.push({ time: toTime(now), ...(verdict.value !== undefined && { value: verdict.value }), phase: verdict.phase });
     }
@@ -277,11 +286,70 @@ function stepOf(metric: ResolvedMetric, override: number | undefined): number {
 }
 
 interface PlannedQuery {
+  kind: 'query';
   request: PrometheusRequest;
   stepMs: number;
   startMs: number;
   endMs: number;
   answer?: RangeAnswer;
+}
+
+type PrometheusSpec = Parameters<typeof prometheusRequest>[1];
+
+/**
+ * The range query a metric's measurements read from: each distinct query (the same rendered request, step and key) is
+ * asked once, over every window that uses it. A query that cannot be built is the Error its measurements get, as live.
+ */
+async function planQuery(
+  queries: Map<string, PlannedQuery>,
+  deps: BacktestDeps,
+  spec: PrometheusSpec,
+  args: Record<string, string>,
+  range: { key: string; startMs: number; endMs: number; stepMs: number },
+): Promise<PlannedQuery | ProviderResult> {
+  let request: Awaited<ReturnType<typeof prometheusRequest>>;
+  try {
+    const providerDeps = { defaultAddress: undefined, maxResponseBytes: deps.maxResponseBytes, readSecret: deps.readSecret };
+    request = await prometheusRequest(providerDeps, deps.prometheusAddress === undefined ? spec : { ...spec, address: deps.prometheusAddress }, args, deps.namespace);
+  } catch (err) {
+    // As live: an argument unsafe for PromQL, or a credential that cannot be read, is an Error measurement.
+    if (!(err instanceof Error)) throw err;
+    request = { kind: 'error', message: err.message };
+  }
+  if ('kind' in request) return request;
+  const key = JSON.stringify([request, range.stepMs, range.key]);
+  const known = queries.get(key);
+  if (known === undefined) {
+    const planned: PlannedQuery = { kind: 'query', request, stepMs: range.stepMs, startMs: range.startMs, endMs: range.endMs };
+    queries.set(key, planned);
+    return planned;
+  }
+  known.startMs = Math.min(known.startMs, range.startMs);
+  known.endMs = Math.max(known.endMs, range.endMs);
+  return known;
+}
+
+/** A judge metric's planned ranges, in judgeQueries × JUDGE_ROLES order, each a query or the error that stopped it. */
+interface PlannedJudge {
+  kind: 'judge';
+  spec: JudgeSpec;
+  sampling: JudgeSampling;
+  ranges: Array<PlannedQuery | ProviderResult>;
+}
+
+type PlannedMetric = PlannedQuery | PlannedJudge | ProviderResult;
+
+/** What the live judge would have said at `atMs`: its ranges cut at that instant, judged by the same pure verdict. */
+function judgedAt(planned: PlannedJudge, atMs: number, noDataPolicy: ResolvedMetric['noDataPolicy']): MeasurementVerdict {
+  if (planned.sampling.firstSampleMs > atMs) return { phase: 'Error', message: 'no look has ended yet' };
+  const answers: RangeSeries[][] = [];
+  for (const range of planned.ranges) {
+    const answer: RangeAnswer | ProviderResult = range.kind === 'query' ? (range.answer ?? { kind: 'error', message: 'not queried' }) : range;
+    if (answer.kind === 'error') return { phase: 'Error', message: answer.message };
+    if (answer.kind !== 'series') return { phase: 'Error', message: `a judge range answered ${answer.kind}` };
+    answers.push(answer.series.map((series) => ({ ...series, samples: series.samples.filter(([time]) => time <= atMs) })));
+  }
+  return judgeRanges(planned.spec, answers, noDataPolicy);
 }
 
 /**
@@ -291,9 +359,9 @@ interface PlannedQuery {
  */
 export async function runBacktest(windows: readonly BacktestWindow[], deps: BacktestDeps): Promise<BacktestReport> {
   const queries = new Map<string, PlannedQuery>();
-  const plans = new Map<BacktestWindow, Map<string, PlannedQuery | ProviderResult>>();
+  const plans = new Map<BacktestWindow, Map<string, PlannedMetric>>();
   for (const window of windows) {
-    const metrics = new Map<string, PlannedQuery | ProviderResult>();
+    const metrics = new Map<string, PlannedMetric>();
     plans.set(window, metrics);
     let args: Record<string, string> | Error;
     try {
@@ -301,46 +369,41 @@ export async function runBacktest(windows: readonly BacktestWindow[], deps: Back
     } catch (err) {
       args = err instanceof Error ? err : new Error(String(err));
     }
+    const plan = (spec: PrometheusSpec, metricArgs: Record<string, string>, key: string, startMs: number, stepMs: number) =>
+      planQuery(queries, deps, spec, metricArgs, { key, startMs, endMs: window.endMs, stepMs });
     for (const metric of window.spec.metrics) {
-      if (!('prometheus' in metric.provider)) {
-        throw new BacktestError(`metric ${metric.name}: only Prometheus metrics have a history to replay; this one uses the ${Object.keys(metric.provider)[0]} provider`);
+      if (!('prometheus' in metric.provider || 'judge' in metric.provider)) {
+        throw new BacktestError(`metric ${metric.name}: only Prometheus and judge metrics have a history to replay; this one uses the ${Object.keys(metric.provider)[0]} provider`);
       }
       if (args instanceof Error) {
         metrics.set(metric.name, { kind: 'error', message: args.message });
         continue;
       }
-      const spec = metric.provider.prometheus;
-      let request: Awaited<ReturnType<typeof prometheusRequest>>;
-      try {
-        const providerDeps = { defaultAddress: undefined, maxResponseBytes: deps.maxResponseBytes, readSecret: deps.readSecret };
-        request = await prometheusRequest(providerDeps, deps.prometheusAddress === undefined ? spec : { ...spec, address: deps.prometheusAddress }, args, deps.namespace);
-      } catch (err) {
-        // As live: an argument unsafe for PromQL, or a credential that cannot be read, is an Error measurement.
-        if (!(err instanceof Error)) throw err;
-        request = { kind: 'error', message: err.message };
-      }
-      if ('kind' in request) {
-        metrics.set(metric.name, request);
+      if ('judge' in metric.provider) {
+        const spec = metric.provider.judge;
+        const sampling = judgeSampling(spec, metric.interval, window.startMs);
+        if (sampling === undefined) {
+          metrics.set(metric.name, { kind: 'error', message: 'a sequential judge needs the metric to have an interval: its looks' });
+          continue;
+        }
+        // Its samples fall where the live judge's would, from this run's start: one range per window and role. Its step
+        // is its looks (or its own step), never --step.
+        const ranges = judgeQueries(spec).flatMap((query) => JUDGE_ROLES.map((role) => plan({ ...spec, query }, judgeRoleArgs(args, role, sampling.stepMs), window.label, sampling.firstSampleMs, sampling.stepMs)));
+        metrics.set(metric.name, { kind: 'judge', spec, sampling, ranges: await Promise.all(ranges) });
         continue;
       }
       const stepMs = stepOf(metric as ResolvedMetric, deps.stepMs);
-      const key = JSON.stringify([request, stepMs, deps.queryPerWindow === true ? window.label : '']);
-      const known = queries.get(key);
-      if (known === undefined) queries.set(key, { request, stepMs, startMs: window.startMs, endMs: window.endMs });
-      else {
-        known.startMs = Math.min(known.startMs, window.startMs);
-        known.endMs = Math.max(known.endMs, window.endMs);
-      }
-      metrics.set(metric.name, queries.get(key) as PlannedQuery);
+      metrics.set(metric.name, await plan(metric.provider.prometheus, args, deps.queryPerWindow === true ? window.label : '', window.startMs, stepMs));
     }
   }
   for (const query of queries.values()) query.answer = await deps.fetchRange(query.request, query.startMs, query.endMs, query.stepMs);
   const verdicts = windows.map((window) => {
-    const metrics = plans.get(window) as Map<string, PlannedQuery | ProviderResult>;
+    const metrics = plans.get(window) as Map<string, PlannedMetric>;
     return simulateRun(window, (metric, atMs) => {
       const planned = metrics.get(metric.name);
       if (planned === undefined) return { kind: 'error', message: `metric ${metric.name} was not planned` };
-      if ('kind' in planned) return planned;
+      if (planned.kind === 'judge') return { kind: 'judged', verdict: judgedAt(planned, atMs, metric.noDataPolicy) };
+      if (planned.kind !== 'query') return planned;
       return resultAt(planned.answer ?? { kind: 'error', message: 'not queried' }, atMs, planned.stepMs);
     });
   });

@@ -1,6 +1,9 @@
-import type { JudgedSamples, Judgement, JudgeSpec, NoDataPolicy } from '../api/analysis.js';
+import { isSequential, type JudgedSamples, type Judgement, type JudgeSpec, type NoDataPolicy } from '../api/analysis.js';
+import { parseDuration } from '../api/duration.js';
 import { isRegression, JUDGE_DEFAULTS, judgeMetric, sequentialCountTest, type CountIncrement, type MetricJudgement, type Summary } from '../judge/index.js';
 import { NO_DATA, type MeasurementVerdict } from './measure.js';
+import type { RangeSeries } from './providers/prometheus.js';
+import { parseSampleValue } from './providers/result.js';
 
 /** The roles a judge query is rendered for, as `{{args.role}}`. */
 export const JUDGE_ROLES = ['baseline', 'canary'] as const;
@@ -10,6 +13,59 @@ export type JudgeRole = (typeof JUDGE_ROLES)[number];
 export type RoleSeries = ReadonlyMap<number, number>;
 
 const DEFAULT_ALPHA = 0.01;
+/** A fixed-horizon judge's range-query step when its spec gives none. */
+const DEFAULT_STEP_MS = 30_000;
+
+/** Where a judge's range queries sample, for a run started at `startedAt`. */
+export interface JudgeSampling {
+  stepMs: number;
+  /** The first sample time: a sequential look ends one interval after the start, so it is sampled there. */
+  firstSampleMs: number;
+}
+
+/**
+ * A sequential judge samples at the end of each of its metric's intervals since the run started, so every look sees
+ * the same counts for the same interval however late or often it is taken; a fixed one samples every `step` from
+ * the start. Undefined for a sequential judge without an interval (its looks are the intervals).
+ */
+export function judgeSampling(spec: JudgeSpec, interval: string | number | undefined, startedAt: number): JudgeSampling | undefined {
+  const sequential = isSequential(spec);
+  const stepMs = sequential ? parseDuration(interval ?? 0) : spec.step !== undefined ? parseDuration(spec.step) : DEFAULT_STEP_MS;
+  if (stepMs <= 0) return undefined;
+  return { stepMs, firstSampleMs: sequential ? startedAt + stepMs : startedAt };
+}
+
+/** The queries a judge asks, each once per role in JUDGE_ROLES order: errors then requests, or its one query. */
+export const judgeQueries = (spec: JudgeSpec): string[] => (isSequential(spec) ? [spec.errors as string, spec.requests as string] : [spec.query as string]);
+
+/** The arguments a judge query is rendered with for `role`: `{{args.role}}`, and `{{args.window}}` as one step. */
+export const judgeRoleArgs = (args: Readonly<Record<string, string>>, role: JudgeRole, stepMs: number): Record<string, string> => ({ ...args, role, window: `${Math.round(stepMs / 1000)}s` });
+
+/** Every finite sample of every series: the fixed-horizon judge compares the two roles' distributions. */
+const samplesOf = (series: readonly RangeSeries[]): number[] =>
+  series.flatMap((one) => one.samples.map(([, text]) => parseSampleValue(text) ?? Number.NaN)).filter((value) => Number.isFinite(value));
+
+/** The series of an answer added up per sample time: one count per look. */
+function totalsOf(series: readonly RangeSeries[]): RoleSeries {
+  const totals = new Map<number, number>();
+  for (const one of series) {
+    for (const [time, text] of one.samples) {
+      const value = parseSampleValue(text);
+      if (value !== undefined && Number.isFinite(value)) totals.set(time, (totals.get(time) ?? 0) + value);
+    }
+  }
+  return totals;
+}
+
+/**
+ * The verdict from the range answers to judgeQueries × JUDGE_ROLES, in that order (query-major): the fixed judge
+ * compares the roles' samples, the sequential one their counts look by look. The provider and backtest both call it.
+ */
+export function judgeRanges(spec: JudgeSpec, answers: ReadonlyArray<readonly RangeSeries[]>, noDataPolicy: NoDataPolicy = 'Inconclusive'): MeasurementVerdict {
+  if (!isSequential(spec)) return fixedVerdict(spec, samplesOf(answers[0] ?? []), samplesOf(answers[1] ?? []), noDataPolicy);
+  const byRole = (first: number) => ({ baseline: totalsOf(answers[first] ?? []), canary: totalsOf(answers[first + 1] ?? []) });
+  return sequentialVerdict(spec, lookIncrements(byRole(0), byRole(2)), noDataPolicy);
+}
 
 /** Numbers a status can hold: JSON has no NaN or Infinity, so those are left out. */
 const finite = (value: number | undefined): number | undefined => (value !== undefined && Number.isFinite(value) ? Number(value.toPrecision(12)) : undefined);

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { BacktestReport } from '../../src/analysis/backtest.js';
 import type { AnalysisRun, MetricResult } from '../../src/api/analysis.js';
 import type { RolloutStatus } from '../../src/api/rollout.js';
-import { controllerSuite, eventually, kubectl, prometheusUrl, rolloutStatuses } from '../harness/e2e.js';
+import { controllerSuite, eventually, kubectl, plugin, prometheusUrl, rolloutStatuses } from '../harness/e2e.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const example = readFileSync(join(repoRoot, 'examples/canary-with-judge.yaml'), 'utf8');
@@ -126,4 +127,18 @@ describe('the judge: canary against baseline, on real Prometheus and the workloa
     await eventually('the baseline removed at the abort', async () => ((await baselines()).length === 0 ? true : undefined));
     process.stderr.write(`judge, regression: aborted after ${errors?.count} looks: ${errors?.judgement?.explanation}\n`);
   });
+
+  it('backtest replays the judge over the Rollout’s own runs: the bad day passes, the regression fails on the look it failed live', async () => {
+    const res = await plugin(['backtest', '-n', suite.ns.name, '--prometheus-address', prometheusUrl(), '--rollout', 'orders', '-o', 'json']);
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as BacktestReport;
+    const live = await Promise.all(report.windows.map((window) => run(window.label)));
+    expect(report.windows.map((window) => window.phase)).toEqual(['Successful', 'Failed']);
+    expect(live.map((analysis) => analysis.status?.phase)).toEqual(['Successful', 'Failed']);
+    const replayed = report.windows[1]?.metrics.find((metric) => metric.name === 'error-ratio')?.series ?? [];
+    const measured = resultOf(live[1] as AnalysisRun, 'error-ratio')?.measurements ?? [];
+    // Live, a look is read once its interval has ended and Prometheus has scraped it; a late scrape can move a verdict by one look.
+    expect(Math.abs(replayed.findIndex((look) => look.phase === 'Failed') - measured.findIndex((m) => m.phase === 'Failed')), JSON.stringify({ replayed, measured })).toBeLessThanOrEqual(1);
+  });
 });
+

@@ -236,7 +236,7 @@ describe('runBacktest', () => {
 
   it('refuses metrics that have no history to replay', async () => {
     const web = successRate({ provider: { web: { url: 'http://x', jsonPath: '$.v' } } });
-    await expect(runBacktest([windowOf([web])], deps(new Map(), []))).rejects.toThrow(/only Prometheus metrics/);
+    await expect(runBacktest([windowOf([web])], deps(new Map(), []))).rejects.toThrow(/only Prometheus and judge metrics/);
   });
 });
 

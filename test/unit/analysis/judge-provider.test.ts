@@ -2,8 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metric, type AnalysisRun, type JudgeSpec } from '../../../src/api/analysis.js';
+import { runBacktest, type BacktestDeps, type BacktestWindow } from '../../../src/analysis/backtest.js';
 import { lookIncrements } from '../../../src/analysis/judge-verdict.js';
 import { judgeProvider } from '../../../src/analysis/providers/judge.js';
+import { queryPrometheusRange } from '../../../src/analysis/providers/prometheus.js';
 import type { MeasureContext } from '../../../src/analysis/providers/provider.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../../src/analysis/providers/result.js';
 import { evaluateRun } from '../../../src/analysis/plan.js';
@@ -179,5 +181,54 @@ describe('look increments', () => {
       // Errors are capped at requests: increase() extrapolates each counter on its own.
       { baseline: { errors: 0, requests: 100 }, canary: { errors: 8, requests: 8 } },
     ]);
+  });
+});
+
+describe('backtest replays the judge', () => {
+  const backtestDeps = (): BacktestDeps => ({
+    fetchRange: queryPrometheusRange,
+    readSecret: async () => '',
+    prometheusAddress: address,
+    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+    namespace: 'shop',
+  });
+  const window = (spec: JudgeSpec, metric: Partial<Metric>, endMs: number): BacktestWindow => ({
+    label: 'release',
+    startMs: T0,
+    endMs,
+    spec: { metrics: [{ name: 'judged', provider: { judge: spec }, ...metric } as Metric] },
+  });
+
+  it('sequential: at every look, the verdict the live provider gives at that instant', async () => {
+    script.errors = { baseline: 3, canary: 9 };
+    const report = await runBacktest([window(SEQUENTIAL, { interval: '10s', count: 12 }, T0 + 120_000)], backtestDeps());
+    const [replayed] = report.windows;
+    const looks = replayed?.metrics[0]?.series ?? [];
+    expect(looks.length).toBeGreaterThan(1);
+    for (const look of looks) {
+      const live = await measure(SEQUENTIAL, Date.parse(look.time));
+      if (live.phase !== 'Done') throw new Error('not done');
+      expect({ phase: look.phase, value: look.value }, look.time).toEqual({ phase: live.verdict.phase, value: live.verdict.value });
+    }
+    // A canary erring three times as often fails before the run's end, on the look the live judge would fail it.
+    expect(replayed).toMatchObject({ phase: 'Failed' });
+    expect(Date.parse(replayed?.decidedAt ?? '')).toBeLessThan(T0 + 120_000);
+    expect(looks.at(-1)?.phase).toBe('Failed');
+  });
+
+  it('sequential, on a bad day (both roles err at 6%): the replayed judge passes the release', async () => {
+    script.errors = { baseline: 6, canary: 6 };
+    const report = await runBacktest([window(SEQUENTIAL, { interval: '10s', count: 6 }, T0 + 60_000)], backtestDeps());
+    expect(report.windows[0]).toMatchObject({ phase: 'Successful' });
+    expect(report.windows[0]?.metrics[0]?.series).toHaveLength(6);
+  });
+
+  it('fixed horizon: one judgement at initialDelay over every sample since the start, as live', async () => {
+    script.samples = { baseline: Array.from({ length: 30 }, (_, i) => 0.2 + (i % 5) * 0.01), canary: Array.from({ length: 30 }, (_, i) => 0.4 + (i % 5) * 0.01) };
+    const report = await runBacktest([window(FIXED, { initialDelay: '300s' }, T0 + 600_000)], backtestDeps());
+    const live = await measure(FIXED, T0 + 300_000, { interval: undefined });
+    if (live.phase !== 'Done') throw new Error('not done');
+    expect(report.windows[0]).toMatchObject({ phase: 'Failed', decidedAt: new Date(T0 + 300_000).toISOString() });
+    expect(report.windows[0]?.metrics[0]?.series).toEqual([{ time: new Date(T0 + 300_000).toISOString(), phase: live.verdict.phase, value: live.verdict.value }]);
   });
 });
