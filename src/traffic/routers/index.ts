@@ -16,12 +16,13 @@ export interface RouterApis {
 
 /** The router a Rollout's trafficRouting names (the CRD admits exactly one). */
 export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRouter {
+  const managedRoutes = (routing.managedRoutes ?? []).map((route) => route.name);
   if (routing.gatewayAPI !== undefined) return new GatewayApiRouter(apis.custom, routing.gatewayAPI);
   if (routing.traefik !== undefined) return new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
-  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio);
+  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio, managedRoutes);
   if (routing.nginx !== undefined) return new NginxRouter(apis.networking, routing.nginx);
-  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb);
+  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb, managedRoutes);
   if (routing.smi !== undefined) return new SmiRouter(apis.custom, routing.smi);
-  if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix);
+  if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix, managedRoutes);
   throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi or apisix');
 }
