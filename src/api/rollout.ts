@@ -203,18 +203,23 @@ export const TrafficRouting = z
     apisix: z
       .strictObject({ route: z.strictObject({ name: z.string().min(1), rules: z.array(z.string().min(1)).min(1).max(16).optional() }) })
       .optional(),
+    /**
+     * Ambassador / Emissary: for each Mapping (getambassador.io/v2) a canary Mapping `<name>-canary`, a copy of it to
+     * canaryService with the canary's weight, created at the first weight and deleted once the weight is back at 0.
+     */
+    ambassador: z.strictObject({ mappings: z.array(z.string().min(1).max(253)).min(1).max(16) }).optional(),
     /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
     managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
   })
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix), has(self.ambassador)].filter(x, x).size() == 1',
+        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
       },
       {
         rule: '!has(self.managedRoutes) || has(self.gatewayAPI) || has(self.istio) || has(self.alb) || has(self.apisix)',
-        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx and smi have none',
+        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none',
       },
     ],
   });

@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
 import { AlbRouter } from './alb.js';
+import { AmbassadorRouter } from './ambassador.js';
 import { ApisixRouter } from './apisix.js';
 import { GatewayApiRouter } from './gateway-api.js';
 import { IstioRouter } from './istio.js';
@@ -24,5 +25,6 @@ export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRou
   if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb, managedRoutes);
   if (routing.smi !== undefined) return new SmiRouter(apis.custom, routing.smi);
   if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix, managedRoutes);
-  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi or apisix');
+  if (routing.ambassador !== undefined) return new AmbassadorRouter(apis.custom, routing.ambassador);
+  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador');
 }

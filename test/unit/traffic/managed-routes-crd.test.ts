@@ -34,6 +34,7 @@ const ROUTERS: Record<string, string> = {
   traefik: 'traefik: {weightedTraefikServiceName: api}',
   nginx: 'nginx: {stableIngress: api}',
   smi: 'smi: {}',
+  ambassador: 'ambassador: {mappings: [api]}',
 };
 const HEADER = '{setHeaderRoute: {name: header-route, match: [{headerName: Custom-Header, headerValue: {exact: Mozilla}}]}}';
 const MIRROR = '{setMirrorRoute: {name: mirror-route, percentage: 50, match: [{method: {exact: POST}, path: {prefix: /color}}]}}';
@@ -43,9 +44,9 @@ describe('the CRD on managed routes', () => {
     expect(problems(`{${ROUTERS[router]}, ${MANAGED}}`, `[{setWeight: 20}, ${HEADER}, {pause: {}}, {setHeaderRoute: {name: header-route}}]`)).toEqual([]);
   });
 
-  it.each(['traefik', 'nginx', 'smi'])('refuses managedRoutes on %s, naming the routers that have them', (router) => {
+  it.each(['traefik', 'nginx', 'smi', 'ambassador'])('refuses managedRoutes on %s, naming the routers that have them', (router) => {
     expect(problems(`{${ROUTERS[router]}, ${MANAGED}}`, `[${HEADER}]`)).toEqual([
-      'spec.strategy.canary.trafficRouting: managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx and smi have none',
+      'spec.strategy.canary.trafficRouting: managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none',
     ]);
   });
 

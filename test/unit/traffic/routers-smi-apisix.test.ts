@@ -223,7 +223,7 @@ spec:
     expect(lint('{smi: {}}')).toEqual([]);
     expect(lint('{apisix: {route: {name: r, rules: [a]}}}')).toEqual([]);
     expect(lint('{smi: {}, apisix: {route: {name: r}}}')).toEqual([expect.stringMatching(/names exactly one router/)]);
-    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI, istio, alb and apisix routers; traefik, nginx and smi have none/)]);
+    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none/)]);
     expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([]);
   });
 });
