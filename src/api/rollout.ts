@@ -203,18 +203,23 @@ export const TrafficRouting = z
     apisix: z
       .strictObject({ route: z.strictObject({ name: z.string().min(1), rules: z.array(z.string().min(1)).min(1).max(16).optional() }) })
       .optional(),
+    /**
+     * Ambassador / Emissary: for each Mapping (getambassador.io/v2) a canary Mapping `<name>-canary`, a copy of it to
+     * canaryService with the canary's weight, created at the first weight and deleted once the weight is back at 0.
+     */
+    ambassador: z.strictObject({ mappings: z.array(z.string().min(1).max(253)).min(1).max(16) }).optional(),
     /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
     managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
   })
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix), has(self.ambassador)].filter(x, x).size() == 1',
+        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
       },
       {
-        rule: '!has(self.managedRoutes) || has(self.gatewayAPI)',
-        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI router only',
+        rule: '!has(self.managedRoutes) || has(self.gatewayAPI) || has(self.istio) || has(self.alb) || has(self.apisix)',
+        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none',
       },
     ],
   });
@@ -348,6 +353,15 @@ export const CanaryStrategy = z.object({
       rule:
         "!has(self.steps) || self.steps.all(s, (!has(s.setHeaderRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setHeaderRoute.name))) && (!has(s.setMirrorRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setMirrorRoute.name))))",
       message: 'a setHeaderRoute or setMirrorRoute step must name a route listed in trafficRouting.managedRoutes',
+    },
+    {
+      rule: '!has(self.steps) || !self.steps.exists(s, has(s.setMirrorRoute)) || (has(self.trafficRouting) && (has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio)))',
+      message: 'setMirrorRoute is implemented for the gatewayAPI and istio routers only: ALB and APISIX cannot mirror, as in Argo',
+    },
+    {
+      // An ALB listener rule's http-header condition compares values, with no prefix or regular expression.
+      rule: '!has(self.steps) || !has(self.trafficRouting) || !has(self.trafficRouting.alb) || self.steps.all(s, !has(s.setHeaderRoute) || !has(s.setHeaderRoute.match) || s.setHeaderRoute.match.all(m, has(m.headerValue.exact)))',
+      message: 'on the alb router, setHeaderRoute matches exact header values only (an ALB http-header condition has no prefix or regex)',
     },
     {
       rule: '!has(self.webhooks) || self.webhooks.all(h, self.webhooks.exists_one(o, o.name == h.name))',

@@ -67,7 +67,7 @@ const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = 
   },
   {
     match: (p) => p.slice(0, 4).join('.') === 'spec.strategy.canary.trafficRouting' && p.length === 5,
-    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
+    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
   },
   { match: (p) => p[3] === 'provider' && p.length === 5, message: 'this provider is not supported (Fledge measures with prometheus, web and job)' },
 ];
@@ -108,10 +108,51 @@ class DocumentConversion {
   }
 }
 
+/** The order a combined Argo step becomes Fledge steps in: what Argo sets at once first, what ends the step last. */
+const SPLIT_ORDER = ['setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'setWeight', 'pause', 'analysis', 'experiment', 'plugin'];
+/** Which field of a combined step Argo waits on before it moves to the next one (its completedCurrentCanaryStep). */
+const COMPLETED_BY = ['pause', 'setCanaryScale', 'setWeight', 'experiment', 'analysis', 'setHeaderRoute', 'setMirrorRoute', 'plugin'];
+
+/**
+ * Argo lets one step set setCanaryScale, setHeaderRoute and setMirrorRoute beside one of the others, all at once;
+ * a Fledge step does one thing. Such a step becomes consecutive steps, and a background analysis's startingStep
+ * follows the step it named.
+ */
+function splitCombinedSteps(object: Json, c: DocumentConversion): void {
+  const at: Path = ['spec', 'strategy', 'canary'];
+  const canary = asObject(asObject(asObject(object.spec)?.strategy)?.canary);
+  const steps = asArray(canary?.steps);
+  if (!steps.some((step) => Object.keys(asObject(step) ?? {}).length > 1)) return;
+  const rank = (key: string): number => (SPLIT_ORDER.includes(key) ? SPLIT_ORDER.indexOf(key) : SPLIT_ORDER.length);
+  const firstOf: number[] = [];
+  const split: unknown[] = [];
+  steps.forEach((step, index) => {
+    firstOf.push(split.length);
+    const fields = asObject(step);
+    const keys = Object.keys(fields ?? {});
+    if (fields === undefined || keys.length <= 1) {
+      split.push(step);
+      return;
+    }
+    const ordered = [...keys].sort((a, b) => rank(a) - rank(b));
+    split.push(...ordered.map((key) => ({ [key]: fields[key] })));
+    const waitedOn = COMPLETED_BY.find((key) => keys.includes(key)) ?? ordered[ordered.length - 1];
+    c.report([...at, 'steps', index], 'note', `a step with ${keys.join(', ')} is split into ${ordered.length} steps (${ordered.join(', ')}): Argo set them at once and waited on ${waitedOn} alone`);
+  });
+  c.set([...at, 'steps'], split);
+  const startingStep = asObject(canary?.analysis)?.startingStep;
+  const moved = typeof startingStep === 'number' ? firstOf[startingStep] : undefined;
+  if (typeof startingStep === 'number' && moved !== undefined && moved !== startingStep) {
+    c.set([...at, 'analysis', 'startingStep'], moved);
+    c.report([...at, 'analysis', 'startingStep'], 'note', `startingStep ${startingStep} is ${moved} once the combined steps before it are split`);
+  }
+}
+
 function convertRollout(object: Json, c: DocumentConversion): void {
   for (const [path, fieldPath] of rolloutFieldRefs(object)) {
     if (!isSupportedFieldPath(fieldPath)) c.report(path, 'untranslated', `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`);
   }
+  splitCombinedSteps(object, c);
 }
 
 function convertTemplate(object: Json, c: DocumentConversion): void {

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { GatewayApiRouting, HeaderRoute, MirrorRoute, StringMatch } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { agreed, contentHash, escapeRegex, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
 
 export const HTTP_ROUTE: Kind = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute' };
 
@@ -38,8 +37,6 @@ interface ManagedRule {
   type: 'header' | 'mirror';
   hash?: string;
 }
-
-const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Gateway API has Exact and RegularExpression header matches; a prefix becomes an anchored expression. */
 function headerMatch(name: string, match: StringMatch): HeaderMatch {
@@ -223,7 +220,7 @@ export class GatewayApiRouter implements TrafficRouter {
         const add = (name: string, type: ManagedRule['type'], rule: Rule): void => {
           added.push(rule);
           // The apiserver fills in defaults, so what was written is recognised by a hash of what Fledge generated.
-          addedNames.push({ name, type, hash: createHash('sha256').update(JSON.stringify(rule)).digest('hex').slice(0, 12) });
+          addedNames.push({ name, type, hash: contentHash(rule) });
         };
         for (const header of target.headerRoutes) add(header.name, 'header', headerRule(header, base, canaryRef));
         for (const mirror of target.mirrorRoutes) add(mirror.name, 'mirror', mirrorRule(mirror, stableRef, canaryRef));

@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
 import { AlbRouter } from './alb.js';
+import { AmbassadorRouter } from './ambassador.js';
 import { ApisixRouter } from './apisix.js';
 import { GatewayApiRouter } from './gateway-api.js';
 import { IstioRouter } from './istio.js';
@@ -16,12 +17,14 @@ export interface RouterApis {
 
 /** The router a Rollout's trafficRouting names (the CRD admits exactly one). */
 export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRouter {
+  const managedRoutes = (routing.managedRoutes ?? []).map((route) => route.name);
   if (routing.gatewayAPI !== undefined) return new GatewayApiRouter(apis.custom, routing.gatewayAPI);
   if (routing.traefik !== undefined) return new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
-  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio);
+  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio, managedRoutes);
   if (routing.nginx !== undefined) return new NginxRouter(apis.networking, routing.nginx);
-  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb);
+  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb, managedRoutes);
   if (routing.smi !== undefined) return new SmiRouter(apis.custom, routing.smi);
-  if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix);
-  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi or apisix');
+  if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix, managedRoutes);
+  if (routing.ambassador !== undefined) return new AmbassadorRouter(apis.custom, routing.ambassador);
+  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador');
 }

@@ -1,8 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
-import { API_VERSION } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { controlledByRollout, createObject, patchObject, percentOf, readObject, rolloutOwnerReference, type CustomObject, type Kind } from './objects.js';
 
 type SmiConfig = NonNullable<TrafficRouting['smi']>;
 
@@ -46,13 +45,7 @@ export class SmiRouter implements TrafficRouter {
     const name = this.name(context);
     const object = await readObject(this.api, TRAFFIC_SPLIT, context.namespace, name);
     if (object === undefined) return {};
-    const controller = object.metadata?.ownerReferences?.find((owner) => owner.controller === true);
-    const ours =
-      controller !== undefined &&
-      controller.kind === 'Rollout' &&
-      controller.apiVersion.split('/')[0] === API_VERSION.split('/')[0] &&
-      (context.rolloutUid !== undefined ? controller.uid === context.rolloutUid : controller.name === context.rolloutName);
-    if (!ours) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
+    if (!controlledByRollout(object, context)) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
     return { object };
   }
 
@@ -89,21 +82,9 @@ export class SmiRouter implements TrafficRouter {
     if (problem !== undefined) throw new Error(problem);
     const spec = this.spec(context, target);
     if (object === undefined) {
-      await this.api.createNamespacedCustomObject({
-        group: TRAFFIC_SPLIT.group,
-        version: TRAFFIC_SPLIT.version,
-        plural: TRAFFIC_SPLIT.plural,
-        namespace: context.namespace,
-        body: {
-          apiVersion: `${TRAFFIC_SPLIT.group}/${TRAFFIC_SPLIT.version}`,
-          kind: TRAFFIC_SPLIT.kind,
-          metadata: {
-            name: this.name(context),
-            namespace: context.namespace,
-            ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name: context.rolloutName, uid: context.rolloutUid ?? '', controller: true, blockOwnerDeletion: true }],
-          },
-          spec,
-        },
+      await createObject(this.api, TRAFFIC_SPLIT, context.namespace, {
+        metadata: { name: this.name(context), namespace: context.namespace, ownerReferences: [rolloutOwnerReference(context)] },
+        spec,
       });
       return true;
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { convertText } from '../../../src/cli/convert.js';
 import { exprToCel } from '../../../src/cli/expr-to-cel.js';
 import { run } from '../../../src/cli/main.js';
@@ -106,6 +107,48 @@ spec:
       expect.stringMatching(/^11 spec\.strategy\.canary\.trafficRouting\.appMesh: AWS App Mesh is discontinued \(AWS ended support on 2026-09-30\): move the mesh to the Gateway API/),
       expect.stringMatching(/^13 spec\.strategy\.canary\.steps\.0\.plugin: step plugins are not supported: Argo downloads and runs plugin binaries.*a webhook/),
       expect.stringMatching(/^14 spec\.strategy\.canary\.steps\.1\.experiment: experiment steps are not supported yet; .*strategy\.canary\.baseline with a judge metric/),
+    ]);
+  });
+
+  it('splits an Argo step that combines setCanaryScale and setHeaderRoute with a pause, keeps startingStep on its step, and takes the result', () => {
+    // As in Argo's test/e2e/apisix/rollout-apisix-canary-set-header.yaml.
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      canaryService: r-canary
+      stableService: r-stable
+      analysis: {startingStep: 2, templates: [{templateName: rate}]}
+      trafficRouting:
+        managedRoutes: [{name: set-header}]
+        apisix: {route: {name: r-route, rules: [r]}}
+      steps:
+      - setCanaryScale: {replicas: 1}
+        setHeaderRoute: {name: set-header, match: [{headerName: trace, headerValue: {exact: debug}}]}
+        pause: {duration: 15}
+      - setWeight: 5
+      - pause: {}
+`;
+    const { file, findings } = convertText('r.yaml', rollout);
+    const canary = (parse(file.text) as { spec: { strategy: { canary: { steps: unknown[]; analysis: { startingStep: number } } } } }).spec.strategy.canary;
+    expect(canary.steps).toEqual([
+      { setCanaryScale: { replicas: 1 } },
+      { setHeaderRoute: { name: 'set-header', match: [{ headerName: 'trace', headerValue: { exact: 'debug' } }] } },
+      { pause: { duration: 15 } },
+      { setWeight: 5 },
+      { pause: {} },
+    ]);
+    expect(canary.analysis.startingStep).toBe(4);
+    expect(file.documents).toEqual([expect.objectContaining({ name: 'r', complete: true })]);
+    // Converting the result again changes nothing.
+    expect(convertText('again.yaml', file.text).file.text).toBe(file.text);
+    expect(findings.map((f) => `${f.severity} ${f.line} ${f.message}`)).toEqual([
+      'note 16 spec.strategy.canary.steps.0: a step with setCanaryScale, setHeaderRoute, pause is split into 3 steps (setCanaryScale, setHeaderRoute, pause): Argo set them at once and waited on pause alone',
+      'note 11 spec.strategy.canary.analysis.startingStep: startingStep 2 is 4 once the combined steps before it are split',
     ]);
   });
 

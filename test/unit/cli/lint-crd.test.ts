@@ -36,7 +36,7 @@ describe('lint refuses what the apiserver refuses (the CRD schema)', () => {
 
   it('refuses what the CRD’s CEL rules refuse: two routers at once', () => {
     const text = rollout('      stableService: s\n      canaryService: c\n      trafficRouting: {nginx: {stableIngress: web}, istio: {virtualService: {name: vs}}}');
-    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix']);
+    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador']);
   });
 
   it('takes Argo`s ALB router as Argo writes it, and refuses both ingress and ingresses, or stickiness enabled without a duration', () => {

@@ -200,7 +200,7 @@ describe('trafficRouting smi and apisix', () => {
     expect(TrafficRouting.safeParse({ smi: { weights: 1 } }).success).toBe(false);
   });
 
-  it('the CRD refuses smi or apisix beside another router, and managedRoutes with either', () => {
+  it('the CRD refuses smi or apisix beside another router, and managedRoutes with smi', () => {
     const lint = (routing: string) =>
       lintText(
         'r.yaml',
@@ -223,7 +223,7 @@ spec:
     expect(lint('{smi: {}}')).toEqual([]);
     expect(lint('{apisix: {route: {name: r, rules: [a]}}}')).toEqual([]);
     expect(lint('{smi: {}, apisix: {route: {name: r}}}')).toEqual([expect.stringMatching(/names exactly one router/)]);
-    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
-    expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
+    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none/)]);
+    expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([]);
   });
 });
