@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { TrafficRouting } from '../../api/rollout.js';
+import { routersNamed, type RouterName, type TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
 import { AlbRouter } from './alb.js';
 import { ApisixRouter } from './apisix.js';
@@ -14,14 +14,29 @@ export interface RouterApis {
   networking: k8s.NetworkingV1Api;
 }
 
-/** The router a Rollout's trafficRouting names (the CRD admits exactly one). */
-export function routerFor(routing: TrafficRouting, apis: RouterApis): TrafficRouter {
-  if (routing.gatewayAPI !== undefined) return new GatewayApiRouter(apis.custom, routing.gatewayAPI);
-  if (routing.traefik !== undefined) return new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
-  if (routing.istio !== undefined) return new IstioRouter(apis.custom, routing.istio);
-  if (routing.nginx !== undefined) return new NginxRouter(apis.networking, routing.nginx);
-  if (routing.alb !== undefined) return new AlbRouter(apis.networking, routing.alb);
-  if (routing.smi !== undefined) return new SmiRouter(apis.custom, routing.smi);
-  if (routing.apisix !== undefined) return new ApisixRouter(apis.custom, routing.apisix);
-  throw new Error('trafficRouting names no router: give one of gatewayAPI, traefik, istio, nginx, alb, smi or apisix');
+/** The router for one of trafficRouting's keys. */
+function routerNamed(name: RouterName, routing: TrafficRouting, apis: RouterApis): TrafficRouter | undefined {
+  switch (name) {
+    case 'gatewayAPI':
+      return routing.gatewayAPI && new GatewayApiRouter(apis.custom, routing.gatewayAPI);
+    case 'traefik':
+      return routing.traefik && new TraefikRouter(apis.custom, routing.traefik.weightedTraefikServiceName);
+    case 'istio':
+      return routing.istio && new IstioRouter(apis.custom, routing.istio);
+    case 'nginx':
+      return routing.nginx && new NginxRouter(apis.networking, routing.nginx);
+    case 'alb':
+      return routing.alb && new AlbRouter(apis.networking, routing.alb);
+    case 'smi':
+      return routing.smi && new SmiRouter(apis.custom, routing.smi);
+    case 'apisix':
+      return routing.apisix && new ApisixRouter(apis.custom, routing.apisix);
+  }
+}
+
+/** Every router a Rollout's trafficRouting names (the CRD admits one or more), in ROUTER_NAMES order. */
+export function routersFor(routing: TrafficRouting, apis: RouterApis): TrafficRouter[] {
+  const routers = routersNamed(routing).flatMap((name) => routerNamed(name, routing, apis) ?? []);
+  if (routers.length === 0) throw new Error('trafficRouting names no router: give one or more of gatewayAPI, traefik, istio, nginx, alb, smi or apisix');
+  return routers;
 }
