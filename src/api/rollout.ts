@@ -167,6 +167,10 @@ export const AlbRouting = z
   });
 export type AlbRouting = z.infer<typeof AlbRouting>;
 
+/** The routers trafficRouting may name, as its keys; a Rollout may name several, and each is applied. */
+export const ROUTER_NAMES = ['gatewayAPI', 'traefik', 'istio', 'nginx', 'alb', 'smi', 'apisix', 'ambassador'] as const;
+export type RouterName = (typeof ROUTER_NAMES)[number];
+
 export const TrafficRouting = z
   .strictObject({
     gatewayAPI: GatewayApiRouting.optional(),
@@ -214,16 +218,23 @@ export const TrafficRouting = z
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix), has(self.ambassador)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
+        // Argo applies every router named, each to its own objects: a mesh behind an ingress is split at both.
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix), has(self.ambassador)].exists(x, x)',
+        message: 'trafficRouting names no router: give one or more of gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
       },
       {
-        rule: '!has(self.managedRoutes) || has(self.gatewayAPI) || has(self.istio) || has(self.alb) || has(self.apisix)',
-        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none',
+        // Every router named must carry a managed route for it to be in effect.
+        rule: '!has(self.managedRoutes) || [has(self.traefik), has(self.nginx), has(self.smi), has(self.ambassador)].all(x, !x)',
+        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none, and every router named must implement them',
       },
     ],
   });
 export type TrafficRouting = z.infer<typeof TrafficRouting>;
+
+/** The routers `routing` names, in ROUTER_NAMES order. */
+export function routersNamed(routing: TrafficRouting): RouterName[] {
+  return ROUTER_NAMES.filter((name) => routing[name] !== undefined);
+}
 
 /** Analysis that runs in the background from `startingStep` until the canary is promoted; a failure acts at any step. */
 export const BackgroundAnalysis = RolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
@@ -332,6 +343,12 @@ export const CanaryStrategy = z.object({
   maxUnavailable: IntOrPercent.optional(),
   stableService: z.string().optional(),
   canaryService: z.string().optional(),
+  /**
+   * Argo's ping-pong: two Services that take turns being the stable one (status.canary.stablePingPong says which).
+   * The other selects the canary and takes its weight; a promotion swaps their roles instead of re-pointing the
+   * stable Service, so no Service carrying traffic ever changes its selector (ALB pod readiness gates stay true).
+   */
+  pingPong: z.strictObject({ pingService: z.string().min(1), pongService: z.string().min(1) }).optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
   /** Old revisions that may keep their pods through scaleDownDelaySeconds at once (Argo's); older ones go at once. */
   scaleDownDelayRevisionLimit: z.number().int().min(0).optional(),
@@ -345,9 +362,29 @@ export const CanaryStrategy = z.object({
 }).meta({
   'x-kubernetes-validations': [
     {
+      // As Argo: ALB and host-level Istio may split between pingPong's Services instead; every other router needs both.
       rule:
-        '!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService)) || (has(self.trafficRouting.istio) && has(self.trafficRouting.istio.destinationRule))',
-      message: 'trafficRouting needs stableService and canaryService (an Istio destinationRule alone may split by subsets instead)',
+        '!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService)) || ([has(self.trafficRouting.gatewayAPI), has(self.trafficRouting.traefik), has(self.trafficRouting.nginx), has(self.trafficRouting.smi), has(self.trafficRouting.apisix), has(self.trafficRouting.ambassador)].all(x, !x) && (!has(self.trafficRouting.alb) || has(self.pingPong)) && (!has(self.trafficRouting.istio) || has(self.pingPong) || has(self.trafficRouting.istio.destinationRule)))',
+      message:
+        'trafficRouting needs stableService and canaryService (alb and istio may use pingPong instead, and an Istio destinationRule alone may split by subsets)',
+    },
+    {
+      rule: '!has(self.pingPong) || (has(self.trafficRouting) && (has(self.trafficRouting.alb) || has(self.trafficRouting.istio)))',
+      message: 'pingPong works with the alb and istio routers only: trafficRouting must name alb or istio',
+    },
+    {
+      rule: '!has(self.pingPong) || self.pingPong.pingService != self.pingPong.pongService',
+      message: 'pingPong.pingService and pingPong.pongService must be different Services',
+    },
+    {
+      // The action annotation is named after its Service: with pingPong the stable Service changes at every promotion.
+      rule: '!has(self.pingPong) || !has(self.trafficRouting) || !has(self.trafficRouting.alb) || has(self.trafficRouting.alb.rootService)',
+      message: 'with pingPong, trafficRouting.alb.rootService is required: the Ingress backend that carries the action',
+    },
+    {
+      rule:
+        '!has(self.pingPong) || ((!has(self.stableService) || (self.stableService != self.pingPong.pingService && self.stableService != self.pingPong.pongService)) && (!has(self.canaryService) || (self.canaryService != self.pingPong.pingService && self.canaryService != self.pingPong.pongService)))',
+      message: 'pingPong Services must differ from stableService and canaryService: each is steered by its own rule',
     },
     {
       rule:
@@ -355,8 +392,9 @@ export const CanaryStrategy = z.object({
       message: 'a setHeaderRoute or setMirrorRoute step must name a route listed in trafficRouting.managedRoutes',
     },
     {
-      rule: '!has(self.steps) || !self.steps.exists(s, has(s.setMirrorRoute)) || (has(self.trafficRouting) && (has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio)))',
-      message: 'setMirrorRoute is implemented for the gatewayAPI and istio routers only: ALB and APISIX cannot mirror, as in Argo',
+      rule:
+        '!has(self.steps) || !self.steps.exists(s, has(s.setMirrorRoute)) || (has(self.trafficRouting) && (has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio)) && !has(self.trafficRouting.alb) && !has(self.trafficRouting.apisix))',
+      message: 'setMirrorRoute is implemented for the gatewayAPI and istio routers only, and every router named must mirror: ALB and APISIX cannot, as in Argo',
     },
     {
       // An ALB listener rule's http-header condition compares values, with no prefix or regular expression.
@@ -508,6 +546,8 @@ export const RolloutStatus = z.object({
   /** AnalysisRuns working for the current step and in the background. */
   stepAnalysisRun: z.string().optional(),
   backgroundAnalysisRun: z.string().optional(),
+  /** Argo's status.canary: with pingPong, which of its Services is the stable one now. */
+  canary: z.object({ stablePingPong: z.enum(['ping', 'pong']).optional() }).optional(),
   /** Webhook state that must survive a controller restart. */
   webhooks: z
     .object({

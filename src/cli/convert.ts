@@ -60,7 +60,6 @@ const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = 
     message:
       'step plugins are not supported: Argo downloads and runs plugin binaries in its controller, and Fledge runs no third-party code; a webhook (strategy.canary.webhooks: pre-rollout, rollout, confirm-rollout) or a job metric in an analysis step can call what the plugin did',
   },
-  { match: (p) => p.join('.') === 'spec.strategy.canary.pingPong', message: 'pingPong services are not supported' },
   {
     match: (p) => p.join('.') === 'spec.strategy.canary.trafficRouting.appMesh',
     message: 'AWS App Mesh is discontinued (AWS ended support on 2026-09-30): move the mesh to the Gateway API (trafficRouting.gatewayAPI), which Fledge routes through',

@@ -4,8 +4,8 @@ import type { Rollout } from '../api/rollout.js';
 import { isConflict } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { Logger } from '../observability/logger.js';
-import { routerFor } from '../traffic/routers/index.js';
-import type { TrafficRouter } from '../traffic/types.js';
+import { RouterSet } from '../traffic/router-set.js';
+import { routersFor } from '../traffic/routers/index.js';
 import { AnalysisRunActuator } from './act/analysis-runs.js';
 import { PodActuator } from './act/pods.js';
 import { ReplicaSetActuator } from './act/replica-sets.js';
@@ -74,13 +74,14 @@ export class RolloutReconciler {
       return;
     }
     const { rollout, config } = input;
-    const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
-    const facts = await this.observer.observe(ref, rollout, config, router);
+    const routing = rollout.spec.strategy.canary.trafficRouting;
+    const routers = routing && new RouterSet(routersFor(routing, this.deps));
+    const facts = await this.observer.observe(ref, rollout, config, routers);
     const plan = decide(facts);
     let requeueAfterMs = plan.requeueAfterMs;
     try {
       if (plan.refusal !== undefined) throw new RefusedError(plan.refusal.reason, plan.refusal.message);
-      const wakeAfter = await this.act(ref, rollout, facts, plan, router, config, log);
+      const wakeAfter = await this.act(ref, rollout, facts, plan, routers, config, log);
       if (wakeAfter !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, wakeAfter);
     } catch (err) {
       if (err instanceof ConfigSourceChanged) {
@@ -128,13 +129,13 @@ export class RolloutReconciler {
   }
 
   /** Makes the plan so, in the order that keeps traffic safe; returns how soon to look again for what is not yet in effect. */
-  private async act(ref: RolloutRef, rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, router: TrafficRouter | undefined, config: ResolvedConfig, log: Logger): Promise<number | undefined> {
+  private async act(ref: RolloutRef, rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, routers: RouterSet | undefined, config: ResolvedConfig, log: Logger): Promise<number | undefined> {
     const wakeups: number[] = [];
     await this.pods.delete(ref, plan.podsToDelete, rollout.spec.restartAt, log);
     // Services and traffic before pods: an abort takes the traffic off the canary before anything is scaled.
     if ((await this.services.apply(ref, plan.services, log)).length > 0) wakeups.push(MISSING_SERVICE_RECHECK_MS);
-    if (router !== undefined && plan.traffic !== undefined) {
-      const routed = await routeTraffic(ref, rollout, router, plan.traffic, log);
+    if (routers !== undefined && plan.traffic !== undefined) {
+      const routed = await routeTraffic(ref, routers, plan.trafficRouters ?? [], plan.traffic, log);
       if (routed.kind === 'written') wakeups.push(TRAFFIC_RECHECK_MS);
       if (routed.kind === 'refused') {
         plan.status = withTrafficRefused(plan.status, routed.problem, facts.now);

@@ -444,4 +444,103 @@ describe('Traefik, Istio, NGINX, ALB and Ambassador routers on the real apiserve
     await apply(routerObjects('traefik', name, ns.name));
     await statuses.waitFor(name, 'Healthy once the TraefikService exists', (s) => s.phase === 'Healthy' && s.conditions?.some((c) => c.type === 'TrafficRouting' && c.status === 'True') === true, 30_000);
   });
+
+  it('two routers at once (NGINX and Istio): a problem in one names it, and each carries every step', { timeout: 180_000 }, async () => {
+    const name = 'r-two';
+    const twoRouters = (image: string): object => {
+      const base = rollout('nginx', name, image) as { spec: { strategy: { canary: Record<string, unknown> } } };
+      base.spec.strategy.canary.trafficRouting = { ...trafficRouting('nginx', name), ...trafficRouting('istio-host', name) };
+      return base;
+    };
+    await apply([service(`${name}-stable`, name), service(`${name}-canary`, name), ...routerObjects('nginx', name, ns.name), twoRouters(V1)]);
+    const waiting = await statuses.waitFor(name, 'TrafficRoutingError', (s) => s.conditions?.some((c) => c.type === 'TrafficRouting' && c.reason === 'TrafficRoutingError') === true);
+    expect(waiting.conditions?.find((c) => c.type === 'TrafficRouting')?.message).toMatch(new RegExp(`^istio: VirtualService ${ns.name}/${name} not found`));
+    await apply(routerObjects('istio-host', name, ns.name));
+    await statuses.waitFor(name, 'Healthy once the VirtualService exists', (s) => s.phase === 'Healthy');
+
+    await apply([twoRouters(V2)]);
+    const paused = await statuses.waitFor(name, 'paused at 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1);
+    expect(paused.actualWeight).toBe(20);
+    await Promise.all([waitWeights('nginx', name, 20), waitWeights('istio-host', name, 20)]);
+    await patchStatus(name, { promote: 'full' });
+    await statuses.waitFor(name, 'promoted and Healthy', (s) => s.phase === 'Healthy' && s.stableRevision === paused.currentRevision, 90_000);
+    await Promise.all([waitWeights('nginx', name, 0), waitWeights('istio-host', name, 0)]);
+  });
+
+  it('pingPong behind ALB and Istio: the canary takes the other Service, and promotion swaps the roles, not the selectors', { timeout: 180_000 }, async () => {
+    const name = 'r-pingpong';
+    const [ping, pong] = [`${name}-ping`, `${name}-pong`];
+    const ingress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, annotations: { 'kubernetes.io/ingress.class': 'alb' } },
+      spec: { rules: [{ http: { paths: [{ path: '/*', pathType: 'ImplementationSpecific', backend: { service: { name: `${name}-root`, port: { name: 'use-annotation' } } } }] } }] },
+    };
+    const virtualService = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name },
+      spec: { hosts: [name], http: [{ name: 'primary', route: [{ destination: { host: ping }, weight: 100 }, { destination: { host: pong }, weight: 0 }] }] },
+    };
+    const pingPongRollout = (image: string): object => ({
+      apiVersion: 'fledge.dev/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+        strategy: {
+          canary: {
+            scaleDownDelaySeconds: 3,
+            pingPong: { pingService: ping, pongService: pong },
+            trafficRouting: { alb: { ingress: name, rootService: `${name}-root`, servicePort: 80 }, istio: { virtualService: { name, routes: ['primary'] } } },
+            steps: [{ setWeight: 25 }, { pause: {} }],
+          },
+        },
+      },
+    });
+    const core = testKubeConfig().makeApiClient(k8s.CoreV1Api);
+    const selects = async (service: string): Promise<string | undefined> => (await core.readNamespacedService({ name: service, namespace: ns.name })).spec?.selector?.['fledge.dev/pod-template-hash'];
+    /** The weights on ping and pong in the ALB action and in the VirtualService: they must agree. */
+    const weights = async (): Promise<{ ping: number | undefined; pong: number | undefined }> => {
+      const annotation = (await networking.readNamespacedIngress({ name, namespace: ns.name })).metadata?.annotations?.[`alb.ingress.kubernetes.io/actions.${name}-root`];
+      const groups = annotation === undefined ? [] : (JSON.parse(annotation) as { ForwardConfig: { TargetGroups: Array<{ ServiceName: string; Weight: number }> } }).ForwardConfig.TargetGroups;
+      const route = ((await get('networking.istio.io', 'virtualservices', name)).spec.http as Array<{ route: Array<{ destination: { host: string }; weight?: number }> }>)[0]?.route ?? [];
+      const alb = (service: string) => groups.find((group) => group.ServiceName === service)?.Weight;
+      const istio = (service: string) => route.find((destination) => destination.destination.host === service)?.weight;
+      return alb(ping) === istio(ping) && alb(pong) === istio(pong) ? { ping: alb(ping), pong: alb(pong) } : { ping: undefined, pong: undefined };
+    };
+    const waitPingPong = (wanted: { ping: number; pong: number }) =>
+      eventually(`${name}: ping ${wanted.ping}%, pong ${wanted.pong}%`, async () => {
+        const now = await weights();
+        return now.ping === wanted.ping && now.pong === wanted.pong ? now : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 200 });
+
+    await apply([service(ping, name), service(pong, name), ingress, virtualService, pingPongRollout(V1)]);
+    const first = await statuses.waitFor(name, 'Healthy', (s) => s.phase === 'Healthy' && s.canary?.stablePingPong === 'ping');
+    await waitPingPong({ ping: 100, pong: 0 });
+    expect(await selects(ping)).toBe(first.stableRevision);
+
+    await apply([pingPongRollout(V2)]);
+    const paused = await statuses.waitFor(name, 'paused at 25%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1);
+    await waitPingPong({ ping: 75, pong: 25 });
+    expect(await selects(pong)).toBe(paused.currentRevision);
+    const pingVersion = (await core.readNamespacedService({ name: ping, namespace: ns.name })).metadata?.resourceVersion;
+
+    await patchStatus(name, { promote: 'full' });
+    const promoted = await statuses.waitFor(
+      name,
+      'promoted, pong stable',
+      (s) => s.phase === 'Healthy' && s.stableRevision === paused.currentRevision && s.canary?.stablePingPong === 'pong',
+      90_000,
+    );
+    expect(promoted.actualWeight).toBe(0);
+    await waitPingPong({ ping: 0, pong: 100 });
+    // Roles swapped, selectors did not: pong still selects the promoted revision, ping was never written to.
+    expect(await selects(pong)).toBe(paused.currentRevision);
+    expect(await selects(ping)).toBe(first.stableRevision);
+    expect((await core.readNamespacedService({ name: ping, namespace: ns.name })).metadata?.resourceVersion).toBe(pingVersion);
+    await eventually(`${name}: old revision scaled down`, async () => ((await replicasOf(name, first.stableRevision)) === 0 ? true : undefined), { timeoutMs: 30_000 });
+  });
 });

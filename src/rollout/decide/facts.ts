@@ -5,6 +5,12 @@ import type { PodTemplate, Rollout } from '../../api/rollout.js';
 import type { AnalysisTemplateSpec } from '../../api/analysis.js';
 import type { PodFacts } from './restart.js';
 
+/** Which of pingPong's Services is the stable one. */
+export type PingPongSide = 'ping' | 'pong';
+
+/** Which revision each Service the Rollout names selects (owned ones only; undefined: not ours, or missing). */
+export type ServiceSelects = Readonly<Record<string, string | null | undefined>>;
+
 /** What the shell observed about one ReplicaSet this Rollout owns. */
 export interface ReplicaSetFacts {
   name: string;
@@ -74,8 +80,15 @@ export interface RolloutFacts {
   workloadReplicas?: number;
   /** spec.strategy.canary.trafficRouting is set: a router splits traffic; without one the pod ratio is the split. */
   hasTrafficRouter: boolean;
-  /** What the router read back this reconcile (only with a router). */
+  /**
+   * What the routers read back this reconcile (only with a router), all of them together: a weight and routes only
+   * where every router agrees, every router's problem.
+   */
   traffic?: TrafficObservation;
+  /** What the stable, canary, ping and pong Services the Rollout names select, by name (read with the routers). */
+  serviceSelects?: ServiceSelects;
+  /** With pingPong: the side the routers were read (and are applied) as stable, status.canary.stablePingPong as read. */
+  routedWith?: PingPongSide;
   /** The latest answers of the webhook calls the shell is making for this Rollout, by call key. */
   webhooks?: WebhookResult[];
 }

@@ -11,6 +11,8 @@ import { canonicalJson } from './revision.js';
 import { isAnalysis, setWeightAt } from './steps.js';
 import { rollbackWithinWindow } from './rollback-window.js';
 import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
+import { routedSideOf, withSides } from './context.js';
+import { awaitingSwap, pingPongServices } from './services.js';
 
 /**
  * What the rollout core promises, as predicates over one reconcile: the facts decide() saw and the
@@ -72,6 +74,14 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/p
  *       labels), so it never selects pods of another workload.
  *    d. A restart deletes only pods of this Rollout that are older than restartAt, and never more at once than
  *       maxUnavailable (at least one) counting pods already down.
+ * 10. pingPong (with a router; the roles are this reconcile's, status.canary.stablePingPong as the routers read it).
+ *    a. The side carrying weight selects what it carries: weight above 0 is asked only of a canary side that selects
+ *       (or is pointed at, before the routers are) the target's canary revision.
+ *    b. No Service under traffic changes its selector: the stable side is pointed only to claim it (no side recorded
+ *       yet), and the canary side is re-pointed only while no weight is reported on it.
+ *    c. The stable side changes hands only to a side that selects the stable revision, with all traffic reported on
+ *       it; once it selects the stable revision, no weight is asked of the canary side outside a canary.
+ *    d. An aborted canary gets no weight: all traffic is on the side that selects the stable revision.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -160,11 +170,16 @@ export function progressViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   return violations;
 }
 
-/** Services never lead traffic to a version that is neither stable nor being canaried, nor to an aborted canary. */
+/**
+ * Services never lead traffic to a version that is neither stable nor being canaried, nor to an aborted canary
+ * (pingPong's canary side keeps it, with no weight: invariant 10).
+ */
 export function serviceViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const { stableRevision, abort } = plan.status;
   const violations: string[] = [];
+  const pingPong = facts.rollout.spec.strategy.canary.pingPong;
   for (const target of plan.services) {
+    if (target.name === pingPong?.pingService || target.name === pingPong?.pongService) continue;
     if (target.role === 'stable' && target.revision !== stableRevision && !(target.revision === null && facts.currentRevision === stableRevision)) {
       violations.push(`the stable Service selects ${target.revision ?? 'every pod'} while ${facts.currentRevision} is canaried against stable ${stableRevision}`);
     }
@@ -179,8 +194,9 @@ function canaryStage(plan: RolloutPlan): boolean {
 }
 
 /** Invariant 7: with a router, traffic moves only onto pods that can serve it, and pods go only once traffic has left them. */
-export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
-  if (!facts.hasTrafficRouter || plan.traffic === undefined) return [];
+export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): string[] {
+  if (!observed.hasTrafficRouter || plan.traffic === undefined) return [];
+  const facts = withSides(observed, routedSideOf(observed));
   const settings = resolveSettings(facts.rollout.spec);
   const previous = facts.rollout.status ?? {};
   const { stableRevision, currentRevision, abort } = plan.status;
@@ -307,6 +323,43 @@ export function webhookViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   return violations;
 }
 
+/** Invariant 10: pingPong's Services take turns without a selector change under traffic. */
+export function pingPongViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const pingPong = facts.rollout.spec.strategy.canary.pingPong;
+  if (pingPong === undefined || plan.traffic === undefined) return [];
+  const routedWith = routedSideOf(facts);
+  const sides = pingPongServices(pingPong, routedWith);
+  const selects = facts.serviceSelects ?? {};
+  const reported = facts.traffic?.problem === undefined ? facts.traffic?.canaryWeight : undefined;
+  const planned = (name: string): string | null | undefined => {
+    const target = plan.services.find((candidate) => candidate.name === name);
+    return target === undefined ? selects[name] : target.revision;
+  };
+  const { stableRevision, currentRevision, abort } = plan.status;
+  const violations: string[] = [];
+  const weight = plan.traffic.canaryWeight;
+  if (weight > 0 && planned(sides.canary) !== plan.traffic.canaryRevision) {
+    violations.push(`10a: ${weight}% asked of ${sides.canary}, which selects ${planned(sides.canary) ?? 'no revision of ours'}, not ${plan.traffic.canaryRevision}`);
+  }
+  const claiming = facts.rollout.status?.canary?.stablePingPong === undefined;
+  const stableTarget = plan.services.find((target) => target.name === sides.stable);
+  if (stableTarget !== undefined && stableTarget.revision !== selects[sides.stable] && !claiming) {
+    violations.push(`10b: the stable side ${sides.stable} re-pointed from ${selects[sides.stable] ?? 'nothing'} to ${stableTarget.revision ?? 'every pod'}`);
+  }
+  const canaryTarget = plan.services.find((target) => target.name === sides.canary);
+  if (canaryTarget !== undefined && canaryTarget.revision !== selects[sides.canary] && reported !== 0 && selects[sides.canary] !== undefined) {
+    violations.push(`10b: the canary side ${sides.canary} re-pointed from ${selects[sides.canary]} to ${canaryTarget.revision ?? 'every pod'} with ${reported ?? 'unknown'}% on it`);
+  }
+  const next = plan.status.canary?.stablePingPong ?? routedWith;
+  if (next !== routedWith && !(reported === 100 && awaitingSwap(pingPong, routedWith, stableRevision, selects))) {
+    violations.push(`10c: the stable side moved to ${next} with ${reported ?? 'unknown'}% reported on it`);
+  }
+  const settled = selects[sides.stable] === stableRevision;
+  if (settled && weight > 0 && (currentRevision === stableRevision || abort === true)) violations.push(`10c: ${weight}% asked of the canary side with no canary`);
+  if (abort === true && weight > 0) violations.push(`10d: the aborted canary is asked for ${weight}%`);
+  return violations;
+}
+
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   return [
@@ -314,6 +367,7 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...progressViolations(facts, plan),
     ...serviceViolations(facts, plan),
     ...trafficViolations(facts, plan),
+    ...pingPongViolations(facts, plan),
     ...replayViolations(facts, plan),
     ...webhookViolations(facts, plan),
     ...writeViolations(facts, plan),

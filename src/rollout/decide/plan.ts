@@ -7,7 +7,7 @@ import { describeClosed, hookPhase, notificationsFor, verdictOf, type WebhookCal
 import { missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-changes.js';
 import { decideContext, type DecideContext } from './context.js';
-import type { RolloutFacts } from './facts.js';
+import type { PingPongSide, RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
 import { planBaseline, type BaselinePlan } from './baseline.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
@@ -16,7 +16,16 @@ import { progressedThisReconcile, trackProgress, type ProgressTracking } from '.
 import { replicaSetChanges, type ReplicaSetChange } from './replica-set-changes.js';
 import { idealCounts, isAtCounts, planReplicaSets, type ReplicaMode, type ReplicaSetTarget } from './replicas.js';
 import { restartStep } from './restart.js';
-import { claimConflict, desiredServices, serviceSelector, type ServiceTarget } from './services.js';
+import {
+  claimConflict,
+  desiredPingPongServices,
+  desiredServices,
+  routerServices,
+  serviceSelector,
+  stableSideAfter,
+  type ServiceTarget,
+} from './services.js';
+import type { RouterServices } from '../../traffic/router-set.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
 import { composeStatus, DEADLINE_REASON, TEMPLATE_MISSING_REASON, TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import { pauseDeadline } from './steps.js';
@@ -66,6 +75,8 @@ export interface RolloutPlan {
   services: ServiceTarget[];
   /** With a router: what it should make true, applied before any ReplicaSet changes. */
   traffic?: TrafficTarget;
+  /** With a router: every router named, and the Services each splits between this reconcile. */
+  trafficRouters?: RouterServices[];
   /** Webhook calls that should be running now; the shell stops any other it runs for this Rollout. */
   webhooks: WebhookCall[];
   /** Event and post-rollout hook calls for this reconcile's Events, made once the status is written. */
@@ -87,13 +98,15 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const analysisRuns = wantedRuns.filter((run) => missingTemplatesOf([run], facts.missingTemplates).length === 0);
   const calls = callsFor(ctx, snapshot);
   const status = statusOf(ctx, snapshot, { pods, progress, analysisRuns, missingTemplates, calls });
+  if (ctx.settings.pingPong !== undefined && status.stableRevision !== undefined) status.canary = { stablePingPong: stableSideOf(ctx, status) };
   announceStatus(ctx, status, missingTemplates, progress.deadlineExceeded);
   const restart = restartOf(ctx, status);
   const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
   const retryAt = writeBack !== undefined && 'retryAt' in writeBack ? writeBack.retryAt : undefined;
   const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt]);
   const pruned = prunedReplicaSets(ctx, snapshot.context, pods.replicaSets);
-  const conflict = claimConflict([ctx.settings.stableService, ctx.settings.canaryService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
+  const { stableService, canaryService, pingPong } = ctx.settings;
+  const conflict = claimConflict([stableService, canaryService, pingPong?.pingService, pingPong?.pongService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
   return {
     ...(conflict !== undefined && { refusal: { reason: 'ResourceConflict' as const, message: conflict } }),
     status,
@@ -118,8 +131,16 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     webhooks: calls,
     notifications: notificationsOf(ctx, snapshot),
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
-    ...(pods.traffic !== undefined && { traffic: pods.traffic }),
+    ...(pods.traffic !== undefined && { traffic: pods.traffic, trafficRouters: routerServices(facts.rollout.spec.strategy.canary, ctx.routedWith) }),
   };
+}
+
+/** pingPong's stable side after this reconcile (see stableSideAfter). */
+function stableSideOf(ctx: DecideContext, status: RolloutStatus): PingPongSide {
+  const pingPong = ctx.settings.pingPong;
+  if (pingPong === undefined) return ctx.routedWith;
+  const selects = ctx.facts.serviceSelects ?? {};
+  return stableSideAfter({ pingPong, routedWith: ctx.routedWith, stableRevision: status.stableRevision, selects, observedWeight: ctx.observedWeight });
 }
 
 /** What the pods and the router should do at the machine's position. */
@@ -276,10 +297,22 @@ function servicesFor(ctx: DecideContext, snapshot: RolloutSnapshot, status: Roll
     replicaSets: facts.replicaSets,
   });
   const rolloutLabels = facts.rollout.spec.selector.matchLabels ?? {};
-  return serviceTargets.map((target): ServiceTarget => {
-    const revision = heldCanary !== undefined && target.role === 'canary' ? heldCanary : target.revision;
-    return { ...target, revision, selector: serviceSelector(revision, rolloutLabels) };
-  });
+  const held = serviceTargets.map((target) => (heldCanary !== undefined && target.role === 'canary' ? { ...target, revision: heldCanary } : target));
+  const pingPong = settings.pingPong;
+  const pingPongTargets =
+    pingPong === undefined
+      ? []
+      : desiredPingPongServices({
+          pingPong,
+          routedWith: ctx.routedWith,
+          claimStable: ctx.previous.canary?.stablePingPong === undefined,
+          stableRevision: status.stableRevision,
+          currentRevision: facts.currentRevision,
+          heldCanary,
+          selects: facts.serviceSelects ?? {},
+          observedWeight: ctx.observedWeight,
+        });
+  return [...held, ...pingPongTargets].map((target): ServiceTarget => ({ ...target, selector: serviceSelector(target.revision, rolloutLabels) }));
 }
 
 function workloadOf(ctx: DecideContext, status: RolloutStatus): Pick<RolloutPlan, 'workload'> {

@@ -152,6 +152,29 @@ spec:
     ]);
   });
 
+  it('translates pingPong and several routers at once as Argo writes them (its albmesh manifest), with nothing left over', () => {
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      canaryService: canary-service
+      stableService: stable-service
+      pingPong: {pingService: ping-service, pongService: pong-service}
+      trafficRouting:
+        alb: {ingress: web, rootService: root, servicePort: 80}
+        istio: {virtualService: {name: vs, routes: [primary]}}
+      steps: [{setWeight: 25}, {pause: {}}]
+`;
+    const converted = convertText('r.yaml', rollout);
+    expect(converted.findings.filter((f) => f.severity === 'untranslated')).toEqual([]);
+    expect(converted.file.text).toContain('pingPong: {pingService: ping-service, pongService: pong-service}');
+    expect(converted.file.text).toContain('apiVersion: fledge.dev/v1alpha1');
+  });
+
   it('exits 1 when something was not translated, 0 with --allow-partial', async () => {
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');

@@ -8,6 +8,9 @@ import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/resta
 import { mergePatch } from '../fake-kube.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
+import type { PingPongSide } from '../../../src/rollout/decide/facts.js';
+import { recordedStableSide, routerServices } from '../../../src/rollout/decide/services.js';
+import { composeObservations } from '../../../src/traffic/router-set.js';
 import type { WebhookCall, WebhookResult } from '../../../src/rollout/decide/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
@@ -70,6 +73,14 @@ export class FakeCluster {
    */
   traffic: TrafficObservation = { canaryWeight: 0, headerRoutes: [], mirrorRoutes: [] };
   private written: TrafficObservation | undefined;
+  /**
+   * pingPong: each router's data plane, the weight on the Service it was told is the canary side (the roles swap, and
+   * each router of several has its own Services); and what each Service selects, written at once, as the shell
+   * patches Services before it routes.
+   */
+  private routerWeights = new Map<string, { canaryService: string | undefined; weight: number | undefined }>();
+  private writtenRouterWeights: Map<string, { canaryService: string | undefined; weight: number | undefined }> | undefined;
+  readonly serviceSelects = new Map<string, string | null>();
   /** When set, the router reports this problem instead of taking anything up. */
   trafficProblem: string | undefined;
   /** What the webhook runner last heard, by call key; the shell drops the results of calls a plan no longer wants. */
@@ -107,9 +118,32 @@ export class FakeCluster {
       hasTrafficRouter: this.hasTrafficRouter,
       webhooks: structuredClone([...this.webhookResults.values()]),
       ...(this.hasTrafficRouter && {
-        traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : structuredClone(this.traffic),
+        traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : this.observedTraffic(),
       }),
+      ...(this.hasTrafficRouter && this.pingPong !== undefined && { serviceSelects: Object.fromEntries(this.serviceSelects), routedWith: this.routedWith() }),
     };
+  }
+
+  private get pingPong(): CanaryStrategy['pingPong'] {
+    return this.rollout.spec.strategy.canary.pingPong;
+  }
+
+  /** The side the observer reads the routers with: the one status recorded. */
+  private routedWith(): PingPongSide {
+    return recordedStableSide(this.status);
+  }
+
+  /** What the routers report: with pingPong, each router's weight on the Service it is read with as the canary side. */
+  private observedTraffic(): TrafficObservation {
+    const observed = structuredClone(this.traffic);
+    if (this.pingPong === undefined) return observed;
+    return composeObservations(
+      routerServices(this.rollout.spec.strategy.canary, this.routedWith()).map(({ router, canaryService }) => {
+        const state = this.routerWeights.get(router) ?? { canaryService, weight: observed.canaryWeight };
+        const weight = state.weight === undefined || state.canaryService === canaryService ? state.weight : 100 - state.weight;
+        return { router, observation: { canaryWeight: weight, headerRoutes: [], mirrorRoutes: [] } };
+      }),
+    );
   }
 
   /** The pods the ReplicaSets have now: new ones for missing pods, as many ready as each one has available. */
@@ -168,7 +202,10 @@ export class FakeCluster {
         stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
         canarySelects: canary !== undefined ? canary.revision : plan.traffic.canaryRevision,
       };
+      const weight = plan.traffic.canaryWeight;
+      this.writtenRouterWeights = new Map((plan.trafficRouters ?? []).map(({ router, canaryService }) => [router, { canaryService, weight }]));
     }
+    if (this.pingPong !== undefined) for (const service of plan.services) this.serviceSelects.set(service.name, service.revision);
     if (this.checkBudgets) {
       const surge = Math.ceil(replicas * 0.25);
       const total = plan.replicaSets.reduce((sum, target) => sum + target.replicas, 0);
@@ -278,7 +315,10 @@ export class FakeCluster {
 
   /** The data plane takes up what the router last wrote (a router that lags behind the pods is one not told to yet). */
   takeUpTraffic(): void {
-    if (this.written !== undefined) this.traffic = this.written;
+    if (this.written !== undefined) {
+      this.traffic = this.written;
+      if (this.writtenRouterWeights !== undefined) this.routerWeights = this.writtenRouterWeights;
+    }
     this.written = undefined;
   }
 
@@ -293,6 +333,8 @@ export class FakeCluster {
   /** A person (or a GitOps sync) rewrites the route's weight: it is in effect at once, and nothing Fledge wrote is pending. */
   editTraffic(canaryWeight: number | undefined): void {
     this.traffic = { ...this.traffic, canaryWeight };
+    const routers = routerServices(this.rollout.spec.strategy.canary, this.routedWith());
+    this.routerWeights = new Map(routers.map(({ router, canaryService }) => [router, { canaryService, weight: canaryWeight }]));
     this.written = undefined;
   }
 

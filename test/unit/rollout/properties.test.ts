@@ -129,6 +129,19 @@ const routedScenario = fc.record({
   actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
 });
 
+/** Worlds behind ALB with pingPong (and, in some, Istio beside it on stableService and canaryService, as Argo's albmesh). */
+const pingPongScenario = fc.record({
+  replicas: fc.integer({ min: 1, max: 8 }),
+  maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 1),
+  maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1),
+  dynamicStableScale: fc.boolean(),
+  mesh: fc.boolean(),
+  scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
+  background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+  steps: fc.array(fc.oneof({ weight: 3, arbitrary: step }, { weight: 2, arbitrary: fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }) }), { minLength: 1, maxLength: 6 }),
+  actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
+});
+
 /** One hook of each type that decides something; gates and failures answer often, so canaries get past them and abort. */
 const HOOK_TYPES: WebhookType[] = ['confirm-rollout', 'pre-rollout', 'confirm-traffic-increase', 'rollout', 'confirm-promotion', 'rollback'];
 const hookAction: fc.Arbitrary<Action> = fc.record({
@@ -203,7 +216,7 @@ function perform(cluster: FakeCluster, act: Action): void {
 }
 
 /** Performs each action, then one reconcile checked against every invariant, applied as the shell would apply it. */
-function explore(cluster: FakeCluster, actions: readonly Action[]): number {
+function explore(cluster: FakeCluster, actions: readonly Action[], afterEach?: () => void): number {
   let reconciles = 0;
   cluster.checkBudgets = false;
   for (const act of [{ kind: 'settle' as const }, ...actions]) {
@@ -236,6 +249,7 @@ function explore(cluster: FakeCluster, actions: readonly Action[]): number {
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
+      afterEach?.();
     }
   }
   return reconciles;
@@ -338,5 +352,39 @@ describe('rollout core properties', () => {
     expect(reconciles).toBeGreaterThan(1000);
     // The worlds get somewhere: canaries past their first steps, not only rollouts stuck at step 0.
     expect(routedSteps).toBeGreaterThan(600);
+  }, 120_000);
+
+  it('keeps every invariant, pingPong’s included, in worlds behind ALB with ping and pong Services taking turns', async () => {
+    let reconciles = 0;
+    let swaps = 0;
+    let aborted = 0;
+    await fc.assert(
+      fc.asyncProperty(pingPongScenario, async (world) => {
+        await breathe();
+        const cluster = clusterFor(world, {
+          pingPong: { pingService: 'api-ping', pongService: 'api-pong' },
+          trafficRouting: {
+            alb: { ingress: 'api', servicePort: 80, rootService: 'api-root' },
+            ...(world.mesh && { istio: { virtualService: { name: 'api' } } }),
+          },
+          ...(world.mesh && { stableService: 'api-stable', canaryService: 'api-canary' }),
+          dynamicStableScale: world.dynamicStableScale,
+          ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
+        });
+        cluster.hasTrafficRouter = true;
+        let side = cluster.status.canary?.stablePingPong;
+        const watchSwaps = (): void => {
+          const now = cluster.status.canary?.stablePingPong;
+          if (side !== undefined && now !== side) swaps++;
+          side = now;
+        };
+        reconciles += explore(cluster, world.actions, watchSwaps);
+        if (cluster.status.abort === true) aborted++;
+      }),
+      propertyParameters(400),
+    );
+    expect(reconciles).toBeGreaterThan(1000);
+    expect(swaps, 'the stable side changed hands in some worlds').toBeGreaterThan(20);
+    expect(aborted, 'some worlds end aborted').toBeGreaterThan(10);
   }, 120_000);
 });

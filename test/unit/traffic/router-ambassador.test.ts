@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
 import { AmbassadorRouter, canaryMappingName } from '../../../src/traffic/routers/ambassador.js';
-import { routerFor } from '../../../src/traffic/routers/index.js';
+import { routersFor } from '../../../src/traffic/routers/index.js';
 import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
 
@@ -106,9 +106,9 @@ describe('AmbassadorRouter', () => {
     expect(kube.writes).toEqual([]);
   });
 
-  it('routerFor picks it; the schema and the CRD take Argo`s field, and refuse managedRoutes with it', () => {
+  it('routersFor picks it; the schema and the CRD take Argo`s field, and refuse managedRoutes with it', () => {
     const kube = new FakeKube();
-    expect(routerFor({ ambassador: { mappings: ['echo'] } }, { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api }).kind).toBe('ambassador');
+    expect(routersFor({ ambassador: { mappings: ['echo'] } }, { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api }).map((router) => router.kind)).toEqual(['ambassador']);
     expect(TrafficRouting.safeParse({ ambassador: { mappings: ['echo', 'echo-grpc'] } }).success).toBe(true);
     expect(TrafficRouting.safeParse({ ambassador: { mappings: [] } }).success).toBe(false);
     expect(TrafficRouting.safeParse({ ambassador: {} }).success).toBe(false);
@@ -132,7 +132,7 @@ spec:
 `,
       ).problems.map((problem) => problem.message);
     expect(lint('{ambassador: {mappings: [echo]}}')).toEqual([]);
-    expect(lint('{ambassador: {mappings: [echo]}, smi: {}}')).toEqual([expect.stringMatching(/names exactly one router: .* apisix or ambassador/)]);
+    expect(lint('{ambassador: {mappings: [echo]}, smi: {}}')).toEqual([]);
     expect(lint('{ambassador: {mappings: [echo]}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/smi and ambassador have none/)]);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../../src/api/rollout.js';
 import { AlbRouter } from '../../../src/traffic/routers/alb.js';
 import { ANNOTATION_ROUTE_HASH, ApisixRouter } from '../../../src/traffic/routers/apisix.js';
-import { routerFor } from '../../../src/traffic/routers/index.js';
+import { routersFor } from '../../../src/traffic/routers/index.js';
 import { IstioRouter } from '../../../src/traffic/routers/istio.js';
 import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
@@ -366,11 +366,12 @@ describe('ApisixRouter: header routes', () => {
     expect(kube.writes.filter((write) => write.name === 'gamma')).toEqual([]);
   });
 
-  it('routerFor hands each router the managedRoutes names', async () => {
+  it('routersFor hands each router the managedRoutes names', async () => {
     const kube = new FakeKube();
     baseRoute(kube);
     const apis = { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: kube.networking as unknown as k8s.NetworkingV1Api };
-    const router = routerFor({ apisix: { route: { name: 'rollouts-apisix-route', rules: ['rollouts-apisix'] } }, managedRoutes: [{ name: 'set-header' }] }, apis);
+    const [router] = routersFor({ apisix: { route: { name: 'rollouts-apisix-route', rules: ['rollouts-apisix'] } }, managedRoutes: [{ name: 'set-header' }] }, apis);
+    if (router === undefined) throw new Error('no router');
     await router.apply(CONTEXT, target(0, { headerRoutes: [{ name: 'set-header', match: [{ headerName: 'trace', headerValue: { exact: 'debug' } }] }] }));
     expect((await router.observe(CONTEXT)).headerRoutes).toEqual(['set-header']);
     await router.apply(CONTEXT, target(0));
