@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { ControllerConfig } from '../config.js';
 import { TokenBucket } from '../kube/client.js';
 import { waitForCacheSync } from '../kube/informer.js';
-import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from '../kube/leader-election.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { LEASE_DEFAULTS, leaseRequestTimeoutMs } from '../kube/lease.js';
 import type { Logger } from '../observability/logger.js';
 import { healthRoutes, metricsRoutes, serveHttp, type ControllerMetrics, type HttpEndpoint } from '../observability/metrics.js';
 import type { ApiClients } from './api-clients.js';
@@ -78,12 +79,12 @@ async function serveEndpoints(config: ControllerConfig, metrics: ControllerMetri
  */
 function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger): LeaderElector {
   return new LeaderElector(
-    api.separate(k8s.CoordinationV1Api, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs)),
+    api.separate(k8s.CoordinationV1Api, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEASE_DEFAULTS.renewDeadlineMs)),
     {
       namespace: config.leaderElectionNamespace,
       name: config.leaderElectionId,
       identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
-      ...LEADER_ELECTION_DEFAULTS,
+      ...LEASE_DEFAULTS,
       logger,
     },
   );
