@@ -50,6 +50,7 @@ export class ShardManager {
   private listener: ShardListener = { gained: () => {}, lost: () => {} };
   private ticking: Promise<unknown> = Promise.resolve();
   private blockedBy: string | undefined;
+  private members = '';
 
   constructor(
     private readonly api: ShardLeaseApi,
@@ -102,7 +103,7 @@ export class ShardManager {
     for (const lease of listed) this.known.set(lease.metadata?.name ?? '', lease);
     this.sightings.retain(new Set(this.known.keys()));
     const plan = balance({ identity, shards, leases: listed.flatMap((lease) => this.view(lease, now)), now });
-    this.reportBlocked(plan);
+    this.report(plan);
     // Stop acting before giving anything up, and on whatever another replica now holds.
     for (const shard of plan.release) this.lose(shard, 'released to balance the shards');
     for (const shard of [...this.deadlines.keys()]) if (!plan.renew.includes(shard)) this.lose(shard, 'its lease names another holder');
@@ -221,7 +222,10 @@ export class ShardManager {
     }
   }
 
-  private reportBlocked(plan: Balance): void {
+  private report(plan: Balance): void {
+    const members = plan.members.join(',');
+    if (members !== this.members) this.opts.logger.info('shards: replicas changed', { members: plan.members, quota: plan.quota, identity: this.opts.identity });
+    this.members = members;
     const blocker = plan.blockedBy === undefined ? undefined : `${plan.blockedBy.holder} (${plan.blockedBy.shards ?? 'unknown'} shards)`;
     if (blocker !== undefined && blocker !== this.blockedBy) {
       this.opts.logger.warn('shards: another replica holds a shard under a different --shards; taking none until it is gone', { holder: blocker, shards: this.opts.shards });
