@@ -59,12 +59,12 @@ export class ControllerQueues {
         try {
           return await (ownership === undefined ? reconcile(key) : ownership.fenced(controller, key, () => reconcile(key)));
         } catch (err) {
+          const [namespace, name] = key.split('/');
           if (err instanceof FencedWriteError) {
             // The shard went elsewhere mid-reconcile: the replica that holds it now reconciles the key.
-            logger.info('stopped a reconcile whose shard is no longer held', { controller, key, shard: err.scope });
+            logger.info('stopped a reconcile whose shard is no longer held', { controller, namespace, name, shard: err.scope });
             return;
           }
-          const [namespace, name] = key.split('/');
           metrics.reconcileErrors.inc({ controller });
           logger.error('reconcile failed', { controller, namespace, name, error: err instanceof Error ? err.message : String(err) });
           throw err;

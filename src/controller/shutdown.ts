@@ -18,7 +18,8 @@ export interface Running {
 
 /**
  * Stops gracefully on SIGTERM or SIGINT, then exits: in-flight reconciles finish, the Leases are released for the next
- * leader, or the other replicas, at once. Returns the signal that aborts as soon as stopping begins, for whatever is still starting.
+ * leader (or the other replicas) at once. Returns the signal that aborts as soon as stopping begins, for whatever is
+ * still starting.
  */
 export function stopOnSignals(running: Running, logger: Logger): AbortSignal {
   const stopping = new AbortController();
