@@ -80,7 +80,11 @@ export function verbOf(method: string, path: string): string {
 export interface ClientInstrumentation {
   limiter: TokenBucket;
   onResponse(verb: string, resource: string, code: string): void;
+  /** Called just before a write is sent (after the limiter's wait); a throw refuses it. */
+  beforeWrite?: () => void;
 }
+
+const READS = new Set(['get', 'list', 'watch']);
 
 /** The TLS settings that make two agents interchangeable: the same server name, trust and client identity. */
 function agentKey(options: https.AgentOptions): string {
@@ -157,6 +161,7 @@ export function makeApiClient<T>(
       const url = new URL(request.getUrl());
       const verb = verbOf(request.getHttpMethod(), url.pathname);
       const resource = resourceOf(url.pathname);
+      if (!READS.has(verb)) instrumentation.beforeWrite?.();
       if (timeoutMs !== undefined) request.setSignal(AbortSignal.timeout(timeoutMs));
       try {
         const response = await inner.send(request).toPromise();

@@ -57,7 +57,7 @@ export class RolloutReconciler {
     if (!raw || raw.metadata?.deletionTimestamp !== undefined) {
       // Deleted, or being deleted (Argo CD's foreground prune): recreate nothing the garbage collector is removing,
       // keep nothing of it in memory, and let no Service keep selecting a pod-template hash whose pods are going away.
-      if (!raw) this.forget(ref);
+      if (!raw) this.forget(ref.key);
       await this.services.release(ref, log);
       return;
     }
@@ -113,11 +113,13 @@ export class RolloutReconciler {
     return this.reporter.takeDeferred();
   }
 
-  private forget(ref: RolloutRef): void {
-    this.reporter.forget(ref.key);
-    this.replicaSets.forget(ref.key);
-    this.deps.metrics?.forgetRollout(ref.namespace, ref.name);
-    this.deps.webhooks?.forget(ref.key);
+  /** Keeps nothing about a Rollout (its metrics included): deleted, or now reconciled by another replica. */
+  forget(key: string): void {
+    const [namespace, name] = key.split('/') as [string, string];
+    this.reporter.forget(key);
+    this.replicaSets.forget(key);
+    this.deps.metrics?.forgetRollout(namespace, name);
+    this.deps.webhooks?.forget(key);
   }
 
   /**
