@@ -7,6 +7,7 @@ import type { RolloutReconcilerDeps } from './deps.js';
 import type { RolloutPlan } from './decide/plan.js';
 import { rolloutRef, type RolloutRef } from './ref.js';
 import { COUNTS_STALENESS_MS, statusWriteDue } from './decide/status-writes.js';
+import { eventsToRecord } from './decide/recorded-events.js';
 
 type ReportDeps = Pick<RolloutReconcilerDeps, 'custom' | 'events' | 'metrics' | 'notifier' | 'webhooks' | 'now' | 'countsStalenessMs'>;
 
@@ -60,7 +61,7 @@ export class RolloutReporter {
   }
 
   /**
-   * The plan's Events, notifications and abort metrics: only after a successful status write, since a conflict re-runs
+   * The plan's Events (one per transition), notifications and abort metrics: only after a successful status write, since a conflict re-runs
    * the transition and it must not be told twice. All handed off, never awaited.
    */
   announce(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan): void {
@@ -68,8 +69,8 @@ export class RolloutReporter {
     for (const event of plan.events) {
       if (event.cause !== undefined) this.deps.metrics?.recordAbort(ref.namespace, ref.name, event.cause);
       this.deps.notifier?.notify({ namespace: ref.namespace, name: ref.name, reason: event.reason, message: event.message });
-      this.deps.events.record(ref.target, event.type, event.reason, event.message);
     }
+    for (const event of eventsToRecord(plan.events)) this.deps.events.record(ref.target, event.type, event.reason, event.message);
   }
 
   forget(key: string): void {

@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
+import type { Announcement } from '../../../src/rollout/decide/machine.js';
+import { eventsToRecord } from '../../../src/rollout/decide/recorded-events.js';
 import { statusChange } from '../../../src/rollout/decide/status.js';
 import { COUNTS_STALENESS_MS, statusWriteDue } from '../../../src/rollout/decide/status-writes.js';
 import { propertyParameters } from '../property.js';
@@ -55,6 +57,20 @@ describe('statusWriteDue', () => {
   });
 });
 
+describe('eventsToRecord', () => {
+  const said = (...reasons: string[]): Announcement[] => reasons.map((reason) => ({ type: 'Normal', reason, message: reason.toLowerCase() }));
+  const reasons = (announcements: Announcement[]): string[] => eventsToRecord(announcements).map((a) => a.reason);
+
+  it('writes a completed step only when the same reconcile does not say where the canary went next', () => {
+    expect(reasons(said('RolloutStepCompleted', 'RolloutPaused'))).toEqual(['RolloutPaused']);
+    expect(reasons(said('RolloutStepCompleted', 'RolloutStepCompleted', 'RolloutCompleted'))).toEqual(['RolloutCompleted']);
+    expect(reasons(said('RolloutStepCompleted', 'WebhookGate'))).toEqual(['WebhookGate']);
+    expect(reasons(said('RolloutStepsChanged', 'RolloutStepCompleted'))).toEqual(['RolloutStepsChanged', 'RolloutStepCompleted']);
+    expect(reasons(said('RolloutStepCompleted', 'TrafficShifted'))).toEqual(['RolloutStepCompleted', 'TrafficShifted']);
+    expect(reasons(said('RolloutStarted', 'RolloutPromoted'))).toEqual(['RolloutStarted', 'RolloutPromoted']);
+  });
+});
+
 /** The bench's Rollout: 1 replica, [setWeight 50, pause {}]. */
 const benchRollout = (): Rollout => makeRollout({ replicas: 1, steps: [{ setWeight: 50 }, { pause: {} }] });
 
@@ -79,7 +95,7 @@ async function healthyOn(env: Env): Promise<void> {
 }
 
 describe('RolloutReconciler status writes', () => {
-  it('writes a template change to its pause in 4 API writes, the counts riding with the decided writes', async () => {
+  it('writes a template change to its pause in 4 API writes and 2 Events, the counts riding with the decided writes', async () => {
     const env = reconcilerOn(benchRollout());
     await healthyOn(env);
     const stable = `api-${revisionOf('api:1')}`;
@@ -109,7 +125,7 @@ describe('RolloutReconciler status writes', () => {
     await reconcile(env);
     expect(writes().slice(3), 'paused: decided, written with the counts of its moment').toEqual(['patch rollouts/status']);
     expect(env.status()).toMatchObject({ phase: 'Paused', currentStepIndex: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 });
-    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutStepCompleted', 'RolloutPaused']);
+    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutPaused']);
   });
 
   it('writes counts that moved alone once the bound has run out, and not before', async () => {
@@ -130,7 +146,7 @@ describe('RolloutReconciler status writes', () => {
     expect(env.status()).toMatchObject({ phase: 'Progressing', replicas: 2, updatedReplicas: 1, readyReplicas: 1 });
   });
 
-  it('property: a template change costs 2 ReplicaSet writes and 2 status writes, plus one per bound the pods take', async () => {
+  it('property: a template change costs 2 ReplicaSet writes, 2 Events and 2 status writes, plus one per bound the pods take', async () => {
     // Pods that move within the bound, and pods that take longer.
     const delay = fc.oneof(fc.integer({ min: 0, max: COUNTS_STALENESS_MS / 3 - 1 }), fc.integer({ min: 0, max: 2 * COUNTS_STALENESS_MS }));
     let within = 0;
@@ -174,7 +190,7 @@ describe('RolloutReconciler status writes', () => {
           const written = env.kube.writesSince(from);
           const statusWrites = written.filter((w) => w.kind === 'rollouts/status').length;
           expect(written.filter((w) => w.kind === 'replicasets').map((w) => w.verb)).toEqual(['create', 'patch']);
-          expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutStepCompleted', 'RolloutPaused']);
+          expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutPaused']);
           expect(statusWrites).toBeGreaterThanOrEqual(2);
           // Counts (and words) move from the first look after the change on: one more write per bound at most.
           expect(statusWrites).toBeLessThanOrEqual(2 + Math.floor(elapsed / COUNTS_STALENESS_MS));
