@@ -11,8 +11,6 @@ export interface ApiClients {
   custom: k8s.CustomObjectsApi;
   networking: k8s.NetworkingV1Api;
   batch: k8s.BatchV1Api;
-  /** Shared by every client above, so their sum stays within --kube-api-qps; spent, status writes that only report counts wait. */
-  limiter: TokenBucket;
   /** A client with a limiter (and timeout) of its own, counted in the same request metrics. */
   separate<T>(api: new (config: k8s.Configuration) => T, limiter: TokenBucket, timeoutMs?: number): T;
 }
@@ -34,7 +32,6 @@ export function makeApiClients(kc: k8s.KubeConfig, config: ControllerConfig, met
     custom: shared(k8s.CustomObjectsApi),
     networking: shared(k8s.NetworkingV1Api),
     batch: shared(k8s.BatchV1Api),
-    limiter: instrumentation.limiter,
     separate: (api, limiter, timeoutMs = requests.timeoutMs) => makeApiClient(kc, api, { limiter, onResponse: instrumentation.onResponse }, { timeoutMs }),
   };
 }

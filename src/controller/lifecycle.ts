@@ -18,8 +18,6 @@ import { keyOf } from './watches.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
-/** How often status changes deferred for API budget are looked at: counts lag by about this much once there is budget. */
-const DEFERRED_STATUS_FLUSH_MS = 1_000;
 
 /** A wired controller, not yet started. */
 export interface Controller {
@@ -98,12 +96,8 @@ function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger
   });
 }
 
-function startReconciling({ api, caches, queues, reconcilers }: Controller): void {
+function startReconciling({ caches, queues, reconcilers }: Controller): void {
   queues.start({ rollout: (key) => reconcilers.rollout.reconcile(key), analysisrun: (key) => reconcilers.analysisRun.reconcile(key) });
-  // Status changes that only report counts wait while the API budget is spent; once it is not, they are written.
-  setInterval(() => {
-    if (!api.limiter.saturated()) reconcilers.rollout.takeDeferredStatus().forEach((key) => queues.enqueue('rollout', key));
-  }, DEFERRED_STATUS_FLUSH_MS).unref();
   for (const rollout of caches.rollouts.list()) queues.enqueue('rollout', keyOf(rollout));
   for (const run of caches.analysisRuns.list()) queues.enqueue('analysisrun', keyOf(run));
 }

@@ -33,12 +33,6 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
   }
 
-  /** Whether a request made now would have to wait: the budget is spent, and requests are queuing for it. */
-  saturated(): boolean {
-    this.refill();
-    return this.tokens < 1;
-  }
-
   async take(): Promise<void> {
     const wait = this.reserve();
     if (wait > 0) await this.sleep(wait);

@@ -93,7 +93,7 @@ export class ControllerMetrics {
   });
   readonly statusWrites = new Counter({
     name: 'fledge_rollout_status_writes_total',
-    help: 'Rollout status changes: written, or deferred (only counts changed while the API budget was spent; written later).',
+    help: 'Rollout status changes: written, or deferred (only counts changed; written with the next decided change, or once they are 30 s old).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

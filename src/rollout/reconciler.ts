@@ -108,11 +108,6 @@ export class RolloutReconciler {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** The Rollouts whose status waited for API budget, to be reconciled again now that there is some. */
-  takeDeferredStatus(): string[] {
-    return this.reporter.takeDeferred();
-  }
-
   /** Keeps nothing about a Rollout (its metrics included): deleted, or now reconciled by another replica. */
   forget(key: string): void {
     const [namespace, name] = key.split('/') as [string, string];
@@ -152,9 +147,10 @@ export class RolloutReconciler {
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, 'beyond revisionHistoryLimit', log);
     await this.replicaSets.delete(ref, plan.baseline.delete, 'a baseline with no canary beside it', log);
     await this.deps.configCopies?.collect(rollout, plan.templatesInUse, log);
-    const statusChanged = await this.reporter.status(ref, rollout, plan);
+    const reported = await this.reporter.status(ref, rollout, plan, facts.now);
+    if (reported.recheckAfterMs !== undefined) wakeups.push(reported.recheckAfterMs);
     this.deps.metrics?.observeRollout(ref.namespace, ref.name, plan.status.phase, plan.status.actualWeight);
-    if (statusChanged) this.reporter.announce(ref, rollout, plan);
+    if (reported.written) this.reporter.announce(ref, rollout, plan);
     if (plan.workload !== undefined) await scaleWorkload(this.deps.apps, this.deps.events, ref, plan.workload, log);
     return wakeups.length > 0 ? Math.min(...wakeups) : undefined;
   }

@@ -321,7 +321,7 @@ const OBSERVED_FIELDS: ReadonlySet<string> = new Set(['replicas', 'updatedReplic
 /**
  * How `next` differs from `previous`: not at all; only in what it observes (the fields above, and conditions that
  * keep their type and status while a reason or message moves); or in something decided (a phase, step, revision,
- * abort, a condition turning True or False). An observed-only change may wait while the API budget is spent: the
+ * abort, a condition turning True or False). An observed-only change may wait (statusWriteDue says how long): the
  * next reconcile computes all of it again from the caches, and nothing decided depends on it being written.
  */
 export function statusChange(previous: RolloutStatus, next: RolloutStatus): 'none' | 'observed' | 'decided' {
