@@ -46,7 +46,7 @@ describe('the CRD on managed routes', () => {
 
   it.each(['traefik', 'nginx', 'smi', 'ambassador'])('refuses managedRoutes on %s, naming the routers that have them', (router) => {
     expect(problems(`{${ROUTERS[router]}, ${MANAGED}}`, `[${HEADER}]`)).toEqual([
-      'spec.strategy.canary.trafficRouting: managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none',
+      'spec.strategy.canary.trafficRouting: managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none, and every router named must implement them',
     ]);
   });
 
@@ -54,9 +54,14 @@ describe('the CRD on managed routes', () => {
     expect(problems(`{${ROUTERS[router]}, ${MANAGED}}`, `[{setCanaryScale: {weight: 50}}, ${MIRROR}, {pause: {}}]`)).toEqual([]);
   });
 
+  it('refuses managedRoutes when any router named lacks them, and setMirrorRoute when ALB sits beside Istio', () => {
+    expect(problems(`{${ROUTERS.istio}, ${ROUTERS.nginx}, ${MANAGED}}`, `[${HEADER}]`)).toEqual([expect.stringMatching(/every router named must implement them/)]);
+    expect(problems(`{${ROUTERS.istio}, ${ROUTERS.alb}, ${MANAGED}}`, `[{setCanaryScale: {weight: 50}}, ${MIRROR}, {pause: {}}]`)).toEqual([expect.stringMatching(/every router named must mirror/)]);
+  });
+
   it.each(['alb', 'apisix'])('refuses setMirrorRoute on %s, as Argo does', (router) => {
     expect(problems(`{${ROUTERS[router]}, ${MANAGED}}`, `[${MIRROR}]`)).toEqual([
-      'spec.strategy.canary: setMirrorRoute is implemented for the gatewayAPI and istio routers only: ALB and APISIX cannot mirror, as in Argo',
+      'spec.strategy.canary: setMirrorRoute is implemented for the gatewayAPI and istio routers only, and every router named must mirror: ALB and APISIX cannot, as in Argo',
     ]);
   });
 
