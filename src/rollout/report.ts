@@ -61,8 +61,8 @@ export class RolloutReporter {
   }
 
   /**
-   * The plan's Events (one per transition), notifications and abort metrics: only after a successful status write, since a conflict re-runs
-   * the transition and it must not be told twice. All handed off, never awaited.
+   * The plan's Events (one per transition), notifications and abort metrics: only after a successful status write,
+   * since a conflict re-runs the transition and it must not be told twice. All handed off, never awaited.
    */
   announce(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan): void {
     this.deps.webhooks?.notify(rollout, plan.notifications);
