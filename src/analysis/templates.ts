@@ -59,7 +59,7 @@ export function fieldPathValue(object: unknown, fieldPath: string): ArgValue {
 export type TemplateLookup = (name: string, clusterScope: boolean) => AnalysisTemplateSpec | undefined;
 
 /** `{{ name }}` in an experiment's argument value. */
-const EXPERIMENT_PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+export const EXPERIMENT_PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 /** An experiment argument's value with each placeholder filled in, as Argo's experiment controller does; or why it cannot be. */
 function experimentArgValue(value: string, values: Readonly<Record<string, string>>): ArgValue {
