@@ -240,15 +240,92 @@ export function routersNamed(routing: TrafficRouting): RouterName[] {
 export const BackgroundAnalysis = RolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
 export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
 
-export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep]);
-export type CanaryStep = z.infer<typeof CanaryStep>;
-
 /** Labels and annotations for the pods of one role (Argo's canaryMetadata and stableMetadata). */
 export const RolePodMetadata = z.strictObject({
   labels: Labels.optional(),
   annotations: z.record(z.string(), z.string()).optional(),
 });
 export type RolePodMetadata = z.infer<typeof RolePodMetadata>;
+
+/** A name that becomes part of object names and a label value. */
+const DnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
+
+/**
+ * One ReplicaSet of an experiment: the stable or the canary pod template, under its own pod-template hash (so no
+ * Service of the Rollout selects it), with `metadata` over the template's labels and annotations.
+ */
+export const ExperimentTemplate = z.strictObject({
+  name: DnsLabel,
+  specRef: z.enum(['stable', 'canary']),
+  /** Pods to run (default 1). */
+  replicas: z.number().int().min(0).max(1000).optional(),
+  metadata: RolePodMetadata.optional(),
+  /** Its ReplicaSet's selector instead of the Rollout's; `metadata.labels` are added to it, as in Argo. */
+  selector: LabelSelector.optional(),
+  /** With a router: the percent of traffic its Service gets while the experiment runs, taken from the stable's share. */
+  weight: Weight.optional(),
+  /** A Service selecting its pods (named `name`, or after its ReplicaSet); one is made for a weight whatever this says. */
+  service: z.strictObject({ name: DnsLabel.optional() }).optional(),
+});
+export type ExperimentTemplate = z.infer<typeof ExperimentTemplate>;
+
+/**
+ * An AnalysisRun of the experiment, started once every template's pods are available. Argument values may name the
+ * templates: `{{templates.<name>.podTemplateHash}}`, `{{templates.<name>.replicaset.name}}`, and
+ * `{{experiment.availableAt}}` or `{{experiment.finishedAt}}` (with a duration).
+ */
+export const ExperimentAnalysis = z.strictObject({
+  name: DnsLabel,
+  templateName: z.string().min(1),
+  clusterScope: z.boolean().optional(),
+  args: z.array(RolloutAnalysisArg).optional(),
+  /** The step waits for this run to succeed, past the duration if need be; once every such run succeeded, the step is done. */
+  requiredForCompletion: z.boolean().optional(),
+});
+export type ExperimentAnalysis = z.infer<typeof ExperimentAnalysis>;
+
+/**
+ * Argo's experiment step: ReplicaSets of the stable and canary templates run beside the Rollout's own, and analysis
+ * on them. It ends once `duration` has passed since every template's pods became available, or every
+ * requiredForCompletion run succeeded; a failed run aborts the Rollout. Without either, it waits for a promote.
+ */
+export const ExperimentStep = z.strictObject({
+  experiment: z
+    .strictObject({
+      duration: Duration.optional(),
+      templates: z.array(ExperimentTemplate).min(1).max(10),
+      analyses: z.array(ExperimentAnalysis).max(10).optional(),
+      /** Metrics of the runs that are measured and shown but decide nothing: metricName is a regular expression, as in Argo. */
+      dryRun: z.array(z.strictObject({ metricName: z.string().min(1).max(253) })).max(20).optional(),
+      /** Labels and annotations for the experiment's AnalysisRuns. */
+      analysisRunMetadata: RolePodMetadata.optional(),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        { rule: 'self.templates.all(t, self.templates.exists_one(o, o.name == t.name))', message: 'experiment template names must be unique' },
+        { rule: '!has(self.analyses) || self.analyses.all(a, self.analyses.exists_one(o, o.name == a.name))', message: 'experiment analysis names must be unique' },
+      ],
+    }),
+});
+export type ExperimentStep = z.infer<typeof ExperimentStep>['experiment'];
+
+export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep, ExperimentStep]);
+export type CanaryStep = z.infer<typeof CanaryStep>;
+
+/**
+ * Why an experiment step's weights cannot all be served: with the canary's weight at that step they would take more
+ * than all the traffic. A sum over a list is beyond the CRD's CEL, so it makes the Rollout invalid instead.
+ */
+export function experimentWeightProblem(steps: readonly CanaryStep[]): string | undefined {
+  let canaryWeight = 0;
+  for (const [index, step] of steps.entries()) {
+    if ('setWeight' in step) canaryWeight = step.setWeight;
+    if (!('experiment' in step)) continue;
+    const weights = step.experiment.templates.reduce((sum, template) => sum + (template.weight ?? 0), 0);
+    if (weights > 0 && canaryWeight + weights > 100) return `steps[${index}].experiment: its templates' weights (${weights}%) and the canary's ${canaryWeight}% come to more than 100%`;
+  }
+  return undefined;
+}
 
 /** Flagger's webhook types: gates that hold the canary, calls that can abort it, and calls that only inform. */
 export const WebhookType = z.enum([
@@ -328,7 +405,14 @@ export const CanaryBaseline = z.strictObject({ metadata: RolePodMetadata.optiona
 export type CanaryBaseline = z.infer<typeof CanaryBaseline>;
 
 export const CanaryStrategy = z.object({
-  steps: z.array(CanaryStep).max(100).optional(),
+  steps: z
+    .array(CanaryStep)
+    .max(100)
+    .superRefine((steps, check) => {
+      const problem = experimentWeightProblem(steps);
+      if (problem !== undefined) check.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   baseline: CanaryBaseline.optional(),
   /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
   canaryMetadata: RolePodMetadata.optional(),
@@ -409,6 +493,10 @@ export const CanaryStrategy = z.object({
       // A router sends traffic only to the stable and canary Services; a baseline would get none, and judge nothing.
       rule: '!has(self.baseline) || !has(self.trafficRouting)',
       message: 'a baseline takes its share of traffic by pod count, so it cannot be combined with trafficRouting yet',
+    },
+    {
+      rule: "!has(self.steps) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))",
+      message: 'experiment template weights are not supported yet: leave weight out (the experiment runs its pods without traffic)',
     },
     {
       rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',
@@ -543,6 +631,8 @@ export const RolloutStatus = z.object({
   progressStartTime: z.string().optional(),
   /** Bumped by every new canary, retry, steps edit and promotion past an analysis hold, so analysis starts afresh with new AnalysisRuns. */
   attempt: z.number().int().min(0).optional(),
+  /** The experiment step the canary is at: when it started, and when every template's pods were first available. */
+  experiment: z.object({ step: z.number().int().min(0), startedAt: z.string(), availableAt: z.string().optional() }).optional(),
   /** AnalysisRuns working for the current step and in the background. */
   stepAnalysisRun: z.string().optional(),
   backgroundAnalysisRun: z.string().optional(),

@@ -52,10 +52,6 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = [
   { match: (p) => p.join('.') === 'spec.strategy.blueGreen', message: 'the blueGreen strategy is not supported: Fledge runs canaries' },
   {
-    match: (p) => p[3] === 'steps' && p[5] === 'experiment',
-    message: 'experiment steps are not supported yet; for the baseline-against-canary pattern, strategy.canary.baseline with a judge metric does it in process (examples/canary-with-judge.yaml)',
-  },
-  {
     match: (p) => p[3] === 'steps' && p[5] === 'plugin',
     message:
       'step plugins are not supported: Argo downloads and runs plugin binaries in its controller, and Fledge runs no third-party code; a webhook (strategy.canary.webhooks: pre-rollout, rollout, confirm-rollout) or a job metric in an analysis step can call what the plugin did',

@@ -6,8 +6,9 @@ import { templateRef } from './decide/analysis-runs.js';
 import type { ResolvedConfig } from './config/tracking.js';
 import type { OwnedRun, RolloutReconcilerDeps } from './deps.js';
 import type { ReplicaSetFacts, RolloutFacts, ServiceSelects } from './decide/facts.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_ROLLOUT } from '../api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_ROLLOUT } from '../api/labels.js';
 import { BASELINE_ROLE } from './decide/baseline.js';
+import { EXPERIMENT_ROLE } from './decide/experiment.js';
 import type { RolloutRef } from './ref.js';
 import { pendingRestart, type PodFacts } from './decide/restart.js';
 import { podTemplateHash } from './decide/revision.js';
@@ -62,14 +63,18 @@ export class RolloutObserver {
       template: config.template,
       // The template with its config copies: new content is a new revision, the same content the same one.
       currentRevision: podTemplateHash(config.template),
-      replicaSets: owned.filter((rs) => !isBaseline(rs)).map(replicaSetFacts),
-      baselines: owned.filter(isBaseline).map(replicaSetFacts),
+      // A baseline's and an experiment's pods are no revision of the Rollout: kept apart, each with its own planner.
+      replicaSets: owned.filter((rs) => roleOf(rs) !== BASELINE_ROLE && roleOf(rs) !== EXPERIMENT_ROLE).map(replicaSetFacts),
+      baselines: owned.filter((rs) => roleOf(rs) === BASELINE_ROLE).map(replicaSetFacts),
+      experimentReplicaSets: owned.filter((rs) => roleOf(rs) === EXPERIMENT_ROLE).map(replicaSetFacts),
+      experimentServices: this.experimentServices(ref),
       analysisRuns: this.ownedAnalysisRuns(ref).map((run) => ({
         name: run.metadata?.name ?? '',
         phase: run.status?.phase,
         ...(run.status?.message !== undefined && { message: run.status.message }),
         ...(run.spec?.terminate === true && { terminated: true }),
         ...(run.metadata?.creationTimestamp !== undefined && { createdAt: String(run.metadata.creationTimestamp) }),
+        ...(run.metadata?.labels?.[LABEL_ANALYSIS_KIND] !== undefined && { kind: run.metadata.labels[LABEL_ANALYSIS_KIND] }),
       })),
       ...this.templates(ref, rollout),
       serviceOwners: Object.fromEntries(namedServices(rollout).map((name) => [name, this.deps.services.get(name, ref.namespace)?.metadata?.labels?.[LABEL_ROLLOUT]])),
@@ -85,10 +90,22 @@ export class RolloutObserver {
     return facts;
   }
 
+  /** The Services of its experiment steps, from the cache (they carry fledge.dev/rollout). */
+  private experimentServices(ref: RolloutRef): NonNullable<RolloutFacts['experimentServices']> {
+    if (ref.uid === undefined) return [];
+    return this.deps.services
+      .listOwnedBy(ref.uid)
+      .filter((service) => service.metadata?.labels?.[LABEL_ROLE] === EXPERIMENT_ROLE)
+      .map((service) => ({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' }));
+  }
+
   /** The templates the Rollout's analysis names: those that exist and parse, and the names of those that do not exist. */
   private templates(ref: RolloutRef, rollout: Rollout): Pick<RolloutFacts, 'templates' | 'missingTemplates'> {
     const canary = rollout.spec.strategy.canary;
-    const analyses = [...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : [])), ...(canary.analysis ? [canary.analysis] : [])];
+    const analyses = [
+      ...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : 'experiment' in step ? (step.experiment.analyses ?? []).map((analysis) => ({ templates: [analysis] })) : [])),
+      ...(canary.analysis ? [canary.analysis] : []),
+    ];
     const templates: Record<string, AnalysisTemplateSpec> = {};
     const missing = new Set<string>();
     for (const template of analyses.flatMap((analysis) => analysis.templates)) {
@@ -149,7 +166,7 @@ function namedServices(rollout: Rollout): string[] {
   return [stableService, canaryService, pingPong?.pingService, pingPong?.pongService].filter((name): name is string => name !== undefined);
 }
 
-const isBaseline = (rs: k8s.V1ReplicaSet): boolean => rs.metadata?.labels?.[LABEL_ROLE] === BASELINE_ROLE;
+const roleOf = (rs: k8s.V1ReplicaSet): string | undefined => rs.metadata?.labels?.[LABEL_ROLE];
 
 function replicaSetFacts(rs: k8s.V1ReplicaSet): ReplicaSetFacts {
   const specReplicas = rs.spec?.replicas ?? 0;

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { RouterSet } from '../traffic/router-set.js';
 import { routersFor } from '../traffic/routers/index.js';
 import { AnalysisRunActuator } from './act/analysis-runs.js';
+import { ExperimentServiceActuator } from './act/experiment-services.js';
 import { PodActuator } from './act/pods.js';
 import { ReplicaSetActuator } from './act/replica-sets.js';
 import { ServiceActuator } from './act/services.js';
@@ -38,6 +39,7 @@ export class RolloutReconciler {
   private readonly replicaSets: ReplicaSetActuator;
   private readonly services: ServiceActuator;
   private readonly analysisRuns: AnalysisRunActuator;
+  private readonly experimentServices: ExperimentServiceActuator;
 
   constructor(private readonly deps: RolloutReconcilerDeps) {
     this.observer = new RolloutObserver(deps);
@@ -46,6 +48,7 @@ export class RolloutReconciler {
     this.replicaSets = new ReplicaSetActuator(deps.apps, deps.replicaSets, this.pods, deps.now);
     this.services = new ServiceActuator(deps.core, deps.services);
     this.analysisRuns = new AnalysisRunActuator(deps.custom);
+    this.experimentServices = new ExperimentServiceActuator(deps.core);
   }
 
   async reconcile(key: string): Promise<WorkResult> {
@@ -142,10 +145,12 @@ export class RolloutReconciler {
     const owned = this.observer.ownedReplicaSets(ref);
     // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
     await this.deps.configCopies?.ensure(rollout, config.copies, log);
-    await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes], log);
+    await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes, ...plan.experiment.changes], log);
+    await this.experimentServices.apply(ref, plan.experiment.services, log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, 'beyond revisionHistoryLimit', log);
     await this.replicaSets.delete(ref, plan.baseline.delete, 'a baseline with no canary beside it', log);
+    await this.replicaSets.delete(ref, plan.experiment.delete, 'an experiment whose step is over', log);
     await this.deps.configCopies?.collect(rollout, plan.templatesInUse, log);
     const reported = await this.reporter.status(ref, rollout, plan, facts.now);
     if (reported.recheckAfterMs !== undefined) wakeups.push(reported.recheckAfterMs);

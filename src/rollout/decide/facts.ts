@@ -32,6 +32,13 @@ export interface ReplicaSetFacts {
   template?: k8s.V1PodTemplateSpec;
 }
 
+/** A Service of an experiment step (label fledge.dev/role=experiment) the Rollout owns. */
+export interface ExperimentServiceFacts {
+  name: string;
+  /** The pod-template hash it selects (its fledge.dev/pod-template-hash label). */
+  revision: string;
+}
+
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Error' | 'Inconclusive';
 
 export interface AnalysisRunFacts {
@@ -44,6 +51,8 @@ export interface AnalysisRunFacts {
   terminated?: boolean;
   /** metadata.creationTimestamp as written (RFC 3339): the oldest finished runs are pruned first. */
   createdAt?: string;
+  /** Its fledge.dev/analysis label: `step`, `background` or `experiment`. */
+  kind?: string;
 }
 
 /** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */
@@ -60,6 +69,9 @@ export interface RolloutFacts {
   replicaSets: ReplicaSetFacts[];
   /** Its baseline ReplicaSets (label fledge.dev/role=baseline): one while a canary with a baseline is in progress. */
   baselines?: ReplicaSetFacts[];
+  /** Its experiment steps' ReplicaSets and Services (label fledge.dev/role=experiment): only while one runs. */
+  experimentReplicaSets?: ReplicaSetFacts[];
+  experimentServices?: ExperimentServiceFacts[];
   /**
    * The AnalysisRuns this Rollout owns, as their status says. decide() looks runs up by the names it
    * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.

@@ -9,6 +9,9 @@ import { decide, type RolloutPlan } from './plan.js';
 import { canaryStepCounts, scalingLimits } from './replicas.js';
 import { canonicalJson } from './revision.js';
 import { isAnalysis, setWeightAt } from './steps.js';
+import { parseDuration } from '../../api/duration.js';
+import { parseTimestamp } from '../../api/time.js';
+import { ownedObjectName } from '../../api/labels.js';
 import { rollbackWithinWindow } from './rollback-window.js';
 import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
 import { routedSideOf, withSides } from './context.js';
@@ -65,6 +68,12 @@ import { awaitingSwap, pingPongServices } from './services.js';
  *    b. A canary whose pre-rollout hooks have not passed is given no pods (pods it has from an earlier life as the
  *       stable revision leave within the budget) and no weight.
  *    c. A rollback hook's 2xx for the canary in flight always aborts it (a person's promote aside).
+ * 10. An experiment step runs as Argo's does, beside the Rollout and never in its place.
+ *    a. No Service of the Rollout selects an experiment's pods.
+ *    b. Experiment ReplicaSets and Services exist only while the canary is at an experiment step: any other is
+ *       deleted, and none is made, in every other reconcile.
+ *    c. An experiment step is left (in the same canary, without a promote) only once every requiredForCompletion
+ *       run succeeded, or, with none required, its duration passed since every pod was available.
  * 9. The shell's writes follow the targets and touch only what they may.
  *    a. A ReplicaSet is created only for a revision that has none, numbered above every owned one, and every write
  *       leaves each ReplicaSet at its target's count.
@@ -360,6 +369,44 @@ export function pingPongViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   return violations;
 }
 
+/** Invariant 11: experiments. */
+export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const violations: string[] = [];
+  const hashes = new Set([
+    ...(facts.experimentReplicaSets ?? []).map((rs) => rs.revision),
+    ...plan.experiment.changes.map((change) => change.revision),
+  ]);
+  for (const service of plan.services) {
+    if (service.revision !== null && hashes.has(service.revision)) violations.push(`11a: Service ${service.name} selects experiment pods ${service.revision}`);
+  }
+  const running = plan.status.experiment;
+  if (running === undefined || plan.status.pauseStartTime !== undefined) {
+    if (plan.experiment.changes.length > 0 || plan.experiment.services.create.length > 0) violations.push('10b: experiment ReplicaSets or Services are made with no experiment running');
+    const left = (facts.experimentReplicaSets ?? []).filter((rs) => !plan.experiment.delete.includes(rs.name));
+    const leftServices = (facts.experimentServices ?? []).filter((service) => !plan.experiment.services.delete.includes(service.name));
+    if (left.length + leftServices.length > 0) violations.push(`11b: ${[...left.map((rs) => rs.name), ...leftServices.map((service) => service.name)].join(', ')} kept with no experiment running`);
+  }
+  const previous = facts.rollout.status ?? {};
+  const from = continuedFrom(previous, plan.status);
+  const settings = resolveSettings(facts.rollout.spec);
+  const canaryOn = canaryStage(plan);
+  const reached = canaryOn ? (plan.status.currentStepIndex ?? 0) : previous.stableRevision !== plan.status.stableRevision && plan.status.abort !== true ? settings.steps.length : undefined;
+  if (from === undefined || reached === undefined || previous.promote !== undefined) return violations;
+  const name = facts.rollout.metadata.name ?? '';
+  for (let index = from; index < reached; index++) {
+    const step = settings.steps[index];
+    if (step === undefined || !('experiment' in step)) continue;
+    const id = `${previous.currentRevision}-${previous.attempt ?? 0}-s${index}`;
+    const required = (step.experiment.analyses ?? []).filter((analysis) => analysis.requiredForCompletion === true);
+    const succeeded = required.every((analysis) => facts.analysisRuns.some((run) => run.name === ownedObjectName(name, `${id}-${analysis.name}`) && run.phase === 'Successful' && run.terminated !== true));
+    const availableAt = previous.experiment?.step === index ? (parseTimestamp(previous.experiment.availableAt) ?? facts.now) : undefined;
+    const duration = step.experiment.duration;
+    const elapsed = required.length === 0 && duration !== undefined && availableAt !== undefined && facts.now >= availableAt + parseDuration(duration);
+    if (!(required.length > 0 ? succeeded : elapsed)) violations.push(`11c: left experiment step ${index + 1} of ${plan.status.currentRevision} before it completed`);
+  }
+  return violations;
+}
+
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   return [
@@ -371,6 +418,7 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...replayViolations(facts, plan),
     ...webhookViolations(facts, plan),
     ...writeViolations(facts, plan),
+    ...experimentViolations(facts, plan),
   ];
 }
 

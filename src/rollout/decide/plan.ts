@@ -10,6 +10,7 @@ import { decideContext, type DecideContext } from './context.js';
 import type { PingPongSide, RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
 import { planBaseline, type BaselinePlan } from './baseline.js';
+import { experimentAt, experimentEndsAt, planExperiment, type ExperimentAt, type ExperimentPlan } from './experiment.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
 import { callsFor, heldCanaryFor, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
 import { progressedThisReconcile, trackProgress, type ProgressTracking } from './progress.js';
@@ -56,6 +57,8 @@ export interface RolloutPlan {
   deleteReplicaSets: string[];
   /** The judge's baseline beside the canary: created and sized with it, deleted once there is no canary. */
   baseline: BaselinePlan;
+  /** An experiment step's ReplicaSets and Services: made while the canary is at its step, removed once it is not. */
+  experiment: ExperimentPlan;
   /** The pod templates still in use once those are gone: config copies no template reads are collected. */
   templatesInUse: Array<{ spec?: unknown }>;
   /** Pods a restart (spec.restartAt) deletes now; their ReplicaSets replace them. */
@@ -103,7 +106,8 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const restart = restartOf(ctx, status);
   const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
   const retryAt = writeBack !== undefined && 'retryAt' in writeBack ? writeBack.retryAt : undefined;
-  const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt]);
+  const experiment = stageOf(snapshot) === 'experimenting' ? experimentAt(ctx.rollout.name, snapshot.context) : undefined;
+  const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt, experimentWakeup(ctx, experiment)]);
   const pruned = prunedReplicaSets(ctx, snapshot.context, pods.replicaSets);
   const { stableService, canaryService, pingPong } = ctx.settings;
   const conflict = claimConflict([stableService, canaryService, pingPong?.pingService, pingPong?.pongService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
@@ -119,6 +123,15 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
       canaryReplicas: pods.replicaSets.find((target) => pods.mode.kind === 'canary' && target.revision === pods.mode.canaryRevision)?.replicas ?? 0,
       baselines: facts.baselines ?? [],
+    }),
+    experiment: planExperiment({
+      rollout: facts.rollout,
+      at: experiment,
+      canaryTemplate: facts.template,
+      stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
+      replicaSets: facts.experimentReplicaSets ?? [],
+      services: facts.experimentServices ?? [],
+      serving: [],
     }),
     templatesInUse: [facts.template, ...facts.replicaSets.filter((rs) => !pruned.includes(rs.name)).map((rs) => rs.template ?? {})],
     podsToDelete: restart.podsToDelete,
@@ -282,6 +295,12 @@ function requeueAfter(
   for (const at of later) if (at !== undefined) wakeups.push(at);
   const future = wakeups.filter((at) => at > facts.now);
   return future.length > 0 ? Math.min(...future) - facts.now : undefined;
+}
+
+/** An experiment waits for its pods until the progress deadline, then runs for its duration. */
+function experimentWakeup(ctx: DecideContext, experiment: ExperimentAt | undefined): number | undefined {
+  if (experiment === undefined) return undefined;
+  return experiment.clock.availableAt === undefined ? experiment.clock.startedAt + ctx.settings.progressDeadlineMs : experimentEndsAt(experiment);
 }
 
 function servicesFor(ctx: DecideContext, snapshot: RolloutSnapshot, status: RolloutStatus): ServiceTarget[] {

@@ -12,8 +12,8 @@ import { setWeightAt } from './steps.js';
 
 /** What tells two positions of the machine apart: a transition that leaves this unchanged did not move it. */
 export function positionKey(snapshot: RolloutSnapshot): string {
-  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime } = snapshot.context;
-  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime]);
+  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime, experiment } = snapshot.context;
+  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime, experiment?.availableAt]);
 }
 
 /** The machine's context with the step index the planners work at. */

@@ -86,7 +86,7 @@ describe('convert', () => {
     ]);
   });
 
-  it('refuses step plugins and App Mesh with what to use instead, and names the baseline for experiments', () => {
+  it('refuses step plugins and App Mesh with what to use instead, and passes experiment steps through', () => {
     const rollout = `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
@@ -102,12 +102,40 @@ spec:
       - plugin: {name: argoproj-labs/gatewayAPI}
       - experiment: {templates: [{name: baseline, specRef: stable}]}
 `;
-    const messages = convertText('r.yaml', rollout).findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
+    const converted = convertText('r.yaml', rollout);
+    const messages = converted.findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
     expect(messages).toEqual([
       expect.stringMatching(/^11 spec\.strategy\.canary\.trafficRouting\.appMesh: AWS App Mesh is discontinued \(AWS ended support on 2026-09-30\): move the mesh to the Gateway API/),
       expect.stringMatching(/^13 spec\.strategy\.canary\.steps\.0\.plugin: step plugins are not supported: Argo downloads and runs plugin binaries.*a webhook/),
-      expect.stringMatching(/^14 spec\.strategy\.canary\.steps\.1\.experiment: experiment steps are not supported yet; .*strategy\.canary\.baseline with a judge metric/),
     ]);
+    expect(converted.file.text).toContain('- experiment: {templates: [{name: baseline, specRef: stable}]}');
+  });
+
+  it('converts Argo’s baseline-against-canary experiment completely', () => {
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      steps:
+      - experiment:
+          duration: 1h
+          templates:
+          - {name: baseline, specRef: stable}
+          - {name: canary, specRef: canary}
+          analyses:
+          - name: mann-whitney
+            templateName: mann-whitney
+            args:
+            - {name: baseline-hash, value: "{{templates.baseline.podTemplateHash}}"}
+            - {name: stable-hash, valueFrom: {podTemplateHashValue: Stable}}
+`;
+    const converted = convertText('r.yaml', rollout);
+    expect(converted.findings).toEqual([]);
+    expect(converted.file.documents).toEqual([{ kind: 'Rollout', name: 'r', index: 0, canary: true, complete: true }]);
   });
 
   it('splits an Argo step that combines setCanaryScale and setHeaderRoute with a pause, keeps startingStep on its step, and takes the result', () => {

@@ -1,12 +1,12 @@
 import { expect } from 'vitest';
 import { API_VERSION, type CanaryStep, type CanaryStrategy, type Rollout, type RolloutStatus } from '../../../src/api/rollout.js';
-import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
+import type { AnalysisPhase, AnalysisRunFacts, ExperimentServiceFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
 import type { Announcement } from '../../../src/rollout/decide/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/decide/plan.js';
 import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
 import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/restart.js';
 import { mergePatch } from '../fake-kube.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
 import type { PingPongSide } from '../../../src/rollout/decide/facts.js';
 import { recordedStableSide, routerServices } from '../../../src/rollout/decide/services.js';
@@ -61,6 +61,9 @@ export class FakeCluster {
   replicaSets: ReplicaSetFacts[] = [];
   /** The baseline ReplicaSets, kept apart as the shell's observer keeps them. */
   baselines: ReplicaSetFacts[] = [];
+  /** An experiment step's ReplicaSets and Services, kept apart likewise. */
+  experimentReplicaSets: ReplicaSetFacts[] = [];
+  experimentServices: ExperimentServiceFacts[] = [];
   /** What the run named by status.stepAnalysisRun says, as the shell would read it from the cache. */
   stepAnalysisPhase: AnalysisPhase | undefined;
   /** Likewise for status.backgroundAnalysisRun. */
@@ -87,6 +90,8 @@ export class FakeCluster {
   readonly webhookResults = new Map<string, WebhookResult>();
   /** Templates that do not exist, as `AnalysisTemplate NAME`. */
   missingTemplates: string[] = [];
+  /** The templates that exist and parse, by `AnalysisTemplate NAME`: a run's spec is built from them. */
+  templates: RolloutFacts['templates'] = {};
   readonly events: Announcement[] = [];
   readonly plans: RolloutPlan[] = [];
   /** Checked on every applied plan unless an abort is expected to drop pods on purpose. */
@@ -109,10 +114,12 @@ export class FakeCluster {
       rollout: structuredClone(this.rollout),
       template: structuredClone(this.rollout.spec.template),
       currentRevision: podTemplateHash(this.rollout.spec.template),
-      templates: {},
+      templates: structuredClone(this.templates),
       serviceOwners: {},
       replicaSets: structuredClone(this.replicaSets),
       baselines: structuredClone(this.baselines),
+      experimentReplicaSets: structuredClone(this.experimentReplicaSets),
+      experimentServices: structuredClone(this.experimentServices),
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
@@ -267,6 +274,7 @@ export class FakeCluster {
     }
     this.replicaSets = this.replicaSets.filter((rs) => !plan.deleteReplicaSets.includes(rs.name));
     this.applyBaseline(plan);
+    this.applyExperiment(plan);
     this.rollout = { ...this.rollout, status: plan.status };
     this.wantedCalls = plan.webhooks;
     for (const key of this.webhookResults.keys()) if (!plan.webhooks.some((call) => call.key === key)) this.webhookResults.delete(key);
@@ -299,6 +307,56 @@ export class FakeCluster {
     for (const baseline of this.baselines) expect(baseline.replicas, 'the baseline has the canary’s size').toBe(canary?.replicas ?? 0);
   }
 
+  /**
+   * The experiment's writes. Whatever the plan, experiment ReplicaSets and Services exist only while the canary runs
+   * an experiment step, and no Service of the Rollout selects their pods.
+   */
+  private applyExperiment(plan: RolloutPlan): void {
+    for (const change of plan.experiment.changes) {
+      if (change.kind === 'create') {
+        const { metadata, spec } = change.replicaSet;
+        expect(this.experimentReplicaSets.some((rs) => rs.name === metadata?.name), 'an experiment ReplicaSet is created once').toBe(false);
+        expect(metadata?.labels?.[LABEL_POD_TEMPLATE_HASH], 'an experiment ReplicaSet carries its own hash').toBe(change.revision);
+        this.experimentReplicaSets.push({ name: metadata?.name ?? '', revision: change.revision, revisionNumber: 0, replicas: spec?.replicas ?? 0, readyReplicas: 0, availableReplicas: 0, createdAt: this.now, template: structuredClone(spec?.template) });
+        continue;
+      }
+      const rs = this.experimentReplicaSets.find((candidate) => candidate.name === change.name);
+      expect(rs, `experiment ReplicaSet ${change.name} is resized only when it exists`).toBeDefined();
+      if (rs !== undefined && change.patch.spec?.replicas !== undefined) rs.replicas = change.patch.spec.replicas;
+    }
+    this.experimentReplicaSets = this.experimentReplicaSets.filter((rs) => !plan.experiment.delete.includes(rs.name));
+    this.experimentServices = this.experimentServices.filter((service) => !plan.experiment.services.delete.includes(service.name));
+    for (const service of plan.experiment.services.create) {
+      expect(this.experimentServices.some((known) => known.name === service.metadata?.name), 'an experiment Service is created once').toBe(false);
+      this.experimentServices.push({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' });
+    }
+    const hashes = new Set(this.experimentReplicaSets.map((rs) => rs.revision));
+    for (const service of plan.services) expect(hashes.has(service.revision ?? ''), `Service ${service.name} never selects experiment pods`).toBe(false);
+    const { status } = plan;
+    const running = status.experiment !== undefined && status.pauseStartTime === undefined && status.abort !== true;
+    if (!running) {
+      expect(this.experimentReplicaSets, 'no experiment ReplicaSet without an experiment running').toEqual([]);
+      expect(this.experimentServices, 'no experiment Service without an experiment running').toEqual([]);
+    }
+  }
+
+  /**
+   * The plan's AnalysisRun writes, as the apiserver takes them; a terminated run that had not finished then says
+   * Successful at worst (the run controller's promise).
+   */
+  applyRuns(plan: RolloutPlan): void {
+    const runs = plan.analysisRunChanges;
+    for (const { name } of runs.delete) this.runs.delete(name);
+    for (const { run } of runs.create) {
+      const kind = run.metadata.labels?.[LABEL_ANALYSIS_KIND];
+      this.runs.set(run.metadata.name, { name: run.metadata.name, phase: undefined, createdAt: new Date(this.now).toISOString(), ...(kind !== undefined && { kind }) });
+    }
+    for (const name of runs.terminate) {
+      const run = this.runs.get(name);
+      if (run !== undefined) this.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
+    }
+  }
+
   /** The calls the last applied plan wants made. */
   wantedCalls: WebhookCall[] = [];
 
@@ -324,7 +382,7 @@ export class FakeCluster {
 
   /** Every pod becomes ready and available; the traffic split stays as it is. */
   settlePods(): void {
-    for (const rs of this.replicaSets) {
+    for (const rs of [...this.replicaSets, ...this.experimentReplicaSets]) {
       rs.readyReplicas = rs.replicas;
       rs.availableReplicas = rs.replicas;
     }

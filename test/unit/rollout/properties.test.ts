@@ -9,7 +9,26 @@ import { FakeCluster, makeRollout } from './fake-cluster.js';
 
 const ANALYSIS = { templates: [{ templateName: 'success-rate' }] };
 
+/** Argo's baseline-against-canary experiment: a duration, a required analysis, both or neither (it then waits for a promote). */
+const experimentStep: fc.Arbitrary<CanaryStep> = fc
+  // Quick ones weighted up, so worlds see experiments complete as well as run.
+  .record({ duration: fc.constantFrom(undefined, '0s', '0s', '30s', '5m'), analysis: fc.constantFrom('none', 'none', 'optional', 'required'), canaryReplicas: fc.integer({ min: 0, max: 2 }) })
+  .map(({ duration, analysis, canaryReplicas }) => ({
+    experiment: {
+      ...(duration !== undefined && { duration }),
+      templates: [
+        { name: 'baseline', specRef: 'stable' as const },
+        { name: 'canary', specRef: 'canary' as const, replicas: canaryReplicas, service: {} },
+      ],
+      ...(analysis !== 'none' && {
+        analyses: [{ name: 'compare', templateName: 'success-rate', requiredForCompletion: analysis === 'required', args: [{ name: 'canary-hash', value: '{{templates.canary.podTemplateHash}}' }] }],
+      }),
+    },
+  }));
+
 const step: fc.Arbitrary<CanaryStep> = fc.oneof(
+  // Weighted up: an experiment needs its pods, then its analysis or duration, before worlds see it complete.
+  { weight: 3, arbitrary: experimentStep },
   fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }),
   fc.constant({ pause: {} }),
   fc.constantFrom('10s', '5m', '800h').map((duration) => ({ pause: { duration } })),
@@ -53,7 +72,7 @@ type Action =
   | { kind: 'promote'; how: 'step' | 'full' }
   | { kind: 'abort' }
   | { kind: 'retry' }
-  | { kind: 'verdict'; slot: 'step' | 'background'; phase: AnalysisPhase }
+  | { kind: 'verdict'; slot: 'step' | 'background' | 'experiment'; phase: AnalysisPhase }
   | { kind: 'paused'; paused: boolean }
   /** The reconcile's status write is lost (a conflict): the next one decides on the old status again. */
   | { kind: 'lostWrite' }
@@ -83,7 +102,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom<'step' | 'full'>('step', 'full').map((how) => ({ kind: 'promote' as const, how })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'abort' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'retry' as const }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('verdict' as const), slot: fc.constantFrom<'step' | 'background'>('step', 'background'), phase }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('verdict' as const), slot: fc.constantFrom<'step' | 'background' | 'experiment'>('step', 'background', 'experiment'), phase }) },
   { weight: 1, arbitrary: fc.boolean().map((paused) => ({ kind: 'paused' as const, paused })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lostWrite' as const }) },
   { weight: 1, arbitrary: fc.boolean().map((exists) => ({ kind: 'template' as const, exists })) },
@@ -183,7 +202,8 @@ function perform(cluster: FakeCluster, act: Action): void {
     case 'retry':
       return cluster.patchStatus({ abort: false });
     case 'verdict': {
-      const name = act.slot === 'step' ? status.stepAnalysisRun : status.backgroundAnalysisRun;
+      const running = [...cluster.runs.values()].find((run) => run.kind === 'experiment' && (run.phase ?? 'Running') === 'Running');
+      const name = act.slot === 'step' ? status.stepAnalysisRun : act.slot === 'background' ? status.backgroundAnalysisRun : running?.name;
       // A verdict, once reached, never changes (the run machine's promise); only a Running run takes one.
       const run = name === undefined ? undefined : cluster.runs.get(name);
       if (run !== undefined && (run.phase ?? 'Running') === 'Running') cluster.runs.set(run.name, { name: run.name, phase: act.phase });
@@ -235,17 +255,12 @@ function explore(cluster: FakeCluster, actions: readonly Action[], afterEach?: (
     }
     if (act.kind !== 'lostWrite') {
       cluster.apply(plan);
-      // The plan's AnalysisRun writes, as the apiserver takes them; a terminated run that had not finished then says
-      // Successful at worst (the run controller's promise).
+      cluster.applyRuns(plan);
       const runs = plan.analysisRunChanges;
-      for (const { name } of runs.delete) cluster.runs.delete(name);
-      for (const { run } of runs.create) cluster.runs.set(run.metadata.name, { name: run.metadata.name, phase: undefined, createdAt: new Date(cluster.now).toISOString() });
-      for (const name of runs.terminate) {
-        const run = cluster.runs.get(name);
-        if (run !== undefined) cluster.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
-      }
       restarts += plan.events.filter((event) => event.reason === 'RolloutRestarted').length;
       if (plan.baseline.changes.some((change) => change.kind === 'create')) baselined++;
+      if (plan.events.some((event) => event.reason === 'ExperimentCompleted')) experimented++;
+      if (plan.events.some((event) => event.reason === 'RolloutAborted' && event.message.includes('experiment'))) experimentAborts++;
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
@@ -275,8 +290,10 @@ function clusterFor(
 }
 
 let worlds = 0;
-/** Baseline ReplicaSets created across the worlds explored. */
+/** Baseline ReplicaSets created, and experiment steps completed or aborted, across the worlds explored. */
 let baselined = 0;
+let experimented = 0;
+let experimentAborts = 0;
 /** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
 let restarts = 0;
 let pruned = 0;
@@ -307,6 +324,8 @@ describe('rollout core properties', () => {
     );
     expect(reconciles).toBeGreaterThan(1000);
     expect(baselined, 'baselines were started beside canaries in some worlds').toBeGreaterThan(10);
+    expect(experimented, 'experiment steps ran to completion in some worlds').toBeGreaterThan(10);
+    expect(experimentAborts, 'experiments aborted canaries (a failed run, pods never available) in some worlds').toBeGreaterThan(10);
     expect(restarts, 'restarts (spec.restartAt) ran to completion in some worlds').toBeGreaterThan(10);
     expect(pruned, 'AnalysisRuns were deleted (afresh or beyond the history limit) in some worlds').toBeGreaterThan(10);
   }, 120_000);
