@@ -272,7 +272,8 @@ export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): st
   if (from !== undefined && reached !== undefined && previous.promote === undefined) {
     for (let index = from; index < reached; index++) {
       const step = settings.steps[index];
-      if (step === undefined || 'pause' in step || isAnalysis(step)) continue;
+      // Pauses, analyses and experiments (their templates take no weight) ask nothing new of the router.
+      if (step === undefined || 'pause' in step || isAnalysis(step) || 'experiment' in step) continue;
       const sized = canaryStepCounts(settings.steps, index, settings.replicas, true).canary > 0;
       const weight = sized ? setWeightAt(settings.steps, index) : 0;
       const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);

@@ -179,7 +179,11 @@ export function desiredPingPongServices(input: {
   const targets: Array<Omit<ServiceTarget, 'selector'>> = [];
   if (stableSelected || input.claimStable) targets.push({ name: sides.stable, role: 'stable', revision: stable });
   if (input.currentRevision !== stable) {
-    targets.push({ name: sides.canary, role: 'canary', revision: input.heldCanary ?? input.currentRevision });
+    const selected = input.selects[sides.canary];
+    const wanted = input.heldCanary ?? input.currentRevision;
+    // Whatever else is decided (a new canary, an abort), the canary side's selector moves only once its weight reads 0.
+    const revision = typeof selected === 'string' && selected !== wanted && input.observedWeight !== 0 ? selected : wanted;
+    targets.push({ name: sides.canary, role: 'canary', revision });
   } else if (!stableSelected && !input.claimStable && input.observedWeight === 0) {
     targets.push({ name: sides.canary, role: 'canary', revision: stable });
   }
