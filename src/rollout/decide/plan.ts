@@ -24,6 +24,7 @@ import {
   routerServices,
   serviceSelector,
   stableSideAfter,
+  type PingPong,
   type ServiceTarget,
 } from './services.js';
 import type { RouterServices } from '../../traffic/router-set.js';
@@ -101,7 +102,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const analysisRuns = wantedRuns.filter((run) => missingTemplatesOf([run], facts.missingTemplates).length === 0);
   const calls = callsFor(ctx, snapshot);
   const status = statusOf(ctx, snapshot, { pods, progress, analysisRuns, missingTemplates, calls });
-  if (ctx.settings.pingPong !== undefined && status.stableRevision !== undefined) status.canary = { stablePingPong: stableSideOf(ctx, status) };
+  if (ctx.settings.pingPong !== undefined && status.stableRevision !== undefined) status.canary = { stablePingPong: stableSideOf(ctx, ctx.settings.pingPong, status) };
   announceStatus(ctx, status, missingTemplates, progress.deadlineExceeded);
   const restart = restartOf(ctx, status);
   const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
@@ -149,9 +150,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
 }
 
 /** pingPong's stable side after this reconcile (see stableSideAfter). */
-function stableSideOf(ctx: DecideContext, status: RolloutStatus): PingPongSide {
-  const pingPong = ctx.settings.pingPong;
-  if (pingPong === undefined) return ctx.routedWith;
+function stableSideOf(ctx: DecideContext, pingPong: PingPong, status: RolloutStatus): PingPongSide {
   const selects = ctx.facts.serviceSelects ?? {};
   return stableSideAfter({ pingPong, routedWith: ctx.routedWith, stableRevision: status.stableRevision, selects, observedWeight: ctx.observedWeight });
 }

@@ -77,7 +77,7 @@ export type PingPong = NonNullable<CanaryStrategy['pingPong']>;
 /** The stable side status recorded; ping before any (Argo's first promotion makes ping stable). */
 export const recordedStableSide = (status: RolloutStatus | undefined): PingPongSide => status?.canary?.stablePingPong ?? 'ping';
 
-export const otherSide = (side: PingPongSide): PingPongSide => (side === 'ping' ? 'pong' : 'ping');
+const otherSide = (side: PingPongSide): PingPongSide => (side === 'ping' ? 'pong' : 'ping');
 
 /** pingPong's Services by role while `stableSide` is the stable one. */
 export function pingPongServices(pingPong: PingPong, stableSide: PingPongSide): { stable: string; canary: string } {
@@ -89,7 +89,7 @@ export function pingPongServices(pingPong: PingPong, stableSide: PingPongSide): 
  * As Argo's GetStableAndCanaryServices: ALB splits between pingPong's Services whenever they are given; host-level
  * Istio only when stableService and canaryService are not both given; every other router between those two.
  */
-export function usesPingPong(router: RouterName, canary: Pick<CanaryStrategy, 'pingPong' | 'stableService' | 'canaryService'>): boolean {
+function usesPingPong(router: RouterName, canary: Pick<CanaryStrategy, 'pingPong' | 'stableService' | 'canaryService'>): boolean {
   if (canary.pingPong === undefined) return false;
   return router === 'alb' || (router === 'istio' && (canary.stableService === undefined || canary.canaryService === undefined));
 }
