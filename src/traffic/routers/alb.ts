@@ -104,6 +104,7 @@ export class AlbRouter implements TrafficRouter {
     return JSON.stringify(action);
   }
 
+  /** The weight action on rootService (or stableService): the canary's target group, then the stable one's. */
   actionValue(context: RouterContext, canaryWeight: number): string {
     const port = String(this.config.servicePort);
     return this.forward([
