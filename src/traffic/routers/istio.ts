@@ -3,9 +3,22 @@ import type { TrafficRouting } from '../../api/rollout.js';
 import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { stableWeightOf } from '../plan.js';
 
 export const VIRTUAL_SERVICE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', kind: 'VirtualService' };
 export const DESTINATION_RULE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', kind: 'DestinationRule' };
+/** The hosts of the destinations Fledge added to the weighted routes for an experiment step, as a JSON list. */
+export const ANNOTATION_EXPERIMENT_HOSTS = 'fledge.dev/experiment-destinations';
+
+/** The experiment hosts a VirtualService's annotation lists: only those destinations are Fledge's to weight and remove. */
+function experimentHosts(vs: CustomObject | undefined): string[] {
+  try {
+    const listed = JSON.parse(vs?.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? '[]') as unknown;
+    return Array.isArray(listed) ? listed.filter((host): host is string => typeof host === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 type IstioConfig = NonNullable<TrafficRouting['istio']>;
 
@@ -147,22 +160,33 @@ export class IstioRouter implements TrafficRouter {
     return sides.includes('canary') && sides.includes('stable');
   }
 
-  /** The canary's percent in each chosen route (http, then tls, then tcp). */
-  private weightsOf(sections: Sections, chosen: Chosen, context: RouterContext): Array<number | undefined> {
+  /**
+   * In each chosen route (http, then tls, then tcp), the canary's percent (or, given `host`, that experiment host's)
+   * of what the canary, the stable and the experiment's `hosts` weigh together.
+   */
+  private weightsOf(sections: Sections, chosen: Chosen, context: RouterContext, hosts: readonly string[], host?: string): Array<number | undefined> {
     return SECTIONS.flatMap((section) =>
       chosen[section].map((index) => {
-        const route = sections[section][index] as Route;
-        const sum = (side: 'canary' | 'stable'): number =>
-          (route.route ?? []).filter((destination) => this.sideOf(destination, context) === side).reduce((total, destination) => total + (destination.weight ?? 0), 0);
-        return percentOf(sum('canary'), sum('stable'));
+        const destinations = (sections[section][index] as Route).route ?? [];
+        const counted = destinations.filter((destination) => this.sideOf(destination, context) !== undefined || hosts.includes(destination.destination?.host ?? ''));
+        const isWhose = (destination: Destination): boolean =>
+          host === undefined ? this.sideOf(destination, context) === 'canary' : this.sideOf(destination, context) === undefined && destination.destination?.host === host;
+        const sum = (list: Destination[]): number => list.reduce((total, destination) => total + (destination.weight ?? 0), 0);
+        return percentOf(sum(counted.filter(isWhose)), sum(counted.filter((destination) => !isWhose(destination))));
       }),
     );
   }
 
   async observe(context: RouterContext): Promise<TrafficObservation> {
-    const { sections, chosen, dr, problem } = await this.read(context);
+    const { vs, sections, chosen, dr, problem } = await this.read(context);
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
-    const observation: TrafficObservation = { canaryWeight: agreed(this.weightsOf(sections, chosen, context)), headerRoutes: [], mirrorRoutes: [] };
+    const hosts = experimentHosts(vs);
+    const observation: TrafficObservation = {
+      canaryWeight: agreed(this.weightsOf(sections, chosen, context, hosts)),
+      ...(hosts.length > 0 && { additionalDestinations: hosts.map((host) => ({ serviceName: host, weight: agreed(this.weightsOf(sections, chosen, context, hosts, host)) })) }),
+      headerRoutes: [],
+      mirrorRoutes: [],
+    };
     if (dr !== undefined && this.config.destinationRule !== undefined) {
       const subsets = (dr.spec?.subsets as Subset[] | undefined) ?? [];
       const selects = (name: string | undefined): string | null => subsets.find((subset) => subset.name === name)?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? null;
@@ -191,6 +215,8 @@ export class IstioRouter implements TrafficRouter {
       if (changed) await patchObject(this.api, DESTINATION_RULE, dr, { spec: { ...dr.spec, subsets } });
       return changed;
     };
+    const added = experimentHosts(vs);
+    const wanted = new Map(target.additionalDestinations.map((destination) => [destination.serviceName, destination.weight]));
     const writeWeights = async (): Promise<boolean> => {
       const spec: Record<string, unknown> = { ...vs.spec };
       let changed = false;
@@ -198,26 +224,36 @@ export class IstioRouter implements TrafficRouter {
         let sectionChanged = false;
         const routes = sections[section].map((route, index) => {
           if (!chosen[section].includes(index)) return route;
-          return {
-            ...route,
-            route: (route.route ?? []).map((destination) => {
-              const side = this.sideOf(destination, context);
-              const weight = side === 'canary' ? target.canaryWeight : side === 'stable' ? 100 - target.canaryWeight : destination.weight;
-              if (weight === destination.weight) return destination;
+          const destinations = route.route ?? [];
+          // An experiment's hosts are Fledge's (as Argo's processRoutes adds them): weighted, appended, or removed.
+          const kept = destinations.flatMap((destination): Destination[] => {
+            const side = this.sideOf(destination, context);
+            const host = destination.destination?.host ?? '';
+            const experiment = side === undefined && (added.includes(host) || wanted.has(host));
+            if (experiment && !wanted.has(host)) {
               sectionChanged = true;
-              return { ...destination, weight };
-            }),
-          };
+              return [];
+            }
+            const weight = side === 'canary' ? target.canaryWeight : side === 'stable' ? stableWeightOf(target) : experiment ? wanted.get(host) : destination.weight;
+            if (weight === destination.weight) return [destination];
+            sectionChanged = true;
+            return [{ ...destination, weight }];
+          });
+          const missing = [...wanted].filter(([host]) => !kept.some((destination) => this.sideOf(destination, context) === undefined && destination.destination?.host === host));
+          if (missing.length > 0) sectionChanged = true;
+          return { ...route, route: [...kept, ...missing.map(([host, weight]) => ({ destination: { host }, weight }))] };
         });
         if (sectionChanged) spec[section] = routes;
         changed ||= sectionChanged;
       }
-      if (changed) await patchObject(this.api, VIRTUAL_SERVICE, vs, { spec });
-      return changed;
+      const hosts = wanted.size > 0 ? JSON.stringify([...wanted.keys()]) : null;
+      const annotated = (vs.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? null) !== hosts;
+      if (changed || annotated) await patchObject(this.api, VIRTUAL_SERVICE, vs, { metadata: { annotations: { [ANNOTATION_EXPERIMENT_HOSTS]: hosts } }, spec });
+      return changed || annotated;
     };
     // No weight may reach a subset while it selects a revision that should not have it: weight coming off the canary
     // (an abort, a new template whose pods do not exist yet) goes before the subsets move, weight going on after.
-    const lowering = this.weightsOf(sections, chosen, context).some((weight) => weight === undefined || target.canaryWeight < weight);
+    const lowering = this.weightsOf(sections, chosen, context, added).some((weight) => weight === undefined || target.canaryWeight < weight);
     const [first, second] = lowering ? [writeWeights, writeSubsets] : [writeSubsets, writeWeights];
     const wroteFirst = await first();
     const wroteSecond = await second();

@@ -8,6 +8,7 @@ import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/resta
 import { mergePatch } from '../fake-kube.js';
 import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
+import { servingDestinations } from '../../../src/traffic/plan.js';
 import type { WebhookCall, WebhookResult } from '../../../src/rollout/decide/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
@@ -43,7 +44,7 @@ export function makeRollout(options: RolloutOptions = {}): Rollout {
 }
 
 export function templateFor(image: string): Rollout['spec']['template'] {
-  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image }] } };
+  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image, ports: [{ name: 'http', containerPort: 8080 }] }] } };
 }
 
 export const revisionOf = (image: string): string => podTemplateHash(templateFor(image));
@@ -170,6 +171,7 @@ export class FakeCluster {
       const canary = plan.services.find((service) => service.role === 'canary');
       this.written = {
         canaryWeight: plan.traffic.canaryWeight,
+        additionalDestinations: plan.traffic.additionalDestinations.map(({ serviceName, weight }) => ({ serviceName, weight })),
         headerRoutes: plan.traffic.headerRoutes.map((route) => route.name),
         mirrorRoutes: plan.traffic.mirrorRoutes.map((route) => route.name),
         stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
@@ -298,8 +300,11 @@ export class FakeCluster {
     const { status } = plan;
     const running = status.experiment !== undefined && status.pauseStartTime === undefined && status.abort !== true;
     if (!running) {
-      expect(this.experimentReplicaSets, 'no experiment ReplicaSet without an experiment running').toEqual([]);
-      expect(this.experimentServices, 'no experiment Service without an experiment running').toEqual([]);
+      // Only what the router still reports traffic on may stay, until it reports none.
+      const serving = servingDestinations(this.facts().traffic);
+      const served = new Set(this.experimentServices.filter((service) => serving.includes(service.name)).map((service) => service.revision));
+      expect(this.experimentReplicaSets.filter((rs) => !served.has(rs.revision)), 'no experiment ReplicaSet without an experiment running').toEqual([]);
+      expect(this.experimentServices.filter((service) => !serving.includes(service.name)), 'no experiment Service without an experiment running').toEqual([]);
     }
   }
 

@@ -9,7 +9,14 @@ import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js
 import { FakeKube } from '../fake-kube.js';
 
 const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
-const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
+const target = (canaryWeight: number, additionalDestinations: TrafficTarget['additionalDestinations'] = []): TrafficTarget => ({
+  canaryWeight,
+  additionalDestinations,
+  headerRoutes: [],
+  mirrorRoutes: [],
+  stableRevision: 'stable111',
+  canaryRevision: 'canary222',
+});
 
 interface TrafficSplit {
   apiVersion: string;
