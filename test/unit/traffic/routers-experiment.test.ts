@@ -4,24 +4,15 @@ import { AlbRouter } from '../../../src/traffic/routers/alb.js';
 import { ANNOTATION_EXPERIMENT_BACKENDS, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
 import { ANNOTATION_EXPERIMENT_HOSTS, IstioRouter } from '../../../src/traffic/routers/istio.js';
 import { SmiRouter } from '../../../src/traffic/routers/smi.js';
-import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
+import type { TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
-
-const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
+import { CONTEXT, target } from './router-target.js';
 
 /** Argo's weighted experiment: 10% on the canary, 5% on each of the experiment's baseline and canary Services. */
 const EXPERIMENT: TrafficTarget['additionalDestinations'] = [
   { serviceName: 'exp-baseline', podTemplateHash: 'xb', weight: 5, port: 8080 },
   { serviceName: 'exp-canary', podTemplateHash: 'xc', weight: 5, port: 8080 },
 ];
-const target = (canaryWeight: number, additionalDestinations: TrafficTarget['additionalDestinations'] = []): TrafficTarget => ({
-  canaryWeight,
-  additionalDestinations,
-  headerRoutes: [],
-  mirrorRoutes: [],
-  stableRevision: 'stable111',
-  canaryRevision: 'canary222',
-});
 const REPORTED = [
   { serviceName: 'exp-baseline', weight: 5 },
   { serviceName: 'exp-canary', weight: 5 },
