@@ -109,7 +109,8 @@ export function experimentDestinations(at: ExperimentAt, input: Omit<ExperimentI
     const { weight } = instance.template;
     const source = sourceTemplate(input, instance.template);
     const port = source === undefined ? undefined : portsOf(source)[0]?.port;
-    if (weight === undefined || instance.service === undefined || port === undefined || !instanceAvailable(instance, input.replicaSets)) return [];
+    // A template of no pods has nothing to serve its share: it is left with the stable.
+    if (weight === undefined || instance.service === undefined || port === undefined || instance.replicas === 0 || !instanceAvailable(instance, input.replicaSets)) return [];
     return [{ serviceName: instance.service, podTemplateHash: instance.podTemplateHash, weight, port }];
   });
 }

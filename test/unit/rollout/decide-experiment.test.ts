@@ -332,6 +332,24 @@ describe('decide: a weighted experiment behind a router', () => {
     expect(released.experiment.services.delete.sort()).toEqual([`api-${id}-baseline`, `api-${id}-canary`]);
   });
 
+  it('gives no weight to a template of no pods: its share stays with the stable', () => {
+    const cluster = new FakeCluster(
+      makeRollout({
+        replicas: 4,
+        steps: [{ experiment: { duration: '5m', templates: [{ name: 'idle', specRef: 'canary', replicas: 0, weight: 10 }] } }],
+        canary: { stableService: 'api-stable', canaryService: 'api-canary', trafficRouting: { gatewayAPI: { httpRoute: 'api' } } },
+      }),
+    );
+    cluster.hasTrafficRouter = true;
+    cluster.converge();
+    cluster.setImage('api:2');
+    untilStarted(cluster);
+    cluster.settle();
+    const running = tick(cluster, false);
+    expect(running.status.experiment?.availableAt).toBeDefined();
+    expect(weights(running)).toEqual([]);
+  });
+
   it('takes a template’s weight away while one of its pods is unavailable', () => {
     const cluster = routed();
     cluster.setImage('api:2');
