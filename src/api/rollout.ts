@@ -495,8 +495,13 @@ export const CanaryStrategy = z.object({
       message: 'a baseline takes its share of traffic by pod count, so it cannot be combined with trafficRouting yet',
     },
     {
-      rule: "!has(self.steps) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))",
-      message: 'experiment template weights are not supported yet: leave weight out (the experiment runs its pods without traffic)',
+      rule: '!has(self.steps) || has(self.trafficRouting) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))',
+      message: 'an experiment template weight needs trafficRouting: without a router its pods get no share of traffic',
+    },
+    {
+      rule:
+        '!has(self.steps) || !has(self.trafficRouting) || ((has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio) || has(self.trafficRouting.alb) || has(self.trafficRouting.smi)) && !has(self.trafficRouting.traefik) && !has(self.trafficRouting.nginx) && !has(self.trafficRouting.apisix) && !has(self.trafficRouting.ambassador)) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))',
+      message: 'experiment template weights are routed by gatewayAPI, istio, alb and smi only: leave weight out with traefik, nginx, apisix or ambassador (alone or beside another router)',
     },
     {
       rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',

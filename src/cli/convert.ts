@@ -144,16 +144,22 @@ function splitCombinedSteps(object: Json, c: DocumentConversion): void {
 }
 
 const EXPERIMENT_WEIGHT =
-  "an experiment template's weight (traffic through the router to the experiment's pods) is not supported yet: leave it out and the experiment runs without traffic, or compare against a baseline on the canary's own traffic with strategy.canary.baseline and a judge metric";
+  "an experiment template's weight is routed by trafficRouting gatewayAPI, istio, alb or smi only (and not beside another router): route with them, or leave weight out and the experiment runs without traffic";
+/** The routers that carry an experiment template's weight (the CRD's rule). */
+const WEIGHTING_ROUTERS = ['gatewayAPI', 'istio', 'alb', 'smi'];
 
 function convertRollout(object: Json, c: DocumentConversion): void {
   for (const [path, fieldPath] of rolloutFieldRefs(object)) {
     if (!isSupportedFieldPath(fieldPath)) c.report(path, 'untranslated', `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`);
   }
-  // The CRD refuses it by a rule the schema check here does not run: said where it is, before steps are split.
-  asArray(asObject(asObject(asObject(object.spec)?.strategy)?.canary)?.steps).forEach((step, index) => {
+  // The CRD refuses a weight no router carries by a rule the schema check here does not run: said where it is,
+  // before steps are split.
+  const canary = asObject(asObject(asObject(object.spec)?.strategy)?.canary);
+  const routing = asObject(canary?.trafficRouting);
+  const weighted = Object.keys(routing ?? {}).every((router) => router === 'managedRoutes' || WEIGHTING_ROUTERS.includes(router)) && WEIGHTING_ROUTERS.some((router) => routing?.[router] !== undefined);
+  asArray(canary?.steps).forEach((step, index) => {
     asArray(asObject(asObject(step)?.experiment)?.templates).forEach((template, at) => {
-      if (asObject(template)?.weight !== undefined) c.report(['spec', 'strategy', 'canary', 'steps', index, 'experiment', 'templates', at, 'weight'], 'untranslated', EXPERIMENT_WEIGHT);
+      if (!weighted && asObject(template)?.weight !== undefined) c.report(['spec', 'strategy', 'canary', 'steps', index, 'experiment', 'templates', at, 'weight'], 'untranslated', EXPERIMENT_WEIGHT);
     });
   });
   splitCombinedSteps(object, c);

@@ -24,6 +24,19 @@ function agreed<T>(values: ReadonlyArray<T | undefined>): T | undefined {
 }
 
 /**
+ * The Services besides canary and stable any router sends traffic to, each with the percent they all agree on (a
+ * router that names none sends it none); undefined where they differ, so the target is not in effect and the
+ * Service's pods are kept while any router may still send them traffic.
+ */
+function composedDestinations(observed: ReadonlyArray<{ observation: TrafficObservation }>): TrafficObservation['additionalDestinations'] {
+  const names = [...new Set(observed.flatMap(({ observation }) => (observation.additionalDestinations ?? []).map((destination) => destination.serviceName)))];
+  return names.map((serviceName) => {
+    const weights = observed.map(({ observation }) => (observation.additionalDestinations ?? []).find((destination) => destination.serviceName === serviceName)?.weight ?? 0);
+    return { serviceName, weight: weights.every((weight) => weight === weights[0]) ? weights[0] : undefined };
+  });
+}
+
+/**
  * Several routers' observations as one (Argo applies every router a Rollout names): a weight and managed routes only
  * where every router reports the same ones, so the traffic is in effect only when it is in effect at each; every
  * router's problem, each with the router's name.
@@ -41,10 +54,12 @@ export function composeObservations(observed: ReadonlyArray<{ router: string; ob
   const problems = observed.filter(({ observation }) => observation.problem !== undefined).map(({ router, observation }) => `${router}: ${observation.problem}`);
   const stableSelects = agreed(observed.map(({ observation }) => observation.stableSelects));
   const canarySelects = agreed(observed.map(({ observation }) => observation.canarySelects));
+  const additionalDestinations = composedDestinations(observed);
   return {
     canaryWeight: agree ? first.canaryWeight : undefined,
     headerRoutes: agree ? first.headerRoutes : [],
     mirrorRoutes: agree ? first.mirrorRoutes : [],
+    ...(additionalDestinations !== undefined && additionalDestinations.length > 0 && { additionalDestinations }),
     ...(stableSelects !== undefined && { stableSelects }),
     ...(canarySelects !== undefined && { canarySelects }),
     ...(problems.length > 0 && { problem: problems.join('; ') }),

@@ -7,6 +7,7 @@ import { withoutKeys } from './baseline.js';
 import type { ExperimentServiceFacts, ReplicaSetFacts } from './facts.js';
 import type { ExperimentClock, RolloutContext } from './machine.js';
 import type { ReplicaSetChange } from './replica-set-changes.js';
+import type { WeightedDestination } from '../../traffic/types.js';
 import { experimentPodTemplateHash } from './revision.js';
 
 /** The value of LABEL_ROLE on an experiment's ReplicaSets, pods and Services. */
@@ -98,6 +99,22 @@ export function experimentArgValues(at: ExperimentAt): Record<string, string> {
 /** Go's time.RFC3339, as Argo formats these values: whole seconds. */
 const rfc3339Seconds = (epochMs: number): string => new Date(epochMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/**
+ * The experiment's weighted Services for the router: once it runs (every pod was available), each template with a
+ * weight whose pods are all available still, as Argo weights an experiment only while it is Running.
+ */
+export function experimentDestinations(at: ExperimentAt, input: Omit<ExperimentInput, 'at' | 'services' | 'serving'>): WeightedDestination[] {
+  if (at.clock.availableAt === undefined) return [];
+  return at.instances.flatMap((instance) => {
+    const { weight } = instance.template;
+    const source = sourceTemplate(input, instance.template);
+    const port = source === undefined ? undefined : portsOf(source)[0]?.port;
+    // A template of no pods has nothing to serve its share: it is left with the stable.
+    if (weight === undefined || instance.service === undefined || port === undefined || instance.replicas === 0 || !instanceAvailable(instance, input.replicaSets)) return [];
+    return [{ serviceName: instance.service, podTemplateHash: instance.podTemplateHash, weight, port }];
+  });
+}
+
 /** What the shell does to the experiment's ReplicaSets and Services this reconcile. */
 export interface ExperimentPlan {
   changes: ReplicaSetChange[];
@@ -154,7 +171,7 @@ export function planExperiment(input: ExperimentInput): ExperimentPlan {
 type SourceTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown };
 
 /** The pod template a template's specRef names: the canary's as a new ReplicaSet runs it, the stable's without stableMetadata. */
-function sourceTemplate(input: ExperimentInput, template: ExperimentTemplate): SourceTemplate | undefined {
+function sourceTemplate(input: Pick<ExperimentInput, 'canaryTemplate' | 'stable' | 'rollout'>, template: ExperimentTemplate): SourceTemplate | undefined {
   if (template.specRef === 'canary') return input.canaryTemplate;
   const stable = input.stable?.template;
   if (stable === undefined) return undefined;
@@ -206,10 +223,10 @@ function experimentReplicaSet(rollout: Rollout, instance: ExperimentInstance, so
   };
 }
 
-/** Argo's: a port for each container port, selecting the instance's pods; none when no container has a port. */
-function experimentService(rollout: Rollout, instance: ExperimentInstance, source: SourceTemplate): k8s.V1Service | undefined {
+/** Argo's Service ports: one for each container port. */
+function portsOf(source: SourceTemplate): k8s.V1ServicePort[] {
   const containers = ((source.spec as k8s.V1PodSpec | undefined)?.containers ?? []) as k8s.V1Container[];
-  const ports = containers.flatMap((container) =>
+  return containers.flatMap((container) =>
     (container.ports ?? []).map((port): k8s.V1ServicePort => ({
       ...(port.name !== undefined && { name: port.name }),
       ...(port.protocol !== undefined && { protocol: port.protocol }),
@@ -217,6 +234,11 @@ function experimentService(rollout: Rollout, instance: ExperimentInstance, sourc
       targetPort: port.containerPort as unknown as k8s.IntOrString,
     })),
   );
+}
+
+/** Argo's: selecting the instance's pods on every container port; none when no container has a port. */
+function experimentService(rollout: Rollout, instance: ExperimentInstance, source: SourceTemplate): k8s.V1Service | undefined {
+  const ports = portsOf(source);
   if (ports.length === 0 || instance.service === undefined) return undefined;
   return {
     metadata: {

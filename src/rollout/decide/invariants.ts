@@ -13,7 +13,7 @@ import { parseDuration } from '../../api/duration.js';
 import { parseTimestamp } from '../../api/time.js';
 import { ownedObjectName } from '../../api/labels.js';
 import { rollbackWithinWindow } from './rollback-window.js';
-import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
+import { managedRoutesAt, servingDestinations, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
 import { routedSideOf, withSides } from './context.js';
 import { awaitingSwap, pingPongServices } from './services.js';
 
@@ -58,8 +58,8 @@ import { awaitingSwap, pingPongServices } from './services.js';
  *       the router reports on it (all of it, while it cannot say), and the weight asked for moves
  *       traffic back to the stable only as far as its available pods serve (a canary with no
  *       available pod, which serves nothing, aside).
- *    f. A weighting step is left only with its weight and managed routes reported in effect (weight 0
- *       for a canary sized at no pods), unless a person promoted.
+ *    f. A weighting (or experiment) step is left only with its weight and managed routes reported in effect
+ *       (weight 0 for a canary sized at no pods), unless a person promoted.
  *    g. A canary revision the template has moved past keeps its pods while the canary side still
  *       selects it and the router does not report 0% on it.
  * 8. Webhooks hold and abort as Flagger's do.
@@ -74,6 +74,9 @@ import { awaitingSwap, pingPongServices } from './services.js';
  *       deleted, and none is made, in every other reconcile.
  *    c. An experiment step is left (in the same canary, without a promote) only once every requiredForCompletion
  *       run succeeded, or, with none required, its duration passed since every pod was available.
+ *    d. An experiment's ReplicaSet and Service stay while the router reports traffic on that Service.
+ *    e. With a router, an experiment template's Service is asked for weight only while every pod of its template is
+ *       available, and the canary and the experiment are never asked for more than all the traffic.
  * 9. The shell's writes follow the targets and touch only what they may.
  *    a. A ReplicaSet is created only for a revision that has none, numbered above every owned one, and every write
  *       leaves each ReplicaSet at its target's count.
@@ -277,8 +280,10 @@ export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): st
       const sized = canaryStepCounts(settings.steps, index, settings.replicas, true).canary > 0;
       const weight = sized ? setWeightAt(settings.steps, index) : 0;
       const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);
-      const wanted = { canaryWeight: weight, ...routes, stableRevision, canaryRevision: currentRevision };
-      if (!trafficInEffect(facts.traffic, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
+      const wanted = { canaryWeight: weight, additionalDestinations: [], ...routes, stableRevision, canaryRevision: currentRevision };
+      // An experiment step's own templates' weights are 11e's; here, the canary's weight and routes it leaves with.
+      const observed = 'experiment' in step && facts.traffic !== undefined ? { ...facts.traffic, additionalDestinations: [] } : facts.traffic;
+      if (!trafficInEffect(observed, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
     }
   }
   return violations;
@@ -380,11 +385,27 @@ export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): st
   for (const service of plan.services) {
     if (service.revision !== null && hashes.has(service.revision)) violations.push(`11a: Service ${service.name} selects experiment pods ${service.revision}`);
   }
+  // 11e: traffic goes to an experiment's pods only while every one of them is available, and never more than there is.
+  const destinations = plan.traffic?.additionalDestinations ?? [];
+  for (const destination of destinations.filter((candidate) => candidate.weight > 0)) {
+    const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.revision === destination.podTemplateHash);
+    if (rs === undefined || rs.replicas === 0 || rs.availableReplicas < rs.replicas) violations.push(`11e: ${destination.weight}% asked for experiment Service ${destination.serviceName} without all its pods available`);
+  }
+  const asked = (plan.traffic?.canaryWeight ?? 0) + destinations.reduce((sum, destination) => sum + destination.weight, 0);
+  if (asked > 100) violations.push(`11e: ${asked}% of traffic asked of the canary and the experiment`);
   const running = plan.status.experiment;
+  // What a router still sends traffic to stays until it reports none (11d).
+  const serving = servingDestinations(facts.traffic);
+  const servedHashes = new Set((facts.experimentServices ?? []).filter((service) => serving.includes(service.name)).map((service) => service.revision));
+  for (const name of plan.experiment.delete) {
+    const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.name === name);
+    if (rs !== undefined && servedHashes.has(rs.revision)) violations.push(`11d: experiment ReplicaSet ${name} deleted while the router reports traffic on its Service`);
+  }
+  for (const name of plan.experiment.services.delete) if (serving.includes(name)) violations.push(`11d: experiment Service ${name} deleted while the router reports traffic on it`);
   if (running === undefined || plan.status.pauseStartTime !== undefined) {
-    if (plan.experiment.changes.length > 0 || plan.experiment.services.create.length > 0) violations.push('10b: experiment ReplicaSets or Services are made with no experiment running');
-    const left = (facts.experimentReplicaSets ?? []).filter((rs) => !plan.experiment.delete.includes(rs.name));
-    const leftServices = (facts.experimentServices ?? []).filter((service) => !plan.experiment.services.delete.includes(service.name));
+    if (plan.experiment.changes.length > 0 || plan.experiment.services.create.length > 0) violations.push('11b: experiment ReplicaSets or Services are made with no experiment running');
+    const left = (facts.experimentReplicaSets ?? []).filter((rs) => !plan.experiment.delete.includes(rs.name) && !servedHashes.has(rs.revision));
+    const leftServices = (facts.experimentServices ?? []).filter((service) => !plan.experiment.services.delete.includes(service.name) && !serving.includes(service.name));
     if (left.length + leftServices.length > 0) violations.push(`11b: ${[...left.map((rs) => rs.name), ...leftServices.map((service) => service.name)].join(', ')} kept with no experiment running`);
   }
   const previous = facts.rollout.status ?? {};

@@ -1,7 +1,7 @@
 import type { RolloutStatus } from '../../api/rollout.js';
 import { findCondition } from '../../api/conditions.js';
 import { rolloutLabelValue } from '../../api/labels.js';
-import { trafficInEffect } from '../../traffic/plan.js';
+import { servingDestinations, trafficInEffect } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
 import { describeClosed, hookPhase, notificationsFor, verdictOf, type WebhookCall, type WebhookNotification } from './hooks.js';
 import { missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
@@ -132,7 +132,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
       replicaSets: facts.experimentReplicaSets ?? [],
       services: facts.experimentServices ?? [],
-      serving: [],
+      serving: servingDestinations(facts.traffic),
     }),
     templatesInUse: [facts.template, ...facts.replicaSets.filter((rs) => !pruned.includes(rs.name)).map((rs) => rs.template ?? {})],
     podsToDelete: restart.podsToDelete,

@@ -9,6 +9,7 @@ import type { ReplicaMode } from './replicas.js';
 import { stageOf } from './stage.js';
 import { awaitingSwap, pingPongServices } from './services.js';
 import { setWeightAt } from './steps.js';
+import { experimentAt, experimentDestinations } from './experiment.js';
 
 /** What tells two positions of the machine apart: a transition that leaves this unchanged did not move it. */
 export function positionKey(snapshot: RolloutSnapshot): string {
@@ -70,7 +71,7 @@ function canarySideSelects(ctx: DecideContext): string | null | undefined {
   return ctx.facts.serviceSelects?.[pingPongServices(pingPong, ctx.routedWith).canary];
 }
 
-type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableRevision' | 'canaryRevision'>;
+type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableRevision' | 'canaryRevision' | 'additionalDestinations'>;
 
 /**
  * What the router should make true at `current`. A canary gets its step's weight only once its pods are
@@ -80,7 +81,7 @@ type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableR
 export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): TrafficTarget | undefined {
   if (!ctx.routed) return undefined;
   const context = positionOf(current);
-  const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
+  const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
   const { pingPong } = ctx.settings;
   if (pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, context.stableRevision, ctx.facts.serviceSelects ?? {})) {
     return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
@@ -100,7 +101,7 @@ function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, supersed
   // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
   const served = lowestWeightServed(settings.replicas, availableOf(ctx, current.context.stableRevision));
   const canaryWeight = settings.dynamicStableScale ? Math.min(ctx.observedWeight ?? 0, served) : 0;
-  return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
+  return { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
 }
 
 function promotedTarget(ctx: DecideContext, base: TargetBase, stable: string | undefined): TrafficTarget {
@@ -135,7 +136,25 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
   // (a new template mid-canary), or to pods that are gone.
   if (canaryAvailable === 0) canaryWeight = 0;
-  return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes) };
+  return {
+    ...base,
+    canaryWeight,
+    additionalDestinations: experimentTargets(ctx, current, context),
+    ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes),
+  };
+}
+
+/** While an experiment step runs: its templates' weights. */
+function experimentTargets(ctx: DecideContext, current: RolloutSnapshot, context: RolloutContext): TrafficTarget['additionalDestinations'] {
+  const experiment = stageOf(current) === 'experimenting' ? experimentAt(ctx.rollout.name, context) : undefined;
+  if (experiment === undefined) return [];
+  const { facts } = ctx;
+  return experimentDestinations(experiment, {
+    rollout: facts.rollout,
+    canaryTemplate: facts.template,
+    stable: facts.replicaSets.find((rs) => rs.revision === context.stableRevision),
+    replicaSets: facts.experimentReplicaSets ?? [],
+  });
 }
 
 /** The AnalysisRuns `current` wants, and the templates they name that do not exist (none are awaited while inconclusive). */

@@ -234,5 +234,8 @@ function experimentEvent(ctx: DecideContext, current: RolloutSnapshot, runs: rea
   if (inconclusive?.run !== undefined) return { type: 'ANALYSIS_INCONCLUSIVE', reason: `experiment analysis ${inconclusive.analysis}: ${reasonOf(inconclusive.run)}` };
   const succeeded = (analysis: string): boolean => verdicts.some((verdict) => verdict.analysis === analysis && verdict.run?.phase === 'Successful');
   const completed = experimentCompletion(at, succeeded, facts.now);
-  return completed !== undefined && stepHooksPassed ? { type: 'EXPERIMENT_COMPLETED', reason: completed } : undefined;
+  // Behind a router, as any step: only once what it asks for (its templates' weights included) is in effect.
+  const target = trafficTargetFor(ctx, current);
+  const inEffect = target === undefined || trafficInEffect(facts.traffic, target);
+  return completed !== undefined && stepHooksPassed && inEffect ? { type: 'EXPERIMENT_COMPLETED', reason: completed } : undefined;
 }

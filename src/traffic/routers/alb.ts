@@ -3,6 +3,7 @@ import type { AlbRouting, HeaderRoute } from '../../api/rollout.js';
 import { mergePatchOptions } from '../../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, percentOf, readIngress } from './objects.js';
+import { stableWeightOf } from '../plan.js';
 
 const DEFAULT_PREFIX = 'alb.ingress.kubernetes.io';
 /** The port name that tells the AWS Load Balancer Controller to take a backend's action from the annotation. */
@@ -104,18 +105,22 @@ export class AlbRouter implements TrafficRouter {
     return JSON.stringify(action);
   }
 
-  /** The weight action on rootService (or stableService): the canary's target group, then the stable one's. */
-  actionValue(context: RouterContext, canaryWeight: number): string {
+  /**
+   * The weight action on rootService (or stableService): the canary's target group, an experiment's (on servicePort
+   * too, as Argo's), the stable's last with what is left.
+   */
+  actionValue(context: RouterContext, target: Pick<TrafficTarget, 'canaryWeight' | 'additionalDestinations'>): string {
     const port = String(this.config.servicePort);
     return this.forward([
-      { ServiceName: context.canaryService ?? '', ServicePort: port, Weight: canaryWeight },
-      { ServiceName: context.stableService ?? '', ServicePort: port, Weight: 100 - canaryWeight },
+      { ServiceName: context.canaryService ?? '', ServicePort: port, Weight: target.canaryWeight },
+      ...target.additionalDestinations.map((destination) => ({ ServiceName: destination.serviceName, ServicePort: port, Weight: destination.weight })),
+      { ServiceName: context.stableService ?? '', ServicePort: port, Weight: stableWeightOf(target) },
     ]);
   }
 
   /** Every annotation the Rollout writes on an Ingress for `target`, and null for the managed ones it removes. */
   private wantedAnnotations(context: RouterContext, target: TrafficTarget): Record<string, string | null> {
-    const wanted: Record<string, string | null> = { [this.annotationKey(context)]: this.actionValue(context, target.canaryWeight) };
+    const wanted: Record<string, string | null> = { [this.annotationKey(context)]: this.actionValue(context, target) };
     for (const name of this.managedRoutes) {
       const keys = this.routeKeys(name);
       const route = target.headerRoutes.find((candidate) => candidate.name === name);
@@ -187,18 +192,20 @@ export class AlbRouter implements TrafficRouter {
     return { ingresses };
   }
 
-  /** The canary's percent in one Ingress's action; undefined when the annotation is missing or not a forward action. */
-  private weightIn(ingress: k8s.V1Ingress, context: RouterContext): number | undefined {
+  /** One Ingress's weight action's target groups; undefined when the annotation is missing or not a forward action. */
+  private groupsIn(ingress: k8s.V1Ingress, context: RouterContext): AlbTargetGroup[] | undefined {
     const action = parseJson(ingress.metadata?.annotations?.[this.annotationKey(context)]) as AlbAction | undefined;
     const groups = action?.Type === 'forward' ? action.ForwardConfig?.TargetGroups : undefined;
-    if (!Array.isArray(groups)) return undefined;
-    const weightOf = (group: AlbTargetGroup): number => (typeof group?.Weight === 'number' ? group.Weight : 0);
-    const isCanary = (group: AlbTargetGroup): boolean => group?.ServiceName === context.canaryService;
-    // No target group for the canary sends it nothing, whatever the others weigh.
-    if (!groups.some(isCanary)) return 0;
-    const canary = groups.filter(isCanary).reduce((sum, group) => sum + weightOf(group), 0);
-    const rest = groups.filter((group) => !isCanary(group)).reduce((sum, group) => sum + weightOf(group), 0);
-    return percentOf(canary, rest);
+    return Array.isArray(groups) ? groups.filter((group) => typeof group === 'object' && group !== null) : undefined;
+  }
+
+  /** A Service's percent of one action's traffic (its groups' weight over all of them); no group for it sends it nothing. */
+  private shareIn(groups: AlbTargetGroup[] | undefined, service: string | undefined): number | undefined {
+    if (groups === undefined) return undefined;
+    const weightOf = (group: AlbTargetGroup): number => (typeof group.Weight === 'number' ? group.Weight : 0);
+    const mine = (group: AlbTargetGroup): boolean => group.ServiceName === service;
+    if (!groups.some(mine)) return 0;
+    return percentOf(groups.filter(mine).reduce((sum, group) => sum + weightOf(group), 0), groups.filter((group) => !mine(group)).reduce((sum, group) => sum + weightOf(group), 0));
   }
 
   async observe(context: RouterContext): Promise<TrafficObservation> {
@@ -207,7 +214,17 @@ export class AlbRouter implements TrafficRouter {
     // A header route is in effect when every Ingress has it.
     const perIngress = ingresses.map((ingress) => this.headerRoutesIn(ingress, context));
     const headerRoutes = (perIngress[0] ?? []).filter((name) => perIngress.every((names) => names.includes(name)));
-    return { canaryWeight: agreed(ingresses.map((ingress) => this.weightIn(ingress, context))), headerRoutes, mirrorRoutes: [] };
+    const actions = ingresses.map((ingress) => this.groupsIn(ingress, context));
+    // The weight action is Fledge's own: any target group but the canary's and the stable's is an experiment's.
+    const others = [...new Set(actions.flatMap((groups) => (groups ?? []).map((group) => group.ServiceName)))].filter(
+      (service): service is string => typeof service === 'string' && service !== context.canaryService && service !== context.stableService,
+    );
+    return {
+      canaryWeight: agreed(actions.map((groups) => this.shareIn(groups, context.canaryService))),
+      ...(others.length > 0 && { additionalDestinations: others.map((service) => ({ serviceName: service, weight: agreed(actions.map((groups) => this.shareIn(groups, service))) })) }),
+      headerRoutes,
+      mirrorRoutes: [],
+    };
   }
 
   async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {

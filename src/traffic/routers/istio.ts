@@ -4,9 +4,22 @@ import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../api/rollout
 import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { stableWeightOf } from '../plan.js';
 
 export const VIRTUAL_SERVICE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', kind: 'VirtualService' };
 export const DESTINATION_RULE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', kind: 'DestinationRule' };
+/** The hosts of the destinations Fledge added to the weighted routes for an experiment step, as a JSON list. */
+export const ANNOTATION_EXPERIMENT_HOSTS = 'fledge.dev/experiment-destinations';
+
+/** The experiment hosts a VirtualService's annotation lists: only those destinations are Fledge's to weight and remove. */
+function experimentHosts(vs: CustomObject | undefined): string[] {
+  try {
+    const listed = JSON.parse(vs?.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? '[]') as unknown;
+    return Array.isArray(listed) ? listed.filter((host): host is string => typeof host === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 type IstioConfig = NonNullable<TrafficRouting['istio']>;
 
@@ -161,25 +174,39 @@ export class IstioRouter implements TrafficRouter {
     return sides.includes('canary') && sides.includes('stable');
   }
 
-  /** The canary's percent in each chosen route (http, then tls, then tcp). */
-  private weightsOf(sections: Sections, chosen: Chosen, context: RouterContext): Array<number | undefined> {
+  /**
+   * In each chosen route (http, then tls, then tcp), the canary's percent (or, given `host`, that experiment host's)
+   * of what the canary, the stable and the experiment's `hosts` weigh together.
+   */
+  private weightsOf(sections: Sections, chosen: Chosen, context: RouterContext, hosts: readonly string[], host?: string): Array<number | undefined> {
     return SECTIONS.flatMap((section) =>
       chosen[section].map((index) => {
-        const route = sections[section][index] as Route;
-        const sum = (side: 'canary' | 'stable'): number =>
-          (route.route ?? []).filter((destination) => this.sideOf(destination, context) === side).reduce((total, destination) => total + (destination.weight ?? 0), 0);
-        return percentOf(sum('canary'), sum('stable'));
+        const destinations = (sections[section][index] as Route).route ?? [];
+        const counted = destinations.filter((destination) => this.sideOf(destination, context) !== undefined || hosts.includes(destination.destination?.host ?? ''));
+        const isWhose = (destination: Destination): boolean =>
+          host === undefined ? this.sideOf(destination, context) === 'canary' : this.sideOf(destination, context) === undefined && destination.destination?.host === host;
+        const sum = (list: Destination[]): number => list.reduce((total, destination) => total + (destination.weight ?? 0), 0);
+        return percentOf(sum(counted.filter(isWhose)), sum(counted.filter((destination) => !isWhose(destination))));
       }),
     );
   }
 
-  /** The destinations of a weighted route, with the target's weights. */
-  private reweighted(route: Route, canaryWeight: number, context: RouterContext): Destination[] {
-    return (route.route ?? []).map((destination) => {
+  /**
+   * The destinations of a weighted route, with the target's weights. An experiment's hosts are Fledge's (as Argo's
+   * processRoutes adds them): weighted, appended, or removed; `added` are those the VirtualService's annotation lists.
+   */
+  private reweighted(route: Route, target: TrafficTarget, context: RouterContext, added: readonly string[]): Destination[] {
+    const wanted = new Map(target.additionalDestinations.map((destination) => [destination.serviceName, destination.weight]));
+    const kept = (route.route ?? []).flatMap((destination): Destination[] => {
       const side = this.sideOf(destination, context);
-      const weight = side === 'canary' ? canaryWeight : side === 'stable' ? 100 - canaryWeight : destination.weight;
-      return weight === destination.weight ? destination : { ...destination, weight };
+      const host = destination.destination?.host ?? '';
+      const experiment = side === undefined && (added.includes(host) || wanted.has(host));
+      if (experiment && !wanted.has(host)) return [];
+      const weight = side === 'canary' ? target.canaryWeight : side === 'stable' ? stableWeightOf(target) : experiment ? wanted.get(host) : destination.weight;
+      return weight === destination.weight ? [destination] : [{ ...destination, weight }];
     });
+    const missing = [...wanted].filter(([host]) => !kept.some((destination) => this.sideOf(destination, context) === undefined && destination.destination?.host === host));
+    return [...kept, ...missing.map(([host, weight]) => ({ destination: { host }, weight }))];
   }
 
   /**
@@ -187,7 +214,7 @@ export class IstioRouter implements TrafficRouter {
    * request one of its matches takes (each header its own match, so any of them) to the canary destination of the
    * first weighted route; a mirror route routes as that route does and mirrors `percentage`% to the canary.
    */
-  private managedFor(target: TrafficTarget, base: Route | undefined, context: RouterContext): Route[] {
+  private managedFor(target: TrafficTarget, base: Route | undefined, context: RouterContext, added: readonly string[]): Route[] {
     const routes = [...target.headerRoutes, ...target.mirrorRoutes];
     if (routes.length === 0) return [];
     const canary = base?.route?.find((destination) => this.sideOf(destination, context) === 'canary')?.destination;
@@ -207,7 +234,7 @@ export class IstioRouter implements TrafficRouter {
         ...(match.path !== undefined && { uri: { ...match.path } }),
         ...(match.headers !== undefined && { headers: structuredClone(match.headers) }),
       })),
-      route: this.reweighted(base, target.canaryWeight, context),
+      route: this.reweighted(base, target, context, added),
       mirror: { ...canary },
       mirrorPercentage: { value: route.percentage ?? 100 },
     });
@@ -215,11 +242,13 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async observe(context: RouterContext): Promise<TrafficObservation> {
-    const { sections, managed, chosen, dr, problem } = await this.read(context);
+    const { vs, sections, managed, chosen, dr, problem } = await this.read(context);
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
     const toCanary = (destination: Destination['destination']): boolean => this.sideOf({ destination }, context) === 'canary';
+    const hosts = experimentHosts(vs);
     const observation: TrafficObservation = {
-      canaryWeight: agreed(this.weightsOf(sections, chosen, context)),
+      canaryWeight: agreed(this.weightsOf(sections, chosen, context, hosts)),
+      ...(hosts.length > 0 && { additionalDestinations: hosts.map((host) => ({ serviceName: host, weight: agreed(this.weightsOf(sections, chosen, context, hosts, host)) })) }),
       headerRoutes: managed.filter((route) => route.mirror === undefined && (route.route ?? []).length > 0 && (route.route ?? []).every((d) => toCanary(d.destination))).map((route) => route.name ?? ''),
       mirrorRoutes: managed.filter((route) => typeof route.mirror === 'object' && toCanary(route.mirror as Destination['destination'])).map((route) => route.name ?? ''),
     };
@@ -235,7 +264,8 @@ export class IstioRouter implements TrafficRouter {
   async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {
     const { vs, sections, managed, chosen, dr, problem } = await this.read(context);
     if (problem !== undefined || vs === undefined) throw new Error(problem ?? 'VirtualService not found');
-    const wantedManaged = this.managedFor(target, chosen.http[0] !== undefined ? sections.http[chosen.http[0]] : undefined, context);
+    const added = experimentHosts(vs);
+    const wantedManaged = this.managedFor(target, chosen.http[0] !== undefined ? sections.http[chosen.http[0]] : undefined, context, added);
     const rule = this.config.destinationRule;
     const writeSubsets = async (): Promise<boolean> => {
       if (dr === undefined || rule === undefined) return false;
@@ -256,7 +286,7 @@ export class IstioRouter implements TrafficRouter {
       const spec: Record<string, unknown> = { ...vs.spec };
       let changed = false;
       for (const section of SECTIONS) {
-        const own = sections[section].map((route, index) => (chosen[section].includes(index) ? { ...route, route: this.reweighted(route, target.canaryWeight, context) } : route));
+        const own = sections[section].map((route, index) => (chosen[section].includes(index) ? { ...route, route: this.reweighted(route, target, context, added) } : route));
         const current = (vs.spec?.[section] as Route[] | undefined) ?? [];
         const routes = section === 'http' ? [...wantedManaged, ...own] : own;
         // Compared as values: the apiserver hands back an object's keys in its own order.
@@ -264,14 +294,16 @@ export class IstioRouter implements TrafficRouter {
         spec[section] = routes;
         changed = true;
       }
-      if (changed) await patchObject(this.api, VIRTUAL_SERVICE, vs, { spec });
-      return changed;
+      const hosts = target.additionalDestinations.length > 0 ? JSON.stringify(target.additionalDestinations.map((destination) => destination.serviceName)) : null;
+      const annotated = (vs.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? null) !== hosts;
+      if (changed || annotated) await patchObject(this.api, VIRTUAL_SERVICE, vs, { metadata: { annotations: { [ANNOTATION_EXPERIMENT_HOSTS]: hosts } }, spec });
+      return changed || annotated;
     };
     // No traffic may reach a subset while it selects a revision that should not have it: weight or a managed route
     // coming off the canary (an abort, a new template whose pods do not exist yet) goes before the subsets move,
     // weight going on after.
     const routeGoing = managed.some((route) => !wantedManaged.some((wanted) => wanted.name === route.name));
-    const lowering = routeGoing || this.weightsOf(sections, chosen, context).some((weight) => weight === undefined || target.canaryWeight < weight);
+    const lowering = routeGoing || this.weightsOf(sections, chosen, context, added).some((weight) => weight === undefined || target.canaryWeight < weight);
     const [first, second] = lowering ? [writeWeights, writeSubsets] : [writeSubsets, writeWeights];
     const wroteFirst = await first();
     const wroteSecond = await second();

@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
+import { stableWeightOf } from '../plan.js';
 import { controlledByRollout, createObject, patchObject, percentOf, readObject, rolloutOwnerReference, type CustomObject, type Kind } from './objects.js';
 
 type SmiConfig = NonNullable<TrafficRouting['smi']>;
@@ -62,17 +63,28 @@ export class SmiRouter implements TrafficRouter {
     };
     const canary = weightOf(context.canaryService);
     const stable = weightOf(context.stableService);
-    const canaryWeight = canary === undefined || stable === undefined ? undefined : percentOf(canary, stable);
-    return { canaryWeight, headerRoutes: [], mirrorRoutes: [] };
+    // The TrafficSplit is the Rollout's own: every other backend is an experiment's, and its share is of the whole.
+    const services = backends.flatMap((backend) => (typeof backend.service === 'string' ? [backend.service] : []));
+    const others = [...new Set(services)].filter((service) => service !== context.canaryService && service !== context.stableService);
+    const otherWeights = others.map((service) => weightOf(service));
+    const total = [canary, stable, ...otherWeights].some((weight) => weight === undefined) ? undefined : [canary, stable, ...otherWeights].reduce<number>((sum, weight) => sum + (weight ?? 0), 0);
+    const share = (weight: number | undefined): number | undefined => (weight === undefined || total === undefined ? undefined : percentOf(weight, total - weight));
+    return {
+      canaryWeight: share(canary),
+      ...(others.length > 0 && { additionalDestinations: others.map((service, index) => ({ serviceName: service, weight: share(otherWeights[index]) })) }),
+      headerRoutes: [],
+      mirrorRoutes: [],
+    };
   }
 
-  /** The spec as Argo writes it for v1alpha1: the canary backend first, weights as quantities (strings). */
+  /** The spec as Argo writes it for v1alpha1: the canary backend first, then an experiment's, stable last; weights as quantities. */
   private spec(context: RouterContext, target: TrafficTarget): Record<string, unknown> {
     return {
       service: this.config.rootService ?? context.stableService,
       backends: [
         { service: context.canaryService, weight: String(target.canaryWeight) },
-        { service: context.stableService, weight: String(100 - target.canaryWeight) },
+        ...target.additionalDestinations.map((destination) => ({ service: destination.serviceName, weight: String(destination.weight) })),
+        { service: context.stableService, weight: String(stableWeightOf(target)) },
       ],
     };
   }

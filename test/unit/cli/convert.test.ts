@@ -106,7 +106,7 @@ spec:
     const converted = convertText('r.yaml', rollout);
     const messages = converted.findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
     expect(messages).toEqual([
-      expect.stringMatching(/^15 spec\.strategy\.canary\.steps\.2\.experiment\.templates\.0\.weight: an experiment template's weight .* is not supported yet/),
+      expect.stringMatching(/^15 spec\.strategy\.canary\.steps\.2\.experiment\.templates\.0\.weight: an experiment template's weight is routed by trafficRouting gatewayAPI, istio, alb or smi only/),
       expect.stringMatching(/^11 spec\.strategy\.canary\.trafficRouting\.appMesh: AWS App Mesh is discontinued \(AWS ended support on 2026-09-30\): move the mesh to the Gateway API/),
       expect.stringMatching(/^13 spec\.strategy\.canary\.steps\.0\.plugin: step plugins are not supported: Argo downloads and runs plugin binaries.*a webhook/),
     ]);

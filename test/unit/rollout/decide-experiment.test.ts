@@ -278,6 +278,91 @@ describe('decide: the experiment step', () => {
   });
 });
 
+describe('decide: a weighted experiment behind a router', () => {
+  function routed(): FakeCluster {
+    const cluster = new FakeCluster(
+      makeRollout({
+        replicas: 4,
+        steps: [
+          { setWeight: 10 },
+          { experiment: { duration: '5m', templates: [{ name: 'baseline', specRef: 'stable', weight: 5 }, { name: 'canary', specRef: 'canary', weight: 5 }] } },
+          { setWeight: 50 },
+        ],
+        canary: { stableService: 'api-stable', canaryService: 'api-canary', trafficRouting: { gatewayAPI: { httpRoute: 'api' } } },
+      }),
+    );
+    cluster.hasTrafficRouter = true;
+    cluster.converge();
+    return cluster;
+  }
+  const weights = (plan: RolloutPlan): Array<[string, number]> => (plan.traffic?.additionalDestinations ?? []).map((destination) => [destination.serviceName, destination.weight]);
+
+  it('gives each template’s Service its weight once every pod is available, completes once the router has it, and keeps the pods until the router lets go', () => {
+    const cluster = routed();
+    cluster.setImage('api:2');
+    const started = untilStarted(cluster);
+    expect(weights(started), 'no weight before the pods are available').toEqual([]);
+    expect(started.experiment.services.create.map((service) => service.spec?.ports)).toEqual([
+      [{ name: 'http', port: 8080, targetPort: 8080 }],
+      [{ name: 'http', port: 8080, targetPort: 8080 }],
+    ]);
+    cluster.settle();
+    const running = tick(cluster, false);
+    const id = `${revisionOf('api:2')}-1-s1`;
+    expect(weights(running)).toEqual([
+      [`api-${id}-baseline`, 5],
+      [`api-${id}-canary`, 5],
+    ]);
+    expect(running.traffic?.canaryWeight).toBe(10);
+
+    // The duration has passed, but the router has not taken the weights up: the step waits, as any routed step does.
+    cluster.advance(5 * MINUTE);
+    cluster.settlePods();
+    expect(tick(cluster, false).status.currentStepIndex).toBe(1);
+    cluster.takeUpTraffic();
+    const done = tick(cluster, false);
+    expect(done.status.currentStepIndex).toBe(2);
+    expect(weights(done)).toEqual([]);
+    // The router still sends them traffic: their pods and Services stay until it reports none.
+    expect(done.experiment.delete).toEqual([]);
+    expect(done.experiment.services.delete).toEqual([]);
+    cluster.takeUpTraffic();
+    const released = tick(cluster, false);
+    expect(released.experiment.delete.sort()).toEqual([`api-${id}-baseline`, `api-${id}-canary`]);
+    expect(released.experiment.services.delete.sort()).toEqual([`api-${id}-baseline`, `api-${id}-canary`]);
+  });
+
+  it('gives no weight to a template of no pods: its share stays with the stable', () => {
+    const cluster = new FakeCluster(
+      makeRollout({
+        replicas: 4,
+        steps: [{ experiment: { duration: '5m', templates: [{ name: 'idle', specRef: 'canary', replicas: 0, weight: 10 }] } }],
+        canary: { stableService: 'api-stable', canaryService: 'api-canary', trafficRouting: { gatewayAPI: { httpRoute: 'api' } } },
+      }),
+    );
+    cluster.hasTrafficRouter = true;
+    cluster.converge();
+    cluster.setImage('api:2');
+    untilStarted(cluster);
+    cluster.settle();
+    const running = tick(cluster, false);
+    expect(running.status.experiment?.availableAt).toBeDefined();
+    expect(weights(running)).toEqual([]);
+  });
+
+  it('takes a template’s weight away while one of its pods is unavailable', () => {
+    const cluster = routed();
+    cluster.setImage('api:2');
+    untilStarted(cluster);
+    cluster.settle();
+    tick(cluster);
+    const lost = cluster.experimentReplicaSets.find((rs) => rs.name.endsWith('-canary'));
+    if (lost === undefined) throw new Error('the canary template runs');
+    lost.availableReplicas = 0;
+    expect(weights(tick(cluster, false)).map(([service]) => service)).toEqual([cluster.experimentReplicaSets.find((rs) => rs.name.endsWith('-baseline'))?.name]);
+  });
+});
+
 describe('the experiment step in the CRD', () => {
   const issues = (canary: Record<string, unknown>): string[] => {
     const rollout = {
@@ -299,6 +384,17 @@ describe('the experiment step in the CRD', () => {
     const analyses = [{ name: 'x', templateName: 't' }, { name: 'x', templateName: 'u' }];
     expect(issues({ steps: [{ experiment: { templates: [twice[0]], analyses } }] })).toEqual(['spec.strategy.canary.steps.0.experiment: experiment analysis names must be unique']);
     expect(issues({ steps: [{ experiment: { templates: [{ name: 'a', specRef: 'preview' }] } }] })[0]).toContain('must be one of "stable", "canary"');
+  });
+
+  it('takes weights only behind a router that routes to the templates’ Services', () => {
+    const weighted = [{ setWeight: 10 }, { experiment: { templates: [{ name: 'a', specRef: 'canary', weight: 5 }] } }];
+    expect(issues({ steps: weighted })).toEqual(['spec.strategy.canary: an experiment template weight needs trafficRouting: without a router its pods get no share of traffic']);
+    const routed = (trafficRouting: Record<string, unknown>) => issues({ steps: weighted, stableService: 's', canaryService: 'c', trafficRouting });
+    const refused = ['spec.strategy.canary: experiment template weights are routed by gatewayAPI, istio, alb and smi only: leave weight out with traefik, nginx, apisix or ambassador (alone or beside another router)'];
+    expect(routed({ nginx: { stableIngress: 'web' } })).toEqual(refused);
+    // Beside a router that cannot route to them, the templates' Services would get their share from one router only.
+    expect(routed({ istio: { virtualService: { name: 'v' } }, ambassador: { mappings: ['m'] } })).toEqual(refused);
+    for (const router of [{ gatewayAPI: { httpRoute: 'r' } }, { istio: { virtualService: { name: 'v' } } }, { alb: { ingress: 'i', servicePort: 80 } }, { smi: {} }]) expect(routed(router)).toEqual([]);
   });
 
   it('refuses weights their total cannot serve beside the canary, in the schema the controller parses with', () => {

@@ -11,6 +11,7 @@ import type { TrafficObservation } from '../../../src/traffic/types.js';
 import type { PingPongSide } from '../../../src/rollout/decide/facts.js';
 import { recordedStableSide, routerServices } from '../../../src/rollout/decide/services.js';
 import { composeObservations } from '../../../src/traffic/router-set.js';
+import { servingDestinations } from '../../../src/traffic/plan.js';
 import type { WebhookCall, WebhookResult } from '../../../src/rollout/decide/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
@@ -46,7 +47,7 @@ export function makeRollout(options: RolloutOptions = {}): Rollout {
 }
 
 export function templateFor(image: string): Rollout['spec']['template'] {
-  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image }] } };
+  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image, ports: [{ name: 'http', containerPort: 8080 }] }] } };
 }
 
 export const revisionOf = (image: string): string => podTemplateHash(templateFor(image));
@@ -204,6 +205,7 @@ export class FakeCluster {
       const canary = plan.services.find((service) => service.role === 'canary');
       this.written = {
         canaryWeight: plan.traffic.canaryWeight,
+        additionalDestinations: plan.traffic.additionalDestinations.map(({ serviceName, weight }) => ({ serviceName, weight })),
         headerRoutes: plan.traffic.headerRoutes.map((route) => route.name),
         mirrorRoutes: plan.traffic.mirrorRoutes.map((route) => route.name),
         stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
@@ -335,8 +337,11 @@ export class FakeCluster {
     const { status } = plan;
     const running = status.experiment !== undefined && status.pauseStartTime === undefined && status.abort !== true;
     if (!running) {
-      expect(this.experimentReplicaSets, 'no experiment ReplicaSet without an experiment running').toEqual([]);
-      expect(this.experimentServices, 'no experiment Service without an experiment running').toEqual([]);
+      // Only what the router still reports traffic on may stay, until it reports none.
+      const serving = servingDestinations(this.facts().traffic);
+      const served = new Set(this.experimentServices.filter((service) => serving.includes(service.name)).map((service) => service.revision));
+      expect(this.experimentReplicaSets.filter((rs) => !served.has(rs.revision)), 'no experiment ReplicaSet without an experiment running').toEqual([]);
+      expect(this.experimentServices.filter((service) => !serving.includes(service.name)), 'no experiment Service without an experiment running').toEqual([]);
     }
   }
 

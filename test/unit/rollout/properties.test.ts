@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisPhase } from '../../../src/api/analysis.js';
-import type { CanaryStep, CanaryStrategy, CanaryWebhook, WebhookType } from '../../../src/api/rollout.js';
+import { experimentWeightProblem, type CanaryStep, type CanaryStrategy, type CanaryWebhook, type WebhookType } from '../../../src/api/rollout.js';
 import { decide } from '../../../src/rollout/decide/plan.js';
 import { rolloutViolations } from '../../../src/rollout/decide/invariants.js';
 import { propertyParameters } from '../property.js';
@@ -57,9 +57,23 @@ const routedStep: fc.Arbitrary<CanaryStep> = fc.oneof(
     weight: 1,
     arbitrary: fc.boolean().map((remove) => ({ setMirrorRoute: { name: 'm1', percentage: 50, ...(!remove && { match: [{ path: { prefix: '/' } }] }) } })),
   },
+  // An experiment whose templates the router gives a share of traffic, as Argo's weighted experiment step.
+  {
+    weight: 2,
+    arbitrary: fc.record({ duration: fc.constantFrom('0s', '30s', '5m'), weight: fc.integer({ min: 0, max: 20 }) }).map(({ duration, weight }) => ({
+      experiment: {
+        duration,
+        templates: [
+          { name: 'baseline', specRef: 'stable' as const, weight },
+          { name: 'canary', specRef: 'canary' as const, weight },
+        ],
+      },
+    })),
+  },
 );
-// At least one step: without any, a new revision is promoted at once and no canary ever carries weight.
-const routedSteps = fc.array(routedStep, { minLength: 1, maxLength: 6 });
+// At least one step: without any, a new revision is promoted at once and no canary ever carries weight. Weights that
+// would take more than all the traffic are refused by the schema, so no world has them.
+const routedSteps = fc.array(routedStep, { minLength: 1, maxLength: 6 }).filter((list) => experimentWeightProblem(list) === undefined);
 const phase = fc.constantFrom<AnalysisPhase>('Running', 'Successful', 'Failed', 'Error', 'Inconclusive');
 
 /** What the world and people do between reconciles. */
@@ -261,6 +275,7 @@ function explore(cluster: FakeCluster, actions: readonly Action[], afterEach?: (
       if (plan.baseline.changes.some((change) => change.kind === 'create')) baselined++;
       if (plan.events.some((event) => event.reason === 'ExperimentCompleted')) experimented++;
       if (plan.events.some((event) => event.reason === 'RolloutAborted' && event.message.includes('experiment'))) experimentAborts++;
+      if ((facts.traffic?.additionalDestinations ?? []).some((destination) => (destination.weight ?? 0) > 0)) experimentsRouted++;
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
@@ -294,6 +309,8 @@ let worlds = 0;
 let baselined = 0;
 let experimented = 0;
 let experimentAborts = 0;
+/** Reconciles in which a router reported traffic on an experiment's Services. */
+let experimentsRouted = 0;
 /** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
 let restarts = 0;
 let pruned = 0;
@@ -371,6 +388,7 @@ describe('rollout core properties', () => {
     expect(reconciles).toBeGreaterThan(1000);
     // The worlds get somewhere: canaries past their first steps, not only rollouts stuck at step 0.
     expect(routedSteps).toBeGreaterThan(600);
+    expect(experimentsRouted, 'routers carried experiment weights in some reconciles').toBeGreaterThan(50);
   }, 120_000);
 
   it('keeps every invariant, pingPong’s included, in worlds behind ALB with ping and pong Services taking turns', async () => {

@@ -8,7 +8,7 @@ import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js
 import { FakeKube } from '../fake-kube.js';
 
 const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'echo-rollout', rolloutUid: 'uid-1', stableService: 'echo-stable', canaryService: 'echo-canary' };
-const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
+const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, additionalDestinations: [], headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
 
 interface Mapping {
   apiVersion?: string;

@@ -3,7 +3,7 @@ import { composeObservations, RouterSet, type RouterServices } from '../../../sr
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../../../src/traffic/types.js';
 
 const OWNER = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1' };
-const TARGET: TrafficTarget = { canaryWeight: 25, headerRoutes: [], mirrorRoutes: [], stableRevision: 's', canaryRevision: 'c' };
+const TARGET: TrafficTarget = { canaryWeight: 25, additionalDestinations: [], headerRoutes: [], mirrorRoutes: [], stableRevision: 's', canaryRevision: 'c' };
 const at = (canaryWeight: number | undefined, extra: Partial<TrafficObservation> = {}): TrafficObservation => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], ...extra });
 
 /** A router that records the contexts it was given and answers as told. */
@@ -43,6 +43,15 @@ describe('composeObservations: several routers as one', () => {
       { router: 'istio', observation: at(10) },
     ]);
     expect(one).toMatchObject({ canaryWeight: undefined, headerRoutes: [] });
+  });
+
+  it('reports an experiment Service’s weight only where every router agrees on it, and keeps it as served otherwise', () => {
+    const twenty = { additionalDestinations: [{ serviceName: 'exp', weight: 20 }] };
+    const agreed = composeObservations([{ router: 'alb', observation: at(10, twenty) }, { router: 'istio', observation: at(10, twenty) }]);
+    expect(agreed.additionalDestinations).toEqual([{ serviceName: 'exp', weight: 20 }]);
+    const one = composeObservations([{ router: 'alb', observation: at(10, twenty) }, { router: 'istio', observation: at(10) }]);
+    expect(one.additionalDestinations).toEqual([{ serviceName: 'exp', weight: undefined }]);
+    expect(composeObservations([{ router: 'alb', observation: at(10) }, { router: 'istio', observation: at(10) }]).additionalDestinations).toBeUndefined();
   });
 
   it('names the router of every problem, and keeps what the routers that report selections agree on', () => {

@@ -15,6 +15,7 @@ const MANAGED = ['beta', 'shadow', 'gamma'];
 
 const target = (canaryWeight: number, routes: { headerRoutes?: HeaderRoute[]; mirrorRoutes?: MirrorRoute[] } = {}): TrafficTarget => ({
   canaryWeight,
+  additionalDestinations: [],
   headerRoutes: routes.headerRoutes ?? [],
   mirrorRoutes: routes.mirrorRoutes ?? [],
   stableRevision: 'stable111',

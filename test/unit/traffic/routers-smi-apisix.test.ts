@@ -5,11 +5,8 @@ import { lintText } from '../../../src/cli/lint.js';
 import { ApisixRouter } from '../../../src/traffic/routers/apisix.js';
 import { routersFor } from '../../../src/traffic/routers/index.js';
 import { quantityValue, SmiRouter } from '../../../src/traffic/routers/smi.js';
-import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
-
-const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
-const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
+import { CONTEXT, target } from './router-target.js';
 
 interface TrafficSplit {
   apiVersion: string;
