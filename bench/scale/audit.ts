@@ -1,5 +1,13 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
+/** The fields of an audit line the benches read. */
+export interface AuditEvent {
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  requestReceivedTimestamp: string;
+}
+
 /**
  * The apiserver writes one JSON line per request of the harness's audited user (ClusterState.auditedToken) when
  * it receives it. The controller under test is that user's only client, so the lines between two marks are
@@ -34,11 +42,9 @@ export class AuditLog {
     }
   }
 
-  /** Requests between two marks by "verb resource[/subresource]", most frequent first. */
-  count(from: number, to: number): { total: number; byVerbResource: Record<string, number> } {
+  /** Every line between two marks, parsed, in the order the apiserver received them. */
+  *events(from: number, to: number): Generator<AuditEvent> {
     const fd = openSync(this.file, 'r');
-    const counts = new Map<string, number>();
-    let total = 0;
     try {
       const chunk = Buffer.alloc(8 << 20);
       let rest = '';
@@ -48,17 +54,22 @@ export class AuditLog {
         at += read;
         const lines = (rest + chunk.subarray(0, read).toString()).split('\n');
         rest = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line) continue;
-          const event = JSON.parse(line) as { verb: string; objectRef?: { resource?: string; subresource?: string } };
-          const resource = event.objectRef?.resource ?? 'non-resource';
-          const key = `${event.verb} ${resource}${event.objectRef?.subresource ? `/${event.objectRef.subresource}` : ''}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-          total++;
-        }
+        for (const line of lines) if (line) yield JSON.parse(line) as AuditEvent;
       }
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /** Requests between two marks by "verb resource[/subresource]", most frequent first. */
+  count(from: number, to: number): { total: number; byVerbResource: Record<string, number> } {
+    const counts = new Map<string, number>();
+    let total = 0;
+    for (const event of this.events(from, to)) {
+      const resource = event.objectRef?.resource ?? 'non-resource';
+      const key = `${event.verb} ${resource}${event.objectRef?.subresource ? `/${event.objectRef.subresource}` : ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      total++;
     }
     return { total, byVerbResource: Object.fromEntries([...counts].sort((a, b) => b[1] - a[1])) };
   }

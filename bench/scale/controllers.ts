@@ -20,6 +20,8 @@ export interface Settings {
   /** Reconcile workers; undefined keeps each controller's own default. */
   workers: number | undefined;
   logFile: string;
+  /** More arguments, for what one bench alone needs (the scale-out bench's --shards and Lease timing). */
+  extraArgs?: string[];
 }
 
 export interface Running {
@@ -34,6 +36,8 @@ export interface Running {
   heapBytes(metrics: string): number;
   /** Whether its own /metrics say every one of `n` Rollouts was reconciled since it started, and none waits. */
   reconciledAll(metrics: string, n: number): boolean;
+  /** The first line of its log that matches `pattern`, whenever it was written. */
+  logged(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
 }
 
 export interface Controller {
@@ -134,6 +138,7 @@ export function fledge(dir: string, gcPreload: string, { other }: { other: boole
         ...['--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'],
         ...['--kube-api-qps', String(settings.qps), '--kube-api-burst', String(settings.burst)],
         ...(settings.workers !== undefined ? ['--concurrency', String(settings.workers)] : []),
+        ...(settings.extraArgs ?? []),
       ];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       const waitFor = logWatcher(child, settings.logFile);
@@ -151,6 +156,7 @@ export function fledge(dir: string, gcPreload: string, { other }: { other: boole
         // Every Rollout is enqueued once the caches have synced: reconciles ≥ n with an empty queue is all of them.
         reconciledAll: (metrics, n) =>
           metric(metrics, 'fledge_reconcile_duration_seconds_count\\{controller="rollout"\\}') >= n && metric(metrics, 'fledge_workqueue_depth\\{controller="rollout"\\}') === 0,
+        logged: waitFor,
       };
     },
   };
@@ -171,6 +177,7 @@ export function argo(): Controller {
         ...['--kubeconfig', settings.kubeconfig, '--namespaced', '--namespace', settings.namespace],
         ...['--qps', String(settings.qps), '--burst', String(settings.burst)],
         ...(settings.workers !== undefined ? ['--rollout-threads', String(settings.workers)] : []),
+        ...(settings.extraArgs ?? []),
         // It binds both ports on 0.0.0.0 and has no flag for the address.
         ...['--metricsPort', String(metricsPort), '--healthzPort', String(healthzPort)],
         '--leader-elect=false',
@@ -188,6 +195,7 @@ export function argo(): Controller {
         heapBytes: (metrics) => metric(metrics, 'go_memstats_heap_alloc_bytes'),
         // Argo counts reconciles per Rollout (rollout_reconcile_count{namespace,name}).
         reconciledAll: (metrics, n) => (metrics.match(/^rollout_reconcile_count\{[^}]*\} [1-9]/gm) ?? []).length >= n,
+        logged: waitFor,
       };
     },
   };

@@ -30,6 +30,11 @@ export interface ClusterState {
    * received), so a bench can count a controller's API requests the same way whatever the controller.
    */
   auditedToken: string;
+  /**
+   * Audited too, each its own user (`fledge-audited-replica-<i>`), so a bench running several replicas of a
+   * controller can tell from the audit log which replica sent each request.
+   */
+  auditedReplicaTokens: string[];
   auditLog: string;
   processes: Array<{ name: string; pid: number; log: string }>;
 }
@@ -309,9 +314,19 @@ async function startKubernetes(
   generatePki(pki);
   const adminToken = `fledge-admin-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   const auditedToken = `fledge-audited-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-  writeFileSync(join(pki, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n${auditedToken},${AUDITED_USER},audited-uid,"system:masters"\n`);
+  const auditedReplicaTokens = Array.from({ length: AUDITED_REPLICAS }, (_, i) => `fledge-audited-${i}-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`);
+  const replicaUsers = auditedReplicaTokens.map((_, i) => `${AUDITED_USER}-replica-${i}`);
+  writeFileSync(
+    join(pki, 'tokens.csv'),
+    [
+      `${adminToken},admin,admin-uid,"system:masters"`,
+      `${auditedToken},${AUDITED_USER},audited-uid,"system:masters"`,
+      ...auditedReplicaTokens.map((token, i) => `${token},${replicaUsers[i]},audited-replica-${i}-uid,"system:masters"`),
+      '',
+    ].join('\n'),
+  );
   const auditPolicy = join(pki, 'audit-policy.json');
-  writeFileSync(auditPolicy, JSON.stringify(auditPolicyFor(AUDITED_USER)));
+  writeFileSync(auditPolicy, JSON.stringify(auditPolicyFor([AUDITED_USER, ...replicaUsers])));
   const auditLog = join(clusterDir, 'logs', 'audit.jsonl');
   // For Traefik and Prometheus, which read the token from a file rather than a kubeconfig.
   const tokenFile = join(pki, 'admin.token');
@@ -417,21 +432,23 @@ async function startKubernetes(
     return schedulable.length >= NODE_COUNT;
   });
 
-  return { kubeconfig, apiserverUrl, adminToken, caFile, tokenFile, auditedToken, auditLog };
+  return { kubeconfig, apiserverUrl, adminToken, caFile, tokenFile, auditedToken, auditedReplicaTokens, auditLog };
 }
 
-type KubernetesAccess = Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile' | 'auditedToken' | 'auditLog'> & { tokenFile: string };
+type KubernetesAccess = Pick<ClusterState, 'kubeconfig' | 'apiserverUrl' | 'adminToken' | 'caFile' | 'auditedToken' | 'auditedReplicaTokens' | 'auditLog'> & { tokenFile: string };
 
 /** The user of ClusterState.auditedToken; nobody else's requests are audited, so the tests pay nothing for it. */
 const AUDITED_USER = 'fledge-audited';
+/** How many ClusterState.auditedReplicaTokens: the scale-out bench's largest replica count, and one to replace a killed one. */
+const AUDITED_REPLICAS = 8;
 
-/** One line per request of `user`, written when the apiserver receives it; nothing for anyone else. */
-function auditPolicyFor(user: string): object {
+/** One line per request of `users`, written when the apiserver receives it; nothing for anyone else. */
+function auditPolicyFor(users: string[]): object {
   return {
     apiVersion: 'audit.k8s.io/v1',
     kind: 'Policy',
     omitStages: ['ResponseStarted', 'ResponseComplete', 'Panic'],
-    rules: [{ level: 'Metadata', users: [user] }, { level: 'None' }],
+    rules: [{ level: 'Metadata', users }, { level: 'None' }],
   };
 }
 
@@ -515,8 +532,8 @@ export async function up(
 ): Promise<ClusterState & { reused: boolean }> {
   const existing = readState();
   if (existing) {
-    // A cluster from before the data plane (no gatewayUrl) or the audited user is restarted rather than reused.
-    const fits = withKubernetes ? existing.apiserverUrl !== '' && Boolean(existing.gatewayUrl) && Boolean(existing.auditLog) : existing.apiserverUrl === '';
+    // A cluster from before the data plane (no gatewayUrl) or the audited users is restarted rather than reused.
+    const fits = withKubernetes ? existing.apiserverUrl !== '' && Boolean(existing.gatewayUrl) && (existing.auditedReplicaTokens ?? []).length > 0 : existing.apiserverUrl === '';
     if (fits && (await isHealthyWithin(existing, 40_000))) {
       // A person may have removed the address (or rebooted, which kills the cluster anyway).
       if (existing.podCidr) addPodCidr(existing.podCidr);
@@ -557,7 +574,7 @@ export async function up(
   mkdirSync(logs, { recursive: true });
   const launcher = new Launcher(logs);
   try {
-    let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '', auditedToken: '', auditLog: '' };
+    let kube = { kubeconfig: '', apiserverUrl: '', adminToken: '', caFile: '', auditedToken: '', auditedReplicaTokens: [] as string[], auditLog: '' };
     let dataPlane = { gatewayUrl: '', traefikMetricsUrl: '', podCidr: '' };
     let scrape: DataPlaneScrape | undefined;
     if (withKubernetes) {
@@ -572,6 +589,7 @@ export async function up(
         adminToken: access.adminToken,
         caFile: access.caFile,
         auditedToken: access.auditedToken,
+        auditedReplicaTokens: access.auditedReplicaTokens,
         auditLog: access.auditLog,
       };
       scrape = { traefikMetricsUrl: dataPlane.traefikMetricsUrl, podDiscoveryUrl };
