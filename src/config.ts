@@ -5,6 +5,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES } from './analysis/providers/result.js';
 import { DEFAULT_WRITE_BACK_MAX_BYTES } from './gitops/git-http.js';
 import { DEFAULT_WRITE_BACK_DEADLINE_MS } from './gitops/push.js';
 import { LEASE_DEFAULTS, type LeaseTiming } from './kube/lease.js';
+import { DEFAULT_TRAFFIC_SPLIT_API_VERSION, TRAFFIC_SPLIT_API_VERSIONS } from './traffic/routers/smi.js';
 
 /** Controller configuration from flags, falling back to FLEDGE_* environment variables. */
 export const ControllerConfig = z.object({
@@ -58,6 +59,10 @@ export const ControllerConfig = z.object({
   writeBackMaxBytes: z.coerce.number().int().min(64 * 1024).max(1024 ** 3),
   /** Seconds a write-back may take, every request to the Git server included. */
   writeBackTimeoutSeconds: z.coerce.number().positive().max(3600),
+  /** The TrafficSplit version the SMI router writes and reads, as Argo's flag of that name: the one the mesh serves. */
+  trafficSplitApiVersion: z.enum(TRAFFIC_SPLIT_API_VERSIONS, {
+    error: (issue) => `--traffic-split-api-version ${String(issue.input)} is not a TrafficSplit version Fledge writes: give one of ${TRAFFIC_SPLIT_API_VERSIONS.join(', ')}`,
+  }),
 }).superRefine((value, ctx) => {
   if (value.shards > 1 && value.leaderElect) {
     ctx.addIssue({ code: 'custom', path: ['shards'], message: '--shards above 1 replaces --leader-elect: every replica reconciles its own shards; pass one or the other' });
@@ -103,7 +108,9 @@ export const USAGE = `usage: fledge-controller [flags]
   --argocd-namespace NS           where Argo CD's Applications live (default argocd)  env FLEDGE_ARGOCD_NAMESPACE
   --write-back-max-bytes N        largest repository answer a write-back takes (default 33554432, fits the 512Mi limit)
                                                                                        env FLEDGE_WRITE_BACK_MAX_BYTES
-  --write-back-timeout S          seconds a whole write-back may take (default 120)    env FLEDGE_WRITE_BACK_TIMEOUT`;
+  --write-back-timeout S          seconds a whole write-back may take (default 120)    env FLEDGE_WRITE_BACK_TIMEOUT
+  --traffic-split-api-version V   the SMI TrafficSplit version to write: v1alpha1 (default, as Argo), v1alpha2,
+                                  v1alpha3 or v1alpha4                     env FLEDGE_TRAFFIC_SPLIT_API_VERSION`;
 
 /** The Lease timing the flags ask for, in milliseconds. */
 export function leaseTiming(config: Pick<ControllerConfig, 'leaseDurationSeconds' | 'leaseRenewDeadlineSeconds' | 'leaseRetryPeriodSeconds'>): LeaseTiming {
@@ -143,6 +150,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'argocd-namespace': { type: 'string' },
       'write-back-max-bytes': { type: 'string' },
       'write-back-timeout': { type: 'string' },
+      'traffic-split-api-version': { type: 'string' },
     },
     strict: true,
   });
@@ -177,6 +185,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     argocdNamespace: values['argocd-namespace'] ?? env.FLEDGE_ARGOCD_NAMESPACE ?? 'argocd',
     writeBackMaxBytes: values['write-back-max-bytes'] ?? env.FLEDGE_WRITE_BACK_MAX_BYTES ?? DEFAULT_WRITE_BACK_MAX_BYTES,
     writeBackTimeoutSeconds: values['write-back-timeout'] ?? env.FLEDGE_WRITE_BACK_TIMEOUT ?? DEFAULT_WRITE_BACK_DEADLINE_MS / 1000,
+    trafficSplitApiVersion: values['traffic-split-api-version'] ?? env.FLEDGE_TRAFFIC_SPLIT_API_VERSION ?? DEFAULT_TRAFFIC_SPLIT_API_VERSION,
   });
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`);

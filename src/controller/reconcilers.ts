@@ -70,6 +70,7 @@ function rolloutReconciler({ config, api, caches, metrics, logger }: ReconcilerD
     core,
     custom,
     networking,
+    trafficSplitApiVersion: config.trafficSplitApiVersion,
     writeBacks: new GitWriteBacks({
       core,
       custom,

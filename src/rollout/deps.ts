@@ -8,6 +8,7 @@ import type { GitWriteBacks } from '../gitops/write-back.js';
 import type { WebhookRunner } from './hooks/runner.js';
 import type { ConfigCopies } from './config/copies.js';
 import type { AnalysisPhase } from '../api/analysis.js';
+import type { TrafficSplitApiVersion } from '../traffic/routers/smi.js';
 
 /** What the rollout shell reads, writes and reports through: caches, API clients, and the background runners. */
 export interface RolloutReconcilerDeps {
@@ -25,6 +26,8 @@ export interface RolloutReconcilerDeps {
   custom: k8s.CustomObjectsApi;
   /** For the NGINX router's canary Ingresses. */
   networking: k8s.NetworkingV1Api;
+  /** The TrafficSplit version the SMI router writes (--traffic-split-api-version); its default when absent. */
+  trafficSplitApiVersion?: TrafficSplitApiVersion;
   /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */
   writeBacks?: GitWriteBacks;
   /** Config tracking's copies of the ConfigMaps and Secrets pod templates read; absent, templates are used as written. */

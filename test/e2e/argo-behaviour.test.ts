@@ -28,6 +28,9 @@ interface RouterCase {
   canaryWeight(object: Json): number | undefined;
 }
 
+/** Argo's e2e TrafficSplit CRD (test/e2e/crds/split.yaml) serves only this version. */
+const TRAFFIC_SPLIT_VERSION = 'v1alpha4';
+
 const annotation = (object: Json, key: string): string | undefined => ((object.metadata as { annotations?: Record<string, string> } | undefined)?.annotations ?? {})[key];
 
 /** ALB: the action annotation's forward config, as the AWS Load Balancer Controller reads it. */
@@ -74,10 +77,23 @@ const CASES: RouterCase[] = [
       return (spec.tls ?? []).every((tls) => canaryOf(tls.route) === http) ? http : Number.NaN;
     },
   },
+  {
+    // Argo's own SMI e2e manifest (NGINX and SMI together), with the TrafficSplit version its e2e CRD serves.
+    file: 'test/e2e/smi_ingress/rollout-smi-ingress-canary.yaml',
+    rollout: 'rollout-smi-ingress-canary',
+    object: { path: (ns) => `/apis/split.smi-spec.io/${TRAFFIC_SPLIT_VERSION}/namespaces/${ns}/trafficsplits`, name: 'rollout-smi-ingress-canary-trafficsplit' },
+    canaryWeight: (split) => {
+      const backends = (split.spec as { backends?: Array<{ service: string; weight: unknown }> } | undefined)?.backends ?? [];
+      const weight = (service: string) => backends.find((backend) => backend.service === service)?.weight;
+      const canary = weight('rollout-smi-ingress-canary-canary');
+      // Integers from v1alpha2 on: a quantity string is not a weight this version's mesh reads.
+      return typeof canary === 'number' && weight('rollout-smi-ingress-canary-stable') === 100 - canary ? canary : Number.NaN;
+    },
+  },
 ];
 
 describe(`Argo Rollouts ${ARGO_ROLLOUTS_VERSION}'s own manifests, converted, behave as Argo documents`, () => {
-  const suite = controllerSuite('argo-behaviour');
+  const suite = controllerSuite('argo-behaviour', () => ['--traffic-split-api-version', TRAFFIC_SPLIT_VERSION]);
   let moduleDir: string;
   const statuses = () => rolloutStatuses(suite.custom, suite.ns.name);
 
@@ -107,11 +123,16 @@ describe(`Argo Rollouts ${ARGO_ROLLOUTS_VERSION}'s own manifests, converted, beh
 
   beforeAll(async () => {
     moduleDir = await downloadGoModule('github.com/argoproj/argo-rollouts', ARGO_ROLLOUTS_VERSION);
-    // APISIX publishes no Go module with its CRDs that the proxy serves; Argo's own e2e installs this copy of them.
-    const crds = await kubectl(['apply', '--server-side', '-f', join(moduleDir, 'test/e2e/crds/apisix.yaml')]);
-    expect(crds.code, crds.stderr).toBe(0);
-    const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/apisixroutes.apisix.apache.org']);
-    expect(established.code, established.stderr).toBe(0);
+    // APISIX and SMI publish no Go module with their CRDs that the proxy serves; Argo's own e2e installs these copies.
+    for (const [file, crd] of [
+      ['apisix.yaml', 'apisixroutes.apisix.apache.org'],
+      ['split.yaml', 'trafficsplits.split.smi-spec.io'],
+    ] as const) {
+      const crds = await kubectl(['apply', '--server-side', '-f', join(moduleDir, 'test/e2e/crds', file)]);
+      expect(crds.code, crds.stderr).toBe(0);
+      const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${crd}`]);
+      expect(established.code, established.stderr).toBe(0);
+    }
   }, 300_000);
 
   /**
@@ -159,7 +180,7 @@ describe(`Argo Rollouts ${ARGO_ROLLOUTS_VERSION}'s own manifests, converted, beh
     return `${test.file}: ${said.join(' → ')}`;
   };
 
-  it('ALB, APISIX and Istio (HTTP with TLS routes): each setWeight on the router, then all, then none once promoted; none once aborted', { timeout: 400_000 }, async () => {
+  it('ALB, APISIX, Istio (HTTP with TLS routes) and SMI (TrafficSplit v1alpha4, beside NGINX): each setWeight on the router, then all, then none once promoted; none once aborted', { timeout: 400_000 }, async () => {
     const results = await Promise.allSettled(CASES.map((test) => journey(test)));
     for (const result of results) if (result.status === 'fulfilled') process.stderr.write(`argo behaviour: ${result.value}\n`);
     expect(results.flatMap((result, index) => (result.status === 'rejected' ? [`${CASES[index]?.file}: ${String(result.reason)}`] : []))).toEqual([]);

@@ -54,4 +54,13 @@ describe('controller configuration', () => {
     expect(() => loadConfig(['--lease-retry-period', '7'], {})).toThrow(/--lease-retry-period < --lease-renew-deadline/);
     expect(() => loadConfig(['--lease-duration', '2.5', '--lease-renew-deadline', '2', '--lease-retry-period', '1'], {})).toThrow(/leaseDurationSeconds/);
   });
+
+  it('writes TrafficSplits as v1alpha1 unless told otherwise, as Argo does, and refuses a version it does not write', () => {
+    expect(loadConfig([], {}).trafficSplitApiVersion).toBe('v1alpha1');
+    expect(loadConfig(['--traffic-split-api-version', 'v1alpha4'], {}).trafficSplitApiVersion).toBe('v1alpha4');
+    expect(loadConfig([], { FLEDGE_TRAFFIC_SPLIT_API_VERSION: 'v1alpha2' }).trafficSplitApiVersion).toBe('v1alpha2');
+    expect(() => loadConfig(['--traffic-split-api-version', 'v1beta1'], {})).toThrow(
+      /--traffic-split-api-version v1beta1 is not a TrafficSplit version Fledge writes: give one of v1alpha1, v1alpha2, v1alpha3, v1alpha4/,
+    );
+  });
 });

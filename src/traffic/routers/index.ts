@@ -7,12 +7,14 @@ import { ApisixRouter } from './apisix.js';
 import { GatewayApiRouter } from './gateway-api.js';
 import { IstioRouter } from './istio.js';
 import { NginxRouter } from './nginx.js';
-import { SmiRouter } from './smi.js';
+import { SmiRouter, type TrafficSplitApiVersion } from './smi.js';
 import { TraefikRouter } from './traefik.js';
 
 export interface RouterApis {
   custom: k8s.CustomObjectsApi;
   networking: k8s.NetworkingV1Api;
+  /** --traffic-split-api-version; the SMI router's default when absent. */
+  trafficSplitApiVersion?: TrafficSplitApiVersion;
 }
 
 /** The router for one of trafficRouting's keys. */
@@ -30,7 +32,7 @@ function routerNamed(name: RouterName, routing: TrafficRouting, apis: RouterApis
     case 'alb':
       return routing.alb && new AlbRouter(apis.networking, routing.alb, managedRoutes);
     case 'smi':
-      return routing.smi && new SmiRouter(apis.custom, routing.smi);
+      return routing.smi && new SmiRouter(apis.custom, routing.smi, apis.trafficSplitApiVersion);
     case 'apisix':
       return routing.apisix && new ApisixRouter(apis.custom, routing.apisix, managedRoutes);
     case 'ambassador':

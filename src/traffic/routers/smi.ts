@@ -6,17 +6,30 @@ import { controlledByRollout, createObject, patchObject, percentOf, readObject, 
 
 type SmiConfig = NonNullable<TrafficRouting['smi']>;
 
-/** Argo's default TrafficSplit version (its --traffic-split-api-version), whose weights are quantities. */
-export const TRAFFIC_SPLIT: Kind = { group: 'split.smi-spec.io', version: 'v1alpha1', plural: 'trafficsplits', kind: 'TrafficSplit' };
+/**
+ * The TrafficSplit versions --traffic-split-api-version takes. Argo v1.9 writes v1alpha1 (its default) to v1alpha3;
+ * v1alpha4 has v1alpha3's spec (smi-sdk-go v0.5.0), and is the only version Argo's own e2e TrafficSplit CRD serves.
+ */
+export const TRAFFIC_SPLIT_API_VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4'] as const;
+export type TrafficSplitApiVersion = (typeof TRAFFIC_SPLIT_API_VERSIONS)[number];
+export const DEFAULT_TRAFFIC_SPLIT_API_VERSION: TrafficSplitApiVersion = 'v1alpha1';
+
+const trafficSplitKind = (version: TrafficSplitApiVersion): Kind => ({ group: 'split.smi-spec.io', version, plural: 'trafficsplits', kind: 'TrafficSplit' });
 
 interface Backend {
   service?: unknown;
   weight?: unknown;
 }
 
+/** v1alpha1 weights are quantities; v1alpha2 on they are integers (Go's int: a string or a fraction is not one). */
+function backendWeight(version: TrafficSplitApiVersion, value: unknown): number | undefined {
+  if (version === 'v1alpha1') return quantityValue(value);
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
 const SUFFIXES: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
 
-/** A v1alpha1 weight: a Kubernetes quantity ("5", "500m"); a plain number (v1alpha2/3) is read too. */
+/** A v1alpha1 weight: a Kubernetes quantity ("5", "500m"), which JSON may also give as a plain number. */
 export function quantityValue(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
@@ -33,10 +46,15 @@ export function quantityValue(value: unknown): number | undefined {
 export class SmiRouter implements TrafficRouter {
   readonly kind = 'smi';
 
+  private readonly trafficSplit: Kind;
+
   constructor(
     private readonly api: k8s.CustomObjectsApi,
     private readonly config: SmiConfig,
-  ) {}
+    private readonly version: TrafficSplitApiVersion = DEFAULT_TRAFFIC_SPLIT_API_VERSION,
+  ) {
+    this.trafficSplit = trafficSplitKind(version);
+  }
 
   private name(context: RouterContext): string {
     return this.config.trafficSplitName ?? context.rolloutName;
@@ -44,7 +62,7 @@ export class SmiRouter implements TrafficRouter {
 
   private async read(context: RouterContext): Promise<{ object?: CustomObject; problem?: string }> {
     const name = this.name(context);
-    const object = await readObject(this.api, TRAFFIC_SPLIT, context.namespace, name);
+    const object = await readObject(this.api, this.trafficSplit, context.namespace, name);
     if (object === undefined) return {};
     if (!controlledByRollout(object, context)) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
     return { object };
@@ -58,7 +76,7 @@ export class SmiRouter implements TrafficRouter {
     const backends = ((object.spec?.backends as Backend[] | undefined) ?? []).filter((backend) => typeof backend === 'object' && backend !== null);
     const weightOf = (service: string | undefined): number | undefined => {
       const entries = backends.filter((backend) => backend.service === service);
-      const weights = entries.map((backend) => quantityValue(backend.weight ?? 0));
+      const weights = entries.map((backend) => backendWeight(this.version, backend.weight ?? 0));
       return entries.length === 0 || weights.some((weight) => weight === undefined) ? undefined : weights.reduce<number>((total, weight) => total + (weight ?? 0), 0);
     };
     const canary = weightOf(context.canaryService);
@@ -77,14 +95,15 @@ export class SmiRouter implements TrafficRouter {
     };
   }
 
-  /** The spec as Argo writes it for v1alpha1: the canary backend first, then an experiment's, stable last; weights as quantities. */
+  /** The spec as Argo writes it: the canary backend first, then an experiment's, stable last; v1alpha1's weights as quantities. */
   private spec(context: RouterContext, target: TrafficTarget): Record<string, unknown> {
+    const weight = (value: number): string | number => (this.version === 'v1alpha1' ? String(value) : value);
     return {
       service: this.config.rootService ?? context.stableService,
       backends: [
-        { service: context.canaryService, weight: String(target.canaryWeight) },
-        ...target.additionalDestinations.map((destination) => ({ service: destination.serviceName, weight: String(destination.weight) })),
-        { service: context.stableService, weight: String(stableWeightOf(target)) },
+        { service: context.canaryService, weight: weight(target.canaryWeight) },
+        ...target.additionalDestinations.map((destination) => ({ service: destination.serviceName, weight: weight(destination.weight) })),
+        { service: context.stableService, weight: weight(stableWeightOf(target)) },
       ],
     };
   }
@@ -94,7 +113,7 @@ export class SmiRouter implements TrafficRouter {
     if (problem !== undefined) throw new Error(problem);
     const spec = this.spec(context, target);
     if (object === undefined) {
-      await createObject(this.api, TRAFFIC_SPLIT, context.namespace, {
+      await createObject(this.api, this.trafficSplit, context.namespace, {
         metadata: { name: this.name(context), namespace: context.namespace, ownerReferences: [rolloutOwnerReference(context)] },
         spec,
       });
@@ -103,8 +122,10 @@ export class SmiRouter implements TrafficRouter {
     // Compared field by field: the apiserver hands back an object's keys in its own order.
     const backends = Array.isArray(object.spec?.backends) ? (object.spec.backends as Backend[]) : [];
     const current = { service: object.spec?.service, backends: backends.map((backend) => ({ service: backend?.service, weight: backend?.weight })) };
-    if (JSON.stringify(current) === JSON.stringify(spec)) return false;
-    await patchObject(this.api, TRAFFIC_SPLIT, object, { spec });
+    // Argo writes the whole spec: `matches` (v1alpha3 on) that someone added is taken away.
+    const matches = object.spec?.matches !== undefined;
+    if (!matches && JSON.stringify(current) === JSON.stringify(spec)) return false;
+    await patchObject(this.api, this.trafficSplit, object, { spec: { ...spec, ...(matches && { matches: null }) } });
     return true;
   }
 }

@@ -4,7 +4,7 @@ import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
 import { ApisixRouter } from '../../../src/traffic/routers/apisix.js';
 import { routersFor } from '../../../src/traffic/routers/index.js';
-import { quantityValue, SmiRouter } from '../../../src/traffic/routers/smi.js';
+import { quantityValue, SmiRouter, type TrafficSplitApiVersion } from '../../../src/traffic/routers/smi.js';
 import { FakeKube } from '../fake-kube.js';
 import { CONTEXT, target } from './router-target.js';
 
@@ -12,11 +12,28 @@ interface TrafficSplit {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace: string; ownerReferences?: Array<Record<string, unknown>> };
-  spec: { service: string; backends: Array<{ service: string; weight: unknown }> };
+  spec: { service: string; backends: Array<{ service: string; weight: unknown }>; matches?: unknown[] };
+}
+
+/** The custom objects API of `kube`, recording the version every call names (the fake stores one of each kind). */
+function versionedApi(kube: FakeKube): { api: k8s.CustomObjectsApi; versions: string[] } {
+  const versions: string[] = [];
+  const record =
+    <A, R>(call: (args: A) => Promise<R>) =>
+    (args: A & { version: string }): Promise<R> => {
+      versions.push(args.version);
+      return call(args);
+    };
+  const api = {
+    getNamespacedCustomObject: record(kube.custom.getNamespacedCustomObject),
+    createNamespacedCustomObject: record(kube.custom.createNamespacedCustomObject),
+    patchNamespacedCustomObject: record(kube.custom.patchNamespacedCustomObject),
+  };
+  return { api: api as unknown as k8s.CustomObjectsApi, versions };
 }
 
 describe('SmiRouter', () => {
-  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}) => new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? {});
+  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}, version?: TrafficSplitApiVersion) => new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? {}, version);
 
   it('creates the TrafficSplit as Argo does (v1alpha1, canary first, quantity weights, owned by the Rollout), then patches it only when it differs', async () => {
     const kube = new FakeKube();
@@ -48,6 +65,70 @@ describe('SmiRouter', () => {
     expect((await router.observe(CONTEXT)).canaryWeight).toBe(40);
   });
 
+  it.each(['v1alpha2', 'v1alpha3', 'v1alpha4'] as const)('writes and reads %s as --traffic-split-api-version says: that version, integer weights', async (version) => {
+    const kube = new FakeKube();
+    const { api, versions } = versionedApi(kube);
+    const router = new SmiRouter(api, {}, version);
+    expect(await router.apply(CONTEXT, target(5))).toBe(true);
+    const created = kube.get<TrafficSplit>('trafficsplits', 'shop', 'api');
+    expect(created?.apiVersion).toBe(`split.smi-spec.io/${version}`);
+    expect(created?.spec).toEqual({
+      service: 'api-stable',
+      backends: [
+        { service: 'api-canary', weight: 5 },
+        { service: 'api-stable', weight: 95 },
+      ],
+    });
+    expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 5, headerRoutes: [], mirrorRoutes: [] });
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(5))).toBe(false);
+    expect(kube.writes.length).toBe(writes);
+    expect(await router.apply(CONTEXT, target(40))).toBe(true);
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')?.spec.backends).toEqual([
+      { service: 'api-canary', weight: 40 },
+      { service: 'api-stable', weight: 60 },
+    ]);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(40);
+    expect(new Set(versions)).toEqual(new Set([version]));
+  });
+
+  it('reads v1alpha1 through the v1alpha1 API by default, and writes its weights as quantities', async () => {
+    const kube = new FakeKube();
+    const { api, versions } = versionedApi(kube);
+    const router = new SmiRouter(api, {});
+    await router.apply(CONTEXT, target(30));
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')?.spec.backends.map((backend) => backend.weight)).toEqual(['30', '70']);
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(30);
+    expect(new Set(versions)).toEqual(new Set(['v1alpha1']));
+  });
+
+  it('past v1alpha1, reads only integer weights: a quantity string or a fraction is no weight, and the next apply writes integers', async () => {
+    const kube = new FakeKube();
+    const router = smi(kube, {}, 'v1alpha2');
+    await router.apply(CONTEXT, target(10));
+    const split = kube.get<TrafficSplit>('trafficsplits', 'shop', 'api') as TrafficSplit;
+    for (const canary of ['10', 2.5]) {
+      kube.put('trafficsplits', { ...split, spec: { ...split.spec, backends: [{ service: 'api-canary', weight: canary }, { service: 'api-stable', weight: 90 }] } });
+      expect((await router.observe(CONTEXT)).canaryWeight).toBeUndefined();
+    }
+    expect(await router.apply(CONTEXT, target(10))).toBe(true);
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')?.spec.backends[0]).toEqual({ service: 'api-canary', weight: 10 });
+    expect((await router.observe(CONTEXT)).canaryWeight).toBe(10);
+  });
+
+  it('takes away matches someone added to a v1alpha3/v1alpha4 split, as Argo writes the whole spec', async () => {
+    const kube = new FakeKube();
+    const router = smi(kube, {}, 'v1alpha4');
+    await router.apply(CONTEXT, target(20));
+    const split = kube.get<TrafficSplit>('trafficsplits', 'shop', 'api') as TrafficSplit;
+    kube.put('trafficsplits', { ...split, spec: { ...split.spec, matches: [{ kind: 'HTTPRouteGroup', name: 'api-routes' }] } });
+    const writes = kube.writes.length;
+    expect(await router.apply(CONTEXT, target(20))).toBe(true);
+    expect(kube.writes.length).toBe(writes + 1);
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')?.spec).toEqual(split.spec);
+    expect(await router.apply(CONTEXT, target(20))).toBe(false);
+  });
+
   it('names the split trafficSplitName and routes rootService', async () => {
     const kube = new FakeKube();
     const router = smi(kube, { rootService: 'api', trafficSplitName: 'api-split' });
@@ -57,7 +138,7 @@ describe('SmiRouter', () => {
     expect((await router.observe(CONTEXT)).canaryWeight).toBe(20);
   });
 
-  it('reads back weights in quantity form, and numbers (v1alpha2/3), as relative weights', async () => {
+  it('reads back v1alpha1 weights in quantity form, or as plain numbers, as relative weights', async () => {
     const kube = new FakeKube();
     const owned = { ownerReferences: [{ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: 'api', uid: 'uid-1', controller: true }] };
     const put = (backends: Array<{ service: string; weight?: unknown }>) =>
@@ -190,6 +271,13 @@ describe('trafficRouting smi and apisix', () => {
     expect(routersFor({ apisix: { route: { name: 'r' } } }, apis).map((router) => router.kind)).toEqual(['apisix']);
     expect(routersFor({ apisix: { route: { name: 'r' } }, smi: {} }, apis).map((router) => router.kind)).toEqual(['smi', 'apisix']);
     expect(() => routersFor({}, apis)).toThrow(/names no router/);
+  });
+
+  it('routersFor hands the SMI router the controller`s TrafficSplit version', async () => {
+    const kube = new FakeKube();
+    const [router] = routersFor({ smi: {} }, { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api, trafficSplitApiVersion: 'v1alpha3' });
+    await router?.apply(CONTEXT, target(15));
+    expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')).toMatchObject({ apiVersion: 'split.smi-spec.io/v1alpha3', spec: { backends: [{ weight: 15 }, { weight: 85 }] } });
   });
 
   it('the schema takes Argo`s fields and nothing else', () => {
