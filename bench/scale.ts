@@ -12,9 +12,10 @@ import { up } from '../test/harness/cluster.js';
 import { CONTROL_PLANE_CLIENT, KUBERNETES_VERSION, KWOK_VERSION, NODE_COUNT, NODE_POD_CAPACITY, kubectlBinary } from '../test/harness/config.js';
 import { Api } from './scale/api.js';
 import { AuditLog } from './scale/audit.js';
-import { argo, fledge, type Controller, type RolloutState, type Running } from './scale/controllers.js';
-import { cpuSeconds, rssBytes } from './scale/proc.js';
+import { argo, fledge, type Controller, type Running } from './scale/controllers.js';
+import { cpuSeconds } from './scale/proc.js';
 import { percentiles, type Percentiles } from './scale/stats.js';
+import { established, healthy, pausedAtCanary, pool, rolloutManifest, RolloutTracker, sampleMemory, stop, type Memory, type RolloutObject } from './scale/workload.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --n N                  Rollouts (default 1000)
@@ -67,111 +68,15 @@ const runDir = mkdtempSync(join(tmpdir(), 'fledge-bench-'));
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
-function rolloutManifest(controller: Controller, namespace: string, index: number, image: string): object {
-  const name = `r${index}`;
-  return {
-    apiVersion: controller.apiVersion,
-    kind: 'Rollout',
-    metadata: { name, namespace },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
-    },
-  };
-}
 
-/** Runs `task` for 0..count-1 with at most `parallel` in flight; returns each one's answer in order. */
-async function pool<T>(count: number, parallel: number, task: (index: number) => Promise<T>): Promise<T[]> {
-  const answers: T[] = new Array<T>(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, count) }, async () => {
-      while (next < count) {
-        const index = next++;
-        answers[index] = await task(index);
-      }
-    }),
-  );
-  return answers;
-}
 
-type Condition = (state: RolloutState, name: string) => boolean;
 
-/**
- * Every Rollout's last seen state, from a watch, and when each first met the condition being waited for: the
- * time all of them got there is the latest of those, not when a poll happened to notice.
- */
-class RolloutTracker {
-  private readonly states = new Map<string, RolloutState>();
-  private condition: Condition = () => false;
-  private metAt = new Map<string, number>();
-  /** Of the names being waited for, those that have not met the condition yet. */
-  private pending = new Set<string>();
-  private onChange: () => void = () => undefined;
 
-  see(name: string, state: RolloutState, at: number): void {
-    this.states.set(name, state);
-    if (this.pending.has(name) && this.condition(state, name)) this.met(name, at);
-  }
-
-  private met(name: string, at: number): void {
-    this.metAt.set(name, at);
-    this.pending.delete(name);
-    if (this.pending.size === 0) this.onChange();
-  }
-
-  /** Resolves with the time the last of `names` met `condition`. */
-  async waitFor(names: string[], condition: Condition, what: string): Promise<number> {
-    this.condition = condition;
-    this.metAt = new Map();
-    this.pending = new Set(names);
-    const now = Date.now();
-    for (const name of names) {
-      const state = this.states.get(name);
-      if (state && condition(state, name)) this.met(name, now);
-    }
-    const deadline = now + timeoutMs;
-    try {
-      while (this.pending.size > 0) {
-        if (Date.now() > deadline) {
-          const [missing] = this.pending;
-          throw new Error(`${this.pending.size} of ${names.length} Rollouts not ${what} within ${Math.round(timeoutMs / 1000)} s, e.g. ${missing}: ${JSON.stringify(this.states.get(missing ?? ''))}`);
-        }
-        await new Promise<void>((wake) => {
-          this.onChange = wake;
-          setTimeout(wake, 1000);
-        });
-      }
-    } finally {
-      this.onChange = () => undefined;
-    }
-    return Math.max(...names.map((name) => this.metAt.get(name) ?? 0));
-  }
-}
-
-interface RolloutObject {
-  metadata?: { name?: string; generation?: number; resourceVersion?: string };
-  status?: { observedGeneration?: number | string; phase?: string; currentStepIndex?: number };
-}
 
 interface ReplicaSetObject {
   metadata?: { resourceVersion?: string; ownerReferences?: Array<{ kind: string; name: string }> };
 }
 
-const current = (state: RolloutState): boolean => state.observedGeneration === String(state.generation);
-const healthy: Condition = (state) => current(state) && state.phase === 'Healthy';
-/** At the pause, with the status written for the spec `generations` says was applied (a stale state would match too). */
-const pausedAtCanary =
-  (generations: Map<string, number>): Condition =>
-  (state, name) =>
-    current(state) && state.generation >= (generations.get(name) ?? Infinity) && state.phase === 'Paused' && state.currentStepIndex === 1;
-
-interface Memory {
-  rssBytes: number;
-  heapBytes: number;
-}
 
 interface ControllerResult {
   name: string;
@@ -232,27 +137,7 @@ async function reconciledAll(running: Running, n: number): Promise<number> {
   throw new Error(`not every Rollout was reconciled within ${Math.round(timeoutMs / 1000)} s of the restart`);
 }
 
-async function stop(running: Running): Promise<void> {
-  if (running.process.exitCode !== null || running.process.signalCode !== null) return;
-  const exited = new Promise((done) => running.process.once('exit', done));
-  running.process.kill('SIGTERM');
-  if ((await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)])) === false) {
-    running.process.kill('SIGKILL');
-    await exited;
-  }
-}
 
-/** Polls rather than `kubectl wait`, which fails on a CRD so new it has no conditions yet. */
-async function established(api: Api, crd: string): Promise<void> {
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(250)) {
-    const { status } = await api.call<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
-      'GET',
-      `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`,
-    );
-    if (status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
-  }
-  throw new Error(`CRD ${crd} not Established within 60 s`);
-}
 
 async function main(): Promise<void> {
   const controllers: Controller[] = [];
@@ -291,15 +176,10 @@ async function main(): Promise<void> {
     const settings = (phase: string) => ({ kubeconfig, namespace, qps, burst, workers, logFile: join(runDir, `${controller.name}-${phase}.log`) });
     /** Applies one Rollout; answers when the apiserver acknowledged it, and the generation it gave the spec. */
     const applyOne = async (i: number, image: string): Promise<{ at: number; generation: number }> => {
-      const applied = (await api.apply(`${rolloutsPath}/r${i}`, rolloutManifest(controller, namespace, i, image), FIELD_MANAGER)) as RolloutObject;
+      const applied = (await api.apply(`${rolloutsPath}/r${i}`, rolloutManifest(controller.apiVersion, namespace, i, image), FIELD_MANAGER)) as RolloutObject;
       return { at: Date.now(), generation: applied.metadata?.generation ?? 0 };
     };
     const applyAll = (image: string): Promise<Array<{ at: number; generation: number }>> => pool(n, 32, (i) => applyOne(i, image));
-    const memory = async (running: Running): Promise<Memory> => {
-      await running.collectGarbage();
-      const metrics = await fetch(running.metricsUrl).then((r) => r.text());
-      return { rssBytes: rssBytes(running.pid), heapBytes: running.heapBytes(metrics) };
-    };
 
     log(`${controller.name}: CRDs and namespace ${namespace}`);
     kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`, controller.crds.kustomize ? '-k' : '-f', controller.crds.path]);
@@ -312,25 +192,14 @@ async function main(): Promise<void> {
       running = await controller.start(settings('idle'));
       await running.ready;
       await sleep(10_000);
-      const idle = await memory(running);
+      const idle = await sampleMemory(running);
       log(`${controller.name}: idle RSS ${(idle.rssBytes / 1e6).toFixed(1)} MB`);
       await stop(running);
 
       log(`${controller.name}: ${n} Rollouts prestaged, then the controller started`);
       await applyAll('bench/app:v1');
-      const tracker = new RolloutTracker();
-      stopWatches.push(
-        await api.watch<RolloutObject>(rolloutsPath, (_type, rollout, at) => {
-          const { metadata, status } = rollout;
-          if (!metadata?.name) return;
-          tracker.see(metadata.name, {
-            generation: metadata.generation ?? 0,
-            observedGeneration: status?.observedGeneration === undefined ? undefined : String(status.observedGeneration),
-            phase: status?.phase,
-            currentStepIndex: status?.currentStepIndex,
-          }, at);
-        }),
-      );
+      const tracker = new RolloutTracker(timeoutMs);
+      stopWatches.push(await tracker.follow(api, rolloutsPath));
       const startedAt = Date.now();
       running = await controller.start(settings('run'));
       const startToAllHealthyMs = (await tracker.waitFor(names, healthy, 'Healthy')) - startedAt;
@@ -366,7 +235,7 @@ async function main(): Promise<void> {
       log(`${controller.name}: all Paused ${((allPausedAt - updateSentAt) / 1000).toFixed(1)} s after the change`);
 
       await sleep(3000);
-      const paused = await memory(running);
+      const paused = await sampleMemory(running);
       const settled = await settle(audit, 120_000 + n * 30);
       const cpuToSettled = cpuSeconds(running.pid) - cpuBefore;
       const update = {
@@ -402,7 +271,7 @@ async function main(): Promise<void> {
       log(`${controller.name}: all reconciled ${(restartToAllReconciledMs / 1000).toFixed(1)} s after the restart`);
       await settle(audit, 60_000);
       const restartRequests = audit.count(restartFrom, audit.mark());
-      const restarted = await memory(running);
+      const restarted = await sampleMemory(running);
 
       results.push({
         name: controller.name,

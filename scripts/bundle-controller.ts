@@ -8,11 +8,14 @@
  * `src/` with `NODE_OPTIONS=--enable-source-maps`. The CLI is not bundled: it serves files that sit beside it.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 
-/** Writes the bundle to `outfile` (an ES module: name it `.mjs` outside this package). */
-export async function bundleController(outfile: string): Promise<void> {
-  await build({
+/**
+ * Writes the bundle to `outfile` (an ES module: name it `.mjs` outside this package). Returns esbuild's metafile,
+ * which says how many bytes of the bundle each input file contributed (bench/idle-memory.ts reports them).
+ */
+export async function bundleController(outfile: string): Promise<Metafile> {
+  const { metafile } = await build({
     entryPoints: [fileURLToPath(new URL('../src/main.ts', import.meta.url))],
     outfile,
     bundle: true,
@@ -27,7 +30,9 @@ export async function bundleController(outfile: string): Promise<void> {
     // Bundled CommonJS dependencies call require() for Node's built-ins, which an ES module does not have.
     banner: { js: "import { createRequire as fledgeCreateRequire } from 'node:module'; const require = fledgeCreateRequire(import.meta.url);" },
     logLevel: 'warning',
+    metafile: true,
   });
+  return metafile;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await bundleController(process.argv[2] ?? 'dist/main.js');
