@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
 import type { ControllerConfig } from '../config.js';
+import { leaseApi } from '../kube/api.js';
 import { TokenBucket } from '../kube/client.js';
 import { waitForCacheSync } from '../kube/informer.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from '../kube/leader-election.js';
@@ -78,7 +78,7 @@ async function serveEndpoints(config: ControllerConfig, metrics: ControllerMetri
  */
 function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger): LeaderElector {
   return new LeaderElector(
-    api.separate(k8s.CoordinationV1Api, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs)),
+    api.separate(leaseApi, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs)),
     {
       namespace: config.leaderElectionNamespace,
       name: config.leaderElectionId,

@@ -1,4 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+// client-node's index would bring its generated API classes into the bundle (scripts/bundle-controller.ts).
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import type { Logger } from '../observability/logger.js';
 import { isConflict, isNotFound } from './patch.js';
 import { sleep } from './sleep.js';
@@ -33,7 +35,7 @@ type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNames
 
 /** client-node reads MicroTime fields back as strings, whatever its types say; normalize for writing. */
 function microTime(value: Date | string): k8s.V1MicroTime {
-  return new k8s.V1MicroTime(new Date(value).getTime());
+  return new V1MicroTime(new Date(value).getTime());
 }
 
 /**
@@ -119,7 +121,7 @@ export class LeaderElector {
     const { namespace, name, identity } = this.opts;
     const now = this.now();
     // Lease times are MicroTime: the apiserver rejects the millisecond form a plain Date serializes to.
-    const stamp = new k8s.V1MicroTime(now);
+    const stamp = new V1MicroTime(now);
     let current: k8s.V1Lease;
     try {
       current = await this.api.readNamespacedLease({ name, namespace });
@@ -180,7 +182,7 @@ export class LeaderElector {
             ...(current.spec?.acquireTime !== undefined && { acquireTime: microTime(current.spec.acquireTime) }),
             holderIdentity: '',
             leaseDurationSeconds: 1,
-            renewTime: new k8s.V1MicroTime(this.now()),
+            renewTime: new V1MicroTime(this.now()),
           },
         },
       });

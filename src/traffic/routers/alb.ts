@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { NetworkingApi } from '../../kube/api.js';
 import type { AlbRouting } from '../../api/rollout.js';
 import { mergePatchOptions } from '../../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
@@ -30,7 +31,7 @@ export class AlbRouter implements TrafficRouter {
   readonly kind = 'alb';
 
   constructor(
-    private readonly api: k8s.NetworkingV1Api,
+    private readonly api: NetworkingApi,
     private readonly config: AlbRouting,
   ) {}
 

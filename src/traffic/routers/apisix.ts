@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
@@ -29,7 +29,7 @@ export class ApisixRouter implements TrafficRouter {
   readonly kind = 'apisix';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: ApisixConfig,
   ) {}
 

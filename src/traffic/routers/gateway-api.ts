@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { GatewayApiRouting, HeaderRoute, MirrorRoute, StringMatch } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
@@ -153,7 +153,7 @@ export class GatewayApiRouter implements TrafficRouter {
   readonly kind = 'gatewayAPI';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: GatewayApiRouting,
   ) {}
 

@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
 import { AlbRouter } from './alb.js';
@@ -10,8 +10,8 @@ import { SmiRouter } from './smi.js';
 import { TraefikRouter } from './traefik.js';
 
 export interface RouterApis {
-  custom: k8s.CustomObjectsApi;
-  networking: k8s.NetworkingV1Api;
+  custom: CustomApi;
+  networking: NetworkingApi;
 }
 
 /** The router a Rollout's trafficRouting names (the CRD admits exactly one). */

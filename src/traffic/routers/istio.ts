@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
@@ -72,7 +72,7 @@ export class IstioRouter implements TrafficRouter {
   readonly kind = 'istio';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: IstioConfig,
   ) {}
 

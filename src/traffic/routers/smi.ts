@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import { API_VERSION } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
@@ -34,7 +34,7 @@ export class SmiRouter implements TrafficRouter {
   readonly kind = 'smi';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: SmiConfig,
   ) {}
 

@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
@@ -19,7 +19,7 @@ interface TrafficSplit {
 }
 
 describe('SmiRouter', () => {
-  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}) => new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? {});
+  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}) => new SmiRouter(kube.custom as unknown as CustomApi, config ?? {});
 
   it('creates the TrafficSplit as Argo does (v1alpha1, canary first, quantity weights, owned by the Rollout), then patches it only when it differs', async () => {
     const kube = new FakeKube();
@@ -124,7 +124,7 @@ const rule = (name: string, path = '/*'): ApisixHttp => ({
 });
 
 describe('ApisixRouter', () => {
-  const apisix = (kube: FakeKube, config: NonNullable<TrafficRouting['apisix']>) => new ApisixRouter(kube.custom as unknown as k8s.CustomObjectsApi, config);
+  const apisix = (kube: FakeKube, config: NonNullable<TrafficRouting['apisix']>) => new ApisixRouter(kube.custom as unknown as CustomApi, config);
   const http = (kube: FakeKube, name = 'api-route') => kube.get<{ spec: { http: ApisixHttp[] } }>('apisixroutes', 'shop', name)?.spec.http ?? [];
   const weights = (entry: ApisixHttp | undefined) => entry?.backends.map((backend) => [backend.serviceName, backend.weight]);
 
@@ -188,7 +188,7 @@ describe('ApisixRouter', () => {
 describe('trafficRouting smi and apisix', () => {
   it('routerFor picks them', () => {
     const kube = new FakeKube();
-    const apis = { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api };
+    const apis = { custom: kube.custom as unknown as CustomApi, networking: {} as NetworkingApi };
     expect(routerFor({ smi: {} }, apis).kind).toBe('smi');
     expect(routerFor({ apisix: { route: { name: 'r' } } }, apis).kind).toBe('apisix');
   });
