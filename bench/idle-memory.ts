@@ -12,6 +12,7 @@ import type { Metafile } from 'esbuild';
 import { bundleController } from '../scripts/bundle-controller.js';
 import { up } from '../test/harness/cluster.js';
 import { kubectlBinary } from '../test/harness/config.js';
+import { imageNodeFlags } from '../test/harness/image.js';
 import { Api } from './scale/api.js';
 import { argo, fledge, type Controller, type Running } from './scale/controllers.js';
 import { established, healthy, pausedAtCanary, pool, rolloutManifest, RolloutTracker, sampleMemory, stop, type Memory, type RolloutObject } from './scale/workload.js';
@@ -132,8 +133,9 @@ async function main(): Promise<void> {
   const packages = bytesByPackage(metafile);
   const bundleBytes = packages.reduce((sum, p) => sum + p.bytes, 0);
   log(`measuring a bare node and the bundle loaded alone (--help), ${loads} times each`);
-  const bareNode = memoryAtExit(['-e', '']);
-  const bundleLoaded = memoryAtExit([bundle, '--help']);
+  const flags = imageNodeFlags(root);
+  const bareNode = memoryAtExit([...flags, '-e', '']);
+  const bundleLoaded = memoryAtExit([...flags, bundle, '--help']);
 
   const cluster = await up(log, { buildFor: wanted.includes('argo') ? 'bench' : 'cluster' });
   const api = new Api(cluster.apiserverUrl, cluster.adminToken, readFileSync(cluster.caFile, 'utf8'));
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
     rollouts: n,
     notes: [
       'Fledge\'s memory is read after a forced GC (bench/gc-preload.cjs); Go collects on its own, so Argo\'s is as Go left it.',
-      'bareNode and bundleLoaded: RSS and heap in use at exit after a full GC, the median of --loads runs.',
+      'bareNode and bundleLoaded: RSS and heap in use at exit after a full GC, the median of --loads runs, with the image\'s node flags.',
     ],
     bundle: { bytes: bundleBytes, byPackage: packages.slice(0, 30) },
     bareNode,
