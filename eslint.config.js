@@ -12,6 +12,7 @@ export const PURE_FILES = [
   'src/gitops/{edit,find-edit,helm-values,snapshot,write-back-scope}.ts',
   'src/yaml/*.ts',
   'src/judge/**/*.ts',
+  'src/kube/shards/{balance,shard-of}.ts',
 ];
 
 export default tseslint.config(

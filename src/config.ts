@@ -4,6 +4,7 @@ import { IN_FLIGHT_DEFAULTS } from './analysis/in-flight.js';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './analysis/providers/result.js';
 import { DEFAULT_WRITE_BACK_MAX_BYTES } from './gitops/git-http.js';
 import { DEFAULT_WRITE_BACK_DEADLINE_MS } from './gitops/push.js';
+import { LEASE_DEFAULTS, type LeaseTiming } from './kube/lease.js';
 
 /** Controller configuration from flags, falling back to FLEDGE_* environment variables. */
 export const ControllerConfig = z.object({
@@ -24,6 +25,15 @@ export const ControllerConfig = z.object({
   leaderElect: z.boolean(),
   leaderElectionNamespace: z.string().min(1),
   leaderElectionId: z.string().min(1),
+  /**
+   * More than 1: every replica reconciles the Rollouts (and their AnalysisRuns) of the shards whose Leases it holds,
+   * `<leader-election-id>-shard-<i>`, instead of one leader reconciling all of them.
+   */
+  shards: z.coerce.number().int().min(1).max(1024),
+  /** Lease timing, for the leader Lease and the shard Leases alike; whole seconds, as a Lease records it. */
+  leaseDurationSeconds: z.coerce.number().int().min(1).max(3600),
+  leaseRenewDeadlineSeconds: z.coerce.number().positive().max(3600),
+  leaseRetryPeriodSeconds: z.coerce.number().positive().max(3600),
   /** False where the controller may not read cluster-scoped ClusterAnalysisTemplates (namespaced installs). */
   clusterTemplates: z.boolean(),
   /** False: no ConfigMap or Secret is watched or copied, and every Rollout's template is used as written. */
@@ -48,6 +58,14 @@ export const ControllerConfig = z.object({
   writeBackMaxBytes: z.coerce.number().int().min(64 * 1024).max(1024 ** 3),
   /** Seconds a write-back may take, every request to the Git server included. */
   writeBackTimeoutSeconds: z.coerce.number().positive().max(3600),
+}).superRefine((value, ctx) => {
+  if (value.shards > 1 && value.leaderElect) {
+    ctx.addIssue({ code: 'custom', path: ['shards'], message: '--shards above 1 replaces --leader-elect: every replica reconciles its own shards; pass one or the other' });
+  }
+  // The holder must stop acting before anyone may take over, and must get more than one try before it does.
+  if (!(value.leaseRetryPeriodSeconds < value.leaseRenewDeadlineSeconds && value.leaseRenewDeadlineSeconds < value.leaseDurationSeconds)) {
+    ctx.addIssue({ code: 'custom', path: ['leaseRenewDeadlineSeconds'], message: 'needs --lease-retry-period < --lease-renew-deadline < --lease-duration' });
+  }
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -64,7 +82,14 @@ export const USAGE = `usage: fledge-controller [flags]
   --bind-address ADDR   address the two ports listen on (default 0.0.0.0)              env FLEDGE_BIND_ADDRESS
   --leader-elect        only the holder of a Lease reconciles (run 2+ replicas)        env FLEDGE_LEADER_ELECT=true
   --leader-election-namespace NS  where the Lease lives (default: POD_NAMESPACE, else default)
-  --leader-election-id NAME       the Lease's name (default fledge-controller)
+  --leader-election-id NAME       the Lease's name (default fledge-controller); with --shards, the shard Leases' prefix
+  --shards N                      split Rollouts into N shards, each reconciled by the replica holding its Lease
+                                  (default 1: one process, or one leader with --leader-elect)  env FLEDGE_SHARDS
+  --lease-duration S              seconds a Lease is valid unrenewed: a dead holder's work moves after about this long
+                                  (default 10, whole seconds)                          env FLEDGE_LEASE_DURATION
+  --lease-renew-deadline S        a holder that could not renew for this long stops acting (default 7)
+                                                                                       env FLEDGE_LEASE_RENEW_DEADLINE
+  --lease-retry-period S          how often Leases are renewed and tried (default 2)   env FLEDGE_LEASE_RETRY_PERIOD
   --prometheus-address URL        default Prometheus for analysis                      env FLEDGE_PROMETHEUS_ADDRESS
   --max-provider-response-bytes N a larger metric answer is an Error (default 8388608)  env FLEDGE_MAX_PROVIDER_RESPONSE_BYTES
   --max-measurements-per-backend N  measurements in flight to one backend (default 4)   env FLEDGE_MAX_MEASUREMENTS_PER_BACKEND
@@ -79,6 +104,11 @@ export const USAGE = `usage: fledge-controller [flags]
   --write-back-max-bytes N        largest repository answer a write-back takes (default 33554432, fits the 512Mi limit)
                                                                                        env FLEDGE_WRITE_BACK_MAX_BYTES
   --write-back-timeout S          seconds a whole write-back may take (default 120)    env FLEDGE_WRITE_BACK_TIMEOUT`;
+
+/** The Lease timing the flags ask for, in milliseconds. */
+export function leaseTiming(config: Pick<ControllerConfig, 'leaseDurationSeconds' | 'leaseRenewDeadlineSeconds' | 'leaseRetryPeriodSeconds'>): LeaseTiming {
+  return { leaseDurationMs: config.leaseDurationSeconds * 1000, renewDeadlineMs: config.leaseRenewDeadlineSeconds * 1000, retryPeriodMs: config.leaseRetryPeriodSeconds * 1000 };
+}
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
   const { values } = parseArgs({
@@ -97,6 +127,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
       'leader-elect': { type: 'boolean' },
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string' },
+      shards: { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'lease-renew-deadline': { type: 'string' },
+      'lease-retry-period': { type: 'string' },
       'prometheus-address': { type: 'string' },
       'max-provider-response-bytes': { type: 'string' },
       'max-measurements-per-backend': { type: 'string' },
@@ -127,6 +161,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerCo
     leaderElect: values['leader-elect'] ?? env.FLEDGE_LEADER_ELECT === 'true',
     leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
     leaderElectionId: values['leader-election-id'] ?? 'fledge-controller',
+    shards: values.shards ?? env.FLEDGE_SHARDS ?? 1,
+    leaseDurationSeconds: values['lease-duration'] ?? env.FLEDGE_LEASE_DURATION ?? LEASE_DEFAULTS.leaseDurationMs / 1000,
+    leaseRenewDeadlineSeconds: values['lease-renew-deadline'] ?? env.FLEDGE_LEASE_RENEW_DEADLINE ?? LEASE_DEFAULTS.renewDeadlineMs / 1000,
+    leaseRetryPeriodSeconds: values['lease-retry-period'] ?? env.FLEDGE_LEASE_RETRY_PERIOD ?? LEASE_DEFAULTS.retryPeriodMs / 1000,
     prometheusAddress: values['prometheus-address'] ?? env.FLEDGE_PROMETHEUS_ADDRESS,
     maxProviderResponseBytes: values['max-provider-response-bytes'] ?? env.FLEDGE_MAX_PROVIDER_RESPONSE_BYTES ?? DEFAULT_MAX_RESPONSE_BYTES,
     maxMeasurementsPerBackend: values['max-measurements-per-backend'] ?? env.FLEDGE_MAX_MEASUREMENTS_PER_BACKEND ?? IN_FLIGHT_DEFAULTS.perBackend,

@@ -6,9 +6,11 @@ import { createCaches } from './controller/informers.js';
 import { runController } from './controller/lifecycle.js';
 import { ControllerQueues } from './controller/queues.js';
 import { createReconcilers } from './controller/reconcilers.js';
+import { createSharding } from './controller/shards.js';
 import { connectWatches, indexConfigReaders, watchTable } from './controller/watches.js';
 import { ControllerMetrics } from './observability/metrics.js';
 import { createLogger } from './observability/logger.js';
+import { WriteFence } from './kube/shards/write-fence.js';
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
@@ -22,12 +24,14 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
 
   const metrics = new ControllerMetrics();
-  const api = makeApiClients(kc, config, metrics);
+  const fence = config.shards > 1 ? new WriteFence() : undefined;
+  const api = makeApiClients(kc, config, metrics, fence);
   const caches = createCaches(kc, api, config, logger);
-  const queues = new ControllerQueues({ concurrency: config.concurrency, metrics, logger });
+  const sharding = fence && createSharding(config, api, caches, fence, logger);
+  const queues = new ControllerQueues({ concurrency: config.concurrency, metrics, logger, ...(sharding && { ownership: sharding.ownership }) });
   const reconcilers = createReconcilers({ config, api, caches, metrics, logger, enqueue: queues.enqueue });
   connectWatches(watchTable(caches, indexConfigReaders(caches.rollouts)), queues.enqueue);
-  await runController({ config, api, caches, metrics, logger, queues, reconcilers });
+  await runController({ config, api, caches, metrics, logger, queues, reconcilers, ...(sharding && { sharding }) });
 }
 
 main().catch((err: unknown) => {

@@ -93,8 +93,7 @@ export class AnalysisRunReconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const raw = this.deps.runs.get(name, namespace);
     if (!raw) {
-      this.statusWrites.forget(key);
-      this.measurements.forget(key);
+      this.forget(key);
       return;
     }
     const log = this.deps.logger.with({ namespace, analysisRun: name, reconcileId: randomBytes(4).toString('hex') });
@@ -135,6 +134,12 @@ export class AnalysisRunReconciler {
     // forgets them: a failed stop fails the reconcile, and the retry finds them again.
     await this.stopAbandoned([...first.abandoned, ...settled.abandoned], contextOf, log);
     return this.report(key, run, settled);
+  }
+
+  /** Keeps nothing about a run, its measurements in flight included: deleted, or now measured by another replica. */
+  forget(key: string): void {
+    this.statusWrites.forget(key);
+    this.measurements.forget(key);
   }
 
   /** Takes a due measurement: at once where there is no backend to queue for, otherwise in the background. */

@@ -12,6 +12,8 @@ export interface RolloutArgContext {
   rollout: unknown;
   stableHash: string | undefined;
   canaryHash: string;
+  /** An experiment's run: what `{{templates.<name>.podTemplateHash}}` and the like in a value stand for. */
+  experimentValues?: Readonly<Record<string, string>>;
 }
 
 /** One step of a fieldRef path: a field name, an index, or a quoted map key. */
@@ -56,8 +58,18 @@ export function fieldPathValue(object: unknown, fieldPath: string): ArgValue {
 
 export type TemplateLookup = (name: string, clusterScope: boolean) => AnalysisTemplateSpec | undefined;
 
+/** `{{ name }}` in an experiment's argument value. */
+export const EXPERIMENT_PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+/** An experiment argument's value with each placeholder filled in, as Argo's experiment controller does; or why it cannot be. */
+function experimentArgValue(value: string, values: Readonly<Record<string, string>>): ArgValue {
+  const unknown = [...value.matchAll(EXPERIMENT_PLACEHOLDER)].map((match) => match[1] ?? '').filter((name) => !(name in values));
+  if (unknown.length > 0) return { problem: `{{${unknown[0]}}} names nothing the experiment has (known: ${Object.keys(values).join(', ')})` };
+  return { value: value.replace(EXPERIMENT_PLACEHOLDER, (_, name: string) => values[name] ?? '') };
+}
+
 function rolloutArgValue(arg: RolloutAnalysisArg, context: RolloutArgContext): ArgValue {
-  if (arg.value !== undefined) return { value: arg.value };
+  if (arg.value !== undefined) return context.experimentValues === undefined ? { value: arg.value } : experimentArgValue(arg.value, context.experimentValues);
   const from = arg.valueFrom;
   const hash = from?.podTemplateHashValue === 'Stable' ? context.stableHash : from?.podTemplateHashValue === 'Latest' ? context.canaryHash : undefined;
   if (hash !== undefined) return { value: hash };

@@ -167,6 +167,10 @@ export const AlbRouting = z
   });
 export type AlbRouting = z.infer<typeof AlbRouting>;
 
+/** The routers trafficRouting may name, as its keys; a Rollout may name several, and each is applied. */
+export const ROUTER_NAMES = ['gatewayAPI', 'traefik', 'istio', 'nginx', 'alb', 'smi', 'apisix', 'ambassador'] as const;
+export type RouterName = (typeof ROUTER_NAMES)[number];
+
 export const TrafficRouting = z
   .strictObject({
     gatewayAPI: GatewayApiRouting.optional(),
@@ -203,29 +207,38 @@ export const TrafficRouting = z
     apisix: z
       .strictObject({ route: z.strictObject({ name: z.string().min(1), rules: z.array(z.string().min(1)).min(1).max(16).optional() }) })
       .optional(),
+    /**
+     * Ambassador / Emissary: for each Mapping (getambassador.io/v2) a canary Mapping `<name>-canary`, a copy of it to
+     * canaryService with the canary's weight, created at the first weight and deleted once the weight is back at 0.
+     */
+    ambassador: z.strictObject({ mappings: z.array(z.string().min(1).max(253)).min(1).max(16) }).optional(),
     /** The routes setHeaderRoute and setMirrorRoute steps may name, in precedence order. */
     managedRoutes: z.array(z.strictObject({ name: ManagedRouteName })).max(16).optional(),
   })
   .meta({
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix)].filter(x, x).size() == 1',
-        message: 'trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
+        // Argo applies every router named, each to its own objects: a mesh behind an ingress is split at both.
+        rule: '[has(self.gatewayAPI), has(self.traefik), has(self.istio), has(self.nginx), has(self.alb), has(self.smi), has(self.apisix), has(self.ambassador)].exists(x, x)',
+        message: 'trafficRouting names no router: give one or more of gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
       },
       {
-        rule: '!has(self.managedRoutes) || has(self.gatewayAPI)',
-        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI router only',
+        // Every router named must carry a managed route for it to be in effect.
+        rule: '!has(self.managedRoutes) || [has(self.traefik), has(self.nginx), has(self.smi), has(self.ambassador)].all(x, !x)',
+        message: 'managedRoutes (setHeaderRoute, setMirrorRoute) are implemented for the gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none, and every router named must implement them',
       },
     ],
   });
 export type TrafficRouting = z.infer<typeof TrafficRouting>;
 
+/** The routers `routing` names, in ROUTER_NAMES order. */
+export function routersNamed(routing: TrafficRouting): RouterName[] {
+  return ROUTER_NAMES.filter((name) => routing[name] !== undefined);
+}
+
 /** Analysis that runs in the background from `startingStep` until the canary is promoted; a failure acts at any step. */
 export const BackgroundAnalysis = RolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
 export type BackgroundAnalysis = z.infer<typeof BackgroundAnalysis>;
-
-export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep]);
-export type CanaryStep = z.infer<typeof CanaryStep>;
 
 /** Labels and annotations for the pods of one role (Argo's canaryMetadata and stableMetadata). */
 export const RolePodMetadata = z.strictObject({
@@ -233,6 +246,86 @@ export const RolePodMetadata = z.strictObject({
   annotations: z.record(z.string(), z.string()).optional(),
 });
 export type RolePodMetadata = z.infer<typeof RolePodMetadata>;
+
+/** A name that becomes part of object names and a label value. */
+const DnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
+
+/**
+ * One ReplicaSet of an experiment: the stable or the canary pod template, under its own pod-template hash (so no
+ * Service of the Rollout selects it), with `metadata` over the template's labels and annotations.
+ */
+export const ExperimentTemplate = z.strictObject({
+  name: DnsLabel,
+  specRef: z.enum(['stable', 'canary']),
+  /** Pods to run (default 1). */
+  replicas: z.number().int().min(0).max(1000).optional(),
+  metadata: RolePodMetadata.optional(),
+  /** Its ReplicaSet's selector instead of the Rollout's; `metadata.labels` are added to it, as in Argo. */
+  selector: LabelSelector.optional(),
+  /** With a router: the percent of traffic its Service gets while the experiment runs, taken from the stable's share. */
+  weight: Weight.optional(),
+  /** A Service selecting its pods (named `name`, or after its ReplicaSet); one is made for a weight whatever this says. */
+  service: z.strictObject({ name: DnsLabel.optional() }).optional(),
+});
+export type ExperimentTemplate = z.infer<typeof ExperimentTemplate>;
+
+/**
+ * An AnalysisRun of the experiment, started once every template's pods are available. Argument values may name the
+ * templates: `{{templates.<name>.podTemplateHash}}`, `{{templates.<name>.replicaset.name}}`, and
+ * `{{experiment.availableAt}}` or `{{experiment.finishedAt}}` (with a duration).
+ */
+export const ExperimentAnalysis = z.strictObject({
+  name: DnsLabel,
+  templateName: z.string().min(1),
+  clusterScope: z.boolean().optional(),
+  args: z.array(RolloutAnalysisArg).optional(),
+  /** The step waits for this run to succeed, past the duration if need be; once every such run succeeded, the step is done. */
+  requiredForCompletion: z.boolean().optional(),
+});
+export type ExperimentAnalysis = z.infer<typeof ExperimentAnalysis>;
+
+/**
+ * Argo's experiment step: ReplicaSets of the stable and canary templates run beside the Rollout's own, and analysis
+ * on them. It ends once `duration` has passed since every template's pods became available, or every
+ * requiredForCompletion run succeeded; a failed run aborts the Rollout. Without either, it waits for a promote.
+ */
+export const ExperimentStep = z.strictObject({
+  experiment: z
+    .strictObject({
+      duration: Duration.optional(),
+      templates: z.array(ExperimentTemplate).min(1).max(10),
+      analyses: z.array(ExperimentAnalysis).max(10).optional(),
+      /** Metrics of the runs that are measured and shown but decide nothing: metricName is a regular expression, as in Argo. */
+      dryRun: z.array(z.strictObject({ metricName: z.string().min(1).max(253) })).max(20).optional(),
+      /** Labels and annotations for the experiment's AnalysisRuns. */
+      analysisRunMetadata: RolePodMetadata.optional(),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        { rule: 'self.templates.all(t, self.templates.exists_one(o, o.name == t.name))', message: 'experiment template names must be unique' },
+        { rule: '!has(self.analyses) || self.analyses.all(a, self.analyses.exists_one(o, o.name == a.name))', message: 'experiment analysis names must be unique' },
+      ],
+    }),
+});
+export type ExperimentStep = z.infer<typeof ExperimentStep>['experiment'];
+
+export const CanaryStep = z.union([SetWeightStep, PauseStep, SetCanaryScaleStep, AnalysisStep, SetHeaderRouteStep, SetMirrorRouteStep, ExperimentStep]);
+export type CanaryStep = z.infer<typeof CanaryStep>;
+
+/**
+ * Why an experiment step's weights cannot all be served: with the canary's weight at that step they would take more
+ * than all the traffic. A sum over a list is beyond the CRD's CEL, so it makes the Rollout invalid instead.
+ */
+export function experimentWeightProblem(steps: readonly CanaryStep[]): string | undefined {
+  let canaryWeight = 0;
+  for (const [index, step] of steps.entries()) {
+    if ('setWeight' in step) canaryWeight = step.setWeight;
+    if (!('experiment' in step)) continue;
+    const weights = step.experiment.templates.reduce((sum, template) => sum + (template.weight ?? 0), 0);
+    if (weights > 0 && canaryWeight + weights > 100) return `steps[${index}].experiment: its templates' weights (${weights}%) and the canary's ${canaryWeight}% come to more than 100%`;
+  }
+  return undefined;
+}
 
 /** Flagger's webhook types: gates that hold the canary, calls that can abort it, and calls that only inform. */
 export const WebhookType = z.enum([
@@ -312,7 +405,14 @@ export const CanaryBaseline = z.strictObject({ metadata: RolePodMetadata.optiona
 export type CanaryBaseline = z.infer<typeof CanaryBaseline>;
 
 export const CanaryStrategy = z.object({
-  steps: z.array(CanaryStep).max(100).optional(),
+  steps: z
+    .array(CanaryStep)
+    .max(100)
+    .superRefine((steps, check) => {
+      const problem = experimentWeightProblem(steps);
+      if (problem !== undefined) check.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   baseline: CanaryBaseline.optional(),
   /** On the canary's pods while it is the canary; a promoted canary's pods lose them and get stableMetadata. */
   canaryMetadata: RolePodMetadata.optional(),
@@ -327,6 +427,12 @@ export const CanaryStrategy = z.object({
   maxUnavailable: IntOrPercent.optional(),
   stableService: z.string().optional(),
   canaryService: z.string().optional(),
+  /**
+   * Argo's ping-pong: two Services that take turns being the stable one (status.canary.stablePingPong says which).
+   * The other selects the canary and takes its weight; a promotion swaps their roles instead of re-pointing the
+   * stable Service, so no Service carrying traffic ever changes its selector (ALB pod readiness gates stay true).
+   */
+  pingPong: z.strictObject({ pingService: z.string().min(1), pongService: z.string().min(1) }).optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
   /** Old revisions that may keep their pods through scaleDownDelaySeconds at once (Argo's); older ones go at once. */
   scaleDownDelayRevisionLimit: z.number().int().min(0).optional(),
@@ -340,14 +446,44 @@ export const CanaryStrategy = z.object({
 }).meta({
   'x-kubernetes-validations': [
     {
+      // As Argo: ALB and host-level Istio may split between pingPong's Services instead; every other router needs both.
       rule:
-        '!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService)) || (has(self.trafficRouting.istio) && has(self.trafficRouting.istio.destinationRule))',
-      message: 'trafficRouting needs stableService and canaryService (an Istio destinationRule alone may split by subsets instead)',
+        '!has(self.trafficRouting) || (has(self.stableService) && has(self.canaryService)) || ([has(self.trafficRouting.gatewayAPI), has(self.trafficRouting.traefik), has(self.trafficRouting.nginx), has(self.trafficRouting.smi), has(self.trafficRouting.apisix), has(self.trafficRouting.ambassador)].all(x, !x) && (!has(self.trafficRouting.alb) || has(self.pingPong)) && (!has(self.trafficRouting.istio) || has(self.pingPong) || has(self.trafficRouting.istio.destinationRule)))',
+      message:
+        'trafficRouting needs stableService and canaryService (alb and istio may use pingPong instead, and an Istio destinationRule alone may split by subsets)',
+    },
+    {
+      rule: '!has(self.pingPong) || (has(self.trafficRouting) && (has(self.trafficRouting.alb) || has(self.trafficRouting.istio)))',
+      message: 'pingPong works with the alb and istio routers only: trafficRouting must name alb or istio',
+    },
+    {
+      rule: '!has(self.pingPong) || self.pingPong.pingService != self.pingPong.pongService',
+      message: 'pingPong.pingService and pingPong.pongService must be different Services',
+    },
+    {
+      // The action annotation is named after its Service: with pingPong the stable Service changes at every promotion.
+      rule: '!has(self.pingPong) || !has(self.trafficRouting) || !has(self.trafficRouting.alb) || has(self.trafficRouting.alb.rootService)',
+      message: 'with pingPong, trafficRouting.alb.rootService is required: the Ingress backend that carries the action',
+    },
+    {
+      rule:
+        '!has(self.pingPong) || ((!has(self.stableService) || (self.stableService != self.pingPong.pingService && self.stableService != self.pingPong.pongService)) && (!has(self.canaryService) || (self.canaryService != self.pingPong.pingService && self.canaryService != self.pingPong.pongService)))',
+      message: 'pingPong Services must differ from stableService and canaryService: each is steered by its own rule',
     },
     {
       rule:
         "!has(self.steps) || self.steps.all(s, (!has(s.setHeaderRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setHeaderRoute.name))) && (!has(s.setMirrorRoute) || (has(self.trafficRouting) && has(self.trafficRouting.managedRoutes) && self.trafficRouting.managedRoutes.exists(r, r.name == s.setMirrorRoute.name))))",
       message: 'a setHeaderRoute or setMirrorRoute step must name a route listed in trafficRouting.managedRoutes',
+    },
+    {
+      rule:
+        '!has(self.steps) || !self.steps.exists(s, has(s.setMirrorRoute)) || (has(self.trafficRouting) && (has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio)) && !has(self.trafficRouting.alb) && !has(self.trafficRouting.apisix))',
+      message: 'setMirrorRoute is implemented for the gatewayAPI and istio routers only, and every router named must mirror: ALB and APISIX cannot, as in Argo',
+    },
+    {
+      // An ALB listener rule's http-header condition compares values, with no prefix or regular expression.
+      rule: '!has(self.steps) || !has(self.trafficRouting) || !has(self.trafficRouting.alb) || self.steps.all(s, !has(s.setHeaderRoute) || !has(s.setHeaderRoute.match) || s.setHeaderRoute.match.all(m, has(m.headerValue.exact)))',
+      message: 'on the alb router, setHeaderRoute matches exact header values only (an ALB http-header condition has no prefix or regex)',
     },
     {
       rule: '!has(self.webhooks) || self.webhooks.all(h, self.webhooks.exists_one(o, o.name == h.name))',
@@ -357,6 +493,15 @@ export const CanaryStrategy = z.object({
       // A router sends traffic only to the stable and canary Services; a baseline would get none, and judge nothing.
       rule: '!has(self.baseline) || !has(self.trafficRouting)',
       message: 'a baseline takes its share of traffic by pod count, so it cannot be combined with trafficRouting yet',
+    },
+    {
+      rule: '!has(self.steps) || has(self.trafficRouting) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))',
+      message: 'an experiment template weight needs trafficRouting: without a router its pods get no share of traffic',
+    },
+    {
+      rule:
+        '!has(self.steps) || !has(self.trafficRouting) || ((has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio) || has(self.trafficRouting.alb) || has(self.trafficRouting.smi)) && !has(self.trafficRouting.traefik) && !has(self.trafficRouting.nginx) && !has(self.trafficRouting.apisix) && !has(self.trafficRouting.ambassador)) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))',
+      message: 'experiment template weights are routed by gatewayAPI, istio, alb and smi only: leave weight out with traefik, nginx, apisix or ambassador (alone or beside another router)',
     },
     {
       rule: '!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)',
@@ -491,9 +636,13 @@ export const RolloutStatus = z.object({
   progressStartTime: z.string().optional(),
   /** Bumped by every new canary, retry, steps edit and promotion past an analysis hold, so analysis starts afresh with new AnalysisRuns. */
   attempt: z.number().int().min(0).optional(),
+  /** The experiment step the canary is at: when it started, and when every template's pods were first available. */
+  experiment: z.object({ step: z.number().int().min(0), startedAt: z.string(), availableAt: z.string().optional() }).optional(),
   /** AnalysisRuns working for the current step and in the background. */
   stepAnalysisRun: z.string().optional(),
   backgroundAnalysisRun: z.string().optional(),
+  /** Argo's status.canary: with pingPong, which of its Services is the stable one now. */
+  canary: z.object({ stablePingPong: z.enum(['ping', 'pong']).optional() }).optional(),
   /** Webhook state that must survive a controller restart. */
   webhooks: z
     .object({

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
 import { isNotFound } from '../kube/patch.js';
-import { ownedBy } from '../api/labels.js';
+import { LABEL_ROLE, ownedBy } from '../api/labels.js';
 import type { AnalysisRunObject } from './view.js';
 
 export class CliError extends Error {
@@ -82,18 +82,22 @@ export class FledgeClient {
     const podSelector = Object.entries(rollout.spec.selector?.matchLabels ?? {})
       .map(([key, value]) => `${key}=${value}`)
       .join(',');
-    const [replicaSets, pods, runs] = await Promise.all([
+    // An experiment's template may relabel its pods (Argo's canary preview) so the Rollout's selector misses them.
+    const experimentPods = rollout.status?.experiment !== undefined ? this.core.listNamespacedPod({ namespace, labelSelector: `${LABEL_ROLE}=experiment` }) : undefined;
+    const [replicaSets, pods, runs, experiment] = await Promise.all([
       this.apps.listNamespacedReplicaSet({ namespace, labelSelector }),
       this.core.listNamespacedPod({ namespace, labelSelector: podSelector }),
       (this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'analysisruns', labelSelector }) as Promise<{
         items: AnalysisRunObject[];
       }>).catch(() => ({ items: [] as AnalysisRunObject[] })),
+      experimentPods,
     ]);
     const uid = rollout.metadata.uid;
+    const listed = new Set(pods.items.map((pod) => pod.metadata?.name));
     return {
       rollout,
       replicaSets: replicaSets.items.filter((rs) => rs.metadata?.ownerReferences?.some((owner) => owner.uid === uid)),
-      pods: pods.items,
+      pods: [...pods.items, ...(experiment?.items ?? []).filter((pod) => !listed.has(pod.metadata?.name))],
       analysisRuns: runs.items,
     };
   }

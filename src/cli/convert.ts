@@ -52,22 +52,17 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 const UNSUPPORTED: Array<{ match: (path: Path) => boolean; message: string }> = [
   { match: (p) => p.join('.') === 'spec.strategy.blueGreen', message: 'the blueGreen strategy is not supported: Fledge runs canaries' },
   {
-    match: (p) => p[3] === 'steps' && p[5] === 'experiment',
-    message: 'experiment steps are not supported yet; for the baseline-against-canary pattern, strategy.canary.baseline with a judge metric does it in process (examples/canary-with-judge.yaml)',
-  },
-  {
     match: (p) => p[3] === 'steps' && p[5] === 'plugin',
     message:
       'step plugins are not supported: Argo downloads and runs plugin binaries in its controller, and Fledge runs no third-party code; a webhook (strategy.canary.webhooks: pre-rollout, rollout, confirm-rollout) or a job metric in an analysis step can call what the plugin did',
   },
-  { match: (p) => p.join('.') === 'spec.strategy.canary.pingPong', message: 'pingPong services are not supported' },
   {
     match: (p) => p.join('.') === 'spec.strategy.canary.trafficRouting.appMesh',
     message: 'AWS App Mesh is discontinued (AWS ended support on 2026-09-30): move the mesh to the Gateway API (trafficRouting.gatewayAPI), which Fledge routes through',
   },
   {
     match: (p) => p.slice(0, 4).join('.') === 'spec.strategy.canary.trafficRouting' && p.length === 5,
-    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx, alb, smi or apisix',
+    message: 'this router is not supported: Fledge routes with gatewayAPI, traefik, istio, nginx, alb, smi, apisix or ambassador',
   },
   { match: (p) => p[3] === 'provider' && p.length === 5, message: 'this provider is not supported (Fledge measures with prometheus, web and job)' },
 ];
@@ -108,10 +103,66 @@ class DocumentConversion {
   }
 }
 
+/** The order a combined Argo step becomes Fledge steps in: what Argo sets at once first, what ends the step last. */
+const SPLIT_ORDER = ['setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'setWeight', 'pause', 'analysis', 'experiment', 'plugin'];
+/** Which field of a combined step Argo waits on before it moves to the next one (its completedCurrentCanaryStep). */
+const COMPLETED_BY = ['pause', 'setCanaryScale', 'setWeight', 'experiment', 'analysis', 'setHeaderRoute', 'setMirrorRoute', 'plugin'];
+
+/**
+ * Argo lets one step set setCanaryScale, setHeaderRoute and setMirrorRoute beside one of the others, all at once;
+ * a Fledge step does one thing. Such a step becomes consecutive steps, and a background analysis's startingStep
+ * follows the step it named.
+ */
+function splitCombinedSteps(object: Json, c: DocumentConversion): void {
+  const at: Path = ['spec', 'strategy', 'canary'];
+  const canary = asObject(asObject(asObject(object.spec)?.strategy)?.canary);
+  const steps = asArray(canary?.steps);
+  if (!steps.some((step) => Object.keys(asObject(step) ?? {}).length > 1)) return;
+  const rank = (key: string): number => (SPLIT_ORDER.includes(key) ? SPLIT_ORDER.indexOf(key) : SPLIT_ORDER.length);
+  const firstOf: number[] = [];
+  const split: unknown[] = [];
+  steps.forEach((step, index) => {
+    firstOf.push(split.length);
+    const fields = asObject(step);
+    const keys = Object.keys(fields ?? {});
+    if (fields === undefined || keys.length <= 1) {
+      split.push(step);
+      return;
+    }
+    const ordered = [...keys].sort((a, b) => rank(a) - rank(b));
+    split.push(...ordered.map((key) => ({ [key]: fields[key] })));
+    const waitedOn = COMPLETED_BY.find((key) => keys.includes(key)) ?? ordered[ordered.length - 1];
+    c.report([...at, 'steps', index], 'note', `a step with ${keys.join(', ')} is split into ${ordered.length} steps (${ordered.join(', ')}): Argo set them at once and waited on ${waitedOn} alone`);
+  });
+  c.set([...at, 'steps'], split);
+  const startingStep = asObject(canary?.analysis)?.startingStep;
+  const moved = typeof startingStep === 'number' ? firstOf[startingStep] : undefined;
+  if (typeof startingStep === 'number' && moved !== undefined && moved !== startingStep) {
+    c.set([...at, 'analysis', 'startingStep'], moved);
+    c.report([...at, 'analysis', 'startingStep'], 'note', `startingStep ${startingStep} is ${moved} once the combined steps before it are split`);
+  }
+}
+
+const EXPERIMENT_WEIGHT =
+  "an experiment template's weight is routed by trafficRouting gatewayAPI, istio, alb or smi only (and not beside another router): route with them, or leave weight out and the experiment runs without traffic";
+/** The routers that carry an experiment template's weight (the CRD's rule). */
+const WEIGHTING_ROUTERS = ['gatewayAPI', 'istio', 'alb', 'smi'];
+
 function convertRollout(object: Json, c: DocumentConversion): void {
   for (const [path, fieldPath] of rolloutFieldRefs(object)) {
     if (!isSupportedFieldPath(fieldPath)) c.report(path, 'untranslated', `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`);
   }
+  // The CRD refuses a weight no router carries by a rule the schema check here does not run: said where it is,
+  // before steps are split.
+  const canary = asObject(asObject(asObject(object.spec)?.strategy)?.canary);
+  const routing = asObject(canary?.trafficRouting);
+  const weighted = Object.keys(routing ?? {}).every((router) => router === 'managedRoutes' || WEIGHTING_ROUTERS.includes(router)) && WEIGHTING_ROUTERS.some((router) => routing?.[router] !== undefined);
+  asArray(canary?.steps).forEach((step, index) => {
+    asArray(asObject(asObject(step)?.experiment)?.templates).forEach((template, at) => {
+      if (!weighted && asObject(template)?.weight !== undefined) c.report(['spec', 'strategy', 'canary', 'steps', index, 'experiment', 'templates', at, 'weight'], 'untranslated', EXPERIMENT_WEIGHT);
+    });
+  });
+  splitCombinedSteps(object, c);
 }
 
 function convertTemplate(object: Json, c: DocumentConversion): void {

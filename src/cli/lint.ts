@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, JUDGE_ARGS, type AnalysisTemplateSpec } from '../api/analysis.js';
 import { DeclaredRollout } from '../api/rollout.js';
 import { compileCondition, ConditionError, resultTypeOf } from '../analysis/condition.js';
-import { isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
+import { EXPERIMENT_PLACEHOLDER, isSupportedFieldPath, SUPPORTED_FIELD_PATHS } from '../analysis/templates.js';
 import { conditionForTypeCheck } from '../analysis/metric-args.js';
 import { validateAgainstCrd } from './crd-schema.js';
 import { parseDocuments } from '../yaml/document.js';
@@ -84,27 +84,64 @@ const checkPodTemplate: ExtraCheck = (object) => {
   });
 };
 
-/** Every analysis argument of a Rollout that reads a field of it: where it is, and the fieldPath. */
-export function rolloutFieldRefs(object: unknown): Array<[Array<string | number>, string]> {
-  type Args = { args?: Array<{ valueFrom?: { fieldRef?: { fieldPath?: unknown } } }> } | undefined;
-  const canary = (object as { spec?: { strategy?: { canary?: { steps?: Array<{ analysis?: Args }>; analysis?: Args } } } }).spec?.strategy?.canary;
-  const analyses: Array<[Array<string | number>, Args]> = [
-    ...(Array.isArray(canary?.steps) ? canary.steps : []).map((step, i): [Array<string | number>, Args] => [['spec', 'strategy', 'canary', 'steps', i, 'analysis'], step?.analysis]),
+type Path = Array<string | number>;
+type AnalysisArgs = { args?: Array<{ value?: unknown; valueFrom?: { fieldRef?: { fieldPath?: unknown } } }> } | undefined;
+type ExperimentOf = { templates?: Array<{ name?: unknown }>; analyses?: AnalysisArgs[] } | undefined;
+type StepOf = { analysis?: AnalysisArgs; experiment?: ExperimentOf } | undefined;
+type CanaryOf = { steps?: StepOf[]; analysis?: AnalysisArgs } | undefined;
+
+const canaryOf = (object: unknown): CanaryOf => (object as { spec?: { strategy?: { canary?: CanaryOf } } }).spec?.strategy?.canary;
+const stepsOf = (canary: CanaryOf): StepOf[] => (Array.isArray(canary?.steps) ? canary.steps : []);
+const argsOf = (analysis: AnalysisArgs): NonNullable<NonNullable<AnalysisArgs>['args']> => (Array.isArray(analysis?.args) ? analysis.args : []);
+
+/** Every analysis of a Rollout that takes arguments: its steps', its experiments' and its background one, and where each is. */
+function rolloutAnalyses(object: unknown): Array<[Path, AnalysisArgs]> {
+  const canary = canaryOf(object);
+  return [
+    ...stepsOf(canary).flatMap((step, i): Array<[Path, AnalysisArgs]> => [
+      [['spec', 'strategy', 'canary', 'steps', i, 'analysis'], step?.analysis],
+      ...(Array.isArray(step?.experiment?.analyses) ? step.experiment.analyses : []).map((analysis, j): [Path, AnalysisArgs] => [['spec', 'strategy', 'canary', 'steps', i, 'experiment', 'analyses', j], analysis]),
+    ]),
     [['spec', 'strategy', 'canary', 'analysis'], canary?.analysis],
   ];
-  return analyses.flatMap(([at, analysis]) =>
-    (Array.isArray(analysis?.args) ? analysis.args : []).flatMap((arg, j): Array<[Array<string | number>, string]> => {
+}
+
+/** Every analysis argument of a Rollout that reads a field of it: where it is, and the fieldPath. */
+export function rolloutFieldRefs(object: unknown): Array<[Path, string]> {
+  return rolloutAnalyses(object).flatMap(([at, analysis]) =>
+    argsOf(analysis).flatMap((arg, j): Array<[Path, string]> => {
       const fieldPath = arg?.valueFrom?.fieldRef?.fieldPath;
       return typeof fieldPath === 'string' ? [[[...at, 'args', j, 'valueFrom', 'fieldRef', 'fieldPath'], fieldPath]] : [];
     }),
   );
 }
 
+/** What an experiment's argument values may name besides its templates. */
+const EXPERIMENT_VALUES = ['experiment.availableAt', 'experiment.finishedAt'];
+
+/** `{{...}}` in an experiment's argument values must name one of its templates' values, or the run is invalid when it starts. */
+function experimentPlaceholders(object: unknown): Array<[Path, string]> {
+  return stepsOf(canaryOf(object)).flatMap((step, i) => {
+    const experiment = step?.experiment;
+    const templates = (Array.isArray(experiment?.templates) ? experiment.templates : []).map((template) => String(template?.name));
+    const known = new Set([...templates.flatMap((name) => [`templates.${name}.podTemplateHash`, `templates.${name}.replicaset.name`]), ...EXPERIMENT_VALUES]);
+    return (Array.isArray(experiment?.analyses) ? experiment.analyses : []).flatMap((analysis, j) =>
+      argsOf(analysis).flatMap((arg, k): Array<[Path, string]> => {
+        if (typeof arg?.value !== 'string') return [];
+        const unknown = [...arg.value.matchAll(EXPERIMENT_PLACEHOLDER)].map((match) => match[1] ?? '').filter((name) => !known.has(name));
+        const path = ['spec', 'strategy', 'canary', 'steps', i, 'experiment', 'analyses', j, 'args', k, 'value'];
+        return unknown.map((name): [Path, string] => [path, `{{${name}}} names nothing this experiment has: its templates are ${templates.join(', ')}`]);
+      }),
+    );
+  });
+}
+
 const checkRollout: ExtraCheck = (object) => [
   ...checkPodTemplate(object),
   ...rolloutFieldRefs(object)
     .filter(([, fieldPath]) => !isSupportedFieldPath(fieldPath))
-    .map(([path, fieldPath]): [Array<string | number>, string] => [path, `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`]),
+    .map(([path, fieldPath]): [Path, string] => [path, `fieldRef ${fieldPath} does not parse: write ${SUPPORTED_FIELD_PATHS}`]),
+  ...experimentPlaceholders(object),
 ];
 
 /** The kinds lint knows, with the schemas and checks the controller itself applies. */

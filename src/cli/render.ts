@@ -32,6 +32,10 @@ export function weightBar(weight: number, width: number, c: Colors): string {
 }
 
 function revisionLine(revision: RevisionView, c: Colors): string {
+  const health = revision.available >= revision.desired ? '✔' : '◌';
+  const pods = `${health} ${revision.available}/${revision.desired} available  pods ${revision.pods.ready}/${revision.pods.total} ready`;
+  // An experiment's ReplicaSet is no revision: its template's name, and its pods.
+  if (revision.role === 'experiment') return `${c.bold(`experiment ${revision.template ?? '?'}`)}  ${c.cyan(revision.images.join(', '))}  ${revision.replicaSet}  ${pods}`;
   const role =
     revision.role === 'stable'
       ? c.green(revision.current ? 'stable,current' : 'stable')
@@ -40,9 +44,8 @@ function revisionLine(revision: RevisionView, c: Colors): string {
         : revision.role === 'baseline'
           ? c.cyan('baseline')
           : c.dim('old');
-  const health = revision.available >= revision.desired ? '✔' : '◌';
   const delay = revision.scaleDownAt !== undefined && revision.desired > 0 ? c.dim(`  scale-down at ${revision.scaleDownAt}`) : '';
-  return `${c.bold(`revision ${revision.number}`)}  ${role}  ${revision.replicaSet}  ${health} ${revision.available}/${revision.desired} available  pods ${revision.pods.ready}/${revision.pods.total} ready${delay}`;
+  return `${c.bold(`revision ${revision.number}`)}  ${role}  ${revision.replicaSet}  ${pods}${delay}`;
 }
 
 /** Four significant digits are plenty on screen (0.09874999999999999 reads as 0.09875); status keeps the exact value. */

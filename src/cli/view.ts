@@ -1,10 +1,13 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { DeclaredRollout, RolloutStatus } from '../api/rollout.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE } from '../api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_EXPERIMENT_TEMPLATE, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE } from '../api/labels.js';
 import { stepOf } from './status.js';
 
-/** `baseline`: the stable template run beside the canary for the judge (spec.strategy.canary.baseline). */
-export type RevisionRole = 'stable' | 'canary' | 'baseline' | 'old';
+/**
+ * `baseline`: the stable template run beside the canary for the judge (spec.strategy.canary.baseline).
+ * `experiment`: a template of the experiment step the canary is at.
+ */
+export type RevisionRole = 'stable' | 'canary' | 'baseline' | 'experiment' | 'old';
 
 export interface RevisionView {
   number: number;
@@ -12,6 +15,8 @@ export interface RevisionView {
   role: RevisionRole;
   /** Both roles when the stable revision is also the current one. */
   current: boolean;
+  /** An experiment's ReplicaSet: the name of its template in the step. */
+  template?: string;
   replicaSet: string;
   desired: number;
   ready: number;
@@ -60,7 +65,7 @@ export interface JudgedSide {
 export interface AnalysisRunView {
   name: string;
   phase: string;
-  kind: 'step' | 'background' | 'other';
+  kind: 'step' | 'background' | 'experiment' | 'other';
   message?: string;
   metrics: MetricView[];
 }
@@ -91,7 +96,7 @@ export interface RolloutView {
 
 /** An AnalysisRun as the plugin reads it: loosely, so an older or newer controller's runs still render. */
 export interface AnalysisRunObject {
-  metadata?: { name?: string; creationTimestamp?: string | Date };
+  metadata?: { name?: string; creationTimestamp?: string | Date; labels?: Record<string, string> };
   spec?: { metrics?: Array<{ name?: string; successCondition?: string; failureCondition?: string }> };
   status?: {
     phase?: string;
@@ -133,15 +138,23 @@ function routerView(rollout: DeclaredRollout): { router?: string; trafficPending
   return { router, ...(condition !== undefined && condition.status !== 'True' && { trafficPending: condition.message }) };
 }
 
+function roleOf(label: string | undefined, hash: string, status: RolloutStatus): RevisionRole {
+  if (label === 'baseline' || label === 'experiment') return label;
+  return hash === status.stableRevision ? 'stable' : hash === status.currentRevision ? 'canary' : 'old';
+}
+
 function revisionView(rs: k8s.V1ReplicaSet, pods: k8s.V1Pod[], status: RolloutStatus): RevisionView {
   const hash = rs.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '';
   const own = pods.filter((pod) => pod.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] === hash && pod.metadata?.deletionTimestamp === undefined);
   const scaleDownAt = rs.metadata?.annotations?.[ANNOTATION_SCALE_DOWN_AT];
+  const labels = rs.metadata?.labels ?? {};
+  const template = labels[LABEL_EXPERIMENT_TEMPLATE];
   return {
     number: Number(rs.metadata?.annotations?.[ANNOTATION_REVISION] ?? 0),
     hash,
-    role: rs.metadata?.labels?.[LABEL_ROLE] === 'baseline' ? 'baseline' : hash === status.stableRevision ? 'stable' : hash === status.currentRevision ? 'canary' : 'old',
+    role: roleOf(labels[LABEL_ROLE], hash, status),
     current: hash === status.currentRevision,
+    ...(template !== undefined && { template }),
     replicaSet: rs.metadata?.name ?? '',
     desired: rs.spec?.replicas ?? 0,
     ready: rs.status?.readyReplicas ?? 0,
@@ -186,7 +199,7 @@ function analysisRunView(run: AnalysisRunObject, status: RolloutStatus): Analysi
   return {
     name,
     phase: run.status?.phase ?? 'Pending',
-    kind: name === status.stepAnalysisRun ? 'step' : name === status.backgroundAnalysisRun ? 'background' : 'other',
+    kind: name === status.stepAnalysisRun ? 'step' : name === status.backgroundAnalysisRun ? 'background' : run.metadata?.labels?.[LABEL_ANALYSIS_KIND] === 'experiment' ? 'experiment' : 'other',
     ...(run.status?.message !== undefined && { message: run.status.message }),
     metrics: (run.status?.metricResults ?? []).map((metric) => metricView(metric, specs.get(metric.name))),
   };

@@ -3,6 +3,7 @@ import type { ControllerConfig } from '../config.js';
 import { appsApi, batchApi, coreApi, customApi, networkingApi, type AppsApi, type BatchApi, type CoreApi, type CustomApi, type NetworkingApi } from '../kube/api.js';
 import { KubeClient, TokenBucket, type ClientInstrumentation } from '../kube/client.js';
 import { connectionFor } from '../kube/connection.js';
+import type { WriteFence } from '../kube/shards/write-fence.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
 
 /** The API clients reconciles write through, and how to make one more that keeps out of their budget. */
@@ -12,18 +13,18 @@ export interface ApiClients {
   custom: CustomApi;
   networking: NetworkingApi;
   batch: BatchApi;
-  /** Shared by every client above, so their sum stays within --kube-api-qps; spent, status writes that only report counts wait. */
-  limiter: TokenBucket;
   /** A client with a limiter (and timeout) of its own, counted in the same request metrics. */
   separate<T>(api: (client: KubeClient) => T, limiter: TokenBucket, timeoutMs?: number): T;
 }
 
-export function makeApiClients(kc: KubeConfig, config: ControllerConfig, metrics: ControllerMetrics): ApiClients {
+/** `fence`, with --shards: every write of these clients passes it, so a reconcile writes only while its shard is held. */
+export function makeApiClients(kc: KubeConfig, config: ControllerConfig, metrics: ControllerMetrics, fence?: WriteFence): ApiClients {
   const connection = connectionFor(kc);
   // One limiter for every client but the Events' and the Lease's, so their sum stays within --kube-api-qps.
   const instrumentation: ClientInstrumentation = {
     limiter: new TokenBucket(config.kubeApiQps, config.kubeApiBurst),
     onResponse: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+    ...(fence !== undefined && { beforeWrite: () => fence.check() }),
   };
   // An apiserver that accepts connections but never answers must fail requests, not hold reconcile workers forever.
   const timeoutMs = config.kubeApiTimeoutSeconds * 1000;
@@ -34,7 +35,6 @@ export function makeApiClients(kc: KubeConfig, config: ControllerConfig, metrics
     custom: customApi(shared),
     networking: networkingApi(shared),
     batch: batchApi(shared),
-    limiter: instrumentation.limiter,
     separate: (api, limiter, separateTimeoutMs = timeoutMs) => api(new KubeClient(connection, { limiter, onResponse: instrumentation.onResponse }, separateTimeoutMs)),
   };
 }

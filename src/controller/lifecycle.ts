@@ -1,23 +1,23 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { ControllerConfig } from '../config.js';
+import { leaseTiming, type ControllerConfig } from '../config.js';
 import { leaseApi } from '../kube/api.js';
 import { TokenBucket } from '../kube/client.js';
 import { waitForCacheSync } from '../kube/informer.js';
-import { LEADER_ELECTION_DEFAULTS, LeaderElector, leaseRequestTimeoutMs } from '../kube/leader-election.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { leaseRequestTimeoutMs } from '../kube/lease.js';
 import type { Logger } from '../observability/logger.js';
 import { healthRoutes, metricsRoutes, serveHttp, type ControllerMetrics, type HttpEndpoint } from '../observability/metrics.js';
 import type { ApiClients } from './api-clients.js';
 import { informersOf, type Caches } from './informers.js';
 import type { ControllerQueues } from './queues.js';
 import type { Reconcilers } from './reconcilers.js';
+import { followShards, type Sharding } from './shards.js';
 import { stopOnSignals } from './shutdown.js';
 import { keyOf } from './watches.js';
 
 /** A candidate makes at most two Lease requests a retry period; this leaves room for retries. */
 const LEASE_QPS = 5;
-/** How often status changes deferred for API budget are looked at: counts lag by about this much once there is budget. */
-const DEFERRED_STATUS_FLUSH_MS = 1_000;
 
 /** A wired controller, not yet started. */
 export interface Controller {
@@ -28,19 +28,22 @@ export interface Controller {
   logger: Logger;
   queues: ControllerQueues;
   reconcilers: Reconcilers;
+  /** With --shards above 1. */
+  sharding?: Sharding;
 }
 
 /**
  * Serves metrics and probes, syncs every cache, waits for leadership (with --leader-elect), then reconciles until a
- * signal stops it. Followers keep warm caches; once reconciling starts, everything cached is enqueued.
+ * signal stops it. Followers keep warm caches; once reconciling starts, everything cached is enqueued. With --shards,
+ * every replica reconciles, each only the Rollouts of the shards it holds; a shard's keys are enqueued when it comes.
  */
 export async function runController(controller: Controller): Promise<void> {
-  const { config, caches, metrics, logger, queues, reconcilers } = controller;
+  const { config, caches, metrics, logger, queues, reconcilers, sharding } = controller;
   const informers = informersOf(caches);
   metrics.countCachedObjects(informers);
   const endpoints = await serveEndpoints(config, metrics, () => informers.every((informer) => informer.synced), logger);
   const elector = config.leaderElect ? leaderElector(config, controller.api, logger) : undefined;
-  const stopping = stopOnSignals({ queues, reconcilers, elector, informers, endpoints }, logger);
+  const stopping = stopOnSignals({ queues, reconcilers, leases: elector ?? sharding?.manager, informers, endpoints }, logger);
 
   // Not awaited: a start can hang on an apiserver that accepts connections but never answers. An informer whose
   // list failed (a bad CA, missing RBAC, an apiserver down) retries on its own; wait until every one has listed.
@@ -62,6 +65,12 @@ export async function runController(controller: Controller): Promise<void> {
     if (!won) return;
   }
   startReconciling(controller);
+  if (sharding !== undefined) {
+    void sharding.manager.run(followShards(sharding, controller));
+    logger.info('reconciling the shards this replica holds', { shards: sharding.shards, leases: `${config.leaderElectionNamespace}/${config.leaderElectionId}-shard-*` });
+    return;
+  }
+  metrics.leader.set(1);
   logger.info('reconciling', { leader: elector !== undefined });
 }
 
@@ -77,25 +86,18 @@ async function serveEndpoints(config: ControllerConfig, metrics: ControllerMetri
  * shared QPS limit, and a request the apiserver does not answer fails in time for another attempt.
  */
 function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger): LeaderElector {
-  return new LeaderElector(
-    api.separate(leaseApi, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(LEADER_ELECTION_DEFAULTS.renewDeadlineMs)),
-    {
-      namespace: config.leaderElectionNamespace,
-      name: config.leaderElectionId,
-      identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
-      ...LEADER_ELECTION_DEFAULTS,
-      logger,
-    },
-  );
+  const timing = leaseTiming(config);
+  return new LeaderElector(api.separate(leaseApi, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(timing.renewDeadlineMs)), {
+    namespace: config.leaderElectionNamespace,
+    name: config.leaderElectionId,
+    identity: `${hostname()}_${randomBytes(4).toString('hex')}`,
+    ...timing,
+    logger,
+  });
 }
 
-function startReconciling({ api, caches, metrics, queues, reconcilers }: Controller): void {
+function startReconciling({ caches, queues, reconcilers }: Controller): void {
   queues.start({ rollout: (key) => reconcilers.rollout.reconcile(key), analysisrun: (key) => reconcilers.analysisRun.reconcile(key) });
-  metrics.leader.set(1);
-  // Status changes that only report counts wait while the API budget is spent; once it is not, they are written.
-  setInterval(() => {
-    if (!api.limiter.saturated()) reconcilers.rollout.takeDeferredStatus().forEach((key) => queues.enqueue('rollout', key));
-  }, DEFERRED_STATUS_FLUSH_MS).unref();
   for (const rollout of caches.rollouts.list()) queues.enqueue('rollout', keyOf(rollout));
   for (const run of caches.analysisRuns.list()) queues.enqueue('analysisrun', keyOf(run));
 }

@@ -83,7 +83,6 @@ function rolloutReconciler({ config, api, caches, metrics, logger }: ReconcilerD
     events,
     logger,
     now: () => Date.now(),
-    apiSaturated: () => api.limiter.saturated(),
   });
 }
 

@@ -1,4 +1,3 @@
-import type { LeaderElector } from '../kube/leader-election.js';
 import type { Logger } from '../observability/logger.js';
 import type { HttpEndpoint } from '../observability/metrics.js';
 import type { ControllerQueues } from './queues.js';
@@ -11,14 +10,16 @@ const SHUTDOWN_FLUSH_MS = 2_000;
 export interface Running {
   queues: Pick<ControllerQueues, 'shutdown'>;
   reconcilers: Pick<Reconcilers, 'webhooks' | 'events' | 'notifier'>;
-  elector: Pick<LeaderElector, 'release'> | undefined;
+  /** The leader Lease, or the shard Leases: given up last, once nothing is written any more. */
+  leases: { release(): Promise<void> } | undefined;
   informers: ReadonlyArray<{ stop(): Promise<void> }>;
   endpoints: readonly HttpEndpoint[];
 }
 
 /**
- * Stops gracefully on SIGTERM or SIGINT, then exits: in-flight reconciles finish, the Lease is released for the next
- * leader at once. Returns the signal that aborts as soon as stopping begins, for whatever is still starting.
+ * Stops gracefully on SIGTERM or SIGINT, then exits: in-flight reconciles finish, the Leases are released for the next
+ * leader (or the other replicas) at once. Returns the signal that aborts as soon as stopping begins, for whatever is
+ * still starting.
  */
 export function stopOnSignals(running: Running, logger: Logger): AbortSignal {
   const stopping = new AbortController();
@@ -31,7 +32,7 @@ export function stopOnSignals(running: Running, logger: Logger): AbortSignal {
     webhooks.stop();
     // What the last reconciles recorded is worth a moment, not a hang on an apiserver that is going away.
     await Promise.race([Promise.all([events.flush(), notifier?.settled()]), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS))]);
-    await running.elector?.release();
+    await running.leases?.release();
     await Promise.all(running.informers.map((informer) => informer.stop()));
     await Promise.all(running.endpoints.map((endpoint) => endpoint.close()));
     process.exit(0);

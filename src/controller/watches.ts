@@ -44,15 +44,18 @@ const rolloutsThat =
 
 /** Read raw, not parsed: these run for every event of their kind, and only look at a few fields. */
 interface RawRolloutSpec {
-  strategy?: { canary?: { stableService?: string; canaryService?: string } };
+  strategy?: { canary?: { stableService?: string; canaryService?: string; pingPong?: { pingService?: string; pongService?: string } } };
   workloadRef?: { name?: string };
   template?: { spec?: unknown };
   configTracking?: { enabled?: boolean };
 }
 
-/** A Service wakes the Rollouts that name it as their stable or canary Service. */
+/** A Service wakes the Rollouts that name it as their stable or canary Service, or as one of pingPong's. */
 const rolloutsNamingService = (rollouts: Rollouts): Watch['keys'] =>
-  rolloutsThat(rollouts, (spec, name) => spec?.strategy?.canary?.stableService === name || spec?.strategy?.canary?.canaryService === name);
+  rolloutsThat(rollouts, (spec, name) => {
+    const canary = spec?.strategy?.canary;
+    return name !== undefined && [canary?.stableService, canary?.canaryService, canary?.pingPong?.pingService, canary?.pingPong?.pongService].includes(name);
+  });
 
 /** A Deployment wakes the Rollouts whose workloadRef names it. */
 const rolloutsOfWorkload = (rollouts: Rollouts): Watch['keys'] => rolloutsThat(rollouts, (spec, name) => spec?.workloadRef?.name === name);

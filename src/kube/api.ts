@@ -21,7 +21,8 @@ interface Calls<T extends k8s.KubernetesObject> {
   create(request: { namespace: string; body: T }): Promise<T>;
   replace(request: Named & { body: T }): Promise<T>;
   patch(request: Named & { body: object }, options: RequestOptions): Promise<T>;
-  delete(request: Named & { propagationPolicy?: string }): Promise<unknown>;
+  /** `body`, DeleteOptions: its preconditions make the delete fail with 409 when the object changed. */
+  delete(request: Named & { propagationPolicy?: string; body?: k8s.V1DeleteOptions }): Promise<unknown>;
 }
 
 const segment = encodeURIComponent;
@@ -37,7 +38,7 @@ function calls<T extends k8s.KubernetesObject>(client: KubeClient, base: string,
     create: ({ namespace, body }) => client.request('POST', collection(namespace), { body }),
     replace: (request) => client.request('PUT', one(request), { body: request.body }),
     patch: (request, options) => client.request('PATCH', one(request), { body: request.body, options }),
-    delete: (request) => client.request('DELETE', one(request), { query: { propagationPolicy: request.propagationPolicy } }),
+    delete: (request) => client.request('DELETE', one(request), { query: { propagationPolicy: request.propagationPolicy }, body: request.body }),
   };
 }
 
@@ -48,6 +49,8 @@ export interface CoreApi {
   deleteNamespacedPod: Calls<k8s.V1Pod>['delete'];
   readNamespacedService: Calls<k8s.V1Service>['read'];
   patchNamespacedService: Calls<k8s.V1Service>['patch'];
+  createNamespacedService: Calls<k8s.V1Service>['create'];
+  deleteNamespacedService: Calls<k8s.V1Service>['delete'];
   listNamespacedService: Calls<k8s.V1Service>['list'];
   listServiceForAllNamespaces: Calls<k8s.V1Service>['listAll'];
   readNamespacedConfigMap: Calls<k8s.V1ConfigMap>['read'];
@@ -77,6 +80,8 @@ export function coreApi(client: KubeClient): CoreApi {
     deleteNamespacedPod: pods.delete,
     readNamespacedService: services.read,
     patchNamespacedService: services.patch,
+    createNamespacedService: services.create,
+    deleteNamespacedService: services.delete,
     listNamespacedService: services.list,
     listServiceForAllNamespaces: services.listAll,
     readNamespacedConfigMap: configMaps.read,
@@ -150,11 +155,19 @@ export interface LeaseApi {
   readNamespacedLease: Calls<k8s.V1Lease>['read'];
   createNamespacedLease: Calls<k8s.V1Lease>['create'];
   replaceNamespacedLease: Calls<k8s.V1Lease>['replace'];
+  listNamespacedLease: Calls<k8s.V1Lease>['list'];
+  deleteNamespacedLease: Calls<k8s.V1Lease>['delete'];
 }
 
 export function leaseApi(client: KubeClient): LeaseApi {
   const leases = calls<k8s.V1Lease>(client, '/apis/coordination.k8s.io/v1', 'leases');
-  return { readNamespacedLease: leases.read, createNamespacedLease: leases.create, replaceNamespacedLease: leases.replace };
+  return {
+    readNamespacedLease: leases.read,
+    createNamespacedLease: leases.create,
+    replaceNamespacedLease: leases.replace,
+    listNamespacedLease: leases.list,
+    deleteNamespacedLease: leases.delete,
+  };
 }
 
 /** A custom resource's coordinates, as the custom-object calls take them. */
@@ -170,7 +183,7 @@ export interface CustomApi {
   createNamespacedCustomObject(request: Resource & { namespace: string; body: object }): Promise<unknown>;
   patchNamespacedCustomObject(request: Resource & Named & { body: object }, options: RequestOptions): Promise<unknown>;
   patchNamespacedCustomObjectStatus(request: Resource & Named & { body: object }, options: RequestOptions): Promise<unknown>;
-  deleteNamespacedCustomObject(request: Resource & Named): Promise<unknown>;
+  deleteNamespacedCustomObject(request: Resource & Named & { body?: k8s.V1DeleteOptions }): Promise<unknown>;
   listNamespacedCustomObject(request: Resource & { namespace: string }): Promise<unknown>;
   listClusterCustomObject(request: Resource): Promise<unknown>;
 }
@@ -184,7 +197,7 @@ export function customApi(client: KubeClient): CustomApi {
     createNamespacedCustomObject: (request) => client.request('POST', collection(request), { body: request.body }),
     patchNamespacedCustomObject: (request, options) => client.request('PATCH', one(request), { body: request.body, options }),
     patchNamespacedCustomObjectStatus: (request, options) => client.request('PATCH', `${one(request)}/status`, { body: request.body, options }),
-    deleteNamespacedCustomObject: (request) => client.request('DELETE', one(request)),
+    deleteNamespacedCustomObject: (request) => client.request('DELETE', one(request), { body: request.body }),
     listNamespacedCustomObject: (request) => client.request('GET', collection(request)),
     listClusterCustomObject: (request) => client.request('GET', `${base(request)}/${segment(request.plural)}`),
   };

@@ -32,12 +32,6 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
   }
 
-  /** Whether a request made now would have to wait: the budget is spent, and requests are queuing for it. */
-  saturated(): boolean {
-    this.refill();
-    return this.tokens < 1;
-  }
-
   async take(): Promise<void> {
     const wait = this.reserve();
     if (wait > 0) await this.sleep(wait);
@@ -79,7 +73,11 @@ export function verbOf(method: string, path: string): string {
 export interface ClientInstrumentation {
   limiter: TokenBucket;
   onResponse(verb: string, resource: string, code: string): void;
+  /** Called just before a write is sent (after the limiter's wait); a throw refuses it. */
+  beforeWrite?: () => void;
 }
+
+const READS = new Set(['get', 'list', 'watch']);
 
 /** What one call adds to a request: a patch's Content-Type, a metadata-only list's Accept. */
 export interface RequestOptions {
@@ -109,6 +107,7 @@ export class KubeClient {
     await this.instrumentation.limiter.take();
     const verb = verbOf(method, path);
     const resource = resourceOf(path);
+    if (!READS.has(verb)) this.instrumentation.beforeWrite?.();
     const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined)).toString();
     let response: IncomingMessage;
     try {

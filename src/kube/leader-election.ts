@@ -1,41 +1,16 @@
 import type * as k8s from '@kubernetes/client-node';
-// client-node's index would bring its generated API classes into the bundle (scripts/bundle-controller.ts).
-import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
+import type { LeaseApi } from './api.js';
 import type { Logger } from '../observability/logger.js';
+import { heldLease, leaseFree, LeaseSightings, newLease, releasedLease, type LeaseTiming } from './lease.js';
 import { isConflict, isNotFound } from './patch.js';
 import { sleep } from './sleep.js';
 
-export interface LeaderElectionOptions {
+export interface LeaderElectionOptions extends LeaseTiming {
   namespace: string;
   name: string;
   identity: string;
-  /** How long a Lease stays valid without renewal; a follower takes over at most this long (plus one retry) after the leader dies. */
-  leaseDurationMs: number;
-  /**
-   * The leader gives up leadership when it could not renew for this long, counted from the start of its last
-   * successful renewal (it must be shorter than leaseDurationMs, so the leader stops before anyone may take over).
-   */
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
   logger: Logger;
   now?: () => number;
-}
-
-export const LEADER_ELECTION_DEFAULTS = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 } as const;
-
-/**
- * The request timeout for the Lease client, as controller-runtime sets it: half the renew deadline (at least
- * 1 s), so a renewal that hangs fails in time for another attempt before the deadline.
- */
-export function leaseRequestTimeoutMs(renewDeadlineMs: number): number {
-  return Math.max(1_000, Math.floor(renewDeadlineMs / 2));
-}
-
-type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
-
-/** client-node reads MicroTime fields back as strings, whatever its types say; normalize for writing. */
-function microTime(value: Date | string): k8s.V1MicroTime {
-  return new V1MicroTime(new Date(value).getTime());
 }
 
 /**
@@ -46,13 +21,12 @@ function microTime(value: Date | string): k8s.V1MicroTime {
  */
 export class LeaderElector {
   private readonly now: () => number;
-  /** The last Lease seen and when this process saw it change. */
-  private observed: { lease: k8s.V1Lease; at: number } | undefined;
+  private readonly sightings = new LeaseSightings();
   private readonly stopping = new AbortController();
   private leading = false;
 
   constructor(
-    private readonly api: LeaseApi,
+    private readonly api: Pick<LeaseApi, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>,
     private readonly opts: LeaderElectionOptions,
   ) {
     this.now = opts.now ?? Date.now;
@@ -118,49 +92,20 @@ export class LeaderElector {
 
   /** One attempt: create the Lease, take it over when expired, or renew it when held. */
   async tryAcquireOrRenew(): Promise<boolean> {
-    const { namespace, name, identity } = this.opts;
+    const { namespace, name, identity, leaseDurationMs } = this.opts;
     const now = this.now();
-    // Lease times are MicroTime: the apiserver rejects the millisecond form a plain Date serializes to.
-    const stamp = new V1MicroTime(now);
     let current: k8s.V1Lease;
     try {
       current = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (!isNotFound(err)) return this.failed('reading the lease', err);
-      return this.write(() =>
-        this.api.createNamespacedLease({
-          namespace,
-          body: {
-            metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds: this.leaseSeconds(), acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
-          },
-        }),
-      );
+      return this.write(() => this.api.createNamespacedLease({ namespace, body: newLease({ name, namespace }, identity, leaseDurationMs, now) }));
     }
-    if (this.observed?.lease.metadata?.resourceVersion !== current.metadata?.resourceVersion) this.observed = { lease: current, at: now };
-    const spec = current.spec ?? {};
-    const holder = spec.holderIdentity ?? '';
-    const durationMs = (spec.leaseDurationSeconds ?? this.leaseSeconds()) * 1000;
-    const expired = holder === '' || (this.observed?.at ?? now) + durationMs <= now;
-    if (holder !== identity && !expired) return false;
-    const takeover = holder !== identity;
-    return this.write(() =>
-      this.api.replaceNamespacedLease({
-        name,
-        namespace,
-        body: {
-          ...current,
-          spec: {
-            ...spec,
-            ...(spec.acquireTime !== undefined && { acquireTime: microTime(spec.acquireTime) }),
-            holderIdentity: identity,
-            leaseDurationSeconds: this.leaseSeconds(),
-            renewTime: stamp,
-            ...(takeover && { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
-          },
-        },
-      }),
-    );
+    // Seen when the read answered: a write that landed while it was under way is not judged older than it is.
+    const seenAt = this.now();
+    const sightedAt = this.sightings.sighted(current, seenAt);
+    if (current.spec?.holderIdentity !== identity && !leaseFree(current, sightedAt, seenAt, leaseDurationMs)) return false;
+    return this.write(() => this.api.replaceNamespacedLease({ name, namespace, body: heldLease(current, identity, leaseDurationMs, now) }));
   }
 
   /** Stops renewing and, when leading, hands the Lease back so a follower takes over at once. */
@@ -172,34 +117,16 @@ export class LeaderElector {
     try {
       const current = await this.api.readNamespacedLease({ name, namespace });
       if (current.spec?.holderIdentity !== identity) return;
-      await this.api.replaceNamespacedLease({
-        name,
-        namespace,
-        body: {
-          ...current,
-          spec: {
-            ...current.spec,
-            ...(current.spec?.acquireTime !== undefined && { acquireTime: microTime(current.spec.acquireTime) }),
-            holderIdentity: '',
-            leaseDurationSeconds: 1,
-            renewTime: new V1MicroTime(this.now()),
-          },
-        },
-      });
+      await this.api.replaceNamespacedLease({ name, namespace, body: releasedLease(current, this.now()) });
       this.opts.logger.info('released leadership', { identity });
     } catch (err) {
       this.opts.logger.warn('could not release the lease; it expires on its own', { error: String(err) });
     }
   }
 
-  private leaseSeconds(): number {
-    return Math.max(1, Math.round(this.opts.leaseDurationMs / 1000));
-  }
-
   private async write(call: () => Promise<k8s.V1Lease>): Promise<boolean> {
     try {
-      const lease = await call();
-      this.observed = { lease, at: this.now() };
+      this.sightings.sighted(await call(), this.now());
       return true;
     } catch (err) {
       // 409: another candidate wrote first; the resourceVersion precondition did its job.

@@ -48,6 +48,11 @@ export class WorkQueue {
     return this.waiting.length;
   }
 
+  /** The keys waiting for a worker, oldest first. */
+  waitingKeys(): readonly string[] {
+    return this.waiting;
+  }
+
   add(key: string): void {
     if (this.stopped) return;
     if (this.active.has(key)) {
@@ -80,6 +85,32 @@ export class WorkQueue {
       this.add(key);
     }, delay);
     this.timers.set(key, { at, cancel: timer.cancel });
+  }
+
+  /**
+   * Drops every waiting, scheduled or failed key that `matches`: this process no longer works on them. A key being
+   * processed finishes, without the extra run an add made meanwhile would have given it.
+   */
+  forget(matches: (key: string) => boolean): void {
+    for (const [key, timer] of this.timers) {
+      if (!matches(key)) continue;
+      timer.cancel();
+      this.timers.delete(key);
+    }
+    for (const key of [...this.dirty, ...this.failures.keys()].filter(matches)) {
+      this.dirty.delete(key);
+      this.failures.delete(key);
+    }
+    const dropped = this.waiting.filter(matches);
+    if (dropped.length === 0) return;
+    for (const key of dropped) {
+      this.waitingSet.delete(key);
+      this.addedAt.delete(key);
+    }
+    let kept = 0;
+    for (const key of this.waiting) if (this.waitingSet.has(key)) this.waiting[kept++] = key;
+    this.waiting.length = kept;
+    this.hooks.onDepth?.(this.waiting.length);
   }
 
   /** Stops taking work; resolves once every in-flight handler has finished. */

@@ -93,7 +93,7 @@ export class ControllerMetrics {
   });
   readonly statusWrites = new Counter({
     name: 'fledge_rollout_status_writes_total',
-    help: 'Rollout status changes: written, or deferred (only counts changed while the API budget was spent; written later).',
+    help: 'Rollout status changes: written, or deferred (only counts changed; written with the next decided change, or once they are 30 s old).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -106,6 +106,12 @@ export class ControllerMetrics {
   readonly leader = new Gauge({
     name: 'fledge_leader',
     help: '1 while this process holds the leader Lease.',
+    registers: [this.registry],
+  });
+  readonly shardHeld = new Gauge({
+    name: 'fledge_shard_held',
+    help: 'With --shards: 1 for each shard this replica holds the Lease of and acts on, 0 for the others.',
+    labelNames: ['shard'] as const,
     registers: [this.registry],
   });
 
@@ -142,6 +148,26 @@ export class ControllerMetrics {
         for (const cache of caches) this.set({ informer: cache.name }, cache.list().length);
       },
     });
+  }
+
+  /**
+   * fledge_shard_rollouts and fledge_shard_queue_depth, by shard, counted at scrape time: the Rollouts of each shard
+   * this replica holds (0 for the others, so a sum over replicas counts each Rollout once), and the keys waiting in the
+   * work queues, by the shard they belong to.
+   */
+  countShards(counts: { rollouts: () => readonly number[]; queued: () => readonly number[] }): void {
+    const perShard = (name: string, help: string, count: () => readonly number[]): void =>
+      void new Gauge({
+        name,
+        help,
+        labelNames: ['shard'] as const,
+        registers: [this.registry],
+        collect() {
+          count().forEach((value, shard) => this.set({ shard: String(shard) }, value));
+        },
+      });
+    perShard('fledge_shard_rollouts', 'Rollouts of each shard this replica holds (0 for shards it does not).', counts.rollouts);
+    perShard('fledge_shard_queue_depth', 'Keys waiting in the work queues, by shard.', counts.queued);
   }
 
   recordAbort(namespace: string, name: string, reason: string): void {

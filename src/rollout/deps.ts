@@ -37,11 +37,8 @@ export interface RolloutReconcilerDeps {
   notifier?: WebhookNotifier;
   logger: Logger;
   now: () => number;
-  /**
-   * Whether the API budget is spent (requests are waiting for the client's limiter). While it is, a status change
-   * that only reports counts waits for the next decided change or for takeDeferredStatus(); absent, never.
-   */
-  apiSaturated?: () => boolean;
+  /** How long a status change of counts alone may wait for the next decided one; COUNTS_STALENESS_MS when absent. */
+  countsStalenessMs?: number;
 }
 
 /** An AnalysisRun as the rollout shell reads it from the cache. */

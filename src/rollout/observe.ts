@@ -1,18 +1,19 @@
 import type * as k8s from '@kubernetes/client-node';
 import { AnalysisTemplateSpec } from '../api/analysis.js';
 import { Rollout } from '../api/rollout.js';
-import { apiErrorMessage } from '../kube/patch.js';
-import type { RouterContext, TrafficObservation, TrafficRouter } from '../traffic/types.js';
+import type { RouterOwner, RouterSet } from '../traffic/router-set.js';
 import { templateRef } from './decide/analysis-runs.js';
 import type { ResolvedConfig } from './config/tracking.js';
 import type { OwnedRun, RolloutReconcilerDeps } from './deps.js';
-import type { ReplicaSetFacts, RolloutFacts } from './decide/facts.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_ROLLOUT } from '../api/labels.js';
+import type { ReplicaSetFacts, RolloutFacts, ServiceSelects } from './decide/facts.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_ROLLOUT } from '../api/labels.js';
 import { BASELINE_ROLE } from './decide/baseline.js';
+import { EXPERIMENT_ROLE } from './decide/experiment.js';
 import type { RolloutRef } from './ref.js';
 import { pendingRestart, type PodFacts } from './decide/restart.js';
 import { podTemplateHash } from './decide/revision.js';
 import { withWorkloadTemplate } from './decide/workload-ref.js';
+import { recordedStableSide, routerServices } from './decide/services.js';
 
 type ObserveDeps = Pick<
   RolloutReconcilerDeps,
@@ -51,7 +52,7 @@ export class RolloutObserver {
     return { rollout, config };
   }
 
-  async observe(ref: RolloutRef, rollout: Rollout, config: ResolvedConfig, router: TrafficRouter | undefined): Promise<RolloutFacts> {
+  async observe(ref: RolloutRef, rollout: Rollout, config: ResolvedConfig, routers: RouterSet | undefined): Promise<RolloutFacts> {
     const now = this.deps.now();
     const owned = this.ownedReplicaSets(ref);
     const canary = rollout.spec.strategy.canary;
@@ -62,21 +63,21 @@ export class RolloutObserver {
       template: config.template,
       // The template with its config copies: new content is a new revision, the same content the same one.
       currentRevision: podTemplateHash(config.template),
-      replicaSets: owned.filter((rs) => !isBaseline(rs)).map(replicaSetFacts),
-      baselines: owned.filter(isBaseline).map(replicaSetFacts),
+      // A baseline's and an experiment's pods are no revision of the Rollout: kept apart, each with its own planner.
+      replicaSets: owned.filter((rs) => roleOf(rs) !== BASELINE_ROLE && roleOf(rs) !== EXPERIMENT_ROLE).map(replicaSetFacts),
+      baselines: owned.filter((rs) => roleOf(rs) === BASELINE_ROLE).map(replicaSetFacts),
+      experimentReplicaSets: owned.filter((rs) => roleOf(rs) === EXPERIMENT_ROLE).map(replicaSetFacts),
+      experimentServices: this.experimentServices(ref),
       analysisRuns: this.ownedAnalysisRuns(ref).map((run) => ({
         name: run.metadata?.name ?? '',
         phase: run.status?.phase,
         ...(run.status?.message !== undefined && { message: run.status.message }),
         ...(run.spec?.terminate === true && { terminated: true }),
         ...(run.metadata?.creationTimestamp !== undefined && { createdAt: String(run.metadata.creationTimestamp) }),
+        ...(run.metadata?.labels?.[LABEL_ANALYSIS_KIND] !== undefined && { kind: run.metadata.labels[LABEL_ANALYSIS_KIND] }),
       })),
       ...this.templates(ref, rollout),
-      serviceOwners: Object.fromEntries(
-        [canary.stableService, canary.canaryService]
-          .filter((name): name is string => name !== undefined)
-          .map((name) => [name, this.deps.services.get(name, ref.namespace)?.metadata?.labels?.[LABEL_ROLLOUT]]),
-      ),
+      serviceOwners: Object.fromEntries(namedServices(rollout).map((name) => [name, this.deps.services.get(name, ref.namespace)?.metadata?.labels?.[LABEL_ROLLOUT]])),
       hasTrafficRouter: canary.trafficRouting !== undefined,
       webhooks: this.deps.webhooks?.results(ref.key) ?? [],
     };
@@ -85,14 +86,26 @@ export class RolloutObserver {
       const replicas = this.deps.deployments?.get(rollout.spec.workloadRef.name, ref.namespace)?.spec?.replicas;
       if (replicas !== undefined) facts.workloadReplicas = replicas;
     }
-    if (router !== undefined) facts.traffic = await this.traffic(ref, rollout, router);
+    if (routers !== undefined) Object.assign(facts, await this.traffic(ref, rollout, routers));
     return facts;
+  }
+
+  /** The Services of its experiment steps, from the cache (they carry fledge.dev/rollout). */
+  private experimentServices(ref: RolloutRef): NonNullable<RolloutFacts['experimentServices']> {
+    if (ref.uid === undefined) return [];
+    return this.deps.services
+      .listOwnedBy(ref.uid)
+      .filter((service) => service.metadata?.labels?.[LABEL_ROLE] === EXPERIMENT_ROLE)
+      .map((service) => ({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' }));
   }
 
   /** The templates the Rollout's analysis names: those that exist and parse, and the names of those that do not exist. */
   private templates(ref: RolloutRef, rollout: Rollout): Pick<RolloutFacts, 'templates' | 'missingTemplates'> {
     const canary = rollout.spec.strategy.canary;
-    const analyses = [...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : [])), ...(canary.analysis ? [canary.analysis] : [])];
+    const analyses = [
+      ...(canary.steps ?? []).flatMap((step) => ('analysis' in step ? [step.analysis] : 'experiment' in step ? (step.experiment.analyses ?? []).map((analysis) => ({ templates: [analysis] })) : [])),
+      ...(canary.analysis ? [canary.analysis] : []),
+    ];
     const templates: Record<string, AnalysisTemplateSpec> = {};
     const missing = new Set<string>();
     for (const template of analyses.flatMap((analysis) => analysis.templates)) {
@@ -129,29 +142,31 @@ export class RolloutObserver {
   }
 
   /**
-   * What the router reports in effect, read from the API (not a cache): a step completes on it, and an aborted
-   * canary's pods go only once it says the traffic is gone. A read that fails is a problem, never a weight.
+   * What the routers report in effect, read from the API (not a cache): a step completes on it, and an aborted
+   * canary's pods go only once they say the traffic is gone. With it, what the Services the Rollout names select,
+   * and (pingPong) which side the routers were read as stable.
    */
-  private async traffic(ref: RolloutRef, rollout: Rollout, router: TrafficRouter): Promise<TrafficObservation> {
-    let observed: TrafficObservation;
-    try {
-      observed = await router.observe(routerContext(ref, rollout));
-    } catch (err) {
-      observed = { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem: `${router.kind}: ${apiErrorMessage(err)}` };
-    }
-    const selects = (serviceName: string): string | null | undefined => {
-      const service = this.deps.services.get(serviceName, ref.namespace);
+  private async traffic(ref: RolloutRef, rollout: Rollout, routers: RouterSet): Promise<Pick<RolloutFacts, 'traffic' | 'serviceSelects' | 'routedWith'>> {
+    const canary = rollout.spec.strategy.canary;
+    const routedWith = recordedStableSide(rollout.status);
+    const traffic = await routers.observe(routerOwner(ref), routerServices(canary, routedWith));
+    const serviceSelects: Record<string, string | null | undefined> = {};
+    for (const name of namedServices(rollout)) {
+      const service = this.deps.services.get(name, ref.namespace);
       const owned = service?.metadata?.labels?.[LABEL_ROLLOUT] === ref.owner;
-      return owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
-    };
-    const { stableService, canaryService } = rollout.spec.strategy.canary;
-    if (stableService !== undefined) observed.stableSelects = selects(stableService);
-    if (canaryService !== undefined) observed.canarySelects = selects(canaryService);
-    return observed;
+      serviceSelects[name] = owned ? (service?.spec?.selector?.[LABEL_POD_TEMPLATE_HASH] ?? null) : undefined;
+    }
+    return { traffic, serviceSelects: serviceSelects satisfies ServiceSelects, ...(canary.pingPong !== undefined && { routedWith }) };
   }
 }
 
-const isBaseline = (rs: k8s.V1ReplicaSet): boolean => rs.metadata?.labels?.[LABEL_ROLE] === BASELINE_ROLE;
+/** The Services a Rollout names: stableService, canaryService, and pingPong's two. */
+function namedServices(rollout: Rollout): string[] {
+  const { stableService, canaryService, pingPong } = rollout.spec.strategy.canary;
+  return [stableService, canaryService, pingPong?.pingService, pingPong?.pongService].filter((name): name is string => name !== undefined);
+}
+
+const roleOf = (rs: k8s.V1ReplicaSet): string | undefined => rs.metadata?.labels?.[LABEL_ROLE];
 
 function replicaSetFacts(rs: k8s.V1ReplicaSet): ReplicaSetFacts {
   const specReplicas = rs.spec?.replicas ?? 0;
@@ -178,8 +193,7 @@ export function selectorOf(rs: k8s.V1ReplicaSet): string {
     .join(',');
 }
 
-/** Who the router works for, and the Services it steers. */
-export function routerContext(ref: RolloutRef, rollout: Rollout): RouterContext {
-  const canary = rollout.spec.strategy.canary;
-  return { namespace: ref.namespace, rolloutName: ref.name, rolloutUid: ref.uid, stableService: canary.stableService, canaryService: canary.canaryService };
+/** Whose routes the routers steer. */
+export function routerOwner(ref: RolloutRef): RouterOwner {
+  return { namespace: ref.namespace, rolloutName: ref.name, rolloutUid: ref.uid };
 }

@@ -4,9 +4,10 @@ import type { Rollout } from '../api/rollout.js';
 import { isConflict } from '../kube/patch.js';
 import type { WorkResult } from '../kube/work-queue.js';
 import type { Logger } from '../observability/logger.js';
-import { routerFor } from '../traffic/routers/index.js';
-import type { TrafficRouter } from '../traffic/types.js';
+import { RouterSet } from '../traffic/router-set.js';
+import { routersFor } from '../traffic/routers/index.js';
 import { AnalysisRunActuator } from './act/analysis-runs.js';
+import { ExperimentServiceActuator } from './act/experiment-services.js';
 import { PodActuator } from './act/pods.js';
 import { ReplicaSetActuator } from './act/replica-sets.js';
 import { ServiceActuator } from './act/services.js';
@@ -38,6 +39,7 @@ export class RolloutReconciler {
   private readonly replicaSets: ReplicaSetActuator;
   private readonly services: ServiceActuator;
   private readonly analysisRuns: AnalysisRunActuator;
+  private readonly experimentServices: ExperimentServiceActuator;
 
   constructor(private readonly deps: RolloutReconcilerDeps) {
     this.observer = new RolloutObserver(deps);
@@ -46,6 +48,7 @@ export class RolloutReconciler {
     this.replicaSets = new ReplicaSetActuator(deps.apps, deps.replicaSets, this.pods, deps.now);
     this.services = new ServiceActuator(deps.core, deps.services);
     this.analysisRuns = new AnalysisRunActuator(deps.custom);
+    this.experimentServices = new ExperimentServiceActuator(deps.core);
   }
 
   async reconcile(key: string): Promise<WorkResult> {
@@ -57,7 +60,7 @@ export class RolloutReconciler {
     if (!raw || raw.metadata?.deletionTimestamp !== undefined) {
       // Deleted, or being deleted (Argo CD's foreground prune): recreate nothing the garbage collector is removing,
       // keep nothing of it in memory, and let no Service keep selecting a pod-template hash whose pods are going away.
-      if (!raw) this.forget(ref);
+      if (!raw) this.forget(ref.key);
       await this.services.release(ref, log);
       return;
     }
@@ -74,13 +77,14 @@ export class RolloutReconciler {
       return;
     }
     const { rollout, config } = input;
-    const router = rollout.spec.strategy.canary.trafficRouting && routerFor(rollout.spec.strategy.canary.trafficRouting, this.deps);
-    const facts = await this.observer.observe(ref, rollout, config, router);
+    const routing = rollout.spec.strategy.canary.trafficRouting;
+    const routers = routing && new RouterSet(routersFor(routing, this.deps));
+    const facts = await this.observer.observe(ref, rollout, config, routers);
     const plan = decide(facts);
     let requeueAfterMs = plan.requeueAfterMs;
     try {
       if (plan.refusal !== undefined) throw new RefusedError(plan.refusal.reason, plan.refusal.message);
-      const wakeAfter = await this.act(ref, rollout, facts, plan, router, config, log);
+      const wakeAfter = await this.act(ref, rollout, facts, plan, routers, config, log);
       if (wakeAfter !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, wakeAfter);
     } catch (err) {
       if (err instanceof ConfigSourceChanged) {
@@ -107,16 +111,13 @@ export class RolloutReconciler {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** The Rollouts whose status waited for API budget, to be reconciled again now that there is some. */
-  takeDeferredStatus(): string[] {
-    return this.reporter.takeDeferred();
-  }
-
-  private forget(ref: RolloutRef): void {
-    this.reporter.forget(ref.key);
-    this.replicaSets.forget(ref.key);
-    this.deps.metrics?.forgetRollout(ref.namespace, ref.name);
-    this.deps.webhooks?.forget(ref.key);
+  /** Keeps nothing about a Rollout (its metrics included): deleted, or now reconciled by another replica. */
+  forget(key: string): void {
+    const [namespace, name] = key.split('/') as [string, string];
+    this.reporter.forget(key);
+    this.replicaSets.forget(key);
+    this.deps.metrics?.forgetRollout(namespace, name);
+    this.deps.webhooks?.forget(key);
   }
 
   /**
@@ -128,13 +129,13 @@ export class RolloutReconciler {
   }
 
   /** Makes the plan so, in the order that keeps traffic safe; returns how soon to look again for what is not yet in effect. */
-  private async act(ref: RolloutRef, rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, router: TrafficRouter | undefined, config: ResolvedConfig, log: Logger): Promise<number | undefined> {
+  private async act(ref: RolloutRef, rollout: Rollout, facts: RolloutFacts, plan: RolloutPlan, routers: RouterSet | undefined, config: ResolvedConfig, log: Logger): Promise<number | undefined> {
     const wakeups: number[] = [];
     await this.pods.delete(ref, plan.podsToDelete, rollout.spec.restartAt, log);
     // Services and traffic before pods: an abort takes the traffic off the canary before anything is scaled.
     if ((await this.services.apply(ref, plan.services, log)).length > 0) wakeups.push(MISSING_SERVICE_RECHECK_MS);
-    if (router !== undefined && plan.traffic !== undefined) {
-      const routed = await routeTraffic(ref, rollout, router, plan.traffic, log);
+    if (routers !== undefined && plan.traffic !== undefined) {
+      const routed = await routeTraffic(ref, routers, plan.trafficRouters ?? [], plan.traffic, log);
       if (routed.kind === 'written') wakeups.push(TRAFFIC_RECHECK_MS);
       if (routed.kind === 'refused') {
         plan.status = withTrafficRefused(plan.status, routed.problem, facts.now);
@@ -144,14 +145,17 @@ export class RolloutReconciler {
     const owned = this.observer.ownedReplicaSets(ref);
     // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
     await this.deps.configCopies?.ensure(rollout, config.copies, log);
-    await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes], log);
+    await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes, ...plan.experiment.changes], log);
+    await this.experimentServices.apply(ref, plan.experiment.services, log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, 'beyond revisionHistoryLimit', log);
     await this.replicaSets.delete(ref, plan.baseline.delete, 'a baseline with no canary beside it', log);
+    await this.replicaSets.delete(ref, plan.experiment.delete, 'an experiment whose step is over', log);
     await this.deps.configCopies?.collect(rollout, plan.templatesInUse, log);
-    const statusChanged = await this.reporter.status(ref, rollout, plan);
+    const reported = await this.reporter.status(ref, rollout, plan, facts.now);
+    if (reported.recheckAfterMs !== undefined) wakeups.push(reported.recheckAfterMs);
     this.deps.metrics?.observeRollout(ref.namespace, ref.name, plan.status.phase, plan.status.actualWeight);
-    if (statusChanged) this.reporter.announce(ref, rollout, plan);
+    if (reported.written) this.reporter.announce(ref, rollout, plan);
     if (plan.workload !== undefined) await scaleWorkload(this.deps.apps, this.deps.events, ref, plan.workload, log);
     return wakeups.length > 0 ? Math.min(...wakeups) : undefined;
   }

@@ -6,62 +6,76 @@ import type { Logger } from '../observability/logger.js';
 import type { RolloutReconcilerDeps } from './deps.js';
 import type { RolloutPlan } from './decide/plan.js';
 import { rolloutRef, type RolloutRef } from './ref.js';
-import { statusChange } from './decide/status.js';
+import { COUNTS_STALENESS_MS, statusWriteDue } from './decide/status-writes.js';
+import { eventsToRecord } from './decide/recorded-events.js';
 
-type ReportDeps = Pick<RolloutReconcilerDeps, 'custom' | 'events' | 'metrics' | 'notifier' | 'webhooks' | 'apiSaturated' | 'now'>;
+type ReportDeps = Pick<RolloutReconcilerDeps, 'custom' | 'events' | 'metrics' | 'notifier' | 'webhooks' | 'now' | 'countsStalenessMs'>;
+
+/** What became of a reconcile's status: written or not, and when to look again for a change held back. */
+export interface StatusOutcome {
+  written: boolean;
+  recheckAfterMs?: number;
+}
 
 /** Writes status, Events, notifications and metrics: what people and other tools see of a reconcile. */
 export class RolloutReporter {
   readonly statusWrites = new StatusWrites();
-  /** Rollouts whose observed-only status change waited for API budget. */
-  private readonly deferred = new Set<string>();
+  /** Per Rollout, since when a change of counts alone has been held back (statusWriteDue's bound runs from then). */
+  private readonly heldSince = new Map<string, number>();
 
   constructor(private readonly deps: ReportDeps) {}
 
   /**
-   * Writes the plan's status, at most once per reconcile and only if it differs. A change that only reports counts
-   * and carries no Event waits while the API budget is spent: at 40 QPS those writes were half of every update's
-   * requests, and the next decided change (or takeDeferred) writes the counts of that moment anyway.
+   * Writes the plan's status, at most once per reconcile and only if it differs. A change of counts alone waits up
+   * to COUNTS_STALENESS_MS for the next decided change, which writes the counts of its moment along with it.
    */
-  async status(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan): Promise<boolean> {
+  async status(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan, now: number): Promise<StatusOutcome> {
     const announces = plan.events.length > 0 || plan.notifications.length > 0;
-    if (!announces && this.deps.apiSaturated?.() === true && statusChange(rollout.status ?? {}, plan.status) === 'observed') {
-      this.deferred.add(ref.key);
-      this.deps.metrics?.statusWrites.inc({ outcome: 'deferred' });
-      return false;
+    const due = statusWriteDue({
+      written: rollout.status ?? {},
+      desired: plan.status,
+      announces,
+      heldSince: this.heldSince.get(ref.key),
+      now,
+      stalenessMs: this.deps.countsStalenessMs ?? COUNTS_STALENESS_MS,
+    });
+    if (due.kind === 'later') {
+      if (!this.heldSince.has(ref.key)) {
+        this.heldSince.set(ref.key, now);
+        this.deps.metrics?.statusWrites.inc({ outcome: 'deferred' });
+      }
+      return { written: false, recheckAfterMs: due.at - now };
+    }
+    if (due.kind === 'none') {
+      this.heldSince.delete(ref.key);
+      return { written: false };
     }
     const written = await writeStatus(this.deps.custom, GROUP, VERSION, 'rollouts', rollout, plan.status);
+    // Only once written: a conflict retries the reconcile, and the bound keeps running from the first hold.
+    this.heldSince.delete(ref.key);
     if (written) {
       this.statusWrites.wrote(ref.key, rollout.metadata.resourceVersion);
-      this.deferred.delete(ref.key);
       this.deps.metrics?.statusWrites.inc({ outcome: 'written' });
     }
-    return written;
+    return { written };
   }
 
   /**
-   * The plan's Events, notifications and abort metrics: only after a successful status write, since a conflict re-runs
-   * the transition and it must not be told twice. All handed off, never awaited.
+   * The plan's Events (one per transition), notifications and abort metrics: only after a successful status write,
+   * since a conflict re-runs the transition and it must not be told twice. All handed off, never awaited.
    */
   announce(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan): void {
     this.deps.webhooks?.notify(rollout, plan.notifications);
     for (const event of plan.events) {
       if (event.cause !== undefined) this.deps.metrics?.recordAbort(ref.namespace, ref.name, event.cause);
       this.deps.notifier?.notify({ namespace: ref.namespace, name: ref.name, reason: event.reason, message: event.message });
-      this.deps.events.record(ref.target, event.type, event.reason, event.message);
     }
-  }
-
-  /** The Rollouts whose status waited for API budget, to be reconciled again now that there is some. */
-  takeDeferred(): string[] {
-    const keys = [...this.deferred];
-    this.deferred.clear();
-    return keys;
+    for (const event of eventsToRecord(plan.events)) this.deps.events.record(ref.target, event.type, event.reason, event.message);
   }
 
   forget(key: string): void {
     this.statusWrites.forget(key);
-    this.deferred.delete(key);
+    this.heldSince.delete(key);
   }
 
   /** A Rollout the controller cannot use: say so in status and an Event, touch nothing else. */

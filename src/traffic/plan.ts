@@ -36,14 +36,32 @@ export function managedRoutesAt(
 const sameNames = (wanted: ReadonlyArray<{ name: string }>, seen: readonly string[]): boolean =>
   wanted.length === seen.length && wanted.every((route) => seen.includes(route.name));
 
-/** True when the router reports exactly the target in effect: the weight, and the same managed routes. */
+/** The same Services with the same weights, those with none left out on both sides. */
+function sameDestinations(wanted: TrafficTarget['additionalDestinations'], seen: TrafficObservation['additionalDestinations'] = []): boolean {
+  const weighted = wanted.filter((destination) => destination.weight > 0);
+  const carrying = seen.filter((destination) => destination.weight !== 0);
+  return weighted.length === carrying.length && weighted.every((destination) => carrying.some((other) => other.serviceName === destination.serviceName && other.weight === destination.weight));
+}
+
+/** True when the router reports exactly the target in effect: the weights, and the same managed routes. */
 export function trafficInEffect(observed: TrafficObservation | undefined, target: TrafficTarget): boolean {
   if (observed === undefined || observed.problem !== undefined) return false;
   return (
     observed.canaryWeight === target.canaryWeight &&
+    sameDestinations(target.additionalDestinations, observed.additionalDestinations) &&
     sameNames(target.headerRoutes, observed.headerRoutes) &&
     sameNames(target.mirrorRoutes, observed.mirrorRoutes)
   );
+}
+
+/** The stable's percent: what the canary and the other destinations leave (never below 0). */
+export function stableWeightOf(target: Pick<TrafficTarget, 'canaryWeight' | 'additionalDestinations'>): number {
+  return Math.max(0, 100 - target.canaryWeight - target.additionalDestinations.reduce((sum, destination) => sum + destination.weight, 0));
+}
+
+/** Services a router reports traffic on (or cannot say how much) besides canary and stable. */
+export function servingDestinations(observed: TrafficObservation | undefined): string[] {
+  return (observed?.additionalDestinations ?? []).filter((destination) => destination.weight !== 0).map((destination) => destination.serviceName);
 }
 
 /** Pods the stable side needs to serve `100 - weight`% of the traffic, rounded up. */

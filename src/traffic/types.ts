@@ -1,9 +1,21 @@
 import type { HeaderRoute, MirrorRoute } from '../api/rollout.js';
 
+/** A Service beside the canary and stable ones with a share of traffic: an experiment template's. */
+export interface WeightedDestination {
+  serviceName: string;
+  /** The pod-template hash its Service selects. */
+  podTemplateHash: string;
+  weight: number;
+  /** Its Service's port, for routers whose backends name one (Gateway API). */
+  port: number;
+}
+
 /** What the routers should make true: the canary's weight and the managed routes in force. */
 export interface TrafficTarget {
   /** Percent of traffic for canaryService (or the canary subset); the rest goes to the stable one. */
   canaryWeight: number;
+  /** Percent of traffic for each of these Services, taken from the stable's share (Argo's experiment weights). */
+  additionalDestinations: WeightedDestination[];
   /** Header routes in force, in managedRoutes order; only those with a match. */
   headerRoutes: HeaderRoute[];
   mirrorRoutes: MirrorRoute[];
@@ -19,6 +31,11 @@ export interface TrafficObservation {
    * parents accepted this generation); undefined when they disagree, are not taken up yet, or could not be read.
    */
   canaryWeight: number | undefined;
+  /**
+   * The Services besides canary and stable the router sends traffic to, with their percent (undefined when the
+   * routed objects disagree). Left out by routers that cannot route to them (none is asked of them).
+   */
+  additionalDestinations?: Array<{ serviceName: string; weight: number | undefined }>;
   /** Names of the managed routes in effect. */
   headerRoutes: string[];
   mirrorRoutes: string[];

@@ -18,7 +18,7 @@ describe('deploy/', () => {
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(repoRoot, 'test/fixtures/monitoring-crds/crds.yaml')]);
   });
 
-  it.each(['deploy', 'deploy/overlays/namespaced', 'deploy/overlays/monitoring'])('%s is accepted by the apiserver (server-side dry run)', async (dir) => {
+  it.each(['deploy', 'deploy/overlays/namespaced', 'deploy/overlays/monitoring', 'deploy/overlays/sharded'])('%s is accepted by the apiserver (server-side dry run)', async (dir) => {
     const res = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(repoRoot, dir)]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('deployment.apps/fledge-controller serverside-applied (server dry run)');
@@ -62,6 +62,15 @@ describe('deploy/', () => {
       (doc as { spec: { template: { spec: { containers: Array<{ args?: string[]; securityContext?: unknown }> } } } }).spec.template.spec.containers[0] ?? {};
     expect(containerOf(fromHelm.get('Deployment/fledge-controller')).securityContext).toEqual(containerOf(fromKustomize.get('Deployment/fledge-controller')).securityContext);
     expect(containerOf(fromHelm.get('Deployment/fledge-controller')).args).toContain('--leader-elect');
+
+    // Sharded: --shards instead of --leader-elect, and the Lease Role all the same.
+    const sharded = await run(helmBinary, ['template', 'fledge', join(repoRoot, 'deploy/helm/fledge'), '--namespace', CONTROLLER_NAMESPACE, '--set', 'shards=8', '--set', 'replicaCount=4']);
+    const shardedObjects = objects(sharded.stdout);
+    expect(containerOf(shardedObjects.get('Deployment/fledge-controller')).args).toEqual(expect.arrayContaining(['--shards=8', '--lease-duration=10']));
+    expect(containerOf(shardedObjects.get('Deployment/fledge-controller')).args).not.toContain('--leader-elect');
+    expect(shardedObjects.get('Role/fledge-leader-election')?.rules).toEqual(fromKustomize.get('Role/fledge-leader-election')?.rules);
+    const shardedKustomize = objects((await kubectl(['kustomize', join(repoRoot, 'deploy/overlays/sharded')])).stdout);
+    expect(containerOf(shardedKustomize.get('Deployment/fledge-controller')).args?.[0]).toBe('--shards=8');
 
     const namespaced = await run(helmBinary, ['template', 'fledge', join(repoRoot, 'deploy/helm/fledge'), '--namespace', CONTROLLER_NAMESPACE, '--set', `watchNamespaces={${CONTROLLER_NAMESPACE}}`]);
     expect(namespaced.stdout).not.toContain('kind: ClusterRole');
@@ -108,6 +117,10 @@ describe('deploy/', () => {
     expect(await can('list', 'namespaces')).toBe('no');
     expect(await can('update', 'namespaces')).toBe('no');
     expect(await can('update', 'leases.coordination.k8s.io', CONTROLLER_NAMESPACE)).toBe('yes');
+    // With --shards: one list of the group's Leases a round, and a gone replica's membership Lease deleted.
+    expect(await can('list', 'leases.coordination.k8s.io', CONTROLLER_NAMESPACE)).toBe('yes');
+    expect(await can('delete', 'leases.coordination.k8s.io', CONTROLLER_NAMESPACE)).toBe('yes');
+    expect(await can('list', 'leases.coordination.k8s.io', 'default')).toBe('no');
     expect(await can('update', 'leases.coordination.k8s.io', 'default')).toBe('no');
     expect(await can('create', 'clusterroles.rbac.authorization.k8s.io')).toBe('no');
   });

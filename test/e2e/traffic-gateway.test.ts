@@ -157,6 +157,46 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     expect(aborted).toMatchObject({ phase: 'Degraded', actualWeight: 0 });
   });
 
+  it('an experiment template’s weight reaches its pod through the gateway while the step runs, and only then', { timeout: 240_000 }, async () => {
+    const app = 'experiment';
+    const host = `${app}.${ns.name}.fledge.test`;
+    // Argo's weighted experiment: 10% on the canary's one pod of ten, 20% on a preview of the canary template.
+    const steps = [{ setWeight: 10 }, { experiment: { duration: '40s', templates: [{ name: 'preview', specRef: 'canary', weight: 20 }] } }, { pause: {} }];
+    const spec = (image: string): object => rollout(app, image, 10, { steps });
+    const share = async (n: number): Promise<number> => {
+      const counts = tally(await sendMany({ url: gatewayUrl(), host }, n, 16));
+      expect(counts.get('') ?? 0, 'every request answered by a pod').toBe(0);
+      return counts.get('v2') ?? 0;
+    };
+    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+    await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
+    await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
+
+    await apply([spec('demo:v2')]);
+    const running = await statuses.waitFor(app, 'the experiment running', (s) => s.experiment?.availableAt !== undefined, 120_000);
+    // Traefik serves a route change a moment after it accepts it (its provider throttle).
+    await eventually('the preview’s share served', async () => ((await share(200)) >= 40 ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    const n = 2000;
+    const during = await share(n);
+    const expected = withinBinomial(during, n, 0.3);
+    log(`experiment step: ${during}/${n} requests (${((100 * during) / n).toFixed(2)}%) answered by v2 (canary 10% + preview 20%); accepted ${expected.low.toFixed(0)}..${expected.high.toFixed(0)}`);
+    expect(expected.ok, `${during} of ${n} on v2 while the experiment runs`).toBe(true);
+    expect((await statuses.status(app)).currentStepIndex, 'still at the experiment while measured').toBe(1);
+
+    const after = await statuses.waitFor(app, 'paused after the experiment', (s) => s.phase === 'Paused' && s.currentStepIndex === 2, 120_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(running.experiment?.availableAt ?? '') + 40_000);
+    expect(after.experiment).toBeUndefined();
+    await eventually('the preview’s share gone', async () => ((await share(200)) <= 40 ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    const since = await share(n);
+    const back = withinBinomial(since, n, 0.1);
+    log(`after the experiment: ${since}/${n} requests answered by v2; accepted ${back.low.toFixed(0)}..${back.high.toFixed(0)}`);
+    expect(back.ok, `${since} of ${n} on v2 after the experiment`).toBe(true);
+    await eventually('the preview’s ReplicaSet gone', async () => {
+      const list = await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${app},fledge.dev/role=experiment` });
+      return list.items.length === 0 ? true : undefined;
+    });
+  });
+
   it('analysis on Traefik\'s own error counters promotes a good canary and aborts a bad one', { timeout: 300_000 }, async () => {
     const app = 'judged';
     const host = `${app}.${ns.name}.fledge.test`;

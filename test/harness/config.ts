@@ -9,6 +9,8 @@ export const HELM_VERSION = 'v3.19.0';
 export const TRAEFIK_VERSION = 'v3.6.12';
 /** networking.istio.io CRDs come from this istio.io/api module; Gateway API's version is the one Traefik requires. */
 export const ISTIO_API_VERSION = 'v1.31.4';
+/** The Ambassador router's Mapping CRD comes from Emissary's module (manifests/emissary/emissary-crds.yaml.in, as it ships). */
+export const EMISSARY_VERSION = 'v3.10.0';
 /** Argo CD's Application CRD (write-back discovery); v3.6 needs Go 1.27 even to download, so the last v3.5. */
 export const ARGOCD_VERSION = 'v3.5.7';
 /** Flux's controllers for the GitOps tests; kustomize-controller v1.9.x reads source-controller v1.9.x's artifacts. */

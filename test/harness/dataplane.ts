@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { downloadGoModule } from './build.js';
-import { ISTIO_API_VERSION, TRAEFIK_VERSION, ports } from './config.js';
+import { EMISSARY_VERSION, ISTIO_API_VERSION, TRAEFIK_VERSION, ports } from './config.js';
 import { HarnessError } from './errors.js';
 
 /**
@@ -16,6 +16,8 @@ export const GATEWAY = { className: 'traefik', namespace: 'fledge-gateway', name
 
 /** Istio's file holds every Istio CRD; the routers use only these. */
 const ISTIO_GROUPS = new Set(['networking.istio.io']);
+/** Emissary's file holds every getambassador.io CRD; the Ambassador router uses only Mappings. */
+const EMISSARY_CRDS = new Set(['mappings.getambassador.io']);
 
 export interface Manifest {
   apiVersion: string;
@@ -38,9 +40,17 @@ export function crdsIn(text: string, groups?: ReadonlySet<string>): Manifest[] {
 }
 
 /**
+ * A CRD whose versions convert through a webhook of their own (Emissary's apiext), which the harness does not run:
+ * the tests write and read one version, so the apiserver only relabels the others.
+ */
+export function withoutConversionWebhook(crd: Manifest): Manifest {
+  return { ...crd, spec: { ...crd.spec, conversion: { strategy: 'None' } } };
+}
+
+/**
  * The CRDs `up` installs, read from the Go modules that ship them: Gateway API's standard channel at the version
  * Traefik is built against (v1.4 has HTTPRoute RequestMirror with percent and fraction there), Traefik's own
- * (traefik.io: TraefikService, IngressRoute, Middleware...), and Istio's networking.istio.io.
+ * (traefik.io: TraefikService, IngressRoute, Middleware...), Istio's networking.istio.io, and Emissary's Mapping.
  */
 export async function routerCrds(): Promise<Manifest[]> {
   const traefik = await downloadGoModule('github.com/traefik/traefik/v3', TRAEFIK_VERSION);
@@ -48,6 +58,9 @@ export async function routerCrds(): Promise<Manifest[]> {
   if (gatewayApiVersion === undefined) throw new HarnessError(`Traefik ${TRAEFIK_VERSION}'s go.mod requires no sigs.k8s.io/gateway-api`);
   const gatewayApi = join(await downloadGoModule('sigs.k8s.io/gateway-api', gatewayApiVersion), 'config', 'crd', 'standard');
   const istio = await downloadGoModule('istio.io/api', ISTIO_API_VERSION);
+  const emissary = await downloadGoModule('github.com/emissary-ingress/emissary/v3', EMISSARY_VERSION);
+  const mappings = crdsIn(readFileSync(join(emissary, 'manifests', 'emissary', 'emissary-crds.yaml.in'), 'utf8')).filter((crd) => EMISSARY_CRDS.has(crd.metadata.name));
+  if (mappings.length !== EMISSARY_CRDS.size) throw new HarnessError(`Emissary ${EMISSARY_VERSION} has no ${[...EMISSARY_CRDS].join(', ')} CRD`);
   const files: Array<{ path: string; groups?: ReadonlySet<string> }> = [
     ...readdirSync(gatewayApi)
       .filter((file) => file.startsWith('gateway.networking.k8s.io_'))
@@ -55,11 +68,12 @@ export async function routerCrds(): Promise<Manifest[]> {
     { path: join(traefik, 'docs', 'content', 'reference', 'dynamic-configuration', 'kubernetes-crd-definition-v1.yml') },
     { path: join(istio, 'kubernetes', 'customresourcedefinitions.gen.yaml'), groups: ISTIO_GROUPS },
   ];
-  return files.flatMap(({ path, groups }) => {
-    const crds = crdsIn(readFileSync(path, 'utf8'), groups);
-    if (crds.length === 0) throw new HarnessError(`${path} holds no CustomResourceDefinition`);
-    return crds;
+  const crds = files.flatMap(({ path, groups }) => {
+    const found = crdsIn(readFileSync(path, 'utf8'), groups);
+    if (found.length === 0) throw new HarnessError(`${path} holds no CustomResourceDefinition`);
+    return found;
   });
+  return [...crds, ...mappings.map(withoutConversionWebhook)];
 }
 
 /** The GatewayClass Traefik controls, and the Gateway whose HTTP listener is Traefik's `web` entrypoint. */

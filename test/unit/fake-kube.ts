@@ -26,6 +26,7 @@ type Kind =
   | 'traefikservices'
   | 'trafficsplits'
   | 'apisixroutes'
+  | 'mappings'
   | 'virtualservices'
   | 'destinationrules'
   | 'ingresses'
@@ -224,7 +225,8 @@ export class FakeKube {
       this.writes.push({ verb: 'patch', kind: `${plural}/status`, name, body, outcome: 'ok' });
       return structuredClone(current);
     },
-    createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns' | 'trafficsplits'; namespace: string; body: Stored }) => this.create(plural, namespace, body),
+    createNamespacedCustomObject: async ({ plural, namespace, body }: { plural: 'analysisruns' | 'trafficsplits' | 'apisixroutes' | 'mappings'; namespace: string; body: Stored }) =>
+      this.create(plural, namespace, body),
     getNamespacedCustomObject: async ({ plural, namespace, name }: { plural: Kind; namespace: string; name: string }) => {
       const obj = this.get<Stored>(plural, namespace, name);
       if (obj === undefined) throw new FakeApiError(404);
@@ -232,7 +234,8 @@ export class FakeKube {
     },
     patchNamespacedCustomObject: async ({ plural, namespace, name, body }: { plural: Kind; namespace: string; name: string; body: object }) =>
       this.patch(plural, namespace, name, body),
-    deleteNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns'; namespace: string; name: string }) => this.delete(plural, namespace, name),
+    deleteNamespacedCustomObject: async ({ plural, namespace, name }: { plural: 'analysisruns' | 'apisixroutes' | 'mappings'; namespace: string; name: string }) =>
+      this.delete(plural, namespace, name),
   };
 
   readonly networking = {

@@ -49,7 +49,9 @@ export function analysisRunChanges(input: AnalysisRunChangeInput): AnalysisRunCh
   const finished: AnalysisRunFacts[] = [];
   for (const run of input.owned) {
     if (wanted.has(run.name)) continue;
-    if (isTerminal(run.phase ?? 'Pending')) finished.push(run);
+    // An experiment's runs go with its ReplicaSets: its verdict is in the Rollout's status and Events.
+    if (run.kind === 'experiment') changes.delete.push({ name: run.name, why: 'an experiment run whose step is over' });
+    else if (isTerminal(run.phase ?? 'Pending')) finished.push(run);
     else if (run.terminated !== true) changes.terminate.push(run.name);
   }
   finished.sort((a, b) => String(b.createdAt ?? '').localeCompare(String(a.createdAt ?? '')));
@@ -60,20 +62,51 @@ export function analysisRunChanges(input: AnalysisRunChangeInput): AnalysisRunCh
 function runManifest(input: AnalysisRunChangeInput, desired: DesiredAnalysisRun): AnalysisRunManifest {
   const { rollout } = input;
   const name = rollout.metadata.name ?? '';
+  const { experiment } = desired;
   const spec = buildRunSpec(desired.analysis, (templateName, clusterScope) => input.templates[templateRef({ templateName, clusterScope })], {
     rollout,
     stableHash: input.stableRevision,
     canaryHash: desired.revision,
+    ...(experiment !== undefined && { experimentValues: experiment.argValues }),
   });
+  const annotations = experiment?.metadata?.annotations;
   return {
     apiVersion: API_VERSION,
     kind: 'AnalysisRun',
     metadata: {
       name: desired.name,
       namespace: rollout.metadata.namespace ?? 'default',
-      labels: { [LABEL_ROLLOUT]: rolloutLabelValue(name), [LABEL_POD_TEMPLATE_HASH]: desired.revision, [LABEL_ANALYSIS_KIND]: desired.kind },
+      labels: { ...(experiment?.metadata?.labels ?? {}), [LABEL_ROLLOUT]: rolloutLabelValue(name), [LABEL_POD_TEMPLATE_HASH]: desired.revision, [LABEL_ANALYSIS_KIND]: desired.kind },
+      ...(annotations !== undefined && { annotations }),
       ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name, uid: rollout.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
     },
-    spec,
+    spec: experiment === undefined || experiment.dryRun.length === 0 ? spec : withDryRun(spec, experiment.dryRun),
+  };
+}
+
+/**
+ * Argo's dryRun: each pattern is a regular expression matched anywhere in a metric's name, and must match one; the
+ * metrics it matches are measured but decide nothing. A pattern that matches none, or does not parse, invalidates the run.
+ */
+export function withDryRun(spec: AnalysisRunSpec, patterns: readonly string[]): AnalysisRunSpec {
+  const problems: string[] = [];
+  const dry = new Set<string>();
+  patterns.forEach((pattern, index) => {
+    let matcher: RegExp;
+    try {
+      matcher = new RegExp(pattern);
+    } catch {
+      problems.push(`dryRun[${index}]: ${JSON.stringify(pattern)} is not a regular expression`);
+      return;
+    }
+    const matched = spec.metrics.filter((metric) => matcher.test(metric.name));
+    if (matched.length === 0) problems.push(`dryRun[${index}]: ${JSON.stringify(pattern)} matches no metric`);
+    for (const metric of matched) dry.add(metric.name);
+  });
+  const invalidReason = [spec.invalidReason, ...problems].filter((reason): reason is string => reason !== undefined).join('; ');
+  return {
+    ...spec,
+    metrics: spec.metrics.map((metric) => (dry.has(metric.name) ? { ...metric, dryRun: true } : metric)),
+    ...(invalidReason !== '' && { invalidReason }),
   };
 }

@@ -46,8 +46,8 @@ export function planBaseline(input: BaselineInput): BaselinePlan {
   return { changes: resize, delete: remove };
 }
 
-/** Keys stableMetadata put on the stable pods: a baseline is not the stable, so they are left off. */
-function withoutKeys(map: Record<string, string> | undefined, keys: Record<string, string> | undefined): Record<string, string> {
+/** Keys stableMetadata put on the stable pods: a baseline (or an experiment of the stable) is not the stable, so they are left off. */
+export function withoutKeys(map: Record<string, string> | undefined, keys: Record<string, string> | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(map ?? {}).filter(([key]) => !(key in (keys ?? {}))));
 }
 

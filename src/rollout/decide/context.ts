@@ -1,11 +1,12 @@
 import type { RolloutStatus } from '../../api/rollout.js';
 import type { WebhookResult } from './hooks.js';
 import { resolveSettings, type RolloutSettings } from './defaults.js';
-import type { AnalysisRunFacts, RolloutFacts } from './facts.js';
+import type { AnalysisRunFacts, PingPongSide, RolloutFacts } from './facts.js';
 import type { Announcement } from './machine.js';
 import { scalingLimits, type ScalingLimits } from './replicas.js';
 import { stepsHash } from './revision.js';
 import { observedCounts, type ObservedCounts } from './status.js';
+import { recordedStableSide, servicesBySide, withSideSelects } from './services.js';
 
 /** What every step of one decide() reads, worked out once from the facts; `events` collects its Events in order. */
 export interface DecideContext {
@@ -22,16 +23,21 @@ export interface DecideContext {
   routed: boolean;
   /** The canary weight the router reports in effect; undefined without a router or while it reports a problem. */
   observedWeight: number | undefined;
+  /** With pingPong: the side this reconcile's routers treat as stable (the swap after it takes effect next time). */
+  routedWith: PingPongSide;
   /** Epoch ms from status.progressStartTime; NaN when absent. */
   previousProgressStart: number;
   events: Announcement[];
 }
 
-export function decideContext(facts: RolloutFacts): DecideContext {
-  const settings = resolveSettings(facts.rollout.spec);
-  const previous = facts.rollout.status ?? {};
+export function decideContext(observed: RolloutFacts): DecideContext {
+  const settings = resolveSettings(observed.rollout.spec);
+  const previous = observed.rollout.status ?? {};
+  const routedWith = routedSideOf(observed);
+  const facts = withSides(observed, routedWith);
   return {
     facts,
+    routedWith,
     settings,
     limits: scalingLimits(settings.replicas, settings.maxSurge, settings.maxUnavailable),
     previous,
@@ -45,4 +51,15 @@ export function decideContext(facts: RolloutFacts): DecideContext {
     previousProgressStart: Date.parse(previous.progressStartTime ?? ''),
     events: [],
   };
+}
+
+/** The side the routers were read as stable: what the observer says, else what status recorded (ping at first). */
+export function routedSideOf(facts: RolloutFacts): PingPongSide {
+  return facts.routedWith ?? recordedStableSide(facts.rollout.status);
+}
+
+/** The facts with the traffic observation saying what the stable and canary sides select, in `routedWith`'s roles. */
+export function withSides(facts: RolloutFacts, routedWith: PingPongSide): RolloutFacts {
+  if (facts.traffic === undefined || facts.serviceSelects === undefined) return facts;
+  return { ...facts, traffic: withSideSelects(facts.traffic, servicesBySide(facts.rollout.spec.strategy.canary, routedWith), facts.serviceSelects) };
 }

@@ -1,4 +1,4 @@
-import type { BackgroundAnalysis, CanaryStep, CanaryWebhook, RolloutSpec, TrafficRouting } from '../../api/rollout.js';
+import type { BackgroundAnalysis, CanaryStep, CanaryStrategy, CanaryWebhook, RolloutSpec, TrafficRouting } from '../../api/rollout.js';
 import type { IntOrPercent } from '../../api/meta.js';
 
 /**
@@ -25,6 +25,7 @@ export interface RolloutSettings {
   steps: CanaryStep[];
   stableService: string | undefined;
   canaryService: string | undefined;
+  pingPong: CanaryStrategy['pingPong'];
   abortScaleDownDelayMs: number;
   scaleDownDelayMs: number;
   /** Old revisions allowed to wait out scaleDownDelayMs at once; undefined: no limit. */
@@ -49,6 +50,7 @@ export function resolveSettings(spec: RolloutSpec): RolloutSettings {
     steps: canary.steps ?? [],
     stableService: canary.stableService,
     canaryService: canary.canaryService,
+    pingPong: canary.pingPong,
     abortScaleDownDelayMs: (canary.abortScaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.abortScaleDownDelaySeconds) * 1000,
     scaleDownDelayMs: (canary.scaleDownDelaySeconds ?? ROLLOUT_DEFAULTS.scaleDownDelaySeconds) * 1000,
     scaleDownDelayRevisionLimit: canary.scaleDownDelayRevisionLimit,

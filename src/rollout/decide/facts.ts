@@ -5,6 +5,12 @@ import type { PodTemplate, Rollout } from '../../api/rollout.js';
 import type { AnalysisTemplateSpec } from '../../api/analysis.js';
 import type { PodFacts } from './restart.js';
 
+/** Which of pingPong's Services is the stable one. */
+export type PingPongSide = 'ping' | 'pong';
+
+/** Which revision each Service the Rollout names selects (owned ones only; undefined: not ours, or missing). */
+export type ServiceSelects = Readonly<Record<string, string | null | undefined>>;
+
 /** What the shell observed about one ReplicaSet this Rollout owns. */
 export interface ReplicaSetFacts {
   name: string;
@@ -26,6 +32,13 @@ export interface ReplicaSetFacts {
   template?: k8s.V1PodTemplateSpec;
 }
 
+/** A Service of an experiment step (label fledge.dev/role=experiment) the Rollout owns. */
+export interface ExperimentServiceFacts {
+  name: string;
+  /** The pod-template hash it selects (its fledge.dev/pod-template-hash label). */
+  revision: string;
+}
+
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Error' | 'Inconclusive';
 
 export interface AnalysisRunFacts {
@@ -38,6 +51,8 @@ export interface AnalysisRunFacts {
   terminated?: boolean;
   /** metadata.creationTimestamp as written (RFC 3339): the oldest finished runs are pruned first. */
   createdAt?: string;
+  /** Its fledge.dev/analysis label: `step`, `background` or `experiment`. */
+  kind?: string;
 }
 
 /** Everything `decide` may look at: a plain, immutable snapshot of the world, clock included. */
@@ -54,6 +69,9 @@ export interface RolloutFacts {
   replicaSets: ReplicaSetFacts[];
   /** Its baseline ReplicaSets (label fledge.dev/role=baseline): one while a canary with a baseline is in progress. */
   baselines?: ReplicaSetFacts[];
+  /** Its experiment steps' ReplicaSets and Services (label fledge.dev/role=experiment): only while one runs. */
+  experimentReplicaSets?: ReplicaSetFacts[];
+  experimentServices?: ExperimentServiceFacts[];
   /**
    * The AnalysisRuns this Rollout owns, as their status says. decide() looks runs up by the names it
    * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.
@@ -74,8 +92,15 @@ export interface RolloutFacts {
   workloadReplicas?: number;
   /** spec.strategy.canary.trafficRouting is set: a router splits traffic; without one the pod ratio is the split. */
   hasTrafficRouter: boolean;
-  /** What the router read back this reconcile (only with a router). */
+  /**
+   * What the routers read back this reconcile (only with a router), all of them together: a weight and routes only
+   * where every router agrees, every router's problem.
+   */
   traffic?: TrafficObservation;
+  /** What the stable, canary, ping and pong Services the Rollout names select, by name (read with the routers). */
+  serviceSelects?: ServiceSelects;
+  /** With pingPong: the side the routers were read (and are applied) as stable, status.canary.stablePingPong as read. */
+  routedWith?: PingPongSide;
   /** The latest answers of the webhook calls the shell is making for this Rollout, by call key. */
   webhooks?: WebhookResult[];
 }

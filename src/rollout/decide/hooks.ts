@@ -105,7 +105,7 @@ export interface HookPlanInput {
   stepIndex: number;
 }
 
-const STEP_STAGES: ReadonlySet<Stage> = new Set(['weighting', 'timedPause', 'indefinitePause', 'analyzing', 'inconclusive']);
+const STEP_STAGES: ReadonlySet<Stage> = new Set(['weighting', 'timedPause', 'indefinitePause', 'analyzing', 'experimenting', 'inconclusive']);
 
 function callOf(hook: CanaryWebhook, input: HookPlanInput, mode: CallMode): WebhookCall {
   return {

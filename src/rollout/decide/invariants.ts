@@ -9,8 +9,13 @@ import { decide, type RolloutPlan } from './plan.js';
 import { canaryStepCounts, scalingLimits } from './replicas.js';
 import { canonicalJson } from './revision.js';
 import { isAnalysis, setWeightAt } from './steps.js';
+import { parseDuration } from '../../api/duration.js';
+import { parseTimestamp } from '../../api/time.js';
+import { ownedObjectName } from '../../api/labels.js';
 import { rollbackWithinWindow } from './rollback-window.js';
-import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
+import { managedRoutesAt, servingDestinations, stableShareOf, trafficInEffect } from '../../traffic/plan.js';
+import { routedSideOf, withSides } from './context.js';
+import { awaitingSwap, pingPongServices } from './services.js';
 
 /**
  * What the rollout core promises, as predicates over one reconcile: the facts decide() saw and the
@@ -53,8 +58,8 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/p
  *       the router reports on it (all of it, while it cannot say), and the weight asked for moves
  *       traffic back to the stable only as far as its available pods serve (a canary with no
  *       available pod, which serves nothing, aside).
- *    f. A weighting step is left only with its weight and managed routes reported in effect (weight 0
- *       for a canary sized at no pods), unless a person promoted.
+ *    f. A weighting (or experiment) step is left only with its weight and managed routes reported in effect
+ *       (weight 0 for a canary sized at no pods), unless a person promoted.
  *    g. A canary revision the template has moved past keeps its pods while the canary side still
  *       selects it and the router does not report 0% on it.
  * 8. Webhooks hold and abort as Flagger's do.
@@ -63,6 +68,15 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/p
  *    b. A canary whose pre-rollout hooks have not passed is given no pods (pods it has from an earlier life as the
  *       stable revision leave within the budget) and no weight.
  *    c. A rollback hook's 2xx for the canary in flight always aborts it (a person's promote aside).
+ * 10. An experiment step runs as Argo's does, beside the Rollout and never in its place.
+ *    a. No Service of the Rollout selects an experiment's pods.
+ *    b. Experiment ReplicaSets and Services exist only while the canary is at an experiment step: any other is
+ *       deleted, and none is made, in every other reconcile.
+ *    c. An experiment step is left (in the same canary, without a promote) only once every requiredForCompletion
+ *       run succeeded, or, with none required, its duration passed since every pod was available.
+ *    d. An experiment's ReplicaSet and Service stay while the router reports traffic on that Service.
+ *    e. With a router, an experiment template's Service is asked for weight only while every pod of its template is
+ *       available, and the canary and the experiment are never asked for more than all the traffic.
  * 9. The shell's writes follow the targets and touch only what they may.
  *    a. A ReplicaSet is created only for a revision that has none, numbered above every owned one, and every write
  *       leaves each ReplicaSet at its target's count.
@@ -72,6 +86,14 @@ import { managedRoutesAt, stableShareOf, trafficInEffect } from '../../traffic/p
  *       labels), so it never selects pods of another workload.
  *    d. A restart deletes only pods of this Rollout that are older than restartAt, and never more at once than
  *       maxUnavailable (at least one) counting pods already down.
+ * 10. pingPong (with a router; the roles are this reconcile's, status.canary.stablePingPong as the routers read it).
+ *    a. The side carrying weight selects what it carries: weight above 0 is asked only of a canary side that selects
+ *       (or is pointed at, before the routers are) the target's canary revision.
+ *    b. No Service under traffic changes its selector: the stable side is pointed only to claim it (no side recorded
+ *       yet), and the canary side is re-pointed only while no weight is reported on it.
+ *    c. The stable side changes hands only to a side that selects the stable revision, with all traffic reported on
+ *       it; once it selects the stable revision, no weight is asked of the canary side outside a canary.
+ *    d. An aborted canary gets no weight: all traffic is on the side that selects the stable revision.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -160,11 +182,16 @@ export function progressViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   return violations;
 }
 
-/** Services never lead traffic to a version that is neither stable nor being canaried, nor to an aborted canary. */
+/**
+ * Services never lead traffic to a version that is neither stable nor being canaried, nor to an aborted canary
+ * (pingPong's canary side keeps it, with no weight: invariant 10).
+ */
 export function serviceViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const { stableRevision, abort } = plan.status;
   const violations: string[] = [];
+  const pingPong = facts.rollout.spec.strategy.canary.pingPong;
   for (const target of plan.services) {
+    if (target.name === pingPong?.pingService || target.name === pingPong?.pongService) continue;
     if (target.role === 'stable' && target.revision !== stableRevision && !(target.revision === null && facts.currentRevision === stableRevision)) {
       violations.push(`the stable Service selects ${target.revision ?? 'every pod'} while ${facts.currentRevision} is canaried against stable ${stableRevision}`);
     }
@@ -179,8 +206,9 @@ function canaryStage(plan: RolloutPlan): boolean {
 }
 
 /** Invariant 7: with a router, traffic moves only onto pods that can serve it, and pods go only once traffic has left them. */
-export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
-  if (!facts.hasTrafficRouter || plan.traffic === undefined) return [];
+export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): string[] {
+  if (!observed.hasTrafficRouter || plan.traffic === undefined) return [];
+  const facts = withSides(observed, routedSideOf(observed));
   const settings = resolveSettings(facts.rollout.spec);
   const previous = facts.rollout.status ?? {};
   const { stableRevision, currentRevision, abort } = plan.status;
@@ -247,12 +275,15 @@ export function trafficViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   if (from !== undefined && reached !== undefined && previous.promote === undefined) {
     for (let index = from; index < reached; index++) {
       const step = settings.steps[index];
-      if (step === undefined || 'pause' in step || isAnalysis(step)) continue;
+      // Pauses, analyses and experiments (their templates take no weight) ask nothing new of the router.
+      if (step === undefined || 'pause' in step || isAnalysis(step) || 'experiment' in step) continue;
       const sized = canaryStepCounts(settings.steps, index, settings.replicas, true).canary > 0;
       const weight = sized ? setWeightAt(settings.steps, index) : 0;
       const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);
-      const wanted = { canaryWeight: weight, ...routes, stableRevision, canaryRevision: currentRevision };
-      if (!trafficInEffect(facts.traffic, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
+      const wanted = { canaryWeight: weight, additionalDestinations: [], ...routes, stableRevision, canaryRevision: currentRevision };
+      // An experiment step's own templates' weights are 11e's; here, the canary's weight and routes it leaves with.
+      const observed = 'experiment' in step && facts.traffic !== undefined ? { ...facts.traffic, additionalDestinations: [] } : facts.traffic;
+      if (!trafficInEffect(observed, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
     }
   }
   return violations;
@@ -307,6 +338,97 @@ export function webhookViolations(facts: RolloutFacts, plan: RolloutPlan): strin
   return violations;
 }
 
+/** Invariant 10: pingPong's Services take turns without a selector change under traffic. */
+export function pingPongViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const pingPong = facts.rollout.spec.strategy.canary.pingPong;
+  if (pingPong === undefined || plan.traffic === undefined) return [];
+  const routedWith = routedSideOf(facts);
+  const sides = pingPongServices(pingPong, routedWith);
+  const selects = facts.serviceSelects ?? {};
+  const reported = facts.traffic?.problem === undefined ? facts.traffic?.canaryWeight : undefined;
+  const planned = (name: string): string | null | undefined => {
+    const target = plan.services.find((candidate) => candidate.name === name);
+    return target === undefined ? selects[name] : target.revision;
+  };
+  const { stableRevision, currentRevision, abort } = plan.status;
+  const violations: string[] = [];
+  const weight = plan.traffic.canaryWeight;
+  if (weight > 0 && planned(sides.canary) !== plan.traffic.canaryRevision) {
+    violations.push(`10a: ${weight}% asked of ${sides.canary}, which selects ${planned(sides.canary) ?? 'no revision of ours'}, not ${plan.traffic.canaryRevision}`);
+  }
+  const claiming = facts.rollout.status?.canary?.stablePingPong === undefined;
+  const stableTarget = plan.services.find((target) => target.name === sides.stable);
+  if (stableTarget !== undefined && stableTarget.revision !== selects[sides.stable] && !claiming) {
+    violations.push(`10b: the stable side ${sides.stable} re-pointed from ${selects[sides.stable] ?? 'nothing'} to ${stableTarget.revision ?? 'every pod'}`);
+  }
+  const canaryTarget = plan.services.find((target) => target.name === sides.canary);
+  if (canaryTarget !== undefined && canaryTarget.revision !== selects[sides.canary] && reported !== 0 && selects[sides.canary] !== undefined) {
+    violations.push(`10b: the canary side ${sides.canary} re-pointed from ${selects[sides.canary]} to ${canaryTarget.revision ?? 'every pod'} with ${reported ?? 'unknown'}% on it`);
+  }
+  const next = plan.status.canary?.stablePingPong ?? routedWith;
+  if (next !== routedWith && !(reported === 100 && awaitingSwap(pingPong, routedWith, stableRevision, selects))) {
+    violations.push(`10c: the stable side moved to ${next} with ${reported ?? 'unknown'}% reported on it`);
+  }
+  const settled = selects[sides.stable] === stableRevision;
+  if (settled && weight > 0 && (currentRevision === stableRevision || abort === true)) violations.push(`10c: ${weight}% asked of the canary side with no canary`);
+  if (abort === true && weight > 0) violations.push(`10d: the aborted canary is asked for ${weight}%`);
+  return violations;
+}
+
+/** Invariant 11: experiments. */
+export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  const violations: string[] = [];
+  const hashes = new Set([
+    ...(facts.experimentReplicaSets ?? []).map((rs) => rs.revision),
+    ...plan.experiment.changes.map((change) => change.revision),
+  ]);
+  for (const service of plan.services) {
+    if (service.revision !== null && hashes.has(service.revision)) violations.push(`11a: Service ${service.name} selects experiment pods ${service.revision}`);
+  }
+  // 11e: traffic goes to an experiment's pods only while every one of them is available, and never more than there is.
+  const destinations = plan.traffic?.additionalDestinations ?? [];
+  for (const destination of destinations.filter((candidate) => candidate.weight > 0)) {
+    const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.revision === destination.podTemplateHash);
+    if (rs === undefined || rs.replicas === 0 || rs.availableReplicas < rs.replicas) violations.push(`11e: ${destination.weight}% asked for experiment Service ${destination.serviceName} without all its pods available`);
+  }
+  const asked = (plan.traffic?.canaryWeight ?? 0) + destinations.reduce((sum, destination) => sum + destination.weight, 0);
+  if (asked > 100) violations.push(`11e: ${asked}% of traffic asked of the canary and the experiment`);
+  const running = plan.status.experiment;
+  // What a router still sends traffic to stays until it reports none (11d).
+  const serving = servingDestinations(facts.traffic);
+  const servedHashes = new Set((facts.experimentServices ?? []).filter((service) => serving.includes(service.name)).map((service) => service.revision));
+  for (const name of plan.experiment.delete) {
+    const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.name === name);
+    if (rs !== undefined && servedHashes.has(rs.revision)) violations.push(`11d: experiment ReplicaSet ${name} deleted while the router reports traffic on its Service`);
+  }
+  for (const name of plan.experiment.services.delete) if (serving.includes(name)) violations.push(`11d: experiment Service ${name} deleted while the router reports traffic on it`);
+  if (running === undefined || plan.status.pauseStartTime !== undefined) {
+    if (plan.experiment.changes.length > 0 || plan.experiment.services.create.length > 0) violations.push('11b: experiment ReplicaSets or Services are made with no experiment running');
+    const left = (facts.experimentReplicaSets ?? []).filter((rs) => !plan.experiment.delete.includes(rs.name) && !servedHashes.has(rs.revision));
+    const leftServices = (facts.experimentServices ?? []).filter((service) => !plan.experiment.services.delete.includes(service.name) && !serving.includes(service.name));
+    if (left.length + leftServices.length > 0) violations.push(`11b: ${[...left.map((rs) => rs.name), ...leftServices.map((service) => service.name)].join(', ')} kept with no experiment running`);
+  }
+  const previous = facts.rollout.status ?? {};
+  const from = continuedFrom(previous, plan.status);
+  const settings = resolveSettings(facts.rollout.spec);
+  const canaryOn = canaryStage(plan);
+  const reached = canaryOn ? (plan.status.currentStepIndex ?? 0) : previous.stableRevision !== plan.status.stableRevision && plan.status.abort !== true ? settings.steps.length : undefined;
+  if (from === undefined || reached === undefined || previous.promote !== undefined) return violations;
+  const name = facts.rollout.metadata.name ?? '';
+  for (let index = from; index < reached; index++) {
+    const step = settings.steps[index];
+    if (step === undefined || !('experiment' in step)) continue;
+    const id = `${previous.currentRevision}-${previous.attempt ?? 0}-s${index}`;
+    const required = (step.experiment.analyses ?? []).filter((analysis) => analysis.requiredForCompletion === true);
+    const succeeded = required.every((analysis) => facts.analysisRuns.some((run) => run.name === ownedObjectName(name, `${id}-${analysis.name}`) && run.phase === 'Successful' && run.terminated !== true));
+    const availableAt = previous.experiment?.step === index ? (parseTimestamp(previous.experiment.availableAt) ?? facts.now) : undefined;
+    const duration = step.experiment.duration;
+    const elapsed = required.length === 0 && duration !== undefined && availableAt !== undefined && facts.now >= availableAt + parseDuration(duration);
+    if (!(required.length > 0 ? succeeded : elapsed)) violations.push(`11c: left experiment step ${index + 1} of ${plan.status.currentRevision} before it completed`);
+  }
+  return violations;
+}
+
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   return [
@@ -314,9 +436,11 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...progressViolations(facts, plan),
     ...serviceViolations(facts, plan),
     ...trafficViolations(facts, plan),
+    ...pingPongViolations(facts, plan),
     ...replayViolations(facts, plan),
     ...webhookViolations(facts, plan),
     ...writeViolations(facts, plan),
+    ...experimentViolations(facts, plan),
   ];
 }
 

@@ -1,7 +1,13 @@
 import { assign, or, setup } from 'xstate';
 import type { CanaryStep, WebhookType } from '../../api/rollout.js';
 import { nextGate, type GateType } from './gates.js';
-import { describeStep, isAnalysis, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
+import { describeStep, isAnalysis, isExperiment, isIndefinitePause, isTimedPause, setWeightAt, stepOrdinal } from './steps.js';
+
+/** An experiment step's clock: when it started, and when every template's pods were first available (epoch ms). */
+export interface ExperimentClock {
+  startedAt: number;
+  availableAt: number | undefined;
+}
 
 /**
  * Everything the machine knows. It is rebuilt from status and spec on every reconcile
@@ -36,6 +42,8 @@ export interface RolloutContext {
   gateSince: number | undefined;
   /** The revision whose pre-rollout hooks passed: they are never called again for it. */
   preRolloutPassed: string | undefined;
+  /** At an experiment step: its clock (kept through an analysis hold there, so its runs stay readable). */
+  experiment: ExperimentClock | undefined;
 }
 
 export type RolloutEvent =
@@ -58,10 +66,16 @@ export type RolloutEvent =
   /** Every hook of the gate waited at answered 2xx (pre-rollout: passed). */
   | { type: 'GATE_OPENED' }
   /** spec.strategy.canary.steps changed under a canary in flight. */
-  | { type: 'STEPS_CHANGED'; previousStepIndex: number };
+  | { type: 'STEPS_CHANGED'; previousStepIndex: number }
+  /** Every template of the experiment step has its pods available: its duration starts, its analyses begin. */
+  | { type: 'EXPERIMENT_AVAILABLE' }
+  /** Its duration passed, or its required analyses succeeded; `reason` says which. */
+  | { type: 'EXPERIMENT_COMPLETED'; reason: string }
+  /** Its pods did not become available in time. */
+  | { type: 'EXPERIMENT_FAILED'; reason: string };
 
 /** What aborted a canary, as the metric rollout_aborts_total labels it. */
-export type AbortCause = 'Manual' | 'Webhook' | 'TemplateMissing' | 'Analysis' | 'BackgroundAnalysis' | 'ProgressDeadline';
+export type AbortCause = 'Manual' | 'Webhook' | 'TemplateMissing' | 'Analysis' | 'BackgroundAnalysis' | 'ProgressDeadline' | 'Experiment';
 
 /** A Kubernetes Event the shell should record; emitted only by transitions, so never repeated. */
 export interface Announcement {
@@ -77,7 +91,12 @@ const where = (context: RolloutContext): string =>
 const completed = (context: RolloutContext): string =>
   `${stepOrdinal(context.stepIndex - 1, context.steps.length)} (${describeStep(context.steps[context.stepIndex - 1])})`;
 const weight = (context: RolloutContext): number => setWeightAt(context.steps, context.stepIndex);
-const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined, holdReason: undefined, gate: undefined, gateSince: undefined };
+const experimentTemplates = (context: RolloutContext): string => {
+  const step = context.steps[context.stepIndex];
+  if (step === undefined || !('experiment' in step)) return '';
+  return step.experiment.templates.map((t) => `${t.name} (${t.specRef}, ${t.replicas ?? 1} ${(t.replicas ?? 1) === 1 ? 'pod' : 'pods'})`).join(', ');
+};
+const clearProgress = { pauseStartTime: undefined, abortedAt: undefined, abortReason: undefined, holdReason: undefined, gate: undefined, gateSince: undefined, experiment: undefined };
 
 /** An `announce` action whose Event text is built from the context after the preceding assigns. */
 function announce(build: (context: RolloutContext, event: RolloutEvent) => Announcement) {
@@ -106,6 +125,8 @@ function abortCauseOf(event: RolloutEvent): AbortCause {
       return 'BackgroundAnalysis';
     case 'DEADLINE_EXCEEDED':
       return 'ProgressDeadline';
+    case 'EXPERIMENT_FAILED':
+      return 'Experiment';
     default:
       return 'Manual';
   }
@@ -146,23 +167,32 @@ export const rolloutMachine = setup({
       return { ...clearProgress, currentRevision: event.revision, stepIndex: 0, attempt: context.attempt + 1 };
     }),
     // Capped: a hold promoted at the confirm-promotion gate is already past the last step.
-    advanceStep: assign(({ context }) => ({ stepIndex: Math.min(context.stepIndex + 1, context.steps.length), pauseStartTime: undefined, gate: undefined, gateSince: undefined })),
+    advanceStep: assign(({ context }) => ({
+      stepIndex: Math.min(context.stepIndex + 1, context.steps.length),
+      pauseStartTime: undefined,
+      gate: undefined,
+      gateSince: undefined,
+      experiment: undefined,
+    })),
     // A person's full promote skips the gates too, confirm-promotion included: they are the confirmation.
-    skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined, gate: 'confirm-promotion' as const, gateSince: undefined })),
+    skipAllSteps: assign(({ context }) => ({ stepIndex: context.steps.length, pauseStartTime: undefined, gate: 'confirm-promotion' as const, gateSince: undefined, experiment: undefined })),
     enterGate: assign(({ context }) => ({ gate: nextGate(context), gateSince: context.now })),
     passGate: assign(({ context }) => ({
       gateSince: undefined,
       ...(context.gate === 'pre-rollout' && { preRolloutPassed: context.currentRevision }),
     })),
     startPause: assign(({ context }) => ({ pauseStartTime: context.now })),
+    startExperiment: assign(({ context }) => ({ experiment: { startedAt: context.now, availableAt: undefined } })),
+    markExperimentAvailable: assign(({ context }) => ({ experiment: { startedAt: context.experiment?.startedAt ?? context.now, availableAt: context.now } })),
     markAborted: assign(({ context, event }) => {
       let reason = `aborted at ${where(context)}`;
       if (event.type === 'ABORT') reason = `${event.reason} at ${where(context)}`;
       if (event.type === 'ANALYSIS_FAILED') reason = `analysis ${event.phase === 'Error' ? 'errored' : 'failed'} at ${where(context)}: ${event.reason}`;
       if (event.type === 'BACKGROUND_ANALYSIS_FAILED') reason = `background analysis ${verdictWord(event.phase)} at ${where(context)}: ${event.reason}`;
       if (event.type === 'DEADLINE_EXCEEDED') reason = `progress deadline exceeded at ${where(context)}`;
+      if (event.type === 'EXPERIMENT_FAILED') reason = `experiment failed at ${where(context)}: ${event.reason}`;
       if (event.type === 'ABORT' && context.gate !== undefined && context.gateSince !== undefined) reason = `${reason} while waiting for ${context.gate} webhooks`;
-      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined, holdReason: undefined, gate: undefined, gateSince: undefined };
+      return { abortedAt: context.now, abortReason: reason, pauseStartTime: undefined, holdReason: undefined, gate: undefined, gateSince: undefined, experiment: undefined };
     }),
     restartSteps: assign(({ context }) => ({ ...clearProgress, stepIndex: 0, attempt: context.attempt + 1 })),
     startHold: assign(({ context, event }) => {
@@ -179,6 +209,7 @@ export const rolloutMachine = setup({
       pauseStartTime: undefined,
       gate: undefined,
       gateSince: undefined,
+      experiment: undefined,
     })),
   },
   guards: {
@@ -190,6 +221,7 @@ export const rolloutMachine = setup({
     atTimedPause: ({ context }) => isTimedPause(context.steps[context.stepIndex]),
     atIndefinitePause: ({ context }) => isIndefinitePause(context.steps[context.stepIndex]),
     atAnalysis: ({ context }) => isAnalysis(context.steps[context.stepIndex]),
+    atExperiment: ({ context }) => isExperiment(context.steps[context.stepIndex]),
     atGate: ({ context }) => nextGate(context) !== undefined,
     // spec.paused freezes progression; aborts and template changes still go through.
     mayProgress: ({ context }) => !context.specPaused,
@@ -353,6 +385,14 @@ export const rolloutMachine = setup({
               ],
             },
             { guard: 'atAnalysis', target: 'analyzing' },
+            {
+              guard: 'atExperiment',
+              target: 'experimenting',
+              actions: [
+                'startExperiment',
+                announce((context) => ({ type: 'Normal', reason: 'ExperimentStarted', message: `starting the experiment at ${where(context)}: ${experimentTemplates(context)}` })),
+              ],
+            },
             { target: 'weighting' },
           ],
         },
@@ -399,6 +439,32 @@ export const rolloutMachine = setup({
               { guard: 'holdsOnFailure', target: 'inconclusive', actions: ['startHold', announceHold] },
               { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
             ],
+            ANALYSIS_INCONCLUSIVE: { target: 'inconclusive', actions: ['startHold', announceHold] },
+          },
+        },
+        /**
+         * An experiment step: its ReplicaSets start; once their pods are available its analyses run and its duration
+         * counts. A failed or errored run aborts, an inconclusive one holds, as at an analysis step.
+         */
+        experimenting: {
+          on: {
+            EXPERIMENT_AVAILABLE: {
+              actions: [
+                'markExperimentAvailable',
+                announce((context) => ({ type: 'Normal', reason: 'ExperimentRunning', message: `the experiment at ${where(context)} has every pod available: its analyses start and its duration counts` })),
+              ],
+            },
+            EXPERIMENT_COMPLETED: {
+              guard: 'mayProgress',
+              target: 'route',
+              actions: [
+                announce((context, event) => ({ type: 'Normal', reason: 'ExperimentCompleted', message: `the experiment at ${where(context)} completed: ${event.type === 'EXPERIMENT_COMPLETED' ? event.reason : ''}` })),
+                'advanceStep',
+                announceStepCompleted,
+              ],
+            },
+            EXPERIMENT_FAILED: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
+            ANALYSIS_FAILED: { target: '#rollout.aborted', actions: ['markAborted', announceAborted] },
             ANALYSIS_INCONCLUSIVE: { target: 'inconclusive', actions: ['startHold', announceHold] },
           },
         },

@@ -1,22 +1,33 @@
 import type { RolloutStatus } from '../../api/rollout.js';
 import { findCondition } from '../../api/conditions.js';
 import { rolloutLabelValue } from '../../api/labels.js';
-import { trafficInEffect } from '../../traffic/plan.js';
+import { servingDestinations, trafficInEffect } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
 import { describeClosed, hookPhase, notificationsFor, verdictOf, type WebhookCall, type WebhookNotification } from './hooks.js';
 import { missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
 import { analysisRunChanges, type AnalysisRunChanges } from './analysis-run-changes.js';
 import { decideContext, type DecideContext } from './context.js';
-import type { RolloutFacts } from './facts.js';
+import type { PingPongSide, RolloutFacts } from './facts.js';
 import { replicaSetsToPrune } from './history.js';
 import { planBaseline, type BaselinePlan } from './baseline.js';
+import { experimentAt, experimentEndsAt, planExperiment, type ExperimentAt, type ExperimentPlan } from './experiment.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
 import { callsFor, heldCanaryFor, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
 import { progressedThisReconcile, trackProgress, type ProgressTracking } from './progress.js';
 import { replicaSetChanges, type ReplicaSetChange } from './replica-set-changes.js';
 import { idealCounts, isAtCounts, planReplicaSets, type ReplicaMode, type ReplicaSetTarget } from './replicas.js';
 import { restartStep } from './restart.js';
-import { claimConflict, desiredServices, serviceSelector, type ServiceTarget } from './services.js';
+import {
+  claimConflict,
+  desiredPingPongServices,
+  desiredServices,
+  routerServices,
+  serviceSelector,
+  stableSideAfter,
+  type PingPong,
+  type ServiceTarget,
+} from './services.js';
+import type { RouterServices } from '../../traffic/router-set.js';
 import { isPauseStage, stageOf, type Stage } from './stage.js';
 import { composeStatus, DEADLINE_REASON, TEMPLATE_MISSING_REASON, TRAFFIC_CONDITION, TRAFFIC_ERROR_REASON } from './status.js';
 import { pauseDeadline } from './steps.js';
@@ -47,6 +58,8 @@ export interface RolloutPlan {
   deleteReplicaSets: string[];
   /** The judge's baseline beside the canary: created and sized with it, deleted once there is no canary. */
   baseline: BaselinePlan;
+  /** An experiment step's ReplicaSets and Services: made while the canary is at its step, removed once it is not. */
+  experiment: ExperimentPlan;
   /** The pod templates still in use once those are gone: config copies no template reads are collected. */
   templatesInUse: Array<{ spec?: unknown }>;
   /** Pods a restart (spec.restartAt) deletes now; their ReplicaSets replace them. */
@@ -66,6 +79,8 @@ export interface RolloutPlan {
   services: ServiceTarget[];
   /** With a router: what it should make true, applied before any ReplicaSet changes. */
   traffic?: TrafficTarget;
+  /** With a router: every router named, and the Services each splits between this reconcile. */
+  trafficRouters?: RouterServices[];
   /** Webhook calls that should be running now; the shell stops any other it runs for this Rollout. */
   webhooks: WebhookCall[];
   /** Event and post-rollout hook calls for this reconcile's Events, made once the status is written. */
@@ -87,13 +102,16 @@ export function decide(facts: RolloutFacts): RolloutPlan {
   const analysisRuns = wantedRuns.filter((run) => missingTemplatesOf([run], facts.missingTemplates).length === 0);
   const calls = callsFor(ctx, snapshot);
   const status = statusOf(ctx, snapshot, { pods, progress, analysisRuns, missingTemplates, calls });
+  if (ctx.settings.pingPong !== undefined && status.stableRevision !== undefined) status.canary = { stablePingPong: stableSideOf(ctx, ctx.settings.pingPong, status) };
   announceStatus(ctx, status, missingTemplates, progress.deadlineExceeded);
   const restart = restartOf(ctx, status);
   const writeBack = writeBackDue(facts.rollout.spec.writeBack, status, facts.now);
   const retryAt = writeBack !== undefined && 'retryAt' in writeBack ? writeBack.retryAt : undefined;
-  const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt]);
+  const experiment = stageOf(snapshot) === 'experimenting' ? experimentAt(ctx.rollout.name, snapshot.context) : undefined;
+  const requeueAfterMs = requeueAfter(ctx, snapshot.context, pods, progress, [restart.wakeAt, retryAt, experimentWakeup(ctx, experiment)]);
   const pruned = prunedReplicaSets(ctx, snapshot.context, pods.replicaSets);
-  const conflict = claimConflict([ctx.settings.stableService, ctx.settings.canaryService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
+  const { stableService, canaryService, pingPong } = ctx.settings;
+  const conflict = claimConflict([stableService, canaryService, pingPong?.pingService, pingPong?.pongService], facts.serviceOwners, rolloutLabelValue(ctx.rollout.name));
   return {
     ...(conflict !== undefined && { refusal: { reason: 'ResourceConflict' as const, message: conflict } }),
     status,
@@ -107,6 +125,15 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       canaryReplicas: pods.replicaSets.find((target) => pods.mode.kind === 'canary' && target.revision === pods.mode.canaryRevision)?.replicas ?? 0,
       baselines: facts.baselines ?? [],
     }),
+    experiment: planExperiment({
+      rollout: facts.rollout,
+      at: experiment,
+      canaryTemplate: facts.template,
+      stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
+      replicaSets: facts.experimentReplicaSets ?? [],
+      services: facts.experimentServices ?? [],
+      serving: servingDestinations(facts.traffic),
+    }),
     templatesInUse: [facts.template, ...facts.replicaSets.filter((rs) => !pruned.includes(rs.name)).map((rs) => rs.template ?? {})],
     podsToDelete: restart.podsToDelete,
     ...workloadOf(ctx, status),
@@ -118,8 +145,14 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     webhooks: calls,
     notifications: notificationsOf(ctx, snapshot),
     ...(requeueAfterMs !== undefined && { requeueAfterMs }),
-    ...(pods.traffic !== undefined && { traffic: pods.traffic }),
+    ...(pods.traffic !== undefined && { traffic: pods.traffic, trafficRouters: routerServices(facts.rollout.spec.strategy.canary, ctx.routedWith) }),
   };
+}
+
+/** pingPong's stable side after this reconcile (see stableSideAfter). */
+function stableSideOf(ctx: DecideContext, pingPong: PingPong, status: RolloutStatus): PingPongSide {
+  const selects = ctx.facts.serviceSelects ?? {};
+  return stableSideAfter({ pingPong, routedWith: ctx.routedWith, stableRevision: status.stableRevision, selects, observedWeight: ctx.observedWeight });
 }
 
 /** What the pods and the router should do at the machine's position. */
@@ -263,6 +296,12 @@ function requeueAfter(
   return future.length > 0 ? Math.min(...future) - facts.now : undefined;
 }
 
+/** An experiment waits for its pods until the progress deadline, then runs for its duration. */
+function experimentWakeup(ctx: DecideContext, experiment: ExperimentAt | undefined): number | undefined {
+  if (experiment === undefined) return undefined;
+  return experiment.clock.availableAt === undefined ? experiment.clock.startedAt + ctx.settings.progressDeadlineMs : experimentEndsAt(experiment);
+}
+
 function servicesFor(ctx: DecideContext, snapshot: RolloutSnapshot, status: RolloutStatus): ServiceTarget[] {
   const { facts, settings } = ctx;
   const heldCanary = heldCanaryFor(ctx, snapshot);
@@ -276,10 +315,22 @@ function servicesFor(ctx: DecideContext, snapshot: RolloutSnapshot, status: Roll
     replicaSets: facts.replicaSets,
   });
   const rolloutLabels = facts.rollout.spec.selector.matchLabels ?? {};
-  return serviceTargets.map((target): ServiceTarget => {
-    const revision = heldCanary !== undefined && target.role === 'canary' ? heldCanary : target.revision;
-    return { ...target, revision, selector: serviceSelector(revision, rolloutLabels) };
-  });
+  const held = serviceTargets.map((target) => (heldCanary !== undefined && target.role === 'canary' ? { ...target, revision: heldCanary } : target));
+  const pingPong = settings.pingPong;
+  const pingPongTargets =
+    pingPong === undefined
+      ? []
+      : desiredPingPongServices({
+          pingPong,
+          routedWith: ctx.routedWith,
+          claimStable: ctx.previous.canary?.stablePingPong === undefined,
+          stableRevision: status.stableRevision,
+          currentRevision: facts.currentRevision,
+          heldCanary,
+          selects: facts.serviceSelects ?? {},
+          observedWeight: ctx.observedWeight,
+        });
+  return [...held, ...pingPongTargets].map((target): ServiceTarget => ({ ...target, selector: serviceSelector(target.revision, rolloutLabels) }));
 }
 
 function workloadOf(ctx: DecideContext, status: RolloutStatus): Pick<RolloutPlan, 'workload'> {

@@ -7,12 +7,14 @@ import type { RolloutContext, RolloutSnapshot } from './machine.js';
 import { replicaModeOf } from './replica-mode.js';
 import type { ReplicaMode } from './replicas.js';
 import { stageOf } from './stage.js';
+import { awaitingSwap, pingPongServices } from './services.js';
 import { setWeightAt } from './steps.js';
+import { experimentAt, experimentDestinations } from './experiment.js';
 
 /** What tells two positions of the machine apart: a transition that leaves this unchanged did not move it. */
 export function positionKey(snapshot: RolloutSnapshot): string {
-  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime } = snapshot.context;
-  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime]);
+  const { stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime, experiment } = snapshot.context;
+  return JSON.stringify([snapshot.value, stableRevision, currentRevision, stepIndex, abortedAt, pauseStartTime, experiment?.availableAt]);
 }
 
 /** The machine's context with the step index the planners work at. */
@@ -57,12 +59,19 @@ export function heldCanaryFor(ctx: DecideContext, current: RolloutSnapshot): str
   if (!ctx.routed) return undefined;
   const stage = stageOf(current);
   if (stage === 'stable' || stage === 'aborted') return undefined;
-  const selects = ctx.facts.traffic?.canarySelects;
+  const selects = canarySideSelects(ctx);
   if (typeof selects !== 'string' || selects === current.context.currentRevision || selects === current.context.stableRevision) return undefined;
   return ctx.observedWeight === 0 ? undefined : selects;
 }
 
-type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableRevision' | 'canaryRevision'>;
+/** What the canary side selects; with pingPong, its Service alone (the one whose selector must not move under traffic). */
+function canarySideSelects(ctx: DecideContext): string | null | undefined {
+  const { pingPong } = ctx.settings;
+  if (pingPong === undefined) return ctx.facts.traffic?.canarySelects;
+  return ctx.facts.serviceSelects?.[pingPongServices(pingPong, ctx.routedWith).canary];
+}
+
+type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableRevision' | 'canaryRevision' | 'additionalDestinations'>;
 
 /**
  * What the router should make true at `current`. A canary gets its step's weight only once its pods are
@@ -71,13 +80,18 @@ type TargetBase = Pick<TrafficTarget, 'headerRoutes' | 'mirrorRoutes' | 'stableR
  */
 export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): TrafficTarget | undefined {
   if (!ctx.routed) return undefined;
+  const context = positionOf(current);
+  const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
+  const { pingPong } = ctx.settings;
+  if (pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, context.stableRevision, ctx.facts.serviceSelects ?? {})) {
+    return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
+  }
   const superseded = heldCanaryFor(ctx, current);
   if (superseded !== undefined) return supersededTarget(ctx, current, superseded);
   const stage = stageOf(current);
-  const context = positionOf(current);
-  const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
   if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
-  if (stage === 'stable') return promotedTarget(ctx, base, context.stableRevision);
+  // pingPong: the stable side selects the stable revision (or the canary side has yet to take it): all traffic there.
+  if (stage === 'stable') return pingPong !== undefined ? { ...base, canaryWeight: 0 } : promotedTarget(ctx, base, context.stableRevision);
   return canaryTarget(ctx, current, base, context);
 }
 
@@ -87,7 +101,7 @@ function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, supersed
   // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
   const served = lowestWeightServed(settings.replicas, availableOf(ctx, current.context.stableRevision));
   const canaryWeight = settings.dynamicStableScale ? Math.min(ctx.observedWeight ?? 0, served) : 0;
-  return { headerRoutes: [], mirrorRoutes: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
+  return { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
 }
 
 function promotedTarget(ctx: DecideContext, base: TargetBase, stable: string | undefined): TrafficTarget {
@@ -97,6 +111,15 @@ function promotedTarget(ctx: DecideContext, base: TargetBase, stable: string | u
   if (availableOf(ctx, stable) >= ctx.settings.replicas) return { ...base, canaryWeight: 100 };
   // Like the stable Service, a stable subset selects every pod of the Rollout until the promoted revision is whole.
   return { ...base, stableRevision: undefined, canaryWeight: Math.min(100, Math.max(0, ctx.observedWeight ?? 0)) };
+}
+
+/**
+ * pingPong, awaiting the swap: no Service changes its selector under traffic, so the stable revision takes all
+ * traffic on the canary side (which selects it) before the roles swap; the old stable side keeps its pods until then.
+ */
+function swapTarget(ctx: DecideContext, base: TargetBase, stable: string | undefined): TrafficTarget {
+  if (availableOf(ctx, stable) >= ctx.settings.replicas) return { ...base, canaryWeight: 100 };
+  return { ...base, canaryWeight: Math.min(100, Math.max(0, ctx.observedWeight ?? 0)) };
 }
 
 function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: TargetBase, context: RolloutContext): TrafficTarget {
@@ -113,7 +136,25 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
   // (a new template mid-canary), or to pods that are gone.
   if (canaryAvailable === 0) canaryWeight = 0;
-  return { ...base, canaryWeight, ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes) };
+  return {
+    ...base,
+    canaryWeight,
+    additionalDestinations: experimentTargets(ctx, current, context),
+    ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes),
+  };
+}
+
+/** While an experiment step runs: its templates' weights. */
+function experimentTargets(ctx: DecideContext, current: RolloutSnapshot, context: RolloutContext): TrafficTarget['additionalDestinations'] {
+  const experiment = stageOf(current) === 'experimenting' ? experimentAt(ctx.rollout.name, context) : undefined;
+  if (experiment === undefined) return [];
+  const { facts } = ctx;
+  return experimentDestinations(experiment, {
+    rollout: facts.rollout,
+    canaryTemplate: facts.template,
+    stable: facts.replicaSets.find((rs) => rs.revision === context.stableRevision),
+    replicaSets: facts.experimentReplicaSets ?? [],
+  });
 }
 
 /** The AnalysisRuns `current` wants, and the templates they name that do not exist (none are awaited while inconclusive). */

@@ -1,10 +1,11 @@
 import type { StateValue } from 'xstate';
 import type { RolloutSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
+import type { RolloutStatus } from '../../api/rollout.js';
 import { findCondition } from '../../api/conditions.js';
 import type { GateType } from './gates.js';
 import { rolloutMachine, type RolloutContext, type RolloutSnapshot } from './machine.js';
-import { isAnalysis, isIndefinitePause, isTimedPause } from './steps.js';
+import { isAnalysis, isExperiment, isIndefinitePause, isTimedPause } from './steps.js';
 import { parseTimestamp } from '../../api/time.js';
 
 export const ABORTED_REASON = 'RolloutAborted';
@@ -50,7 +51,16 @@ export function restoreContext(facts: RolloutFacts, settings: RolloutSettings): 
     gate: waiting !== undefined && waiting.step === stepIndex ? gateTypeOf(waiting.type) : undefined,
     gateSince: waiting !== undefined && waiting.step === stepIndex ? parseTimestamp(waiting.since) : undefined,
     preRolloutPassed: status.webhooks?.preRolloutPassed,
+    experiment: experimentClockOf(status, settings, stepIndex),
   };
+}
+
+/** The experiment clock status records, when it is for the experiment step at `stepIndex`. */
+function experimentClockOf(status: RolloutStatus, settings: RolloutSettings, stepIndex: number): RolloutContext['experiment'] {
+  const recorded = status.experiment;
+  const startedAt = parseTimestamp(recorded?.startedAt);
+  if (recorded?.step !== stepIndex || !isExperiment(settings.steps[stepIndex]) || startedAt === undefined) return undefined;
+  return { startedAt, availableAt: parseTimestamp(recorded.availableAt) };
 }
 
 /**
@@ -72,6 +82,8 @@ export function restoreStateValue(context: RolloutContext): StateValue {
   if (isTimedPause(step)) return { canary: paused ? 'timedPause' : 'route' };
   if (isIndefinitePause(step)) return { canary: paused ? 'indefinitePause' : 'route' };
   if (isAnalysis(step)) return { canary: paused ? 'inconclusive' : 'analyzing' };
+  // Without its clock the experiment was never started (or status was lost): `route` starts it.
+  if (isExperiment(step)) return { canary: context.experiment === undefined ? 'route' : 'experimenting' };
   return { canary: 'weighting' };
 }
 

@@ -38,6 +38,14 @@ export function webhookHash(hook: CanaryWebhook): string {
   return safeHash(hook);
 }
 
+/**
+ * The pod-template hash of one experiment template: unique to the Rollout, the experiment (revision, attempt, step)
+ * and the template, so its pods are told apart from the Rollout's revisions and from other experiments'.
+ */
+export function experimentPodTemplateHash(rollout: string, experiment: string, template: string): string {
+  return safeHash({ rollout, experiment, template });
+}
+
 /** The identity of a tracked ConfigMap's or Secret's content: its copy is named by it. */
 export function contentHash(content: unknown): string {
   return safeHash(content);

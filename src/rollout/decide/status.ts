@@ -14,6 +14,7 @@ import { pauseDeadline, setWeightAt, stepOrdinal, stepProgress } from './steps.j
 import { toTimestamp } from '../../api/time.js';
 import { plannedStepIndex } from './hooks.js';
 import type { TrafficTarget } from '../../traffic/types.js';
+import { describeExperiment, experimentAt } from './experiment.js';
 
 export const DEADLINE_REASON = 'ProgressDeadlineExceeded';
 /** Progressing condition reason (and Event) while the analysis a step needs names a template that does not exist. */
@@ -121,6 +122,10 @@ export function rolloutMessage(input: StatusInput): string {
       return `${context.holdReason ?? `analysis hold at ${at}`}: promote to continue or abort`;
     case 'analyzing':
       return `canary at ${weight}%, waiting for analysis at ${at}`;
+    case 'experimenting': {
+      const experiment = experimentAt(facts.rollout.metadata.name ?? '', context);
+      return `canary at ${weight}%, experiment at ${at}: ${experiment === undefined ? 'starting' : describeExperiment(experiment, facts.experimentReplicaSets ?? [], facts.now)}`;
+    }
     case 'gated': {
       const before = context.stepIndex >= context.steps.length ? 'promotion' : at;
       return `canary at ${weight}%, waiting before ${before} for ${context.gate} webhooks: ${input.gateWait ?? 'passed'}`;
@@ -291,6 +296,7 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     writeBack: facts.rollout.status?.writeBack,
     attempt: context.attempt > 0 ? context.attempt : undefined,
     webhooks: webhookStatus(input),
+    experiment: experimentStatus(context),
     stepAnalysisRun: input.analysisRuns.find((run) => run.kind === 'step')?.name,
     backgroundAnalysisRun: input.analysisRuns.find((run) => run.kind === 'background')?.name,
     ...counts,
@@ -298,6 +304,12 @@ export function composeStatus(input: StatusInput): RolloutStatus {
     conditions,
   };
   return withoutUndefined(status);
+}
+
+/** The experiment step's clock, which a restart must not reset. */
+function experimentStatus({ experiment, stepIndex }: RolloutContext): RolloutStatus['experiment'] {
+  if (experiment === undefined) return undefined;
+  return { step: stepIndex, startedAt: toTimestamp(experiment.startedAt), ...(experiment.availableAt !== undefined && { availableAt: toTimestamp(experiment.availableAt) }) };
 }
 
 /** What a restart must not forget about webhooks: the gate waited at, and whose pre-rollout passed. */
@@ -321,7 +333,7 @@ const OBSERVED_FIELDS: ReadonlySet<string> = new Set(['replicas', 'updatedReplic
 /**
  * How `next` differs from `previous`: not at all; only in what it observes (the fields above, and conditions that
  * keep their type and status while a reason or message moves); or in something decided (a phase, step, revision,
- * abort, a condition turning True or False). An observed-only change may wait while the API budget is spent: the
+ * abort, a condition turning True or False). An observed-only change may wait (statusWriteDue says how long): the
  * next reconcile computes all of it again from the caches, and nothing decided depends on it being written.
  */
 export function statusChange(previous: RolloutStatus, next: RolloutStatus): 'none' | 'observed' | 'decided' {

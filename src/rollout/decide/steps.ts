@@ -1,7 +1,7 @@
 import { parseDuration } from '../../api/duration.js';
 import type { CanaryStep } from '../../api/rollout.js';
 
-export type StepKind = 'setWeight' | 'setCanaryScale' | 'pause' | 'analysis' | 'setHeaderRoute' | 'setMirrorRoute';
+export type StepKind = 'setWeight' | 'setCanaryScale' | 'pause' | 'analysis' | 'setHeaderRoute' | 'setMirrorRoute' | 'experiment';
 
 type SetCanaryScale = Extract<CanaryStep, { setCanaryScale: unknown }>['setCanaryScale'];
 
@@ -11,6 +11,7 @@ export function stepKind(step: CanaryStep): StepKind {
   if ('pause' in step) return 'pause';
   if ('setHeaderRoute' in step) return 'setHeaderRoute';
   if ('setMirrorRoute' in step) return 'setMirrorRoute';
+  if ('experiment' in step) return 'experiment';
   return 'analysis';
 }
 
@@ -30,6 +31,10 @@ export function isIndefinitePause(step: CanaryStep | undefined): boolean {
 
 export function isAnalysis(step: CanaryStep | undefined): boolean {
   return step !== undefined && 'analysis' in step;
+}
+
+export function isExperiment(step: CanaryStep | undefined): boolean {
+  return step !== undefined && 'experiment' in step;
 }
 
 /** Epoch ms at which the timed pause at `stepIndex` ends, or undefined when that step is not a timed pause. */
@@ -90,5 +95,6 @@ export function describeStep(step: CanaryStep | undefined): string {
   }
   if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (remove)'}`;
   if ('setMirrorRoute' in step) return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? '' : ' (remove)'}`;
+  if ('experiment' in step) return step.experiment.duration === undefined ? 'experiment' : `experiment ${step.experiment.duration}`;
   return 'analysis';
 }

@@ -13,6 +13,7 @@ import { restoreSnapshot } from './restore.js';
 import { rollbackWithinWindow } from './rollback-window.js';
 import { stageOf } from './stage.js';
 import { pauseDeadline } from './steps.js';
+import { experimentAt, experimentAvailable, experimentCompletion } from './experiment.js';
 
 /** The machine as this reconcile drives it. */
 interface Drive {
@@ -141,6 +142,8 @@ function observedEvent(ctx: DecideContext, current: RolloutSnapshot, origin: str
       return pauseEvent(ctx, current, stepHooksPassed);
     case 'analyzing':
       return stepAnalysisEvent(ctx, runs, stepHooksPassed);
+    case 'experimenting':
+      return experimentEvent(ctx, current, runs, stepHooksPassed);
     default:
       return undefined;
   }
@@ -203,4 +206,36 @@ function stepAnalysisEvent(ctx: DecideContext, runs: readonly DesiredAnalysisRun
     default:
       return undefined;
   }
+}
+
+/**
+ * An experiment step: available once every template's pods are (or failed, past the progress deadline since it
+ * started, as Argo's experiment fails its template); then its runs decide as an analysis step's do, and it completes
+ * as experimentCompletion says.
+ */
+function experimentEvent(ctx: DecideContext, current: RolloutSnapshot, runs: readonly DesiredAnalysisRun[], stepHooksPassed: boolean): RolloutEvent | undefined {
+  const { facts, settings } = ctx;
+  const at = experimentAt(ctx.rollout.name, current.context);
+  if (at === undefined) return undefined;
+  if (at.clock.availableAt === undefined) {
+    if (experimentAvailable(at, facts.experimentReplicaSets ?? [])) return { type: 'EXPERIMENT_AVAILABLE' };
+    const waited = facts.now - at.clock.startedAt >= settings.progressDeadlineMs;
+    return waited && !current.context.specPaused
+      ? { type: 'EXPERIMENT_FAILED', reason: `its pods were not all available within progressDeadlineSeconds (${settings.progressDeadlineMs / 1000}s)` }
+      : undefined;
+  }
+  const verdicts = runs
+    .filter((run) => run.kind === 'experiment')
+    .map((run) => ({ analysis: run.experiment?.analysis ?? run.name, run: runVerdictOf(ctx.runByName.get(run.name)) }));
+  for (const { analysis, run } of verdicts) {
+    if (run?.phase === 'Failed' || run?.phase === 'Error') return { type: 'ANALYSIS_FAILED', phase: run.phase, reason: `experiment analysis ${analysis}: ${reasonOf(run)}`, hold: false };
+  }
+  const inconclusive = verdicts.find(({ run }) => run?.phase === 'Inconclusive');
+  if (inconclusive?.run !== undefined) return { type: 'ANALYSIS_INCONCLUSIVE', reason: `experiment analysis ${inconclusive.analysis}: ${reasonOf(inconclusive.run)}` };
+  const succeeded = (analysis: string): boolean => verdicts.some((verdict) => verdict.analysis === analysis && verdict.run?.phase === 'Successful');
+  const completed = experimentCompletion(at, succeeded, facts.now);
+  // Behind a router, as any step: only once what it asks for (its templates' weights included) is in effect.
+  const target = trafficTargetFor(ctx, current);
+  const inEffect = target === undefined || trafficInEffect(facts.traffic, target);
+  return completed !== undefined && stepHooksPassed && inEffect ? { type: 'EXPERIMENT_COMPLETED', reason: completed } : undefined;
 }

@@ -1,7 +1,20 @@
+import type { HeaderRoute, TrafficRouting } from '../../api/rollout.js';
 import type { CustomApi } from '../../kube/api.js';
-import type { TrafficRouting } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import {
+  agreed,
+  contentHash,
+  controlledByRollout,
+  createObject,
+  deleteObject,
+  escapeRegex,
+  patchObject,
+  percentOf,
+  readObject,
+  rolloutOwnerReference,
+  type CustomObject,
+  type Kind,
+} from './objects.js';
 
 type ApisixConfig = NonNullable<TrafficRouting['apisix']>;
 
@@ -9,6 +22,9 @@ export const APISIX_ROUTE: Kind = { group: 'apisix.apache.org', version: 'v2', p
 
 /** What the APISIX ingress controller gives a backend that names no weight. */
 const DEFAULT_WEIGHT = 100;
+
+/** On a header route's ApisixRoute: a hash of the spec Fledge generated, which the apiserver may fill in. */
+export const ANNOTATION_ROUTE_HASH = 'fledge.dev/route-hash';
 
 interface Backend {
   serviceName?: unknown;
@@ -21,9 +37,24 @@ interface HttpRule {
   [key: string]: unknown;
 }
 
+/** Argo's APISIX expressions for a header route's matches: each one a header condition, all of them to hold. */
+function headerExprs(route: HeaderRoute): Array<Record<string, unknown>> {
+  return (route.match ?? []).map(({ headerName, headerValue }) => {
+    const subject = { scope: 'Header', name: headerName };
+    if (headerValue.exact !== undefined) return { subject, op: 'Equal', value: headerValue.exact };
+    // Argo writes the prefix into the expression as it is; escaped, a `.` in it matches only a dot.
+    if (headerValue.prefix !== undefined) return { subject, op: 'RegexMatch', value: `^${escapeRegex(headerValue.prefix)}.*` };
+    return { subject, op: 'RegexMatch', value: headerValue.regex ?? '' };
+  });
+}
+
 /**
  * APISIX: the weights of the canary and stable backends in the ApisixRoute's named `spec.http` rules (by default
  * the one named as the route, as in Argo). Like Argo, the first backend naming each Service is the one weighted.
+ *
+ * A header route is an ApisixRoute of its own, named as the route and owned by the Rollout, as Argo makes it: the
+ * weighted rules with the stable backend dropped, the canary's weight 100, the headers as `match.exprs`, and a
+ * priority one above the rule's so APISIX tries it first. Unlike Argo, it holds only the weighted rules.
  */
 export class ApisixRouter implements TrafficRouter {
   readonly kind = 'apisix';
@@ -31,6 +62,8 @@ export class ApisixRouter implements TrafficRouter {
   constructor(
     private readonly api: CustomApi,
     private readonly config: ApisixConfig,
+    /** trafficRouting.managedRoutes: the names of the header routes' ApisixRoutes. */
+    private readonly managedRoutes: readonly string[] = [],
   ) {}
 
   private get ruleNames(): string[] {
@@ -53,16 +86,45 @@ export class ApisixRouter implements TrafficRouter {
     return { object, http };
   }
 
+  /** The header routes' ApisixRoutes that exist, by name. */
+  private async headerRouteObjects(context: RouterContext): Promise<Map<string, CustomObject>> {
+    const found = new Map<string, CustomObject>();
+    for (const name of this.managedRoutes) {
+      const object = await readObject(this.api, APISIX_ROUTE, context.namespace, name);
+      if (object !== undefined) found.set(name, object);
+    }
+    return found;
+  }
+
+  /** The spec of a header route's ApisixRoute, from the route the Rollout weights. */
+  private headerRouteSpec(route: CustomObject, http: HttpRule[], header: HeaderRoute, context: RouterContext): Record<string, unknown> {
+    const rules = http
+      .filter((rule) => typeof rule?.name === 'string' && this.ruleNames.includes(rule.name))
+      .map((rule) => {
+        const canary = backendOf(rule, context.canaryService);
+        const backends = (rule.backends as Backend[])
+          .filter((backend) => backend?.serviceName !== context.stableService)
+          .map((backend) => (backend === canary ? { ...backend, weight: 100 } : backend));
+        const match = typeof rule.match === 'object' && rule.match !== null ? rule.match : {};
+        const priority = typeof rule.priority === 'number' ? rule.priority : 0;
+        return { ...rule, priority: priority + 1, match: { ...match, exprs: headerExprs(header) }, backends };
+      });
+    // Stream (TCP/UDP) routes are no header route's business.
+    const { stream: _stream, ...spec } = route.spec ?? {};
+    return { ...spec, http: rules };
+  }
+
   async observe(context: RouterContext): Promise<TrafficObservation> {
     const { http, problem } = await this.read(context);
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
+    const headerRoutes = [...(await this.headerRouteObjects(context))].filter(([, object]) => controlledByRollout(object, context)).map(([name]) => name);
     const percents = this.ruleNames.map((ruleName) => {
       const rule = http.find((entry) => entry?.name === ruleName);
       const canary = weightOf(backendOf(rule, context.canaryService));
       const stable = weightOf(backendOf(rule, context.stableService));
       return canary === undefined || stable === undefined ? undefined : percentOf(canary, stable);
     });
-    return { canaryWeight: agreed(percents), headerRoutes: [], mirrorRoutes: [] };
+    return { canaryWeight: agreed(percents), headerRoutes, mirrorRoutes: [] };
   }
 
   async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {
@@ -82,10 +144,46 @@ export class ApisixRouter implements TrafficRouter {
       });
       return { ...rule, backends };
     });
-    if (!changed) return false;
     // The whole list: a merge patch replaces arrays.
-    await patchObject(this.api, APISIX_ROUTE, object, { spec: { http: next } });
-    return true;
+    if (changed) await patchObject(this.api, APISIX_ROUTE, object, { spec: { http: next } });
+    return (await this.applyHeaderRoutes(context, target, object, http)) || changed;
+  }
+
+  /** Creates, updates and deletes the header routes' ApisixRoutes so that those of `target`, and only they, exist. */
+  private async applyHeaderRoutes(context: RouterContext, target: TrafficTarget, route: CustomObject, http: HttpRule[]): Promise<boolean> {
+    let changed = false;
+    const existing = await this.headerRouteObjects(context);
+    for (const [name, object] of existing) {
+      if (!target.headerRoutes.some((header) => header.name === name) && controlledByRollout(object, context)) {
+        await deleteObject(this.api, APISIX_ROUTE, object);
+        changed = true;
+      }
+    }
+    for (const header of target.headerRoutes) {
+      const spec = this.headerRouteSpec(route, http, header, context);
+      const hash = contentHash(spec);
+      const object = existing.get(header.name);
+      if (object === undefined) {
+        await createObject(this.api, APISIX_ROUTE, context.namespace, {
+          metadata: {
+            name: header.name,
+            namespace: context.namespace,
+            ...(route.metadata?.labels !== undefined && { labels: route.metadata.labels }),
+            annotations: { [ANNOTATION_ROUTE_HASH]: hash },
+            ownerReferences: [rolloutOwnerReference(context)],
+          },
+          spec,
+        });
+      } else if (!controlledByRollout(object, context)) {
+        throw new Error(`ApisixRoute ${context.namespace}/${header.name} (header route ${header.name}) exists and is not controlled by this Rollout`);
+      } else if (object.metadata?.annotations?.[ANNOTATION_ROUTE_HASH] !== hash) {
+        await patchObject(this.api, APISIX_ROUTE, object, { metadata: { annotations: { [ANNOTATION_ROUTE_HASH]: hash } }, spec });
+      } else {
+        continue;
+      }
+      changed = true;
+    }
+    return changed;
   }
 }
 

@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { CustomApi } from '../../kube/api.js';
 import type { GatewayApiRouting, HeaderRoute, MirrorRoute, StringMatch } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { stableWeightOf } from '../plan.js';
+import { agreed, contentHash, escapeRegex, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
 
 export const HTTP_ROUTE: Kind = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute' };
 
 /** The trailing rules of an HTTPRoute that Fledge added for header and mirror routes, in order. */
 export const ANNOTATION_MANAGED_RULES = 'fledge.dev/managed-rules';
+/** The Services of the backendRefs Fledge added to the weighted rules for an experiment step, as a JSON list. */
+export const ANNOTATION_EXPERIMENT_BACKENDS = 'fledge.dev/experiment-backends';
 
 interface BackendRef {
   group?: string;
@@ -39,8 +41,6 @@ interface ManagedRule {
   hash?: string;
 }
 
-const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /** Gateway API has Exact and RegularExpression header matches; a prefix becomes an anchored expression. */
 function headerMatch(name: string, match: StringMatch): HeaderMatch {
   if (match.exact !== undefined) return { type: 'Exact', name, value: match.exact };
@@ -66,17 +66,23 @@ export interface ParsedRoute {
   managed: ManagedRule[];
   /** Indexes (into rules) of the user's rules whose backendRefs name both Services. */
   weighted: number[];
+  /** The experiment Services whose backendRefs Fledge added to them (only those are Fledge's to weight and remove). */
+  experiments: string[];
+}
+
+function listedIn(route: CustomObject, annotation: string): unknown[] {
+  try {
+    const raw = JSON.parse(route.metadata?.annotations?.[annotation] ?? '[]') as unknown;
+    return Array.isArray(raw) ? raw : [];
+  } catch {
+    return [];
+  }
 }
 
 export function parseRoute(route: CustomObject, context: RouterContext): ParsedRoute {
   const rules = structuredClone(((route.spec?.rules as Rule[] | undefined) ?? []).filter((rule) => typeof rule === 'object' && rule !== null));
-  let listed: ManagedRule[] = [];
-  try {
-    const raw = JSON.parse(route.metadata?.annotations?.[ANNOTATION_MANAGED_RULES] ?? '[]') as unknown;
-    if (Array.isArray(raw)) listed = (raw as ManagedRule[]).filter((entry) => typeof entry?.name === 'string');
-  } catch {
-    listed = [];
-  }
+  const listed = (listedIn(route, ANNOTATION_MANAGED_RULES) as ManagedRule[]).filter((entry) => typeof entry?.name === 'string');
+  const experiments = listedIn(route, ANNOTATION_EXPERIMENT_BACKENDS).filter((name): name is string => typeof name === 'string');
   const routeNamespace = route.metadata?.namespace ?? '';
   // A route re-applied from its manifest keeps the annotation but not the rules it names: only the trailing rules
   // still shaped as Fledge wrote them are managed, so the user's own rules are never taken for them.
@@ -97,14 +103,18 @@ export function parseRoute(route: CustomObject, context: RouterContext): ParsedR
       service !== undefined && refs.some((ref) => refersTo(ref, service, routeNamespace, context.namespace));
     if (names(context.stableService) && names(context.canaryService)) weighted.push(index);
   });
-  return { route, rules, managed, weighted };
+  return { route, rules, managed, weighted, experiments };
 }
 
-/** The canary's percent in one rule: its refs' weight over both Services' (a ref without weight weighs 1). */
-function ruleWeight(rule: Rule, context: RouterContext, routeNamespace: string): number | undefined {
-  const sum = (service: string | undefined): number =>
-    (rule.backendRefs ?? []).filter((ref) => service !== undefined && refersTo(ref, service, routeNamespace, context.namespace)).reduce((total, ref) => total + (ref.weight ?? 1), 0);
-  return percentOf(sum(context.canaryService), sum(context.stableService));
+/**
+ * The canary's percent in one rule (or, given `service`, that experiment Service's): its refs' weight over what the
+ * canary, the stable and the experiment's Services weigh together (a ref without weight weighs 1).
+ */
+function ruleWeight(rule: Rule, context: RouterContext, routeNamespace: string, experiments: readonly string[], service = context.canaryService): number | undefined {
+  const sum = (name: string | undefined): number =>
+    (rule.backendRefs ?? []).filter((ref) => name !== undefined && refersTo(ref, name, routeNamespace, context.namespace)).reduce((total, ref) => total + (ref.weight ?? 1), 0);
+  const all = [context.canaryService, context.stableService, ...experiments].reduce((total, name) => total + sum(name), 0);
+  return percentOf(sum(service), all - sum(service));
 }
 
 /**
@@ -148,6 +158,34 @@ function mirrorRule(route: MirrorRoute, stable: BackendRef, canary: BackendRef):
   };
 }
 
+/**
+ * Sets one weighted rule's backendRefs to the target: the canary's weight, an experiment's Services' (refs added for
+ * those not there yet, and removed for the ones Fledge added that are no longer wanted), and the stable's, the rest.
+ * Whether it changed anything.
+ */
+function weighRule(rule: Rule, context: RouterContext, routeNamespace: string, target: TrafficTarget, experiments: readonly string[]): boolean {
+  const refs = rule.backendRefs ?? [];
+  const names = (ref: BackendRef, service: string | undefined): boolean => service !== undefined && refersTo(ref, service, routeNamespace, context.namespace);
+  const wanted = (ref: BackendRef) => target.additionalDestinations.find((destination) => names(ref, destination.serviceName));
+  const ours = (ref: BackendRef): boolean => wanted(ref) !== undefined || experiments.some((service) => names(ref, service));
+  const kept = refs.filter((ref) => !ours(ref) || wanted(ref) !== undefined);
+  const missing = target.additionalDestinations.filter((destination) => !kept.some((ref) => names(ref, destination.serviceName)));
+  let changed = kept.length !== refs.length || missing.length > 0;
+  for (const ref of kept) {
+    let weight: number | undefined;
+    if (names(ref, context.canaryService)) weight = target.canaryWeight;
+    else if (names(ref, context.stableService)) weight = stableWeightOf(target);
+    else weight = wanted(ref)?.weight;
+    if (weight !== undefined && (ref.weight ?? 1) !== weight) {
+      ref.weight = weight;
+      changed = true;
+    }
+  }
+  const elsewhere = routeNamespace !== context.namespace ? { namespace: context.namespace } : {};
+  rule.backendRefs = [...kept, ...missing.map((destination): BackendRef => ({ name: destination.serviceName, ...elsewhere, port: destination.port, weight: destination.weight }))];
+  return changed;
+}
+
 /** Gateway API HTTPRoutes: weights on the backendRefs naming canaryService and stableService, and managed rules. */
 export class GatewayApiRouter implements TrafficRouter {
   readonly kind = 'gatewayAPI';
@@ -180,15 +218,22 @@ export class GatewayApiRouter implements TrafficRouter {
   async observe(context: RouterContext): Promise<TrafficObservation> {
     const { parsed, problem } = await this.read(context);
     if (problem !== undefined) return { canaryWeight: undefined, headerRoutes: [], mirrorRoutes: [], problem };
-    const weights = parsed.flatMap(({ route, rules, weighted }) => weighted.map((index) => ruleWeight(rules[index] ?? {}, context, route.metadata?.namespace ?? '')));
+    const weightsOf = (service?: string): Array<number | undefined> =>
+      parsed.flatMap(({ route, rules, weighted, experiments }) => weighted.map((index) => ruleWeight(rules[index] ?? {}, context, route.metadata?.namespace ?? '', experiments, service)));
     const takenUp = parsed.every(({ route }) => acceptedByParents(route));
+    const experiments = [...new Set(parsed.flatMap((one) => one.experiments))];
     // Managed routes count as in effect when every route that takes them has them.
     const takers = parsed.filter((_, index) => this.routes()[index]?.useHeaderRoutes === true);
     const common = (type: ManagedRule['type']): string[] => {
       const lists = takers.map(({ managed }) => managed.filter((rule) => rule.type === type).map((rule) => rule.name));
       return (lists[0] ?? []).filter((name) => lists.every((list) => list.includes(name)));
     };
-    return { canaryWeight: takenUp ? agreed(weights) : undefined, headerRoutes: common('header'), mirrorRoutes: common('mirror') };
+    return {
+      canaryWeight: takenUp ? agreed(weightsOf()) : undefined,
+      ...(experiments.length > 0 && { additionalDestinations: experiments.map((service) => ({ serviceName: service, weight: takenUp ? agreed(weightsOf(service)) : undefined })) }),
+      headerRoutes: common('header'),
+      mirrorRoutes: common('mirror'),
+    };
   }
 
   async apply(context: RouterContext, target: TrafficTarget): Promise<boolean> {
@@ -197,22 +242,16 @@ export class GatewayApiRouter implements TrafficRouter {
     let wrote = false;
     for (const [index, one] of parsed.entries()) {
       const useHeaderRoutes = this.routes()[index]?.useHeaderRoutes === true;
-      const { route, rules, managed, weighted } = one;
-      let changed = false;
+      const { route, rules, managed, weighted, experiments } = one;
       const routeNamespace = route.metadata?.namespace ?? '';
       const own = rules.slice(0, rules.length - managed.length);
+      let changed = false;
       for (const ruleIndex of weighted) {
         const rule = own[ruleIndex];
-        for (const ref of rule?.backendRefs ?? []) {
-          let weight: number | undefined;
-          if (context.canaryService !== undefined && refersTo(ref, context.canaryService, routeNamespace, context.namespace)) weight = target.canaryWeight;
-          else if (context.stableService !== undefined && refersTo(ref, context.stableService, routeNamespace, context.namespace)) weight = 100 - target.canaryWeight;
-          if (weight !== undefined && (ref.weight ?? 1) !== weight) {
-            ref.weight = weight;
-            changed = true;
-          }
-        }
+        if (rule !== undefined) changed = weighRule(rule, context, routeNamespace, target, experiments) || changed;
       }
+      const experimentAnnotation = target.additionalDestinations.length > 0 ? JSON.stringify(target.additionalDestinations.map((destination) => destination.serviceName)) : null;
+      const experimentsChanged = (route.metadata?.annotations?.[ANNOTATION_EXPERIMENT_BACKENDS] ?? null) !== experimentAnnotation;
       const base = own[weighted[0] ?? 0];
       const refs = base?.backendRefs ?? [];
       const canaryRef = refs.find((ref) => context.canaryService !== undefined && refersTo(ref, context.canaryService, routeNamespace, context.namespace));
@@ -223,7 +262,7 @@ export class GatewayApiRouter implements TrafficRouter {
         const add = (name: string, type: ManagedRule['type'], rule: Rule): void => {
           added.push(rule);
           // The apiserver fills in defaults, so what was written is recognised by a hash of what Fledge generated.
-          addedNames.push({ name, type, hash: createHash('sha256').update(JSON.stringify(rule)).digest('hex').slice(0, 12) });
+          addedNames.push({ name, type, hash: contentHash(rule) });
         };
         for (const header of target.headerRoutes) add(header.name, 'header', headerRule(header, base, canaryRef));
         for (const mirror of target.mirrorRoutes) add(mirror.name, 'mirror', mirrorRule(mirror, stableRef, canaryRef));
@@ -232,9 +271,10 @@ export class GatewayApiRouter implements TrafficRouter {
       const annotationBefore = route.metadata?.annotations?.[ANNOTATION_MANAGED_RULES] ?? null;
       // The managed rules the route really has (its annotation may name more).
       const present = managed.length > 0 ? JSON.stringify(managed) : null;
-      if (!changed && annotation === annotationBefore && annotation === present) continue;
+      if (!changed && !experimentsChanged && annotation === annotationBefore && annotation === present) continue;
       const nextRules = [...own, ...(annotation === present ? rules.slice(own.length) : added)];
-      await patchObject(this.api, HTTP_ROUTE, route, { metadata: { annotations: { [ANNOTATION_MANAGED_RULES]: annotation } }, spec: { rules: nextRules } });
+      const annotations = { [ANNOTATION_MANAGED_RULES]: annotation, [ANNOTATION_EXPERIMENT_BACKENDS]: experimentAnnotation };
+      await patchObject(this.api, HTTP_ROUTE, route, { metadata: { annotations }, spec: { rules: nextRules } });
       wrote = true;
     }
     // The weights are written; a managed route no route takes could never be in effect, so say why the step waits.

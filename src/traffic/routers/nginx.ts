@@ -2,10 +2,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { NetworkingApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import { mergePatchOptions } from '../../kube/patch.js';
-import { API_VERSION } from '../../api/rollout.js';
 import { LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { readIngress } from './objects.js';
+import { readIngress, rolloutOwnerReference } from './objects.js';
 
 type NginxConfig = NonNullable<TrafficRouting['nginx']>;
 
@@ -83,7 +82,7 @@ export class NginxRouter implements TrafficRouter {
         namespace: context.namespace,
         labels: { [LABEL_ROLLOUT]: rolloutLabelValue(context.rolloutName) },
         annotations: { ...extra, [`${this.prefix}/canary`]: 'true', [`${this.prefix}/canary-weight`]: String(target.canaryWeight) },
-        ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name: context.rolloutName, uid: context.rolloutUid ?? '', controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [rolloutOwnerReference(context)],
       },
       spec: {
         ...(stable.spec?.ingressClassName !== undefined && { ingressClassName: stable.spec.ingressClassName }),

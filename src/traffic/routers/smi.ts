@@ -1,8 +1,8 @@
 import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
-import { API_VERSION } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
-import { patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
+import { stableWeightOf } from '../plan.js';
+import { controlledByRollout, createObject, patchObject, percentOf, readObject, rolloutOwnerReference, type CustomObject, type Kind } from './objects.js';
 
 type SmiConfig = NonNullable<TrafficRouting['smi']>;
 
@@ -46,13 +46,7 @@ export class SmiRouter implements TrafficRouter {
     const name = this.name(context);
     const object = await readObject(this.api, TRAFFIC_SPLIT, context.namespace, name);
     if (object === undefined) return {};
-    const controller = object.metadata?.ownerReferences?.find((owner) => owner.controller === true);
-    const ours =
-      controller !== undefined &&
-      controller.kind === 'Rollout' &&
-      controller.apiVersion.split('/')[0] === API_VERSION.split('/')[0] &&
-      (context.rolloutUid !== undefined ? controller.uid === context.rolloutUid : controller.name === context.rolloutName);
-    if (!ours) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
+    if (!controlledByRollout(object, context)) return { object, problem: `TrafficSplit ${context.namespace}/${name} exists and is not controlled by this Rollout` };
     return { object };
   }
 
@@ -69,17 +63,28 @@ export class SmiRouter implements TrafficRouter {
     };
     const canary = weightOf(context.canaryService);
     const stable = weightOf(context.stableService);
-    const canaryWeight = canary === undefined || stable === undefined ? undefined : percentOf(canary, stable);
-    return { canaryWeight, headerRoutes: [], mirrorRoutes: [] };
+    // The TrafficSplit is the Rollout's own: every other backend is an experiment's, and its share is of the whole.
+    const services = backends.flatMap((backend) => (typeof backend.service === 'string' ? [backend.service] : []));
+    const others = [...new Set(services)].filter((service) => service !== context.canaryService && service !== context.stableService);
+    const otherWeights = others.map((service) => weightOf(service));
+    const total = [canary, stable, ...otherWeights].some((weight) => weight === undefined) ? undefined : [canary, stable, ...otherWeights].reduce<number>((sum, weight) => sum + (weight ?? 0), 0);
+    const share = (weight: number | undefined): number | undefined => (weight === undefined || total === undefined ? undefined : percentOf(weight, total - weight));
+    return {
+      canaryWeight: share(canary),
+      ...(others.length > 0 && { additionalDestinations: others.map((service, index) => ({ serviceName: service, weight: share(otherWeights[index]) })) }),
+      headerRoutes: [],
+      mirrorRoutes: [],
+    };
   }
 
-  /** The spec as Argo writes it for v1alpha1: the canary backend first, weights as quantities (strings). */
+  /** The spec as Argo writes it for v1alpha1: the canary backend first, then an experiment's, stable last; weights as quantities. */
   private spec(context: RouterContext, target: TrafficTarget): Record<string, unknown> {
     return {
       service: this.config.rootService ?? context.stableService,
       backends: [
         { service: context.canaryService, weight: String(target.canaryWeight) },
-        { service: context.stableService, weight: String(100 - target.canaryWeight) },
+        ...target.additionalDestinations.map((destination) => ({ service: destination.serviceName, weight: String(destination.weight) })),
+        { service: context.stableService, weight: String(stableWeightOf(target)) },
       ],
     };
   }
@@ -89,21 +94,9 @@ export class SmiRouter implements TrafficRouter {
     if (problem !== undefined) throw new Error(problem);
     const spec = this.spec(context, target);
     if (object === undefined) {
-      await this.api.createNamespacedCustomObject({
-        group: TRAFFIC_SPLIT.group,
-        version: TRAFFIC_SPLIT.version,
-        plural: TRAFFIC_SPLIT.plural,
-        namespace: context.namespace,
-        body: {
-          apiVersion: `${TRAFFIC_SPLIT.group}/${TRAFFIC_SPLIT.version}`,
-          kind: TRAFFIC_SPLIT.kind,
-          metadata: {
-            name: this.name(context),
-            namespace: context.namespace,
-            ownerReferences: [{ apiVersion: API_VERSION, kind: 'Rollout', name: context.rolloutName, uid: context.rolloutUid ?? '', controller: true, blockOwnerDeletion: true }],
-          },
-          spec,
-        },
+      await createObject(this.api, TRAFFIC_SPLIT, context.namespace, {
+        metadata: { name: this.name(context), namespace: context.namespace, ownerReferences: [rolloutOwnerReference(context)] },
+        spec,
       });
       return true;
     }

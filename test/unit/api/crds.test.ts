@@ -61,7 +61,7 @@ describe('CRDs generated from the zod schemas', () => {
     const step = canary.properties!.steps!.items!;
     expect(step.properties!.setWeight).toEqual({ type: 'integer', minimum: 0, maximum: 100 });
     expect(step.properties!.pause!.properties!.duration).toMatchObject({ 'x-kubernetes-int-or-string': true });
-    expect(step['x-kubernetes-validations']![0]!.message).toBe('must have exactly one of setWeight, pause, setCanaryScale, analysis, setHeaderRoute, setMirrorRoute');
+    expect(step['x-kubernetes-validations']![0]!.message).toBe('must have exactly one of setWeight, pause, setCanaryScale, analysis, setHeaderRoute, setMirrorRoute, experiment');
   });
 
   it('refuse a union Kubernetes cannot express instead of loosening the schema', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { convertText } from '../../../src/cli/convert.js';
 import { exprToCel } from '../../../src/cli/expr-to-cel.js';
 import { run } from '../../../src/cli/main.js';
@@ -85,7 +86,7 @@ describe('convert', () => {
     ]);
   });
 
-  it('refuses step plugins and App Mesh with what to use instead, and names the baseline for experiments', () => {
+  it('refuses step plugins and App Mesh with what to use instead, and passes experiment steps through', () => {
     const rollout = `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
@@ -100,13 +101,108 @@ spec:
       steps:
       - plugin: {name: argoproj-labs/gatewayAPI}
       - experiment: {templates: [{name: baseline, specRef: stable}]}
+      - experiment: {templates: [{name: canary, specRef: canary, weight: 5}]}
 `;
-    const messages = convertText('r.yaml', rollout).findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
+    const converted = convertText('r.yaml', rollout);
+    const messages = converted.findings.filter((f) => f.severity === 'untranslated').map((f) => `${f.line} ${f.message}`);
     expect(messages).toEqual([
+      expect.stringMatching(/^15 spec\.strategy\.canary\.steps\.2\.experiment\.templates\.0\.weight: an experiment template's weight is routed by trafficRouting gatewayAPI, istio, alb or smi only/),
       expect.stringMatching(/^11 spec\.strategy\.canary\.trafficRouting\.appMesh: AWS App Mesh is discontinued \(AWS ended support on 2026-09-30\): move the mesh to the Gateway API/),
       expect.stringMatching(/^13 spec\.strategy\.canary\.steps\.0\.plugin: step plugins are not supported: Argo downloads and runs plugin binaries.*a webhook/),
-      expect.stringMatching(/^14 spec\.strategy\.canary\.steps\.1\.experiment: experiment steps are not supported yet; .*strategy\.canary\.baseline with a judge metric/),
     ]);
+    expect(converted.file.text).toContain('- experiment: {templates: [{name: baseline, specRef: stable}]}');
+  });
+
+  it('converts Argo’s baseline-against-canary experiment completely', () => {
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      steps:
+      - experiment:
+          duration: 1h
+          templates:
+          - {name: baseline, specRef: stable}
+          - {name: canary, specRef: canary}
+          analyses:
+          - name: mann-whitney
+            templateName: mann-whitney
+            args:
+            - {name: baseline-hash, value: "{{templates.baseline.podTemplateHash}}"}
+            - {name: stable-hash, valueFrom: {podTemplateHashValue: Stable}}
+`;
+    const converted = convertText('r.yaml', rollout);
+    expect(converted.findings).toEqual([]);
+    expect(converted.file.documents).toEqual([{ kind: 'Rollout', name: 'r', index: 0, canary: true, complete: true }]);
+  });
+
+  it('splits an Argo step that combines setCanaryScale and setHeaderRoute with a pause, keeps startingStep on its step, and takes the result', () => {
+    // As in Argo's test/e2e/apisix/rollout-apisix-canary-set-header.yaml.
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      canaryService: r-canary
+      stableService: r-stable
+      analysis: {startingStep: 2, templates: [{templateName: rate}]}
+      trafficRouting:
+        managedRoutes: [{name: set-header}]
+        apisix: {route: {name: r-route, rules: [r]}}
+      steps:
+      - setCanaryScale: {replicas: 1}
+        setHeaderRoute: {name: set-header, match: [{headerName: trace, headerValue: {exact: debug}}]}
+        pause: {duration: 15}
+      - setWeight: 5
+      - pause: {}
+`;
+    const { file, findings } = convertText('r.yaml', rollout);
+    const canary = (parse(file.text) as { spec: { strategy: { canary: { steps: unknown[]; analysis: { startingStep: number } } } } }).spec.strategy.canary;
+    expect(canary.steps).toEqual([
+      { setCanaryScale: { replicas: 1 } },
+      { setHeaderRoute: { name: 'set-header', match: [{ headerName: 'trace', headerValue: { exact: 'debug' } }] } },
+      { pause: { duration: 15 } },
+      { setWeight: 5 },
+      { pause: {} },
+    ]);
+    expect(canary.analysis.startingStep).toBe(4);
+    expect(file.documents).toEqual([expect.objectContaining({ name: 'r', complete: true })]);
+    // Converting the result again changes nothing.
+    expect(convertText('again.yaml', file.text).file.text).toBe(file.text);
+    expect(findings.map((f) => `${f.severity} ${f.line} ${f.message}`)).toEqual([
+      'note 16 spec.strategy.canary.steps.0: a step with setCanaryScale, setHeaderRoute, pause is split into 3 steps (setCanaryScale, setHeaderRoute, pause): Argo set them at once and waited on pause alone',
+      'note 11 spec.strategy.canary.analysis.startingStep: startingStep 2 is 4 once the combined steps before it are split',
+    ]);
+  });
+
+  it('translates pingPong and several routers at once as Argo writes them (its albmesh manifest), with nothing left over', () => {
+    const rollout = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      canaryService: canary-service
+      stableService: stable-service
+      pingPong: {pingService: ping-service, pongService: pong-service}
+      trafficRouting:
+        alb: {ingress: web, rootService: root, servicePort: 80}
+        istio: {virtualService: {name: vs, routes: [primary]}}
+      steps: [{setWeight: 25}, {pause: {}}]
+`;
+    const converted = convertText('r.yaml', rollout);
+    expect(converted.findings.filter((f) => f.severity === 'untranslated')).toEqual([]);
+    expect(converted.file.text).toContain('pingPong: {pingService: ping-service, pongService: pong-service}');
+    expect(converted.file.text).toContain('apiVersion: fledge.dev/v1alpha1');
   });
 
   it('exits 1 when something was not translated, 0 with --allow-partial', async () => {

@@ -34,9 +34,38 @@ describe('lint refuses what the apiserver refuses (the CRD schema)', () => {
     ]);
   });
 
-  it('refuses what the CRD’s CEL rules refuse: two routers at once', () => {
+  it('takes several routers at once, as Argo applies each of them', () => {
     const text = rollout('      stableService: s\n      canaryService: c\n      trafficRouting: {nginx: {stableIngress: web}, istio: {virtualService: {name: vs}}}');
-    expect(problemsOf(text)).toEqual(['14 spec.strategy.canary.trafficRouting: trafficRouting names exactly one router: gatewayAPI, traefik, istio, nginx, alb, smi or apisix']);
+    expect(problemsOf(text)).toEqual([]);
+  });
+
+  describe('pingPong, as Argo validates it', () => {
+    const PING_PONG = '      pingPong: {pingService: ping, pongService: pong}';
+    const ALB = 'alb: {ingress: web, servicePort: 80, rootService: root}';
+    const ISTIO = 'istio: {virtualService: {name: vs}}';
+    const routed = (routing: string, services = '') => rollout(`${PING_PONG}\n${services}      trafficRouting: {${routing}}`);
+
+    it('takes it with ALB or host-level Istio in place of stableService and canaryService, alone or beside them', () => {
+      expect(problemsOf(routed(ALB))).toEqual([]);
+      expect(problemsOf(routed(ISTIO))).toEqual([]);
+      expect(problemsOf(routed(`${ALB}, ${ISTIO}`, '      stableService: s\n      canaryService: c\n'))).toEqual([]);
+    });
+
+    it('refuses it with routers Argo does not support it with, and those routers without stableService and canaryService', () => {
+      expect(problemsOf(routed('nginx: {stableIngress: web}', '      stableService: s\n      canaryService: c\n'))).toEqual([
+        expect.stringMatching(/pingPong works with the alb and istio routers only/),
+      ]);
+      expect(problemsOf(rollout(`${PING_PONG}`))).toEqual([expect.stringMatching(/pingPong works with the alb and istio routers only/)]);
+      expect(problemsOf(routed(`${ALB}, nginx: {stableIngress: web}`))).toEqual([expect.stringMatching(/trafficRouting needs stableService and canaryService/)]);
+    });
+
+    it('refuses one Service for both, ALB without rootService, and a Service that is also stableService or canaryService', () => {
+      expect(problemsOf(rollout(`      pingPong: {pingService: ping, pongService: ping}\n      trafficRouting: {${ALB}}`))).toEqual([
+        expect.stringMatching(/pingService and pingPong.pongService must be different/),
+      ]);
+      expect(problemsOf(routed('alb: {ingress: web, servicePort: 80}'))).toEqual([expect.stringMatching(/alb.rootService is required/)]);
+      expect(problemsOf(routed(ISTIO, '      stableService: ping\n      canaryService: c\n'))).toEqual([expect.stringMatching(/must differ from stableService and canaryService/)]);
+    });
   });
 
   it('takes Argo`s ALB router as Argo writes it, and refuses both ingress and ingresses, or stickiness enabled without a duration', () => {

@@ -24,6 +24,36 @@ describe('lint', () => {
     ]);
   });
 
+  it('checks an experiment step’s analyses as an analysis step’s: fieldRefs that do not parse, and placeholders naming no template', () => {
+    const rollout = `apiVersion: fledge.dev/v1alpha1
+kind: Rollout
+metadata: {name: r}
+spec:
+  selector: {matchLabels: {app: r}}
+  template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r:1}]}}
+  strategy:
+    canary:
+      steps:
+      - experiment:
+          duration: 10m
+          templates:
+          - {name: baseline, specRef: stable}
+          - {name: canary, specRef: canary}
+          analyses:
+          - name: compare
+            templateName: mann-whitney
+            args:
+            - {name: baseline-hash, value: "{{templates.baseline.podTemplateHash}}"}
+            - {name: canary-hash, value: "{{templates.canry.podTemplateHash}}"}
+            - {name: ends, value: "{{experiment.finishedAt}}"}
+            - {name: team, valueFrom: {fieldRef: {fieldPath: "metadata.labels[team"}}}
+`;
+    expect(lintText('r.yaml', rollout).problems.map((p) => `${p.line} ${p.message}`)).toEqual([
+      '22 spec.strategy.canary.steps.0.experiment.analyses.0.args.3.valueFrom.fieldRef.fieldPath: fieldRef metadata.labels[team does not parse: write a path into the Rollout, such as metadata.labels[\'key\'] or spec.template.spec.containers[0].image',
+      '20 spec.strategy.canary.steps.0.experiment.analyses.0.args.1.value: {{templates.canry.podTemplateHash}} names nothing this experiment has: its templates are baseline, canary',
+    ]);
+  });
+
   it('reports YAML syntax errors with their line, and ignores other APIs', () => {
     const result = lintText('x.yaml', 'apiVersion: v1\nkind: ConfigMap\n---\nkey: [unclosed\n');
     expect(result.problems).toHaveLength(1);

@@ -112,6 +112,30 @@ describe('get rollout frames', () => {
     expect(lines[revision1]).toBe('revision 1  stable  api-s1  ✔ 8/8 available  pods 8/8 ready');
   });
 
+  it('shows an experiment step’s templates with their image and pods, and its run as the experiment’s', () => {
+    const experiment = (template: string, hash: string, image: string): k8s.V1ReplicaSet => {
+      const replicaSet = rs(hash, 0, image, 1);
+      replicaSet.metadata = { name: `api-c2-1-s1-${template}`, labels: { 'fledge.dev/pod-template-hash': hash, 'fledge.dev/role': 'experiment', 'fledge.dev/experiment-template': template } };
+      return replicaSet;
+    };
+    const run: AnalysisRunObject = {
+      metadata: { name: 'api-c2-1-s1-compare', labels: { 'fledge.dev/analysis': 'experiment' } },
+      status: { phase: 'Running', metricResults: [{ name: 'latency', phase: 'Running', measurements: [{ phase: 'Successful', value: '0.4' }] }] },
+    };
+    const view = buildRolloutView(
+      rollout({ phase: 'Progressing', stableRevision: 's1', currentRevision: 'c2', currentStepIndex: 1, experiment: { step: 1, startedAt: '2026-03-01T12:00:00Z' } }),
+      [rs('s1', 1, 'api:1', 8), rs('c2', 2, 'api:2', 2), experiment('baseline', 'xb', 'api:1'), experiment('canary', 'xc', 'api:2')],
+      [pod('xb', 0, true), pod('xc', 0, false)],
+      [run],
+    );
+    const lines = renderRollout(view, plain).split('\n');
+    expect(lines).toContain('experiment baseline  api:1  api-c2-1-s1-baseline  ✔ 1/1 available  pods 1/1 ready');
+    expect(lines).toContain('experiment canary  api:2  api-c2-1-s1-canary  ✔ 1/1 available  pods 0/1 ready');
+    expect(lines).toContain('└─ analysis api-c2-1-s1-compare (experiment)  ◌ Running');
+    // The experiment's images are no revision's: the header names only the stable and the canary.
+    expect(lines.filter((line) => line.includes('(canary)'))).toHaveLength(1);
+  });
+
   it('marks every measurement outcome and shows the abort', () => {
     const frame = frames[2] ?? '';
     expect(frame).toContain('Status:     ✖ Degraded (aborted)');

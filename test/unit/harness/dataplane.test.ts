@@ -2,7 +2,7 @@ import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { prometheusConfig } from '../../harness/cluster.js';
 import { ports } from '../../harness/config.js';
-import { GATEWAY, crdsIn, gatewayManifests, requiredVersion, traefikConfig } from '../../harness/dataplane.js';
+import { GATEWAY, crdsIn, gatewayManifests, requiredVersion, traefikConfig, withoutConversionWebhook } from '../../harness/dataplane.js';
 import { podTargetGroups } from '../../harness/pod-discovery.js';
 
 describe('which Gateway API version goes with Traefik', () => {
@@ -27,6 +27,16 @@ describe('the CRDs in a manifest file', () => {
   it('keeps only CustomResourceDefinitions, of the groups asked for', () => {
     expect(crdsIn(file).map((crd) => crd.metadata.name)).toEqual(['virtualservices.networking.istio.io', 'telemetries.telemetry.istio.io']);
     expect(crdsIn(file, new Set(['networking.istio.io'])).map((crd) => crd.metadata.name)).toEqual(['virtualservices.networking.istio.io']);
+  });
+
+  it('drops a conversion webhook no one runs, and keeps the rest of the CRD', () => {
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'mappings.getambassador.io' },
+      spec: { group: 'getambassador.io', conversion: { strategy: 'Webhook', webhook: { clientConfig: { service: { name: 'emissary-apiext' } } } }, versions: [{ name: 'v2' }] },
+    };
+    expect(withoutConversionWebhook(crd)).toEqual({ ...crd, spec: { group: 'getambassador.io', conversion: { strategy: 'None' }, versions: [{ name: 'v2' }] } });
   });
 });
 

@@ -43,21 +43,6 @@ describe('TokenBucket', () => {
     expect([bucket.reserve(), bucket.reserve()]).toEqual([0, 0]);
   });
 
-  it('is saturated exactly while a request would have to wait, without taking a token to find out', () => {
-    let now = 0;
-    const bucket = new TokenBucket(10, 2, () => now);
-    expect(bucket.saturated()).toBe(false);
-    bucket.reserve();
-    expect(bucket.saturated()).toBe(false);
-    expect(bucket.reserve()).toBe(0);
-    expect(bucket.saturated()).toBe(true);
-    expect(bucket.reserve(), 'saturated() took nothing').toBe(100);
-    now = 150;
-    expect(bucket.saturated(), 'the debt of 1 is paid at 100 ms, one more token at 200 ms').toBe(true);
-    now = 200;
-    expect(bucket.saturated()).toBe(false);
-  });
-
   it('makes take() wait for the reserved time', async () => {
     const waits: number[] = [];
     const bucket = new TokenBucket(5, 1, () => 0, async (ms) => void waits.push(ms));

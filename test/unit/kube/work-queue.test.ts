@@ -170,6 +170,46 @@ describe('WorkQueue', () => {
     await queue.shutdown();
   });
 
+  it('forgets the keys it is told to: waiting, scheduled and marked to run again, and keeps the others in order', async () => {
+    const runs: string[] = [];
+    const timers = new Map<string, () => void>();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const depths: number[] = [];
+    const queue = new WorkQueue(
+      async (key) => {
+        runs.push(key);
+        if (key === 'a/busy') await gate;
+      },
+      {
+        concurrency: 1,
+        schedule: (fn, ms) => {
+          timers.set(`${ms}`, fn);
+          return { cancel: () => timers.delete(`${ms}`) };
+        },
+      },
+      { onDepth: (depth) => depths.push(depth) },
+    );
+    queue.add('a/busy');
+    await tick();
+    for (const key of ['b/1', 'a/1', 'b/2', 'a/2', 'a/busy']) queue.add(key);
+    queue.addAfter('a/later', 1_000);
+    queue.addAfter('b/later', 2_000);
+    expect(queue.waitingKeys()).toEqual(['b/1', 'a/1', 'b/2', 'a/2']);
+    queue.forget((key) => key.startsWith('a/'));
+    expect(queue.waitingKeys()).toEqual(['b/1', 'b/2']);
+    expect(depths.at(-1)).toBe(2);
+    expect([...timers.keys()]).toEqual(['2000']);
+    release();
+    await tick(5);
+    // a/busy finished without the run its second add asked for; b's keys ran.
+    expect(runs).toEqual(['a/busy', 'b/1', 'b/2']);
+    // A forgotten key can be added again.
+    queue.add('a/1');
+    await tick(5);
+    expect(runs.at(-1)).toBe('a/1');
+  });
+
   it('shutdown waits for in-flight work and refuses new keys', async () => {
     let finished = false;
     const queue = new WorkQueue(

@@ -1,13 +1,17 @@
 import { expect } from 'vitest';
 import { API_VERSION, type CanaryStep, type CanaryStrategy, type Rollout, type RolloutStatus } from '../../../src/api/rollout.js';
-import type { AnalysisPhase, AnalysisRunFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
+import type { AnalysisPhase, AnalysisRunFacts, ExperimentServiceFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
 import type { Announcement } from '../../../src/rollout/decide/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/decide/plan.js';
 import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
 import { pendingRestart, type PodFacts } from '../../../src/rollout/decide/restart.js';
 import { mergePatch } from '../fake-kube.js';
-import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT } from '../../../src/api/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_SCALE_DOWN_AT, LABEL_ANALYSIS_KIND, LABEL_POD_TEMPLATE_HASH } from '../../../src/api/labels.js';
 import type { TrafficObservation } from '../../../src/traffic/types.js';
+import type { PingPongSide } from '../../../src/rollout/decide/facts.js';
+import { recordedStableSide, routerServices } from '../../../src/rollout/decide/services.js';
+import { composeObservations } from '../../../src/traffic/router-set.js';
+import { servingDestinations } from '../../../src/traffic/plan.js';
 import type { WebhookCall, WebhookResult } from '../../../src/rollout/decide/hooks.js';
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z');
@@ -43,7 +47,7 @@ export function makeRollout(options: RolloutOptions = {}): Rollout {
 }
 
 export function templateFor(image: string): Rollout['spec']['template'] {
-  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image }] } };
+  return { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image, ports: [{ name: 'http', containerPort: 8080 }] }] } };
 }
 
 export const revisionOf = (image: string): string => podTemplateHash(templateFor(image));
@@ -58,6 +62,9 @@ export class FakeCluster {
   replicaSets: ReplicaSetFacts[] = [];
   /** The baseline ReplicaSets, kept apart as the shell's observer keeps them. */
   baselines: ReplicaSetFacts[] = [];
+  /** An experiment step's ReplicaSets and Services, kept apart likewise. */
+  experimentReplicaSets: ReplicaSetFacts[] = [];
+  experimentServices: ExperimentServiceFacts[] = [];
   /** What the run named by status.stepAnalysisRun says, as the shell would read it from the cache. */
   stepAnalysisPhase: AnalysisPhase | undefined;
   /** Likewise for status.backgroundAnalysisRun. */
@@ -70,12 +77,22 @@ export class FakeCluster {
    */
   traffic: TrafficObservation = { canaryWeight: 0, headerRoutes: [], mirrorRoutes: [] };
   private written: TrafficObservation | undefined;
+  /**
+   * pingPong: each router's data plane, the weight on the Service it was told is the canary side (the roles swap, and
+   * each router of several has its own Services); and what each Service selects, written at once, as the shell
+   * patches Services before it routes.
+   */
+  private routerWeights = new Map<string, { canaryService: string | undefined; weight: number | undefined }>();
+  private writtenRouterWeights: Map<string, { canaryService: string | undefined; weight: number | undefined }> | undefined;
+  readonly serviceSelects = new Map<string, string | null>();
   /** When set, the router reports this problem instead of taking anything up. */
   trafficProblem: string | undefined;
   /** What the webhook runner last heard, by call key; the shell drops the results of calls a plan no longer wants. */
   readonly webhookResults = new Map<string, WebhookResult>();
   /** Templates that do not exist, as `AnalysisTemplate NAME`. */
   missingTemplates: string[] = [];
+  /** The templates that exist and parse, by `AnalysisTemplate NAME`: a run's spec is built from them. */
+  templates: RolloutFacts['templates'] = {};
   readonly events: Announcement[] = [];
   readonly plans: RolloutPlan[] = [];
   /** Checked on every applied plan unless an abort is expected to drop pods on purpose. */
@@ -98,18 +115,43 @@ export class FakeCluster {
       rollout: structuredClone(this.rollout),
       template: structuredClone(this.rollout.spec.template),
       currentRevision: podTemplateHash(this.rollout.spec.template),
-      templates: {},
+      templates: structuredClone(this.templates),
       serviceOwners: {},
       replicaSets: structuredClone(this.replicaSets),
       baselines: structuredClone(this.baselines),
+      experimentReplicaSets: structuredClone(this.experimentReplicaSets),
+      experimentServices: structuredClone(this.experimentServices),
       analysisRuns: this.analysisRuns(),
       missingTemplates: [...this.missingTemplates],
       hasTrafficRouter: this.hasTrafficRouter,
       webhooks: structuredClone([...this.webhookResults.values()]),
       ...(this.hasTrafficRouter && {
-        traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : structuredClone(this.traffic),
+        traffic: this.trafficProblem !== undefined ? { ...structuredClone(this.traffic), problem: this.trafficProblem } : this.observedTraffic(),
       }),
+      ...(this.hasTrafficRouter && this.pingPong !== undefined && { serviceSelects: Object.fromEntries(this.serviceSelects), routedWith: this.routedWith() }),
     };
+  }
+
+  private get pingPong(): CanaryStrategy['pingPong'] {
+    return this.rollout.spec.strategy.canary.pingPong;
+  }
+
+  /** The side the observer reads the routers with: the one status recorded. */
+  private routedWith(): PingPongSide {
+    return recordedStableSide(this.status);
+  }
+
+  /** What the routers report: with pingPong, each router's weight on the Service it is read with as the canary side. */
+  private observedTraffic(): TrafficObservation {
+    const observed = structuredClone(this.traffic);
+    if (this.pingPong === undefined) return observed;
+    return composeObservations(
+      routerServices(this.rollout.spec.strategy.canary, this.routedWith()).map(({ router, canaryService }) => {
+        const state = this.routerWeights.get(router) ?? { canaryService, weight: observed.canaryWeight };
+        const weight = state.weight === undefined || state.canaryService === canaryService ? state.weight : 100 - state.weight;
+        return { router, observation: { canaryWeight: weight, headerRoutes: [], mirrorRoutes: [] } };
+      }),
+    );
   }
 
   /** The pods the ReplicaSets have now: new ones for missing pods, as many ready as each one has available. */
@@ -163,12 +205,16 @@ export class FakeCluster {
       const canary = plan.services.find((service) => service.role === 'canary');
       this.written = {
         canaryWeight: plan.traffic.canaryWeight,
+        additionalDestinations: plan.traffic.additionalDestinations.map(({ serviceName, weight }) => ({ serviceName, weight })),
         headerRoutes: plan.traffic.headerRoutes.map((route) => route.name),
         mirrorRoutes: plan.traffic.mirrorRoutes.map((route) => route.name),
         stableSelects: stable !== undefined ? stable.revision : plan.traffic.stableRevision,
         canarySelects: canary !== undefined ? canary.revision : plan.traffic.canaryRevision,
       };
+      const weight = plan.traffic.canaryWeight;
+      this.writtenRouterWeights = new Map((plan.trafficRouters ?? []).map(({ router, canaryService }) => [router, { canaryService, weight }]));
     }
+    if (this.pingPong !== undefined) for (const service of plan.services) this.serviceSelects.set(service.name, service.revision);
     if (this.checkBudgets) {
       const surge = Math.ceil(replicas * 0.25);
       const total = plan.replicaSets.reduce((sum, target) => sum + target.replicas, 0);
@@ -230,6 +276,7 @@ export class FakeCluster {
     }
     this.replicaSets = this.replicaSets.filter((rs) => !plan.deleteReplicaSets.includes(rs.name));
     this.applyBaseline(plan);
+    this.applyExperiment(plan);
     this.rollout = { ...this.rollout, status: plan.status };
     this.wantedCalls = plan.webhooks;
     for (const key of this.webhookResults.keys()) if (!plan.webhooks.some((call) => call.key === key)) this.webhookResults.delete(key);
@@ -262,6 +309,59 @@ export class FakeCluster {
     for (const baseline of this.baselines) expect(baseline.replicas, 'the baseline has the canary’s size').toBe(canary?.replicas ?? 0);
   }
 
+  /**
+   * The experiment's writes. Whatever the plan, experiment ReplicaSets and Services exist only while the canary runs
+   * an experiment step, and no Service of the Rollout selects their pods.
+   */
+  private applyExperiment(plan: RolloutPlan): void {
+    for (const change of plan.experiment.changes) {
+      if (change.kind === 'create') {
+        const { metadata, spec } = change.replicaSet;
+        expect(this.experimentReplicaSets.some((rs) => rs.name === metadata?.name), 'an experiment ReplicaSet is created once').toBe(false);
+        expect(metadata?.labels?.[LABEL_POD_TEMPLATE_HASH], 'an experiment ReplicaSet carries its own hash').toBe(change.revision);
+        this.experimentReplicaSets.push({ name: metadata?.name ?? '', revision: change.revision, revisionNumber: 0, replicas: spec?.replicas ?? 0, readyReplicas: 0, availableReplicas: 0, createdAt: this.now, template: structuredClone(spec?.template) });
+        continue;
+      }
+      const rs = this.experimentReplicaSets.find((candidate) => candidate.name === change.name);
+      expect(rs, `experiment ReplicaSet ${change.name} is resized only when it exists`).toBeDefined();
+      if (rs !== undefined && change.patch.spec?.replicas !== undefined) rs.replicas = change.patch.spec.replicas;
+    }
+    this.experimentReplicaSets = this.experimentReplicaSets.filter((rs) => !plan.experiment.delete.includes(rs.name));
+    this.experimentServices = this.experimentServices.filter((service) => !plan.experiment.services.delete.includes(service.name));
+    for (const service of plan.experiment.services.create) {
+      expect(this.experimentServices.some((known) => known.name === service.metadata?.name), 'an experiment Service is created once').toBe(false);
+      this.experimentServices.push({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' });
+    }
+    const hashes = new Set(this.experimentReplicaSets.map((rs) => rs.revision));
+    for (const service of plan.services) expect(hashes.has(service.revision ?? ''), `Service ${service.name} never selects experiment pods`).toBe(false);
+    const { status } = plan;
+    const running = status.experiment !== undefined && status.pauseStartTime === undefined && status.abort !== true;
+    if (!running) {
+      // Only what the router still reports traffic on may stay, until it reports none.
+      const serving = servingDestinations(this.facts().traffic);
+      const served = new Set(this.experimentServices.filter((service) => serving.includes(service.name)).map((service) => service.revision));
+      expect(this.experimentReplicaSets.filter((rs) => !served.has(rs.revision)), 'no experiment ReplicaSet without an experiment running').toEqual([]);
+      expect(this.experimentServices.filter((service) => !serving.includes(service.name)), 'no experiment Service without an experiment running').toEqual([]);
+    }
+  }
+
+  /**
+   * The plan's AnalysisRun writes, as the apiserver takes them; a terminated run that had not finished then says
+   * Successful at worst (the run controller's promise).
+   */
+  applyRuns(plan: RolloutPlan): void {
+    const runs = plan.analysisRunChanges;
+    for (const { name } of runs.delete) this.runs.delete(name);
+    for (const { run } of runs.create) {
+      const kind = run.metadata.labels?.[LABEL_ANALYSIS_KIND];
+      this.runs.set(run.metadata.name, { name: run.metadata.name, phase: undefined, createdAt: new Date(this.now).toISOString(), ...(kind !== undefined && { kind }) });
+    }
+    for (const name of runs.terminate) {
+      const run = this.runs.get(name);
+      if (run !== undefined) this.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
+    }
+  }
+
   /** The calls the last applied plan wants made. */
   wantedCalls: WebhookCall[] = [];
 
@@ -278,13 +378,16 @@ export class FakeCluster {
 
   /** The data plane takes up what the router last wrote (a router that lags behind the pods is one not told to yet). */
   takeUpTraffic(): void {
-    if (this.written !== undefined) this.traffic = this.written;
+    if (this.written !== undefined) {
+      this.traffic = this.written;
+      if (this.writtenRouterWeights !== undefined) this.routerWeights = this.writtenRouterWeights;
+    }
     this.written = undefined;
   }
 
   /** Every pod becomes ready and available; the traffic split stays as it is. */
   settlePods(): void {
-    for (const rs of this.replicaSets) {
+    for (const rs of [...this.replicaSets, ...this.experimentReplicaSets]) {
       rs.readyReplicas = rs.replicas;
       rs.availableReplicas = rs.replicas;
     }
@@ -293,6 +396,8 @@ export class FakeCluster {
   /** A person (or a GitOps sync) rewrites the route's weight: it is in effect at once, and nothing Fledge wrote is pending. */
   editTraffic(canaryWeight: number | undefined): void {
     this.traffic = { ...this.traffic, canaryWeight };
+    const routers = routerServices(this.rollout.spec.strategy.canary, this.routedWith());
+    this.routerWeights = new Map(routers.map(({ router, canaryService }) => [router, { canaryService, weight: canaryWeight }]));
     this.written = undefined;
   }
 

@@ -14,7 +14,7 @@ export const KEY = 'shop/api';
 /** The real RolloutReconciler on a FakeKube, with the clock in the test's hands. */
 export function reconcilerOn(
   rollout: Rollout = makeRollout({ replicas: 4, steps: [{ setWeight: 25 }, { setWeight: 50 }, { pause: {} }] }),
-  { apiSaturated }: { apiSaturated?: () => boolean } = {},
+  { countsStalenessMs }: { countsStalenessMs?: number } = {},
 ) {
   const kube = new FakeKube();
   const clock = { now: T0 };
@@ -37,7 +37,7 @@ export function reconcilerOn(
     metrics,
     logger: createLogger('error', {}),
     now: () => clock.now,
-    ...(apiSaturated !== undefined && { apiSaturated }),
+    ...(countsStalenessMs !== undefined && { countsStalenessMs }),
   });
   const reconciler = start();
   kube.sync();

@@ -67,6 +67,7 @@ function input(steps: CanaryStep[], specPaused: boolean, progressDeadlineAbort: 
     gate: undefined,
     gateSince: undefined,
     preRolloutPassed: undefined,
+    experiment: undefined,
   };
 }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AnalysisPhase } from '../../../src/api/analysis.js';
-import type { CanaryStep, CanaryStrategy, CanaryWebhook, WebhookType } from '../../../src/api/rollout.js';
+import { experimentWeightProblem, type CanaryStep, type CanaryStrategy, type CanaryWebhook, type WebhookType } from '../../../src/api/rollout.js';
 import { decide } from '../../../src/rollout/decide/plan.js';
 import { rolloutViolations } from '../../../src/rollout/decide/invariants.js';
 import { propertyParameters } from '../property.js';
@@ -9,7 +9,26 @@ import { FakeCluster, makeRollout } from './fake-cluster.js';
 
 const ANALYSIS = { templates: [{ templateName: 'success-rate' }] };
 
+/** Argo's baseline-against-canary experiment: a duration, a required analysis, both or neither (it then waits for a promote). */
+const experimentStep: fc.Arbitrary<CanaryStep> = fc
+  // Quick ones weighted up, so worlds see experiments complete as well as run.
+  .record({ duration: fc.constantFrom(undefined, '0s', '0s', '30s', '5m'), analysis: fc.constantFrom('none', 'none', 'optional', 'required'), canaryReplicas: fc.integer({ min: 0, max: 2 }) })
+  .map(({ duration, analysis, canaryReplicas }) => ({
+    experiment: {
+      ...(duration !== undefined && { duration }),
+      templates: [
+        { name: 'baseline', specRef: 'stable' as const },
+        { name: 'canary', specRef: 'canary' as const, replicas: canaryReplicas, service: {} },
+      ],
+      ...(analysis !== 'none' && {
+        analyses: [{ name: 'compare', templateName: 'success-rate', requiredForCompletion: analysis === 'required', args: [{ name: 'canary-hash', value: '{{templates.canary.podTemplateHash}}' }] }],
+      }),
+    },
+  }));
+
 const step: fc.Arbitrary<CanaryStep> = fc.oneof(
+  // Weighted up: an experiment needs its pods, then its analysis or duration, before worlds see it complete.
+  { weight: 3, arbitrary: experimentStep },
   fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }),
   fc.constant({ pause: {} }),
   fc.constantFrom('10s', '5m', '800h').map((duration) => ({ pause: { duration } })),
@@ -38,9 +57,23 @@ const routedStep: fc.Arbitrary<CanaryStep> = fc.oneof(
     weight: 1,
     arbitrary: fc.boolean().map((remove) => ({ setMirrorRoute: { name: 'm1', percentage: 50, ...(!remove && { match: [{ path: { prefix: '/' } }] }) } })),
   },
+  // An experiment whose templates the router gives a share of traffic, as Argo's weighted experiment step.
+  {
+    weight: 2,
+    arbitrary: fc.record({ duration: fc.constantFrom('0s', '30s', '5m'), weight: fc.integer({ min: 0, max: 20 }) }).map(({ duration, weight }) => ({
+      experiment: {
+        duration,
+        templates: [
+          { name: 'baseline', specRef: 'stable' as const, weight },
+          { name: 'canary', specRef: 'canary' as const, weight },
+        ],
+      },
+    })),
+  },
 );
-// At least one step: without any, a new revision is promoted at once and no canary ever carries weight.
-const routedSteps = fc.array(routedStep, { minLength: 1, maxLength: 6 });
+// At least one step: without any, a new revision is promoted at once and no canary ever carries weight. Weights that
+// would take more than all the traffic are refused by the schema, so no world has them.
+const routedSteps = fc.array(routedStep, { minLength: 1, maxLength: 6 }).filter((list) => experimentWeightProblem(list) === undefined);
 const phase = fc.constantFrom<AnalysisPhase>('Running', 'Successful', 'Failed', 'Error', 'Inconclusive');
 
 /** What the world and people do between reconciles. */
@@ -53,7 +86,7 @@ type Action =
   | { kind: 'promote'; how: 'step' | 'full' }
   | { kind: 'abort' }
   | { kind: 'retry' }
-  | { kind: 'verdict'; slot: 'step' | 'background'; phase: AnalysisPhase }
+  | { kind: 'verdict'; slot: 'step' | 'background' | 'experiment'; phase: AnalysisPhase }
   | { kind: 'paused'; paused: boolean }
   /** The reconcile's status write is lost (a conflict): the next one decides on the old status again. */
   | { kind: 'lostWrite' }
@@ -83,7 +116,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom<'step' | 'full'>('step', 'full').map((how) => ({ kind: 'promote' as const, how })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'abort' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'retry' as const }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('verdict' as const), slot: fc.constantFrom<'step' | 'background'>('step', 'background'), phase }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('verdict' as const), slot: fc.constantFrom<'step' | 'background' | 'experiment'>('step', 'background', 'experiment'), phase }) },
   { weight: 1, arbitrary: fc.boolean().map((paused) => ({ kind: 'paused' as const, paused })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lostWrite' as const }) },
   { weight: 1, arbitrary: fc.boolean().map((exists) => ({ kind: 'template' as const, exists })) },
@@ -129,6 +162,19 @@ const routedScenario = fc.record({
   actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
 });
 
+/** Worlds behind ALB with pingPong (and, in some, Istio beside it on stableService and canaryService, as Argo's albmesh). */
+const pingPongScenario = fc.record({
+  replicas: fc.integer({ min: 1, max: 8 }),
+  maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 1),
+  maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1),
+  dynamicStableScale: fc.boolean(),
+  mesh: fc.boolean(),
+  scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
+  background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+  steps: fc.array(fc.oneof({ weight: 3, arbitrary: step }, { weight: 2, arbitrary: fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }) }), { minLength: 1, maxLength: 6 }),
+  actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
+});
+
 /** One hook of each type that decides something; gates and failures answer often, so canaries get past them and abort. */
 const HOOK_TYPES: WebhookType[] = ['confirm-rollout', 'pre-rollout', 'confirm-traffic-increase', 'rollout', 'confirm-promotion', 'rollback'];
 const hookAction: fc.Arbitrary<Action> = fc.record({
@@ -170,7 +216,8 @@ function perform(cluster: FakeCluster, act: Action): void {
     case 'retry':
       return cluster.patchStatus({ abort: false });
     case 'verdict': {
-      const name = act.slot === 'step' ? status.stepAnalysisRun : status.backgroundAnalysisRun;
+      const running = [...cluster.runs.values()].find((run) => run.kind === 'experiment' && (run.phase ?? 'Running') === 'Running');
+      const name = act.slot === 'step' ? status.stepAnalysisRun : act.slot === 'background' ? status.backgroundAnalysisRun : running?.name;
       // A verdict, once reached, never changes (the run machine's promise); only a Running run takes one.
       const run = name === undefined ? undefined : cluster.runs.get(name);
       if (run !== undefined && (run.phase ?? 'Running') === 'Running') cluster.runs.set(run.name, { name: run.name, phase: act.phase });
@@ -203,7 +250,7 @@ function perform(cluster: FakeCluster, act: Action): void {
 }
 
 /** Performs each action, then one reconcile checked against every invariant, applied as the shell would apply it. */
-function explore(cluster: FakeCluster, actions: readonly Action[]): number {
+function explore(cluster: FakeCluster, actions: readonly Action[], afterEach?: () => void): number {
   let reconciles = 0;
   cluster.checkBudgets = false;
   for (const act of [{ kind: 'settle' as const }, ...actions]) {
@@ -222,20 +269,17 @@ function explore(cluster: FakeCluster, actions: readonly Action[]): number {
     }
     if (act.kind !== 'lostWrite') {
       cluster.apply(plan);
-      // The plan's AnalysisRun writes, as the apiserver takes them; a terminated run that had not finished then says
-      // Successful at worst (the run controller's promise).
+      cluster.applyRuns(plan);
       const runs = plan.analysisRunChanges;
-      for (const { name } of runs.delete) cluster.runs.delete(name);
-      for (const { run } of runs.create) cluster.runs.set(run.metadata.name, { name: run.metadata.name, phase: undefined, createdAt: new Date(cluster.now).toISOString() });
-      for (const name of runs.terminate) {
-        const run = cluster.runs.get(name);
-        if (run !== undefined) cluster.runs.set(name, { ...run, phase: run.phase === undefined || run.phase === 'Running' ? 'Successful' : run.phase, terminated: true });
-      }
       restarts += plan.events.filter((event) => event.reason === 'RolloutRestarted').length;
       if (plan.baseline.changes.some((change) => change.kind === 'create')) baselined++;
+      if (plan.events.some((event) => event.reason === 'ExperimentCompleted')) experimented++;
+      if (plan.events.some((event) => event.reason === 'RolloutAborted' && event.message.includes('experiment'))) experimentAborts++;
+      if ((facts.traffic?.additionalDestinations ?? []).some((destination) => (destination.weight ?? 0) > 0)) experimentsRouted++;
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
+      afterEach?.();
     }
   }
   return reconciles;
@@ -261,8 +305,12 @@ function clusterFor(
 }
 
 let worlds = 0;
-/** Baseline ReplicaSets created across the worlds explored. */
+/** Baseline ReplicaSets created, and experiment steps completed or aborted, across the worlds explored. */
 let baselined = 0;
+let experimented = 0;
+let experimentAborts = 0;
+/** Reconciles in which a router reported traffic on an experiment's Services. */
+let experimentsRouted = 0;
 /** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
 let restarts = 0;
 let pruned = 0;
@@ -293,6 +341,8 @@ describe('rollout core properties', () => {
     );
     expect(reconciles).toBeGreaterThan(1000);
     expect(baselined, 'baselines were started beside canaries in some worlds').toBeGreaterThan(10);
+    expect(experimented, 'experiment steps ran to completion in some worlds').toBeGreaterThan(10);
+    expect(experimentAborts, 'experiments aborted canaries (a failed run, pods never available) in some worlds').toBeGreaterThan(10);
     expect(restarts, 'restarts (spec.restartAt) ran to completion in some worlds').toBeGreaterThan(10);
     expect(pruned, 'AnalysisRuns were deleted (afresh or beyond the history limit) in some worlds').toBeGreaterThan(10);
   }, 120_000);
@@ -338,5 +388,40 @@ describe('rollout core properties', () => {
     expect(reconciles).toBeGreaterThan(1000);
     // The worlds get somewhere: canaries past their first steps, not only rollouts stuck at step 0.
     expect(routedSteps).toBeGreaterThan(600);
+    expect(experimentsRouted, 'routers carried experiment weights in some reconciles').toBeGreaterThan(50);
+  }, 120_000);
+
+  it('keeps every invariant, pingPong’s included, in worlds behind ALB with ping and pong Services taking turns', async () => {
+    let reconciles = 0;
+    let swaps = 0;
+    let aborted = 0;
+    await fc.assert(
+      fc.asyncProperty(pingPongScenario, async (world) => {
+        await breathe();
+        const cluster = clusterFor(world, {
+          pingPong: { pingService: 'api-ping', pongService: 'api-pong' },
+          trafficRouting: {
+            alb: { ingress: 'api', servicePort: 80, rootService: 'api-root' },
+            ...(world.mesh && { istio: { virtualService: { name: 'api' } } }),
+          },
+          ...(world.mesh && { stableService: 'api-stable', canaryService: 'api-canary' }),
+          dynamicStableScale: world.dynamicStableScale,
+          ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
+        });
+        cluster.hasTrafficRouter = true;
+        let side = cluster.status.canary?.stablePingPong;
+        const watchSwaps = (): void => {
+          const now = cluster.status.canary?.stablePingPong;
+          if (side !== undefined && now !== side) swaps++;
+          side = now;
+        };
+        reconciles += explore(cluster, world.actions, watchSwaps);
+        if (cluster.status.abort === true) aborted++;
+      }),
+      propertyParameters(400),
+    );
+    expect(reconciles).toBeGreaterThan(1000);
+    expect(swaps, 'the stable side changed hands in some worlds').toBeGreaterThan(20);
+    expect(aborted, 'some worlds end aborted').toBeGreaterThan(10);
   }, 120_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CanaryStep, Rollout, TrafficRouting } from '../../../src/api/rollout.js';
+import { COUNTS_STALENESS_MS } from '../../../src/rollout/decide/status-writes.js';
 import { ANNOTATION_MANAGED_RULES } from '../../../src/traffic/routers/gateway-api.js';
 import { makeRollout } from '../rollout/fake-cluster.js';
 import { reconcilerOn } from '../rollout/fake-reconciler.js';
@@ -74,6 +75,10 @@ describe('RolloutReconciler with the Gateway API router: acceptance and managed 
     expect(env.route().spec.rules[0]?.backendRefs.map((ref) => ref.weight)).toEqual([75, 25]);
     expect(env.route().metadata.generation).toBeGreaterThan(env.route().status.parents[0]!.conditions[0]!.observedGeneration);
     expect(env.status()).toMatchObject({ phase: 'Progressing', currentStepIndex: 0, actualWeight: 0 });
+    expect(env.trafficCondition()).toMatchObject({ status: 'False', reason: 'TrafficPending' });
+    // Its message follows what the router reports: words that change alone are written within the staleness bound.
+    env.clock.now += COUNTS_STALENESS_MS;
+    await env.step();
     expect(env.trafficCondition()).toMatchObject({ status: 'False', reason: 'TrafficPending', message: expect.stringMatching(/not yet taken up/) });
 
     env.accept();

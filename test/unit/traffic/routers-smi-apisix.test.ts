@@ -3,13 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
 import { ApisixRouter } from '../../../src/traffic/routers/apisix.js';
-import { routerFor } from '../../../src/traffic/routers/index.js';
+import { routersFor } from '../../../src/traffic/routers/index.js';
 import { quantityValue, SmiRouter } from '../../../src/traffic/routers/smi.js';
-import type { RouterContext, TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
-
-const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutUid: 'uid-1', stableService: 'api-stable', canaryService: 'api-canary' };
-const target = (canaryWeight: number): TrafficTarget => ({ canaryWeight, headerRoutes: [], mirrorRoutes: [], stableRevision: 'stable111', canaryRevision: 'canary222' });
+import { CONTEXT, target } from './router-target.js';
 
 interface TrafficSplit {
   apiVersion: string;
@@ -186,11 +183,13 @@ describe('ApisixRouter', () => {
 });
 
 describe('trafficRouting smi and apisix', () => {
-  it('routerFor picks them', () => {
+  it('routersFor picks them, alone or together', () => {
     const kube = new FakeKube();
     const apis = { custom: kube.custom as unknown as CustomApi, networking: {} as NetworkingApi };
-    expect(routerFor({ smi: {} }, apis).kind).toBe('smi');
-    expect(routerFor({ apisix: { route: { name: 'r' } } }, apis).kind).toBe('apisix');
+    expect(routersFor({ smi: {} }, apis).map((router) => router.kind)).toEqual(['smi']);
+    expect(routersFor({ apisix: { route: { name: 'r' } } }, apis).map((router) => router.kind)).toEqual(['apisix']);
+    expect(routersFor({ apisix: { route: { name: 'r' } }, smi: {} }, apis).map((router) => router.kind)).toEqual(['smi', 'apisix']);
+    expect(() => routersFor({}, apis)).toThrow(/names no router/);
   });
 
   it('the schema takes Argo`s fields and nothing else', () => {
@@ -200,7 +199,7 @@ describe('trafficRouting smi and apisix', () => {
     expect(TrafficRouting.safeParse({ smi: { weights: 1 } }).success).toBe(false);
   });
 
-  it('the CRD refuses smi or apisix beside another router, and managedRoutes with either', () => {
+  it('the CRD takes smi and apisix beside another router, and refuses managedRoutes with smi', () => {
     const lint = (routing: string) =>
       lintText(
         'r.yaml',
@@ -222,8 +221,9 @@ spec:
       ).problems.map((problem) => problem.message);
     expect(lint('{smi: {}}')).toEqual([]);
     expect(lint('{apisix: {route: {name: r, rules: [a]}}}')).toEqual([]);
-    expect(lint('{smi: {}, apisix: {route: {name: r}}}')).toEqual([expect.stringMatching(/names exactly one router/)]);
-    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
-    expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI router only/)]);
+    expect(lint('{smi: {}, apisix: {route: {name: r}}}')).toEqual([]);
+    expect(lint('{}')).toEqual([expect.stringMatching(/names no router/)]);
+    expect(lint('{smi: {}, managedRoutes: [{name: beta}]}')).toEqual([expect.stringMatching(/managedRoutes .* gatewayAPI, istio, alb and apisix routers; traefik, nginx, smi and ambassador have none/)]);
+    expect(lint('{apisix: {route: {name: r}}, managedRoutes: [{name: beta}]}')).toEqual([]);
   });
 });

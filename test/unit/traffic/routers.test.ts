@@ -14,8 +14,9 @@ const CONTEXT: RouterContext = { namespace: 'shop', rolloutName: 'api', rolloutU
 const STABLE_HASH = 'stable111';
 const CANARY_HASH = 'canary222';
 
-const target = (canaryWeight: number, routes: { headerRoutes?: HeaderRoute[]; mirrorRoutes?: MirrorRoute[] } = {}): TrafficTarget => ({
+const target = (canaryWeight: number, routes: { headerRoutes?: HeaderRoute[]; mirrorRoutes?: MirrorRoute[]; additionalDestinations?: TrafficTarget['additionalDestinations'] } = {}): TrafficTarget => ({
   canaryWeight,
+  additionalDestinations: routes.additionalDestinations ?? [],
   headerRoutes: routes.headerRoutes ?? [],
   mirrorRoutes: routes.mirrorRoutes ?? [],
   stableRevision: STABLE_HASH,
