@@ -72,7 +72,8 @@ export class KubeConnection {
     const request = send(url, {
       method,
       agent: this.kept(auth.agent),
-      headers: { ...auth.headers, ...headers },
+      // Node sends a DELETE's body neither chunked nor with a length unless told: the server would read it as the next request.
+      headers: { ...auth.headers, ...headers, ...(body !== undefined && { 'Content-Length': String(Buffer.byteLength(body)) }) },
       ...(auth.auth !== undefined && { auth: auth.auth }),
       ...(signal !== undefined && { signal }),
     });

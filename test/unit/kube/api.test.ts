@@ -116,6 +116,23 @@ describe('the API calls', () => {
     expect(JSON.parse(seen[0]?.body ?? '')).toEqual({ status: { phase: 'Paused' } });
   });
 
+  it('send a delete\'s DeleteOptions as its body, so a precondition makes the apiserver refuse a changed object', async () => {
+    const { client, seen } = await clients();
+    const preconditions = { preconditions: { resourceVersion: '42' } };
+    await leaseApi(client).deleteNamespacedLease({ name: 'fledge-shard-1', namespace: 'fledge-system', body: preconditions });
+    await customApi(client).deleteNamespacedCustomObject({ group: 'getambassador.io', version: 'v3alpha1', plural: 'mappings', namespace: 'shop', name: 'echo-canary', body: preconditions });
+    await coreApi(client).deleteNamespacedService({ name: 'api-exp', namespace: 'shop' });
+    await leaseApi(client).listNamespacedLease({ namespace: 'fledge-system', labelSelector: 'fledge.dev/lease-group=fledge' });
+    expect(seen.map((s) => `${s.method} ${decodeURIComponent(s.url)} ${s.body === '' ? '-' : s.body}`)).toEqual([
+      `DELETE /apis/coordination.k8s.io/v1/namespaces/fledge-system/leases/fledge-shard-1 ${JSON.stringify(preconditions)}`,
+      `DELETE /apis/getambassador.io/v3alpha1/namespaces/shop/mappings/echo-canary ${JSON.stringify(preconditions)}`,
+      'DELETE /api/v1/namespaces/shop/services/api-exp -',
+      'GET /apis/coordination.k8s.io/v1/namespaces/fledge-system/leases?labelSelector=fledge.dev/lease-group=fledge -',
+    ]);
+    expect(seen[0]?.headers['content-type']).toBe('application/json');
+    expect(seen[2]?.headers['content-type']).toBeUndefined();
+  });
+
   it('asks for metadata only when the list says so', async () => {
     const { client, seen } = await clients(() => ({ status: 200, body: { kind: 'PartialObjectMetadataList', items: null } }));
     const list = await coreApi(client).listNamespacedSecret({ namespace: 'shop' }, metadataOnlyOptions());
