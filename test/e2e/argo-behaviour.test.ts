@@ -190,4 +190,46 @@ describe(`Argo Rollouts ${ARGO_ROLLOUTS_VERSION}'s own manifests, converted, beh
     const events = await kubectl(['get', 'events', '-n', suite.ns.name, '--field-selector', 'involvedObject.name=window', '-o', 'jsonpath={.items[*].reason}']);
     expect(events.stdout).toContain('RollbackFastTracked');
   });
+  it('an experiment template weight on ALB: the action splits canary, experiment and stable as Argo writes it, and drops the experiment at promotion', { timeout: 300_000 }, async () => {
+    const file = 'test/e2e/alb/rollout-alb-experiment.yaml';
+    const root = 'alb.ingress.kubernetes.io/actions.alb-rollout-root';
+    await suite.apply(converted(file));
+    const first = await statuses().waitFor('alb-rollout', 'Healthy', (s) => s.phase === 'Healthy' && s.stableRevision !== undefined, 120_000);
+    const ingress = async (): Promise<Json> => JSON.parse((await kubectl(['get', 'ingress', 'alb-rollout-ingress', '-n', suite.ns.name, '-o', 'json'])).stdout) as Json;
+    const watch = await recordWatch<Json>(`/apis/networking.k8s.io/v1/namespaces/${suite.ns.name}/ingresses`, { fieldSelector: 'metadata.name=alb-rollout-ingress' });
+    await newRevision('alb-rollout', '2');
+    // Argo's TestALBExperimentStep: at the experiment step (10% canary, a template of weight 20), the action is the
+    // canary's target group, the experiment's Service's, then the stable's with the 70 left, byte for byte.
+    const action = await eventually(
+      "the experiment's weight in the action",
+      async () => {
+        const value = annotation(await ingress(), root);
+        return value !== undefined && value.includes('"Weight":20') ? value : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    const experimentService = (JSON.parse(action) as { ForwardConfig: { TargetGroups: Array<{ ServiceName: string }> } }).ForwardConfig.TargetGroups[1]?.ServiceName ?? '';
+    const group = (service: string, weight: number) => `{"ServiceName":"${service}","ServicePort":"80","Weight":${weight}}`;
+    expect(action).toBe(`{"Type":"forward","ForwardConfig":{"TargetGroups":[${group('alb-rollout-canary', 10)},${group(experimentService, 20)},${group('alb-rollout-stable', 70)}]}}`);
+    const service = await kubectl(['get', 'service', experimentService, '-n', suite.ns.name, '-o', 'jsonpath={.spec.selector}']);
+    expect(service.code, `the experiment's Service ${experimentService} exists`).toBe(0);
+    expect(service.stdout).toContain('fledge.dev/pod-template-hash');
+
+    // The experiment has no duration and no analysis: as in Argo, it runs until promoted.
+    const held = await statuses().status('alb-rollout');
+    expect(held.currentStepIndex).toBe(1);
+    await patchRollout('alb-rollout', { status: { promote: 'step' } }, 'status');
+    const promoted = await statuses().waitFor('alb-rollout', 'promoted', (s) => s.phase === 'Healthy' && s.stableRevision !== first.stableRevision, 180_000);
+    expect(promoted.currentStepIndex).toBe(2);
+    // As Argo asserts after the promotion: the canary and stable groups at 0 and 100, and the experiment's Service gone
+    // from the action before it is deleted.
+    await eventually('the action back to canary 0, stable 100', async () => (annotation(await ingress(), root) === `{"Type":"forward","ForwardConfig":{"TargetGroups":[${group('alb-rollout-canary', 0)},${group('alb-rollout-stable', 100)}]}}` ? true : undefined), { timeoutMs: 60_000 });
+    await eventually("the experiment's Service deleted", async () => ((await kubectl(['get', 'service', experimentService, '-n', suite.ns.name])).code !== 0 ? true : undefined), { timeoutMs: 60_000 });
+    // Never more than 100% in any write, and the experiment never had weight once its Service was gone.
+    const writes = (await watch.stop()).map((object) => annotation(object, root)).filter((value): value is string => value !== undefined);
+    for (const value of writes) {
+      const groups = (JSON.parse(value) as { ForwardConfig: { TargetGroups: Array<{ Weight: number }> } }).ForwardConfig.TargetGroups;
+      expect(groups.reduce((sum, g) => sum + g.Weight, 0), value).toBe(100);
+    }
+  });
 });
