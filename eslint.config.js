@@ -27,6 +27,19 @@ export default tseslint.config(
       'no-new-func': 'error',
     },
   },
+  // The controller's bundle must not load client-node's index: its generated API classes and models were most of the
+  // bundle and of the idle controller's memory (scripts/bundle-controller.ts). Types are free; src/kube/ talks to the
+  // apiserver. The CLI is not bundled. Pure files restrict it further below.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: '@kubernetes/client-node', message: 'the controller calls the apiserver through src/kube/ (api.ts): import types only', allowTypeImports: true }] },
+      ],
+    },
+  },
   // The pure wall: decisions (the machines, decide() and its planners, verdicts, edits of Git files) take facts and
   // return plans. No I/O, no clock, no randomness, enforced here rather than remembered (as Temporal's SDK does for
   // workflow code). Types may be imported from anywhere; values only from other pure files and libraries without I/O.

@@ -4,14 +4,15 @@
 // package (esbuild's metafile). Writes bench/results/idle-memory.json and prints a table.
 // `npm run bench:idle-memory -- --help` lists the options.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { bundleController } from '../scripts/bundle-controller.js';
 import { up } from '../test/harness/cluster.js';
 import { kubectlBinary } from '../test/harness/config.js';
+import { imageNodeFlags } from '../test/harness/image.js';
 import { Api } from './scale/api.js';
 import { argo, fledge, type Controller, type Running } from './scale/controllers.js';
 import { established, healthy, pausedAtCanary, pool, rolloutManifest, RolloutTracker, sampleMemory, stop, type Memory, type RolloutObject } from './scale/workload.js';
@@ -19,6 +20,8 @@ import { established, healthy, pausedAtCanary, pool, rolloutManifest, RolloutTra
 const USAGE = `usage: npm run bench:idle-memory -- [options]
   --n N                  Rollouts for the Healthy and Paused samples (default 100)
   --controllers LIST     which to measure, in order: fledge, argo (default fledge)
+  --fledge-dir DIR       with fledge: also measure the Fledge built in DIR (its dist/, node_modules/ and Dockerfile),
+                         e.g. a clone of main, in the same run (repeatable)
   --loads K              times the bundle is loaded alone, the median kept (default 5)`;
 
 const { values: flags } = parseArgs({
@@ -26,6 +29,7 @@ const { values: flags } = parseArgs({
     n: { type: 'string', default: '100' },
     controllers: { type: 'string', default: 'fledge' },
     loads: { type: 'string', default: '5' },
+    'fledge-dir': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 });
@@ -72,6 +76,8 @@ function memoryAtExit(args: string[]): { rssBytes: number; heapUsedBytes: number
 interface ControllerResult {
   name: string;
   version: string;
+  /** dist/main.js as the controller ran it (Argo: its binary is not counted). */
+  bundleBytes?: number;
   /** No Rollouts, 10 s after the controller said it was ready. */
   idle: Memory;
   /** N Rollouts created and Healthy, the controller quiet. */
@@ -80,7 +86,7 @@ interface ControllerResult {
   paused: Memory;
 }
 
-async function measure(controller: Controller, api: Api, kubeconfig: string): Promise<ControllerResult> {
+async function measure(controller: Controller, api: Api, kubeconfig: string, bundleOf?: string): Promise<ControllerResult> {
   const kubectl = (args: string[]): string => execFileSync(kubectlBinary, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
   const namespace = `idle-memory-${controller.name.replace(/[^a-z0-9]+/g, '-')}-${Date.now().toString(36)}`;
   const rolloutsPath = `/apis/${controller.apiVersion}/namespaces/${namespace}/rollouts`;
@@ -117,7 +123,7 @@ async function measure(controller: Controller, api: Api, kubeconfig: string): Pr
     await sleep(10_000);
     const paused = await sampleMemory(running);
     log(`${controller.name}: ${n} Paused, RSS ${mb(paused.rssBytes)} MB`);
-    return { name: controller.name, version: controller.version, idle, healthy: healthyMemory, paused };
+    return { name: controller.name, version: controller.version, ...(bundleOf !== undefined && { bundleBytes: statSync(bundleOf).size }), idle, healthy: healthyMemory, paused };
   } finally {
     stopWatch?.();
     if (running) await stop(running);
@@ -132,17 +138,20 @@ async function main(): Promise<void> {
   const packages = bytesByPackage(metafile);
   const bundleBytes = packages.reduce((sum, p) => sum + p.bytes, 0);
   log(`measuring a bare node and the bundle loaded alone (--help), ${loads} times each`);
-  const bareNode = memoryAtExit(['-e', '']);
-  const bundleLoaded = memoryAtExit([bundle, '--help']);
+  const nodeFlags = imageNodeFlags(root);
+  const bareNode = memoryAtExit([...nodeFlags, '-e', '']);
+  const bundleLoaded = memoryAtExit([...nodeFlags, bundle, '--help']);
 
   const cluster = await up(log, { buildFor: wanted.includes('argo') ? 'bench' : 'cluster' });
   const api = new Api(cluster.apiserverUrl, cluster.adminToken, readFileSync(cluster.caFile, 'utf8'));
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   const results: ControllerResult[] = [];
-  for (const name of wanted) {
-    const controller = name === 'argo' ? argo() : fledge(root, join(root, 'bench', 'gc-preload.cjs'), { other: false });
-    results.push(await measure(controller, api, cluster.kubeconfig));
-  }
+  const gcPreload = join(root, 'bench', 'gc-preload.cjs');
+  const builds = (name: string): Array<{ controller: Controller; bundleOf?: string }> =>
+    name === 'argo'
+      ? [{ controller: argo() }]
+      : [root, ...flags['fledge-dir'].map((dir) => resolve(dir))].map((dir) => ({ controller: fledge(dir, gcPreload, { other: dir !== root }), bundleOf: join(dir, 'dist', 'main.js') }));
+  for (const { controller, bundleOf } of wanted.flatMap(builds)) results.push(await measure(controller, api, cluster.kubeconfig, bundleOf));
 
   const result = {
     benchmark: 'idle-memory',
@@ -151,7 +160,7 @@ async function main(): Promise<void> {
     rollouts: n,
     notes: [
       'Fledge\'s memory is read after a forced GC (bench/gc-preload.cjs); Go collects on its own, so Argo\'s is as Go left it.',
-      'bareNode and bundleLoaded: RSS and heap in use at exit after a full GC, the median of --loads runs.',
+      'bareNode and bundleLoaded: RSS and heap in use at exit after a full GC, the median of --loads runs, with the image\'s node flags.',
     ],
     bundle: { bytes: bundleBytes, byPackage: packages.slice(0, 30) },
     bareNode,

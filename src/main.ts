@@ -1,4 +1,5 @@
-import * as k8s from '@kubernetes/client-node';
+// client-node's index would bring its generated API classes into the bundle (scripts/bundle-controller.ts).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { loadConfig, USAGE } from './config.js';
 import { makeApiClients } from './controller/api-clients.js';
 import { createCaches } from './controller/informers.js';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(process.argv.slice(2), process.env);
   const logger = createLogger(config.logLevel, { component: 'fledge-controller' });
-  const kc = new k8s.KubeConfig();
+  const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
 

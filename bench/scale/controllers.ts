@@ -3,6 +3,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ARGO_ROLLOUTS_VERSION, argoRolloutsBinary, argoRolloutsCrdsDir } from '../../test/harness/config.js';
 import { freePort } from '../../test/harness/free-port.js';
+import { imageNodeFlags } from '../../test/harness/image.js';
 
 /** What the bench needs to know of a Rollout's status, whichever controller wrote it. */
 export interface RolloutState {
@@ -115,7 +116,8 @@ function gitLabel(dir: string): string {
 }
 
 /**
- * Fledge as production runs it: compiled, `node dist/main.js`, from `dir` (its dist/ and node_modules/). Named
+ * Fledge as production runs it: compiled, `node dist/main.js` with the image's node flags, from `dir` (its dist/,
+ * node_modules/ and Dockerfile). Named
  * `fledge`, or `fledge@<commit>` when it is another build than this checkout's.
  */
 export function fledge(dir: string, gcPreload: string, { other }: { other: boolean }): Controller {
@@ -133,6 +135,7 @@ export function fledge(dir: string, gcPreload: string, { other }: { other: boole
         '--expose-gc',
         '--require',
         gcPreload,
+        ...imageNodeFlags(dir),
         main,
         ...['--kubeconfig', settings.kubeconfig, '--namespaces', settings.namespace],
         ...['--metrics-port', '0', '--health-port', '0', '--bind-address', '127.0.0.1'],

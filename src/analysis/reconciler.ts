@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi, CustomApi } from '../kube/api.js';
 import { AnalysisRun, type AnalysisRunStatus, type MetricResult, type SecretKeyRef } from '../api/analysis.js';
 import { API_VERSION, GROUP, VERSION } from '../api/rollout.js';
 import { StatusWrites } from '../kube/cache-expectations.js';
@@ -20,8 +21,8 @@ import { isTerminal } from './run-machine.js';
 
 export interface AnalysisRunReconcilerDeps {
   runs: ResilientInformer<k8s.KubernetesObject>;
-  custom: k8s.CustomObjectsApi;
-  core: k8s.CoreV1Api;
+  custom: CustomApi;
+  core: CoreApi;
   /** For the job provider's Jobs. */
   jobs: JobsApi;
   events: EventRecorder;

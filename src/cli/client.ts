@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, DeclaredRollout, VERSION } from '../api/rollout.js';
-import { isNotFound, mergePatchOptions } from '../kube/patch.js';
+import { isNotFound } from '../kube/patch.js';
 import { LABEL_ROLE, ownedBy } from '../api/labels.js';
 import type { AnalysisRunObject } from './view.js';
 
@@ -104,7 +104,9 @@ export class FledgeClient {
 
   async patchRollout(name: string, subresource: 'status' | 'spec', patch: Record<string, unknown>, namespace = this.target.namespace): Promise<void> {
     const request = { group: GROUP, version: VERSION, namespace, plural: 'rollouts', name, body: patch };
-    if (subresource === 'status') await this.custom.patchNamespacedCustomObjectStatus(request, mergePatchOptions());
-    else await this.custom.patchNamespacedCustomObject(request, mergePatchOptions());
+    // client-node's generated API (the CLI is not bundled, so it keeps it) defaults to JSON patch.
+    const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    if (subresource === 'status') await this.custom.patchNamespacedCustomObjectStatus(request, mergePatch);
+    else await this.custom.patchNamespacedCustomObject(request, mergePatch);
   }
 }

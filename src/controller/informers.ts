@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { LABEL_ANALYSIS_RUN_UID } from '../analysis/providers/job.js';
 import { GROUP, VERSION } from '../api/rollout.js';
 import type { ControllerConfig } from '../config.js';
+import type { RequestOptions } from '../kube/client.js';
 import { metadataOnlyOptions, resilientInformer, type ResilientInformer } from '../kube/informer.js';
 import type { Logger } from '../observability/logger.js';
 import { LABEL_ROLLOUT } from '../api/labels.js';
@@ -47,7 +48,7 @@ const customResource = (plural: string, clusterScoped = false): Source<k8s.Kuber
       : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
 });
 
-type ListCall<T extends k8s.KubernetesObject, Request> = (request: Request & { labelSelector?: string }, options?: k8s.ConfigurationOptions) => Promise<k8s.KubernetesListObject<T>>;
+type ListCall<T extends k8s.KubernetesObject, Request> = (request: Request & { labelSelector?: string }, options?: RequestOptions) => Promise<k8s.KubernetesListObject<T>>;
 
 /**
  * A built-in kind, listed through the generated client's namespaced list or its list across all namespaces, with the

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
 import { leaseTiming, type ControllerConfig } from '../config.js';
+import { leaseApi } from '../kube/api.js';
 import { TokenBucket } from '../kube/client.js';
 import { waitForCacheSync } from '../kube/informer.js';
 import { LeaderElector } from '../kube/leader-election.js';
@@ -87,7 +87,7 @@ async function serveEndpoints(config: ControllerConfig, metrics: ControllerMetri
  */
 function leaderElector(config: ControllerConfig, api: ApiClients, logger: Logger): LeaderElector {
   const timing = leaseTiming(config);
-  return new LeaderElector(api.separate(k8s.CoordinationV1Api, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(timing.renewDeadlineMs)), {
+  return new LeaderElector(api.separate(leaseApi, new TokenBucket(LEASE_QPS, LEASE_QPS), leaseRequestTimeoutMs(timing.renewDeadlineMs)), {
     namespace: config.leaderElectionNamespace,
     name: config.leaderElectionId,
     identity: `${hostname()}_${randomBytes(4).toString('hex')}`,

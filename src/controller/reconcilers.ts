@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
-import * as k8s from '@kubernetes/client-node';
 import { AnalysisRunReconciler } from '../analysis/reconciler.js';
 import type { ControllerConfig } from '../config.js';
+import { coreApi } from '../kube/api.js';
 import { TokenBucket } from '../kube/client.js';
 import { EVENT_BURST, EVENT_DEFAULTS, EVENT_QPS, EventSink } from '../kube/events.js';
 import type { Logger } from '../observability/logger.js';
@@ -38,7 +38,7 @@ export function createReconcilers(deps: ReconcilerDeps): Reconcilers {
   const { config, api, metrics, logger } = deps;
   const notifier = config.notifyWebhook !== undefined ? new WebhookNotifier(config.notifyWebhook, logger) : undefined;
   // Events are written in the background through a client of their own, so a burst of them never delays a reconcile.
-  const events = new EventSink(api.separate(k8s.CoreV1Api, new TokenBucket(EVENT_QPS, EVENT_BURST)), 'fledge-controller', logger, {
+  const events = new EventSink(api.separate(coreApi, new TokenBucket(EVENT_QPS, EVENT_BURST)), 'fledge-controller', logger, {
     ...EVENT_DEFAULTS,
     onOutcome: (outcome) => metrics.events.inc({ outcome }),
   });

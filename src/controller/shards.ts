@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import * as k8s from '@kubernetes/client-node';
 import { leaseTiming, type ControllerConfig } from '../config.js';
+import { leaseApi } from '../kube/api.js';
 import { TokenBucket } from '../kube/client.js';
 import { leaseRequestTimeoutMs } from '../kube/lease.js';
 import { ShardManager, type ShardListener } from '../kube/shards/shard-manager.js';
@@ -34,7 +34,7 @@ export function createSharding(config: ControllerConfig, api: ApiClients, caches
   const perRound = shards + 2;
   const limiter = new TokenBucket((2 * perRound * 1000) / timing.retryPeriodMs, 2 * perRound);
   // Its own client, as the leader Lease has: renewals never queue behind reconciles for the shared QPS budget.
-  const manager = new ShardManager(api.separate(k8s.CoordinationV1Api, limiter, leaseRequestTimeoutMs(timing.renewDeadlineMs)), {
+  const manager = new ShardManager(api.separate(leaseApi, limiter, leaseRequestTimeoutMs(timing.renewDeadlineMs)), {
     namespace: config.leaderElectionNamespace,
     group: config.leaderElectionId,
     identity: `${hostname()}_${suffix}`,

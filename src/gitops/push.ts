@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import git, { Errors, type HttpClient, type TreeEntry } from 'isomorphic-git';
+import type { Errors, HttpClient, TreeEntry } from 'isomorphic-git';
 import { startDeadline } from '../http/deadline.js';
 import type { ImageRestore } from './edit.js';
 import { findEdit } from './find-edit.js';
@@ -45,8 +45,14 @@ export type WriteBackResult =
 /** Pushes that lost a race with another push are redone on the new tip this many times. */
 const ATTEMPTS = 3;
 
+type IsomorphicGit = typeof import('isomorphic-git');
+type Git = IsomorphicGit['default'];
+let isomorphicGit: Promise<IsomorphicGit> | undefined;
+/** Loaded with the first write-back: most controllers never make one, and evaluated it costs the idle controller memory. */
+const loadGit = (): Promise<IsomorphicGit> => (isomorphicGit ??= import('isomorphic-git'));
+
 /** The commit's files read from the object store: nothing is checked out, so only the files looked at cost anything. */
-function commitSnapshot(dir: string, commit: string): Snapshot {
+function commitSnapshot(git: Git, dir: string, commit: string): Snapshot {
   const tree = async (path: string): Promise<TreeEntry[] | undefined> =>
     (await git.readTree({ fs, dir, oid: commit, ...(path !== '' && { filepath: path }) }).catch(() => undefined))?.tree;
   const walk = async (path: string): Promise<string[]> => {
@@ -74,7 +80,7 @@ function commitSnapshot(dir: string, commit: string): Snapshot {
 }
 
 /** Writes `text` at `path` into the commit's tree, rewriting each tree above it; returns the new root tree. */
-async function treeWith(dir: string, commit: string, path: string, text: string): Promise<string> {
+async function treeWith(git: Git, dir: string, commit: string, path: string, text: string): Promise<string> {
   const parts = path.split('/');
   const write = async (depth: number, treeOid: string | undefined): Promise<string> => {
     const entries = treeOid === undefined ? [] : (await git.readTree({ fs, dir, oid: treeOid })).tree;
@@ -88,7 +94,7 @@ async function treeWith(dir: string, commit: string, path: string, text: string)
   return write(0, (await git.readCommit({ fs, dir, oid: commit })).commit.tree);
 }
 
-async function attemptOnce(request: WriteBackRequest, http: HttpClient, onAuth: (() => GitCredentials) | undefined, workDir: string): Promise<WriteBackResult> {
+async function attemptOnce(git: Git, request: WriteBackRequest, http: HttpClient, onAuth: (() => GitCredentials) | undefined, workDir: string): Promise<WriteBackResult> {
   const dir = await mkdtemp(join(workDir, 'fledge-writeback-'));
   try {
     await git.clone({
@@ -106,9 +112,9 @@ async function attemptOnce(request: WriteBackRequest, http: HttpClient, onAuth: 
     const branch = request.source.branch !== '' ? request.source.branch : ((await git.currentBranch({ fs, dir })) ?? 'main');
     const head = await git.resolveRef({ fs, dir, ref: `refs/heads/${branch}` });
     const { path, helm, helmRelease } = request.source;
-    const found = await findEdit(commitSnapshot(dir, head), { path, rollout: request.rollout, restores: request.restores, ...(helm !== undefined && { helm }), ...(helmRelease !== undefined && { helmRelease }) });
+    const found = await findEdit(commitSnapshot(git, dir, head), { path, rollout: request.rollout, restores: request.restores, ...(helm !== undefined && { helm }), ...(helmRelease !== undefined && { helmRelease }) });
     if (!('file' in found)) return { outcome: 'unchanged', reason: found.reason };
-    const tree = await treeWith(dir, head, found.file, found.text);
+    const tree = await treeWith(git, dir, head, found.file, found.text);
     const commit = await git.commit({ fs, dir, message: request.message, author: request.author, tree, parent: [head], ref: `refs/heads/${branch}` });
     const pushTo = request.pushBranch ?? branch;
     const pushed = await git.push({ fs, http, dir, remote: 'origin', ref: branch, remoteRef: pushTo, ...(onAuth !== undefined && { onAuth }) });
@@ -129,6 +135,7 @@ export async function writeBack(request: WriteBackRequest, limits: WriteBackLimi
   const deadline = startDeadline(`the write-back to ${request.source.repoURL}`, limits.deadlineMs);
   const http = boundedGitHttp(deadline.signal, limits.maxBytes);
   try {
+    const { default: git, Errors } = await loadGit();
     if (request.pushBranch !== undefined) {
       // A review branch is only ever created: pushing onto one that exists (an earlier write-back, or a person's
       // branch) would need a force or mix two changes.
@@ -139,7 +146,7 @@ export async function writeBack(request: WriteBackRequest, limits: WriteBackLimi
     let lastRace: unknown;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       try {
-        return await attemptOnce(request, http, onAuth, limits.workDir);
+        return await attemptOnce(git, request, http, onAuth, limits.workDir);
       } catch (err) {
         // Someone pushed since the clone: start again from their commit. isomorphic-git says so before pushing when it
         // knows the remote moved (PushRejectedError), or passes on the server's refusal of the ref update (GitPushError).

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi, CustomApi } from '../kube/api.js';
 import { API_VERSION, GROUP, VERSION, type Rollout, type RolloutStatus } from '../api/rollout.js';
 import { discoverSource, type Discovered, type ObjectRef } from './source.js';
 import { DEFAULT_WRITE_BACK_LIMITS, writeBack, type GitCredentials, type WriteBackLimits, type WriteBackRequest, type WriteBackResult } from './push.js';
@@ -11,8 +12,8 @@ import { needsNamespace, WRITE_BACK_RETRY_MS, writeBackScope, type ControllerWri
 const AUTHOR = { name: 'Fledge', email: 'fledge-controller@fledge.dev' };
 
 export interface WriteBackDeps {
-  core: k8s.CoreV1Api;
-  custom: k8s.CustomObjectsApi;
+  core: CoreApi;
+  custom: CustomApi;
   events: EventRecorder;
   logger: Logger;
   now: () => number;

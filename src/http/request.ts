@@ -1,4 +1,4 @@
-import axios, { isAxiosError, type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import type { AxiosError, AxiosRequestConfig, AxiosResponse } from 'axios';
 import { DeadlineExceeded, SizeCapExceeded, startDeadline } from './deadline.js';
 
 /**
@@ -18,6 +18,17 @@ export interface OutboundRequest<D = unknown> extends Omit<AxiosRequestConfig<D>
   signal?: AbortSignal;
 }
 
+type Axios = (typeof import('axios'))['default'];
+let axiosModule: Promise<Axios> | undefined;
+/**
+ * Loaded with the first outbound call: a controller without analysis or webhooks never makes one, and evaluated,
+ * axios and what it requires (mime-db's table among them) cost the idle controller several MB.
+ */
+const loadAxios = (): Promise<Axios> => (axiosModule ??= import('axios').then((loaded) => loaded.default));
+
+/** axios's own test, without loading axios to make it. */
+const isAxiosError = (err: unknown): err is AxiosError => typeof err === 'object' && err !== null && (err as { isAxiosError?: unknown }).isAxiosError === true;
+
 /**
  * Sends `request` with axios. Past its deadline it rejects with a DeadlineExceeded, over its cap with a
  * SizeCapExceeded; any other failure is axios's own error. There is deliberately no axios `timeout`: in Node that is
@@ -29,6 +40,7 @@ export async function sendRequest<T = unknown, D = unknown>(request: OutboundReq
   const deadline = startDeadline(call, deadlineMs);
   const either = eitherSignal(deadline.signal, signal);
   try {
+    const axios = await loadAxios();
     return await axios.request<T>({ ...config, signal: either.signal, maxContentLength: maxResponseBytes });
   } catch (err) {
     // axios stops reading, and drops what it read, once an answer passes maxContentLength.

@@ -1,5 +1,5 @@
-import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import type { CoreApi } from './api.js';
 import { isNotFound, mergePatchOptions } from './patch.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -68,7 +68,7 @@ export class EventSink implements EventRecorder {
 
   /** `core` should be a client of its own, with the Events' budget: see EVENT_QPS. */
   constructor(
-    private readonly core: Pick<k8s.CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>,
+    private readonly core: Pick<CoreApi, 'createNamespacedEvent' | 'patchNamespacedEvent'>,
     private readonly component: string,
     private readonly logger: Logger,
     private readonly opts: EventSinkOptions = EVENT_DEFAULTS,

@@ -1,4 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+import type { RequestOptions } from './client.js';
+import { connectionFor, KubeApiError, openWatch, type WatchEvent } from './connection.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from './sleep.js';
 
@@ -76,39 +78,9 @@ export function trimToMetadata<T extends k8s.KubernetesObject>(obj: T): T {
 const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 const PARTIAL_METADATA_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 
-/** Options for a generated client's list call that asks for metadata only. */
-export function metadataOnlyOptions(): k8s.ConfigurationOptions {
-  return k8s.setHeaderOptions('Accept', PARTIAL_METADATA_LIST);
-}
-
-/** The KubeConfig with every request it signs asking for metadata only, for the Watch of a metadata-only informer. */
-function metadataOnlyConfig(kc: k8s.KubeConfig): k8s.KubeConfig {
-  const view = Object.create(kc) as k8s.KubeConfig;
-  view.applyToFetchOptions = async (opts) => {
-    const init = await kc.applyToFetchOptions(opts);
-    (init.headers as { set(name: string, value: string): void }).set('Accept', PARTIAL_METADATA_WATCH);
-    return init;
-  };
-  return view;
-}
-
-/** client-node's Watch, handing each object on trimmed (watch events of every kind carry the full object). */
-class TrimmingWatch extends k8s.Watch {
-  constructor(
-    kc: k8s.KubeConfig,
-    private readonly trim: <T extends k8s.KubernetesObject>(obj: T) => T,
-  ) {
-    super(kc);
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: k8s.KubernetesObject, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    return super.watch(path, queryParams, (phase, apiObj: k8s.KubernetesObject, watchObj) => callback(phase, this.trim(apiObj), watchObj), done);
-  }
+/** Options for a list call that asks for metadata only. */
+export function metadataOnlyOptions(): RequestOptions {
+  return { headers: { Accept: PARTIAL_METADATA_LIST } };
 }
 
 /** Cached objects by the uid of their controlling owner; each object's entry follows it as its owner changes. */
@@ -150,52 +122,22 @@ export class OwnerIndex<T extends k8s.KubernetesObject> {
   }
 }
 
-/**
- * makeInformer's ListWatch, with the objects of both the list and the watch trimmed before they are cached.
- * `onListed` hears of each list that got through.
- */
-function trimmingListWatch<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig,
-  path: string,
-  list: () => Promise<k8s.KubernetesListObject<T>>,
-  opts: { labelSelector?: string; metadataOnly?: boolean },
-  onListed: () => void,
-): k8s.ListWatch<T> {
-  // A metadata-only informer's `list` must ask for metadata too (metadataOnlyOptions); its watch does here.
-  const trim = opts.metadataOnly === true ? trimToMetadata : trimForCache;
-  return new k8s.ListWatch<T>(
-    path,
-    new TrimmingWatch(opts.metadataOnly === true ? metadataOnlyConfig(kc) : kc, trim),
-    async () => {
-      const result = await list();
-      // An empty PartialObjectMetadataList comes with `items: null`.
-      result.items ??= [];
-      result.items = result.items.map(trim);
-      onListed();
-      return result;
-    },
-    false,
-    opts.labelSelector,
-  );
-}
+/** Objects by namespace ('' for cluster-scoped ones), then name. */
+type ObjectMap<T> = Map<string, Map<string, T>>;
 
-/** Keeps an owner index of the informer's objects and hands each change on to whoever registers with `onChange`. */
-function followChanges<T extends k8s.KubernetesObject>(informer: k8s.ListWatch<T>): { owners: OwnerIndex<T>; onChange: (cb: (obj: T) => void) => void } {
-  const owners = new OwnerIndex<T>();
-  informer.on(k8s.ADD, (obj) => owners.put(obj));
-  informer.on(k8s.UPDATE, (obj) => owners.put(obj));
-  informer.on(k8s.DELETE, (obj) => owners.remove(obj));
-  const callbacks: Array<(obj: T) => void> = [];
-  const fire = (obj: T): void => callbacks.forEach((cb) => cb(obj));
-  informer.on(k8s.ADD, fire);
-  informer.on(k8s.UPDATE, fire);
-  informer.on(k8s.DELETE, fire);
-  return { owners, onChange: (cb) => void callbacks.push(cb) };
-}
+const namespaceOf = (obj: k8s.KubernetesObject): string => obj.metadata?.namespace ?? '';
+const nameOf = (obj: k8s.KubernetesObject): string => obj.metadata?.name ?? '';
+
+const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.code === 410;
 
 /**
- * Wraps client-node's informer (objects trimmed by trimForCache), which stops for good on any non-410 error, so that it restarts with capped
- * exponential backoff instead. A controller whose informer silently stopped would act on a stale cache forever.
+ * A cache of the objects at `path` (a collection: `/apis/apps/v1/namespaces/shop/replicasets`), kept by a list and
+ * then a watch from the list's resourceVersion, as client-node's informer did: a watch that ends is opened again from
+ * the last resourceVersion seen; one the apiserver says is too old (410 Gone) lists again first, dropping what the
+ * new list lacks. Unlike client-node's, which stops for good on any other error, this one restarts with capped
+ * exponential backoff: a controller whose informer silently stopped would act on a stale cache forever. Objects are
+ * trimmed (trimForCache, or trimToMetadata for a metadata-only one) before they are cached or handed on. `list` is
+ * the caller's, through its rate-limited client; the watch goes through the kubeconfig's connection directly.
  */
 export function resilientInformer<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
@@ -203,29 +145,90 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   list: () => Promise<k8s.KubernetesListObject<T>>,
   opts: { labelSelector?: string; logger: Logger; name: string; metadataOnly?: boolean },
 ): ResilientInformer<T> {
+  const trim = opts.metadataOnly === true ? trimToMetadata : trimForCache;
+  // A metadata-only informer's `list` must ask for metadata too (metadataOnlyOptions); its watch does here.
+  const watchHeaders = { Accept: opts.metadataOnly === true ? PARTIAL_METADATA_WATCH : 'application/json' };
+  const objects: ObjectMap<T> = new Map();
+  const owners = new OwnerIndex<T>();
+  const callbacks: Array<(obj: T) => void> = [];
+  let resourceVersion = '';
+  let stopWatch: (() => void) | undefined;
   let listed = false;
   let synced = false;
   let stopped = false;
   let failures = 0;
   let failingSince: number | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
-  const informer = trimmingListWatch(kc, path, list, opts, () => {
+
+  const changed = (obj: T): void => callbacks.forEach((cb) => cb(obj));
+  const put = (obj: T): void => {
+    let inNamespace = objects.get(namespaceOf(obj));
+    if (inNamespace === undefined) objects.set(namespaceOf(obj), (inNamespace = new Map()));
+    const found = inNamespace.get(nameOf(obj));
+    // The same resourceVersion again (a relist of an unchanged object) is no change.
+    if (found?.metadata?.resourceVersion !== undefined && found.metadata.resourceVersion === obj.metadata?.resourceVersion) return;
+    inNamespace.set(nameOf(obj), obj);
+    owners.put(obj);
+    changed(obj);
+  };
+  const remove = (obj: T): void => {
+    const inNamespace = objects.get(namespaceOf(obj));
+    if (inNamespace?.delete(nameOf(obj)) !== true) return;
+    if (inNamespace.size === 0) objects.delete(namespaceOf(obj));
+    owners.remove(obj);
+    changed(obj);
+  };
+
+  const relist = async (): Promise<void> => {
+    const result = await list();
+    // An empty PartialObjectMetadataList comes with `items: null`.
+    const items = (result.items ?? []).map(trim);
+    const current = new Set(items.map((obj) => `${namespaceOf(obj)}/${nameOf(obj)}`));
+    const gone = [...objects.values()].flatMap((inNamespace) => [...inNamespace.values()]).filter((obj) => !current.has(`${namespaceOf(obj)}/${nameOf(obj)}`));
+    gone.forEach(remove);
+    items.forEach(put);
+    resourceVersion = result.metadata?.resourceVersion ?? '';
     listed = true;
     failures = 0;
     failingSince = undefined;
-  });
-  // client-node fills the cache only after the list function returns, and start() resolves even when the list
-  // failed (it reports an ERROR instead), so synced is decided once start() is over, by whether a list got
-  // through. A start that throws rather than reporting an ERROR is retried the same way, never left unhandled.
+  };
+
+  const onEvent = ({ type, object }: WatchEvent): void => {
+    if (type === 'ERROR') {
+      // The server closes the watch after it; the next one lists first.
+      if (object.code === 410) resourceVersion = '';
+      return;
+    }
+    if (type === 'ADDED' || type === 'MODIFIED') put(trim(object as T));
+    else if (type === 'DELETED') remove(trim(object as T));
+    resourceVersion = object.metadata?.resourceVersion ?? '';
+  };
+
+  /** Lists unless a resourceVersion is known to watch from, then opens the watch. */
+  const connect = async (): Promise<void> => {
+    stopWatch?.();
+    stopWatch = undefined;
+    if (resourceVersion === '') await relist();
+    const query = new URLSearchParams({ watch: 'true', resourceVersion, ...(opts.labelSelector !== undefined && { labelSelector: opts.labelSelector }) });
+    try {
+      stopWatch = await openWatch(connectionFor(kc), `${path}?${query.toString()}`, watchHeaders, onEvent, ended);
+    } catch (err) {
+      if (!isGone(err)) throw err;
+      resourceVersion = '';
+      await connect();
+    }
+  };
+
+  // start() resolves once the first list and watch have been tried, whether they worked or not: synced says whether
+  // a list got through; a failure is retried in the background, never left unhandled.
   const run = async (): Promise<void> => {
     try {
-      await informer.start();
+      await connect();
     } catch (err) {
       restart(err);
     }
     if (listed) synced = true;
   };
-  const { owners, onChange } = followChanges(informer);
   const restart = (err: unknown): void => {
     if (stopped) return;
     failures++;
@@ -236,16 +239,24 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
       if (!stopped) void run();
     }, delay);
   };
-  informer.on(k8s.ERROR, restart);
+  function ended(err?: unknown): void {
+    stopWatch = undefined;
+    if (stopped) return;
+    if (err !== undefined && !isGone(err)) return restart(err);
+    if (err !== undefined) resourceVersion = '';
+    void run();
+  }
+
   return {
     name: opts.name,
-    get: (name, namespace) => informer.get(name, namespace),
-    list: (namespace) => informer.list(namespace),
+    get: (name, namespace) => objects.get(namespace ?? '')?.get(name),
+    list: (namespace) =>
+      namespace ? [...(objects.get(namespace)?.values() ?? [])] : [...objects.values()].flatMap((inNamespace) => [...inNamespace.values()]),
     listOwnedBy: (uid) => owners.ownedBy(uid),
     get synced() {
       return synced;
     },
-    onChange,
+    onChange: (cb) => void callbacks.push(cb),
     start: async () => {
       stopped = false;
       await run();
@@ -253,7 +264,8 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
     stop: async () => {
       stopped = true;
       clearTimeout(restartTimer);
-      await informer.stop();
+      stopWatch?.();
+      stopWatch = undefined;
     },
   };
 }

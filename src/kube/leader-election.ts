@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { LeaseApi } from './api.js';
 import type { Logger } from '../observability/logger.js';
 import { heldLease, leaseFree, LeaseSightings, newLease, releasedLease, type LeaseTiming } from './lease.js';
 import { isConflict, isNotFound } from './patch.js';
@@ -11,8 +12,6 @@ export interface LeaderElectionOptions extends LeaseTiming {
   logger: Logger;
   now?: () => number;
 }
-
-type LeaseApi = Pick<k8s.CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go does it: every write carries the
@@ -27,7 +26,7 @@ export class LeaderElector {
   private leading = false;
 
   constructor(
-    private readonly api: LeaseApi,
+    private readonly api: Pick<LeaseApi, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>,
     private readonly opts: LeaderElectionOptions,
   ) {
     this.now = opts.now ?? Date.now;

@@ -1,4 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
+// client-node's index would bring its generated API classes into the bundle (scripts/bundle-controller.ts).
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 
 /**
  * The mechanics of holding a coordination.k8s.io/v1 Lease, as client-go does it, shared by the leader elector and the
@@ -33,19 +35,19 @@ export function leaseSeconds(leaseDurationMs: number): number {
 
 /** client-node reads MicroTime fields back as strings, whatever its types say; normalize for writing. */
 function microTime(value: Date | string): k8s.V1MicroTime {
-  return new k8s.V1MicroTime(new Date(value).getTime());
+  return new V1MicroTime(new Date(value).getTime());
 }
 
 /** A new Lease held by `identity`. Lease times are MicroTime: the apiserver rejects the millisecond form a plain Date serializes to. */
 export function newLease(metadata: k8s.V1ObjectMeta, identity: string, leaseDurationMs: number, now: number): k8s.V1Lease {
-  const stamp = new k8s.V1MicroTime(now);
+  const stamp = new V1MicroTime(now);
   return { metadata, spec: { holderIdentity: identity, leaseDurationSeconds: leaseSeconds(leaseDurationMs), acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 } };
 }
 
 /** `current` renewed by `identity`, or taken over when another held it (a new acquireTime, one more transition). */
 export function heldLease(current: k8s.V1Lease, identity: string, leaseDurationMs: number, now: number): k8s.V1Lease {
   const spec = current.spec ?? {};
-  const stamp = new k8s.V1MicroTime(now);
+  const stamp = new V1MicroTime(now);
   const takeover = spec.holderIdentity !== identity;
   return {
     ...current,
@@ -69,7 +71,7 @@ export function releasedLease(current: k8s.V1Lease, now: number): k8s.V1Lease {
       ...(current.spec?.acquireTime !== undefined && { acquireTime: microTime(current.spec.acquireTime) }),
       holderIdentity: '',
       leaseDurationSeconds: 1,
-      renewTime: new k8s.V1MicroTime(now),
+      renewTime: new V1MicroTime(now),
     },
   };
 }

@@ -1,9 +1,10 @@
-import * as k8s from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
+import type { CustomApi } from './api.js';
+import type { RequestOptions } from './client.js';
 
-/** client-node defaults to JSON patch; custom resources and plain merges want RFC 7386 merge patch. */
-export function mergePatchOptions(): k8s.ConfigurationOptions {
-  return k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+/** RFC 7386 merge patch, which custom resources take (strategic merge is for built-in kinds only). */
+export function mergePatchOptions(): RequestOptions {
+  return { headers: { 'Content-Type': 'application/merge-patch+json' } };
 }
 
 function statusCode(err: unknown): number | undefined {
@@ -73,7 +74,7 @@ export interface StatusOwner {
  * precondition, so a decision made on a stale cache fails with 409 instead of overwriting newer state.
  * Returns whether anything was written.
  */
-export async function writeStatus(custom: k8s.CustomObjectsApi, group: string, version: string, plural: string, object: StatusOwner, desired: object): Promise<boolean> {
+export async function writeStatus(custom: CustomApi, group: string, version: string, plural: string, object: StatusOwner, desired: object): Promise<boolean> {
   const diff = statusDiff(object.status ?? {}, desired);
   if (!diff) return false;
   await custom.patchNamespacedCustomObjectStatus(

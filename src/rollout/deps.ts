@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { AppsApi, CoreApi, CustomApi, NetworkingApi } from '../kube/api.js';
 import type { ResilientInformer } from '../kube/informer.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { ControllerMetrics } from '../observability/metrics.js';
@@ -21,11 +22,11 @@ export interface RolloutReconcilerDeps {
   analysisTemplates: ResilientInformer<k8s.KubernetesObject>;
   /** Absent when the controller may not read cluster-scoped templates (--no-cluster-templates). */
   clusterAnalysisTemplates?: ResilientInformer<k8s.KubernetesObject>;
-  apps: k8s.AppsV1Api;
-  core: k8s.CoreV1Api;
-  custom: k8s.CustomObjectsApi;
+  apps: AppsApi;
+  core: CoreApi;
+  custom: CustomApi;
   /** For the NGINX router's canary Ingresses. */
-  networking: k8s.NetworkingV1Api;
+  networking: NetworkingApi;
   /** The TrafficSplit version the SMI router writes (--traffic-split-api-version); its default when absent. */
   trafficSplitApiVersion?: TrafficSplitApiVersion;
   /** Commits the stable images back to Git after an abort, where opted in; absent, nothing is written to Git. */

@@ -1,10 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisRun } from '../../src/api/analysis.js';
 import { LABEL_EXPERIMENT_TEMPLATE, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE } from '../../src/api/labels.js';
-import { mergePatchOptions } from '../../src/kube/patch.js';
 import { controllerSuite, eventually, rolloutStatuses } from '../harness/e2e.js';
 
 const V1 = 'registry.k8s.io/pause:3.9';
@@ -94,7 +93,7 @@ spec:
   const setImage = async (name: string, image: string): Promise<void> => {
     await custom.patchNamespacedCustomObject(
       { group: 'fledge.dev', version: 'v1alpha1', namespace: suite.ns.name, plural: 'rollouts', name, body: { spec: { template: { spec: { containers: [{ name: 'app', image, ports: [{ name: 'http', containerPort: 8080 }] }] } } } } },
-      mergePatchOptions(),
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
   };
   /** Deploys `name`, waits for it to be Healthy, then starts a canary of V2: the status once the experiment runs. */

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import yaml from 'js-yaml';
 import { bundleController } from '../../scripts/bundle-controller.js';
 import { helmBinary } from './config.js';
+import { imageNodeFlags } from './image.js';
 import { CONTROLLER_NAMESPACE, controllerKubeconfig, controllerProcess, kubectl, testKubeConfig, type ControllerProcess } from './e2e.js';
 import { alive, freePort } from './free-port.js';
 
@@ -167,6 +168,7 @@ function podScript(spec: ShippedSpec, app: string, serviceAccountFiles: string, 
       ...Object.entries(env).map(([name, value]) => quote(`${name}=${value}`)),
       `setpriv --reuid=${spec.uid} --regid=${spec.gid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all`,
       quote(process.execPath),
+      ...imageNodeFlags(repoRoot).map(quote),
       'dist/main.js',
       ...args.map(quote),
     ].join(' '),

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi, CustomApi } from '../../src/kube/api.js';
 import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
 import type { WorkResult } from '../../src/kube/work-queue.js';
@@ -356,8 +357,8 @@ export function wakeups(): { requeue: () => void; woken: () => Promise<void> } {
 export function fakeAnalysisReconciler(kube: FakeKube, opts: { now: () => number; prometheusAddress?: string; maxResponseBytes: number; requeue?: (key: string) => void }): AnalysisRunReconciler {
   return new AnalysisRunReconciler({
     runs: kube.informer('analysisruns'),
-    custom: kube.custom as unknown as k8s.CustomObjectsApi,
-    core: kube.core as unknown as k8s.CoreV1Api,
+    custom: kube.custom as unknown as CustomApi,
+    core: kube.core as unknown as CoreApi,
     jobs: kube.batch,
     events: kube.recorder,
     logger: createLogger('error', {}),

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
+import type { BatchApi } from '../../kube/api.js';
 import type { JobProvider } from '../../api/analysis.js';
 import { API_VERSION } from '../../api/rollout.js';
 import { apiErrorMessage, isAlreadyExists, isNotFound } from '../../kube/patch.js';
@@ -10,7 +11,7 @@ import type { MeasureContext, MeasurementProgress, MeasurementProvider } from '.
 export const LABEL_ANALYSIS_RUN_UID = 'fledge.dev/analysis-run-uid';
 
 /** The Jobs API the provider uses: create, read and delete in one namespace. */
-export type JobsApi = Pick<k8s.BatchV1Api, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob'>;
+export type JobsApi = Pick<BatchApi, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob'>;
 
 /** A Job name is also a label value (batch.kubernetes.io/job-name), so at most 63 characters. */
 const MAX_JOB_NAME = 63;

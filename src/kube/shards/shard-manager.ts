@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../observability/logger.js';
+import type { LeaseApi } from '../api.js';
 import { heldLease, leaseValidityMs, LeaseSightings, newLease, releasedLease, type LeaseTiming } from '../lease.js';
 import { apiErrorMessage, isConflict, isNotFound } from '../patch.js';
 import { sleep } from '../sleep.js';
@@ -12,7 +13,7 @@ export const LABEL_LEASE_ROLE = 'fledge.dev/lease-role';
 /** The shard count the holder runs with: a shard's index means something only under one count. */
 export const ANNOTATION_SHARDS = 'fledge.dev/shards';
 
-export type ShardLeaseApi = Pick<k8s.CoordinationV1Api, 'listNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease' | 'deleteNamespacedLease'>;
+export type ShardLeaseApi = Pick<LeaseApi, 'listNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease' | 'deleteNamespacedLease'>;
 
 export interface ShardManagerOptions extends LeaseTiming {
   namespace: string;

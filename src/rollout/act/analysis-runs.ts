@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import { API_VERSION, GROUP, VERSION } from '../../api/rollout.js';
 import { isAlreadyExists, isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
@@ -12,7 +12,7 @@ const RUNS = { group: GROUP, version: VERSION, plural: 'analysisruns' } as const
 
 /** Creates, terminates and deletes the Rollout's AnalysisRuns as the plan says. */
 export class AnalysisRunActuator {
-  constructor(private readonly custom: k8s.CustomObjectsApi) {}
+  constructor(private readonly custom: CustomApi) {}
 
   async apply(ref: RolloutRef, changes: AnalysisRunChanges, log: Logger): Promise<void> {
     for (const { name, why } of changes.delete) {

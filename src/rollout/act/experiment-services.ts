@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi } from '../../kube/api.js';
 import { apiErrorMessage, isAlreadyExists, isInvalid, isNotFound } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ExperimentPlan } from '../decide/experiment.js';
@@ -7,7 +7,7 @@ import { RefusedError } from './refused.js';
 
 /** Creates and deletes the Services of an experiment step's templates, as the plan says. */
 export class ExperimentServiceActuator {
-  constructor(private readonly core: k8s.CoreV1Api) {}
+  constructor(private readonly core: CoreApi) {}
 
   async apply(ref: RolloutRef, services: ExperimentPlan['services'], log: Logger): Promise<void> {
     for (const name of services.delete) {

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi } from '../../kube/api.js';
 import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
 import { selectorOf } from '../observe.js';
@@ -7,7 +8,7 @@ import type { PodMetadataPatch } from '../decide/role-metadata.js';
 
 /** Pod writes: a restart's deletions, and a new role's metadata on running pods. */
 export class PodActuator {
-  constructor(private readonly core: k8s.CoreV1Api) {}
+  constructor(private readonly core: CoreApi) {}
 
   /** Deletes the pods a restart replaces now; one already gone is fine. */
   async delete(ref: RolloutRef, pods: readonly string[], restartAt: string | undefined, log: Logger): Promise<void> {

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { AppsApi } from '../../kube/api.js';
 import type { Rollout } from '../../api/rollout.js';
 import { ScaleExpectations, type ScaledObject } from '../../kube/cache-expectations.js';
 import type { ResilientInformer } from '../../kube/informer.js';
@@ -21,7 +22,7 @@ export class ReplicaSetActuator {
   private readonly expectations: ScaleExpectations;
 
   constructor(
-    private readonly apps: k8s.AppsV1Api,
+    private readonly apps: AppsApi,
     private readonly cache: ResilientInformer<k8s.V1ReplicaSet>,
     private readonly pods: PodActuator,
     now: () => number,

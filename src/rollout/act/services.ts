@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi } from '../../kube/api.js';
 import type { ResilientInformer } from '../../kube/informer.js';
 import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { Logger } from '../../observability/logger.js';
@@ -12,7 +13,7 @@ import type { ServiceTarget } from '../decide/services.js';
  */
 export class ServiceActuator {
   constructor(
-    private readonly core: k8s.CoreV1Api,
+    private readonly core: CoreApi,
     private readonly services: ResilientInformer<k8s.V1Service>,
   ) {}
 

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi } from '../../kube/api.js';
 import { API_VERSION, type Rollout } from '../../api/rollout.js';
 import type { ResilientInformer } from '../../kube/informer.js';
 import { isAlreadyExists, isInvalid, isNotFound } from '../../kube/patch.js';
@@ -32,7 +33,7 @@ export interface ConfigCopiesDeps {
   /** Metadata-only caches: which ConfigMaps and Secrets exist and at which resourceVersion, never their data. */
   configMaps: ResilientInformer<k8s.KubernetesObject>;
   secrets: ResilientInformer<k8s.KubernetesObject>;
-  core: k8s.CoreV1Api;
+  core: CoreApi;
 }
 
 /** The content of a source was read at one resourceVersion and hashed; the data itself is not kept. */

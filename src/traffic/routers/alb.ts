@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AlbRouting, HeaderRoute } from '../../api/rollout.js';
+import type { NetworkingApi } from '../../kube/api.js';
 import { mergePatchOptions } from '../../kube/patch.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, percentOf, readIngress } from './objects.js';
@@ -63,7 +64,7 @@ export class AlbRouter implements TrafficRouter {
   readonly kind = 'alb';
 
   constructor(
-    private readonly api: k8s.NetworkingV1Api,
+    private readonly api: NetworkingApi,
     private readonly config: AlbRouting,
     /** trafficRouting.managedRoutes, in precedence order. */
     private readonly managedRoutes: readonly string[] = [],

@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, controlledByRollout, createObject, deleteObject, patchObject, readObject, rolloutOwnerReference, type CustomObject, type Kind } from './objects.js';
@@ -38,7 +38,7 @@ export class AmbassadorRouter implements TrafficRouter {
   readonly kind = 'ambassador';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: AmbassadorConfig,
   ) {}
 

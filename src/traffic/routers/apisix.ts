@@ -1,5 +1,5 @@
-import type * as k8s from '@kubernetes/client-node';
 import type { HeaderRoute, TrafficRouting } from '../../api/rollout.js';
+import type { CustomApi } from '../../kube/api.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import {
   agreed,
@@ -60,7 +60,7 @@ export class ApisixRouter implements TrafficRouter {
   readonly kind = 'apisix';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: ApisixConfig,
     /** trafficRouting.managedRoutes: the names of the header routes' ApisixRoutes. */
     private readonly managedRoutes: readonly string[] = [],

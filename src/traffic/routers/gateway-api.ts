@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { GatewayApiRouting, HeaderRoute, MirrorRoute, StringMatch } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { stableWeightOf } from '../plan.js';
@@ -191,7 +191,7 @@ export class GatewayApiRouter implements TrafficRouter {
   readonly kind = 'gatewayAPI';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: GatewayApiRouting,
   ) {}
 

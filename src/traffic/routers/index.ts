@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../kube/api.js';
 import { routersNamed, type RouterName, type TrafficRouting } from '../../api/rollout.js';
 import type { TrafficRouter } from '../types.js';
 import { AlbRouter } from './alb.js';
@@ -11,8 +11,8 @@ import { SmiRouter, type TrafficSplitApiVersion } from './smi.js';
 import { TraefikRouter } from './traefik.js';
 
 export interface RouterApis {
-  custom: k8s.CustomObjectsApi;
-  networking: k8s.NetworkingV1Api;
+  custom: CustomApi;
+  networking: NetworkingApi;
   /** --traffic-split-api-version; the SMI router's default when absent. */
   trafficSplitApiVersion?: TrafficSplitApiVersion;
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import type * as k8s from '@kubernetes/client-node';
 import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../api/rollout.js';
+import type { CustomApi } from '../../kube/api.js';
 import { LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { agreed, patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
@@ -89,7 +89,7 @@ export class IstioRouter implements TrafficRouter {
   readonly kind = 'istio';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: IstioConfig,
     /** trafficRouting.managedRoutes, in precedence order. */
     private readonly managedRoutes: readonly string[] = [],

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { NetworkingApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import { mergePatchOptions } from '../../kube/patch.js';
 import { LABEL_ROLLOUT, ownedObjectName, rolloutLabelValue } from '../../api/labels.js';
@@ -37,7 +38,7 @@ export class NginxRouter implements TrafficRouter {
   readonly kind = 'nginx';
 
   constructor(
-    private readonly api: k8s.NetworkingV1Api,
+    private readonly api: NetworkingApi,
     private readonly config: NginxConfig,
   ) {}
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/rollout.js';
+import type { CustomApi, NetworkingApi } from '../../kube/api.js';
 import { isNotFound, mergePatchOptions } from '../../kube/patch.js';
 import type { RouterContext } from '../types.js';
 
@@ -16,7 +17,7 @@ export interface Kind {
 export type CustomObject = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
 
 /** Reads one object; undefined when it does not exist. */
-export async function readObject(api: k8s.CustomObjectsApi, kind: Kind, namespace: string, name: string): Promise<CustomObject | undefined> {
+export async function readObject(api: CustomApi, kind: Kind, namespace: string, name: string): Promise<CustomObject | undefined> {
   try {
     return (await api.getNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, name })) as CustomObject;
   } catch (err) {
@@ -26,7 +27,7 @@ export async function readObject(api: k8s.CustomObjectsApi, kind: Kind, namespac
 }
 
 /** Reads one Ingress; undefined when it does not exist (the NGINX and ALB routers both edit Ingresses). */
-export async function readIngress(api: k8s.NetworkingV1Api, namespace: string, name: string): Promise<k8s.V1Ingress | undefined> {
+export async function readIngress(api: NetworkingApi, namespace: string, name: string): Promise<k8s.V1Ingress | undefined> {
   try {
     return await api.readNamespacedIngress({ name, namespace });
   } catch (err) {
@@ -39,7 +40,7 @@ export async function readIngress(api: k8s.NetworkingV1Api, namespace: string, n
  * Merge-patches an object with its resourceVersion, so a concurrent edit makes the write fail with a conflict (and
  * the reconcile retry on fresh data) instead of overwriting it.
  */
-export async function patchObject(api: k8s.CustomObjectsApi, kind: Kind, object: CustomObject, body: Record<string, unknown>): Promise<void> {
+export async function patchObject(api: CustomApi, kind: Kind, object: CustomObject, body: Record<string, unknown>): Promise<void> {
   const metadata = { ...((body.metadata as Record<string, unknown> | undefined) ?? {}), resourceVersion: object.metadata?.resourceVersion };
   await api.patchNamespacedCustomObject(
     {
@@ -55,12 +56,12 @@ export async function patchObject(api: k8s.CustomObjectsApi, kind: Kind, object:
 }
 
 /** Creates one object of `kind` in `namespace`. */
-export async function createObject(api: k8s.CustomObjectsApi, kind: Kind, namespace: string, body: CustomObject): Promise<void> {
+export async function createObject(api: CustomApi, kind: Kind, namespace: string, body: CustomObject): Promise<void> {
   await api.createNamespacedCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, namespace, body: { apiVersion: `${kind.group}/${kind.version}`, kind: kind.kind, ...body } });
 }
 
 /** Deletes the object as it was read: a concurrent edit makes it fail with a conflict rather than delete what changed. */
-export async function deleteObject(api: k8s.CustomObjectsApi, kind: Kind, object: CustomObject): Promise<void> {
+export async function deleteObject(api: CustomApi, kind: Kind, object: CustomObject): Promise<void> {
   await api.deleteNamespacedCustomObject({
     group: kind.group,
     version: kind.version,

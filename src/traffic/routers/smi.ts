@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { TrafficRouting } from '../../api/rollout.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { stableWeightOf } from '../plan.js';
@@ -49,7 +49,7 @@ export class SmiRouter implements TrafficRouter {
   private readonly trafficSplit: Kind;
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly config: SmiConfig,
     private readonly version: TrafficSplitApiVersion = DEFAULT_TRAFFIC_SPLIT_API_VERSION,
   ) {

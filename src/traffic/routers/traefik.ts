@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi } from '../../kube/api.js';
 import type { RouterContext, TrafficObservation, TrafficRouter, TrafficTarget } from '../types.js';
 import { patchObject, percentOf, readObject, type CustomObject, type Kind } from './objects.js';
 
@@ -17,7 +17,7 @@ export class TraefikRouter implements TrafficRouter {
   readonly kind = 'traefik';
 
   constructor(
-    private readonly api: k8s.CustomObjectsApi,
+    private readonly api: CustomApi,
     private readonly name: string,
   ) {}
 

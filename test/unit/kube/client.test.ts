@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { makeApiClient, resourceOf, TokenBucket, verbOf } from '../../../src/kube/client.js';
+import { appsApi, coreApi, leaseApi } from '../../../src/kube/api.js';
+import { KubeClient, resourceOf, TokenBucket, verbOf } from '../../../src/kube/client.js';
+import { connectionFor } from '../../../src/kube/connection.js';
 
 describe('API request labels', () => {
   it('names the resource without object names, subresources included', () => {
@@ -50,7 +52,7 @@ describe('TokenBucket', () => {
   });
 });
 
-describe('makeApiClient', () => {
+describe('KubeClient', () => {
   it('gives up on a request the apiserver does not answer within timeoutMs, and counts it as an error', async () => {
     // An apiserver that takes requests and never answers, like one that is stopped (SIGSTOP).
     const held: IncomingMessage[] = [];
@@ -65,7 +67,7 @@ describe('makeApiClient', () => {
         currentContext: 'x',
       });
       const codes: string[] = [];
-      const leases = makeApiClient(kc, k8s.CoordinationV1Api, { limiter: new TokenBucket(100, 100), onResponse: (verb, resource, code) => void codes.push(`${verb} ${resource} ${code}`) }, { timeoutMs: 300 });
+      const leases = leaseApi(new KubeClient(connectionFor(kc), { limiter: new TokenBucket(100, 100), onResponse: (verb, resource, code) => void codes.push(`${verb} ${resource} ${code}`) }, 300));
       const startedAt = Date.now();
       await expect(leases.readNamespacedLease({ name: 'fledge-controller', namespace: 'fledge-system' })).rejects.toThrow();
       const tookMs = Date.now() - startedAt;
@@ -108,13 +110,13 @@ describe('connections to the apiserver', () => {
         currentContext: 'x',
       });
       const instrumentation = { limiter: new TokenBucket(1000, 1000), onResponse: () => undefined };
-      const core = makeApiClient(kc, k8s.CoreV1Api, instrumentation);
-      const apps = makeApiClient(kc, k8s.AppsV1Api, instrumentation);
+      const core = coreApi(new KubeClient(connectionFor(kc), instrumentation));
+      const apps = appsApi(new KubeClient(connectionFor(kc), instrumentation));
       for (let i = 0; i < 10; i++) await core.listNamespacedPod({ namespace: 'shop' });
       for (let i = 0; i < 10; i++) await apps.listNamespacedReplicaSet({ namespace: 'shop' }).catch(() => undefined);
       expect(tokens).toHaveLength(20);
       expect(new Set(tokens)).toEqual(new Set(['Bearer sekret']));
-      // client-node alone opens a connection, with a handshake, per request.
+      // client-node's own agents opened a connection, with a handshake, per request.
       expect(handshakes).toBe(1);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -100,6 +100,53 @@ describe('resilientInformer', () => {
   });
 });
 
+describe('the list and the watch', () => {
+  it('watches from the last resourceVersion after a close, and after a 410 lists again and drops what the list lacks', async () => {
+    const watches: URLSearchParams[] = [];
+    // Each watch request gets the next script: its event lines, then the server ends the response.
+    const scripts = [
+      [{ type: 'ADDED', object: { ...pod('c'), metadata: { name: 'c', namespace: 'ns', resourceVersion: '8' } } }, { type: 'MODIFIED', object: { ...pod('a'), metadata: { name: 'a', namespace: 'ns', resourceVersion: '9' } } }],
+      [{ type: 'BOOKMARK', object: { metadata: { resourceVersion: '12' } } }, { type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } }],
+    ];
+    const server = createServer((req, res) => {
+      watches.push(new URL(req.url ?? '', 'http://x').searchParams);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const script = scripts.shift();
+      if (script === undefined) return void res.flushHeaders();
+      res.end(script.map((event) => `${JSON.stringify(event)}\n`).join(''));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const lists = [
+      { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '7' }, items: [pod('a'), pod('b')] },
+      // After the 410: b is gone, a and c are as the watch left them (an unchanged resourceVersion is no change).
+      { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '20' }, items: [{ ...pod('a'), metadata: { name: 'a', namespace: 'ns', resourceVersion: '9' } }, { ...pod('c'), metadata: { name: 'c', namespace: 'ns', resourceVersion: '8' } }] },
+    ];
+    const informer = resilientInformer<k8s.V1Pod>(kubeConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), '/api/v1/namespaces/ns/pods', async () => lists.shift() ?? Promise.reject(new Error('listed too often')), {
+      logger,
+      name: 'pods',
+      labelSelector: 'app=shop',
+    });
+    const changes: string[] = [];
+    informer.onChange((obj) => changes.push(`${obj.metadata?.name}@${obj.metadata?.resourceVersion}`));
+    cleanups.push(() => informer.stop());
+    await informer.start();
+    const deadline = Date.now() + 5_000;
+    while (watches.length < 3 && Date.now() < deadline) await tick(5);
+    expect(watches.map((query) => [query.get('watch'), query.get('resourceVersion'), query.get('labelSelector')])).toEqual([
+      ['true', '7', 'app=shop'],
+      ['true', '9', 'app=shop'],
+      ['true', '20', 'app=shop'],
+    ]);
+    expect(changes).toEqual(['a@7', 'b@7', 'c@8', 'a@9', 'b@7']);
+    expect(informer.list().map((p) => p.metadata?.name).sort()).toEqual(['a', 'c']);
+    expect(informer.get('b', 'ns')).toBeUndefined();
+  });
+});
+
 describe('what the cache keeps', () => {
   const heavy = (name: string): k8s.V1Pod => ({
     apiVersion: 'v1',

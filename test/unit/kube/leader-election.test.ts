@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import type * as k8s from '@kubernetes/client-node';
+import type { LeaseApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector } from '../../../src/kube/leader-election.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -43,7 +44,7 @@ class FakeLeases {
 const logger = createLogger('error', {});
 
 function elector(api: FakeLeases, identity: string, clock: { now: number }): LeaderElector {
-  return new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+  return new LeaderElector(api as unknown as LeaseApi, {
     namespace: 'fledge-system',
     name: 'fledge-controller',
     identity,
@@ -130,7 +131,7 @@ function connection(api: FakeLeases): { view: FakeLeases; hung: boolean } {
 }
 
 const realTime = (api: FakeLeases, identity: string): LeaderElector =>
-  new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+  new LeaderElector(api as unknown as LeaseApi, {
     namespace: 'fledge-system',
     name: 'fledge-controller',
     identity,
@@ -180,7 +181,7 @@ describe('LeaderElector with an apiserver that stops answering', () => {
 
   it('renews for many periods without piling up listeners on its stop signal', async () => {
     const api = new FakeLeases();
-    const leader = new LeaderElector(api as unknown as k8s.CoordinationV1Api, {
+    const leader = new LeaderElector(api as unknown as LeaseApi, {
       namespace: 'fledge-system',
       name: 'fledge-controller',
       identity: 'a',

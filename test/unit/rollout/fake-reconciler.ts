@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { AppsApi, CoreApi, CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import { ControllerMetrics } from '../../../src/observability/metrics.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -27,11 +28,11 @@ export function reconcilerOn(
     services: kube.informer<k8s.V1Service>('services', LABEL_ROLLOUT),
     analysisRuns: kube.informer('analysisruns'),
     analysisTemplates: kube.informer('analysistemplates'),
-    configCopies: new ConfigCopies({ configMaps: kube.informer('configmaps'), secrets: kube.informer('secrets'), core: kube.core as unknown as k8s.CoreV1Api }),
-    apps: kube.apps as unknown as k8s.AppsV1Api,
-    core: kube.core as unknown as k8s.CoreV1Api,
-    custom: kube.custom as unknown as k8s.CustomObjectsApi,
-    networking: kube.networking as unknown as k8s.NetworkingV1Api,
+    configCopies: new ConfigCopies({ configMaps: kube.informer('configmaps'), secrets: kube.informer('secrets'), core: kube.core as unknown as CoreApi }),
+    apps: kube.apps as unknown as AppsApi,
+    core: kube.core as unknown as CoreApi,
+    custom: kube.custom as unknown as CustomApi,
+    networking: kube.networking as unknown as NetworkingApi,
     events: kube.recorder,
     metrics,
     logger: createLogger('error', {}),

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CoreApi, CustomApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import type { WriteBackRequest, WriteBackResult } from '../../../src/gitops/push.js';
@@ -28,13 +29,13 @@ function harness(namespaceAnnotations: Record<string, string>, controller: Contr
     readNamespacedSecret: async ({ name }: { name: string }) => (
       calls.push(`get secret ${name}`), { data: { password: Buffer.from('token').toString('base64') } }
     ),
-  } as unknown as k8s.CoreV1Api;
+  } as unknown as CoreApi;
   const custom = {
     getNamespacedCustomObject: async ({ namespace, name }: { namespace: string; name: string }) => (
       calls.push(`get application ${namespace}/${name}`), { spec: { source: { repoURL: 'https://git.example.com/apps.git', targetRevision: 'main', path: 'apps' } } }
     ),
     patchNamespacedCustomObjectStatus: async ({ body }: { body: unknown }) => void patches.push(body),
-  } as unknown as k8s.CustomObjectsApi;
+  } as unknown as CustomApi;
   const push = async (request: WriteBackRequest): Promise<WriteBackResult> => {
     pushes.push(request);
     return { outcome: 'committed', commit: 'c0ffee'.padEnd(40, '0'), file: 'apps/shop.yaml', branch: 'main', edits: ['app: shop:2 → shop:1'] };

@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
@@ -25,7 +25,7 @@ function mapping(kube: FakeKube, name: string, spec: Record<string, unknown>, la
 }
 
 describe('AmbassadorRouter', () => {
-  const ambassador = (kube: FakeKube, mappings = ['echo']) => new AmbassadorRouter(kube.custom as unknown as k8s.CustomObjectsApi, { mappings });
+  const ambassador = (kube: FakeKube, mappings = ['echo']) => new AmbassadorRouter(kube.custom as unknown as CustomApi, { mappings });
   const get = (kube: FakeKube, name: string) => kube.get<Mapping>('mappings', 'shop', name);
 
   it('creates the canary Mapping at the first weight, as a copy to canaryService owned by the Rollout, and then changes only its weight', async () => {
@@ -108,7 +108,7 @@ describe('AmbassadorRouter', () => {
 
   it('routersFor picks it; the schema and the CRD take Argo`s field, and refuse managedRoutes with it', () => {
     const kube = new FakeKube();
-    expect(routersFor({ ambassador: { mappings: ['echo'] } }, { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api }).map((router) => router.kind)).toEqual(['ambassador']);
+    expect(routersFor({ ambassador: { mappings: ['echo'] } }, { custom: kube.custom as unknown as CustomApi, networking: {} as NetworkingApi }).map((router) => router.kind)).toEqual(['ambassador']);
     expect(TrafficRouting.safeParse({ ambassador: { mappings: ['echo', 'echo-grpc'] } }).success).toBe(true);
     expect(TrafficRouting.safeParse({ ambassador: { mappings: [] } }).success).toBe(false);
     expect(TrafficRouting.safeParse({ ambassador: {} }).success).toBe(false);

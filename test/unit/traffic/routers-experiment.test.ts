@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { AlbRouter } from '../../../src/traffic/routers/alb.js';
 import { ANNOTATION_EXPERIMENT_BACKENDS, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
@@ -33,7 +34,7 @@ describe('experiment weights: the template Services get their share, taken from 
       spec: { rules: [{ backendRefs: [{ name: 'api-stable', port: 80 }, { name: 'api-canary', port: 80, weight: 0 }, user] }] },
       status: { parents: [{ controllerName: 'test', conditions: [{ type: 'Accepted', status: 'True' }] }] },
     });
-    const router = new GatewayApiRouter(kube.custom as unknown as k8s.CustomObjectsApi, { httpRoute: 'api' });
+    const router = new GatewayApiRouter(kube.custom as unknown as CustomApi, { httpRoute: 'api' });
     const refs = (): Ref[] => kube.get<{ spec: { rules: Array<{ backendRefs: Ref[] }> } }>('httproutes', 'shop', 'api')?.spec.rules[0]?.backendRefs ?? [];
 
     expect(await router.apply(CONTEXT, target(10, EXPERIMENT))).toBe(true);
@@ -64,7 +65,7 @@ describe('experiment weights: the template Services get their share, taken from 
       spec: { hosts: ['api'], http: [{ name: 'primary', route: [{ destination: { host: 'api', subset: 'stable' }, weight: 100 }, { destination: { host: 'api', subset: 'canary' }, weight: 0 }] }] },
     });
     kube.put('destinationrules', { metadata: { name: 'api', namespace: 'shop' }, spec: { host: 'api', subsets: [{ name: 'stable' }, { name: 'canary' }] } });
-    const router = new IstioRouter(kube.custom as unknown as k8s.CustomObjectsApi, {
+    const router = new IstioRouter(kube.custom as unknown as CustomApi, {
       virtualService: { name: 'api', routes: ['primary'] },
       destinationRule: { name: 'api', canarySubsetName: 'canary', stableSubsetName: 'stable' },
     });
@@ -97,7 +98,7 @@ describe('experiment weights: the template Services get their share, taken from 
       metadata: { name: 'api', namespace: 'shop' },
       spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api-stable', port: { name: 'use-annotation' } } } }] } }] },
     });
-    const router = new AlbRouter(kube.networking as unknown as k8s.NetworkingV1Api, { ingress: 'api', servicePort: 80 });
+    const router = new AlbRouter(kube.networking as unknown as NetworkingApi, { ingress: 'api', servicePort: 80 });
     const action = (): string | undefined => kube.get<k8s.V1Ingress>('ingresses', 'shop', 'api')?.metadata?.annotations?.['alb.ingress.kubernetes.io/actions.api-stable'];
 
     await router.apply(CONTEXT, target(10, EXPERIMENT));
@@ -111,7 +112,7 @@ describe('experiment weights: the template Services get their share, taken from 
 
   it('SMI: Argo’s backends, the canary first, the experiment’s, the stable last', async () => {
     const kube = new FakeKube();
-    const router = new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, {});
+    const router = new SmiRouter(kube.custom as unknown as CustomApi, {});
     await router.apply(CONTEXT, target(10, EXPERIMENT));
     expect(kube.get<{ spec: { backends: unknown[] } }>('trafficsplits', 'shop', 'api')?.spec.backends).toEqual([
       { service: 'api-canary', weight: '10' },

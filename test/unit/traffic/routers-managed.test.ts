@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../../src/api/rollout.js';
 import { AlbRouter } from '../../../src/traffic/routers/alb.js';
@@ -45,7 +46,7 @@ describe('IstioRouter: header and mirror routes', () => {
     mirror?: Destination['destination'];
     mirrorPercentage?: { value: number };
   }
-  const istio = (kube: FakeKube, config: NonNullable<TrafficRouting['istio']>, managed = MANAGED) => new IstioRouter(kube.custom as unknown as k8s.CustomObjectsApi, config, managed);
+  const istio = (kube: FakeKube, config: NonNullable<TrafficRouting['istio']>, managed = MANAGED) => new IstioRouter(kube.custom as unknown as CustomApi, config, managed);
   const http = (kube: FakeKube): HttpRoute[] => kube.get<{ spec: { http: HttpRoute[] } }>('virtualservices', 'shop', 'api')?.spec.http ?? [];
   const virtualService = (kube: FakeKube, routes: HttpRoute[]): void =>
     kube.put('virtualservices', { metadata: { name: 'api', namespace: 'shop' }, spec: { hosts: ['api.example.com'], http: routes } });
@@ -167,7 +168,7 @@ describe('IstioRouter: header and mirror routes', () => {
 
 describe('AlbRouter: header routes', () => {
   const alb = (kube: FakeKube, config: Partial<NonNullable<TrafficRouting['alb']>> = {}) =>
-    new AlbRouter(kube.networking as unknown as k8s.NetworkingV1Api, { ingress: 'api', servicePort: 8080, rootService: 'action1', ...config }, MANAGED);
+    new AlbRouter(kube.networking as unknown as NetworkingApi, { ingress: 'api', servicePort: 8080, rootService: 'action1', ...config }, MANAGED);
   const ingress = (kube: FakeKube, name = 'api') => kube.get<k8s.V1Ingress>('ingresses', 'shop', name) as k8s.V1Ingress;
   const paths = (kube: FakeKube, name = 'api') => (ingress(kube, name).spec?.rules ?? []).map((rule) => rule.http?.paths.map((path) => `${path.path} ${path.backend.service?.name}`));
   /** An Ingress shaped as Argo's header-routing e2e manifest, with a second rule and a path of the user's. */
@@ -287,7 +288,7 @@ describe('ApisixRouter: header routes', () => {
     spec: { ingressClassName?: string; http: Rule[]; stream?: unknown[] };
   }
   const apisix = (kube: FakeKube, rules?: string[]) =>
-    new ApisixRouter(kube.custom as unknown as k8s.CustomObjectsApi, { route: { name: 'rollouts-apisix-route', ...(rules !== undefined && { rules }) } }, MANAGED);
+    new ApisixRouter(kube.custom as unknown as CustomApi, { route: { name: 'rollouts-apisix-route', ...(rules !== undefined && { rules }) } }, MANAGED);
   const object = (kube: FakeKube, name: string) => kube.get<ApisixRoute>('apisixroutes', 'shop', name);
   const rule = (name: string, path = '/*'): Rule => ({
     name,
@@ -370,7 +371,7 @@ describe('ApisixRouter: header routes', () => {
   it('routersFor hands each router the managedRoutes names', async () => {
     const kube = new FakeKube();
     baseRoute(kube);
-    const apis = { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: kube.networking as unknown as k8s.NetworkingV1Api };
+    const apis = { custom: kube.custom as unknown as CustomApi, networking: kube.networking as unknown as NetworkingApi };
     const [router] = routersFor({ apisix: { route: { name: 'rollouts-apisix-route', rules: ['rollouts-apisix'] } }, managedRoutes: [{ name: 'set-header' }] }, apis);
     if (router === undefined) throw new Error('no router');
     await router.apply(CONTEXT, target(0, { headerRoutes: [{ name: 'set-header', match: [{ headerName: 'trace', headerValue: { exact: 'debug' } }] }] }));

@@ -1,4 +1,4 @@
-import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { TrafficRouting } from '../../../src/api/rollout.js';
 import { lintText } from '../../../src/cli/lint.js';
@@ -16,7 +16,7 @@ interface TrafficSplit {
 }
 
 /** The custom objects API of `kube`, recording the version every call names (the fake stores one of each kind). */
-function versionedApi(kube: FakeKube): { api: k8s.CustomObjectsApi; versions: string[] } {
+function versionedApi(kube: FakeKube): { api: CustomApi; versions: string[] } {
   const versions: string[] = [];
   const record =
     <A, R>(call: (args: A) => Promise<R>) =>
@@ -29,11 +29,11 @@ function versionedApi(kube: FakeKube): { api: k8s.CustomObjectsApi; versions: st
     createNamespacedCustomObject: record(kube.custom.createNamespacedCustomObject),
     patchNamespacedCustomObject: record(kube.custom.patchNamespacedCustomObject),
   };
-  return { api: api as unknown as k8s.CustomObjectsApi, versions };
+  return { api: api as unknown as CustomApi, versions };
 }
 
 describe('SmiRouter', () => {
-  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}, version?: TrafficSplitApiVersion) => new SmiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? {}, version);
+  const smi = (kube: FakeKube, config: TrafficRouting['smi'] = {}, version?: TrafficSplitApiVersion) => new SmiRouter(kube.custom as unknown as CustomApi, config ?? {}, version);
 
   it('creates the TrafficSplit as Argo does (v1alpha1, canary first, quantity weights, owned by the Rollout), then patches it only when it differs', async () => {
     const kube = new FakeKube();
@@ -202,7 +202,7 @@ const rule = (name: string, path = '/*'): ApisixHttp => ({
 });
 
 describe('ApisixRouter', () => {
-  const apisix = (kube: FakeKube, config: NonNullable<TrafficRouting['apisix']>) => new ApisixRouter(kube.custom as unknown as k8s.CustomObjectsApi, config);
+  const apisix = (kube: FakeKube, config: NonNullable<TrafficRouting['apisix']>) => new ApisixRouter(kube.custom as unknown as CustomApi, config);
   const http = (kube: FakeKube, name = 'api-route') => kube.get<{ spec: { http: ApisixHttp[] } }>('apisixroutes', 'shop', name)?.spec.http ?? [];
   const weights = (entry: ApisixHttp | undefined) => entry?.backends.map((backend) => [backend.serviceName, backend.weight]);
 
@@ -266,7 +266,7 @@ describe('ApisixRouter', () => {
 describe('trafficRouting smi and apisix', () => {
   it('routersFor picks them, alone or together', () => {
     const kube = new FakeKube();
-    const apis = { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api };
+    const apis = { custom: kube.custom as unknown as CustomApi, networking: {} as NetworkingApi };
     expect(routersFor({ smi: {} }, apis).map((router) => router.kind)).toEqual(['smi']);
     expect(routersFor({ apisix: { route: { name: 'r' } } }, apis).map((router) => router.kind)).toEqual(['apisix']);
     expect(routersFor({ apisix: { route: { name: 'r' } }, smi: {} }, apis).map((router) => router.kind)).toEqual(['smi', 'apisix']);
@@ -275,7 +275,7 @@ describe('trafficRouting smi and apisix', () => {
 
   it('routersFor hands the SMI router the controller`s TrafficSplit version', async () => {
     const kube = new FakeKube();
-    const [router] = routersFor({ smi: {} }, { custom: kube.custom as unknown as k8s.CustomObjectsApi, networking: {} as k8s.NetworkingV1Api, trafficSplitApiVersion: 'v1alpha3' });
+    const [router] = routersFor({ smi: {} }, { custom: kube.custom as unknown as CustomApi, networking: {} as NetworkingApi, trafficSplitApiVersion: 'v1alpha3' });
     await router?.apply(CONTEXT, target(15));
     expect(kube.get<TrafficSplit>('trafficsplits', 'shop', 'api')).toMatchObject({ apiVersion: 'split.smi-spec.io/v1alpha3', spec: { backends: [{ weight: 15 }, { weight: 85 }] } });
   });

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import type { HeaderRoute, MirrorRoute, TrafficRouting } from '../../../src/api/rollout.js';
 import { AlbRouter } from '../../../src/traffic/routers/alb.js';
@@ -57,7 +58,7 @@ const split = (path?: string): Rule => ({
 
 describe('GatewayApiRouter', () => {
   const gateway = (kube: FakeKube, config: TrafficRouting['gatewayAPI'] = { httpRoute: 'api' }) =>
-    new GatewayApiRouter(kube.custom as unknown as k8s.CustomObjectsApi, config ?? { httpRoute: 'api' });
+    new GatewayApiRouter(kube.custom as unknown as CustomApi, config ?? { httpRoute: 'api' });
   const route = (kube: FakeKube, name = 'api', namespace = 'shop'): Route => kube.get<Route>('httproutes', namespace, name) as Route;
   const weights = (rule: Rule | undefined) => rule?.backendRefs.map((ref) => [ref.name, ref.weight]);
 
@@ -265,7 +266,7 @@ describe('GatewayApiRouter', () => {
 });
 
 describe('TraefikRouter', () => {
-  const traefik = (kube: FakeKube) => new TraefikRouter(kube.custom as unknown as k8s.CustomObjectsApi, 'api');
+  const traefik = (kube: FakeKube) => new TraefikRouter(kube.custom as unknown as CustomApi, 'api');
   const services = (kube: FakeKube) =>
     (kube.get<{ spec: { weighted: { services: Array<{ name: string; weight?: number }> } } }>('traefikservices', 'shop', 'api')?.spec.weighted.services ?? []).map(
       (entry) => [entry.name, entry.weight],
@@ -315,7 +316,7 @@ describe('IstioRouter', () => {
     match?: unknown[];
     route: Destination[];
   }
-  const istio = (kube: FakeKube, config: NonNullable<TrafficRouting['istio']>) => new IstioRouter(kube.custom as unknown as k8s.CustomObjectsApi, config);
+  const istio = (kube: FakeKube, config: NonNullable<TrafficRouting['istio']>) => new IstioRouter(kube.custom as unknown as CustomApi, config);
   const http = (kube: FakeKube): HttpRoute[] => kube.get<{ spec: { http: HttpRoute[] } }>('virtualservices', 'shop', 'api')?.spec.http ?? [];
   const weightsOf = (route: HttpRoute | undefined) => route?.route.map((destination) => [destination.destination.subset ?? destination.destination.host, destination.weight]);
   const virtualService = (kube: FakeKube, routes: HttpRoute[]): void =>
@@ -548,7 +549,7 @@ describe('IstioRouter', () => {
 
 describe('NginxRouter', () => {
   const nginx = (kube: FakeKube, config: Partial<NonNullable<TrafficRouting['nginx']>> = {}) =>
-    new NginxRouter(kube.networking as unknown as k8s.NetworkingV1Api, { stableIngress: 'api', ...config });
+    new NginxRouter(kube.networking as unknown as NetworkingApi, { stableIngress: 'api', ...config });
   const canaryName = canaryIngressName('api', 'api');
   const canary = (kube: FakeKube) => kube.get<k8s.V1Ingress>('ingresses', 'shop', canaryName);
   const stableIngress = (kube: FakeKube): void =>
@@ -642,7 +643,7 @@ describe('NginxRouter', () => {
 
 describe('AlbRouter', () => {
   const alb = (kube: FakeKube, config: Partial<NonNullable<TrafficRouting['alb']>> = {}) =>
-    new AlbRouter(kube.networking as unknown as k8s.NetworkingV1Api, { ingress: 'api', servicePort: 80, ...config });
+    new AlbRouter(kube.networking as unknown as NetworkingApi, { ingress: 'api', servicePort: 80, ...config });
   const KEY = 'alb.ingress.kubernetes.io/actions.api-stable';
   const annotations = (kube: FakeKube, name = 'api') => kube.get<k8s.V1Ingress>('ingresses', 'shop', name)?.metadata?.annotations ?? {};
   const action = (kube: FakeKube, name = 'api', key = KEY): unknown => JSON.parse(annotations(kube, name)[key] ?? 'null');

@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApiClient, TokenBucket } from '../../../../src/kube/client.js';
+import { coreApi, type CoreApi } from '../../../../src/kube/api.js';
+import { KubeClient, TokenBucket } from '../../../../src/kube/client.js';
+import { connectionFor } from '../../../../src/kube/connection.js';
 import { FencedWriteError, WriteFence } from '../../../../src/kube/shards/write-fence.js';
 
 describe('WriteFence through the API client', () => {
@@ -31,10 +33,10 @@ describe('WriteFence through the API client', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const client = (fence: WriteFence, limiter = new TokenBucket(1_000, 1_000)): k8s.CoreV1Api =>
-    makeApiClient(kc, k8s.CoreV1Api, { limiter, onResponse: () => {}, beforeWrite: () => fence.check() });
-  const write = (core: k8s.CoreV1Api) => core.createNamespacedConfigMap({ namespace: 'shop', body: { metadata: { name: 'c' } } });
-  const read = (core: k8s.CoreV1Api) => core.readNamespacedConfigMap({ namespace: 'shop', name: 'c' });
+  const client = (fence: WriteFence, limiter = new TokenBucket(1_000, 1_000)): CoreApi =>
+    coreApi(new KubeClient(connectionFor(kc), { limiter, onResponse: () => {}, beforeWrite: () => fence.check() }));
+  const write = (core: CoreApi) => core.createNamespacedConfigMap({ namespace: 'shop', body: { metadata: { name: 'c' } } });
+  const read = (core: CoreApi) => core.readNamespacedConfigMap({ namespace: 'shop', name: 'c' });
 
   it('sends writes while the scope may write, refuses them (unsent) once it may not, and never stops reads', async () => {
     const fence = new WriteFence();
