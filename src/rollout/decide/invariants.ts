@@ -400,7 +400,8 @@ export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): st
   }
   // 11e: traffic goes to an experiment's pods only while every one of them is available, and never more than there is.
   const destinations = plan.traffic?.additionalDestinations ?? [];
-  for (const destination of destinations.filter((candidate) => candidate.weight > 0)) {
+  const baselineService = facts.rollout.spec.strategy.canary.baseline === undefined ? undefined : baselineServiceName(facts.rollout);
+  for (const destination of destinations.filter((candidate) => candidate.weight > 0 && candidate.serviceName !== baselineService)) {
     const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.revision === destination.podTemplateHash);
     if (rs === undefined || rs.replicas === 0 || rs.availableReplicas < rs.replicas) violations.push(`11e: ${destination.weight}% asked for experiment Service ${destination.serviceName} without all its pods available`);
   }

@@ -315,7 +315,7 @@ export class FakeCluster {
       this.baselineServices.push({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' });
     }
     // Only what the router still reports traffic on may outlive the canary, or keep more pods than it, until it reports none.
-    const serving = servingDestinations(this.facts().traffic);
+    const serving = this.baselineServices.length > 0 ? servingDestinations(this.facts().traffic) : [];
     const served = new Set(this.baselineServices.filter((service) => serving.includes(service.name)).map((service) => service.revision));
     const baselines = this.baselines.filter((rs) => !served.has(rs.revision));
     const services = this.baselineServices.filter((service) => !serving.includes(service.name));
