@@ -400,8 +400,14 @@ export type CanaryAntiAffinity = z.infer<typeof CanaryAntiAffinity>;
  * A baseline for the judge: pods of the stable template, started beside the canary with as many pods as the canary
  * has at each step, so the two are compared at the same time, size and age. Its pods carry fledge.dev/role=baseline
  * and `metadata` (over the stable template's own, without stableMetadata). It is removed at promotion and abort.
+ * Behind a router it gets a Service on the stable Service's ports and the canary's share of traffic, taken from the
+ * stable's (as Argo's experiment Service and weight).
  */
-export const CanaryBaseline = z.strictObject({ metadata: RolePodMetadata.optional() });
+export const CanaryBaseline = z.strictObject({
+  metadata: RolePodMetadata.optional(),
+  /** Its Service (named `name`, default `<rollout>-baseline`); one is made behind a router whatever this says. */
+  service: z.strictObject({ name: DnsLabel.optional() }).optional(),
+});
 export type CanaryBaseline = z.infer<typeof CanaryBaseline>;
 
 export const CanaryStrategy = z.object({
@@ -490,9 +496,14 @@ export const CanaryStrategy = z.object({
       message: 'webhook names must be unique',
     },
     {
-      // A router sends traffic only to the stable and canary Services; a baseline would get none, and judge nothing.
-      rule: '!has(self.baseline) || !has(self.trafficRouting)',
-      message: 'a baseline takes its share of traffic by pod count, so it cannot be combined with trafficRouting yet',
+      // The baseline's Service is a third destination: a router that cannot carry one would send it nothing to judge.
+      rule:
+        '!has(self.baseline) || !has(self.trafficRouting) || ((has(self.trafficRouting.gatewayAPI) || has(self.trafficRouting.istio) || has(self.trafficRouting.alb) || has(self.trafficRouting.smi)) && !has(self.trafficRouting.traefik) && !has(self.trafficRouting.nginx) && !has(self.trafficRouting.apisix) && !has(self.trafficRouting.ambassador))',
+      message: 'a baseline behind a router is routed by gatewayAPI, istio, alb and smi only: leave baseline out with traefik, nginx, apisix or ambassador (alone or beside another router)',
+    },
+    {
+      rule: '!has(self.baseline) || !has(self.trafficRouting) || has(self.stableService) || has(self.pingPong)',
+      message: "a baseline behind a router needs stableService (or pingPong's Services): its own Service takes the stable Service's ports",
     },
     {
       rule: '!has(self.steps) || has(self.trafficRouting) || self.steps.all(s, !has(s.experiment) || s.experiment.templates.all(t, !has(t.weight)))',

@@ -67,7 +67,8 @@ export class RolloutObserver {
       replicaSets: owned.filter((rs) => roleOf(rs) !== BASELINE_ROLE && roleOf(rs) !== EXPERIMENT_ROLE).map(replicaSetFacts),
       baselines: owned.filter((rs) => roleOf(rs) === BASELINE_ROLE).map(replicaSetFacts),
       experimentReplicaSets: owned.filter((rs) => roleOf(rs) === EXPERIMENT_ROLE).map(replicaSetFacts),
-      experimentServices: this.experimentServices(ref),
+      experimentServices: this.roleServices(ref, EXPERIMENT_ROLE),
+      ...(canary.baseline !== undefined && { baselineServices: this.roleServices(ref, BASELINE_ROLE), stableServicePorts: this.stableServicePorts(ref, rollout) }),
       analysisRuns: this.ownedAnalysisRuns(ref).map((run) => ({
         name: run.metadata?.name ?? '',
         phase: run.status?.phase,
@@ -90,13 +91,20 @@ export class RolloutObserver {
     return facts;
   }
 
-  /** The Services of its experiment steps, from the cache (they carry fledge.dev/rollout). */
-  private experimentServices(ref: RolloutRef): NonNullable<RolloutFacts['experimentServices']> {
+  /** The Services it made for its experiment steps or its baseline, from the cache (they carry fledge.dev/rollout). */
+  private roleServices(ref: RolloutRef, role: string): NonNullable<RolloutFacts['experimentServices']> {
     if (ref.uid === undefined) return [];
     return this.deps.services
       .listOwnedBy(ref.uid)
-      .filter((service) => service.metadata?.labels?.[LABEL_ROLE] === EXPERIMENT_ROLE)
+      .filter((service) => service.metadata?.labels?.[LABEL_ROLE] === role)
       .map((service) => ({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' }));
+  }
+
+  /** The ports of the Service the stable side is reached by: the baseline's Service takes the same. */
+  private stableServicePorts(ref: RolloutRef, rollout: Rollout): k8s.V1ServicePort[] {
+    const canary = rollout.spec.strategy.canary;
+    const name = canary.stableService ?? canary.pingPong?.pingService;
+    return name === undefined ? [] : (this.deps.services.get(name, ref.namespace)?.spec?.ports ?? []);
   }
 
   /** The templates the Rollout's analysis names: those that exist and parse, and the names of those that do not exist. */

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import { RouterSet } from '../traffic/router-set.js';
 import { routersFor } from '../traffic/routers/index.js';
 import { AnalysisRunActuator } from './act/analysis-runs.js';
-import { ExperimentServiceActuator } from './act/experiment-services.js';
+import { RoleServiceActuator, type ServiceRole } from './act/role-services.js';
 import { PodActuator } from './act/pods.js';
 import { ReplicaSetActuator } from './act/replica-sets.js';
 import { ServiceActuator } from './act/services.js';
@@ -31,6 +31,9 @@ const CACHE_LAG_RECHECK_MS = 100;
 /** A Service the Rollout names but that does not exist is looked for this often (its creation sends no event). */
 const MISSING_SERVICE_RECHECK_MS = 10_000;
 
+const EXPERIMENT_SERVICES: ServiceRole = { name: 'experiment', renameWith: "its template's service.name" };
+const BASELINE_SERVICES: ServiceRole = { name: 'baseline', renameWith: 'spec.strategy.canary.baseline.service.name' };
+
 /** Observe (caches only) → decide (pure) → act (one actuator per kind of object) → report (status, events). */
 export class RolloutReconciler {
   private readonly observer: RolloutObserver;
@@ -39,7 +42,7 @@ export class RolloutReconciler {
   private readonly replicaSets: ReplicaSetActuator;
   private readonly services: ServiceActuator;
   private readonly analysisRuns: AnalysisRunActuator;
-  private readonly experimentServices: ExperimentServiceActuator;
+  private readonly roleServices: RoleServiceActuator;
 
   constructor(private readonly deps: RolloutReconcilerDeps) {
     this.observer = new RolloutObserver(deps);
@@ -48,7 +51,7 @@ export class RolloutReconciler {
     this.replicaSets = new ReplicaSetActuator(deps.apps, deps.replicaSets, this.pods, deps.now);
     this.services = new ServiceActuator(deps.core, deps.services);
     this.analysisRuns = new AnalysisRunActuator(deps.custom);
-    this.experimentServices = new ExperimentServiceActuator(deps.core);
+    this.roleServices = new RoleServiceActuator(deps.core);
   }
 
   async reconcile(key: string): Promise<WorkResult> {
@@ -146,7 +149,8 @@ export class RolloutReconciler {
     // Before any ReplicaSet that reads them; every pass, so a copy someone deleted comes back (a cache lookup when present).
     await this.deps.configCopies?.ensure(rollout, config.copies, log);
     await this.replicaSets.apply(ref, rollout, owned, [...plan.replicaSetChanges, ...plan.baseline.changes, ...plan.experiment.changes], log);
-    await this.experimentServices.apply(ref, plan.experiment.services, log);
+    await this.roleServices.apply(ref, plan.experiment.services, EXPERIMENT_SERVICES, log);
+    await this.roleServices.apply(ref, plan.baseline.services, BASELINE_SERVICES, log);
     await this.analysisRuns.apply(ref, plan.analysisRunChanges, log);
     await this.replicaSets.delete(ref, plan.deleteReplicaSets, 'beyond revisionHistoryLimit', log);
     await this.replicaSets.delete(ref, plan.baseline.delete, 'a baseline with no canary beside it', log);

@@ -197,6 +197,70 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     });
   });
 
+  it('a baseline takes the canary’s share from the stable’s through the gateway, and leaves at promotion and at abort', { timeout: 300_000 }, async () => {
+    const app = 'judged';
+    const host = `${app}.${ns.name}.fledge.test`;
+    const steps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }];
+    const spec = (image: string): object => rollout(app, image, 10, { steps, baseline: {} });
+    const core = testKubeConfig().makeApiClient(k8s.CoreV1Api);
+    /** The route's backendRefs as Fledge wrote them: weight by Service. */
+    const backends = async (): Promise<Record<string, number | undefined>> => {
+      const route = (await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: ns.name, plural: 'httproutes', name: app })) as {
+        spec: { rules: Array<{ backendRefs?: Array<{ name: string; weight?: number }> }> };
+      };
+      return Object.fromEntries((route.spec.rules[0]?.backendRefs ?? []).map((ref) => [ref.name, ref.weight]));
+    };
+    const baselineService = async (): Promise<k8s.V1Service | undefined> => (await core.listNamespacedService({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${app},fledge.dev/role=baseline` })).items[0];
+    const baselinePods = async (): Promise<number | undefined> =>
+      (await apps.listNamespacedReplicaSet({ namespace: ns.name, labelSelector: `fledge.dev/rollout=${app},fledge.dev/role=baseline` })).items[0]?.spec?.replicas;
+    const gone = async (what: string): Promise<void> => {
+      await eventually(`the baseline’s ReplicaSet and Service gone ${what}`, async () => ((await baselinePods()) === undefined && (await baselineService()) === undefined ? true : undefined), { timeoutMs: 30_000 });
+    };
+
+    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+    await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
+    await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
+
+    await apply([spec('demo:v2')]);
+    const first = await statuses.waitFor(app, 'paused at 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1, 120_000);
+    const baselineHash = `${first.stableRevision}-baseline`;
+    expect(await backends()).toEqual({ [`${app}-stable`]: 60, [`${app}-canary`]: 20, [`${app}-baseline`]: 20 });
+    const service = await baselineService();
+    expect(service?.metadata?.name).toBe(`${app}-baseline`);
+    expect(service?.spec?.selector).toEqual({ app, 'fledge.dev/pod-template-hash': baselineHash, 'fledge.dev/role': 'baseline' });
+    expect(service?.spec?.ports?.map(({ name, port, targetPort }) => ({ name, port, targetPort }))).toEqual([{ name: 'http', port: 80, targetPort: 8080 }]);
+    expect(await baselinePods()).toBe(2);
+    // Real requests: the baseline's two pods (stable template, v1) answer the canary's share, the stable's ten the rest.
+    await eventually('the baseline served', async () => ((await sendMany({ url: gatewayUrl(), host }, 100, 8)).some((answer) => answer.hash === baselineHash) ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    const n = 2000;
+    const answers = await sendMany({ url: gatewayUrl(), host }, n, 16);
+    const canary = answers.filter((answer) => answer.version === 'v2').length;
+    const baseline = answers.filter((answer) => answer.hash === baselineHash && answer.version === 'v1').length;
+    log(`setWeight 20 with a baseline: ${canary}/${n} on the canary, ${baseline}/${n} on the baseline`);
+    expect(answers.filter((answer) => answer.status !== 200).length, 'every request answered by a pod').toBe(0);
+    expect(withinBinomial(canary, n, 0.2).ok, `${canary} of ${n} on the canary`).toBe(true);
+    expect(withinBinomial(baseline, n, 0.2).ok, `${baseline} of ${n} on the baseline`).toBe(true);
+
+    await patchStatus(app, { promote: 'step' });
+    await statuses.waitFor(app, 'paused at 60%', (s) => s.phase === 'Paused' && s.currentStepIndex === 3, 120_000);
+    expect(await backends(), 'past 50%: the baseline gets what the canary leaves').toEqual({ [`${app}-stable`]: 0, [`${app}-canary`]: 60, [`${app}-baseline`]: 40 });
+    expect(await baselinePods()).toBe(6);
+
+    await patchStatus(app, { promote: 'full' });
+    await statuses.waitFor(app, 'Healthy on v2', (s) => s.phase === 'Healthy' && s.stableRevision === s.currentRevision, 120_000);
+    await gone('after the promotion');
+    expect(Object.keys(await backends())).toEqual([`${app}-stable`, `${app}-canary`]);
+
+    await apply([spec('demo:v3')]);
+    const third = await statuses.waitFor(app, 'v3 paused at 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1 && s.currentRevision !== first.currentRevision, 120_000);
+    expect(await backends()).toEqual({ [`${app}-stable`]: 60, [`${app}-canary`]: 20, [`${app}-baseline`]: 20 });
+    expect((await baselineService())?.spec?.selector?.['fledge.dev/pod-template-hash'], 'the new stable’s baseline').toBe(`${third.stableRevision}-baseline`);
+    await patchStatus(app, { abort: true });
+    await eventually('all traffic back on v2', async () => ((await allAnsweredBy(host, 'v2', 60)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    await gone('after the abort');
+    expect(await backends()).toEqual({ [`${app}-stable`]: 100, [`${app}-canary`]: 0 });
+  });
+
   it('analysis on Traefik\'s own error counters promotes a good canary and aborts a bad one', { timeout: 300_000 }, async () => {
     const app = 'judged';
     const host = `${app}.${ns.name}.fledge.test`;

@@ -7,6 +7,8 @@ export interface Answer {
   status: number;
   /** X-Fledge-Version of the pod that answered, or '' when no pod did (a proxy error). */
   version: string;
+  /** X-Fledge-Pod-Template-Hash of the pod that answered: tells a baseline's pods from the stable's ('' when none did). */
+  hash: string;
 }
 
 export interface RequestOptions {
@@ -27,11 +29,12 @@ export function send(opts: RequestOptions): Promise<Answer> {
     const target = new URL(opts.path ?? '/', opts.url);
     const req = request(target, { agent, headers: { Host: opts.host, ...opts.headers }, timeout: opts.timeoutMs ?? 5000 }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, version: String(res.headers['x-fledge-version'] ?? '') }));
-      res.on('error', () => resolve({ at: Date.now(), status: 0, version: '' }));
+      const answered = { version: String(res.headers['x-fledge-version'] ?? ''), hash: String(res.headers['x-fledge-pod-template-hash'] ?? '') };
+      res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, ...answered }));
+      res.on('error', () => resolve({ at: Date.now(), status: 0, version: '', hash: '' }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ at: Date.now(), status: 0, version: '' }));
+    req.on('error', () => resolve({ at: Date.now(), status: 0, version: '', hash: '' }));
     req.end();
   });
 }

@@ -173,6 +173,7 @@ function servePod(pod: SimulatedPod & { ip: string }, latencyScale: number, log:
         res.statusCode = answer.status;
         res.setHeader('Content-Type', 'application/json');
         res.setHeader('X-Fledge-Version', answer.body.version);
+        res.setHeader('X-Fledge-Pod-Template-Hash', answer.body.hash);
         res.end(JSON.stringify(answer.body));
         requests.inc({ code: String(answer.status) });
         latency.observe(Number(process.hrtime.bigint() - started) / 1e9);

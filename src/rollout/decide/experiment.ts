@@ -4,7 +4,7 @@ import { LABEL_EXPERIMENT_TEMPLATE, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE, LABEL_R
 import { API_VERSION, type ExperimentStep, type ExperimentTemplate, type PodTemplate, type Rollout } from '../../api/rollout.js';
 import { toTimestamp } from '../../api/time.js';
 import { withoutKeys } from './baseline.js';
-import type { ExperimentServiceFacts, ReplicaSetFacts } from './facts.js';
+import type { RoleServiceFacts, ReplicaSetFacts } from './facts.js';
 import type { ExperimentClock, RolloutContext } from './machine.js';
 import type { ReplicaSetChange } from './replica-set-changes.js';
 import type { WeightedDestination } from '../../traffic/types.js';
@@ -131,7 +131,7 @@ export interface ExperimentInput {
   /** The stable revision's ReplicaSet: its template is what `specRef: stable` runs. */
   stable: ReplicaSetFacts | undefined;
   replicaSets: readonly ReplicaSetFacts[];
-  services: readonly ExperimentServiceFacts[];
+  services: readonly RoleServiceFacts[];
   /** Experiment Services the router still reports traffic on: they and their pods stay until it reports none. */
   serving: readonly string[];
 }
@@ -154,7 +154,7 @@ export function planExperiment(input: ExperimentInput): ExperimentPlan {
   }
   const isWanted = (name: string): boolean => wanted.some(({ instance }) => instance.replicaSet === name);
   // A Service is ours to keep only while it selects the instance it was made for (a later experiment may reuse a name).
-  const serviceWanted = (service: ExperimentServiceFacts): boolean =>
+  const serviceWanted = (service: RoleServiceFacts): boolean =>
     wanted.some(({ instance }) => instance.service === service.name && instance.podTemplateHash === service.revision);
   const create = wanted.flatMap(({ instance, source }) => {
     if (instance.service === undefined || input.services.some((service) => service.name === instance.service)) return [];

@@ -32,8 +32,8 @@ export interface ReplicaSetFacts {
   template?: k8s.V1PodTemplateSpec;
 }
 
-/** A Service of an experiment step (label fledge.dev/role=experiment) the Rollout owns. */
-export interface ExperimentServiceFacts {
+/** A Service the Rollout owns for pods no Service it names selects: an experiment template's, or its baseline's (label fledge.dev/role). */
+export interface RoleServiceFacts {
   name: string;
   /** The pod-template hash it selects (its fledge.dev/pod-template-hash label). */
   revision: string;
@@ -71,7 +71,11 @@ export interface RolloutFacts {
   baselines?: ReplicaSetFacts[];
   /** Its experiment steps' ReplicaSets and Services (label fledge.dev/role=experiment): only while one runs. */
   experimentReplicaSets?: ReplicaSetFacts[];
-  experimentServices?: ExperimentServiceFacts[];
+  experimentServices?: RoleServiceFacts[];
+  /** Its baseline's Services (label fledge.dev/role=baseline): one while a canary with a baseline is in progress behind a router. */
+  baselineServices?: RoleServiceFacts[];
+  /** The stable Service's ports (stableService, or pingPong's), read only for a baseline: its Service takes the same. */
+  stableServicePorts?: k8s.V1ServicePort[];
   /**
    * The AnalysisRuns this Rollout owns, as their status says. decide() looks runs up by the names it
    * gives them (revision, attempt and step are in the name), so a verdict never leaks to another step.

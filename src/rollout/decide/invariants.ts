@@ -1,7 +1,8 @@
 import type { RolloutStatus } from '../../api/rollout.js';
 import { analysisRunName } from './analysis-runs.js';
 import { isTerminal } from '../../analysis/run-machine.js';
-import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH } from '../../api/labels.js';
+import { ANNOTATION_REVISION, LABEL_POD_TEMPLATE_HASH, LABEL_ROLE } from '../../api/labels.js';
+import { BASELINE_ROLE, baselineServiceName } from './baseline.js';
 import { pendingRestart } from './restart.js';
 import { resolveSettings } from './defaults.js';
 import type { RolloutFacts } from './facts.js';
@@ -94,6 +95,13 @@ import { awaitingSwap, pingPongServices } from './services.js';
  *    c. The stable side changes hands only to a side that selects the stable revision, with all traffic reported on
  *       it; once it selects the stable revision, no weight is asked of the canary side outside a canary.
  *    d. An aborted canary gets no weight: all traffic is on the side that selects the stable revision.
+ * 12. The baseline behind a router (the judge's third destination).
+ *    a. It is asked for no more weight than the canary, and the canary, the baseline and any experiment together for no
+ *       more than all the traffic; outside a canary in flight (aborted, promoted, a canary the template moved past)
+ *       for none.
+ *    b. It is asked for weight only while its Service selects it and every pod of its ReplicaSet is available.
+ *    c. Its ReplicaSet and Service are kept (its pods not reduced) while a router reports traffic on that Service.
+ *    d. Its Service selects the baseline's pods alone: its own pod-template hash and role; no other Service selects them.
  */
 export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   const settings = resolveSettings(facts.rollout.spec);
@@ -282,7 +290,12 @@ export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): st
       const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);
       const wanted = { canaryWeight: weight, additionalDestinations: [], ...routes, stableRevision, canaryRevision: currentRevision };
       // An experiment step's own templates' weights are 11e's; here, the canary's weight and routes it leaves with.
-      const observed = 'experiment' in step && facts.traffic !== undefined ? { ...facts.traffic, additionalDestinations: [] } : facts.traffic;
+      // The baseline's share is 12's.
+      const baselineService = baselineServiceName(facts.rollout);
+      const observed =
+        facts.traffic === undefined
+          ? undefined
+          : { ...facts.traffic, additionalDestinations: 'experiment' in step ? [] : (facts.traffic.additionalDestinations ?? []).filter((destination) => destination.serviceName !== baselineService) };
       if (!trafficInEffect(observed, wanted)) violations.push(`7f: left step ${index + 1} (${weight}%) with ${reported === undefined ? 'no weight' : `${reported}%`} reported in effect`);
     }
   }
@@ -387,7 +400,8 @@ export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): st
   }
   // 11e: traffic goes to an experiment's pods only while every one of them is available, and never more than there is.
   const destinations = plan.traffic?.additionalDestinations ?? [];
-  for (const destination of destinations.filter((candidate) => candidate.weight > 0)) {
+  const baselineService = facts.rollout.spec.strategy.canary.baseline === undefined ? undefined : baselineServiceName(facts.rollout);
+  for (const destination of destinations.filter((candidate) => candidate.weight > 0 && candidate.serviceName !== baselineService)) {
     const rs = (facts.experimentReplicaSets ?? []).find((candidate) => candidate.revision === destination.podTemplateHash);
     if (rs === undefined || rs.replicas === 0 || rs.availableReplicas < rs.replicas) violations.push(`11e: ${destination.weight}% asked for experiment Service ${destination.serviceName} without all its pods available`);
   }
@@ -429,6 +443,49 @@ export function experimentViolations(facts: RolloutFacts, plan: RolloutPlan): st
   return violations;
 }
 
+/** Invariant 12: the baseline's share of traffic and its objects behind a router. */
+export function baselineViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
+  if (facts.rollout.spec.strategy.canary.baseline === undefined) return [];
+  const violations: string[] = [];
+  const name = baselineServiceName(facts.rollout);
+  const destinations = plan.traffic?.additionalDestinations ?? [];
+  const asked = destinations.filter((destination) => destination.serviceName === name).reduce((sum, destination) => sum + destination.weight, 0);
+  const canaryWeight = plan.traffic?.canaryWeight ?? 0;
+  if (asked > canaryWeight) violations.push(`12a: ${asked}% asked of the baseline, above the canary's ${canaryWeight}%`);
+  const total = canaryWeight + destinations.reduce((sum, destination) => sum + destination.weight, 0);
+  if (total > 100) violations.push(`12a: ${total}% asked of the canary, the baseline and the experiment`);
+  const { stableRevision, currentRevision, abort } = plan.status;
+  const inFlight = abort !== true && stableRevision !== currentRevision && plan.traffic?.canaryRevision === currentRevision;
+  if (asked > 0 && !inFlight) violations.push(`12a: ${asked}% asked of the baseline with no canary in flight`);
+  const services = facts.baselineServices ?? [];
+  if (asked > 0) {
+    const revision = destinations.find((destination) => destination.serviceName === name)?.podTemplateHash;
+    const rs = (facts.baselines ?? []).find((candidate) => candidate.revision === revision);
+    if (rs === undefined || rs.replicas === 0 || rs.availableReplicas < rs.replicas) violations.push(`12b: ${asked}% asked of the baseline without all its pods available`);
+    if (!services.some((service) => service.name === name && service.revision === revision)) violations.push(`12b: ${asked}% asked of baseline Service ${name}, which does not select ${revision}`);
+  }
+  const serving = servingDestinations(facts.traffic);
+  const served = services.filter((service) => serving.includes(service.name));
+  for (const service of served) {
+    if (plan.baseline.services.delete.includes(service.name)) violations.push(`12c: baseline Service ${service.name} deleted while the router reports traffic on it`);
+    const rs = (facts.baselines ?? []).find((candidate) => candidate.revision === service.revision);
+    if (rs === undefined) continue;
+    if (plan.baseline.delete.includes(rs.name)) violations.push(`12c: baseline ${rs.name} deleted while the router reports traffic on its Service`);
+    const resized = plan.baseline.changes.find((change) => change.kind === 'update' && change.name === rs.name);
+    const replicas = resized?.kind === 'update' ? resized.patch.spec?.replicas : undefined;
+    if (replicas !== undefined && replicas < rs.replicas) violations.push(`12c: baseline ${rs.name} scaled from ${rs.replicas} to ${replicas} pods while the router reports traffic on its Service`);
+  }
+  const baselineHashes = new Set([...(facts.baselines ?? []).map((rs) => rs.revision), ...plan.baseline.changes.map((change) => change.revision)]);
+  for (const service of plan.services) {
+    if (service.revision !== null && baselineHashes.has(service.revision)) violations.push(`12d: Service ${service.name} selects baseline pods ${service.revision}`);
+  }
+  for (const service of plan.baseline.services.create) {
+    const selector = service.spec?.selector ?? {};
+    if (!baselineHashes.has(selector[LABEL_POD_TEMPLATE_HASH] ?? '') || selector[LABEL_ROLE] !== BASELINE_ROLE) violations.push(`12d: baseline Service ${service.metadata?.name} selects ${JSON.stringify(selector)}`);
+  }
+  return violations;
+}
+
 /** Every rollout invariant, for one reconcile. */
 export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): string[] {
   return [
@@ -441,6 +498,7 @@ export function rolloutViolations(facts: RolloutFacts, plan: RolloutPlan): strin
     ...webhookViolations(facts, plan),
     ...writeViolations(facts, plan),
     ...experimentViolations(facts, plan),
+    ...baselineViolations(facts, plan),
   ];
 }
 

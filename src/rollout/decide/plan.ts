@@ -56,7 +56,7 @@ export interface RolloutPlan {
   replicaSetChanges: ReplicaSetChange[];
   /** Names, history pruning. */
   deleteReplicaSets: string[];
-  /** The judge's baseline beside the canary: created and sized with it, deleted once there is no canary. */
+  /** The judge's baseline beside the canary (and its Service behind a router): made and sized with it, deleted once there is no canary. */
   baseline: BaselinePlan;
   /** An experiment step's ReplicaSets and Services: made while the canary is at its step, removed once it is not. */
   experiment: ExperimentPlan;
@@ -124,6 +124,10 @@ export function decide(facts: RolloutFacts): RolloutPlan {
       stable: facts.replicaSets.find((rs) => rs.revision === status.stableRevision),
       canaryReplicas: pods.replicaSets.find((target) => pods.mode.kind === 'canary' && target.revision === pods.mode.canaryRevision)?.replicas ?? 0,
       baselines: facts.baselines ?? [],
+      routed: ctx.routed,
+      services: facts.baselineServices ?? [],
+      stablePorts: facts.stableServicePorts ?? [],
+      serving: servingDestinations(facts.traffic),
     }),
     experiment: planExperiment({
       rollout: facts.rollout,

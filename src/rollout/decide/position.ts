@@ -10,6 +10,7 @@ import { stageOf } from './stage.js';
 import { awaitingSwap, pingPongServices } from './services.js';
 import { setWeightAt } from './steps.js';
 import { experimentAt, experimentDestinations } from './experiment.js';
+import { baselineDestinations, baselineReady, type BaselineTraffic } from './baseline.js';
 
 /** What tells two positions of the machine apart: a transition that leaves this unchanged did not move it. */
 export function positionKey(snapshot: RolloutSnapshot): string {
@@ -127,7 +128,8 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   const mode = stepCountsFor(ctx, current);
   const stepWeight = setWeightAt(context.steps, context.stepIndex);
   const canaryAvailable = availableOf(ctx, context.currentRevision);
-  const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary;
+  const baseline = baselineTrafficOf(ctx, context, mode);
+  const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary && baselineReady(baseline);
   // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
   const held = ctx.observedWeight ?? ctx.previous.actualWeight ?? 0;
   let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
@@ -136,11 +138,26 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
   // (a new template mid-canary), or to pods that are gone.
   if (canaryAvailable === 0) canaryWeight = 0;
+  const experiments = experimentTargets(ctx, current, context);
   return {
     ...base,
     canaryWeight,
-    additionalDestinations: experimentTargets(ctx, current, context),
+    additionalDestinations: [...experiments, ...baselineDestinations(baseline, canaryWeight, experiments)],
     ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes),
+  };
+}
+
+/** What the baseline's share depends on, at a canary step. */
+function baselineTrafficOf(ctx: DecideContext, context: RolloutContext, mode: ReplicaMode): BaselineTraffic | undefined {
+  const { facts } = ctx;
+  if (facts.rollout.spec.strategy.canary.baseline === undefined) return undefined;
+  return {
+    rollout: facts.rollout,
+    stableRevision: context.stableRevision,
+    canaryPods: mode.kind === 'canary' ? mode.canary : undefined,
+    baselines: facts.baselines ?? [],
+    services: facts.baselineServices ?? [],
+    stablePorts: facts.stableServicePorts ?? [],
   };
 }
 

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { API_VERSION, type CanaryStep, type CanaryStrategy, type Rollout, type RolloutStatus } from '../../../src/api/rollout.js';
-import type { AnalysisPhase, AnalysisRunFacts, ExperimentServiceFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
+import type { AnalysisPhase, AnalysisRunFacts, RoleServiceFacts, ReplicaSetFacts, RolloutFacts } from '../../../src/rollout/decide/facts.js';
 import type { Announcement } from '../../../src/rollout/decide/machine.js';
 import { decide, type RolloutPlan } from '../../../src/rollout/decide/plan.js';
 import { podTemplateHash } from '../../../src/rollout/decide/revision.js';
@@ -60,11 +60,12 @@ export const revisionOf = (image: string): string => podTemplateHash(templateFor
 export class FakeCluster {
   now = T0;
   replicaSets: ReplicaSetFacts[] = [];
-  /** The baseline ReplicaSets, kept apart as the shell's observer keeps them. */
+  /** The baseline ReplicaSets and Services, kept apart as the shell's observer keeps them. */
   baselines: ReplicaSetFacts[] = [];
+  baselineServices: RoleServiceFacts[] = [];
   /** An experiment step's ReplicaSets and Services, kept apart likewise. */
   experimentReplicaSets: ReplicaSetFacts[] = [];
-  experimentServices: ExperimentServiceFacts[] = [];
+  experimentServices: RoleServiceFacts[] = [];
   /** What the run named by status.stepAnalysisRun says, as the shell would read it from the cache. */
   stepAnalysisPhase: AnalysisPhase | undefined;
   /** Likewise for status.backgroundAnalysisRun. */
@@ -119,6 +120,7 @@ export class FakeCluster {
       serviceOwners: {},
       replicaSets: structuredClone(this.replicaSets),
       baselines: structuredClone(this.baselines),
+      ...(this.rollout.spec.strategy.canary.baseline !== undefined && { baselineServices: structuredClone(this.baselineServices), stableServicePorts: this.stableServicePorts() }),
       experimentReplicaSets: structuredClone(this.experimentReplicaSets),
       experimentServices: structuredClone(this.experimentServices),
       analysisRuns: this.analysisRuns(),
@@ -130,6 +132,12 @@ export class FakeCluster {
       }),
       ...(this.hasTrafficRouter && this.pingPong !== undefined && { serviceSelects: Object.fromEntries(this.serviceSelects), routedWith: this.routedWith() }),
     };
+  }
+
+  /** The stable Service, as a user writes it: port 80 on the pods' 8080. */
+  private stableServicePorts(): NonNullable<RolloutFacts['stableServicePorts']> {
+    const { stableService, pingPong } = this.rollout.spec.strategy.canary;
+    return stableService === undefined && pingPong === undefined ? [] : [{ name: 'http', port: 80, targetPort: 8080 as unknown as NonNullable<RolloutFacts['stableServicePorts']>[number]['targetPort'] }];
   }
 
   private get pingPong(): CanaryStrategy['pingPong'] {
@@ -295,18 +303,33 @@ export class FakeCluster {
       }
       const rs = this.baselines.find((candidate) => candidate.name === change.name);
       expect(rs, `baseline ${change.name} is resized only when it exists`).toBeDefined();
-      if (rs !== undefined && change.patch.spec?.replicas !== undefined) rs.replicas = change.patch.spec.replicas;
+      if (rs === undefined || change.patch.spec?.replicas === undefined) continue;
+      rs.replicas = change.patch.spec.replicas;
+      // Scaled-down pods are gone at once, as for the Rollout's own ReplicaSets.
+      rs.availableReplicas = rs.readyReplicas = Math.min(rs.availableReplicas, rs.replicas);
     }
     this.baselines = this.baselines.filter((rs) => !plan.baseline.delete.includes(rs.name));
+    this.baselineServices = this.baselineServices.filter((service) => !plan.baseline.services.delete.includes(service.name));
+    for (const service of plan.baseline.services.create) {
+      expect(this.baselineServices.some((known) => known.name === service.metadata?.name), 'a baseline Service is created once').toBe(false);
+      this.baselineServices.push({ name: service.metadata?.name ?? '', revision: service.metadata?.labels?.[LABEL_POD_TEMPLATE_HASH] ?? '' });
+    }
+    // Only what the router still reports traffic on may outlive the canary, or keep more pods than it, until it reports none.
+    const serving = this.baselineServices.length > 0 ? servingDestinations(this.facts().traffic) : [];
+    const served = new Set(this.baselineServices.filter((service) => serving.includes(service.name)).map((service) => service.revision));
+    const baselines = this.baselines.filter((rs) => !served.has(rs.revision));
+    const services = this.baselineServices.filter((service) => !serving.includes(service.name));
     const { status } = plan;
     const canaryInProgress = status.abort !== true && status.currentRevision !== status.stableRevision;
     if (this.rollout.spec.strategy.canary.baseline === undefined || !canaryInProgress) {
-      expect(this.baselines, 'no baseline without a canary in progress').toEqual([]);
+      expect(baselines, 'no baseline without a canary in progress').toEqual([]);
+      expect(services, 'no baseline Service without a canary in progress').toEqual([]);
       return;
     }
-    expect(this.baselines.length, 'at most one baseline').toBeLessThanOrEqual(1);
+    expect(baselines.length, 'at most one baseline').toBeLessThanOrEqual(1);
+    expect(services.length, 'at most one baseline Service').toBeLessThanOrEqual(1);
     const canary = plan.replicaSets.find((target) => target.revision === status.currentRevision);
-    for (const baseline of this.baselines) expect(baseline.replicas, 'the baseline has the canary’s size').toBe(canary?.replicas ?? 0);
+    for (const baseline of baselines) expect(baseline.replicas, 'the baseline has the canary’s size').toBe(canary?.replicas ?? 0);
   }
 
   /**
@@ -387,7 +410,7 @@ export class FakeCluster {
 
   /** Every pod becomes ready and available; the traffic split stays as it is. */
   settlePods(): void {
-    for (const rs of [...this.replicaSets, ...this.experimentReplicaSets]) {
+    for (const rs of [...this.replicaSets, ...this.baselines, ...this.experimentReplicaSets]) {
       rs.readyReplicas = rs.replicas;
       rs.availableReplicas = rs.replicas;
     }

@@ -154,6 +154,8 @@ const routedScenario = fc.record({
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 0, 1),
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1, '25%'),
   dynamicStableScale: fc.boolean(),
+  /** The judge's baseline, a third destination beside the canary. */
+  baseline: fc.boolean(),
   scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
   scaleDownDelayRevisionLimit: fc.constantFrom(undefined, 0, 1),
   abortScaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
@@ -275,7 +277,10 @@ function explore(cluster: FakeCluster, actions: readonly Action[], afterEach?: (
       if (plan.baseline.changes.some((change) => change.kind === 'create')) baselined++;
       if (plan.events.some((event) => event.reason === 'ExperimentCompleted')) experimented++;
       if (plan.events.some((event) => event.reason === 'RolloutAborted' && event.message.includes('experiment'))) experimentAborts++;
-      if ((facts.traffic?.additionalDestinations ?? []).some((destination) => (destination.weight ?? 0) > 0)) experimentsRouted++;
+      const carried = (facts.traffic?.additionalDestinations ?? []).filter((destination) => (destination.weight ?? 0) > 0);
+      if (carried.some((destination) => destination.serviceName !== BASELINE_SERVICE)) experimentsRouted++;
+      if (carried.some((destination) => destination.serviceName === BASELINE_SERVICE)) baselinesRouted++;
+      if (plan.baseline.services.delete.length > 0) baselineServicesRemoved++;
       pruned += runs.delete.length;
       // The promote and abort requests are consumed by the reconcile that acted on them.
       if (plan.status.promote === undefined) delete cluster.rollout.status?.promote;
@@ -309,8 +314,12 @@ let worlds = 0;
 let baselined = 0;
 let experimented = 0;
 let experimentAborts = 0;
-/** Reconciles in which a router reported traffic on an experiment's Services. */
+/** Reconciles in which a router reported traffic on an experiment's Services, or on the baseline's. */
 let experimentsRouted = 0;
+let baselinesRouted = 0;
+/** Reconciles that removed a baseline's Service (once the router let go of it). */
+let baselineServicesRemoved = 0;
+const BASELINE_SERVICE = 'api-baseline';
 /** Restarts completed and AnalysisRuns deleted across the worlds explored, so a test can say they were exercised. */
 let restarts = 0;
 let pruned = 0;
@@ -375,6 +384,7 @@ describe('rollout core properties', () => {
           canaryService: 'api-canary',
           trafficRouting: { gatewayAPI: { httpRoute: 'api' }, managedRoutes: MANAGED_ROUTES },
           dynamicStableScale: world.dynamicStableScale,
+          ...(world.baseline && { baseline: {} }),
           ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
           ...(world.scaleDownDelayRevisionLimit !== undefined && { scaleDownDelayRevisionLimit: world.scaleDownDelayRevisionLimit }),
           ...(world.abortScaleDownDelaySeconds !== undefined && { abortScaleDownDelaySeconds: world.abortScaleDownDelaySeconds }),
@@ -389,6 +399,8 @@ describe('rollout core properties', () => {
     // The worlds get somewhere: canaries past their first steps, not only rollouts stuck at step 0.
     expect(routedSteps).toBeGreaterThan(600);
     expect(experimentsRouted, 'routers carried experiment weights in some reconciles').toBeGreaterThan(50);
+    expect(baselinesRouted, 'routers carried a baseline’s share in some reconciles').toBeGreaterThan(30);
+    expect(baselineServicesRemoved, 'baseline Services were removed once the router let go, in some worlds').toBeGreaterThan(30);
   }, 120_000);
 
   it('keeps every invariant, pingPong’s included, in worlds behind ALB with ping and pong Services taking turns', async () => {
