@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
@@ -198,7 +199,7 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
   });
 
   it('a baseline takes the canary’s share from the stable’s through the gateway, and leaves at promotion and at abort', { timeout: 300_000 }, async () => {
-    const app = 'judged';
+    const app = 'baselined';
     const host = `${app}.${ns.name}.fledge.test`;
     const steps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }];
     const spec = (image: string): object => rollout(app, image, 10, { steps, baseline: {} });
@@ -224,7 +225,8 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     await apply([spec('demo:v2')]);
     const first = await statuses.waitFor(app, 'paused at 20%', (s) => s.phase === 'Paused' && s.currentStepIndex === 1, 120_000);
     const baselineHash = `${first.stableRevision}-baseline`;
-    expect(await backends()).toEqual({ [`${app}-stable`]: 60, [`${app}-canary`]: 20, [`${app}-baseline`]: 20 });
+    const threeWays = { [`${app}-stable`]: 60, [`${app}-canary`]: 20, [`${app}-baseline`]: 20 };
+    await eventually('the route split three ways', async () => (isDeepStrictEqual(await backends(), threeWays) ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
     const service = await baselineService();
     expect(service?.metadata?.name).toBe(`${app}-baseline`);
     expect(service?.spec?.selector).toEqual({ app, 'fledge.dev/pod-template-hash': baselineHash, 'fledge.dev/role': 'baseline' });
