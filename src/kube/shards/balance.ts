@@ -36,6 +36,11 @@ export interface Balance {
   prune: string[];
   /** A live shard Lease held under another shard count (a rollout of a new --shards): nothing is taken while there is one. */
   blockedBy?: { holder: string; shards: number | undefined };
+  /**
+   * When the first live Lease another replica holds expires as this replica sees it, if none is renewed before: from
+   * then it may take that shard, or count that member gone.
+   */
+  nextExpiry?: number;
 }
 
 const live = (lease: LeaseView, now: number): boolean => lease.holder !== '' && lease.sightedAt + lease.validMs > now;
@@ -73,6 +78,7 @@ export function balance({ identity, shards, leases, now }: BalanceInput): Balanc
   });
   const take = foreign === undefined ? free.sort(preferred).slice(0, Math.max(0, quota - renew.length)) : [];
 
+  const expiries = leases.filter((lease) => lease.holder !== identity && live(lease, now)).map((lease) => lease.sightedAt + lease.validMs);
   const prune = leases.filter((lease) => lease.role === 'member' && lease.holder !== identity && lease.sightedAt + 2 * lease.validMs <= now).map((lease) => lease.name);
   return {
     members: [...members].sort(),
@@ -82,5 +88,18 @@ export function balance({ identity, shards, leases, now }: BalanceInput): Balanc
     release: release.sort((a, b) => a - b),
     prune,
     ...(foreign !== undefined && { blockedBy: { holder: foreign.holder, shards: foreign.shards } }),
+    ...(expiries.length > 0 && { nextExpiry: Math.min(...expiries) }),
   };
+}
+
+/**
+ * How long a replica waits before its next round: a retry period, unless a Lease another holds expires sooner (a dead
+ * replica's shards are then taken as soon as they may be, not up to a retry period later), and a tenth of one after it
+ * lost a race for a free shard (the shards it did not get may still be free, and the next list says which; the tenth
+ * keeps a list that lags the write it lost to from turning into a burst of requests).
+ */
+export function nextRoundInMs(round: { plan: Balance | undefined; lostRace: boolean }, now: number, retryPeriodMs: number): number {
+  if (round.lostRace) return retryPeriodMs / 10;
+  const expiry = round.plan?.nextExpiry;
+  return expiry === undefined ? retryPeriodMs : Math.min(retryPeriodMs, Math.max(0, expiry - now));
 }

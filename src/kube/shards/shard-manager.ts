@@ -4,7 +4,7 @@ import type { LeaseApi } from '../api.js';
 import { heldLease, leaseValidityMs, LeaseSightings, newLease, releasedLease, type LeaseTiming } from '../lease.js';
 import { apiErrorMessage, isConflict, isNotFound } from '../patch.js';
 import { sleep } from '../sleep.js';
-import { balance, type Balance, type LeaseView } from './balance.js';
+import { balance, nextRoundInMs, type Balance, type LeaseView } from './balance.js';
 
 /** On every Lease of a group, so one list finds them all: the group's name (--leader-election-id). */
 export const LABEL_LEASE_GROUP = 'fledge.dev/lease-group';
@@ -33,8 +33,15 @@ export interface ShardListener {
   lost(shard: number): void;
 }
 
+/** One round's plan (undefined when the Leases could not be listed), and whether another replica won a shard it reached for. */
+export interface Round {
+  plan: Balance | undefined;
+  lostRace: boolean;
+}
+
 /**
- * Holds this replica's share of the shard Leases. Every retry period it lists the group's Leases, asks balance() what
+ * Holds this replica's share of the shard Leases. Every retry period (sooner when a Lease it may take expires, or
+ * after losing a race for one) it lists the group's Leases, asks balance() what
  * to renew, take and release, and writes that; it renews its membership Lease in the same round, so the others count
  * it. It acts on a shard only until its local deadline (the start of its last successful write of that Lease plus the
  * renew deadline): any other replica waits a whole lease duration from when it saw that write, so two replicas never
@@ -49,7 +56,7 @@ export class ShardManager {
   private readonly known = new Map<string, k8s.V1Lease>();
   private readonly stopping = new AbortController();
   private listener: ShardListener = { gained: () => {}, lost: () => {} };
-  private ticking: Promise<unknown> = Promise.resolve();
+  private ticking: Promise<Round> = Promise.resolve({ plan: undefined, lostRace: false });
   private blockedBy: string | undefined;
   private members = '';
 
@@ -82,13 +89,12 @@ export class ShardManager {
     this.follow(listener);
     while (!this.stopping.signal.aborted) {
       this.ticking = this.tick();
-      await this.ticking;
-      await sleep(this.opts.retryPeriodMs, this.stopping.signal);
+      await sleep(nextRoundInMs(await this.ticking, this.now(), this.opts.retryPeriodMs), this.stopping.signal);
     }
   }
 
   /** One round: list the Leases, decide, write. */
-  async tick(): Promise<Balance | undefined> {
+  async tick(): Promise<Round> {
     const { namespace, group, identity, shards } = this.opts;
     this.dropLapsed();
     let listed: k8s.V1Lease[];
@@ -96,7 +102,7 @@ export class ShardManager {
       listed = (await this.api.listNamespacedLease({ namespace, labelSelector: `${LABEL_LEASE_GROUP}=${group}` })).items;
     } catch (err) {
       this.opts.logger.warn('shards: listing the leases failed', { error: apiErrorMessage(err) });
-      return undefined;
+      return { plan: undefined, lostRace: false };
     }
     // Seen when the list answered: a write that landed while it was under way is not judged older than it is.
     const now = this.now();
@@ -108,13 +114,14 @@ export class ShardManager {
     // Stop acting before giving anything up, and on whatever another replica now holds.
     for (const shard of plan.release) this.lose(shard, 'released to balance the shards');
     for (const shard of [...this.deadlines.keys()]) if (!plan.renew.includes(shard)) this.lose(shard, 'its lease names another holder');
-    await Promise.all([
+    const [, , taken] = await Promise.all([
       this.write(this.opts.memberLease, 'member'),
-      ...[...plan.renew, ...plan.take].map((shard) => this.hold(shard)),
+      Promise.all(plan.renew.map((shard) => this.hold(shard))),
+      Promise.all(plan.take.map((shard) => this.hold(shard))),
       ...plan.release.map((shard) => this.giveUp(this.shardLease(shard))),
       ...plan.prune.map((name) => this.prune(name)),
     ]);
-    return plan;
+    return { plan, lostRace: taken.includes('conflict') };
   }
 
   /** Stops taking and renewing, stops acting on every shard, and gives their Leases up so the others take them at once. */
@@ -148,7 +155,7 @@ export class ShardManager {
   }
 
   /** Creates or renews a Lease, taking it over when another held it, as this replica, labelled for its group. */
-  private async write(name: string, role: 'member' | 'shard'): Promise<{ lease: k8s.V1Lease; startedAt: number } | undefined> {
+  private async write(name: string, role: 'member' | 'shard'): Promise<{ lease: k8s.V1Lease; startedAt: number } | 'conflict' | undefined> {
     const { namespace, group, identity, shards, leaseDurationMs } = this.opts;
     const current = this.known.get(name);
     const metadata = {
@@ -169,26 +176,29 @@ export class ShardManager {
       return { lease, startedAt };
     } catch (err) {
       // 409: another replica wrote first, and the resourceVersion precondition did its job.
-      if (!isConflict(err)) this.opts.logger.warn('shards: writing a lease failed', { lease: name, error: apiErrorMessage(err) });
+      if (isConflict(err)) return 'conflict';
+      this.opts.logger.warn('shards: writing a lease failed', { lease: name, error: apiErrorMessage(err) });
       return undefined;
     }
   }
 
-  private async hold(shard: number): Promise<void> {
+  /** Renews or takes a shard's Lease; 'conflict' when another replica wrote it first. */
+  private async hold(shard: number): Promise<'conflict' | undefined> {
     const written = await this.write(this.shardLease(shard), 'shard');
-    if (written === undefined) return;
+    if (written === undefined || written === 'conflict') return written;
     const previous = this.deadlines.get(shard);
     const now = this.now();
     // A deadline that passed before this renewal answered: whatever was dropped meanwhile is taken up again below.
     if (previous !== undefined && now >= previous) this.lose(shard, 'its renew deadline passed');
     const deadline = written.startedAt + this.opts.renewDeadlineMs;
-    if (now >= deadline) return;
+    if (now >= deadline) return undefined;
     const gained = !this.deadlines.has(shard);
     this.deadlines.set(shard, deadline);
     if (gained) {
       this.opts.logger.info('acting on shard', { shard, lease: this.shardLease(shard), identity: this.opts.identity });
       this.listener.gained(shard);
     }
+    return undefined;
   }
 
   private dropLapsed(): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { balance, type LeaseView } from '../../../../src/kube/shards/balance.js';
+import { balance, nextRoundInMs, type LeaseView } from '../../../../src/kube/shards/balance.js';
 
 const NOW = 100_000;
 const VALID = 10_000;
@@ -37,6 +37,21 @@ describe('balance', () => {
     const leases = [shard(0, 'dead', { shards: 2, sightedAt: NOW - VALID + 1 }), shard(1, 'dead', { shards: 2, sightedAt: NOW - VALID })];
     expect(balance({ identity: 'a', shards: 2, leases, now: NOW }).take).toEqual([1]);
     expect(balance({ identity: 'a', shards: 2, leases, now: NOW + 1 }).take).toEqual([0, 1]);
+  });
+
+  it("says when the first live Lease another holds expires, never its own nor one already free", () => {
+    const leases = [member('a'), member('b', { sightedAt: NOW - 4_000 }), shard(0, 'a', { sightedAt: NOW - 9_000 }), shard(1, 'b', { sightedAt: NOW - 3_000 }), shard(2, ''), shard(3, 'dead', { sightedAt: NOW - VALID })];
+    expect(balance({ identity: 'a', shards: 4, leases, now: NOW }).nextExpiry).toBe(NOW - 4_000 + VALID);
+    expect(balance({ identity: 'a', shards: 4, leases: [member('a'), shard(0, 'a'), shard(1, '')], now: NOW }).nextExpiry).toBeUndefined();
+  });
+
+  it('waits a retry period between rounds, less when a Lease expires sooner, and a tenth of one after a lost race', () => {
+    const plan = balance({ identity: 'a', shards: 2, leases: [member('b', { sightedAt: NOW - VALID + 500 }), shard(0, 'b', { shards: 2 })], now: NOW });
+    expect(nextRoundInMs({ plan, lostRace: false }, NOW, 2_000)).toBe(500);
+    expect(nextRoundInMs({ plan, lostRace: false }, NOW, 400)).toBe(400);
+    expect(nextRoundInMs({ plan, lostRace: true }, NOW, 2_000)).toBe(200);
+    expect(nextRoundInMs({ plan: undefined, lostRace: false }, NOW, 2_000)).toBe(2_000);
+    expect(nextRoundInMs({ plan: { ...plan, nextExpiry: NOW - 5 }, lostRace: false }, NOW, 2_000)).toBe(0);
   });
 
   it('renews its own Lease even when it looks expired: the resourceVersion says whether anyone took it meanwhile', () => {

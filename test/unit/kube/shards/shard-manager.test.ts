@@ -124,6 +124,41 @@ describe('ShardManager', () => {
     expect(events.filter((e) => e.startsWith('+')).sort()).toEqual(['+0', '+1', '+2', '+3']);
   });
 
+  it('reports a race it lost for a free shard, so its next round comes soon, and a list that failed as no plan', async () => {
+    const leases = new FakeLeases();
+    const clock = { now: 0 };
+    const a = replica(leases, 'a', clock);
+    const b = replica(leases, 'b', clock);
+    // Both list before either writes: they reach for the same new Leases, and each create lands once.
+    const [first, second] = await Promise.all([a.manager.tick(), b.manager.tick()]);
+    expect([first.lostRace, second.lostRace].sort()).toEqual([false, true]);
+    expect(a.manager.held().length + b.manager.held().length).toBe(4);
+    for (let shard = 0; shard < 4; shard++) expect(a.manager.holds(shard) && b.manager.holds(shard)).toBe(false);
+  });
+
+  it('takes a dead replica\'s shards in the first round after its Leases expire as seen, and says when that is', async () => {
+    const leases = new FakeLeases();
+    const clock = { now: 0 };
+    const a = replica(leases, 'a', clock);
+    const b = replica(leases, 'b', clock);
+    await a.manager.tick();
+    clock.now = 100;
+    await b.manager.tick();
+    clock.now = 200;
+    await a.manager.tick();
+    clock.now = 300;
+    const seen = await b.manager.tick();
+    expect(a.manager.held()).toHaveLength(2);
+    // a dies after its round at 200: b saw that round at 300, so a's Leases expire for b at 300 + 10 s.
+    expect(seen.plan?.nextExpiry).toBe(300 + LEASE_DEFAULTS.leaseDurationMs);
+    clock.now = 300 + LEASE_DEFAULTS.leaseDurationMs - 1;
+    await b.manager.tick();
+    expect(b.manager.held()).toHaveLength(2);
+    clock.now += 1;
+    await b.manager.tick();
+    expect(b.manager.held()).toEqual([0, 1, 2, 3]);
+  });
+
   it('keeps its shards while listing fails, until their deadline', async () => {
     const leases = new FakeLeases();
     const clock = { now: 0 };
@@ -132,7 +167,7 @@ describe('ShardManager', () => {
     await manager.tick();
     reachable = false;
     clock.now = retryPeriodMs;
-    expect(await manager.tick()).toBeUndefined();
+    expect(await manager.tick()).toEqual({ plan: undefined, lostRace: false });
     expect(manager.held()).toEqual([0, 1, 2, 3]);
   });
 });

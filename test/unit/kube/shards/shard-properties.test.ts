@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LEASE_DEFAULTS } from '../../../../src/kube/lease.js';
+import { nextRoundInMs } from '../../../../src/kube/shards/balance.js';
 import { ShardManager } from '../../../../src/kube/shards/shard-manager.js';
 import { createLogger } from '../../../../src/observability/logger.js';
 import { propertyParameters } from '../../property.js';
@@ -8,8 +9,11 @@ import { FakeLeases } from './fake-leases.js';
 
 const { leaseDurationMs, retryPeriodMs } = LEASE_DEFAULTS;
 const STEP_MS = 100;
-/** After a crash, a replica's Leases are seen unchanged for a lease duration (sighted up to a retry late), then taken at the next round. */
-const TAKEOVER_MS = leaseDurationMs + 2 * retryPeriodMs + STEP_MS;
+/**
+ * After a crash, a replica's Leases are seen unchanged for a lease duration (sighted up to a retry late), then taken in
+ * the round that comes at their expiry, or in the rounds soon after when replicas race for them.
+ */
+const TAKEOVER_MS = leaseDurationMs + retryPeriodMs + retryPeriodMs / 2 + STEP_MS;
 /** Time for everything to settle after any change: a takeover, then a round to release surplus and one to take it. */
 const SETTLE_MS = TAKEOVER_MS + 3 * retryPeriodMs;
 const logger = createLogger('error', {});
@@ -70,8 +74,8 @@ class Cluster {
       this.now += STEP_MS;
       for (const replica of this.running()) {
         if (replica.nextTickAt > this.now) continue;
-        replica.nextTickAt += retryPeriodMs;
-        await replica.manager.tick();
+        // As run() does: the next round when the plan says.
+        replica.nextTickAt = this.now + nextRoundInMs(await replica.manager.tick(), this.now, retryPeriodMs);
       }
       this.observe();
     }
