@@ -8,8 +8,8 @@ export const HTTP_ROUTE: Kind = { group: 'gateway.networking.k8s.io', version: '
 
 /** The trailing rules of an HTTPRoute that Fledge added for header and mirror routes, in order. */
 export const ANNOTATION_MANAGED_RULES = 'fledge.dev/managed-rules';
-/** The Services of the backendRefs Fledge added to the weighted rules for an experiment step, as a JSON list. */
-export const ANNOTATION_EXPERIMENT_BACKENDS = 'fledge.dev/experiment-backends';
+/** The Services of the backendRefs Fledge added to the weighted rules beside stable and canary (experiment templates, the baseline), as a JSON list. */
+export const ANNOTATION_ADDITIONAL_BACKENDS = 'fledge.dev/additional-backends';
 
 interface BackendRef {
   group?: string;
@@ -82,7 +82,7 @@ function listedIn(route: CustomObject, annotation: string): unknown[] {
 export function parseRoute(route: CustomObject, context: RouterContext): ParsedRoute {
   const rules = structuredClone(((route.spec?.rules as Rule[] | undefined) ?? []).filter((rule) => typeof rule === 'object' && rule !== null));
   const listed = (listedIn(route, ANNOTATION_MANAGED_RULES) as ManagedRule[]).filter((entry) => typeof entry?.name === 'string');
-  const experiments = listedIn(route, ANNOTATION_EXPERIMENT_BACKENDS).filter((name): name is string => typeof name === 'string');
+  const experiments = listedIn(route, ANNOTATION_ADDITIONAL_BACKENDS).filter((name): name is string => typeof name === 'string');
   const routeNamespace = route.metadata?.namespace ?? '';
   // A route re-applied from its manifest keeps the annotation but not the rules it names: only the trailing rules
   // still shaped as Fledge wrote them are managed, so the user's own rules are never taken for them.
@@ -251,7 +251,7 @@ export class GatewayApiRouter implements TrafficRouter {
         if (rule !== undefined) changed = weighRule(rule, context, routeNamespace, target, experiments) || changed;
       }
       const experimentAnnotation = target.additionalDestinations.length > 0 ? JSON.stringify(target.additionalDestinations.map((destination) => destination.serviceName)) : null;
-      const experimentsChanged = (route.metadata?.annotations?.[ANNOTATION_EXPERIMENT_BACKENDS] ?? null) !== experimentAnnotation;
+      const experimentsChanged = (route.metadata?.annotations?.[ANNOTATION_ADDITIONAL_BACKENDS] ?? null) !== experimentAnnotation;
       const base = own[weighted[0] ?? 0];
       const refs = base?.backendRefs ?? [];
       const canaryRef = refs.find((ref) => context.canaryService !== undefined && refersTo(ref, context.canaryService, routeNamespace, context.namespace));
@@ -273,7 +273,7 @@ export class GatewayApiRouter implements TrafficRouter {
       const present = managed.length > 0 ? JSON.stringify(managed) : null;
       if (!changed && !experimentsChanged && annotation === annotationBefore && annotation === present) continue;
       const nextRules = [...own, ...(annotation === present ? rules.slice(own.length) : added)];
-      const annotations = { [ANNOTATION_MANAGED_RULES]: annotation, [ANNOTATION_EXPERIMENT_BACKENDS]: experimentAnnotation };
+      const annotations = { [ANNOTATION_MANAGED_RULES]: annotation, [ANNOTATION_ADDITIONAL_BACKENDS]: experimentAnnotation };
       await patchObject(this.api, HTTP_ROUTE, route, { metadata: { annotations }, spec: { rules: nextRules } });
       wrote = true;
     }

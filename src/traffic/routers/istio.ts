@@ -8,13 +8,13 @@ import { stableWeightOf } from '../plan.js';
 
 export const VIRTUAL_SERVICE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'virtualservices', kind: 'VirtualService' };
 export const DESTINATION_RULE: Kind = { group: 'networking.istio.io', version: 'v1', plural: 'destinationrules', kind: 'DestinationRule' };
-/** The hosts of the destinations Fledge added to the weighted routes for an experiment step, as a JSON list. */
-export const ANNOTATION_EXPERIMENT_HOSTS = 'fledge.dev/experiment-destinations';
+/** The hosts of the destinations Fledge added to the weighted routes beside stable and canary (experiment templates, the baseline), as a JSON list. */
+export const ANNOTATION_ADDITIONAL_HOSTS = 'fledge.dev/additional-destinations';
 
-/** The experiment hosts a VirtualService's annotation lists: only those destinations are Fledge's to weight and remove. */
+/** The added hosts a VirtualService's annotation lists: only those destinations are Fledge's to weight and remove. */
 function experimentHosts(vs: CustomObject | undefined): string[] {
   try {
-    const listed = JSON.parse(vs?.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? '[]') as unknown;
+    const listed = JSON.parse(vs?.metadata?.annotations?.[ANNOTATION_ADDITIONAL_HOSTS] ?? '[]') as unknown;
     return Array.isArray(listed) ? listed.filter((host): host is string => typeof host === 'string') : [];
   } catch {
     return [];
@@ -295,8 +295,8 @@ export class IstioRouter implements TrafficRouter {
         changed = true;
       }
       const hosts = target.additionalDestinations.length > 0 ? JSON.stringify(target.additionalDestinations.map((destination) => destination.serviceName)) : null;
-      const annotated = (vs.metadata?.annotations?.[ANNOTATION_EXPERIMENT_HOSTS] ?? null) !== hosts;
-      if (changed || annotated) await patchObject(this.api, VIRTUAL_SERVICE, vs, { metadata: { annotations: { [ANNOTATION_EXPERIMENT_HOSTS]: hosts } }, spec });
+      const annotated = (vs.metadata?.annotations?.[ANNOTATION_ADDITIONAL_HOSTS] ?? null) !== hosts;
+      if (changed || annotated) await patchObject(this.api, VIRTUAL_SERVICE, vs, { metadata: { annotations: { [ANNOTATION_ADDITIONAL_HOSTS]: hosts } }, spec });
       return changed || annotated;
     };
     // No traffic may reach a subset while it selects a revision that should not have it: weight or a managed route

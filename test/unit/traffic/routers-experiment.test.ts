@@ -2,8 +2,8 @@ import type * as k8s from '@kubernetes/client-node';
 import type { CustomApi, NetworkingApi } from '../../../src/kube/api.js';
 import { describe, expect, it } from 'vitest';
 import { AlbRouter } from '../../../src/traffic/routers/alb.js';
-import { ANNOTATION_EXPERIMENT_BACKENDS, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
-import { ANNOTATION_EXPERIMENT_HOSTS, IstioRouter } from '../../../src/traffic/routers/istio.js';
+import { ANNOTATION_ADDITIONAL_BACKENDS, GatewayApiRouter } from '../../../src/traffic/routers/gateway-api.js';
+import { ANNOTATION_ADDITIONAL_HOSTS, IstioRouter } from '../../../src/traffic/routers/istio.js';
 import { SmiRouter } from '../../../src/traffic/routers/smi.js';
 import type { TrafficTarget } from '../../../src/traffic/types.js';
 import { FakeKube } from '../fake-kube.js';
@@ -45,7 +45,7 @@ describe('experiment weights: the template Services get their share, taken from 
       { name: 'exp-baseline', port: 8080, weight: 5 },
       { name: 'exp-canary', port: 8080, weight: 5 },
     ]);
-    expect(kube.get<{ metadata: { annotations: Record<string, string> } }>('httproutes', 'shop', 'api')?.metadata.annotations[ANNOTATION_EXPERIMENT_BACKENDS]).toBe('["exp-baseline","exp-canary"]');
+    expect(kube.get<{ metadata: { annotations: Record<string, string> } }>('httproutes', 'shop', 'api')?.metadata.annotations[ANNOTATION_ADDITIONAL_BACKENDS]).toBe('["exp-baseline","exp-canary"]');
     expect(await router.observe(CONTEXT)).toEqual({ canaryWeight: 10, additionalDestinations: REPORTED, headerRoutes: [], mirrorRoutes: [] });
     expect(await router.apply(CONTEXT, target(10, EXPERIMENT)), 'already so').toBe(false);
 
@@ -78,7 +78,7 @@ describe('experiment weights: the template Services get their share, taken from 
       { destination: { host: 'exp-baseline' }, weight: 5 },
       { destination: { host: 'exp-canary' }, weight: 5 },
     ]);
-    expect(kube.get<{ metadata: { annotations: Record<string, string> } }>('virtualservices', 'shop', 'api')?.metadata.annotations[ANNOTATION_EXPERIMENT_HOSTS]).toBe('["exp-baseline","exp-canary"]');
+    expect(kube.get<{ metadata: { annotations: Record<string, string> } }>('virtualservices', 'shop', 'api')?.metadata.annotations[ANNOTATION_ADDITIONAL_HOSTS]).toBe('["exp-baseline","exp-canary"]');
     expect(await router.observe(CONTEXT)).toMatchObject({ canaryWeight: 10, additionalDestinations: REPORTED });
     expect(await router.apply(CONTEXT, target(10, EXPERIMENT)), 'already so').toBe(false);
 
