@@ -118,14 +118,17 @@ function gitLabel(dir: string): string {
 /**
  * Fledge as production runs it: compiled, `node dist/main.js` with the image's node flags, from `dir` (its dist/,
  * node_modules/ and Dockerfile). Named
- * `fledge`, or `fledge@<commit>` when it is another build than this checkout's.
+ * `fledge`, or `fledge@<commit>` when it is another build than this checkout's, with its node flags when they are not
+ * this checkout's (two builds of one commit under other flags are told apart).
  */
 export function fledge(dir: string, gcPreload: string, { other }: { other: boolean }): Controller {
   const main = join(dir, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} does not exist: run \`npm ci && npm run build\` in ${dir}`);
   const version = gitLabel(dir);
+  const nodeFlags = imageNodeFlags(dir).join(' ');
+  const ownFlags = imageNodeFlags(join(import.meta.dirname, '..', '..')).join(' ');
   return {
-    name: other ? `fledge@${version}` : 'fledge',
+    name: other ? `fledge@${version}${nodeFlags === ownFlags ? '' : ` [${nodeFlags}]`}` : 'fledge',
     kind: 'fledge',
     version,
     crds: { kustomize: true, path: join(dir, 'crds'), removeAfter: false },
