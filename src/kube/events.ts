@@ -44,10 +44,11 @@ export interface EventSinkOptions {
 }
 
 /**
- * A canary's start and the step it settles at (a pause, a gate, promotion) usually come seconds apart: one Event tells
- * both when the second comes within this, and the first is never more than this late.
+ * A canary's start and the step it settles at (a pause, a gate, promotion) come as far apart as its pods take to be
+ * ready: one Event tells both when the second comes within this, and the first is never more than this late. The
+ * same bound as the counts in status (COUNTS_STALENESS_MS): nothing `kubectl describe` shows is staler.
  */
-export const EVENT_HOLD_MS = 5_000;
+export const EVENT_HOLD_MS = 30_000;
 
 export const EVENT_DEFAULTS: EventSinkOptions = { maxPending: 1000, aggregateWindowMs: 10 * 60_000, maxRemembered: 4096, holdMs: EVENT_HOLD_MS };
 
