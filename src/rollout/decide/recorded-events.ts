@@ -5,7 +5,7 @@ const MOVED_ON = new Set(['RolloutStepCompleted', 'RolloutPaused', 'RolloutCompl
 
 /**
  * Announcements of a canary moving on by itself: what follows (the step it settles at, a pause, a gate, promotion)
- * needs only its pods to be ready, so it usually comes within seconds and may tell these too, in one Event.
+ * needs only its pods to be ready, so it usually comes soon after and may tell these too, in one Event.
  */
 const MOVING = new Set(['RolloutStarted', 'RolloutSuperseded', 'RolloutRetried', 'RolloutPromoted', 'RolloutStepCompleted']);
 
