@@ -14,6 +14,7 @@ import { Api } from './scale/api.js';
 import { AuditLog } from './scale/audit.js';
 import { argo, fledge, type Controller, type Running } from './scale/controllers.js';
 import { cpuSeconds } from './scale/proc.js';
+import { rolloutWrites, type RolloutWrites } from './scale/rollout-writes.js';
 import { percentiles, type Percentiles } from './scale/stats.js';
 import { established, healthy, pausedAtCanary, pool, rolloutManifest, RolloutTracker, sampleMemory, stop, type Memory, type RolloutObject } from './scale/workload.js';
 
@@ -73,6 +74,11 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 
 
 
+interface EventObject {
+  involvedObject?: { kind?: string; name?: string };
+  firstTimestamp?: string;
+}
+
 interface ReplicaSetObject {
   metadata?: { resourceVersion?: string; ownerReferences?: Array<{ kind: string; name: string }> };
 }
@@ -93,6 +99,8 @@ interface ControllerResult {
     settledMs: number | null;
     cpuSeconds: { toPaused: number; toSettled: number };
     apiRequests: { toPaused: Requests; toSettled: Requests };
+    /** Change → quiet, per Rollout: its writes by kind, the most any one made. */
+    writesPerRollout: RolloutWrites;
   };
   paused: Memory;
   idleApiRequestsPerSecond: number;
@@ -238,12 +246,25 @@ async function main(): Promise<void> {
       const paused = await sampleMemory(running);
       const settled = await settle(audit, 120_000 + n * 30);
       const cpuToSettled = cpuSeconds(running.pid) - cpuBefore;
+      const settledMark = settled?.mark ?? audit.mark();
+      const events = await api.call<{ items: EventObject[] }>('GET', `/api/v1/namespaces/${namespace}/events`);
+      // Timestamps have second precision; nothing of the update happened before it was sent.
+      const changedSecond = Math.floor(updateSentAt / 1000) * 1000;
+      const eventsCreated = new Map<string, number>();
+      for (const event of events.items) {
+        const { involvedObject: about, firstTimestamp } = event;
+        if (about?.kind === 'Rollout' && about.name !== undefined && Date.parse(firstTimestamp ?? '') >= changedSecond) eventsCreated.set(about.name, (eventsCreated.get(about.name) ?? 0) + 1);
+      }
+      const replicaSetsCreated = new Map(names.map((name) => [name, (replicaSetsAdded.get(name) ?? []).filter((at) => at >= updateSentAt).length]));
+      const writesPerRollout = rolloutWrites(names, audit.events(auditBefore, settledMark), { replicaSets: replicaSetsCreated, events: eventsCreated });
+      log(`${controller.name}: writes per Rollout, change → quiet: at most ${writesPerRollout.max} (${JSON.stringify(writesPerRollout.histogram)}), ${writesPerRollout.unaccounted} unaccounted`);
       const update = {
         canaryReplicaSetMs: percentiles(canaryLatencies),
         allPausedMs: allPausedAt - updateSentAt,
         settledMs: settled ? settled.lastRequestAt - updateSentAt : null,
         cpuSeconds: { toPaused: Number(cpuToPaused.toFixed(2)), toSettled: Number(cpuToSettled.toFixed(2)) },
-        apiRequests: { toPaused: requestsToPaused, toSettled: requests(settled?.mark ?? audit.mark()) },
+        apiRequests: { toPaused: requestsToPaused, toSettled: requests(settledMark) },
+        writesPerRollout,
       };
       log(`${controller.name}: ${settled ? `quiet ${((settled.lastRequestAt - allPausedAt) / 1000).toFixed(1)} s after all Paused` : 'never quiet'}`);
       const idleFrom = audit.mark();
@@ -347,6 +368,7 @@ const FIGURES: Array<{ label: string; value: (r: ControllerResult) => number; un
   { label: 'CPU s, change → quiet', value: (r) => r.update.cpuSeconds.toSettled, unit: '' },
   { label: 'API requests / update, to Paused', value: (r) => r.update.apiRequests.toPaused.perRollout, unit: '' },
   { label: 'API requests / update, to quiet', value: (r) => r.update.apiRequests.toSettled.perRollout, unit: '' },
+  { label: 'API writes / update, most of one Rollout', value: (r) => r.update.writesPerRollout.max, unit: '' },
   { label: 'RSS all Paused', value: (r) => r.paused.rssBytes, unit: 'MB' },
   { label: 'heap all Paused', value: (r) => r.paused.heapBytes, unit: 'MB' },
   { label: 'idle API requests/s', value: (r) => r.idleApiRequestsPerSecond, unit: '' },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CoreApi } from './api.js';
+import { offerTransition, releaseDue, type HeldTransitions, type HoldStep, type ToldEvent } from './event-hold.js';
 import { isNotFound, mergePatchOptions } from './patch.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -11,13 +12,23 @@ export interface EventTarget {
   uid?: string;
 }
 
+/**
+ * An Event that announces a transition of its object: one that `may-wait` is held a moment so the object's next
+ * transition is told in the same Event; one that comes `now` is written at once, telling what was held too.
+ * Events recorded without it are written as they come, never combined.
+ */
+export type TransitionTiming = 'now' | 'may-wait';
+
 /** Takes an Event to write; returns at once. Writing happens elsewhere, so a reconcile never waits for Events. */
 export interface EventRecorder {
-  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void;
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, transition?: TransitionTiming): void;
 }
 
-/** What became of each recorded Event: written, folded into an earlier one's count, dropped, or refused. */
-export type EventOutcome = 'created' | 'aggregated' | 'dropped' | 'failed';
+/**
+ * What became of each recorded Event: written, folded into an earlier one's count, told within a later transition's
+ * Event (combined), dropped, or refused.
+ */
+export type EventOutcome = 'created' | 'aggregated' | 'combined' | 'dropped' | 'failed';
 
 export interface EventSinkOptions {
   /** Events waiting to be written; more are dropped (and counted) rather than held. client-go keeps 1000. */
@@ -26,11 +37,20 @@ export interface EventSinkOptions {
   aggregateWindowMs: number;
   /** Distinct Events remembered for aggregation; the least recently seen are forgotten first. */
   maxRemembered: number;
+  /** How long a transition that may wait is held for its object's next one: the bound on its Event's delay. */
+  holdMs: number;
   now?: () => number;
   onOutcome?: (outcome: EventOutcome) => void;
 }
 
-export const EVENT_DEFAULTS: EventSinkOptions = { maxPending: 1000, aggregateWindowMs: 10 * 60_000, maxRemembered: 4096 };
+/**
+ * A canary's start and the step it settles at (a pause, a gate, promotion) come as far apart as its pods take to be
+ * ready: one Event tells both when the second comes within this, and the first is never more than this late. The
+ * same bound as the counts in status (COUNTS_STALENESS_MS): nothing `kubectl describe` shows is staler.
+ */
+export const EVENT_HOLD_MS = 30_000;
+
+export const EVENT_DEFAULTS: EventSinkOptions = { maxPending: 1000, aggregateWindowMs: 10 * 60_000, maxRemembered: 4096, holdMs: EVENT_HOLD_MS };
 
 /** The Events client's own budget (client-go's event broadcaster paces writes the same way, apart from reconciles). */
 export const EVENT_QPS = 10;
@@ -42,7 +62,14 @@ interface Pending {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  firstAt: number;
   at: number;
+}
+
+interface Holding {
+  target: EventTarget;
+  held: HeldTransitions;
+  timer: NodeJS.Timeout;
 }
 
 interface Written {
@@ -58,11 +85,14 @@ interface Written {
  * reconciles never queue behind Events; an Event identical to one written before (same object,
  * type, reason and message) and last seen less than ten minutes ago raises that Event's count and lastTimestamp instead of adding another, so
  * `kubectl describe` shows "x12" rather than twelve lines; when the queue is full new Events are dropped and counted,
- * never waited for. A failed write is logged, never fatal.
+ * never waited for. A failed write is logged, never fatal. Transitions of one object that follow each other within
+ * `holdMs` are told in one Event (see TransitionTiming and offerTransition); flush() writes what is held at once.
  */
 export class EventSink implements EventRecorder {
   private readonly pending: Pending[] = [];
   private readonly written = new Map<string, Written>();
+  /** Per object, the transitions waiting to be told with its next one. */
+  private readonly holding = new Map<string, Holding>();
   private readonly now: () => number;
   private draining: Promise<void> | undefined;
 
@@ -76,24 +106,62 @@ export class EventSink implements EventRecorder {
     this.now = opts.now ?? Date.now;
   }
 
-  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    if (this.pending.length >= this.opts.maxPending) {
-      this.opts.onOutcome?.('dropped');
-      this.logger.debug('event dropped: too many waiting to be written', { reason, name: target.name, namespace: target.namespace });
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, transition?: TransitionTiming): void {
+    const at = this.now();
+    if (transition === undefined) {
+      this.enqueue(target, { type, reason, message, firstAt: at, at, transitions: [{ type, reason, message, at }] });
       return;
     }
-    const key = JSON.stringify([target.namespace, target.kind, target.name, target.uid ?? '', type, reason, message]);
-    this.pending.push({ key, target, type, reason, message, at: this.now() });
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    const key = targetKey(target);
+    this.settle(key, target, offerTransition(this.holding.get(key)?.held, { type, reason, message, at }, transition === 'may-wait', this.opts.holdMs));
   }
 
-  /** Resolves once everything recorded so far has been written (or given up on): for shutdown and tests. */
+  /** Writes what is held now, then resolves once everything recorded so far has been written (or given up on): for shutdown and tests. */
   async flush(): Promise<void> {
+    for (const key of [...this.holding.keys()]) this.release(key);
     while (this.draining !== undefined) await this.draining;
   }
 
   get waiting(): number {
     return this.pending.length;
+  }
+
+  /** Keeps what the hold step holds (with a timer for its deadline) and queues what it writes. */
+  private settle(key: string, target: EventTarget, step: HoldStep): void {
+    const holding = this.holding.get(key);
+    if (holding !== undefined && step.held?.dueAt !== holding.held.dueAt) {
+      clearTimeout(holding.timer);
+      this.holding.delete(key);
+    }
+    if (step.held !== undefined) {
+      const current = this.holding.get(key);
+      if (current !== undefined) current.held = step.held;
+      else {
+        const timer = setTimeout(() => this.release(key), Math.max(0, step.held.dueAt - this.now()));
+        // A timer must not keep a stopping process alive: shutdown flushes instead.
+        timer.unref();
+        this.holding.set(key, { target, held: step.held, timer });
+      }
+    }
+    for (const told of step.write) this.enqueue(target, told);
+  }
+
+  private release(key: string): void {
+    const holding = this.holding.get(key);
+    if (holding !== undefined) this.settle(key, holding.target, releaseDue(holding.held, Infinity));
+  }
+
+  private enqueue(target: EventTarget, told: ToldEvent): void {
+    for (let i = 1; i < told.transitions.length; i++) this.opts.onOutcome?.('combined');
+    if (this.pending.length >= this.opts.maxPending) {
+      this.opts.onOutcome?.('dropped');
+      this.logger.debug('event dropped: too many waiting to be written', { reason: told.reason, name: target.name, namespace: target.namespace });
+      return;
+    }
+    const { type, reason, message, firstAt, at } = told;
+    const key = JSON.stringify([targetKey(target), type, reason, message]);
+    this.pending.push({ key, target, type, reason, message, firstAt, at });
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
   private async drain(): Promise<void> {
@@ -112,7 +180,6 @@ export class EventSink implements EventRecorder {
           return 'aggregated';
         }
       }
-      const at = new Date(event.at);
       const name = `${event.target.name}.${event.at.toString(16)}${randomBytes(2).toString('hex')}`;
       await this.core.createNamespacedEvent({
         namespace: event.target.namespace,
@@ -125,8 +192,8 @@ export class EventSink implements EventRecorder {
           source: { component: this.component },
           reportingComponent: this.component,
           reportingInstance: process.env.HOSTNAME ?? this.component,
-          firstTimestamp: at,
-          lastTimestamp: at,
+          firstTimestamp: new Date(event.firstAt),
+          lastTimestamp: new Date(event.at),
           count: 1,
         },
       });
@@ -163,4 +230,8 @@ export class EventSink implements EventRecorder {
       if (oldest !== undefined) this.written.delete(oldest);
     }
   }
+}
+
+function targetKey(target: EventTarget): string {
+  return JSON.stringify([target.namespace, target.kind, target.name, target.uid ?? '']);
 }

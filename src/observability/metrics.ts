@@ -99,7 +99,7 @@ export class ControllerMetrics {
   });
   readonly events = new Counter({
     name: 'fledge_events_total',
-    help: 'Kubernetes Events recorded, by outcome: created, aggregated (a repeat counted on an earlier Event), dropped (too many waiting), failed.',
+    help: 'Kubernetes Events recorded, by outcome: created, aggregated (a repeat counted on an earlier Event), combined (a transition told within its object\'s next one), dropped (too many waiting), failed.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

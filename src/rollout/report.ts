@@ -61,8 +61,9 @@ export class RolloutReporter {
   }
 
   /**
-   * The plan's Events (one per transition), notifications and abort metrics: only after a successful status write,
-   * since a conflict re-runs the transition and it must not be told twice. All handed off, never awaited.
+   * The plan's Events (one per transition; a canary moving on may be told with its next transition, see
+   * eventsToRecord), notifications and abort metrics: only after a successful status write, since a conflict re-runs
+   * the transition and it must not be told twice. All handed off, never awaited.
    */
   announce(ref: RolloutRef, rollout: Rollout, plan: RolloutPlan): void {
     this.deps.webhooks?.notify(rollout, plan.notifications);
@@ -70,7 +71,7 @@ export class RolloutReporter {
       if (event.cause !== undefined) this.deps.metrics?.recordAbort(ref.namespace, ref.name, event.cause);
       this.deps.notifier?.notify({ namespace: ref.namespace, name: ref.name, reason: event.reason, message: event.message });
     }
-    for (const event of eventsToRecord(plan.events)) this.deps.events.record(ref.target, event.type, event.reason, event.message);
+    for (const event of eventsToRecord(plan.events)) this.deps.events.record(ref.target, event.type, event.reason, event.message, event.mayWait ? 'may-wait' : 'now');
   }
 
   forget(key: string): void {

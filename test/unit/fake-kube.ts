@@ -4,7 +4,8 @@ import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
 import type { WorkResult } from '../../src/kube/work-queue.js';
 import { createLogger } from '../../src/observability/logger.js';
-import type { EventRecorder } from '../../src/kube/events.js';
+import { EVENT_HOLD_MS, type EventRecorder } from '../../src/kube/events.js';
+import { offerTransition, releaseDue, type HeldTransitions, type HoldStep } from '../../src/kube/event-hold.js';
 
 /** What the API answers with on a failed request, as client-node's ApiException carries it. */
 export class FakeApiError extends Error {
@@ -95,7 +96,10 @@ export class FakeKube {
   readonly writes: Write[] = [];
   /** `kind/name` of every ConfigMap and Secret read (GET), in order: config tracking reads content only when it moved. */
   readonly configReads: string[] = [];
-  readonly events: Array<{ reason: string; message: string }> = [];
+  /** The clock the Events' hold runs on (a test with a clock of its own sets it). */
+  eventClock: () => number = () => 0;
+  private readonly writtenEvents: Array<{ reason: string; message: string }> = [];
+  private readonly heldEvents = new Map<string, HeldTransitions>();
   private readonly store = new Map<Kind, Map<string, Stored>>();
   /** Creates of a kind the apiserver refuses as Invalid, with this message (a malformed pod template). */
   readonly refuseCreates = new Map<Kind, string>();
@@ -250,9 +254,30 @@ export class FakeKube {
       this.patch('ingresses', namespace, name, body) as unknown as k8s.V1Ingress,
   };
 
+  /** As EventSink records them: a transition that may wait is held for the object's next one, up to EVENT_HOLD_MS. */
   readonly recorder: EventRecorder = {
-    record: (_target, _type, reason, message) => void this.events.push({ reason, message }),
+    record: (target, type, reason, message, transition) => {
+      const at = this.eventClock();
+      if (transition === undefined) {
+        this.writtenEvents.push({ reason, message });
+        return;
+      }
+      const key = `${target.namespace}/${target.kind}/${target.name}`;
+      this.settleEvents(key, offerTransition(this.heldEvents.get(key), { type, reason, message, at }, transition === 'may-wait', EVENT_HOLD_MS));
+    },
   };
+
+  /** The Events written by now: those whose hold ran out are, as the sink's timers would have written them. */
+  get events(): ReadonlyArray<{ reason: string; message: string }> {
+    for (const [key, held] of [...this.heldEvents]) this.settleEvents(key, releaseDue(held, this.eventClock()));
+    return this.writtenEvents;
+  }
+
+  private settleEvents(key: string, step: HoldStep): void {
+    if (step.held === undefined) this.heldEvents.delete(key);
+    else this.heldEvents.set(key, step.held);
+    for (const told of step.write) this.writtenEvents.push({ reason: told.reason, message: told.message });
+  }
 
   /** The writes since `from` (an index into `writes`) that reached the apiserver or were refused by it. */
   writesSince(from: number): Write[] {

@@ -114,7 +114,7 @@ export function budgetViolations(facts: RolloutFacts, plan: RolloutPlan): string
   const ceiling = Math.max(settings.replicas + limits.maxSurge, totalBefore);
   if (facts.hasTrafficRouter) {
     const { stableRevision, currentRevision } = plan.status;
-    const canaryCount = canaryStage(plan) ? canaryStepCounts(settings.steps, plan.status.currentStepIndex ?? 0, settings.replicas, true).canary : 0;
+    const canaryCount = canaryStage(plan) ? canaryStepCounts(settings.steps, plan.status.currentStepIndex ?? 0, settings.replicas, { router: true }).canary : 0;
     for (const target of counted) {
       const share = target.revision === stableRevision ? settings.replicas : target.revision === currentRevision ? canaryCount : 0;
       const had = facts.replicaSets.find((rs) => rs.revision === target.revision)?.replicas ?? 0;
@@ -243,7 +243,7 @@ export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): st
   }
   if (canaryStage(plan)) {
     const stepIndex = plan.status.currentStepIndex ?? 0;
-    const planned = canaryStepCounts(settings.steps, stepIndex, settings.replicas, true).canary;
+    const planned = canaryStepCounts(settings.steps, stepIndex, settings.replicas, { router: true }).canary;
     // The revision the canary side serves: a superseded canary still holding traffic until the router lets it go.
     const canaryAvailable = rsOf(plan.traffic.canaryRevision ?? currentRevision)?.availableReplicas ?? 0;
     if (target > inEffect && canaryAvailable < planned) violations.push(`7b: ${target}% asked above the ${inEffect}% in effect with ${canaryAvailable}/${planned} canary pods available`);
@@ -285,7 +285,7 @@ export function trafficViolations(observed: RolloutFacts, plan: RolloutPlan): st
       const step = settings.steps[index];
       // Pauses, analyses and experiments (their templates take no weight) ask nothing new of the router.
       if (step === undefined || 'pause' in step || isAnalysis(step) || 'experiment' in step) continue;
-      const sized = canaryStepCounts(settings.steps, index, settings.replicas, true).canary > 0;
+      const sized = canaryStepCounts(settings.steps, index, settings.replicas, { router: true }).canary > 0;
       const weight = sized ? setWeightAt(settings.steps, index) : 0;
       const routes = managedRoutesAt(settings.steps, index, settings.trafficRouting?.managedRoutes);
       const wanted = { canaryWeight: weight, additionalDestinations: [], ...routes, stableRevision, canaryRevision: currentRevision };

@@ -41,10 +41,14 @@ export function stepCountsFor(ctx: DecideContext, current: RolloutSnapshot): Rep
     stageOf(current),
     positionOf(current),
     settings.replicas,
-    ctx.routed,
+    ctx.routed
+      ? {
+          router: true,
+          // A superseded canary's traffic goes back to the stable side, which is sized for all of it meanwhile.
+          ...(settings.dynamicStableScale && { dynamicStableWeight: heldCanaryFor(ctx, current) !== undefined ? 0 : (observedWeight ?? 0) }),
+        }
+      : { router: false, maxSurge: ctx.limits.maxSurge },
     ctx.facts.currentRevision,
-    // A superseded canary's traffic goes back to the stable side, which is sized for all of it meanwhile.
-    settings.dynamicStableScale ? (heldCanaryFor(ctx, current) !== undefined ? 0 : (observedWeight ?? 0)) : undefined,
   );
 }
 

@@ -9,18 +9,23 @@ export function replicaModeOf(
   stage: Stage,
   context: { stableRevision: string | undefined; currentRevision: string | undefined; steps: RolloutSettings['steps']; stepIndex: number },
   replicas: number,
-  hasTrafficRouter: boolean,
+  /** With a router, for dynamicStableScale: the canary weight it reports in effect. Without one, maxSurge (pods). */
+  split: { router: true; dynamicStableWeight?: number } | { router: false; maxSurge: number },
   fallbackRevision: string,
-  /** dynamicStableScale: the canary weight the router reports in effect (undefined: not in use). */
-  dynamicStableWeight?: number,
 ): ReplicaMode {
   const stableRevision = context.stableRevision ?? fallbackRevision;
   const canaryRevision = context.currentRevision ?? fallbackRevision;
   if (stage === 'stable' || canaryRevision === stableRevision) return { kind: 'stable', revision: stableRevision };
   if (stage === 'aborted') return { kind: 'aborted', stableRevision, canaryRevision };
   // The stable side keeps what the larger of the traffic in effect and the traffic asked for needs.
+  const dynamicStableWeight = split.router ? split.dynamicStableWeight : undefined;
   const dynamicStable =
     dynamicStableWeight === undefined ? undefined : stableShareOf(replicas, Math.min(dynamicStableWeight, setWeightAt(context.steps, context.stepIndex)));
-  const counts = canaryStepCounts(context.steps, context.stepIndex, replicas, hasTrafficRouter, dynamicStable);
+  const counts = canaryStepCounts(
+    context.steps,
+    context.stepIndex,
+    replicas,
+    split.router ? { router: true, ...(dynamicStable !== undefined && { dynamicStable }) } : split,
+  );
   return { kind: 'canary', stableRevision, canaryRevision, ...counts };
 }

@@ -24,29 +24,53 @@ export function scalingLimits(replicas: number, maxSurge: IntOrPercent, maxUnava
   return { maxSurge: surge, maxUnavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };
 }
 
-/** Without a traffic router the pod ratio is the traffic split: the canary gets ceil(weight%) of the pods. */
-export function weightedCounts(replicas: number, weight: number): { canary: number; stable: number } {
-  const canary = Math.min(replicas, Math.max(0, Math.ceil((weight * replicas) / 100)));
-  return { canary, stable: replicas - canary };
+/** A share of the pods, rounded up: a router's canary and setCanaryScale's weight. */
+function ceilShare(replicas: number, weight: number): number {
+  return Math.min(replicas, Math.max(0, Math.ceil((weight * replicas) / 100)));
 }
 
+/**
+ * Without a traffic router the pod ratio is the traffic split, rounded as Argo Rollouts rounds it: of the canary
+ * counts around the weight (rounded up or down, among `replicas` pods or, when maxSurge allows, one more), the one
+ * whose share is nearest, the earlier on a tie; a weight strictly between 0 and 100 never leaves either side at 0
+ * when a surge pod can avoid it. One replica at 50% is one canary pod beside the stable one, not the canary alone.
+ */
+export function weightedCounts(replicas: number, weight: number, maxSurge: number): { canary: number; stable: number } {
+  if (replicas === 0) return { canary: 0, stable: 0 };
+  const up = Math.ceil((replicas * weight) / 100);
+  const down = Math.floor((replicas * weight) / 100);
+  // Equidistant shares (3 pods at 50%): only the rounded-up count is a candidate.
+  const tied = (total: number): boolean => {
+    const exact = total * (weight / 100);
+    return exact - Math.trunc(exact) === 0.5;
+  };
+  const zeroAllowed = weight === 100 || weight === 0 || (replicas === 1 && maxSurge === 0);
+  const options: Array<{ canary: number; total: number }> = [];
+  if (up < replicas || zeroAllowed) options.push({ canary: up, total: replicas });
+  if (!tied(replicas) && (down !== 0 || zeroAllowed)) options.push({ canary: down, total: replicas });
+  if (maxSurge > 0) {
+    options.push({ canary: up, total: replicas + 1 });
+    if (!tied(replicas + 1) && (down !== 0 || zeroAllowed)) options.push({ canary: down, total: replicas + 1 });
+  }
+  const delta = ({ canary, total }: { canary: number; total: number }): number => Math.abs((canary * 100) / total - weight);
+  const best = options.reduce<{ canary: number; total: number } | undefined>((chosen, option) => (chosen === undefined || delta(option) < delta(chosen) ? option : chosen), undefined);
+  return best === undefined ? { canary: 0, stable: replicas } : { canary: best.canary, stable: best.total - best.canary };
+}
+
+/** How a step's weight becomes pods: a router splits traffic by itself; without one the pods are the split. */
+export type PodSplit =
+  | { router: true; /** dynamicStableScale: the stable pods the traffic it still serves needs. */ dynamicStable?: number }
+  | { router: false; maxSurge: number };
+
 /** Pod counts the step at `stepIndex` asks for, setCanaryScale included. */
-export function canaryStepCounts(
-  steps: readonly CanaryStep[],
-  stepIndex: number,
-  replicas: number,
-  hasTrafficRouter: boolean,
-  /** With a router and dynamicStableScale: the stable pods the traffic it still serves needs. */
-  dynamicStable?: number,
-): { canary: number; stable: number } {
-  const weighted = weightedCounts(replicas, setWeightAt(steps, stepIndex));
+export function canaryStepCounts(steps: readonly CanaryStep[], stepIndex: number, replicas: number, split: PodSplit): { canary: number; stable: number } {
+  const weight = setWeightAt(steps, stepIndex);
   const scale = canaryScaleAt(steps, stepIndex);
-  let canary = weighted.canary;
-  if (scale?.replicas !== undefined) canary = scale.replicas;
-  else if (scale?.weight !== undefined) canary = weightedCounts(replicas, scale.weight).canary;
-  // A router splits traffic by itself, so the stable keeps every pod; without one the pods are the split.
-  if (hasTrafficRouter) return { canary, stable: dynamicStable ?? replicas };
-  return { canary, stable: Math.max(0, replicas - canary) };
+  const scaled = scale?.replicas ?? (scale?.weight !== undefined ? ceilShare(replicas, scale.weight) : undefined);
+  // A router splits traffic by itself, so the stable keeps every pod.
+  if (split.router) return { canary: scaled ?? ceilShare(replicas, weight), stable: split.dynamicStable ?? replicas };
+  if (scaled !== undefined) return { canary: scaled, stable: Math.max(0, replicas - scaled) };
+  return weightedCounts(replicas, weight, split.maxSurge);
 }
 
 export interface RollingSet {

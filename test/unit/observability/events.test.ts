@@ -102,3 +102,55 @@ describe('EventSink: Events off the reconcile path, repeats counted, a full queu
     expect(kube.patched.map((e) => e.count)).toEqual([2, 3]);
   });
 });
+
+describe('EventSink: transitions of one object told together within the hold', () => {
+  const started = 'new revision abc: starting a canary against stable revision def (2 steps)';
+  const paused = 'canary at 50%: paused at step 1/2 (pause) until promoted';
+
+  it('writes a start and the pause that follows within the hold as one Event, and counts the transition combined', async () => {
+    let now = 1_000_000;
+    const kube = eventsApi();
+    const outcomes: EventOutcome[] = [];
+    const sink = new EventSink(kube.api, 'fledge-controller', logger, { ...EVENT_DEFAULTS, now: () => now, onOutcome: (o) => outcomes.push(o) });
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(kube.created, 'held, not written').toEqual([]);
+    now += 3_000;
+    sink.record(rollout, 'Normal', 'RolloutPaused', paused, 'now');
+    await sink.flush();
+    expect(kube.created.map(({ reason, message }) => ({ reason, message }))).toEqual([{ reason: 'RolloutPaused', message: `RolloutStarted: ${started}; then ${paused}` }]);
+    expect(outcomes).toEqual(['combined', 'created']);
+  });
+
+  it('writes a held transition by its timer once the hold runs out, without a flush', async () => {
+    const kube = eventsApi();
+    const sink = new EventSink(kube.api, 'fledge-controller', logger, { ...EVENT_DEFAULTS, holdMs: 20 });
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(kube.created).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(kube.created.map((e) => e.reason)).toEqual(['RolloutStarted']);
+  });
+
+  it('writes what is held at once on flush (shutdown), and holds per object', async () => {
+    const kube = eventsApi();
+    const sink = new EventSink(kube.api, 'fledge-controller', logger);
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    sink.record({ ...rollout, name: 'cart', uid: 'u2' }, 'Normal', 'RolloutPaused', paused, 'now');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(kube.created.map((e) => e.reason), "another Rollout's transition leaves this one's held").toEqual(['RolloutPaused']);
+    await sink.flush();
+    expect(kube.created.map((e) => e.reason)).toEqual(['RolloutPaused', 'RolloutStarted']);
+  });
+
+  it('never combines an Event that is not a transition, nor lets it release what is held', async () => {
+    const kube = eventsApi();
+    const sink = new EventSink(kube.api, 'fledge-controller', logger);
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    sink.record(rollout, 'Normal', 'WebhookPassed', 'webhook pre (pre-rollout) passed: 200');
+    sink.record(rollout, 'Normal', 'RolloutPaused', paused, 'now');
+    await sink.flush();
+    expect(kube.created.map((e) => e.message)).toEqual(['webhook pre (pre-rollout) passed: 200', `RolloutStarted: ${started}; then ${paused}`]);
+  });
+});
+

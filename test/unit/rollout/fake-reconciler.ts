@@ -20,6 +20,7 @@ export function reconcilerOn(
   const clock = { now: T0 };
   const metrics = new ControllerMetrics();
   kube.put('rollouts', rollout);
+  kube.eventClock = () => clock.now;
   /** A controller process on this apiserver: a fresh one is a restart, with nothing in memory. */
   const start = (): RolloutReconciler => new RolloutReconciler({
     rollouts: kube.informer('rollouts'),

@@ -106,7 +106,7 @@ function checkState(snapshot: RolloutSnapshot): void {
 
   // A canary at a gate is planned at the step before it: the gate holds what comes next.
   const planned = { ...context, stepIndex: plannedStepIndex(stage, context) };
-  const mode = replicaModeOf(stage, planned, REPLICAS, false, 'unused');
+  const mode = replicaModeOf(stage, planned, REPLICAS, { router: false, maxSurge: 3 }, 'unused');
   const ideal = idealCounts(mode, REPLICAS);
   const canaryRevision = context.currentRevision as string;
   const stableRevision = context.stableRevision as string;
@@ -141,7 +141,7 @@ function checkState(snapshot: RolloutSnapshot): void {
       expect(canaryTarget).toBe(0);
       expect(ideal.get(canaryRevision) ?? 0).toBe(0);
     } else if (stage !== 'stable') {
-      const stepCanary = canaryStepCounts(steps, planned.stepIndex, REPLICAS, false).canary;
+      const stepCanary = canaryStepCounts(steps, planned.stepIndex, REPLICAS, { router: false, maxSurge: 3 }).canary;
       expect(canaryTarget).toBeLessThanOrEqual(Math.max(stepCanary, canaryPods));
       if (canaryPods <= stepCanary) expect(canaryTarget).toBeLessThanOrEqual(stepCanary);
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import type { ReplicaSetFacts } from '../../../src/rollout/decide/facts.js';
 import {
   canaryStepCounts,
@@ -11,6 +12,7 @@ import {
   type ReplicaPlanInput,
   type RollingSet,
 } from '../../../src/rollout/decide/replicas.js';
+import { propertyParameters } from '../property.js';
 
 describe('resolveIntOrPercent / scalingLimits', () => {
   it('rounds surge up and unavailable down', () => {
@@ -36,25 +38,39 @@ describe('resolveIntOrPercent / scalingLimits', () => {
 
 describe('weightedCounts', () => {
   it.each([
-    [10, 20, 2, 8],
-    [10, 0, 0, 10],
-    [10, 100, 10, 0],
-    [10, 33, 4, 6],
-    [3, 50, 2, 1],
-    [1, 20, 1, 0],
-    [1, 0, 0, 1],
-    [0, 50, 0, 0],
-    [0, 100, 0, 0],
-  ])('%i replicas at %i%% → %i canary / %i stable', (replicas, weight, canary, stable) => {
-    expect(weightedCounts(replicas, weight)).toEqual({ canary, stable });
+    // Argo Rollouts' own table (utils/replicaset/canary_test.go): replicas, weight, maxSurge → canary, stable.
+    [0, 0, 0, 0, 0], [0, 50, 0, 0, 0], [0, 100, 0, 0, 0], [0, 0, 1, 0, 0], [0, 50, 1, 0, 0], [0, 100, 1, 0, 0],
+    [1, 0, 0, 0, 1], [1, 1, 0, 0, 1], [1, 49, 0, 0, 1], [1, 50, 0, 1, 0], [1, 99, 0, 1, 0], [1, 100, 0, 1, 0],
+    [1, 0, 1, 0, 1], [1, 1, 1, 1, 1], [1, 49, 1, 1, 1], [1, 50, 1, 1, 1], [1, 99, 1, 1, 1], [1, 100, 1, 1, 0],
+    [2, 0, 0, 0, 2], [2, 1, 0, 1, 1], [2, 50, 0, 1, 1], [2, 99, 0, 1, 1], [2, 100, 0, 2, 0],
+    [2, 0, 1, 0, 2], [2, 1, 1, 1, 2], [2, 50, 1, 1, 1], [2, 99, 1, 2, 1], [2, 100, 1, 2, 0],
+    [3, 10, 0, 1, 2], [3, 25, 0, 1, 2], [3, 33, 0, 1, 2], [3, 34, 0, 1, 2], [3, 49, 0, 1, 2], [3, 50, 0, 2, 1],
+    [3, 10, 1, 1, 3], [3, 25, 1, 1, 3], [3, 33, 1, 1, 2], [3, 34, 1, 1, 2], [3, 49, 1, 2, 2], [3, 50, 1, 2, 2],
+    [10, 0, 1, 0, 10], [10, 1, 0, 1, 9], [10, 14, 0, 1, 9], [10, 15, 0, 2, 8], [10, 16, 0, 2, 8], [10, 99, 0, 9, 1], [10, 100, 1, 10, 0],
+    [10, 1, 1, 1, 10], [10, 18, 1, 2, 9], [10, 19, 1, 2, 9], [10, 20, 1, 2, 8], [10, 23, 1, 2, 8], [10, 24, 1, 3, 8], [10, 25, 1, 3, 8],
+    [10, 99, 1, 10, 1], [10, 100, 1, 10, 0],
+  ])('%i replicas at %i%% with maxSurge %i → %i canary / %i stable', (replicas, weight, maxSurge, canary, stable) => {
+    expect(weightedCounts(replicas, weight, maxSurge)).toEqual({ canary, stable });
+  });
+
+  it('property: within replicas + maxSurge, and neither side at 0 for a weight between 0 and 100 when a surge pod allows it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 10 }), (replicas, weight, maxSurge) => {
+        const { canary, stable } = weightedCounts(replicas, weight, maxSurge);
+        expect(canary + stable).toBeLessThanOrEqual(replicas + 1);
+        expect(canary).toBeGreaterThan(0);
+        expect(stable).toBeGreaterThan(0);
+      }),
+      propertyParameters(200),
+    );
   });
 });
 
 describe('canaryStepCounts', () => {
   it('uses the latest setWeight at or before the step', () => {
     const steps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }];
-    expect(canaryStepCounts(steps, 1, 10, false)).toEqual({ canary: 2, stable: 8 });
-    expect(canaryStepCounts(steps, 2, 10, false)).toEqual({ canary: 5, stable: 5 });
+    expect(canaryStepCounts(steps, 1, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 2, stable: 8 });
+    expect(canaryStepCounts(steps, 2, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 5, stable: 5 });
   });
 
   it('lets setCanaryScale override the canary size for the following steps, until matchTrafficWeight', () => {
@@ -65,18 +81,18 @@ describe('canaryStepCounts', () => {
       { pause: {} },
       { setCanaryScale: { matchTrafficWeight: true } },
     ];
-    expect(canaryStepCounts(steps, 0, 10, false)).toEqual({ canary: 3, stable: 7 });
-    expect(canaryStepCounts(steps, 1, 10, false)).toEqual({ canary: 3, stable: 7 });
-    expect(canaryStepCounts(steps, 3, 10, false)).toEqual({ canary: 5, stable: 5 });
-    expect(canaryStepCounts(steps, 4, 10, false)).toEqual({ canary: 1, stable: 9 });
+    expect(canaryStepCounts(steps, 0, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 3, stable: 7 });
+    expect(canaryStepCounts(steps, 1, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 3, stable: 7 });
+    expect(canaryStepCounts(steps, 3, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 5, stable: 5 });
+    expect(canaryStepCounts(steps, 4, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 1, stable: 9 });
   });
 
   it('keeps the stable at full size when a traffic router splits the traffic', () => {
-    expect(canaryStepCounts([{ setWeight: 20 }], 0, 10, true)).toEqual({ canary: 2, stable: 10 });
+    expect(canaryStepCounts([{ setWeight: 20 }], 0, 10, { router: true })).toEqual({ canary: 2, stable: 10 });
   });
 
   it('never asks for a negative stable count', () => {
-    expect(canaryStepCounts([{ setCanaryScale: { replicas: 15 } }], 0, 10, false)).toEqual({ canary: 15, stable: 0 });
+    expect(canaryStepCounts([{ setCanaryScale: { replicas: 15 } }], 0, 10, { router: false, maxSurge: 3 })).toEqual({ canary: 15, stable: 0 });
   });
 });
 
@@ -165,7 +181,7 @@ describe('rollTowards', () => {
     [7, 33, 2, 2],
     [5, 60, 0, 1],
   ])('converges %i replicas to %i%% within surge %i / unavailable %i', (replicas, weight, surge, unavailable) => {
-    const { canary, stable } = weightedCounts(replicas, weight);
+    const { canary, stable } = weightedCounts(replicas, weight, surge);
     const result = rollToCompletion(
       [
         { revision: 'stable', replicas, availableReplicas: replicas, desired: stable },

@@ -7,6 +7,7 @@ import type { Announcement } from '../../../src/rollout/decide/machine.js';
 import { eventsToRecord } from '../../../src/rollout/decide/recorded-events.js';
 import { statusChange } from '../../../src/rollout/decide/status.js';
 import { COUNTS_STALENESS_MS, statusWriteDue } from '../../../src/rollout/decide/status-writes.js';
+import { EVENT_HOLD_MS } from '../../../src/kube/events.js';
 import { propertyParameters } from '../property.js';
 import { makeRollout, revisionOf } from './fake-cluster.js';
 import { KEY, reconcilerOn } from './fake-reconciler.js';
@@ -69,6 +70,26 @@ describe('eventsToRecord', () => {
     expect(reasons(said('RolloutStepCompleted', 'TrafficShifted'))).toEqual(['RolloutStepCompleted', 'TrafficShifted']);
     expect(reasons(said('RolloutStarted', 'RolloutPromoted'))).toEqual(['RolloutStarted', 'RolloutPromoted']);
   });
+
+  it('lets an Event of a canary moving on wait for where it goes next, and nothing a person acts on', () => {
+    const waits = (announcements: Announcement[]): Record<string, boolean> => Object.fromEntries(eventsToRecord(announcements).map((a) => [a.reason, a.mayWait]));
+    expect(waits(said('RolloutStarted', 'RolloutSuperseded', 'RolloutRetried', 'RolloutPromoted', 'RolloutStepCompleted'))).toEqual({
+      RolloutStarted: true,
+      RolloutSuperseded: true,
+      RolloutRetried: true,
+      RolloutPromoted: true,
+      RolloutStepCompleted: true,
+    });
+    expect(waits(said('RolloutPaused', 'RolloutCompleted', 'WebhookGate', 'RolloutStepsChanged', 'ExperimentStarted', 'RolloutInitialized'))).toEqual({
+      RolloutPaused: false,
+      RolloutCompleted: false,
+      WebhookGate: false,
+      RolloutStepsChanged: false,
+      ExperimentStarted: false,
+      RolloutInitialized: false,
+    });
+    expect(eventsToRecord([{ type: 'Warning', reason: 'RolloutStarted', message: 'x' }])[0]?.mayWait, 'a Warning never waits').toBe(false);
+  });
 });
 
 /** The bench's Rollout: 1 replica, [setWeight 50, pause {}]. */
@@ -95,7 +116,7 @@ async function healthyOn(env: Env): Promise<void> {
 }
 
 describe('RolloutReconciler status writes', () => {
-  it('writes a template change to its pause in 4 API writes and 2 Events, the counts riding with the decided writes', async () => {
+  it('writes a template change to its pause in 3 API writes and 1 Event, the counts riding with the decided writes', async () => {
     const env = reconcilerOn(benchRollout());
     await healthyOn(env);
     const stable = `api-${revisionOf('api:1')}`;
@@ -108,23 +129,40 @@ describe('RolloutReconciler status writes', () => {
     await reconcile(env);
     expect(writes(), 'a new revision is decided: written at once').toEqual([`create replicasets ${canary}`, 'patch rollouts/status']);
     expect(env.status()).toMatchObject({ phase: 'Progressing', currentRevision: revisionOf('api:2'), currentStepIndex: 0 });
+    expect(env.kube.events.slice(eventsFrom), 'the start waits for where the canary goes next').toEqual([]);
 
-    env.clock.now += 2_000;
+    env.clock.now += 1_000;
     pods(env, canary, { replicas: 1, ready: 0 });
     const recheckAt = await reconcile(env);
     expect(writes(), 'the canary pod exists, not ready: only counts moved').toHaveLength(2);
     expect(recheckAt, 'looked at again when the bound runs out').toBe(env.clock.now + COUNTS_STALENESS_MS);
 
-    env.clock.now += 5_000;
+    env.clock.now += 2_000;
     pods(env, canary, { replicas: 1, ready: 1 });
     await reconcile(env);
-    expect(writes().slice(2), 'the canary is available: the stable gives way, status waits').toEqual([`patch replicasets ${stable}`]);
+    expect(writes().slice(2), 'the canary is available beside the stable (1 + 1 at 50%): paused, with the counts of its moment').toEqual(['patch rollouts/status']);
+    expect(env.status()).toMatchObject({ phase: 'Paused', currentStepIndex: 1, replicas: 2, updatedReplicas: 1, availableReplicas: 2 });
+    expect(env.replicasOf('api:1'), 'the stable keeps its pod').toBe(1);
+    expect(env.kube.get<k8s.V1ReplicaSet>('replicasets', 'shop', stable)?.spec?.replicas).toBe(1);
+    const told = env.kube.events.slice(eventsFrom);
+    expect(told).toEqual([{ reason: 'RolloutPaused', message: expect.stringMatching(/^RolloutStarted: new revision .*; then canary at 50%: paused at step 1\/2/) }]);
+  });
 
-    env.clock.now += 3_000;
-    pods(env, stable, { replicas: 0, ready: 0 });
+  it('writes the start on its own once the hold runs out, when the canary takes longer', async () => {
+    const env = reconcilerOn(benchRollout());
+    await healthyOn(env);
+    const canary = `api-${revisionOf('api:2')}`;
+    env.setImage('api:2');
+    const eventsFrom = env.kube.events.length;
     await reconcile(env);
-    expect(writes().slice(3), 'paused: decided, written with the counts of its moment').toEqual(['patch rollouts/status']);
-    expect(env.status()).toMatchObject({ phase: 'Paused', currentStepIndex: 1, replicas: 1, updatedReplicas: 1, availableReplicas: 1 });
+    const changedAt = env.clock.now;
+    env.clock.now = changedAt + EVENT_HOLD_MS - 1;
+    expect(env.kube.events.slice(eventsFrom)).toEqual([]);
+    env.clock.now = changedAt + EVENT_HOLD_MS;
+    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason), 'at most the hold late').toEqual(['RolloutStarted']);
+    env.clock.now += 20_000;
+    pods(env, canary, { replicas: 1, ready: 1 });
+    await reconcile(env);
     expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutPaused']);
   });
 
@@ -146,63 +184,64 @@ describe('RolloutReconciler status writes', () => {
     expect(env.status()).toMatchObject({ phase: 'Progressing', replicas: 2, updatedReplicas: 1, readyReplicas: 1 });
   });
 
-  it('property: a template change costs 2 ReplicaSet writes, 2 Events and 2 status writes, plus one per bound the pods take', async () => {
-    // Pods that move within the bound, and pods that take longer.
-    const delay = fc.oneof(fc.integer({ min: 0, max: COUNTS_STALENESS_MS / 3 - 1 }), fc.integer({ min: 0, max: 2 * COUNTS_STALENESS_MS }));
-    let within = 0;
+  it('property: a template change costs 1 ReplicaSet write, 2 status writes plus one per bound the pods take, and 1 Event when the pause comes within the hold', async () => {
+    // Pods that move within the hold, within the counts' bound, and slower.
+    const delay = fc.oneof(
+      fc.integer({ min: 0, max: EVENT_HOLD_MS / 2 - 1 }),
+      fc.integer({ min: 0, max: COUNTS_STALENESS_MS / 3 - 1 }),
+      fc.integer({ min: 0, max: 2 * COUNTS_STALENESS_MS }),
+    );
+    let withinHold = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ created: delay, ready: delay, gone: delay, resyncs: fc.array(fc.integer({ min: 0, max: 6 * COUNTS_STALENESS_MS }), { maxLength: 6 }) }),
-        async ({ created, ready, gone, resyncs }) => {
+        fc.record({ created: delay, ready: delay, resyncs: fc.array(fc.integer({ min: 0, max: 6 * COUNTS_STALENESS_MS }), { maxLength: 6 }) }),
+        async ({ created, ready, resyncs }) => {
           const env = reconcilerOn(benchRollout());
           await healthyOn(env);
-          const stable = `api-${revisionOf('api:1')}`;
           const canary = `api-${revisionOf('api:2')}`;
           const start = env.clock.now;
           env.setImage('api:2');
           const from = env.kube.writes.length;
           const eventsFrom = env.kube.events.length;
           // What the pods do, and when: each a cache change that reconciles the Rollout, as would resyncs.
-          const script: Array<{ at: number; change: () => void; stableGone?: boolean }> = [
+          const script: Array<{ at: number; change: () => void }> = [
             { at: start + created, change: () => pods(env, canary, { replicas: 1, ready: 0 }) },
             { at: start + created + ready, change: () => pods(env, canary, { replicas: 1, ready: 1 }) },
-            { at: start + created + ready + gone, change: () => pods(env, stable, { replicas: 0, ready: 0 }), stableGone: true },
             ...resyncs.map((offset) => ({ at: start + offset, change: () => undefined })),
           ].sort((a, b) => a.at - b.at);
           let recheckAt = await reconcile(env);
-          let stableScaledDown = false;
           for (let i = 0; i < 40 && env.status().phase !== 'Paused'; i++) {
             const next = script[0];
             if (recheckAt !== undefined && (next === undefined || recheckAt < next.at)) {
               env.clock.now = recheckAt;
             } else if (next !== undefined) {
-              // The stable's pods go only once it was scaled down.
-              if (next.stableGone === true && !stableScaledDown) break;
               script.shift();
               env.clock.now = Math.max(env.clock.now, next.at);
               next.change();
             } else break;
             recheckAt = await reconcile(env);
-            stableScaledDown ||= env.kube.get<k8s.V1ReplicaSet>('replicasets', 'shop', stable)?.spec?.replicas === 0;
           }
           expect(env.status()).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
           const elapsed = env.clock.now - start;
           const written = env.kube.writesSince(from);
           const statusWrites = written.filter((w) => w.kind === 'rollouts/status').length;
-          expect(written.filter((w) => w.kind === 'replicasets').map((w) => w.verb)).toEqual(['create', 'patch']);
-          expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutPaused']);
+          expect(written.filter((w) => w.kind === 'replicasets').map((w) => w.verb)).toEqual(['create']);
           expect(statusWrites).toBeGreaterThanOrEqual(2);
           // Counts (and words) move from the first look after the change on: one more write per bound at most.
           expect(statusWrites).toBeLessThanOrEqual(2 + Math.floor(elapsed / COUNTS_STALENESS_MS));
-          if (elapsed < COUNTS_STALENESS_MS) {
-            within++;
-            expect(written.length, 'API writes of an update whose pods move within the bound').toBeLessThanOrEqual(4);
+          const told = env.kube.events.slice(eventsFrom);
+          // Every transition is told: the start by its own Event or in the pause's message.
+          expect(told.map((e) => e.reason)).toEqual(elapsed < EVENT_HOLD_MS ? ['RolloutPaused'] : ['RolloutStarted', 'RolloutPaused']);
+          if (elapsed < EVENT_HOLD_MS) {
+            withinHold++;
+            expect(told[0]?.message).toMatch(/^RolloutStarted: new revision /);
+            expect(written.length + told.length, 'API writes of an update whose pods move within the hold, its Event included').toBeLessThanOrEqual(4);
           }
         },
       ),
       propertyParameters(100),
     );
-    expect(within, 'some updates had their pods move within the bound').toBeGreaterThan(10);
+    expect(withinHold, 'some updates had their pods move within the hold').toBeGreaterThan(10);
   });
 });
 
