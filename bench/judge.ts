@@ -5,7 +5,7 @@
 // judge's 1% false-abort target, so the comparison is at equal false aborts), the judge once at a fixed horizon
 // (Mann-Whitney and Hodges-Lehmann on per-look values of canary against baseline, src/judge), and the judge's
 // anytime-valid count test looked at every 10 s. Traffic: Poisson requests per look per arm, binomial errors,
-// lognormal latencies, from seeded sfc32 streams (bench/judge/random.ts), so a seed replays the run exactly. Per
+// lognormal latencies, from seeded sfc32 streams (test/harness/random.ts), so a seed replays the run exactly. Per
 // analysis and scenario: false-abort rate (95% Wilson interval), detection rate within the release's 30 min, median
 // and p90 time to detect. Writes bench/recorded/judge.json and prints a Markdown table;
 // `npm run bench:judge -- --help` lists the options.
@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fixedHorizonJudge, sequentialJudge, thresholdAnalysis, type Analysis } from './judge/analyses.js';
-import { Rng, streamSeed } from './judge/random.js';
+import { Rng, streamSeed } from '../test/harness/random.js';
 import { Simulator, canaryWindowErrorRates, type MetricName, type Release, type Scenario, type SimConfig } from './judge/simulate.js';
 import { percentile, round, wilson } from './judge/summary.js';
 import { abortingThreshold, tuneThreshold, type Tuned } from './judge/thresholds.js';

@@ -2,7 +2,7 @@
 // Each arm's requests in a look are Poisson (rate × weight × look), its errors binomial in those requests, and each
 // request's latency lognormal (exp of mu + sigma × the normal quantile of a uniform); a regression scales the
 // canary's error rate or every one of its latencies. p95s are exact, by nearest rank over the requests they cover.
-import { PoissonTable, Rng, normalQuantile } from './random.js';
+import { PoissonTable, Rng, normalQuantile } from '../../test/harness/random.js';
 
 export interface SimConfig {
   /** All traffic, requests a second; the canary and the baseline each get `weight` of it, stable the rest. */

@@ -18,3 +18,26 @@ export function percentile(sorted: readonly number[], q: number): number | undef
 }
 
 export const round = (value: number, digits: number): number => Number(value.toFixed(digits));
+
+/**
+ * The central 95% range of a Binomial(n, p) count: the smallest k with P(X ≤ k) > 2.5% to the smallest with
+ * P(X ≤ k) ≥ 97.5%. A live count outside it is evidence against p at about the 5% level.
+ */
+export function binomialRange(n: number, p: number): [number, number] {
+  let cdf = 0;
+  let low: number | undefined;
+  for (let k = 0; k <= n; k++) {
+    cdf += binomialPmf(n, k, p);
+    if (low === undefined && cdf > 0.025) low = k;
+    if (cdf >= 0.975 - 1e-12) return [low ?? k, k];
+  }
+  return [low ?? n, n];
+}
+
+function binomialPmf(n: number, k: number, p: number): number {
+  if (p <= 0) return k === 0 ? 1 : 0;
+  if (p >= 1) return k === n ? 1 : 0;
+  let logChoose = 0;
+  for (let i = 1; i <= k; i++) logChoose += Math.log(n - k + i) - Math.log(i);
+  return Math.exp(logChoose + k * Math.log(p) + (n - k) * Math.log(1 - p));
+}

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestNamespace, eventually, installCrds, kubectl, rolloutStatuses, startController, testKubeConfig, type ControllerProcess } from '../harness/e2e.js';
-import { GATEWAY } from '../harness/dataplane.js';
+import { gatewayRollout, gatewayRoute, gatewayServices } from '../harness/dataplane.js';
 import { sendMany, startLoad, tally, type LoadGenerator } from '../harness/load.js';
 import { startSimulator, type Simulator } from '../harness/simulator.js';
 
@@ -12,44 +12,6 @@ import { startSimulator, type Simulator } from '../harness/simulator.js';
  */
 
 const log = (line: string): void => void process.stderr.write(`traffic gateway e2e: ${line}\n`);
-
-function services(app: string): object[] {
-  return ['stable', 'canary'].map((role) => ({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: `${app}-${role}` },
-    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-  }));
-}
-
-function httpRoute(app: string, host: string): object {
-  return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'HTTPRoute',
-    metadata: { name: app },
-    spec: {
-      parentRefs: [{ name: GATEWAY.name, namespace: GATEWAY.namespace, sectionName: GATEWAY.listener }],
-      hostnames: [host],
-      rules: [{ backendRefs: [{ name: `${app}-stable`, port: 80, weight: 100 }, { name: `${app}-canary`, port: 80, weight: 0 }] }],
-    },
-  };
-}
-
-function rollout(app: string, image: string, replicas: number, canary: Record<string, unknown>): object {
-  return {
-    apiVersion: 'fledge.dev/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name: app },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app } },
-      template: { metadata: { labels: { app } }, spec: { containers: [{ name: app, image, ports: [{ containerPort: 8080 }] }] } },
-      strategy: {
-        canary: { stableService: `${app}-stable`, canaryService: `${app}-canary`, trafficRouting: { gatewayAPI: { httpRoute: app } }, ...canary },
-      },
-    },
-  };
-}
 
 /** Binomial tolerance: 4.5 standard deviations, so an honest 5% split fails this about once in 150,000 runs. */
 function withinBinomial(hits: number, n: number, p: number): { low: number; high: number; ok: boolean } {
@@ -114,8 +76,8 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     ];
     const canary = { steps, abortScaleDownDelaySeconds: 5 };
     const spec = (image: string): object =>
-      rollout(app, image, 10, { ...canary, trafficRouting: { gatewayAPI: { httpRoute: app }, managedRoutes: [{ name: 'beta-testers' }] } });
-    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+      gatewayRollout(app, image, 10, { ...canary, trafficRouting: { gatewayAPI: { httpRoute: app }, managedRoutes: [{ name: 'beta-testers' }] } });
+    await apply([...gatewayServices(app), gatewayRoute(app, host), spec('demo:v1')]);
     await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
     await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
 
@@ -163,13 +125,13 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     const host = `${app}.${ns.name}.fledge.test`;
     // Argo's weighted experiment: 10% on the canary's one pod of ten, 20% on a preview of the canary template.
     const steps = [{ setWeight: 10 }, { experiment: { duration: '40s', templates: [{ name: 'preview', specRef: 'canary', weight: 20 }] } }, { pause: {} }];
-    const spec = (image: string): object => rollout(app, image, 10, { steps });
+    const spec = (image: string): object => gatewayRollout(app, image, 10, { steps });
     const share = async (n: number): Promise<number> => {
       const counts = tally(await sendMany({ url: gatewayUrl(), host }, n, 16));
       expect(counts.get('') ?? 0, 'every request answered by a pod').toBe(0);
       return counts.get('v2') ?? 0;
     };
-    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+    await apply([...gatewayServices(app), gatewayRoute(app, host), spec('demo:v1')]);
     await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
     await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
 
@@ -202,7 +164,7 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
     const app = 'baselined';
     const host = `${app}.${ns.name}.fledge.test`;
     const steps = [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: {} }];
-    const spec = (image: string): object => rollout(app, image, 10, { steps, baseline: {} });
+    const spec = (image: string): object => gatewayRollout(app, image, 10, { steps, baseline: {} });
     const core = testKubeConfig().makeApiClient(k8s.CoreV1Api);
     /** The route's backendRefs as Fledge wrote them: weight by Service. */
     const backends = async (): Promise<Record<string, number | undefined>> => {
@@ -218,7 +180,7 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
       await eventually(`the baseline’s ReplicaSet and Service gone ${what}`, async () => ((await baselinePods()) === undefined && (await baselineService()) === undefined ? true : undefined), { timeoutMs: 30_000 });
     };
 
-    await apply([...services(app), httpRoute(app, host), spec('demo:v1')]);
+    await apply([...gatewayServices(app), gatewayRoute(app, host), spec('demo:v1')]);
     await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
     await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
 
@@ -288,8 +250,8 @@ describe.skipIf(inject('gatewayUrl') === '')('Gateway API through a real Traefik
       { setWeight: 30 },
       { analysis: { templates: [{ templateName: 'gateway-success-rate' }], args: [{ name: 'service', value: `${ns.name}-${app}-canary-http-80` }] } },
     ];
-    const spec = (image: string): object => rollout(app, image, 4, { steps, scaleDownDelaySeconds: 2, abortScaleDownDelaySeconds: 2 });
-    await apply([...services(app), httpRoute(app, host), template, spec('demo:v1')]);
+    const spec = (image: string): object => gatewayRollout(app, image, 4, { steps, scaleDownDelaySeconds: 2, abortScaleDownDelaySeconds: 2 });
+    await apply([...gatewayServices(app), gatewayRoute(app, host), template, spec('demo:v1')]);
     const v1 = await statuses.waitFor(app, 'Healthy', (s) => s.phase === 'Healthy', 120_000);
     await eventually('v1 answers through the gateway', async () => ((await allAnsweredBy(host, 'v1')) ? true : undefined), { timeoutMs: 60_000 });
     let load: LoadGenerator | undefined = startLoad({ url: gatewayUrl(), host }, 40);

@@ -144,3 +144,44 @@ export function removePodCidr(cidr: string): string | undefined {
   if (removed.ok || /Cannot assign requested address/.test(removed.stderr)) return undefined;
   return removed.stderr;
 }
+
+/** An app's stable and canary Services behind the harness Gateway: port `http` 80 to the pods' 8080. */
+export function gatewayServices(app: string): object[] {
+  return ['stable', 'canary'].map((role) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `${app}-${role}` },
+    spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  }));
+}
+
+/** The app's HTTPRoute on the harness Gateway for `host`, every request on the stable Service until Fledge moves them. */
+export function gatewayRoute(app: string, host: string): object {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: app },
+    spec: {
+      parentRefs: [{ name: GATEWAY.name, namespace: GATEWAY.namespace, sectionName: GATEWAY.listener }],
+      hostnames: [host],
+      rules: [{ backendRefs: [{ name: `${app}-stable`, port: 80, weight: 100 }, { name: `${app}-canary`, port: 80, weight: 0 }] }],
+    },
+  };
+}
+
+/** A canary Rollout of the app whose traffic Fledge splits on that HTTPRoute; `canary` adds to its canary strategy. */
+export function gatewayRollout(app: string, image: string, replicas: number, canary: Record<string, unknown>): object {
+  return {
+    apiVersion: 'fledge.dev/v1alpha1',
+    kind: 'Rollout',
+    metadata: { name: app },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app } },
+      template: { metadata: { labels: { app } }, spec: { containers: [{ name: app, image, ports: [{ containerPort: 8080 }] }] } },
+      strategy: {
+        canary: { stableService: `${app}-stable`, canaryService: `${app}-canary`, trafficRouting: { gatewayAPI: { httpRoute: app } }, ...canary },
+      },
+    },
+  };
+}

@@ -72,10 +72,14 @@ export function startLoad(opts: RequestOptions, perSecond: number): LoadGenerato
   let answers: Answer[] = [];
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
+  const started = Date.now();
+  let sent = 0;
   const timer = setInterval(() => {
     if (stopped) return;
-    // Spread over the tick so the proxy sees a steady rate rather than bursts.
-    const batch = Math.max(1, Math.round(perSecond / 10));
+    // Every 100 ms, so the proxy sees a steady rate rather than bursts; as many as are owed since the start, so a
+    // late tick (a busy event loop) catches up instead of lowering the rate.
+    const batch = Math.floor(((Date.now() - started) / 1000) * perSecond) - sent;
+    sent += batch;
     for (let i = 0; i < batch; i++) {
       const sent = send(opts).then((answer) => {
         answers.push(answer);

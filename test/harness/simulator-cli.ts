@@ -1,8 +1,9 @@
 // Runs the workload simulator on its own, for a person or the demo:
 //   tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N]
-//     [--rps N] [--latency-scale X]
+//     [--rps N] [--latency-scale X] [--random-errors SEED]
 // Ready pods also answer real requests on their pod IPs (through the harness Gateway, say): --rps 0 leaves only
-// those in http_requests_total, --latency-scale 1 makes them as slow as their image's profile.
+// those in http_requests_total, --latency-scale 1 makes them as slow as their image's profile, --random-errors fails
+// each request with the profile's ratio from a stream per pod seeded by SEED, instead of exactly that share.
 // By default it uses the cluster `npm run cluster:up` started (its state in FLEDGE_CLUSTER_DIR, /tmp/fledge-cluster
 // by default): that cluster's Prometheus file_sd directory, and $KUBECONFIG or else that cluster's kubeconfig.
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { startSimulator } from './simulator.js';
 const log = (line: string): void => void process.stderr.write(`simulator: ${line}\n`);
 
 const usage =
-  'usage: tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N] [--rps N] [--latency-scale X]\n';
+  'usage: tsx test/harness/simulator-cli.ts --namespaces a,b [--kubeconfig FILE] [--targets-dir DIR] [--port N] [--tick-ms N] [--rps N] [--latency-scale X] [--random-errors SEED]\n';
 
 function numberOption(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
       'tick-ms': { type: 'string' },
       rps: { type: 'string' },
       'latency-scale': { type: 'string' },
+      'random-errors': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
     tickMs: numberOption('tick-ms', values['tick-ms'], 10),
     requestsPerSecond: numberOption('rps', values.rps, 0),
     latencyScale: numberOption('latency-scale', values['latency-scale'], 0),
+    ...(values['random-errors'] !== undefined && { randomErrors: { seed: numberOption('random-errors', values['random-errors'], 0) as number } }),
     log,
   });
   log(`serving ${simulator.url}/metrics for Ready pods in ${namespaces.join(', ')}, and each pod on its own IP; registered in ${targetsDir}; Ctrl-C stops`);

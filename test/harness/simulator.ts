@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { Rng, streamSeed } from './random.js';
 
 /**
  * How a version behaves, chosen by its image tag: `-bad` errs and is slow, `-slow` is only slow, and
- * `errors<NN>` fails exactly NN% of requests (with the latency the rest of the tag gives).
+ * `errors<NN>` fails NN% of requests (with the latency the rest of the tag gives): exactly that share by default,
+ * each request with that probability in the simulator's random error mode.
  */
 export interface Profile {
   errorRatio: number;
@@ -31,8 +33,9 @@ export function profileForImage(image: string): Profile {
 }
 
 /**
- * Whole requests owed to a pod after `elapsedSeconds` more of traffic, carrying the fraction over, so
- * counts are exact and deterministic (no randomness: a test can predict the error ratio).
+ * Whole requests owed to a pod after `elapsedSeconds` more of traffic, carrying the fraction over. Without `random`
+ * the errors are exact and deterministic too (a test can predict the error ratio); with it each request fails with
+ * the profile's probability, drawn from that stream (binomial counts, as the judge's offline bench draws them).
  */
 export class TrafficAccumulator {
   private owed = 0;
@@ -41,17 +44,36 @@ export class TrafficAccumulator {
   constructor(
     private readonly requestsPerSecond: number,
     private readonly profile: Profile,
+    private readonly random?: Rng,
   ) {}
 
   tick(elapsedSeconds: number): { ok: number; errors: number } {
     this.owed += this.requestsPerSecond * Math.max(0, elapsedSeconds);
     const total = Math.floor(this.owed + 1e-9);
     this.owed = Math.max(0, this.owed - total);
+    const errors = this.random === undefined ? this.exactErrors(total) : this.random.binomial(total, this.profile.errorRatio);
+    return { ok: total - errors, errors };
+  }
+
+  private exactErrors(total: number): number {
     this.errorsOwed += total * this.profile.errorRatio;
     const errors = Math.floor(this.errorsOwed + 1e-9);
     this.errorsOwed = Math.max(0, this.errorsOwed - errors);
-    return { ok: total - errors, errors };
+    return errors;
   }
+}
+
+/** The simulator's random error mode: every pod draws its failures from a stream of its own, derived from `seed`. */
+export interface RandomErrors {
+  seed: number;
+}
+
+/**
+ * One pod's stream for one purpose (its real requests, or its synthetic series): seeded from the run's seed and the
+ * pod's namespace/name, so the same seed fails the same requests of the same pod. Undefined in the exact mode.
+ */
+export function podStream(random: RandomErrors | undefined, purpose: 'requests' | 'series', pod: { namespace: string; name: string }): Rng | undefined {
+  return random === undefined ? undefined : new Rng(streamSeed(random.seed, `${purpose}/${pod.namespace}/${pod.name}`, 0));
 }
 
 /**
@@ -109,7 +131,8 @@ export interface Answer {
 
 /**
  * A pod's answers, request after request: exactly the profile's share of them fail, spread evenly (for 20% every
- * fifth), and latency cycles as latencyOf says, times `latencyScale` (0 answers at once).
+ * fifth), or with `random` each fails with that probability; latency cycles as latencyOf says, times
+ * `latencyScale` (0 answers at once).
  */
 export class PodBehaviour {
   private readonly errors: TrafficAccumulator;
@@ -118,8 +141,9 @@ export class PodBehaviour {
   constructor(
     private readonly pod: SimulatedPod,
     private readonly latencyScale: number,
+    random?: Rng,
   ) {
-    this.errors = new TrafficAccumulator(1, pod.profile);
+    this.errors = new TrafficAccumulator(1, pod.profile, random);
   }
 
   next(): Answer {
@@ -155,11 +179,11 @@ const BIND_RETRY_MS = 10_000;
  * what they really served. Its series appear with the first request, so a pod nobody sends traffic to adds
  * nothing to queries beside the simulator's synthetic series.
  */
-function servePod(pod: SimulatedPod & { ip: string }, latencyScale: number, log: (line: string) => void): { close: () => Promise<void> } {
+function servePod(pod: SimulatedPod & { ip: string }, latencyScale: number, random: Rng | undefined, log: (line: string) => void): { close: () => Promise<void> } {
   const registry = new Registry();
   const requests = new Counter({ name: 'http_requests_total', help: 'Requests served, by status code.', labelNames: ['code'] as const, registers: [registry] });
   const latency = new Histogram({ name: 'http_request_duration_seconds', help: 'Request latency.', buckets: LATENCY_BUCKETS, registers: [registry] });
-  const behaviour = new PodBehaviour(pod, latencyScale);
+  const behaviour = new PodBehaviour(pod, latencyScale, random);
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
 
@@ -235,6 +259,11 @@ export interface SimulatorOptions {
    * that send thousands of requests stay fast; 1 answers as slowly as the profile says (0.05 s, 0.8 s when slow).
    */
   latencyScale?: number;
+  /**
+   * Fail each request at random with its profile's error ratio, from a seeded stream per pod, instead of exactly
+   * that share spread evenly (the default, which makes live decisions deterministic).
+   */
+  randomErrors?: RandomErrors;
   /** Where bind errors and the like go; stderr by default. */
   log?: (line: string) => void;
 }
@@ -314,8 +343,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     if (known && same(known.pod, pod)) return;
     void forgetKey(key);
     const { ip } = pod;
-    const servers = ip === undefined || stopped ? undefined : servePod({ ...pod, ip }, opts.latencyScale ?? 0, log);
-    live.set(key, { pod, traffic: new TrafficAccumulator(requestsPerSecond, pod.profile), served: 0, servers });
+    const servers = ip === undefined || stopped ? undefined : servePod({ ...pod, ip }, opts.latencyScale ?? 0, podStream(opts.randomErrors, 'requests', pod), log);
+    live.set(key, { pod, traffic: new TrafficAccumulator(requestsPerSecond, pod.profile, podStream(opts.randomErrors, 'series', pod)), served: 0, servers });
     const labels = labelsOf(pod);
     requests.inc({ ...labels, code: '200' }, 0);
     requests.inc({ ...labels, code: '500' }, 0);

@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { imageTag, latencyOf, PodBehaviour, profileForImage, simulatedPod, TrafficAccumulator, type SimulatedPod } from '../../harness/simulator.js';
+import { Rng } from '../../harness/random.js';
+import { imageTag, latencyOf, PodBehaviour, podStream, profileForImage, simulatedPod, TrafficAccumulator, type SimulatedPod } from '../../harness/simulator.js';
 
 const GOOD = { errorRatio: 0, latencySeconds: 0.05 };
 const SLOW = { errorRatio: 0, latencySeconds: 0.8 };
@@ -154,5 +155,65 @@ describe('how a pod answers real requests', () => {
     expect(answers.map((a) => a.delaySeconds)).toEqual(Array.from({ length: 10 }, (_, n) => latencyOf(GOOD, n)));
     const halved = new PodBehaviour(simulated('demo:v2-slow'), 0.5);
     expect(halved.next().delaySeconds).toBeCloseTo(0.5 * latencyOf(SLOW, 0), 10);
+  });
+});
+
+describe('random errors: each request fails with the profile’s probability, from a seeded stream per pod', () => {
+  const simulated = (image: string, name = 'web-1'): SimulatedPod => ({ namespace: 'shop', name, hash: 'abc', image, profile: profileForImage(image), ip: '198.18.0.7', ports: [8080], role: '' });
+  /** 4.5 standard deviations of a binomial count: an honest generator falls outside about once in 150,000 runs. */
+  const binomialBounds = (n: number, p: number): [number, number] => {
+    const sd = Math.sqrt(n * p * (1 - p));
+    return [n * p - 4.5 * sd, n * p + 4.5 * sd];
+  };
+
+  it('fails a binomial share of a pod’s real requests, not every n-th one', () => {
+    const pod = simulated('demo:v2-errors05');
+    const behaviour = new PodBehaviour(pod, 0, podStream({ seed: 1 }, 'requests', pod));
+    const failed: number[] = [];
+    const n = 40_000;
+    for (let i = 0; i < n; i++) if (behaviour.next().status === 500) failed.push(i);
+    const [low, high] = binomialBounds(n, 0.05);
+    expect(failed.length).toBeGreaterThan(low);
+    expect(failed.length).toBeLessThan(high);
+    // Exact mode fails every 20th request; at random the gaps between failures are geometric, so they vary widely.
+    const gaps = new Set(failed.slice(1).map((at, i) => at - (failed[i] as number)));
+    expect(gaps.size).toBeGreaterThan(50);
+    expect(gaps.has(1)).toBe(true);
+  });
+
+  it('draws binomial error counts for the synthetic series, whatever the tick', () => {
+    const traffic = new TrafficAccumulator(20, profileForImage('demo:v2-errors01'), new Rng(7));
+    let requests = 0;
+    let errors = 0;
+    for (let i = 0; i < 40_000; i++) {
+      const t = traffic.tick(i % 2 === 0 ? 0.25 : 0.4);
+      requests += t.ok + t.errors;
+      errors += t.errors;
+    }
+    // The request count stays exact (20 a second over 13,000 s); only the errors are random.
+    expect(requests).toBe(260_000);
+    const [low, high] = binomialBounds(requests, 0.01);
+    expect(errors).toBeGreaterThan(low);
+    expect(errors).toBeLessThan(high);
+    expect(errors).not.toBe(2600);
+  });
+
+  it('replays the same failures for the same seed and pod, and others for another pod or seed', () => {
+    const statuses = (seed: number, name: string): number[] => {
+      const pod = simulated('demo:v2-errors50', name);
+      const behaviour = new PodBehaviour(pod, 0, podStream({ seed }, 'requests', pod));
+      return Array.from({ length: 200 }, () => behaviour.next().status);
+    };
+    expect(statuses(3, 'web-1')).toEqual(statuses(3, 'web-1'));
+    expect(statuses(3, 'web-2')).not.toEqual(statuses(3, 'web-1'));
+    expect(statuses(4, 'web-1')).not.toEqual(statuses(3, 'web-1'));
+    const pod = simulated('demo:v2-errors50');
+    expect(podStream({ seed: 3 }, 'series', pod)?.next()).not.toBe(podStream({ seed: 3 }, 'requests', pod)?.next());
+  });
+
+  it('is off unless asked for: the exact mode stays the default', () => {
+    expect(podStream(undefined, 'requests', simulated('demo:v2-errors50'))).toBeUndefined();
+    const exact = new PodBehaviour(simulated('demo:v2-errors50'), 0);
+    expect(Array.from({ length: 6 }, () => exact.next().status)).toEqual([200, 500, 200, 500, 200, 500]);
   });
 });

@@ -1,8 +1,9 @@
-// The bench's own randomness: sfc32 (Chris Doty-Humphrey's small fast counting generator, 128 bits of state), one
-// generator per stream seeded from the run's seed, and what a simulated release draws: Poisson request counts,
-// binomial error counts, and uniforms that become lognormal latencies by the normal quantile. Not mulberry32: its
-// state is one 32-bit counter, so every seed starts somewhere on the same cycle of 2^32 draws, and thousands of
-// streams of tens of thousands of draws each would overlap. Nothing here reads Math.random: a seed replays a run.
+// Seeded randomness for the judge's bench and the workload simulator's random error mode: sfc32 (Chris
+// Doty-Humphrey's small fast counting generator, 128 bits of state), one generator per stream seeded from the run's
+// seed, and what a simulated release draws: Poisson request counts, binomial error counts, and uniforms that become
+// lognormal latencies by the normal quantile. Not mulberry32: its state is one 32-bit counter, so every seed starts
+// somewhere on the same cycle of 2^32 draws, and thousands of streams of tens of thousands of draws each would
+// overlap. Nothing here reads Math.random: a seed replays a run.
 
 /** A 32-bit integer hash (the finaliser of MurmurHash3). */
 function mix(h: number): number {
