@@ -27,7 +27,12 @@ export class Api {
     this.agent = new Agent({ ca, keepAlive: true, maxSockets: 64 });
   }
 
-  send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiAnswer> {
+  /**
+   * One request. A kept-alive socket the apiserver closed while it sat idle fails the next request sent on it before
+   * the request reaches the server ("socket hang up"): that one is sent again, once, on a new socket, as Node's
+   * documentation advises.
+   */
+  send(method: string, path: string, body?: unknown, contentType = 'application/json', retried = false): Promise<ApiAnswer> {
     return new Promise((resolve, reject) => {
       const req = request(
         new URL(path, this.server),
@@ -43,7 +48,10 @@ export class Api {
           res.on('error', reject);
         },
       );
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(this.send(method, path, body, contentType, true));
+        else reject(err);
+      });
       if (body !== undefined) req.write(typeof body === 'string' ? body : JSON.stringify(body));
       req.end();
     });
