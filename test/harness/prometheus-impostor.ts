@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How the impostor answers one instant query. */
@@ -75,31 +75,40 @@ export interface PrometheusImpostor {
 }
 
 /**
- * An HTTP server on 127.0.0.1 that pretends to be Prometheus: `/<kind>/api/v1/query` gets `answers[kind]`;
- * anything else is a 404. One server serves every kind, so parallel Rollouts can each get their own.
+ * HTTP servers on 127.0.0.1 that pretend to be Prometheus: `/<kind>/api/v1/query` gets `answers[kind]`; anything else
+ * is a 404. Each kind has a server, so a port, of its own: the controller limits measurements in flight per backend,
+ * and one kind that hangs would otherwise hold the others' queries in its queue until their deadlines.
  */
 export async function startPrometheusImpostor(answers: Record<string, ImpostorAnswer>): Promise<PrometheusImpostor> {
   const received = new Map<string, number>();
-  const server = createServer((req, res) => {
-    const match = /^\/([^/]+)\/api\/v1\/query$/.exec(new URL(req.url ?? '/', 'http://impostor').pathname);
-    const kind = match?.[1];
-    const answer = kind === undefined ? undefined : answers[kind];
-    if (kind === undefined || answer === undefined) {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not an impostor path\n');
-      return;
-    }
-    received.set(kind, (received.get(kind) ?? 0) + 1);
-    answer(res, req);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const servers = new Map<string, { server: Server; base: string }>();
+  for (const [kind, answer] of Object.entries(answers)) {
+    const server = createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://impostor').pathname !== `/${kind}/api/v1/query`) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('not an impostor path\n');
+        return;
+      }
+      received.set(kind, (received.get(kind) ?? 0) + 1);
+      answer(res, req);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.set(kind, { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  }
   return {
-    address: (kind) => `${base}/${kind}`,
+    address: (kind) => {
+      const served = servers.get(kind);
+      if (served === undefined) throw new Error(`the impostor has no answer for ${kind}`);
+      return `${served.base}/${kind}`;
+    },
     queries: (kind) => received.get(kind) ?? 0,
     stop: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await Promise.all(
+        [...servers.values()].map(async ({ server }) => {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        }),
+      );
     },
   };
 }
