@@ -257,7 +257,7 @@ async function main(): Promise<void> {
       }
       const replicaSetsCreated = new Map(names.map((name) => [name, (replicaSetsAdded.get(name) ?? []).filter((at) => at >= updateSentAt).length]));
       const writesPerRollout = rolloutWrites(names, audit.events(auditBefore, settledMark), { replicaSets: replicaSetsCreated, events: eventsCreated });
-      log(`${controller.name}: writes per Rollout, change → quiet: at most ${writesPerRollout.max} (${JSON.stringify(writesPerRollout.histogram)}), ${writesPerRollout.unaccounted} unaccounted`);
+      log(`${controller.name}: writes per Rollout, change → quiet: at most ${writesPerRollout.max} (${JSON.stringify(writesPerRollout.histogram)}), ${writesPerRollout.unaccounted} unaccounted, unnamed ${JSON.stringify(writesPerRollout.unnamed)}`);
       const update = {
         canaryReplicaSetMs: percentiles(canaryLatencies),
         allPausedMs: allPausedAt - updateSentAt,

@@ -16,6 +16,8 @@ export interface RolloutWrites {
   byKind: Record<string, { max: number; mean: number }>;
   /** The audit log's writes less those counted per Rollout: 0 when every write was put down to its Rollout. */
   unaccounted: number;
+  /** The audited writes no Rollout was named by, per kind (creates of Events and ReplicaSets are counted from the objects instead). */
+  unnamed: Record<string, number>;
 }
 
 /** The Rollout a named write belongs to, by the names the controller gives: `r7`, `r7-<hash>`, `r7.<hex>`. */
@@ -38,12 +40,15 @@ export function rolloutWrites(
     kinds?.set(kind, (kinds.get(kind) ?? 0) + count);
   };
   let auditedWrites = 0;
+  const unnamed: Record<string, number> = {};
   for (const event of audited) {
     const ref = event.objectRef;
     if (!WRITE_VERBS.has(event.verb) || ref?.resource === undefined) continue;
     auditedWrites++;
+    const kind = `${event.verb} ${ref.resource}${ref.subresource ? `/${ref.subresource}` : ''}`;
     const rollout = ref.name ? rolloutOf(ref.resource, ref.name) : undefined;
-    if (rollout !== undefined) add(rollout, `${event.verb} ${ref.resource}${ref.subresource ? `/${ref.subresource}` : ''}`);
+    if (rollout !== undefined && counts.has(rollout)) add(rollout, kind);
+    else unnamed[kind] = (unnamed[kind] ?? 0) + 1;
   }
   for (const [rollout, count] of created.replicaSets) add(rollout, 'create replicasets', count);
   for (const [rollout, count] of created.events) add(rollout, 'create events', count);
@@ -58,5 +63,5 @@ export function rolloutWrites(
       return [kind, { max: Math.max(...each), mean: Number((each.reduce((sum, count) => sum + count, 0) / Math.max(1, each.length)).toFixed(2)) }];
     }),
   );
-  return { max: Math.max(0, ...totals), histogram, byKind, unaccounted: auditedWrites - totals.reduce((sum, total) => sum + total, 0) };
+  return { max: Math.max(0, ...totals), histogram, byKind, unaccounted: auditedWrites - totals.reduce((sum, total) => sum + total, 0), unnamed };
 }

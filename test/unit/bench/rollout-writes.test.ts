@@ -37,5 +37,6 @@ describe('rolloutWrites', () => {
     });
     // The Lease's patch is nobody's Rollout's.
     expect(writes.unaccounted).toBe(1);
+    expect(writes.unnamed, 'the audit log names no create: those are counted from the objects').toEqual({ 'create events': 2, 'create replicasets': 2, 'patch leases': 1 });
   });
 });
