@@ -77,6 +77,8 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 interface EventObject {
   involvedObject?: { kind?: string; name?: string };
   firstTimestamp?: string;
+  lastTimestamp?: string;
+  count?: number;
 }
 
 interface ReplicaSetObject {
@@ -101,6 +103,8 @@ interface ControllerResult {
     apiRequests: { toPaused: Requests; toSettled: Requests };
     /** Change → quiet, per Rollout: its writes by kind, the most any one made. */
     writesPerRollout: RolloutWrites;
+    /** Rollouts with no Event of the update written by quiet: one dropped from a full queue, or still held. */
+    rolloutsWithoutEvent?: number;
   };
   paused: Memory;
   idleApiRequestsPerSecond: number;
@@ -248,13 +252,17 @@ async function main(): Promise<void> {
       const cpuToSettled = cpuSeconds(running.pid) - cpuBefore;
       const settledMark = settled?.mark ?? audit.mark();
       const events = await api.call<{ items: EventObject[] }>('GET', `/api/v1/namespaces/${namespace}/events`);
-      // Timestamps have second precision; nothing of the update happened before it was sent.
+      // Timestamps have second precision; nothing of the update happened before it was sent. An Event that tells
+      // something of the update (its last transition) is one of its writes, though it may tell an earlier one too.
       const changedSecond = Math.floor(updateSentAt / 1000) * 1000;
       const eventsCreated = new Map<string, number>();
       for (const event of events.items) {
-        const { involvedObject: about, firstTimestamp } = event;
-        if (about?.kind === 'Rollout' && about.name !== undefined && Date.parse(firstTimestamp ?? '') >= changedSecond) eventsCreated.set(about.name, (eventsCreated.get(about.name) ?? 0) + 1);
+        const { involvedObject: about, firstTimestamp, lastTimestamp, count } = event;
+        const createdDuring = Date.parse(lastTimestamp ?? '') >= changedSecond && ((count ?? 1) === 1 || Date.parse(firstTimestamp ?? '') >= changedSecond);
+        if (about?.kind === 'Rollout' && about.name !== undefined && createdDuring) eventsCreated.set(about.name, (eventsCreated.get(about.name) ?? 0) + 1);
       }
+      const withoutEvent = names.filter((name) => !eventsCreated.has(name)).length;
+      if (withoutEvent > 0) log(`${controller.name}: ${withoutEvent} Rollouts have no Event of the update: dropped, or still held`);
       const replicaSetsCreated = new Map(names.map((name) => [name, (replicaSetsAdded.get(name) ?? []).filter((at) => at >= updateSentAt).length]));
       const writesPerRollout = rolloutWrites(names, audit.events(auditBefore, settledMark), { replicaSets: replicaSetsCreated, events: eventsCreated });
       log(`${controller.name}: writes per Rollout, change → quiet: at most ${writesPerRollout.max} (${JSON.stringify(writesPerRollout.histogram)}), ${writesPerRollout.unaccounted} unaccounted, unnamed ${JSON.stringify(writesPerRollout.unnamed)}`);
@@ -265,6 +273,7 @@ async function main(): Promise<void> {
         cpuSeconds: { toPaused: Number(cpuToPaused.toFixed(2)), toSettled: Number(cpuToSettled.toFixed(2)) },
         apiRequests: { toPaused: requestsToPaused, toSettled: requests(settledMark) },
         writesPerRollout,
+        rolloutsWithoutEvent: withoutEvent,
       };
       log(`${controller.name}: ${settled ? `quiet ${((settled.lastRequestAt - allPausedAt) / 1000).toFixed(1)} s after all Paused` : 'never quiet'}`);
       const idleFrom = audit.mark();
