@@ -42,19 +42,20 @@ export interface HoldStep {
 }
 
 /**
- * One more transition of an object. One that may wait is held, for at most `holdMs` after the first one held, so the
- * next transition tells it too (a canary that starts and pauses a moment later is one Event: "RolloutStarted: ...;
- * then paused ..."); one that may not wait is written now, with whatever was held before it. Pure: the sink keeps
- * the clock and the timers.
+ * One more transition of an object, which may wait `holdMs` (0: not at all). One that may wait is held, so the
+ * object's next transition tells it too (a canary that starts and pauses later is one Event: "RolloutStarted: ...;
+ * then paused ..."); one that may not is written now, with whatever was held before it. What is held is due by the
+ * earliest bound of the transitions it tells (each is told within its own hold), and a later one never extends it.
+ * Pure: the sink keeps the clock and the timers.
  */
-export function offerTransition(held: HeldTransitions | undefined, transition: Transition, mayWait: boolean, holdMs: number): HoldStep {
+export function offerTransition(held: HeldTransitions | undefined, transition: Transition, holdMs: number): HoldStep {
   const joined: Transitions = held === undefined ? [transition] : [...held.transitions, transition];
   if (held !== undefined && (held.dueAt <= transition.at || toldEvent(joined).message.length > MAX_TOLD_MESSAGE)) {
     // Past its bound (a late timer), or too long to grow: what was held goes now, alone, and this one starts afresh.
-    const rest = offerTransition(undefined, transition, mayWait, holdMs);
+    const rest = offerTransition(undefined, transition, holdMs);
     return { held: rest.held, write: [toldEvent(held.transitions), ...rest.write] };
   }
-  if (mayWait && holdMs > 0) return { held: { transitions: joined, dueAt: held?.dueAt ?? transition.at + holdMs }, write: [] };
+  if (holdMs > 0) return { held: { transitions: joined, dueAt: Math.min(held?.dueAt ?? Infinity, transition.at + holdMs) }, write: [] };
   return { held: undefined, write: [toldEvent(joined)] };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CoreApi } from './api.js';
-import { offerTransition, releaseDue, type HeldTransitions, type HoldStep, type ToldEvent } from './event-hold.js';
+import { MAX_TOLD_MESSAGE, offerTransition, releaseDue, toldEvent, type HeldTransitions, type HoldStep, type ToldEvent, type Transitions } from './event-hold.js';
 import { isNotFound, mergePatchOptions } from './patch.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -13,11 +13,13 @@ export interface EventTarget {
 }
 
 /**
- * An Event that announces a transition of its object: one that `may-wait` is held a moment so the object's next
- * transition is told in the same Event; one that comes `now` is written at once, telling what was held too.
- * Events recorded without it are written as they come, never combined.
+ * An Event that announces a transition of its object: it may wait up to `holdMs` so the object's next transition is
+ * told in the same Event; with `holdMs` 0 it is written at once, telling what was held too. Events recorded without
+ * it are written as they come, never combined.
  */
-export type TransitionTiming = 'now' | 'may-wait';
+export interface TransitionTiming {
+  holdMs: number;
+}
 
 /** Takes an Event to write; returns at once. Writing happens elsewhere, so a reconcile never waits for Events. */
 export interface EventRecorder {
@@ -37,20 +39,11 @@ export interface EventSinkOptions {
   aggregateWindowMs: number;
   /** Distinct Events remembered for aggregation; the least recently seen are forgotten first. */
   maxRemembered: number;
-  /** How long a transition that may wait is held for its object's next one: the bound on its Event's delay. */
-  holdMs: number;
   now?: () => number;
   onOutcome?: (outcome: EventOutcome) => void;
 }
 
-/**
- * A canary's start and the step it settles at (a pause, a gate, promotion) come as far apart as its pods take to be
- * ready: one Event tells both when the second comes within this, and the first is never more than this late. The
- * same bound as the counts in status (COUNTS_STALENESS_MS): nothing `kubectl describe` shows is staler.
- */
-export const EVENT_HOLD_MS = 30_000;
-
-export const EVENT_DEFAULTS: EventSinkOptions = { maxPending: 1000, aggregateWindowMs: 10 * 60_000, maxRemembered: 4096, holdMs: EVENT_HOLD_MS };
+export const EVENT_DEFAULTS: EventSinkOptions = { maxPending: 1000, aggregateWindowMs: 10 * 60_000, maxRemembered: 4096 };
 
 /** The Events client's own budget (client-go's event broadcaster paces writes the same way, apart from reconciles). */
 export const EVENT_QPS = 10;
@@ -64,6 +57,8 @@ interface Pending {
   message: string;
   firstAt: number;
   at: number;
+  /** The transitions it tells; undefined for an Event that is not one, which never grows. */
+  transitions?: Transitions;
 }
 
 interface Holding {
@@ -85,11 +80,14 @@ interface Written {
  * reconciles never queue behind Events; an Event identical to one written before (same object,
  * type, reason and message) and last seen less than ten minutes ago raises that Event's count and lastTimestamp instead of adding another, so
  * `kubectl describe` shows "x12" rather than twelve lines; when the queue is full new Events are dropped and counted,
- * never waited for. A failed write is logged, never fatal. Transitions of one object that follow each other within
- * `holdMs` are told in one Event (see TransitionTiming and offerTransition); flush() writes what is held at once.
+ * never waited for. A failed write is logged, never fatal. A transition that may wait is told in one Event with its
+ * object's next ones within its hold (see TransitionTiming and offerTransition), and an object's transitions still
+ * queued for the writer are told in one Event too; flush() writes what is held at once.
  */
 export class EventSink implements EventRecorder {
   private readonly pending: Pending[] = [];
+  /** Per object, its Event of transitions still waiting for the writer: the object's next transitions join it. */
+  private readonly pendingTransitions = new Map<string, Pending>();
   private readonly written = new Map<string, Written>();
   /** Per object, the transitions waiting to be told with its next one. */
   private readonly holding = new Map<string, Holding>();
@@ -109,11 +107,11 @@ export class EventSink implements EventRecorder {
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, transition?: TransitionTiming): void {
     const at = this.now();
     if (transition === undefined) {
-      this.enqueue(target, { type, reason, message, firstAt: at, at, transitions: [{ type, reason, message, at }] });
+      this.enqueue(target, { type, reason, message, firstAt: at, at, transitions: [{ type, reason, message, at }] }, false);
       return;
     }
     const key = targetKey(target);
-    this.settle(key, target, offerTransition(this.holding.get(key)?.held, { type, reason, message, at }, transition === 'may-wait', this.opts.holdMs));
+    this.settle(key, target, offerTransition(this.holding.get(key)?.held, { type, reason, message, at }, transition.holdMs));
   }
 
   /** Writes what is held now, then resolves once everything recorded so far has been written (or given up on): for shutdown and tests. */
@@ -151,21 +149,39 @@ export class EventSink implements EventRecorder {
     if (holding !== undefined) this.settle(key, holding.target, releaseDue(holding.held, Infinity));
   }
 
-  private enqueue(target: EventTarget, told: ToldEvent): void {
+  /**
+   * Queues an Event for the writer. An Event of transitions joins the object's Event of transitions still waiting
+   * in the queue, if the two fit in one: while the writer is behind (the Events' budget is spent), an object's
+   * transitions cost one write, not one each, and fill the queue by one object at most.
+   */
+  private enqueue(target: EventTarget, told: ToldEvent, transition = true): void {
+    const objectKey = targetKey(target);
+    const waiting = transition ? this.pendingTransitions.get(objectKey) : undefined;
+    if (waiting?.transitions !== undefined) {
+      const joined = toldEvent([...waiting.transitions, ...told.transitions]);
+      if (joined.message.length <= MAX_TOLD_MESSAGE) {
+        for (let i = 0; i < told.transitions.length; i++) this.opts.onOutcome?.('combined');
+        Object.assign(waiting, pendingOf(objectKey, joined));
+        return;
+      }
+    }
     for (let i = 1; i < told.transitions.length; i++) this.opts.onOutcome?.('combined');
     if (this.pending.length >= this.opts.maxPending) {
       this.opts.onOutcome?.('dropped');
       this.logger.debug('event dropped: too many waiting to be written', { reason: told.reason, name: target.name, namespace: target.namespace });
       return;
     }
-    const { type, reason, message, firstAt, at } = told;
-    const key = JSON.stringify([targetKey(target), type, reason, message]);
-    this.pending.push({ key, target, type, reason, message, firstAt, at });
+    const queued: Pending = { ...pendingOf(objectKey, told), target };
+    if (transition) this.pendingTransitions.set(objectKey, queued);
+    else delete queued.transitions;
+    this.pending.push(queued);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
   private async drain(): Promise<void> {
     for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
+      const objectKey = targetKey(next.target);
+      if (this.pendingTransitions.get(objectKey) === next) this.pendingTransitions.delete(objectKey);
       const outcome = await this.write(next);
       this.opts.onOutcome?.(outcome);
     }
@@ -230,6 +246,11 @@ export class EventSink implements EventRecorder {
       if (oldest !== undefined) this.written.delete(oldest);
     }
   }
+}
+
+function pendingOf(objectKey: string, told: ToldEvent): Omit<Pending, 'target'> {
+  const { type, reason, message, firstAt, at, transitions } = told;
+  return { key: JSON.stringify([objectKey, type, reason, message]), type, reason, message, firstAt, at, transitions };
 }
 
 function targetKey(target: EventTarget): string {

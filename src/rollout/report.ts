@@ -71,7 +71,7 @@ export class RolloutReporter {
       if (event.cause !== undefined) this.deps.metrics?.recordAbort(ref.namespace, ref.name, event.cause);
       this.deps.notifier?.notify({ namespace: ref.namespace, name: ref.name, reason: event.reason, message: event.message });
     }
-    for (const event of eventsToRecord(plan.events)) this.deps.events.record(ref.target, event.type, event.reason, event.message, event.mayWait ? 'may-wait' : 'now');
+    for (const event of eventsToRecord(plan.events, plan.movingEventHoldMs)) this.deps.events.record(ref.target, event.type, event.reason, event.message, { holdMs: event.holdMs });
   }
 
   forget(key: string): void {

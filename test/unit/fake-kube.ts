@@ -4,7 +4,7 @@ import { AnalysisRunReconciler } from '../../src/analysis/reconciler.js';
 import type { ResilientInformer } from '../../src/kube/informer.js';
 import type { WorkResult } from '../../src/kube/work-queue.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { EVENT_HOLD_MS, type EventRecorder } from '../../src/kube/events.js';
+import type { EventRecorder } from '../../src/kube/events.js';
 import { offerTransition, releaseDue, type HeldTransitions, type HoldStep } from '../../src/kube/event-hold.js';
 
 /** What the API answers with on a failed request, as client-node's ApiException carries it. */
@@ -254,7 +254,7 @@ export class FakeKube {
       this.patch('ingresses', namespace, name, body) as unknown as k8s.V1Ingress,
   };
 
-  /** As EventSink records them: a transition that may wait is held for the object's next one, up to EVENT_HOLD_MS. */
+  /** As EventSink records them: a transition that may wait is held for the object's next one, up to its hold. */
   readonly recorder: EventRecorder = {
     record: (target, type, reason, message, transition) => {
       const at = this.eventClock();
@@ -263,7 +263,7 @@ export class FakeKube {
         return;
       }
       const key = `${target.namespace}/${target.kind}/${target.name}`;
-      this.settleEvents(key, offerTransition(this.heldEvents.get(key), { type, reason, message, at }, transition === 'may-wait', EVENT_HOLD_MS));
+      this.settleEvents(key, offerTransition(this.heldEvents.get(key), { type, reason, message, at }, transition.holdMs));
     },
   };
 

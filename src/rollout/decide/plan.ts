@@ -13,6 +13,7 @@ import { planBaseline, type BaselinePlan } from './baseline.js';
 import { experimentAt, experimentEndsAt, planExperiment, type ExperimentAt, type ExperimentPlan } from './experiment.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
 import { callsFor, heldCanaryFor, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
+import { movingEventHoldMs } from './recorded-events.js';
 import { progressedThisReconcile, trackProgress, type ProgressTracking } from './progress.js';
 import { replicaSetChanges, type ReplicaSetChange } from './replica-set-changes.js';
 import { idealCounts, isAtCounts, planReplicaSets, type ReplicaMode, type ReplicaSetTarget } from './replicas.js';
@@ -69,6 +70,8 @@ export interface RolloutPlan {
   /** A write-back to Git of the stable images is due for this aborted revision. */
   writeBack?: { revision: string };
   events: Announcement[];
+  /** How long this reconcile's Events of a canary moving on may wait to be told with its next transition (movingEventHoldMs). */
+  movingEventHoldMs: number;
   /** For pause deadlines, scale-down delays, the progress deadline. */
   requeueAfterMs?: number;
   /** AnalysisRuns that should exist now; runs of this Rollout not listed here are to be terminated. */
@@ -143,6 +146,7 @@ export function decide(facts: RolloutFacts): RolloutPlan {
     ...workloadOf(ctx, status),
     ...(writeBack !== undefined && 'revision' in writeBack && { writeBack }),
     events: ctx.events,
+    movingEventHoldMs: movingEventHoldMs(progress.tracked && !progress.deadlineExceeded, ctx.settings.progressDeadlineMs),
     analysisRuns,
     analysisRunChanges: analysisRunChangesFor(ctx, analysisRuns, status),
     services: servicesFor(ctx, snapshot, status),

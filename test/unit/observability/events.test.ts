@@ -104,6 +104,7 @@ describe('EventSink: Events off the reconcile path, repeats counted, a full queu
 });
 
 describe('EventSink: transitions of one object told together within the hold', () => {
+  const EVENT_HOLD = 30_000;
   const started = 'new revision abc: starting a canary against stable revision def (2 steps)';
   const paused = 'canary at 50%: paused at step 1/2 (pause) until promoted';
 
@@ -112,11 +113,11 @@ describe('EventSink: transitions of one object told together within the hold', (
     const kube = eventsApi();
     const outcomes: EventOutcome[] = [];
     const sink = new EventSink(kube.api, 'fledge-controller', logger, { ...EVENT_DEFAULTS, now: () => now, onOutcome: (o) => outcomes.push(o) });
-    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, { holdMs: EVENT_HOLD });
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(kube.created, 'held, not written').toEqual([]);
     now += 3_000;
-    sink.record(rollout, 'Normal', 'RolloutPaused', paused, 'now');
+    sink.record(rollout, 'Normal', 'RolloutPaused', paused, { holdMs: 0 });
     await sink.flush();
     expect(kube.created.map(({ reason, message }) => ({ reason, message }))).toEqual([{ reason: 'RolloutPaused', message: `RolloutStarted: ${started}; then ${paused}` }]);
     expect(outcomes).toEqual(['combined', 'created']);
@@ -124,8 +125,8 @@ describe('EventSink: transitions of one object told together within the hold', (
 
   it('writes a held transition by its timer once the hold runs out, without a flush', async () => {
     const kube = eventsApi();
-    const sink = new EventSink(kube.api, 'fledge-controller', logger, { ...EVENT_DEFAULTS, holdMs: 20 });
-    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    const sink = new EventSink(kube.api, 'fledge-controller', logger);
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, { holdMs: 20 });
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(kube.created).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 60));
@@ -135,20 +136,62 @@ describe('EventSink: transitions of one object told together within the hold', (
   it('writes what is held at once on flush (shutdown), and holds per object', async () => {
     const kube = eventsApi();
     const sink = new EventSink(kube.api, 'fledge-controller', logger);
-    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
-    sink.record({ ...rollout, name: 'cart', uid: 'u2' }, 'Normal', 'RolloutPaused', paused, 'now');
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, { holdMs: EVENT_HOLD });
+    sink.record({ ...rollout, name: 'cart', uid: 'u2' }, 'Normal', 'RolloutPaused', paused, { holdMs: 0 });
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(kube.created.map((e) => e.reason), "another Rollout's transition leaves this one's held").toEqual(['RolloutPaused']);
     await sink.flush();
     expect(kube.created.map((e) => e.reason)).toEqual(['RolloutPaused', 'RolloutStarted']);
   });
 
+  it("while the writer is behind, tells an object's transitions waiting in the queue in one Event, and no other", async () => {
+    const kube = eventsApi({ hold: true });
+    const outcomes: EventOutcome[] = [];
+    const sink = new EventSink(kube.api, 'fledge-controller', logger, { ...EVENT_DEFAULTS, onOutcome: (o) => outcomes.push(o) });
+    const cart: EventTarget = { ...rollout, name: 'cart', uid: 'u2' };
+    sink.record(cart, 'Normal', 'RolloutPaused', 'cart paused', { holdMs: 0 });
+    // The writer is busy with cart's Event: these wait in the queue.
+    sink.record(rollout, 'Normal', 'RolloutInitialized', 'initialized', { holdMs: 0 });
+    sink.record(rollout, 'Normal', 'WebhookPassed', 'webhook pre passed');
+    sink.record(cart, 'Normal', 'RolloutPromoted', 'cart promoted', { holdMs: 0 });
+    sink.record(rollout, 'Normal', 'RolloutPaused', paused, { holdMs: 0 });
+    sink.record(rollout, 'Warning', 'RolloutAborted', 'aborted', { holdMs: 0 });
+    expect(sink.waiting, "one Event per object's transitions, and the one that is not a transition").toBe(3);
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      kube.release();
+    }
+    await sink.flush();
+    expect(kube.created.map(({ reason, message }) => ({ reason, message }))).toEqual([
+      { reason: 'RolloutPaused', message: 'cart paused' },
+      { reason: 'RolloutAborted', message: `RolloutInitialized: initialized; then RolloutPaused: ${paused}; then aborted` },
+      { reason: 'WebhookPassed', message: 'webhook pre passed' },
+      { reason: 'RolloutPromoted', message: 'cart promoted' },
+    ]);
+    expect(outcomes.filter((o) => o === 'combined')).toHaveLength(2);
+  });
+
+  it('starts a new Event rather than grow a waiting one past the longest message', async () => {
+    const kube = eventsApi({ hold: true });
+    const sink = new EventSink(kube.api, 'fledge-controller', logger);
+    sink.record({ ...rollout, name: 'cart' }, 'Normal', 'RolloutPaused', 'cart paused', { holdMs: 0 });
+    sink.record(rollout, 'Normal', 'RolloutStepCompleted', 'x'.repeat(700), { holdMs: 0 });
+    sink.record(rollout, 'Normal', 'RolloutPaused', 'y'.repeat(700), { holdMs: 0 });
+    expect(sink.waiting).toBe(2);
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      kube.release();
+    }
+    await sink.flush();
+    expect(kube.created.map((e) => e.reason)).toEqual(['RolloutPaused', 'RolloutStepCompleted', 'RolloutPaused']);
+  });
+
   it('never combines an Event that is not a transition, nor lets it release what is held', async () => {
     const kube = eventsApi();
     const sink = new EventSink(kube.api, 'fledge-controller', logger);
-    sink.record(rollout, 'Normal', 'RolloutStarted', started, 'may-wait');
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, { holdMs: EVENT_HOLD });
     sink.record(rollout, 'Normal', 'WebhookPassed', 'webhook pre (pre-rollout) passed: 200');
-    sink.record(rollout, 'Normal', 'RolloutPaused', paused, 'now');
+    sink.record(rollout, 'Normal', 'RolloutPaused', paused, { holdMs: 0 });
     await sink.flush();
     expect(kube.created.map((e) => e.message)).toEqual(['webhook pre (pre-rollout) passed: 200', `RolloutStarted: ${started}; then ${paused}`]);
   });

@@ -4,10 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutStatus } from '../../../src/api/rollout.js';
 import type { Announcement } from '../../../src/rollout/decide/machine.js';
-import { eventsToRecord } from '../../../src/rollout/decide/recorded-events.js';
+import { eventsToRecord, MOVING_EVENT_HOLD_MS, movingEventHoldMs } from '../../../src/rollout/decide/recorded-events.js';
 import { statusChange } from '../../../src/rollout/decide/status.js';
 import { COUNTS_STALENESS_MS, statusWriteDue } from '../../../src/rollout/decide/status-writes.js';
-import { EVENT_HOLD_MS } from '../../../src/kube/events.js';
 import { propertyParameters } from '../property.js';
 import { makeRollout, revisionOf } from './fake-cluster.js';
 import { KEY, reconcilerOn } from './fake-reconciler.js';
@@ -60,7 +59,7 @@ describe('statusWriteDue', () => {
 
 describe('eventsToRecord', () => {
   const said = (...reasons: string[]): Announcement[] => reasons.map((reason) => ({ type: 'Normal', reason, message: reason.toLowerCase() }));
-  const reasons = (announcements: Announcement[]): string[] => eventsToRecord(announcements).map((a) => a.reason);
+  const reasons = (announcements: Announcement[]): string[] => eventsToRecord(announcements, MOVING_EVENT_HOLD_MS).map((a) => a.reason);
 
   it('writes a completed step only when the same reconcile does not say where the canary went next', () => {
     expect(reasons(said('RolloutStepCompleted', 'RolloutPaused'))).toEqual(['RolloutPaused']);
@@ -72,23 +71,29 @@ describe('eventsToRecord', () => {
   });
 
   it('lets an Event of a canary moving on wait for where it goes next, and nothing a person acts on', () => {
-    const waits = (announcements: Announcement[]): Record<string, boolean> => Object.fromEntries(eventsToRecord(announcements).map((a) => [a.reason, a.mayWait]));
+    const waits = (announcements: Announcement[]): Record<string, number> => Object.fromEntries(eventsToRecord(announcements, 7_000).map((a) => [a.reason, a.holdMs]));
     expect(waits(said('RolloutStarted', 'RolloutSuperseded', 'RolloutRetried', 'RolloutPromoted', 'RolloutStepCompleted'))).toEqual({
-      RolloutStarted: true,
-      RolloutSuperseded: true,
-      RolloutRetried: true,
-      RolloutPromoted: true,
-      RolloutStepCompleted: true,
+      RolloutStarted: 7_000,
+      RolloutSuperseded: 7_000,
+      RolloutRetried: 7_000,
+      RolloutPromoted: 7_000,
+      RolloutStepCompleted: 7_000,
     });
     expect(waits(said('RolloutPaused', 'RolloutCompleted', 'WebhookGate', 'RolloutStepsChanged', 'ExperimentStarted', 'RolloutInitialized'))).toEqual({
-      RolloutPaused: false,
-      RolloutCompleted: false,
-      WebhookGate: false,
-      RolloutStepsChanged: false,
-      ExperimentStarted: false,
-      RolloutInitialized: false,
+      RolloutPaused: 0,
+      RolloutCompleted: 0,
+      WebhookGate: 0,
+      RolloutStepsChanged: 0,
+      ExperimentStarted: 0,
+      RolloutInitialized: 0,
     });
-    expect(eventsToRecord([{ type: 'Warning', reason: 'RolloutStarted', message: 'x' }])[0]?.mayWait, 'a Warning never waits').toBe(false);
+    expect(eventsToRecord([{ type: 'Warning', reason: 'RolloutStarted', message: 'x' }], 7_000)[0]?.holdMs, 'a Warning never waits').toBe(0);
+  });
+
+  it('lets them wait up to the progress deadline while the Rollout waits for its pods, and the usual hold otherwise', () => {
+    expect(movingEventHoldMs(true, 600_000)).toBe(600_000);
+    expect(movingEventHoldMs(false, 600_000)).toBe(MOVING_EVENT_HOLD_MS);
+    expect(movingEventHoldMs(true, 5_000), 'never shorter than the usual hold').toBe(MOVING_EVENT_HOLD_MS);
   });
 });
 
@@ -148,22 +153,45 @@ describe('RolloutReconciler status writes', () => {
     expect(told).toEqual([{ reason: 'RolloutPaused', message: expect.stringMatching(/^RolloutStarted: new revision .*; then canary at 50%: paused at step 1\/2/) }]);
   });
 
-  it('writes the start on its own once the hold runs out, when the canary takes longer', async () => {
+  it('holds the start while the canary pods come up, however slowly, and tells it with the pause', async () => {
     const env = reconcilerOn(benchRollout());
     await healthyOn(env);
     const canary = `api-${revisionOf('api:2')}`;
     env.setImage('api:2');
     const eventsFrom = env.kube.events.length;
     await reconcile(env);
-    const changedAt = env.clock.now;
-    env.clock.now = changedAt + EVENT_HOLD_MS - 1;
-    expect(env.kube.events.slice(eventsFrom)).toEqual([]);
-    env.clock.now = changedAt + EVENT_HOLD_MS;
-    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason), 'at most the hold late').toEqual(['RolloutStarted']);
-    env.clock.now += 20_000;
+    env.clock.now += 5 * MOVING_EVENT_HOLD_MS;
+    pods(env, canary, { replicas: 1, ready: 0 });
+    await reconcile(env);
+    expect(env.kube.events.slice(eventsFrom), 'the Rollout waits for its pods: so does its start').toEqual([]);
+    env.clock.now += 5 * MOVING_EVENT_HOLD_MS;
     pods(env, canary, { replicas: 1, ready: 1 });
     await reconcile(env);
-    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason)).toEqual(['RolloutStarted', 'RolloutPaused']);
+    expect(env.status()).toMatchObject({ phase: 'Paused', currentStepIndex: 1 });
+    expect(env.kube.events.slice(eventsFrom)).toEqual([{ reason: 'RolloutPaused', message: expect.stringMatching(/^RolloutStarted: new revision .*; then canary at 50%: paused/) }]);
+  });
+
+  it('writes the start alone at the progress deadline at the latest, when the pods never come', async () => {
+    const env = reconcilerOn(makeRollout({ replicas: 1, steps: [{ setWeight: 50 }, { pause: {} }], progressDeadlineSeconds: 120 }));
+    await healthyOn(env);
+    env.setImage('api:2');
+    const eventsFrom = env.kube.events.length;
+    const changedAt = env.clock.now;
+    let recheckAt = await reconcile(env);
+    // The Rollout looks again when it asked to (the counts' bound, then the deadline); its pod never becomes ready.
+    const lookUntil = async (until: number): Promise<void> => {
+      while (recheckAt !== undefined && recheckAt < until) {
+        env.clock.now = recheckAt;
+        recheckAt = await reconcile(env);
+      }
+      env.clock.now = until;
+    };
+    await lookUntil(changedAt + 120_000 - 1);
+    expect(env.kube.events.slice(eventsFrom)).toEqual([]);
+    await lookUntil(changedAt + 120_000);
+    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason), 'at most the progress deadline late').toEqual(['RolloutStarted']);
+    await lookUntil(changedAt + 300_000);
+    expect(env.kube.events.slice(eventsFrom).map((e) => e.reason), 'and the deadline is told once it passes').toEqual(['RolloutStarted', 'ProgressDeadlineExceeded']);
   });
 
   it('writes counts that moved alone once the bound has run out, and not before', async () => {
@@ -184,14 +212,10 @@ describe('RolloutReconciler status writes', () => {
     expect(env.status()).toMatchObject({ phase: 'Progressing', replicas: 2, updatedReplicas: 1, readyReplicas: 1 });
   });
 
-  it('property: a template change costs 1 ReplicaSet write, 2 status writes plus one per bound the pods take, and 1 Event when the pause comes within the hold', async () => {
-    // Pods that move within the hold, within the counts' bound, and slower.
-    const delay = fc.oneof(
-      fc.integer({ min: 0, max: EVENT_HOLD_MS / 2 - 1 }),
-      fc.integer({ min: 0, max: COUNTS_STALENESS_MS / 3 - 1 }),
-      fc.integer({ min: 0, max: 2 * COUNTS_STALENESS_MS }),
-    );
-    let withinHold = 0;
+  it('property: a template change costs 1 ReplicaSet write, 2 status writes plus one per bound the pods take, and 1 Event', async () => {
+    // Pods that move within the counts' bound, and slower.
+    const delay = fc.oneof(fc.integer({ min: 0, max: COUNTS_STALENESS_MS / 3 - 1 }), fc.integer({ min: 0, max: 2 * COUNTS_STALENESS_MS }), fc.integer({ min: 0, max: 8 * COUNTS_STALENESS_MS }));
+    let withinBound = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.record({ created: delay, ready: delay, resyncs: fc.array(fc.integer({ min: 0, max: 6 * COUNTS_STALENESS_MS }), { maxLength: 6 }) }),
@@ -230,18 +254,18 @@ describe('RolloutReconciler status writes', () => {
           // Counts (and words) move from the first look after the change on: one more write per bound at most.
           expect(statusWrites).toBeLessThanOrEqual(2 + Math.floor(elapsed / COUNTS_STALENESS_MS));
           const told = env.kube.events.slice(eventsFrom);
-          // Every transition is told: the start by its own Event or in the pause's message.
-          expect(told.map((e) => e.reason)).toEqual(elapsed < EVENT_HOLD_MS ? ['RolloutPaused'] : ['RolloutStarted', 'RolloutPaused']);
-          if (elapsed < EVENT_HOLD_MS) {
-            withinHold++;
-            expect(told[0]?.message).toMatch(/^RolloutStarted: new revision /);
-            expect(written.length + told.length, 'API writes of an update whose pods move within the hold, its Event included').toBeLessThanOrEqual(4);
+          // Every transition is told, in one Event however long the pods take (the progress deadline is 600 s).
+          expect(told.map((e) => e.reason)).toEqual(['RolloutPaused']);
+          expect(told[0]?.message).toMatch(/^RolloutStarted: new revision /);
+          if (elapsed < COUNTS_STALENESS_MS) {
+            withinBound++;
+            expect(written.length + told.length, 'API writes of an update whose pods move within the counts bound, its Event included').toBeLessThanOrEqual(4);
           }
         },
       ),
       propertyParameters(100),
     );
-    expect(withinHold, 'some updates had their pods move within the hold').toBeGreaterThan(10);
+    expect(withinBound, 'some updates had their pods move within the bound').toBeGreaterThan(10);
   });
 });
 
