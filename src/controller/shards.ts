@@ -66,11 +66,12 @@ export function createSharding(config: ControllerConfig, api: ApiClients, caches
 
 /**
  * What moves with a shard: gaining one enqueues its Rollouts and their AnalysisRuns; losing one drops their waiting
- * keys and whatever the reconcilers kept about them, since another replica reconciles them now.
+ * keys and whatever the reconcilers kept about them, since another replica reconciles them now, and tells at once
+ * the transitions its Rollouts' Events held.
  */
 export function followShards(
   { shards, shardOfKey, manager }: Sharding,
-  { caches, queues, reconcilers, metrics }: { caches: Pick<Caches, 'rollouts' | 'analysisRuns'>; queues: ControllerQueues; reconcilers: Pick<Reconcilers, 'rollout' | 'analysisRun'>; metrics: ControllerMetrics },
+  { caches, queues, reconcilers, metrics }: { caches: Pick<Caches, 'rollouts' | 'analysisRuns'>; queues: ControllerQueues; reconcilers: Pick<Reconcilers, 'rollout' | 'analysisRun' | 'events'>; metrics: ControllerMetrics },
 ): ShardListener {
   const rolloutsOf = (shard: number): string[] => caches.rollouts.list().map(keyOf).filter((key) => shardOf(key, shards) === shard);
   const runsOf = (shard: number): string[] => caches.analysisRuns.list().filter((run) => shardOf(shardingKey(run), shards) === shard).map(keyOf);
@@ -106,6 +107,7 @@ export function followShards(
       for (const queue of QUEUES) queues.forget(queue, (key) => shardOfKey(queue, key) === shard);
       for (const key of rolloutsOf(shard)) reconcilers.rollout.forget(key);
       for (const key of runsOf(shard)) reconcilers.analysisRun.forget(key);
+      reconcilers.events.tellHeld((target) => target.kind === 'Rollout' && shardOf(`${target.namespace}/${target.name}`, shards) === shard);
     },
   };
 }

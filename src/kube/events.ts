@@ -114,6 +114,14 @@ export class EventSink implements EventRecorder {
     this.settle(key, target, offerTransition(this.holding.get(key)?.held, { type, reason, message, at }, transition.holdMs));
   }
 
+  /**
+   * Writes now what is held for the objects `which` picks: a replica that stops acting on a shard tells its
+   * Rollouts' held transitions at once, rather than up to their hold later, when another replica acts on them.
+   */
+  tellHeld(which: (target: EventTarget) => boolean): void {
+    for (const [key, holding] of [...this.holding]) if (which(holding.target)) this.release(key);
+  }
+
   /** Writes what is held now, then resolves once everything recorded so far has been written (or given up on): for shutdown and tests. */
   async flush(): Promise<void> {
     for (const key of [...this.holding.keys()]) this.release(key);

@@ -4,6 +4,7 @@ import type { ApiClients } from '../../../src/controller/api-clients.js';
 import { ControllerQueues } from '../../../src/controller/queues.js';
 import { createSharding, followShards } from '../../../src/controller/shards.js';
 import { loadConfig } from '../../../src/config.js';
+import type { EventTarget } from '../../../src/kube/events.js';
 import { shardOf } from '../../../src/kube/shards/shard-of.js';
 import { WriteFence } from '../../../src/kube/shards/write-fence.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -39,9 +40,17 @@ function sharded() {
   /** Rollout reconciles wait for it. */
   const control = { gate: Promise.resolve() };
   const queues = new ControllerQueues({ concurrency: 4, metrics, logger, ownership: sharding.ownership });
+  /** Rollouts whose Events hold a transition; told once their shard is lost. */
+  const held = rollouts.map((r): EventTarget => ({ apiVersion: 'fledge.dev/v1alpha1', kind: 'Rollout', name: r.metadata.name, namespace: 'shop' }));
+  const told: string[] = [];
   const reconcilers = {
     rollout: { forget: (key: string) => forgotten.push(`rollout ${key}`) },
     analysisRun: { forget: (key: string) => forgotten.push(`analysisrun ${key}`) },
+    events: {
+      tellHeld: (which: (target: EventTarget) => boolean) => {
+        for (const target of held.filter(which)) told.push(`${target.namespace}/${target.name}`);
+      },
+    },
   };
   queues.start({
     rollout: async (key) => {
@@ -51,7 +60,7 @@ function sharded() {
     analysisrun: async (key) => void reconciled.push(`analysisrun ${key}`),
   });
   sharding.manager.follow(followShards(sharding, { caches: caches as never, queues, reconcilers: reconcilers as never, metrics }));
-  return { sharding, queues, metrics, reconciled, forgotten, control };
+  return { sharding, queues, metrics, reconciled, forgotten, told, control };
 }
 
 describe('sharded queues', () => {
@@ -80,7 +89,7 @@ describe('sharded queues', () => {
   });
 
   it('on losing a shard drops its waiting keys and what the reconcilers kept about them, and reconciles nothing of it', async () => {
-    const { sharding, queues, reconciled, forgotten, metrics, control } = sharded();
+    const { sharding, queues, reconciled, forgotten, told, metrics, control } = sharded();
     await sharding.manager.tick();
     await tick(20);
     reconciled.length = 0;
@@ -97,6 +106,7 @@ describe('sharded queues', () => {
     expect(reconciled.sort()).toEqual(['rollout shop/web-0', 'rollout shop/web-1', 'rollout shop/web-2', 'rollout shop/web-3']);
     expect(forgotten).toContain('rollout shop/web-0');
     expect(forgotten.filter((f) => f.startsWith('rollout'))).toHaveLength(rollouts.length);
+    expect(told.sort(), "every Rollout's held Event is told at once, each when its shard went").toEqual(rollouts.map((r) => `shop/${r.metadata.name}`).sort());
     for (const shard of [0, 1, 2, 3]) expect(await metrics.registry.metrics()).toContain(`fledge_shard_held{shard="${shard}"} 0`);
   });
 

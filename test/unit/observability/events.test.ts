@@ -133,6 +133,18 @@ describe('EventSink: transitions of one object told together within the hold', (
     expect(kube.created.map((e) => e.reason)).toEqual(['RolloutStarted']);
   });
 
+  it('tells at once what is held for the objects asked for, and keeps holding the others', async () => {
+    const kube = eventsApi();
+    const sink = new EventSink(kube.api, 'fledge-controller', logger);
+    sink.record(rollout, 'Normal', 'RolloutStarted', started, { holdMs: 600_000 });
+    sink.record({ ...rollout, name: 'cart', uid: 'u2' }, 'Normal', 'RolloutStarted', started, { holdMs: 600_000 });
+    sink.tellHeld((target) => target.name === 'cart');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(kube.created.map((e) => e.name.split('.')[0])).toEqual(['cart']);
+    await sink.flush();
+    expect(kube.created.map((e) => e.name.split('.')[0])).toEqual(['cart', 'shop']);
+  });
+
   it('writes what is held at once on flush (shutdown), and holds per object', async () => {
     const kube = eventsApi();
     const sink = new EventSink(kube.api, 'fledge-controller', logger);
