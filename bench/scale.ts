@@ -216,7 +216,8 @@ async function main(): Promise<void> {
       running = await controller.start(settings('run'));
       const startToAllHealthyMs = (await tracker.waitFor(names, healthy, 'Healthy')) - startedAt;
       log(`${controller.name}: all Healthy ${(startToAllHealthyMs / 1000).toFixed(1)} s after start`);
-      await sleep(5000);
+      // Quiet first (the start's Events drain at their own pace), so the update's window holds only its own requests.
+      await settle(audit, 120_000 + n * 30);
 
       // A canary ReplicaSet's creation is the first ADDED event for its Rollout after the change was sent.
       const replicaSetsAdded = new Map<string, number[]>();
