@@ -103,7 +103,7 @@ interface ControllerResult {
     apiRequests: { toPaused: Requests; toSettled: Requests };
     /** Change → quiet, per Rollout: its writes by kind, the most any one made. */
     writesPerRollout: RolloutWrites;
-    /** Rollouts with no Event of the update written by quiet: one dropped from a full queue, or still held. */
+    /** Rollouts with no Event created of the update by quiet: one dropped from a full queue, still held, or an earlier one counted up (a patch). */
     rolloutsWithoutEvent?: number;
   };
   paused: Memory;
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
         if (about?.kind === 'Rollout' && about.name !== undefined && createdDuring) eventsCreated.set(about.name, (eventsCreated.get(about.name) ?? 0) + 1);
       }
       const withoutEvent = names.filter((name) => !eventsCreated.has(name)).length;
-      if (withoutEvent > 0) log(`${controller.name}: ${withoutEvent} Rollouts have no Event of the update: dropped, or still held`);
+      if (withoutEvent > 0) log(`${controller.name}: ${withoutEvent} Rollouts have no Event created of the update: dropped, still held, or an earlier one counted up`);
       const replicaSetsCreated = new Map(names.map((name) => [name, (replicaSetsAdded.get(name) ?? []).filter((at) => at >= updateSentAt).length]));
       const writesPerRollout = rolloutWrites(names, audit.events(auditBefore, settledMark), { replicaSets: replicaSetsCreated, events: eventsCreated });
       log(`${controller.name}: writes per Rollout, change → quiet: at most ${writesPerRollout.max} (${JSON.stringify(writesPerRollout.histogram)}), ${writesPerRollout.unaccounted} unaccounted, unnamed ${JSON.stringify(writesPerRollout.unnamed)}`);
