@@ -1,5 +1,5 @@
 import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
-import { lowestWeightServed, managedRoutesAt } from '../../traffic/plan.js';
+import { lowestWeightServed, managedRoutesAt, trafficInEffect } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
 import { plannedStepIndex, wantedCalls, type WebhookCall } from './hooks.js';
 import type { DecideContext } from './context.js';
@@ -87,17 +87,32 @@ export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): 
   if (!ctx.routed) return undefined;
   const context = positionOf(current);
   const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
-  const { pingPong } = ctx.settings;
-  if (pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, context.stableRevision, ctx.facts.serviceSelects ?? {})) {
-    return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
-  }
+  if (swapPending(ctx, context.stableRevision)) return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
   const superseded = heldCanaryFor(ctx, current);
   if (superseded !== undefined) return supersededTarget(ctx, current, superseded);
   const stage = stageOf(current);
   if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
   // pingPong: the stable side selects the stable revision (or the canary side has yet to take it): all traffic there.
-  if (stage === 'stable') return pingPong !== undefined ? { ...base, canaryWeight: 0 } : promotedTarget(ctx, base, context.stableRevision);
+  if (stage === 'stable') return ctx.settings.pingPong !== undefined ? { ...base, canaryWeight: 0 } : promotedTarget(ctx, base, context.stableRevision);
   return canaryTarget(ctx, current, base, context);
+}
+
+/** pingPong: the stable revision waits on the canary side for the roles to swap (awaitingSwap). */
+function swapPending(ctx: DecideContext, stableRevision: string | undefined): boolean {
+  const { pingPong } = ctx.settings;
+  return pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, stableRevision, ctx.facts.serviceSelects ?? {});
+}
+
+/**
+ * Whether the routers report what the canary's step asks of them. While a superseded canary keeps the canary side, or
+ * pingPong's swap of an earlier promotion is under way, they are asked for that first: whatever they report then is
+ * not the step's traffic, even when it reads as trafficTargetFor's target.
+ */
+export function stepTrafficInEffect(ctx: DecideContext, current: RolloutSnapshot): boolean {
+  const target = trafficTargetFor(ctx, current);
+  if (target === undefined) return true;
+  const elsewhere = heldCanaryFor(ctx, current) !== undefined || swapPending(ctx, current.context.stableRevision);
+  return !elsewhere && trafficInEffect(ctx.facts.traffic, target);
 }
 
 function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, superseded: string): TrafficTarget {
