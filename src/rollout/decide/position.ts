@@ -105,14 +105,20 @@ function swapPending(ctx: DecideContext, stableRevision: string | undefined): bo
 
 /**
  * Whether the routers report what the canary's step asks of them. While a superseded canary keeps the canary side, or
- * pingPong's swap of an earlier promotion is under way, they are asked for that first: whatever they report then is
- * not the step's traffic, even when it reads as trafficTargetFor's target.
+ * pingPong's swap of an earlier promotion is under way, they are asked for that first; while the canary or its
+ * baseline is not whole, for no more than it has. Whatever they report then is not the step's traffic, even when it
+ * reads as trafficTargetFor's target.
  */
 export function stepTrafficInEffect(ctx: DecideContext, current: RolloutSnapshot): boolean {
   const target = trafficTargetFor(ctx, current);
   if (target === undefined) return true;
   const elsewhere = heldCanaryFor(ctx, current) !== undefined || swapPending(ctx, current.context.stableRevision);
-  return !elsewhere && trafficInEffect(ctx.facts.traffic, target);
+  return !elsewhere && canaryReady(ctx, positionOf(current), stepCountsFor(ctx, current)) && trafficInEffect(ctx.facts.traffic, target);
+}
+
+/** The canary has its step's pods available, and its baseline (which takes the same share beside it) is routable. */
+function canaryReady(ctx: DecideContext, context: RolloutContext, mode: ReplicaMode): boolean {
+  return mode.kind === 'canary' && availableOf(ctx, context.currentRevision) >= mode.canary && baselineReady(baselineTrafficOf(ctx, context, mode));
 }
 
 function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, superseded: string): TrafficTarget {
@@ -147,11 +153,9 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   const mode = stepCountsFor(ctx, current);
   const stepWeight = setWeightAt(context.steps, context.stepIndex);
   const canaryAvailable = availableOf(ctx, context.currentRevision);
-  const baseline = baselineTrafficOf(ctx, context, mode);
-  const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary && baselineReady(baseline);
   // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
   const held = ctx.observedWeight ?? ctx.previous.actualWeight ?? 0;
-  let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+  let canaryWeight = canaryReady(ctx, context, mode) ? stepWeight : Math.min(stepWeight, held);
   // dynamicStableScale: traffic moves back to the stable side only as fast as its available pods can serve it.
   if (settings.dynamicStableScale) canaryWeight = Math.max(canaryWeight, Math.min(held, lowestWeightServed(settings.replicas, availableOf(ctx, context.stableRevision))));
   // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
@@ -161,7 +165,7 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   return {
     ...base,
     canaryWeight,
-    additionalDestinations: [...experiments, ...baselineDestinations(baseline, canaryWeight, experiments)],
+    additionalDestinations: [...experiments, ...baselineDestinations(baselineTrafficOf(ctx, context, mode), canaryWeight, experiments)],
     ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes),
   };
 }
