@@ -124,9 +124,11 @@ function canaryReady(ctx: DecideContext, context: RolloutContext, mode: ReplicaM
 function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, superseded: string): TrafficTarget {
   const { settings } = ctx;
   // Off the superseded canary first; the canary side moves to the new revision once the router reports 0. With
-  // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
+  // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back, unless the
+  // superseded canary has no available pod: it serves nothing, so keeping its weight keeps nothing.
   const served = lowestWeightServed(settings.replicas, availableOf(ctx, current.context.stableRevision));
-  const canaryWeight = settings.dynamicStableScale ? Math.min(ctx.observedWeight ?? 0, served) : 0;
+  const serving = availableOf(ctx, superseded) > 0;
+  const canaryWeight = settings.dynamicStableScale && serving ? Math.min(ctx.observedWeight ?? 0, served) : 0;
   return { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
 }
 
