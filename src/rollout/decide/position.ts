@@ -37,6 +37,10 @@ export function callsFor(ctx: DecideContext, current: RolloutSnapshot): WebhookC
 
 export function stepCountsFor(ctx: DecideContext, current: RolloutSnapshot): ReplicaMode {
   const { settings, observedWeight } = ctx;
+  const { stableRevision } = current.context;
+  // pingPong: until the swap after a promotion is done, the pods stay as the promotion has them: the stable side still
+  // serves the revision before it from its pods, and whatever came since (a canary, an abort) waits for the swap.
+  if (stableRevision !== undefined && swapPending(ctx, stableRevision)) return { kind: 'stable', revision: stableRevision };
   return replicaModeOf(
     stageOf(current),
     positionOf(current),
@@ -98,7 +102,7 @@ export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): 
 }
 
 /** pingPong: the stable revision waits on the canary side for the roles to swap (awaitingSwap). */
-function swapPending(ctx: DecideContext, stableRevision: string | undefined): boolean {
+export function swapPending(ctx: DecideContext, stableRevision: string | undefined): boolean {
   const { pingPong } = ctx.settings;
   return pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, stableRevision, ctx.facts.serviceSelects ?? {});
 }

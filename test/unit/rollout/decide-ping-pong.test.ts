@@ -178,6 +178,34 @@ describe('pingPong: two Services take turns being stable', () => {
     expect(world.selects('api-ping')).toBe(revisionOf('api:1'));
   });
 
+  it('keeps the stable side’s pods until the swap when a new template comes before it, the one the side serves or another', () => {
+    for (const image of ['api:1', 'api:3']) {
+      const world = new PingPongWorld();
+      world.converge();
+      world.cluster.setImage('api:2');
+      world.converge();
+      world.cluster.patchStatus({ promote: 'full' });
+      world.reconcile();
+      expect(world.cluster.status).toMatchObject({ stableRevision: revisionOf('api:2'), canary: { stablePingPong: 'ping' } });
+      world.cluster.setImage(image);
+      // The router lags: ping carries what pong does not, from api:1's pods, reconcile after reconcile.
+      for (let i = 0; i < 3; i++) {
+        world.reconcile();
+        world.cluster.settlePods();
+      }
+      expect(world.cluster.status.message).toBe(`canary waits at step 0/2 for ping and pong to swap after revision ${revisionOf('api:2')} was promoted: all traffic first goes to the side that selects it`);
+      expect(world.cluster.countOf('api:1'), `${image}: ping still serves from api:1`).toEqual({ replicas: 4, available: 4 });
+      expect(world.side).toBe('ping');
+      world.cluster.takeUpTraffic();
+      world.reconcile();
+      expect(world.side).toBe('pong');
+      world.cluster.settle();
+      world.converge();
+      expect(world.cluster.status).toMatchObject({ phase: 'Paused', stableRevision: revisionOf('api:2'), currentRevision: revisionOf(image), currentStepIndex: 1, actualWeight: 25 });
+      expect([world.selects('api-ping'), world.selects('api-pong')]).toEqual([revisionOf(image), revisionOf('api:2')]);
+    }
+  });
+
   it('beside Istio on stableService and canaryService (Argo’s albmesh), ALB swaps ping and pong while Istio keeps its Services', () => {
     const world = new PingPongWorld({
       stableService: 'api-stable',
