@@ -95,6 +95,9 @@ import { awaitingSwap, pingPongServices } from './services.js';
  *    c. The stable side changes hands only to a side that selects the stable revision, with all traffic reported on
  *       it; once it selects the stable revision, no weight is asked of the canary side outside a canary.
  *    d. An aborted canary gets no weight: all traffic is on the side that selects the stable revision.
+ *    e. What the stable side selects serves that side's traffic, the stable revision or not (the one before it, while
+ *       the swap after a promotion is pending): its pods are not reduced, nor their scale-down delay started, while
+ *       the routers do not report all traffic on the canary side (a delay started earlier runs its course).
  * 12. The baseline behind a router (the judge's third destination).
  *    a. It is asked for no more weight than the canary, and the canary, the baseline and any experiment together for no
  *       more than all the traffic; outside a canary in flight (aborted, promoted, a canary the template moved past)
@@ -385,6 +388,11 @@ export function pingPongViolations(facts: RolloutFacts, plan: RolloutPlan): stri
   const settled = selects[sides.stable] === stableRevision;
   if (settled && weight > 0 && (currentRevision === stableRevision || abort === true)) violations.push(`10c: ${weight}% asked of the canary side with no canary`);
   if (abort === true && weight > 0) violations.push(`10d: the aborted canary is asked for ${weight}%`);
+  const serving = facts.replicaSets.find((rs) => rs.revision === selects[sides.stable] && rs.revision !== stableRevision && rs.scaleDownAt === undefined);
+  const kept = serving === undefined ? undefined : plan.replicaSets.find((target) => target.revision === serving.revision);
+  if (serving !== undefined && kept !== undefined && reported !== 100 && (kept.replicas < serving.replicas || typeof kept.scaleDownAt === 'number')) {
+    violations.push(`10e: ${serving.revision}, which the stable side ${sides.stable} selects, planned ${kept.replicas} of its ${serving.replicas} pods with ${reported ?? 'unknown'}% on the canary side`);
+  }
   return violations;
 }
 

@@ -12,7 +12,7 @@ import { replicaSetsToPrune } from './history.js';
 import { planBaseline, type BaselinePlan } from './baseline.js';
 import { experimentAt, experimentEndsAt, planExperiment, type ExperimentAt, type ExperimentPlan } from './experiment.js';
 import type { Announcement, RolloutContext, RolloutSnapshot } from './machine.js';
-import { callsFor, heldCanaryFor, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
+import { callsFor, heldCanaryFor, runsAt, stepCountsFor, swapPending, trafficTargetFor } from './position.js';
 import { movingEventHoldMs } from './recorded-events.js';
 import { progressedThisReconcile, trackProgress, type ProgressTracking } from './progress.js';
 import { replicaSetChanges, type ReplicaSetChange } from './replica-set-changes.js';
@@ -229,6 +229,7 @@ function statusOf(
     converged: pods.converged,
     creating: pods.replicaSets.some((target) => target.create === true),
     stepCounts: mode.kind === 'canary' ? { canary: mode.canary, stable: mode.stable } : undefined,
+    swapPending: swapPending(ctx, context.stableRevision),
     progressStartTime: progress.progressStartTime,
     deadlineExceeded: progress.deadlineExceeded,
     ...(traffic !== undefined && { traffic: { target: traffic, inEffect: trafficInEffect(ctx.facts.traffic, traffic) } }),

@@ -1,5 +1,5 @@
 import { desiredAnalysisRuns, missingTemplatesOf, type DesiredAnalysisRun } from './analysis-runs.js';
-import { lowestWeightServed, managedRoutesAt } from '../../traffic/plan.js';
+import { lowestWeightServed, managedRoutesAt, trafficInEffect } from '../../traffic/plan.js';
 import type { TrafficTarget } from '../../traffic/types.js';
 import { plannedStepIndex, wantedCalls, type WebhookCall } from './hooks.js';
 import type { DecideContext } from './context.js';
@@ -37,6 +37,10 @@ export function callsFor(ctx: DecideContext, current: RolloutSnapshot): WebhookC
 
 export function stepCountsFor(ctx: DecideContext, current: RolloutSnapshot): ReplicaMode {
   const { settings, observedWeight } = ctx;
+  const { stableRevision } = current.context;
+  // pingPong: until the swap after a promotion is done, the pods stay as the promotion has them: the stable side still
+  // serves the revision before it from its pods, and whatever came since (a canary, an abort) waits for the swap.
+  if (stableRevision !== undefined && swapPending(ctx, stableRevision)) return { kind: 'stable', revision: stableRevision };
   return replicaModeOf(
     stageOf(current),
     positionOf(current),
@@ -87,25 +91,48 @@ export function trafficTargetFor(ctx: DecideContext, current: RolloutSnapshot): 
   if (!ctx.routed) return undefined;
   const context = positionOf(current);
   const base: TargetBase = { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: context.stableRevision, canaryRevision: context.currentRevision };
-  const { pingPong } = ctx.settings;
-  if (pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, context.stableRevision, ctx.facts.serviceSelects ?? {})) {
-    return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
-  }
+  if (swapPending(ctx, context.stableRevision)) return swapTarget(ctx, { ...base, canaryRevision: context.stableRevision }, context.stableRevision);
   const superseded = heldCanaryFor(ctx, current);
   if (superseded !== undefined) return supersededTarget(ctx, current, superseded);
   const stage = stageOf(current);
   if (stage === 'aborted') return { ...base, canaryRevision: context.stableRevision, canaryWeight: 0 };
   // pingPong: the stable side selects the stable revision (or the canary side has yet to take it): all traffic there.
-  if (stage === 'stable') return pingPong !== undefined ? { ...base, canaryWeight: 0 } : promotedTarget(ctx, base, context.stableRevision);
+  if (stage === 'stable') return ctx.settings.pingPong !== undefined ? { ...base, canaryWeight: 0 } : promotedTarget(ctx, base, context.stableRevision);
   return canaryTarget(ctx, current, base, context);
+}
+
+/** pingPong: the stable revision waits on the canary side for the roles to swap (awaitingSwap). */
+export function swapPending(ctx: DecideContext, stableRevision: string | undefined): boolean {
+  const { pingPong } = ctx.settings;
+  return pingPong !== undefined && awaitingSwap(pingPong, ctx.routedWith, stableRevision, ctx.facts.serviceSelects ?? {});
+}
+
+/**
+ * Whether the routers report what the canary's step asks of them. While a superseded canary keeps the canary side, or
+ * pingPong's swap of an earlier promotion is under way, they are asked for that first; while the canary or its
+ * baseline is not whole, for no more than it has. Whatever they report then is not the step's traffic, even when it
+ * reads as trafficTargetFor's target.
+ */
+export function stepTrafficInEffect(ctx: DecideContext, current: RolloutSnapshot): boolean {
+  const target = trafficTargetFor(ctx, current);
+  if (target === undefined) return true;
+  const elsewhere = heldCanaryFor(ctx, current) !== undefined || swapPending(ctx, current.context.stableRevision);
+  return !elsewhere && canaryReady(ctx, positionOf(current), stepCountsFor(ctx, current)) && trafficInEffect(ctx.facts.traffic, target);
+}
+
+/** The canary has its step's pods available, and its baseline (which takes the same share beside it) is routable. */
+function canaryReady(ctx: DecideContext, context: RolloutContext, mode: ReplicaMode): boolean {
+  return mode.kind === 'canary' && availableOf(ctx, context.currentRevision) >= mode.canary && baselineReady(baselineTrafficOf(ctx, context, mode));
 }
 
 function supersededTarget(ctx: DecideContext, current: RolloutSnapshot, superseded: string): TrafficTarget {
   const { settings } = ctx;
   // Off the superseded canary first; the canary side moves to the new revision once the router reports 0. With
-  // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back.
+  // dynamicStableScale, only as fast as the stable side's available pods can serve what comes back, unless the
+  // superseded canary has no available pod: it serves nothing, so keeping its weight keeps nothing.
   const served = lowestWeightServed(settings.replicas, availableOf(ctx, current.context.stableRevision));
-  const canaryWeight = settings.dynamicStableScale ? Math.min(ctx.observedWeight ?? 0, served) : 0;
+  const serving = availableOf(ctx, superseded) > 0;
+  const canaryWeight = settings.dynamicStableScale && serving ? Math.min(ctx.observedWeight ?? 0, served) : 0;
   return { headerRoutes: [], mirrorRoutes: [], additionalDestinations: [], stableRevision: current.context.stableRevision, canaryRevision: superseded, canaryWeight };
 }
 
@@ -132,11 +159,9 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   const mode = stepCountsFor(ctx, current);
   const stepWeight = setWeightAt(context.steps, context.stepIndex);
   const canaryAvailable = availableOf(ctx, context.currentRevision);
-  const baseline = baselineTrafficOf(ctx, context, mode);
-  const canaryReady = mode.kind === 'canary' && canaryAvailable >= mode.canary && baselineReady(baseline);
   // While the router cannot say what is in effect (a Gateway taking up another change), the weight it last reported.
   const held = ctx.observedWeight ?? ctx.previous.actualWeight ?? 0;
-  let canaryWeight = canaryReady ? stepWeight : Math.min(stepWeight, held);
+  let canaryWeight = canaryReady(ctx, context, mode) ? stepWeight : Math.min(stepWeight, held);
   // dynamicStableScale: traffic moves back to the stable side only as fast as its available pods can serve it.
   if (settings.dynamicStableScale) canaryWeight = Math.max(canaryWeight, Math.min(held, lowestWeightServed(settings.replicas, availableOf(ctx, context.stableRevision))));
   // A revision with no available pod serves nothing: the weight the route still carries belongs to an earlier canary
@@ -146,7 +171,7 @@ function canaryTarget(ctx: DecideContext, current: RolloutSnapshot, base: Target
   return {
     ...base,
     canaryWeight,
-    additionalDestinations: [...experiments, ...baselineDestinations(baseline, canaryWeight, experiments)],
+    additionalDestinations: [...experiments, ...baselineDestinations(baselineTrafficOf(ctx, context, mode), canaryWeight, experiments)],
     ...managedRoutesAt(context.steps, context.stepIndex, settings.trafficRouting?.managedRoutes),
   };
 }

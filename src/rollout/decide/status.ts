@@ -59,6 +59,8 @@ export interface StatusInput {
   creating: boolean;
   /** Pods the step wants: canary and stable, for the message. */
   stepCounts: { canary: number; stable: number } | undefined;
+  /** pingPong: the swap after a promotion is still pending, and the canary's steps wait for it. */
+  swapPending: boolean;
   progressStartTime: number | undefined;
   deadlineExceeded: boolean;
   analysisRuns: DesiredAnalysisRun[];
@@ -131,6 +133,7 @@ export function rolloutMessage(input: StatusInput): string {
       return `canary at ${weight}%, waiting before ${before} for ${context.gate} webhooks: ${input.gateWait ?? 'passed'}`;
     }
     case 'weighting': {
+      if (input.swapPending) return `canary waits at ${at} for ping and pong to swap after revision ${context.stableRevision} was promoted: all traffic first goes to the side that selects it`;
       const counts = input.stepCounts ?? { canary: 0, stable: 0 };
       const canary = availableOf(facts, context.currentRevision);
       const stable = availableOf(facts, context.stableRevision);

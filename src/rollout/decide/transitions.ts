@@ -1,12 +1,11 @@
 import { transition } from 'xstate';
 import type { RolloutStatus } from '../../api/rollout.js';
-import { trafficInEffect } from '../../traffic/plan.js';
 import { verdictOf, type Verdict, type WebhookCall } from './hooks.js';
 import type { DesiredAnalysisRun } from './analysis-runs.js';
 import type { DecideContext } from './context.js';
 import type { AnalysisRunFacts } from './facts.js';
 import { rolloutMachine, type Announcement, type RolloutEvent, type RolloutSnapshot } from './machine.js';
-import { callsFor, heldCanaryFor, positionKey, runsAt, stepCountsFor, trafficTargetFor } from './position.js';
+import { callsFor, positionKey, runsAt, stepCountsFor, stepTrafficInEffect } from './position.js';
 import { stalledPastDeadline } from './progress.js';
 import { idealCounts, isAtCounts } from './replicas.js';
 import { restoreSnapshot } from './restore.js';
@@ -179,9 +178,7 @@ function backgroundEvent(ctx: DecideContext, runs: readonly DesiredAnalysisRun[]
 function weightingEvent(ctx: DecideContext, current: RolloutSnapshot, origin: string, stepHooksPassed: boolean): RolloutEvent | undefined {
   const { facts } = ctx;
   const mode = stepCountsFor(ctx, current);
-  const target = trafficTargetFor(ctx, current);
-  const routedInEffect = target === undefined || (heldCanaryFor(ctx, current) === undefined && trafficInEffect(facts.traffic, target));
-  if (routedInEffect && isAtCounts(facts.replicaSets, idealCounts(mode, ctx.settings.replicas), current.context.stableRevision)) return stepHooksPassed ? { type: 'STEP_COMPLETED' } : undefined;
+  if (stepTrafficInEffect(ctx, current) && isAtCounts(facts.replicaSets, idealCounts(mode, ctx.settings.replicas), current.context.stableRevision)) return stepHooksPassed ? { type: 'STEP_COMPLETED' } : undefined;
   return stalledPastDeadline(ctx, origin, current) && !current.context.specPaused ? { type: 'DEADLINE_EXCEEDED' } : undefined;
 }
 
@@ -235,7 +232,5 @@ function experimentEvent(ctx: DecideContext, current: RolloutSnapshot, runs: rea
   const succeeded = (analysis: string): boolean => verdicts.some((verdict) => verdict.analysis === analysis && verdict.run?.phase === 'Successful');
   const completed = experimentCompletion(at, succeeded, facts.now);
   // Behind a router, as any step: only once what it asks for (its templates' weights included) is in effect.
-  const target = trafficTargetFor(ctx, current);
-  const inEffect = target === undefined || trafficInEffect(facts.traffic, target);
-  return completed !== undefined && stepHooksPassed && inEffect ? { type: 'EXPERIMENT_COMPLETED', reason: completed } : undefined;
+  return completed !== undefined && stepHooksPassed && stepTrafficInEffect(ctx, current) ? { type: 'EXPERIMENT_COMPLETED', reason: completed } : undefined;
 }

@@ -152,6 +152,21 @@ describe('decide: the baseline behind a router, a three-way split', () => {
     expect(split(world.decide())).toEqual([0, 0, 100]);
   });
 
+  it('leaves a weighting step only once the canary took its weight, not while its baseline coming up holds it at what it has', () => {
+    const world = routed();
+    world.setImage('api:2');
+    world.apply(world.decide());
+    // The canary's pods are available, the baseline's not yet: the canary keeps the 0% it has, and so does the step.
+    for (const rs of world.replicaSets) rs.availableReplicas = rs.replicas;
+    const holding = world.decide();
+    expect(split(holding)).toEqual([0, 0, 100]);
+    expect(holding.status, 'the router reports 0%: the hold, not the step’s 20%').toMatchObject({ phase: 'Progressing', currentStepIndex: 0 });
+    world.apply(holding);
+    world.settle();
+    world.converge();
+    expect(world.status).toMatchObject({ phase: 'Paused', currentStepIndex: 1, actualWeight: 20 });
+  });
+
   /** The canary at its pause with 20% on it and on the baseline, in effect. */
   function paused(): FakeCluster {
     const world = routed();

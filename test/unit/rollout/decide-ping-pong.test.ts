@@ -18,12 +18,13 @@ class PingPongWorld {
   /** Service, from, to, and the share of traffic it carried (by what the routers reported) when it was re-pointed. */
   readonly moves: Array<{ service: string; from: string | null | undefined; to: string | null; traffic: number | undefined }> = [];
 
-  constructor(canary: Partial<CanaryStrategy> = {}, steps: CanaryStrategy['steps'] = [{ setWeight: 25 }, { pause: {} }]) {
-    this.cluster = new FakeCluster(makeRollout({ replicas: 4, steps, canary: { ...PING_PONG, ...canary } }));
+  constructor(canary: Partial<CanaryStrategy> = {}, steps: CanaryStrategy['steps'] = [{ setWeight: 25 }, { pause: {} }], replicas = 4) {
+    this.cluster = new FakeCluster(makeRollout({ replicas, steps, canary: { ...PING_PONG, ...canary } }));
     this.cluster.hasTrafficRouter = true;
   }
 
-  tick(): RolloutPlan {
+  /** One reconcile, applied; the pods and the data plane are left as they are. */
+  reconcile(): RolloutPlan {
     const facts = this.cluster.facts();
     const plan = this.cluster.decide();
     expect(rolloutViolations(facts, plan)).toEqual([]);
@@ -38,6 +39,11 @@ class PingPongWorld {
       if (from !== target.revision) this.moves.push({ service: target.name, from, to: target.revision, traffic: carried(target.name) });
     }
     this.cluster.apply(plan);
+    return plan;
+  }
+
+  tick(): RolloutPlan {
+    const plan = this.reconcile();
     this.cluster.settle();
     return plan;
   }
@@ -141,6 +147,63 @@ describe('pingPong: two Services take turns being stable', () => {
     expect(world.side).toBe('ping');
     expect(world.selects('api-ping')).toBe(revisionOf('api:1'));
     expect(world.selects('api-pong'), 'no selector moves under an abort').toBe(revisionOf('api:2'));
+  });
+
+  it('does not leave a step while the swap of an earlier promotion is under way: the routers report the swap, not the step', () => {
+    // The property world that found it: one pod, one setWeight 0 step, and the template changed back to api:1 after
+    // api:2 was promoted but before ping and pong swapped.
+    const world = new PingPongWorld({}, [{ setWeight: 0 }], 1);
+    world.reconcile();
+    world.cluster.setImage('api:2');
+    world.reconcile();
+    world.cluster.patchStatus({ promote: 'step' });
+    world.reconcile();
+    expect(world.cluster.status).toMatchObject({ stableRevision: revisionOf('api:2'), canary: { stablePingPong: 'ping' } });
+    world.cluster.setImage('api:1');
+    world.reconcile();
+    world.cluster.settlePods();
+    // api:2 is whole: all traffic to pong, which selects it, before the roles swap.
+    expect(world.reconcile().traffic?.canaryWeight).toBe(100);
+    world.cluster.settle();
+    const swapped = world.reconcile();
+    expect(swapped.status, 'the canary of api:1 stays at its step while the router reports the swap').toMatchObject({
+      stableRevision: revisionOf('api:2'),
+      currentRevision: revisionOf('api:1'),
+      currentStepIndex: 0,
+      canary: { stablePingPong: 'pong' },
+    });
+    world.cluster.settle();
+    world.converge();
+    expect(world.cluster.status).toMatchObject({ phase: 'Healthy', stableRevision: revisionOf('api:1'), canary: { stablePingPong: 'ping' } });
+    expect(world.selects('api-ping')).toBe(revisionOf('api:1'));
+  });
+
+  it('keeps the stable side’s pods until the swap when a new template comes before it, the one the side serves or another', () => {
+    for (const image of ['api:1', 'api:3']) {
+      const world = new PingPongWorld();
+      world.converge();
+      world.cluster.setImage('api:2');
+      world.converge();
+      world.cluster.patchStatus({ promote: 'full' });
+      world.reconcile();
+      expect(world.cluster.status).toMatchObject({ stableRevision: revisionOf('api:2'), canary: { stablePingPong: 'ping' } });
+      world.cluster.setImage(image);
+      // The router lags: ping carries what pong does not, from api:1's pods, reconcile after reconcile.
+      for (let i = 0; i < 3; i++) {
+        world.reconcile();
+        world.cluster.settlePods();
+      }
+      expect(world.cluster.status.message).toBe(`canary waits at step 0/2 for ping and pong to swap after revision ${revisionOf('api:2')} was promoted: all traffic first goes to the side that selects it`);
+      expect(world.cluster.countOf('api:1'), `${image}: ping still serves from api:1`).toEqual({ replicas: 4, available: 4 });
+      expect(world.side).toBe('ping');
+      world.cluster.takeUpTraffic();
+      world.reconcile();
+      expect(world.side).toBe('pong');
+      world.cluster.settle();
+      world.converge();
+      expect(world.cluster.status).toMatchObject({ phase: 'Paused', stableRevision: revisionOf('api:2'), currentRevision: revisionOf(image), currentStepIndex: 1, actualWeight: 25 });
+      expect([world.selects('api-ping'), world.selects('api-pong')]).toEqual([revisionOf(image), revisionOf('api:2')]);
+    }
   });
 
   it('beside Istio on stableService and canaryService (Argo’s albmesh), ALB swaps ping and pong while Istio keeps its Services', () => {

@@ -179,6 +179,20 @@ describe('decide with a traffic router: pods and weight', () => {
     expect(cluster.countOf('api:2')).toEqual({ replicas: 6, available: 6 });
   });
 
+  it('dynamicStableScale takes all weight off at once from a superseded canary with no available pod: it serves none of it', () => {
+    const cluster = routedCluster([{ setWeight: 20 }, { pause: {} }], { dynamicStableScale: true });
+    cluster.setImage('api:2');
+    cluster.converge();
+    expect(cluster.status).toMatchObject({ currentStepIndex: 1, actualWeight: 20 });
+    const superseded = cluster.replicaSets.find((rs) => rs.revision === revisionOf('api:2'));
+    if (superseded === undefined) throw new Error('api:2 runs');
+    superseded.availableReplicas = superseded.readyReplicas = 0;
+    cluster.setImage('api:3');
+    const plan = cluster.decide();
+    expect(plan.traffic).toMatchObject({ canaryRevision: revisionOf('api:2'), canaryWeight: 0 });
+    expect(targetOf(cluster, 'api:2')?.replicas, 'its pods stay until the router reports the weight off').toBe(2);
+  });
+
   it('dynamicStableScale keeps the stable at full size while the router cannot say what is in effect', () => {
     const cluster = routedCluster([{ setWeight: 50 }, { pause: {} }], { dynamicStableScale: true });
     cluster.setImage('api:2');

@@ -164,13 +164,17 @@ const routedScenario = fc.record({
   actions: fc.array(routedAction, { minLength: 15, maxLength: 40 }),
 });
 
-/** Worlds behind ALB with pingPong (and, in some, Istio beside it on stableService and canaryService, as Argo's albmesh). */
+/**
+ * Worlds behind ALB with pingPong (and, in some, Istio beside it on stableService and canaryService, as Argo's
+ * albmesh), some with the judge's baseline as a third destination while the stable side changes hands.
+ */
 const pingPongScenario = fc.record({
   replicas: fc.integer({ min: 1, max: 8 }),
   maxSurge: fc.constantFrom<CanaryStrategy['maxSurge']>('25%', 1),
   maxUnavailable: fc.constantFrom<CanaryStrategy['maxUnavailable']>(0, 1),
   dynamicStableScale: fc.boolean(),
   mesh: fc.boolean(),
+  baseline: fc.boolean(),
   scaleDownDelaySeconds: fc.constantFrom(undefined, 0, 10),
   background: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
   steps: fc.array(fc.oneof({ weight: 3, arbitrary: step }, { weight: 2, arbitrary: fc.record({ setWeight: fc.integer({ min: 0, max: 100 }) }) }), { minLength: 1, maxLength: 6 }),
@@ -407,6 +411,7 @@ describe('rollout core properties', () => {
     let reconciles = 0;
     let swaps = 0;
     let aborted = 0;
+    const baselinesRoutedBefore = baselinesRouted;
     await fc.assert(
       fc.asyncProperty(pingPongScenario, async (world) => {
         await breathe();
@@ -419,6 +424,7 @@ describe('rollout core properties', () => {
           ...(world.mesh && { stableService: 'api-stable', canaryService: 'api-canary' }),
           dynamicStableScale: world.dynamicStableScale,
           ...(world.scaleDownDelaySeconds !== undefined && { scaleDownDelaySeconds: world.scaleDownDelaySeconds }),
+          ...(world.baseline && { baseline: {} }),
         });
         cluster.hasTrafficRouter = true;
         let side = cluster.status.canary?.stablePingPong;
@@ -435,5 +441,6 @@ describe('rollout core properties', () => {
     expect(reconciles).toBeGreaterThan(1000);
     expect(swaps, 'the stable side changed hands in some worlds').toBeGreaterThan(20);
     expect(aborted, 'some worlds end aborted').toBeGreaterThan(10);
+    expect(baselinesRouted - baselinesRoutedBefore, 'ALB carried a baseline’s share beside ping and pong in some reconciles').toBeGreaterThan(20);
   }, 120_000);
 });
