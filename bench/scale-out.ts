@@ -187,11 +187,14 @@ async function main(): Promise<void> {
       const killedAt = Date.now();
       victim.running.process.kill('SIGKILL');
       replicas.splice(replicas.indexOf(victim), 1);
-      const generations = await applying;
-      const takenAt = await pollUntil(`shards ${victimShards.join(', ')} taken over`, async () => {
-        const now = await holders();
-        return victimShards.every((shard) => replicas.some((replica) => replica.identity === now[shard])) ? Date.now() : undefined;
-      });
+      // Polled while the change is still being applied: at N=3000 applying it takes longer than the takeover.
+      const [generations, takenAt] = await Promise.all([
+        applying,
+        pollUntil(`shards ${victimShards.join(', ')} taken over`, async () => {
+          const now = await holders();
+          return victimShards.every((shard) => replicas.some((replica) => replica.identity === now[shard])) ? Date.now() : undefined;
+        }),
+      ]);
       const allPaused = await tracker.waitFor(names, pausedAtCanary(generations), 'paused at the canary');
       const restartAt = Date.now();
       replicas.push(await start(victim.slot));
