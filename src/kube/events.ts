@@ -61,6 +61,14 @@ interface Pending {
   transitions?: Transitions;
 }
 
+/**
+ * How an Event comes to the writer: `alone`, not a transition; `transition`, telling one that came now (with any held
+ * before it); `held`, transitions that waited their hold out (or were told on a flush). Only `held` ones, which all
+ * may wait, may be joined in the queue by their object's next transitions: a Warning, a pause or any other Event
+ * told at once keeps its own reason.
+ */
+type Arrival = 'alone' | 'transition' | 'held';
+
 interface Holding {
   target: EventTarget;
   held: HeldTransitions;
@@ -81,12 +89,12 @@ interface Written {
  * type, reason and message) and last seen less than ten minutes ago raises that Event's count and lastTimestamp instead of adding another, so
  * `kubectl describe` shows "x12" rather than twelve lines; when the queue is full new Events are dropped and counted,
  * never waited for. A failed write is logged, never fatal. A transition that may wait is told in one Event with its
- * object's next ones within its hold (see TransitionTiming and offerTransition), and an object's transitions still
- * queued for the writer are told in one Event too; flush() writes what is held at once.
+ * object's next ones within its hold (see TransitionTiming and offerTransition), and with them still if its hold ran
+ * out while the writer is behind; flush() writes what is held at once.
  */
 export class EventSink implements EventRecorder {
   private readonly pending: Pending[] = [];
-  /** Per object, its Event of transitions still waiting for the writer: the object's next transitions join it. */
+  /** Per object, its Event of held transitions still waiting for the writer: the object's next transitions join it. */
   private readonly pendingTransitions = new Map<string, Pending>();
   private readonly written = new Map<string, Written>();
   /** Per object, the transitions waiting to be told with its next one. */
@@ -107,7 +115,7 @@ export class EventSink implements EventRecorder {
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string, transition?: TransitionTiming): void {
     const at = this.now();
     if (transition === undefined) {
-      this.enqueue(target, { type, reason, message, firstAt: at, at, transitions: [{ type, reason, message, at }] }, false);
+      this.enqueue(target, { type, reason, message, firstAt: at, at, transitions: [{ type, reason, message, at }] }, 'alone');
       return;
     }
     const key = targetKey(target);
@@ -133,7 +141,7 @@ export class EventSink implements EventRecorder {
   }
 
   /** Keeps what the hold step holds (with a timer for its deadline) and queues what it writes. */
-  private settle(key: string, target: EventTarget, step: HoldStep): void {
+  private settle(key: string, target: EventTarget, step: HoldStep, arrival: Exclude<Arrival, 'alone'> = 'transition'): void {
     const holding = this.holding.get(key);
     if (holding !== undefined && step.held?.dueAt !== holding.held.dueAt) {
       clearTimeout(holding.timer);
@@ -149,27 +157,28 @@ export class EventSink implements EventRecorder {
         this.holding.set(key, { target, held: step.held, timer });
       }
     }
-    for (const told of step.write) this.enqueue(target, told);
+    for (const told of step.write) this.enqueue(target, told, arrival);
   }
 
   private release(key: string): void {
     const holding = this.holding.get(key);
-    if (holding !== undefined) this.settle(key, holding.target, releaseDue(holding.held, Infinity));
+    if (holding !== undefined) this.settle(key, holding.target, releaseDue(holding.held, Infinity), 'held');
   }
 
   /**
-   * Queues an Event for the writer. An Event of transitions joins the object's Event of transitions still waiting
-   * in the queue, if the two fit in one: while the writer is behind (the Events' budget is spent), an object's
-   * transitions cost one write, not one each, and fill the queue by one object at most.
+   * Queues an Event for the writer. Transitions join their object's Event of held transitions still waiting in the
+   * queue, if the two fit in one: while the writer is behind (the Events' budget is spent), a start whose hold ran
+   * out and the pause that follows are still one write.
    */
-  private enqueue(target: EventTarget, told: ToldEvent, transition = true): void {
+  private enqueue(target: EventTarget, told: ToldEvent, arrival: Arrival): void {
     const objectKey = targetKey(target);
-    const waiting = transition ? this.pendingTransitions.get(objectKey) : undefined;
+    const waiting = arrival === 'alone' ? undefined : this.pendingTransitions.get(objectKey);
     if (waiting?.transitions !== undefined) {
       const joined = toldEvent([...waiting.transitions, ...told.transitions]);
       if (joined.message.length <= MAX_TOLD_MESSAGE) {
         for (let i = 0; i < told.transitions.length; i++) this.opts.onOutcome?.('combined');
         Object.assign(waiting, pendingOf(objectKey, joined));
+        if (arrival !== 'held') this.pendingTransitions.delete(objectKey);
         return;
       }
     }
@@ -180,8 +189,9 @@ export class EventSink implements EventRecorder {
       return;
     }
     const queued: Pending = { ...pendingOf(objectKey, told), target };
-    if (transition) this.pendingTransitions.set(objectKey, queued);
-    else delete queued.transitions;
+    if (arrival === 'held') this.pendingTransitions.set(objectKey, queued);
+    else if (arrival === 'alone') delete queued.transitions;
+    else this.pendingTransitions.delete(objectKey);
     this.pending.push(queued);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
